@@ -1,0 +1,5 @@
+import sys
+
+from lwork.cli import main
+
+sys.exit(main())

@@ -1,0 +1,277 @@
+"""Account endpoints (CONTRACT §4): wire structs and handlers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Protocol
+
+from msgspec import Meta, Struct
+
+from lwork.accounts.phone import normalise_phone
+from lwork.accounts.service import COMMON, DTH, AccountService
+from lwork.errors import InvalidParams
+from lwork.http.request import ApiRequest
+from lwork.http.routing import Route
+
+Uuid = Annotated[str, Meta(min_length=1, max_length=64)]
+DeviceId = Annotated[str, Meta(min_length=1, max_length=128)]
+Name = Annotated[str, Meta(max_length=64)]
+Pwd = Annotated[str, Meta(min_length=1, max_length=256)]
+Code = Annotated[str, Meta(max_length=64)]
+Token = Annotated[str, Meta(max_length=128)]
+
+
+class Ok(Struct):
+    status: str = "ok"
+
+
+class Clidata(Struct):
+    os_type: Annotated[str, Meta(max_length=32)] = "ios"
+
+
+class AuthCodeRequest(Struct):
+    uuid: Uuid
+    type: Literal["register", "resetpwd"]
+    device_id: DeviceId | None = None
+
+
+class RegisterRequest(Struct):
+    uuid: Uuid
+    device_id: DeviceId
+    auth_code: Code
+    pwd: Pwd
+    name: Name = ""
+    type: Literal["sms", "delegate"] | None = None
+    group_id: Literal["common", "dth"] | None = None
+
+
+class LoginRequest(Struct):
+    pwd: Pwd
+    device_id: DeviceId
+    acc: Uuid | None = None
+    uuid: Uuid | None = None
+    clidata: Clidata | None = None
+    name: Name | None = None
+    group_id: Annotated[str, Meta(max_length=32)] | None = None
+
+
+class LoginResponse(Struct, kw_only=True):
+    status: str = "ok"
+    uuid: str
+    name: str
+    info: Any
+    account: str
+    did: str
+    token: str
+
+
+class LogoutRequest(Struct):
+    uuid: Uuid
+    device_id: DeviceId
+    clidata: Any = None
+
+
+class ForgetPwdRequest(Struct):
+    uuid: Uuid
+    auth_code: Code
+    pwd: Pwd
+    device_id: DeviceId | None = None
+    name: Name | None = None
+    type: Literal["sms", "delegate"] | None = None
+    group_id: Literal["common", "dth"] | None = None
+
+
+class NameResponse(Struct, kw_only=True):
+    status: str = "ok"
+    name: str
+
+
+class ModifyPwdRequest(Struct):
+    uuid: Uuid
+    old_pwd: Pwd
+    pwd: Pwd
+    device_id: DeviceId | None = None
+
+
+class AddInfoRequest(Struct):
+    uuid: Uuid
+    device_id: DeviceId
+    info: Any
+    token: Token | None = None
+
+
+class UserQuery(Struct):
+    acc: Annotated[str, Meta(max_length=64)] = ""
+    phone: Annotated[str, Meta(max_length=64)] = ""
+
+
+class QueryStatusRequest(Struct):
+    users: Annotated[list[UserQuery], Meta(max_length=500)]
+
+
+class UserState(Struct):
+    acc: str
+    phone: str
+    state: str
+
+
+class QueryStatusResponse(Struct, kw_only=True):
+    status: str = "ok"
+    data: list[UserState]
+
+
+class PushRegisterRequest(Struct):
+    channel_id: Annotated[str, Meta(min_length=1, max_length=512)]
+    caller: Uuid | None = None
+    account: Uuid | None = None
+    user_id: Annotated[str, Meta(max_length=128)] = ""
+    device_id: DeviceId | None = None
+    provider: Literal["baidu", "fcm", "apns", "apns_voip"] = "baidu"
+    token: Token | None = None
+
+
+class Presence(Protocol):
+    """Who is online (CONTRACT §4 query_status); the push channel supplies the real one."""
+
+    async def online(self, uuids: list[str]) -> set[str]: ...
+
+    async def registered(self, uuids: list[str]) -> set[str]: ...
+
+
+def _group(type_: str | None, group_id: str | None) -> str:
+    if group_id is not None:
+        return group_id
+    if type_ is not None:
+        return COMMON if type_ == "sms" else DTH
+    raise InvalidParams("group_id", "type or group_id is required")
+
+
+def _check_phone(uuid: str) -> None:
+    if not normalise_phone(uuid):
+        raise InvalidParams("uuid", "uuid must contain digits")
+
+
+class AccountApi:
+    def __init__(self, service: AccountService, presence: Presence) -> None:
+        self._service = service
+        self._presence = presence
+
+    def routes(self) -> list[Route]:
+        m = "/lwork/mobile/"
+        return [
+            Route("POST", "/lwork/sms/auth_code", self.auth_code, AuthCodeRequest, Ok),
+            Route("POST", m + "register", self.register, RegisterRequest, Ok, checks_password=True),
+            Route(
+                "POST", m + "login", self.login, LoginRequest, LoginResponse, checks_password=True
+            ),
+            Route("POST", m + "logout", self.logout, LogoutRequest, Ok),
+            Route(
+                "POST",
+                m + "forget_pwd",
+                self.forget_pwd,
+                ForgetPwdRequest,
+                NameResponse,
+                checks_password=True,
+            ),
+            Route(
+                "POST",
+                m + "modify_pwd",
+                self.modify_pwd,
+                ModifyPwdRequest,
+                NameResponse,
+                checks_password=True,
+            ),
+            Route("POST", m + "add_info", self.add_info, AddInfoRequest, Ok),
+            Route(
+                "POST",
+                m + "query_status",
+                self.query_status,
+                QueryStatusRequest,
+                QueryStatusResponse,
+            ),
+            Route("POST", m + "baidu_push_register", self.push_register, PushRegisterRequest, Ok),
+        ]
+
+    async def auth_code(self, req: ApiRequest) -> Ok:
+        body = req.parse(AuthCodeRequest)
+        _check_phone(body.uuid)
+        await self._service.send_code(body.uuid, body.type, req.client_ip)
+        return Ok()
+
+    async def register(self, req: ApiRequest) -> Ok:
+        body = req.parse(RegisterRequest)
+        _check_phone(body.uuid)
+        group = _group(body.type, body.group_id)
+        await self._service.register(group, body.uuid, body.auth_code, body.name, body.pwd)
+        return Ok()
+
+    async def login(self, req: ApiRequest) -> LoginResponse:
+        body = req.parse(LoginRequest)
+        acc = body.acc or body.uuid
+        if not acc:
+            raise InvalidParams("acc", "acc is required")
+        os_type = body.clidata.os_type if body.clidata else "ios"
+        result = await self._service.login(acc, body.pwd, body.device_id, os_type)
+        account = result.account
+        return LoginResponse(
+            uuid=account.uuid_raw,
+            name=account.name or "",
+            info=account.info if account.info is not None else "",
+            account=account.uuid_raw,
+            did=result.did,
+            token=result.token,
+        )
+
+    async def logout(self, req: ApiRequest) -> Ok:
+        body = req.parse(LogoutRequest)
+        await self._service.logout(body.uuid, body.device_id)
+        return Ok()
+
+    async def forget_pwd(self, req: ApiRequest) -> NameResponse:
+        body = req.parse(ForgetPwdRequest)
+        _check_phone(body.uuid)
+        group = _group(body.type, body.group_id)
+        name = await self._service.forget_pwd(group, body.uuid, body.auth_code, body.pwd, body.name)
+        return NameResponse(name=name)
+
+    async def modify_pwd(self, req: ApiRequest) -> NameResponse:
+        body = req.parse(ModifyPwdRequest)
+        name = await self._service.modify_pwd(body.uuid, body.old_pwd, body.pwd)
+        return NameResponse(name=name)
+
+    async def add_info(self, req: ApiRequest) -> Ok:
+        body = req.parse(AddInfoRequest)
+        token = req.bearer or body.token
+        await self._service.add_info(body.uuid, body.device_id, body.info, token)
+        return Ok()
+
+    async def query_status(self, req: ApiRequest) -> QueryStatusResponse:
+        body = req.parse(QueryStatusRequest)
+        phones = [normalise_phone(user.phone or user.acc) for user in body.users]
+        unique = sorted({p for p in phones if p})
+        registered = await self._presence.registered(unique)
+        online = await self._presence.online(sorted(registered))
+        data = []
+        for user, phone in zip(body.users, phones, strict=True):
+            if phone in online:
+                state = "online"
+            elif phone in registered:
+                state = "offline"
+            else:
+                state = "unregistered"
+            data.append(UserState(user.acc, user.phone, state))
+        return QueryStatusResponse(data=data)
+
+    async def push_register(self, req: ApiRequest) -> Ok:
+        body = req.parse(PushRegisterRequest)
+        uuid = body.account or body.caller
+        if not uuid:
+            raise InvalidParams("account", "account or caller is required")
+        await self._service.register_push(
+            uuid,
+            body.device_id,
+            req.bearer or body.token,
+            body.provider,
+            body.channel_id,
+            body.user_id,
+        )
+        return Ok()

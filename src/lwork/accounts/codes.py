@@ -1,0 +1,129 @@
+"""SMS verification codes: random, stored as an HMAC, expiring, attempt- and rate-limited."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from lwork.accounts.sms import SmsError, SmsProvider
+from lwork.errors import Failed, TooManyRequests
+from lwork.storage.tables import sms_codes
+
+log = logging.getLogger("lwork.sms")
+_DAY = 86_400.0
+_HOUR = 3_600.0
+
+
+@dataclass(frozen=True)
+class CodePolicy:
+    ttl_s: float
+    max_attempts: int
+    resend_interval_s: float
+    per_number_per_day: int
+    per_ip_per_hour: int
+    text: str
+
+
+class CodeService:
+    def __init__(
+        self, engine: AsyncEngine, provider: SmsProvider, policy: CodePolicy, secret: bytes
+    ) -> None:
+        self._engine = engine
+        self._provider = provider
+        self._policy = policy
+        self._secret = secret
+
+    def _digest(self, phone: str, purpose: str, code: str) -> str:
+        message = f"{phone}|{purpose}|{code}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    async def send(self, phone: str, purpose: str, client_ip: str, now: float) -> None:
+        """Create a code for ``phone`` and text it; raise 429 when a limit is reached."""
+        policy = self._policy
+        async with self._engine.begin() as conn:
+            last, today = (
+                await conn.execute(
+                    select(func.max(sms_codes.c.created_at), func.count()).where(
+                        and_(sms_codes.c.phone == phone, sms_codes.c.created_at > now - _DAY)
+                    )
+                )
+            ).one()
+            if last is not None and now - last < policy.resend_interval_s:
+                raise TooManyRequests(policy.resend_interval_s - (now - last))
+            if today >= policy.per_number_per_day:
+                raise TooManyRequests(_HOUR)
+            from_ip = await conn.scalar(
+                select(func.count()).where(
+                    and_(sms_codes.c.client_ip == client_ip, sms_codes.c.created_at > now - _HOUR)
+                )
+            )
+            if (from_ip or 0) >= policy.per_ip_per_hour:
+                raise TooManyRequests(_HOUR / policy.per_ip_per_hour)
+            code = f"{secrets.randbelow(1_000_000):06d}"
+            # A new code replaces any older one for the same purpose.
+            await conn.execute(
+                update(sms_codes)
+                .where(and_(sms_codes.c.phone == phone, sms_codes.c.purpose == purpose))
+                .values(used=True)
+            )
+            row = await conn.execute(
+                sms_codes.insert().values(
+                    phone=phone,
+                    purpose=purpose,
+                    code_hash=self._digest(phone, purpose, code),
+                    client_ip=client_ip,
+                    created_at=now,
+                    expires_at=now + policy.ttl_s,
+                    attempts=0,
+                    used=False,
+                )
+            )
+            code_id = row.inserted_primary_key[0] if row.inserted_primary_key else None
+        try:
+            await self._provider.send(phone, policy.text.format(code=code), code)
+        except SmsError as exc:
+            log.warning("SMS to %s failed: %s", phone, exc)
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    update(sms_codes).where(sms_codes.c.id == code_id).values(used=True)
+                )
+            raise Failed("sms_failed") from exc
+
+    async def check(self, phone: str, purpose: str, code: str, now: float) -> bool:
+        """True once per valid code; a wrong guess counts toward burning the code."""
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(sms_codes.c.id, sms_codes.c.code_hash, sms_codes.c.attempts)
+                    .where(
+                        and_(
+                            sms_codes.c.phone == phone,
+                            sms_codes.c.purpose == purpose,
+                            sms_codes.c.used.is_(False),
+                            sms_codes.c.expires_at > now,
+                        )
+                    )
+                    .order_by(sms_codes.c.created_at.desc())
+                    .limit(1)
+                )
+            ).first()
+            if row is None:
+                return False
+            if hmac.compare_digest(row.code_hash, self._digest(phone, purpose, code)):
+                await conn.execute(
+                    update(sms_codes).where(sms_codes.c.id == row.id).values(used=True)
+                )
+                return True
+            attempts = row.attempts + 1
+            await conn.execute(
+                update(sms_codes)
+                .where(sms_codes.c.id == row.id)
+                .values(attempts=attempts, used=attempts >= self._policy.max_attempts)
+            )
+            return False

@@ -1,0 +1,209 @@
+"""Account use cases: registration, login and sessions, passwords, info (CONTRACT §3–4)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lwork.accounts.codes import CodeService
+from lwork.accounts.passwords import PasswordService
+from lwork.accounts.phone import normalise_phone
+from lwork.accounts.store import Account, AccountStore, AlreadyExists, Session
+from lwork.errors import Failed, TooManyRequests
+from lwork.ids import new_token, token_digest
+from lwork.ratelimit import RateLimiter
+
+log = logging.getLogger("lwork.accounts")
+
+COMMON = "common"
+DTH = "dth"
+_TOUCH_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    account: Account
+    did: str
+    token: str
+    kicked: list[Session]
+
+
+@dataclass(frozen=True)
+class AuthPolicy:
+    require_token: bool
+    session_ttl_s: float
+
+
+class AccountService:
+    def __init__(
+        self,
+        *,
+        store: AccountStore,
+        passwords: PasswordService,
+        codes: CodeService,
+        policy: AuthPolicy,
+        failed_logins: RateLimiter,
+        wall: Callable[[], float],
+    ) -> None:
+        self._store = store
+        self._passwords = passwords
+        self._codes = codes
+        self._policy = policy
+        self._failed_logins = failed_logins
+        self._wall = wall
+
+    # SMS codes
+
+    async def send_code(self, uuid: str, purpose: str, client_ip: str) -> None:
+        phone = normalise_phone(uuid)
+        if not phone:
+            raise Failed("invalid_phone")
+        exists = await self._store.get(phone) is not None
+        if purpose == "register" and exists:
+            raise Failed("account_already_exist")
+        if purpose == "resetpwd" and not exists:
+            raise Failed("account_not_exist")
+        await self._codes.send(phone, purpose, client_ip, self._wall())
+
+    # registration
+
+    async def register(self, group: str, uuid: str, auth_code: str, name: str, pwd: str) -> None:
+        phone = normalise_phone(uuid)
+        if not phone:
+            raise Failed("invalid_phone")
+        now = self._wall()
+        if group == COMMON:
+            if await self._store.get(phone) is not None:
+                raise Failed("account_already_exist")
+            if await self._store.provisioned(phone) is not None:
+                raise Failed("account_already_exist", other="did_no_conflict")
+            if name and await self._store.name_taken(name):
+                raise Failed("username_already_existed")
+            if not await self._codes.check(phone, "register", auth_code, now):
+                raise Failed("invalid_auth_code")
+        else:
+            provisioned = await self._store.provisioned(phone)
+            if provisioned is None or not provisioned.active:
+                raise Failed("not_provisioned")
+            if not await self._passwords.verify(provisioned.pwd_hash, auth_code):
+                raise Failed("invalid_auth_code")
+            if await self._store.get(phone) is not None:
+                raise Failed("uuid_already_registered")
+            if name and await self._store.name_taken(name):
+                raise Failed("username_already_existed")
+        pwd_hash = await self._passwords.hash(pwd)
+        try:
+            await self._store.create(Account(phone, uuid, name or None, pwd_hash, group, None), now)
+        except AlreadyExists as exc:
+            # Lost a race with a concurrent registration of the same number or name.
+            raise Failed("account_already_exist") from exc
+
+    # login and sessions
+
+    async def login(self, acc: str, pwd: str, device_id: str, os_type: str) -> LoginResult:
+        account = await self._store.get_by_uuid_or_name(normalise_phone(acc), acc)
+        if account is None:
+            raise Failed("account_not_existed")
+        now = self._wall()
+        if wait := self._failed_logins.check(account.uuid, now):
+            raise TooManyRequests(wait)
+        if not await self._passwords.verify(account.pwd_hash, pwd):
+            self._failed_logins.hit(account.uuid, now)
+            raise Failed("pwd_not_match")
+        token = new_token()
+        kicked = await self._store.start_session(
+            Session(token_digest(token), account.uuid, device_id, os_type, now), now
+        )
+        provisioned = await self._store.provisioned(account.uuid)
+        did = provisioned.did if provisioned and provisioned.did else ""
+        others = [s for s in kicked if s.device_id != device_id]
+        if others:
+            log.info("login of %s on a new device ended %d session(s)", account.uuid, len(others))
+        return LoginResult(account, did, token, others)
+
+    async def logout(self, uuid: str, device_id: str) -> None:
+        await self._store.end_sessions(normalise_phone(uuid), self._wall(), "logout", device_id)
+
+    async def authorize(self, uuid: str, device_id: str | None, token: str | None) -> Session:
+        """The live session that lets this request act for ``uuid`` (CONTRACT §3)."""
+        phone = normalise_phone(uuid)
+        now = self._wall()
+        horizon = now - self._policy.session_ttl_s
+        if token:
+            session = await self._store.session_by_token(token_digest(token), horizon)
+            if session is None or session.uuid != phone:
+                raise Failed("no_logined")
+        elif self._policy.require_token:
+            raise Failed("no_logined")
+        else:
+            session = await self._store.live_session(phone, horizon)
+            if session is None:
+                raise Failed("no_logined")
+        if device_id is not None and device_id != session.device_id:
+            raise Failed("no_logined")
+        if now - session.last_seen > _TOUCH_EVERY_S:
+            await self._store.touch_session(session.token_hash, now)
+        return session
+
+    # passwords and info
+
+    async def forget_pwd(
+        self, group: str, uuid: str, auth_code: str, pwd: str, name: str | None
+    ) -> str:
+        phone = normalise_phone(uuid)
+        account = await self._store.get(phone)
+        now = self._wall()
+        if group == COMMON:
+            if account is None:
+                raise Failed("account_not_exist")
+            if not await self._codes.check(phone, "resetpwd", auth_code, now):
+                raise Failed("invalid_auth_code")
+        else:
+            provisioned = await self._store.provisioned(phone)
+            if account is None or provisioned is None:
+                raise Failed("account_not_exist")
+            if not await self._passwords.verify(provisioned.pwd_hash, auth_code):
+                raise Failed("invalid_auth_code")
+            if (name or "") != (account.name or ""):
+                raise Failed("username_not_match")
+        await self._store.set_password(phone, await self._passwords.hash(pwd))
+        # A reset password must not leave a thief's session alive.
+        await self._store.end_sessions(phone, now, "password_reset")
+        return account.name or ""
+
+    async def modify_pwd(self, uuid: str, old_pwd: str, pwd: str) -> str:
+        phone = normalise_phone(uuid)
+        account = await self._store.get(phone)
+        if account is None:
+            raise Failed("account_not_exist")
+        now = self._wall()
+        if wait := self._failed_logins.check(phone, now):
+            raise TooManyRequests(wait)
+        if not await self._passwords.verify(account.pwd_hash, old_pwd):
+            self._failed_logins.hit(phone, now)
+            raise Failed("incorrect_old_pwd")
+        await self._store.set_password(phone, await self._passwords.hash(pwd))
+        return account.name or ""
+
+    async def add_info(self, uuid: str, device_id: str, info: Any, token: str | None) -> None:
+        phone = normalise_phone(uuid)
+        if await self._store.get(phone) is None:
+            raise Failed("account_not_exist")
+        await self.authorize(uuid, device_id, token)
+        await self._store.set_info(phone, info)
+
+    async def register_push(
+        self,
+        uuid: str,
+        device_id: str | None,
+        token: str | None,
+        provider: str,
+        channel: str,
+        user_id: str,
+    ) -> None:
+        session = await self.authorize(uuid, device_id, token)
+        await self._store.register_push(
+            session.uuid, session.device_id, provider, channel, user_id, self._wall()
+        )

@@ -1,0 +1,294 @@
+"""Persistence of accounts, sessions, provisioning and push registrations (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from lwork.storage.tables import accounts, provisioning, push_registrations, sessions
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    uuid: str
+    uuid_raw: str
+    name: str | None
+    pwd_hash: str
+    group_id: str
+    info: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token_hash: str
+    uuid: str
+    device_id: str
+    os_type: str
+    last_seen: float
+
+
+@dataclass(frozen=True, slots=True)
+class Provisioned:
+    account: str
+    group_id: str
+    pwd_hash: str
+    active: bool
+    did: str | None
+
+
+class AlreadyExists(Exception):
+    """A unique key (uuid or name) is taken."""
+
+
+def _account(row: Any) -> Account:
+    info = json.loads(row.info) if row.info is not None else None
+    return Account(row.uuid, row.uuid_raw, row.name, row.pwd_hash, row.group_id, info)
+
+
+class AccountStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    # accounts
+
+    async def get(self, uuid: str) -> Account | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(accounts).where(accounts.c.uuid == uuid))).first()
+        return _account(row) if row else None
+
+    async def get_by_uuid_or_name(self, uuid: str, name: str) -> Account | None:
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(accounts).where(or_(accounts.c.uuid == uuid, accounts.c.name == name))
+                )
+            ).all()
+        # A uuid match wins over a name that happens to look like someone's number.
+        for row in rows:
+            if row.uuid == uuid:
+                return _account(row)
+        return _account(rows[0]) if rows else None
+
+    async def name_taken(self, name: str) -> bool:
+        async with self._engine.connect() as conn:
+            return (
+                await conn.scalar(select(accounts.c.uuid).where(accounts.c.name == name))
+            ) is not None
+
+    async def create(self, account: Account, now: float) -> None:
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    accounts.insert().values(
+                        uuid=account.uuid,
+                        uuid_raw=account.uuid_raw,
+                        name=account.name,
+                        pwd_hash=account.pwd_hash,
+                        group_id=account.group_id,
+                        info=None,
+                        created_at=now,
+                    )
+                )
+        except IntegrityError as exc:
+            raise AlreadyExists(account.uuid) from exc
+
+    async def set_password(self, uuid: str, pwd_hash: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(accounts).where(accounts.c.uuid == uuid).values(pwd_hash=pwd_hash)
+            )
+
+    async def set_info(self, uuid: str, info: Any) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(accounts).where(accounts.c.uuid == uuid).values(info=json.dumps(info))
+            )
+
+    async def existing(self, uuids: list[str]) -> set[str]:
+        if not uuids:
+            return set()
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(accounts.c.uuid).where(accounts.c.uuid.in_(uuids)))
+            return {row.uuid for row in rows}
+
+    # sessions
+
+    async def start_session(self, session: Session, now: float) -> list[Session]:
+        """Record ``session`` and end every other live session of its account.
+
+        Returns the sessions that were ended; those on another device were kicked
+        (``login_otherwhere``)."""
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(sessions).where(
+                        and_(sessions.c.uuid == session.uuid, sessions.c.ended_at.is_(None))
+                    )
+                )
+            ).all()
+            ended = [
+                Session(r.token_hash, r.uuid, r.device_id, r.os_type, r.last_seen) for r in rows
+            ]
+            for old in ended:
+                reason = "login_otherwhere" if old.device_id != session.device_id else "relogin"
+                await conn.execute(
+                    update(sessions)
+                    .where(sessions.c.token_hash == old.token_hash)
+                    .values(ended_at=now, end_reason=reason)
+                )
+            await conn.execute(
+                sessions.insert().values(
+                    token_hash=session.token_hash,
+                    uuid=session.uuid,
+                    device_id=session.device_id,
+                    os_type=session.os_type,
+                    created_at=now,
+                    last_seen=now,
+                )
+            )
+        return ended
+
+    async def live_session(self, uuid: str, not_seen_before: float) -> Session | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(sessions)
+                    .where(
+                        and_(
+                            sessions.c.uuid == uuid,
+                            sessions.c.ended_at.is_(None),
+                            sessions.c.last_seen > not_seen_before,
+                        )
+                    )
+                    .order_by(sessions.c.created_at.desc())
+                    .limit(1)
+                )
+            ).first()
+        if row is None:
+            return None
+        return Session(row.token_hash, row.uuid, row.device_id, row.os_type, row.last_seen)
+
+    async def session_by_token(self, token_hash: str, not_seen_before: float) -> Session | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(sessions).where(
+                        and_(
+                            sessions.c.token_hash == token_hash,
+                            sessions.c.ended_at.is_(None),
+                            sessions.c.last_seen > not_seen_before,
+                        )
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        return Session(row.token_hash, row.uuid, row.device_id, row.os_type, row.last_seen)
+
+    async def live_uuids(self, uuids: list[str], not_seen_before: float) -> set[str]:
+        if not uuids:
+            return set()
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(sessions.c.uuid).where(
+                    and_(
+                        sessions.c.uuid.in_(uuids),
+                        sessions.c.ended_at.is_(None),
+                        sessions.c.last_seen > not_seen_before,
+                    )
+                )
+            )
+            return {row.uuid for row in rows}
+
+    async def touch_session(self, token_hash: str, now: float) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(sessions).where(sessions.c.token_hash == token_hash).values(last_seen=now)
+            )
+
+    async def end_sessions(
+        self, uuid: str, now: float, reason: str, device_id: str | None = None
+    ) -> int:
+        condition = and_(sessions.c.uuid == uuid, sessions.c.ended_at.is_(None))
+        if device_id is not None:
+            condition = and_(condition, sessions.c.device_id == device_id)
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(sessions).where(condition).values(ended_at=now, end_reason=reason)
+            )
+            return result.rowcount or 0
+
+    # provisioning (BOSS)
+
+    async def provisioned(self, account: str) -> Provisioned | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(select(provisioning).where(provisioning.c.account == account))
+            ).first()
+        if row is None:
+            return None
+        return Provisioned(row.account, row.group_id, row.pwd_hash, row.active, row.did)
+
+    async def provision(self, account: str, group_id: str, pwd_hash: str, now: float) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(provisioning).where(provisioning.c.account == account))
+            await conn.execute(
+                provisioning.insert().values(
+                    account=account,
+                    group_id=group_id,
+                    pwd_hash=pwd_hash,
+                    active=True,
+                    did=None,
+                    created_at=now,
+                )
+            )
+
+    async def update_provisioning(self, account: str, **values: Any) -> bool:
+        try:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    update(provisioning).where(provisioning.c.account == account).values(**values)
+                )
+        except IntegrityError as exc:
+            raise AlreadyExists(str(values)) from exc
+        return bool(result.rowcount)
+
+    # push registrations
+
+    async def register_push(
+        self, uuid: str, device_id: str, provider: str, token: str, user_id: str, now: float
+    ) -> None:
+        key = and_(
+            push_registrations.c.uuid == uuid,
+            push_registrations.c.device_id == device_id,
+            push_registrations.c.provider == provider,
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(push_registrations).where(key))
+            await conn.execute(
+                push_registrations.insert().values(
+                    uuid=uuid,
+                    device_id=device_id,
+                    provider=provider,
+                    token=token,
+                    user_id=user_id,
+                    updated_at=now,
+                )
+            )
+
+    async def push_registrations(self, uuid: str, device_id: str) -> dict[str, str]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(push_registrations.c.provider, push_registrations.c.token).where(
+                    and_(
+                        push_registrations.c.uuid == uuid,
+                        push_registrations.c.device_id == device_id,
+                    )
+                )
+            )
+            return {row.provider: row.token for row in rows}

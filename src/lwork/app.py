@@ -1,0 +1,160 @@
+"""The composition root: every long-lived object is built here, once, and injected."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+
+from lwork.accounts.api import AccountApi
+from lwork.accounts.codes import CodePolicy, CodeService
+from lwork.accounts.passwords import PasswordService
+from lwork.accounts.presence import SessionPresence
+from lwork.accounts.service import AccountService, AuthPolicy
+from lwork.accounts.sms import HttpGatewayConfig, HttpSmsProvider, LogSmsProvider, SmsProvider
+from lwork.accounts.store import AccountStore
+from lwork.appversions import VersionApi, VersionStore
+from lwork.clock import Clock, SystemClock
+from lwork.http.openapi import openapi_document
+from lwork.http.request import ApiRequest
+from lwork.http.routing import Reply, Route, RouteTable
+from lwork.http.server import HttpEdge, build_starlette
+from lwork.ratelimit import RateLimiter
+from lwork.settings import Settings, SmsSettings
+from lwork.storage.engine import create_engine, migrate
+
+log = logging.getLogger("lwork")
+
+
+def server_secret(settings: Settings) -> bytes:
+    """The key for HMACs of SMS codes: configured, or generated once into the data directory."""
+    configured = settings.secret_key.get_secret_value()
+    if configured:
+        return configured.encode()
+    path = Path(settings.data_dir) / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def sms_provider(config: SmsSettings, client: httpx.AsyncClient) -> SmsProvider:
+    if config.provider == "http":
+        return HttpSmsProvider(
+            HttpGatewayConfig(
+                url=config.gateway_url,
+                body_format=config.gateway_format,
+                template=dict(config.gateway_template),
+                auth_header=config.gateway_auth_header.get_secret_value(),
+                success_field=config.gateway_success_field,
+                success_value=config.gateway_success_value,
+                timeout_s=config.gateway_timeout_s,
+            ),
+            client,
+        )
+    return LogSmsProvider()
+
+
+@dataclass
+class Services:
+    """What the process holds; tests reach the engine through it for set-up."""
+
+    engine: AsyncEngine
+    accounts: AccountService
+    account_store: AccountStore
+    versions: VersionStore
+    passwords: PasswordService
+
+
+def build_app(settings: Settings, clock: Clock | None = None) -> tuple[Starlette, Services]:
+    clock = clock or SystemClock()
+    engine = create_engine(settings.database_url, settings.database.pool_size)
+    http_client = httpx.AsyncClient()
+    auth = settings.auth
+    passwords = PasswordService(
+        time_cost=auth.argon2_time_cost,
+        memory_kib=auth.argon2_memory_kib,
+        parallelism=auth.argon2_parallelism,
+        workers=auth.hash_workers,
+        queue=auth.hash_queue,
+    )
+    sms = settings.sms
+    codes = CodeService(
+        engine,
+        sms_provider(sms, http_client),
+        CodePolicy(
+            ttl_s=sms.code_ttl_s,
+            max_attempts=sms.max_attempts,
+            resend_interval_s=sms.resend_interval_s,
+            per_number_per_day=sms.per_number_per_day,
+            per_ip_per_hour=sms.per_ip_per_hour,
+            text=sms.text,
+        ),
+        server_secret(settings),
+    )
+    store = AccountStore(engine)
+    accounts = AccountService(
+        store=store,
+        passwords=passwords,
+        codes=codes,
+        policy=AuthPolicy(require_token=auth.require_token, session_ttl_s=auth.session_ttl_s),
+        failed_logins=RateLimiter(auth.login_per_hour_per_account, 3600.0),
+        wall=clock.wall,
+    )
+    presence = SessionPresence(store, settings.presence.window_s, clock.wall)
+    versions = VersionStore(engine)
+
+    async def healthz(req: ApiRequest) -> Reply:
+        return {"status": "ok"}
+
+    async def readyz(req: ApiRequest) -> Reply:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    operational = [
+        Route("GET", "/healthz", healthz, rate_limited=False, summary="process is up"),
+        Route("GET", "/readyz", readyz, rate_limited=False, summary="database reachable"),
+    ]
+    table = RouteTable(
+        [*AccountApi(accounts, presence).routes(), *VersionApi(versions).routes(), *operational]
+    )
+    document = openapi_document(table)
+
+    async def openapi(req: ApiRequest) -> Reply:
+        return document
+
+    table = RouteTable([*table.routes, Route("GET", "/openapi.json", openapi, rate_limited=False)])
+    edge = HttpEdge(
+        table,
+        body_limit=settings.http.body_limit,
+        ip_limiter=RateLimiter(settings.http.ip_rate_per_minute, 60.0),
+        login_limiter=RateLimiter(auth.login_per_minute_per_ip, 60.0),
+        trusted_proxies=settings.http.trusted_proxies,
+        monotonic=clock.monotonic,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await migrate(engine)
+        log.info(
+            "lwork ready: database %s, %s", engine.url.render_as_string(), passwords.parameters
+        )
+        try:
+            yield
+        finally:
+            await http_client.aclose()
+            passwords.close()
+            await engine.dispose()
+
+    services = Services(engine, accounts, store, versions, passwords)
+    return build_starlette(edge, lifespan), services

@@ -1,0 +1,149 @@
+"""``lwork`` command line: serve, migrate, version, and the operator's admin commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from lwork import __version__
+from lwork.observability import setup_logging
+from lwork.settings import Settings, load_settings
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from lwork.app import build_app
+
+    app, _ = build_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=args.host or settings.http.host,
+        port=args.port if args.port is not None else settings.http.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+def _with_services(settings: Settings, action: Callable[[Any], Awaitable[str]]) -> int:
+    from lwork.app import build_app
+    from lwork.storage.engine import migrate
+
+    async def run() -> str:
+        _, services = build_app(settings)
+        try:
+            await migrate(services.engine)
+            return await action(services)
+        finally:
+            services.passwords.close()
+            await services.engine.dispose()
+
+    try:
+        print(asyncio.run(run()))
+    except (LookupError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    async def action(services: Any) -> str:
+        return f"database at the newest schema: {services.engine.url.render_as_string()}"
+
+    return _with_services(settings, action)
+
+
+def _boss(settings: Settings, args: argparse.Namespace) -> int:
+    from lwork.accounts.provisioning import ProvisioningService
+
+    async def action(services: Any) -> str:
+        provisioning = ProvisioningService(services.account_store, services.passwords)
+        return await provisioning.run(args.boss_command, args)
+
+    return _with_services(settings, action)
+
+
+def _versions(settings: Settings, args: argparse.Namespace) -> int:
+    from lwork.appversions import VersionResponse
+
+    async def action(services: Any) -> str:
+        await services.versions.set(
+            args.kind,
+            VersionResponse(
+                version_no=args.version_no,
+                version_path=args.version_path,
+                version_info=args.version_info,
+                i_version_no=args.i_version_no,
+                i_version_path=args.i_version_path,
+                i_version_info=args.i_version_info,
+            ),
+        )
+        return f"versions for {args.kind} set"
+
+    return _with_services(settings, action)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="lwork", description=__doc__)
+    root.add_argument("--config", help="TOML settings file (default: $LWORK_CONFIG)")
+    sub = root.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server (migrates the database first)")
+    serve.add_argument("--host", help="override http.host")
+    serve.add_argument("--port", type=int, help="override http.port")
+    serve.set_defaults(run=_serve)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
+    sub.add_parser("version", help="print the version").set_defaults(run=None)
+
+    boss = sub.add_parser("boss", help="provisioning of dth accounts (as BOSS would)")
+    boss_sub = boss.add_subparsers(dest="boss_command", required=True)
+    opened = boss_sub.add_parser("open", help="provision an account with its activation password")
+    opened.add_argument("account")
+    opened.add_argument("pwd")
+    opened.add_argument("--group", default="dth")
+    for name in ("activate", "deactivate"):
+        boss_sub.add_parser(name).add_argument("account")
+    for name in ("bind", "unbind"):
+        bound = boss_sub.add_parser(name, help=f"{name} a phone number (DID)")
+        bound.add_argument("account")
+        bound.add_argument("phone", nargs="?" if name == "unbind" else None)
+    boss.set_defaults(run=_boss)
+
+    versions = sub.add_parser("versions", help="app versions served to the apps")
+    versions_sub = versions.add_subparsers(dest="versions_command", required=True)
+    setter = versions_sub.add_parser("set", help="set the versions for one kind")
+    setter.add_argument("kind", choices=["default", "dth", "common"])
+    for field in ("version_no", "version_path", "version_info"):
+        setter.add_argument(f"--{field.replace('_', '-')}", dest=field, default="")
+        setter.add_argument(f"--i-{field.replace('_', '-')}", dest=f"i_{field}", default="")
+    versions.set_defaults(run=_versions)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.run is None:
+        print(__version__)
+        return 0
+    try:
+        settings = load_settings(args.config)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"lwork: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    result: int = args.run(settings, args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""The HTTP edge: route, unwrap ``data_enc``, call the handler, map errors, wrap responses.
+
+Every response carries a JSON body with ``status``; no request produces a 500 (CONTRACT §1).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route as StarletteRoute
+
+from lwork.errors import (
+    Failed,
+    HttpError,
+    InvalidParams,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+)
+from lwork.http.envelope import EnvelopeError, unwrap_request, wrap_response
+from lwork.http.request import ApiRequest
+from lwork.http.routing import Match, RouteTable
+from lwork.ids import new_request_id
+from lwork.observability import request_id_var
+from lwork.ratelimit import RateLimiter
+
+log = logging.getLogger("lwork.http")
+
+_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+_JSON = "application/json"
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
+
+
+def _json(status_code: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(_encoder.encode(body), status_code, headers=headers, media_type=_JSON)
+
+
+class HttpEdge:
+    """The one Starlette endpoint that serves the whole route table."""
+
+    def __init__(
+        self,
+        table: RouteTable,
+        *,
+        body_limit: int,
+        ip_limiter: RateLimiter,
+        login_limiter: RateLimiter,
+        trusted_proxies: Sequence[str],
+        monotonic: Callable[[], float],
+    ) -> None:
+        self._table = table
+        self._body_limit = body_limit
+        self._ip_limiter = ip_limiter
+        self._login_limiter = login_limiter
+        self._trusted = frozenset(trusted_proxies)
+        self._monotonic = monotonic
+
+    def client_ip(self, request: Request) -> str:
+        peer = request.client.host if request.client else "0.0.0.0"
+        if peer in self._trusted:
+            forwarded = request.headers.get("x-forwarded-for", "")
+            first = forwarded.split(",")[0].strip()
+            if first:
+                return first
+        return peer
+
+    async def handle(self, request: Request) -> Response:
+        request_id = new_request_id()
+        token = request_id_var.set(request_id)
+        wrapped = False
+        try:
+            match = self._table.match(request.method, request.url.path)
+            if match is not None:
+                wrapped = match.wrapped
+            response = await self._dispatch(request, match, request_id)
+        except Failed as exc:
+            response = _json(200, {"status": "failed", "reason": exc.reason, **exc.extra})
+        except HttpError as exc:
+            response = self._http_error(exc)
+        except ClientDisconnect:
+            response = Response(status_code=499)
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            response = _json(200, {"status": "failed", "reason": "service_not_available"})
+        finally:
+            request_id_var.reset(token)
+        if wrapped and response.body:
+            # Apps on /lwork/mobile1/ decode every answer, errors included.
+            response = Response(
+                wrap_response(bytes(response.body)),
+                response.status_code,
+                headers={k: v for k, v in response.headers.items() if k.lower() != "content-length"},
+                media_type=_JSON,
+            )
+        if request.method == "POST":
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+    async def _dispatch(self, request: Request, match: Match | None, request_id: str) -> Response:
+        if match is None:
+            raise NotFound("no such path")
+        route = match.route
+        if route is None:
+            raise MethodNotAllowed(list(match.allowed))
+        client_ip = self.client_ip(request)
+        if route.rate_limited:
+            now = self._monotonic()
+            wait = self._ip_limiter.hit(client_ip, now)
+            if not wait and route.checks_password:
+                wait = self._login_limiter.hit(client_ip, now)
+            if wait:
+                raise TooManyRequests(wait)
+        body = await self._read_body(request)
+        auth = request.headers.get("authorization", "")
+        bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+        api_request = ApiRequest(
+            method=route.method,
+            path=route.path,
+            body=body,
+            query=request.query_params,
+            client_ip=client_ip,
+            bearer=bearer or None,
+            request_id=request_id,
+        )
+        reply = await route.handler(api_request)
+        return _json(200, reply)
+
+    async def _read_body(self, request: Request) -> Any:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self._body_limit:
+            raise PayloadTooLarge("body too large")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self._body_limit:
+                raise PayloadTooLarge("body too large")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if not raw.strip():
+            return None
+        try:
+            parsed = _decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise InvalidParams("body", "the body is not JSON") from exc
+        try:
+            return unwrap_request(parsed)
+        except EnvelopeError as exc:
+            raise InvalidParams("data_enc", str(exc)) from exc
+
+    def _http_error(self, exc: HttpError) -> Response:
+        body: dict[str, Any] = {"status": "failed", "reason": exc.reason}
+        headers: dict[str, str] = {}
+        if isinstance(exc, InvalidParams):
+            body["field"] = exc.field
+        elif isinstance(exc, TooManyRequests):
+            headers["Retry-After"] = str(exc.retry_after)
+        elif isinstance(exc, MethodNotAllowed):
+            headers["Allow"] = ", ".join(exc.allowed)
+        return _json(exc.status_code, body, headers)
+
+
+def build_starlette(
+    edge: HttpEdge,
+    lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
+) -> Starlette:
+    return Starlette(
+        routes=[StarletteRoute("/{path:path}", edge.handle, methods=_METHODS)],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,185 @@
+"""The one settings object: a TOML file (``--config`` / ``LWORK_CONFIG``) and ``LWORK_*`` env.
+
+Environment variables override the file; nested keys use a double underscore, e.g.
+``LWORK_DATABASE__URL=postgresql+asyncpg://…`` or ``LWORK_HTTP__PORT=8080``. Unknown keys are
+rejected at start-up, so a typo in a config file fails loudly instead of being ignored.
+Code below the composition root receives only the section it needs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class HttpSettings(Section):
+    host: str = "127.0.0.1"
+    """Address the API listens on. Use 0.0.0.0 to serve apps on the network."""
+    port: int = Field(8080, ge=0, le=65535)
+    """TCP port of the API (the original served 8080)."""
+    body_limit: int = Field(64 * 1024, ge=1024)
+    """Largest request body accepted, in bytes; larger bodies get 413."""
+    trusted_proxies: list[str] = []
+    """Peer addresses whose X-Forwarded-For is believed for the client IP (rate limits, media)."""
+    ip_rate_per_minute: int = Field(600, ge=1)
+    """Requests per minute one client IP may make to the mobile API before 429."""
+
+
+class DatabaseSettings(Section):
+    url: str = ""
+    """SQLAlchemy async URL. Empty: SQLite file ``lwork.db`` in the data directory.
+    PostgreSQL: ``postgresql+asyncpg://user@host/db``."""
+    pool_size: int = Field(10, ge=1)
+    """Connections kept open to PostgreSQL (ignored for SQLite)."""
+
+
+class AuthSettings(Section):
+    require_token: bool = False
+    """False (existing apps): a uuid with a live session is accepted, from that session's device.
+    True (strict): every authenticated request must present the login token."""
+    session_ttl_s: int = Field(30 * 24 * 3600, ge=60)
+    """A session not used for this long ends (seconds)."""
+    argon2_time_cost: int = Field(2, ge=1)
+    """Argon2id iterations (OWASP minimum: 2 with 19 MiB)."""
+    argon2_memory_kib: int = Field(19 * 1024, ge=1024)
+    """Argon2id memory per hash in KiB (OWASP: 19 MiB)."""
+    argon2_parallelism: int = Field(1, ge=1)
+    """Argon2id lanes."""
+    hash_workers: int = Field(2, ge=1)
+    """Threads that compute password hashes, off the event loop."""
+    hash_queue: int = Field(64, ge=1)
+    """Password checks allowed to wait for a hash thread; more get 429 so a login flood cannot
+    starve the server."""
+    login_per_minute_per_ip: int = Field(30, ge=1)
+    """Login / password attempts per minute from one IP."""
+    login_per_hour_per_account: int = Field(30, ge=1)
+    """Failed password attempts per hour on one account before 429."""
+
+
+class SmsSettings(Section):
+    provider: Literal["log", "http"] = "log"
+    """``log`` writes codes to the server log (development only; refused when env=production);
+    ``http`` posts to an SMS gateway."""
+    gateway_url: str = ""
+    """SMS gateway URL (provider=http)."""
+    gateway_format: Literal["json", "form"] = "json"
+    """How the gateway wants the request body."""
+    gateway_template: dict[str, str] = {"to": "{phone}", "text": "{text}"}
+    """Body fields; values may use {phone}, {code}, {text}."""
+    gateway_auth_header: SecretStr = SecretStr("")
+    """Value of the Authorization header sent to the gateway (secret; never logged)."""
+    gateway_success_field: str = ""
+    """If set, the gateway's JSON answer must have this field ..."""
+    gateway_success_value: str = ""
+    """... equal to this value (as text) for the send to count as a success."""
+    gateway_timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one gateway request."""
+    text: str = "Your verification code is {code}. It expires in 10 minutes."
+    """Message text; {code} is replaced by the code."""
+    code_ttl_s: int = Field(600, ge=30)
+    """How long a code stays valid (seconds)."""
+    max_attempts: int = Field(5, ge=1)
+    """Wrong entries that burn a code."""
+    resend_interval_s: int = Field(60, ge=0)
+    """Minimum time between two sends to one number (seconds)."""
+    per_number_per_day: int = Field(10, ge=1)
+    """Sends per number per 24 h."""
+    per_ip_per_hour: int = Field(20, ge=1)
+    """Sends requested by one IP per hour."""
+
+
+class PushSettings(Section):
+    hold_s: float = Field(60.0, gt=0)
+    """How long a long poll is held before answering shake_hand (seconds)."""
+    invite_ttl_s: float = Field(90.0, gt=0)
+    """A call invitation left undelivered expires after this long (seconds)."""
+    mailbox_size: int = Field(100, ge=1)
+    """Events kept per device; the oldest are dropped (and counted) beyond it."""
+
+
+class PresenceSettings(Section):
+    window_s: float = Field(180.0, gt=0)
+    """A device counts as online this long after its last poll (seconds)."""
+
+
+class Settings(BaseSettings):
+    """All of lwork's knobs. Every field has a default that runs a development server."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LWORK_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
+
+    env: Literal["development", "production"] = "development"
+    """``production`` refuses development-only conveniences (the log SMS provider)."""
+    node: str = "n1"
+    """This node's name: the prefix of call session ids, so any node can route a call request."""
+    data_dir: Path = Path("./var")
+    """Where the embedded SQLite database and other local state live."""
+    log_level: str = "INFO"
+    """Python logging level."""
+    secret_key: SecretStr = SecretStr("")
+    """Key for HMACs of SMS codes. Set the same value on every node; empty: generated once into
+    ``data_dir/secret.key`` (fine for one node)."""
+    http: HttpSettings = HttpSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    auth: AuthSettings = AuthSettings()
+    sms: SmsSettings = SmsSettings()
+    push: PushSettings = PushSettings()
+    presence: PresenceSettings = PresenceSettings()
+
+    @field_validator("node")
+    @classmethod
+    def _node_is_plain(cls, value: str) -> str:
+        if not value or "@" in value or "/" in value:
+            raise ValueError("node must be non-empty without '@' or '/'")
+        return value
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite+aiosqlite:///{self.data_dir / 'lwork.db'}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get("LWORK_CONFIG")
+        if path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
+        return tuple(sources)
+
+
+def load_settings(config: str | None = None, **overrides: Any) -> Settings:
+    """Load settings from ``config`` (or ``LWORK_CONFIG``) and the environment."""
+    if config is not None:
+        if not Path(config).is_file():
+            raise FileNotFoundError(f"config file not found: {config}")
+        os.environ["LWORK_CONFIG"] = config
+    elif os.environ.get("LWORK_CONFIG") and not Path(os.environ["LWORK_CONFIG"]).is_file():
+        raise FileNotFoundError(f"config file not found: {os.environ['LWORK_CONFIG']}")
+    settings = Settings(**overrides)
+    if settings.env == "production" and settings.sms.provider == "log":
+        raise ValueError("sms.provider = 'log' is for development only; configure sms.provider")
+    return settings

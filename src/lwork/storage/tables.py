@@ -1,0 +1,94 @@
+"""The schema, as SQLAlchemy Core tables. Migrations in ``migrations/`` create exactly this."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("uuid", String(64), primary_key=True, doc="normalised phone number / SDN"),
+    Column("uuid_raw", String(64), nullable=False, doc="as the client first sent it"),
+    Column("name", String(128), unique=True, nullable=True),
+    Column("pwd_hash", String(256), nullable=False, doc="Argon2id of what the app sends"),
+    Column("group_id", String(16), nullable=False),
+    Column("info", Text, nullable=True, doc="JSON the app stored with add_info"),
+    Column("created_at", Float, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("uuid", String(64), nullable=False),
+    Column("device_id", String(128), nullable=False),
+    Column("os_type", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("ended_at", Float, nullable=True),
+    Column("end_reason", String(32), nullable=True, doc="logout | login_otherwhere | expired"),
+    Index("ix_sessions_uuid", "uuid"),
+    Index("ix_sessions_device", "device_id"),
+)
+
+sms_codes = Table(
+    "sms_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("phone", String(64), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("code_hash", String(64), nullable=False, doc="HMAC-SHA256 under the server secret"),
+    Column("client_ip", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("used", Boolean, nullable=False, default=False),
+    Index("ix_sms_codes_phone", "phone", "created_at"),
+    Index("ix_sms_codes_ip", "client_ip", "created_at"),
+)
+
+push_registrations = Table(
+    "push_registrations",
+    metadata,
+    Column("uuid", String(64), primary_key=True),
+    Column("device_id", String(128), primary_key=True),
+    Column("provider", String(16), primary_key=True, doc="baidu | fcm | apns"),
+    Column("token", String(512), nullable=False, doc="Baidu channel_id, FCM or APNs token"),
+    Column("user_id", String(128), nullable=True),
+    Column("updated_at", Float, nullable=False),
+)
+
+provisioning = Table(
+    "provisioning",
+    metadata,
+    Column("account", String(64), primary_key=True, doc="normalised SDN"),
+    Column("group_id", String(16), nullable=False),
+    Column("pwd_hash", String(256), nullable=False, doc="Argon2id of the activation password"),
+    Column("active", Boolean, nullable=False),
+    Column("did", String(64), nullable=True, unique=True, doc="bound phone number (DID)"),
+    Column("created_at", Float, nullable=False),
+)
+
+app_versions = Table(
+    "app_versions",
+    metadata,
+    Column("kind", String(16), primary_key=True, doc="default | dth | common"),
+    Column("version_no", String(64), nullable=False),
+    Column("version_path", String(512), nullable=False),
+    Column("version_info", Text, nullable=False),
+    Column("i_version_no", String(64), nullable=False),
+    Column("i_version_path", String(512), nullable=False),
+    Column("i_version_info", Text, nullable=False),
+)
