@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import types
+import typing
 from functools import cache
 from typing import Any, TypeVar
 
@@ -20,10 +22,19 @@ _AT = re.compile(r"- at `\$\.?([^`]*)`")
 def _string_fields(struct_type: type[msgspec.Struct]) -> frozenset[str]:
     names = set()
     for field in msgspec.structs.fields(struct_type):
-        # ``Annotated[str, Meta(...)]`` has ``str`` as its origin.
-        if field.type is str or getattr(field.type, "__origin__", None) is str:
+        options = typing.get_args(field.type) if _is_union(field.type) else (field.type,)
+        if any(_is_str(option) for option in options):
             names.add(field.encode_name)
     return frozenset(names)
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _is_str(tp: Any) -> bool:
+    # ``Annotated[str, Meta(...)]`` has ``str`` as its origin.
+    return tp is str or getattr(tp, "__origin__", None) is str
 
 
 def field_of(error: msgspec.ValidationError, prefix: str = "") -> str:

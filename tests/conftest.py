@@ -1,0 +1,131 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), a live lwork server, a fake SMS gateway."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from fakes.servers import serve_asgi
+from fakes.sms_gateway import SmsGateway
+from lwork.app import Services, build_app
+from lwork.settings import Settings
+
+PG_HOST = os.environ.get("LWORK_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("LWORK_TEST_PG_PORT", "5432"))
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> bool:
+    return _reachable(PG_HOST, PG_PORT)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_available: bool
+) -> AsyncIterator[str]:
+    """Every storage-touching test runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'lwork.db'}"
+        return
+    if not postgres_available:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT} in CI")
+        pytest.skip(f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} (start it: .ci/run does)")
+    import asyncpg
+
+    name = f"lwork_t_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user="postgres", database="postgres")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        admin = await asyncpg.connect(
+            host=PG_HOST, port=PG_PORT, user="postgres", database="postgres"
+        )
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def sms_gateway() -> AsyncIterator[SmsGateway]:
+    gateway = SmsGateway()
+    async with serve_asgi(gateway.app()) as base:
+        gateway.url = base + "/send"
+        yield gateway
+
+
+@dataclass
+class LiveServer:
+    url: str
+    client: httpx.AsyncClient
+    services: Services
+    gateway: SmsGateway
+    settings: Settings
+
+    async def post(self, path: str, body: Any, **kwargs: Any) -> httpx.Response:
+        return await self.client.post(self.url + path, json=body, **kwargs)
+
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.client.get(self.url + path, **kwargs)
+
+
+def make_settings(tmp_path: Path, db_url: str, gateway_url: str, **sections: Any) -> Settings:
+    base: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "database": {"url": db_url},
+        "sms": {
+            "provider": "http",
+            "gateway_url": gateway_url,
+            "gateway_template": {"to": "{phone}", "text": "{text}"},
+            "gateway_auth_header": "Bearer gw-secret",
+            "gateway_success_field": "result",
+            "gateway_success_value": "0",
+            "resend_interval_s": 0,
+        },
+        "auth": {"argon2_memory_kib": 8192, "argon2_time_cost": 1},
+    }
+    for key, value in sections.items():
+        base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
+    return Settings(**base)
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path, db_url: str, sms_gateway: SmsGateway) -> Callable[..., Any]:
+    """Start lwork on a real socket with settings overrides; use as ``async with``."""
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def start(**sections: Any) -> AsyncIterator[LiveServer]:
+        settings = make_settings(tmp_path, db_url, sms_gateway.url, **sections)
+        app, services = build_app(settings)
+        async with serve_asgi(app) as url, httpx.AsyncClient(timeout=30) as client:
+            yield LiveServer(url, client, services, sms_gateway, settings)
+
+    return start
+
+
+@pytest.fixture
+async def server(server_factory: Callable[..., Any]) -> AsyncIterator[LiveServer]:
+    async with server_factory() as live:
+        yield live

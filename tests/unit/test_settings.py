@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from lwork.settings import Settings, load_settings
+
+
+def test_defaults_run_a_development_server() -> None:
+    settings = Settings()
+    assert settings.http.port == 8080
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.sms.code_ttl_s == 600 and settings.sms.max_attempts == 5
+
+
+def test_toml_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "lwork.toml"
+    config.write_text('node = "edge7"\n[http]\nport = 9000\n[sms]\nper_number_per_day = 3\n')
+    monkeypatch.setenv("LWORK_HTTP__PORT", "9100")
+    monkeypatch.delenv("LWORK_CONFIG", raising=False)
+    settings = load_settings(str(config))
+    assert settings.node == "edge7"
+    assert settings.http.port == 9100  # environment wins over the file
+    assert settings.sms.per_number_per_day == 3
+
+
+def test_unknown_keys_are_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "lwork.toml"
+    config.write_text("[http]\nprot = 9000\n")
+    monkeypatch.delenv("LWORK_CONFIG", raising=False)
+    with pytest.raises(ValidationError, match="prot"):
+        load_settings(str(config))
+
+
+def test_production_refuses_the_log_sms_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LWORK_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="development only"):
+        load_settings(None, env="production")
+
+
+def test_missing_config_file_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LWORK_CONFIG", raising=False)
+    with pytest.raises(FileNotFoundError):
+        load_settings("/nonexistent/lwork.toml")
