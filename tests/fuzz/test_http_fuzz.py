@@ -20,7 +20,11 @@ FIELDS = [
 ]  # fmt: skip
 
 scalars = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30)
 )
 values = st.recursive(
     scalars,

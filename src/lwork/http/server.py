@@ -98,7 +98,9 @@ class HttpEdge:
             response = Response(
                 wrap_response(bytes(response.body)),
                 response.status_code,
-                headers={k: v for k, v in response.headers.items() if k.lower() != "content-length"},
+                headers={
+                    k: v for k, v in response.headers.items() if k.lower() != "content-length"
+                },
                 media_type=_JSON,
             )
         if request.method == "POST":
