@@ -27,6 +27,11 @@ from lwork.http.openapi import openapi_document
 from lwork.http.request import ApiRequest
 from lwork.http.routing import Reply, Route, RouteTable
 from lwork.http.server import HttpEdge, build_starlette
+from lwork.push.api import PushChannelApi
+from lwork.push.channel import PollRegistry
+from lwork.push.mailbox import Mailbox
+from lwork.push.service import PushPolicy, PushService
+from lwork.push.setup import build_bus, build_providers
 from lwork.ratelimit import RateLimiter
 from lwork.settings import Settings, SmsSettings
 from lwork.storage.engine import create_engine, migrate
@@ -73,6 +78,9 @@ class Services:
     account_store: AccountStore
     versions: VersionStore
     passwords: PasswordService
+    push: PushService
+    polls: PollRegistry
+    mailbox: Mailbox
 
 
 def build_app(settings: Settings, clock: Clock | None = None) -> tuple[Starlette, Services]:
@@ -102,6 +110,31 @@ def build_app(settings: Settings, clock: Clock | None = None) -> tuple[Starlette
         server_secret(settings),
     )
     store = AccountStore(engine)
+    bus = build_bus(settings.bus)
+    mailbox = Mailbox(engine, settings.push.mailbox_size)
+    registry = PollRegistry(bus, settings.push.hold_s)
+    http2_client = httpx.AsyncClient(http2=True)
+    push = PushService(
+        store=store,
+        mailbox=mailbox,
+        bus=bus,
+        providers=build_providers(settings.push, http_client, http2_client),
+        policy=PushPolicy(
+            invite_ttl_s=settings.push.invite_ttl_s,
+            account_event_ttl_s=settings.push.account_event_ttl_s,
+            session_ttl_s=auth.session_ttl_s,
+        ),
+        wall=clock.wall,
+    )
+    channel = PushChannelApi(
+        store=store,
+        mailbox=mailbox,
+        registry=registry,
+        hold_s=settings.push.hold_s,
+        session_ttl_s=auth.session_ttl_s,
+        require_token=auth.require_token,
+        wall=clock.wall,
+    )
     accounts = AccountService(
         store=store,
         passwords=passwords,
@@ -109,6 +142,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> tuple[Starlette
         policy=AuthPolicy(require_token=auth.require_token, session_ttl_s=auth.session_ttl_s),
         failed_logins=RateLimiter(auth.login_per_hour_per_account, 3600.0),
         wall=clock.wall,
+        on_kicked=push.device_kicked,
     )
     presence = SessionPresence(store, settings.presence.window_s, clock.wall)
     versions = VersionStore(engine)
@@ -121,12 +155,26 @@ def build_app(settings: Settings, clock: Clock | None = None) -> tuple[Starlette
             await conn.execute(text("SELECT 1"))
         return {"status": "ok"}
 
+    async def metrics(req: ApiRequest) -> Reply:
+        return {
+            "status": "ok",
+            "held_polls": registry.held,
+            "polls_replaced": registry.replaced,
+            "mailbox_dropped": mailbox.dropped,
+        }
+
     operational = [
+        Route("GET", "/metrics", metrics, rate_limited=False, summary="counters and gauges"),
         Route("GET", "/healthz", healthz, rate_limited=False, summary="process is up"),
         Route("GET", "/readyz", readyz, rate_limited=False, summary="database reachable"),
     ]
     table = RouteTable(
-        [*AccountApi(accounts, presence).routes(), *VersionApi(versions).routes(), *operational]
+        [
+            *AccountApi(accounts, presence).routes(),
+            *channel.routes(),
+            *VersionApi(versions).routes(),
+            *operational,
+        ]
     )
     document = openapi_document(table)
 
@@ -146,15 +194,19 @@ def build_app(settings: Settings, clock: Clock | None = None) -> tuple[Starlette
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await migrate(engine)
+        await bus.start()
         log.info(
             "lwork ready: database %s, %s", engine.url.render_as_string(), passwords.parameters
         )
         try:
             yield
         finally:
+            await push.close()
+            await bus.close()
+            await http2_client.aclose()
             await http_client.aclose()
             passwords.close()
             await engine.dispose()
 
-    services = Services(engine, accounts, store, versions, passwords)
+    services = Services(engine, accounts, store, versions, passwords, push, registry, mailbox)
     return build_starlette(edge, lifespan), services

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +46,12 @@ class AccountService:
         policy: AuthPolicy,
         failed_logins: RateLimiter,
         wall: Callable[[], float],
+        on_kicked: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
+        """``on_kicked(uuid, device_id)`` tells the push channel a device lost its session to a
+        login elsewhere, so it can deliver ``login_otherwhere``."""
         self._store = store
+        self._on_kicked = on_kicked
         self._passwords = passwords
         self._codes = codes
         self._policy = policy
@@ -121,6 +125,9 @@ class AccountService:
         others = [s for s in kicked if s.device_id != device_id]
         if others:
             log.info("login of %s on a new device ended %d session(s)", account.uuid, len(others))
+        if self._on_kicked is not None:
+            for old in {s.device_id for s in others}:
+                await self._on_kicked(account.uuid, old)
         return LoginResult(account, did, token, others)
 
     async def logout(self, uuid: str, device_id: str) -> None:

@@ -190,7 +190,41 @@ class AccountStore:
             return None
         return Session(row.token_hash, row.uuid, row.device_id, row.os_type, row.last_seen)
 
-    async def live_uuids(self, uuids: list[str], not_seen_before: float) -> set[str]:
+    async def device_session(
+        self, uuid: str, device_id: str, not_seen_before: float
+    ) -> tuple[Session | None, str | None]:
+        """The live session of this device, else why its newest session ended (or None)."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(sessions)
+                    .where(and_(sessions.c.uuid == uuid, sessions.c.device_id == device_id))
+                    .order_by(sessions.c.created_at.desc())
+                    .limit(1)
+                )
+            ).first()
+        if row is None:
+            return None, None
+        if row.ended_at is None and row.last_seen > not_seen_before:
+            return Session(
+                row.token_hash, row.uuid, row.device_id, row.os_type, row.last_seen
+            ), None
+        return None, row.end_reason or "expired"
+
+    async def remove_push_token(self, uuid: str, device_id: str, provider: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                delete(push_registrations).where(
+                    and_(
+                        push_registrations.c.uuid == uuid,
+                        push_registrations.c.device_id == device_id,
+                        push_registrations.c.provider == provider,
+                    )
+                )
+            )
+
+    async def polling_uuids(self, uuids: list[str], not_polled_before: float) -> set[str]:
+        """Accounts among ``uuids`` whose live session long-polled after the given time."""
         if not uuids:
             return set()
         async with self._engine.connect() as conn:
@@ -199,11 +233,19 @@ class AccountStore:
                     and_(
                         sessions.c.uuid.in_(uuids),
                         sessions.c.ended_at.is_(None),
-                        sessions.c.last_seen > not_seen_before,
+                        sessions.c.last_poll > not_polled_before,
                     )
                 )
             )
             return {row.uuid for row in rows}
+
+    async def touch_poll(self, token_hash: str, now: float) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(sessions)
+                .where(sessions.c.token_hash == token_hash)
+                .values(last_seen=now, last_poll=now)
+            )
 
     async def touch_session(self, token_hash: str, now: float) -> None:
         async with self._engine.begin() as conn:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -25,6 +25,8 @@ class ApiRequest:
     bearer: str | None
     """The token from ``Authorization: Bearer``, if any."""
     request_id: str
+    gone: Callable[[], Awaitable[None]]
+    """Completes when the client disconnects (for requests that wait, such as long polls)."""
 
     def parse(self, struct_type: type[T]) -> T:
         return parse_struct(struct_type, {} if self.body is None else self.body)

@@ -11,7 +11,17 @@ import msgspec
 if TYPE_CHECKING:
     from lwork.http.request import ApiRequest
 
-Reply = msgspec.Struct | dict[str, Any]
+
+@dataclass(frozen=True, slots=True)
+class AfterSend:
+    """A reply plus work to do only once it has been sent to the client (e.g. acknowledging
+    delivered events: if the client is gone, the work is not done)."""
+
+    reply: msgspec.Struct | dict[str, Any]
+    then: Callable[[], Awaitable[None]]
+
+
+Reply = msgspec.Struct | dict[str, Any] | AfterSend
 Handler = Callable[["ApiRequest"], Awaitable[Reply]]
 
 MOBILE = "lwork/mobile/"

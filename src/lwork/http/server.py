@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
@@ -27,7 +28,7 @@ from lwork.errors import (
 )
 from lwork.http.envelope import EnvelopeError, unwrap_request, wrap_response
 from lwork.http.request import ApiRequest
-from lwork.http.routing import Match, RouteTable
+from lwork.http.routing import AfterSend, Match, RouteTable
 from lwork.ids import new_request_id
 from lwork.observability import request_id_var
 from lwork.ratelimit import RateLimiter
@@ -42,6 +43,14 @@ _decoder = msgspec.json.Decoder()
 
 def _json(status_code: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(_encoder.encode(body), status_code, headers=headers, media_type=_JSON)
+
+
+async def _disconnected(request: Request) -> None:
+    # The body has been read, so the next ASGI message can only be the disconnect.
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 class HttpEdge:
@@ -133,8 +142,13 @@ class HttpEdge:
             client_ip=client_ip,
             bearer=bearer or None,
             request_id=request_id,
+            gone=lambda: _disconnected(request),
         )
         reply = await route.handler(api_request)
+        if isinstance(reply, AfterSend):
+            response = _json(200, reply.reply)
+            response.background = BackgroundTask(reply.then)
+            return response
         return _json(200, reply)
 
     async def _read_body(self, request: Request) -> Any:

@@ -37,6 +37,7 @@ sessions = Table(
     Column("os_type", String(32), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
+    Column("last_poll", Float, nullable=True, doc="last long poll: presence (query_status)"),
     Column("ended_at", Float, nullable=True),
     Column("end_reason", String(32), nullable=True, doc="logout | login_otherwhere | expired"),
     Index("ix_sessions_uuid", "uuid"),
@@ -91,4 +92,18 @@ app_versions = Table(
     Column("i_version_no", String(64), nullable=False),
     Column("i_version_path", String(512), nullable=False),
     Column("i_version_info", Text, nullable=False),
+)
+
+mailbox = Table(
+    "mailbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True, doc="delivery order"),
+    Column("event_id", String(40), nullable=False, unique=True),
+    Column("device_key", String(200), nullable=False, doc="uuid + device id"),
+    Column("call_id", String(128), nullable=True, doc="the call an invitation belongs to"),
+    Column("body", Text, nullable=False, doc="the event object as JSON"),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_mailbox_device", "device_key", "id"),
+    Index("ix_mailbox_call", "call_id"),
 )

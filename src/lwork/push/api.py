@@ -1,0 +1,110 @@
+"""``POST /channel/push_service``: the long-poll push channel (CONTRACT §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta, Struct
+
+from lwork.accounts.phone import normalise_phone
+from lwork.accounts.store import AccountStore
+from lwork.errors import Failed, InvalidParams
+from lwork.http.request import ApiRequest
+from lwork.http.routing import AfterSend, Reply, Route
+from lwork.ids import token_digest
+from lwork.push.channel import Outcome, PollRegistry
+from lwork.push.mailbox import Mailbox, device_key
+
+CLIDATA_LIMIT = 2048
+
+
+class PollRequest(Struct):
+    acc: Annotated[str, Meta(min_length=1, max_length=64)]
+    device_id: Annotated[str, Meta(min_length=1, max_length=128)]
+    self_phone: Annotated[str, Meta(max_length=64)] | None = None
+    clidata: Any = None
+    token: Annotated[str, Meta(max_length=128)] | None = None
+
+
+class PollAnswer(Struct, kw_only=True):
+    status: str = "ok"
+    data: list[dict[str, Any]]
+    clidata: Any = None
+
+
+class PushChannelApi:
+    def __init__(
+        self,
+        *,
+        store: AccountStore,
+        mailbox: Mailbox,
+        registry: PollRegistry,
+        hold_s: float,
+        session_ttl_s: float,
+        require_token: bool,
+        wall: Callable[[], float],
+    ) -> None:
+        self._store = store
+        self._mailbox = mailbox
+        self._registry = registry
+        self._hold_s = hold_s
+        self._session_ttl_s = session_ttl_s
+        self._require_token = require_token
+        self._wall = wall
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(
+                "POST", "/channel/push_service", self.poll, PollRequest, PollAnswer,
+                summary="long poll: events for this device, or shake_hand after the hold",
+            )
+        ]  # fmt: skip
+
+    async def poll(self, req: ApiRequest) -> Reply:
+        body = req.parse(PollRequest)
+        if body.clidata is not None and len(msgspec.json.encode(body.clidata)) > CLIDATA_LIMIT:
+            raise InvalidParams("clidata", f"clidata is limited to {CLIDATA_LIMIT} bytes")
+        clidata = body.clidata
+
+        def answer(*events: dict[str, Any]) -> PollAnswer:
+            return PollAnswer(data=list(events), clidata=clidata)
+
+        uuid = normalise_phone(body.acc)
+        now = self._wall()
+        session, ended = await self._store.device_session(
+            uuid, body.device_id, now - self._session_ttl_s
+        )
+        token = req.bearer or body.token
+        if session is not None and (token or self._require_token):
+            if token is None or token_digest(token) != session.token_hash:
+                session, ended = None, None
+        if session is None:
+            event = "login_otherwhere" if ended == "login_otherwhere" else "unlogined"
+            return answer({"event": event})
+
+        key = device_key(uuid, body.device_id)
+        poll = await self._registry.open(key)
+        try:
+            await self._store.touch_poll(session.token_hash, now)
+            events = await self._mailbox.pending(key, now)
+            if not events:
+                outcome = await poll.wait(self._hold_s, req.gone)
+                if outcome is Outcome.REPLACED:
+                    raise Failed("overtime", clidata=clidata)
+                if outcome is Outcome.KICKED:
+                    return answer({"event": "login_otherwhere"})
+                if outcome is Outcome.WOKEN:
+                    events = await self._mailbox.pending(key, self._wall())
+        finally:
+            await self._registry.close(poll)
+            await self._store.touch_poll(session.token_hash, self._wall())
+        if not events:
+            return answer({"event": "shake_hand"})
+        delivered = [event.event_id for event in events]
+
+        async def acknowledge() -> None:
+            await self._mailbox.remove(delivered)
+
+        return AfterSend(answer(*(event.body for event in events)), acknowledge)

@@ -1,0 +1,97 @@
+"""Held long polls on this node, and what ends them (CONTRACT §5).
+
+One poll per device: a newer poll from the same device, on any node, ends the older one with
+``overtime``. A poll ends early when its device's mailbox gets an event (``wake``), when its
+session is ended by a login on another device (``kick``), or when the client goes away. The
+registry registers a poll *before* the mailbox is read, so an event stored in between still
+wakes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import secrets
+from collections.abc import Awaitable, Callable
+
+from lwork.push.bus import Bus, BusMessage
+
+
+class Outcome(enum.Enum):
+    WOKEN = "woken"
+    KICKED = "kicked"
+    REPLACED = "replaced"
+    TIMEOUT = "timeout"
+    GONE = "gone"
+
+
+class HeldPoll:
+    __slots__ = ("device", "poll_id", "_outcome")
+
+    def __init__(self, device: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.device = device
+        self.poll_id = secrets.token_hex(8)
+        self._outcome: asyncio.Future[Outcome] = loop.create_future()
+
+    def end(self, outcome: Outcome) -> None:
+        # The first reason wins: a poll replaced and then woken still answers overtime.
+        if not self._outcome.done():
+            self._outcome.set_result(outcome)
+
+    async def wait(self, hold_s: float, gone: Callable[[], Awaitable[None]]) -> Outcome:
+        if self._outcome.done():
+            return self._outcome.result()
+        watcher = asyncio.ensure_future(gone())
+        try:
+            done, _ = await asyncio.wait(
+                (self._outcome, watcher), timeout=hold_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            watcher.cancel()
+        if self._outcome.done():
+            return self._outcome.result()
+        return Outcome.GONE if watcher in done else Outcome.TIMEOUT
+
+
+class PollRegistry:
+    """The polls this node holds, fed by the bus."""
+
+    def __init__(self, bus: Bus, hold_s: float) -> None:
+        self._bus = bus
+        self._hold_s = hold_s
+        self._held: dict[str, HeldPoll] = {}
+        self.replaced = 0
+        bus.subscribe(self._on_message)
+
+    @property
+    def held(self) -> int:
+        """Polls held right now (a metric; returns to zero when every client has gone)."""
+        return len(self._held)
+
+    async def open(self, device: str) -> HeldPoll:
+        poll = HeldPoll(device, asyncio.get_running_loop())
+        older = self._held.get(device)
+        self._held[device] = poll
+        if older is not None:
+            older.end(Outcome.REPLACED)
+            self.replaced += 1
+        await self._bus.mark_held(device, poll.poll_id, self._hold_s + 5)
+        await self._bus.publish(BusMessage("replaced", device, poll.poll_id))
+        return poll
+
+    async def close(self, poll: HeldPoll) -> None:
+        if self._held.get(poll.device) is poll:
+            del self._held[poll.device]
+            await self._bus.unmark_held(poll.device, poll.poll_id)
+
+    def _on_message(self, message: BusMessage) -> None:
+        poll = self._held.get(message.device)
+        if poll is None:
+            return
+        if message.kind == "wake":
+            poll.end(Outcome.WOKEN)
+        elif message.kind == "kick":
+            poll.end(Outcome.KICKED)
+        elif message.poll_id != poll.poll_id:
+            poll.end(Outcome.REPLACED)
+            self.replaced += 1
