@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import shutil
 import socket
-from collections.abc import AsyncIterator, Callable
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fakes.servers import serve_asgi
+from fakes.servers import free_port, serve_asgi
 from fakes.sms_gateway import SmsGateway
 from lwork.app import Services, build_app
 from lwork.settings import Settings
@@ -47,6 +51,13 @@ async def db_url(
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT} in CI")
         pytest.skip(f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} (start it: .ci/run does)")
+    async with postgres_database() as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A fresh database on the test PostgreSQL server, dropped afterwards."""
     import asyncpg
 
     name = f"lwork_t_{secrets.token_hex(6)}"
@@ -65,6 +76,45 @@ async def db_url(
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@pytest.fixture
+async def postgres_url(postgres_available: bool) -> AsyncIterator[str]:
+    """A PostgreSQL database only (features that need a shared server database)."""
+    if not postgres_available:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT} in CI")
+        pytest.skip(f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} (start it: .ci/run does)")
+    async with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A throwaway redis-server on a free port, else the machine's on 6379, else a skip."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if _reachable("127.0.0.1", 6379):
+            yield "redis://127.0.0.1:6379/0"
+            return
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed in CI")
+        pytest.skip("Redis not available: apt-get install redis-server")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(200):
+            if _reachable("127.0.0.1", port):
+                break
+            time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 @pytest.fixture
@@ -104,6 +154,7 @@ def make_settings(tmp_path: Path, db_url: str, gateway_url: str, **sections: Any
             "resend_interval_s": 0,
         },
         "auth": {"argon2_memory_kib": 8192, "argon2_time_cost": 1},
+        "push": {"hold_s": 1.0},
     }
     for key, value in sections.items():
         base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
@@ -113,7 +164,6 @@ def make_settings(tmp_path: Path, db_url: str, gateway_url: str, **sections: Any
 @pytest.fixture
 def server_factory(tmp_path: Path, db_url: str, sms_gateway: SmsGateway) -> Callable[..., Any]:
     """Start lwork on a real socket with settings overrides; use as ``async with``."""
-    import contextlib
 
     @contextlib.asynccontextmanager
     async def start(**sections: Any) -> AsyncIterator[LiveServer]:

@@ -73,6 +73,10 @@ async def test_full_account_walk(server: LiveServer) -> None:
     r = await server.post("/lwork/mobile/login", {"acc": "alice", "pwd": PWD, "device_id": DEVICE})
     assert r.json()["info"] == {"nick": "Al", "avatar": 3}
 
+    # online means the device long-polls (CONTRACT §4)
+    r = await server.post("/channel/push_service", {"acc": PHONE, "device_id": DEVICE})
+    assert r.json()["data"] == [{"event": "shake_hand"}]
+
     r = await server.post(
         "/lwork/mobile/query_status", {"users": [{"acc": "alice", "phone": PHONE}]}
     )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -42,11 +45,39 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
+# Any constant: every lwork node takes the same PostgreSQL advisory lock while migrating.
+_MIGRATION_LOCK = 0x6C776F726B
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision."""
+    """Bring the schema to the newest revision; safe when several nodes start at once."""
 
     def upgrade(connection: Connection) -> None:
         command.upgrade(_alembic_config(connection), "head")
 
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        lock_path = (
+            Path(f"{database}.migrate.lock") if database and database != ":memory:" else None
+        )
+        with _file_lock(lock_path):
+            async with engine.begin() as connection:
+                await connection.run_sync(upgrade)
+        return
     async with engine.begin() as connection:
+        await connection.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})"))
         await connection.run_sync(upgrade)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path | None) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    with path.open("a") as handle:
+        # Blocking for the few milliseconds another process needs to migrate the same file.
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

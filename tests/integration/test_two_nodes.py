@@ -1,0 +1,166 @@
+"""Two `lwork serve` processes sharing PostgreSQL and Redis behave as one service."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import make_settings
+from fakes.servers import free_port
+from fakes.sms_gateway import SmsGateway
+from lwork.app import build_app
+
+PWD = "e10adc3949ba59abbe56e057f20f883e"
+PHONE = "13800138000"
+
+
+class Node:
+    def __init__(self, url: str, process: subprocess.Popen[bytes]) -> None:
+        self.url = url
+        self.process = process
+
+
+def start_node(name: str, tmp: Path, env: dict[str, str]) -> Node:
+    port = free_port()
+    log = open(tmp / f"{name}.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lwork", "serve", "--port", str(port)],
+        env={**os.environ, **env, "LWORK_NODE": name, "LWORK_DATA_DIR": str(tmp / name)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    return Node(f"http://127.0.0.1:{port}", process)
+
+
+async def wait_ready(client: httpx.AsyncClient, node: Node, tmp: Path, name: str) -> None:
+    for _ in range(300):
+        if node.process.poll() is not None:
+            raise AssertionError((tmp / f"{name}.log").read_text())
+        try:
+            if (await client.get(node.url + "/readyz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError("node did not become ready: " + (tmp / f"{name}.log").read_text())
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[SmsGateway]:
+    from fakes.servers import serve_asgi
+
+    gateway = SmsGateway()
+    async with serve_asgi(gateway.app()) as base:
+        gateway.url = base + "/send"
+        yield gateway
+
+
+@pytest.fixture
+def env(postgres_url: str, redis_url: str, gateway: SmsGateway) -> Iterator[dict[str, str]]:
+    yield {
+        "LWORK_DATABASE__URL": postgres_url,
+        "LWORK_BUS__URL": redis_url,
+        "LWORK_SECRET_KEY": "shared-secret-of-both-nodes",
+        "LWORK_SMS__PROVIDER": "http",
+        "LWORK_SMS__GATEWAY_URL": gateway.url,
+        "LWORK_SMS__RESEND_INTERVAL_S": "0",
+        "LWORK_AUTH__ARGON2_MEMORY_KIB": "8192",
+        "LWORK_AUTH__ARGON2_TIME_COST": "1",
+        "LWORK_PUSH__HOLD_S": "30",
+        "LWORK_LOG_LEVEL": "WARNING",
+    }
+
+
+async def test_events_kicks_and_presence_cross_nodes(
+    env: dict[str, str], gateway: SmsGateway, tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    nodes = [start_node(name, tmp_path, env) for name in ("n1", "n2")]
+    try:
+        async with httpx.AsyncClient(timeout=40) as client:
+            for name, node in zip(("n1", "n2"), nodes, strict=True):
+                await wait_ready(client, node, tmp_path, name)
+            one, two = nodes
+
+            # register on node 2 with a code sent through node 1
+            await client.post(
+                one.url + "/lwork/sms/auth_code", json={"uuid": PHONE, "type": "register"}
+            )
+            code = gateway.last_code(PHONE)
+            r = await client.post(
+                two.url + "/lwork/mobile/register",
+                json={
+                    "uuid": PHONE,
+                    "device_id": "A",
+                    "auth_code": code,
+                    "pwd": PWD,
+                    "group_id": "common",
+                },
+            )
+            assert r.json() == {"status": "ok"}
+            login = {"acc": PHONE, "pwd": PWD, "device_id": "A"}
+            assert (await client.post(one.url + "/lwork/mobile/login", json=login)).json()[
+                "status"
+            ] == "ok"
+
+            poll = {"acc": PHONE, "device_id": "A", "clidata": "c"}
+
+            async def held_on(node: Node) -> asyncio.Task[httpx.Response]:
+                task = asyncio.create_task(
+                    client.post(node.url + "/channel/push_service", json=poll)
+                )
+                for _ in range(300):
+                    metrics = (await client.get(node.url + "/metrics")).json()
+                    if metrics["held_polls"] == 1:
+                        return task
+                    await asyncio.sleep(0.02)
+                raise AssertionError("poll not held")
+
+            # an event raised on another node reaches the poll held on node 1
+            first = await held_on(one)
+            settings = make_settings(
+                tmp_path / "n3", postgres_url, gateway.url, bus={"url": redis_url}
+            )
+            app, services = build_app(settings)
+            async with app.router.lifespan_context(app):
+                await services.push.notify(PHONE, {"event": "from another node"})
+                answer = (await asyncio.wait_for(first, 10)).json()
+            assert answer == {
+                "status": "ok",
+                "data": [{"event": "from another node"}],
+                "clidata": "c",
+            }
+
+            # a newer poll on node 2 replaces the one held on node 1
+            first = await held_on(one)
+            second = await held_on(two)
+            assert (await asyncio.wait_for(first, 10)).json() == {
+                "status": "failed", "reason": "overtime", "clidata": "c",
+            }  # fmt: skip
+
+            # both nodes agree the device is online
+            query = {"users": [{"acc": "a", "phone": PHONE}, {"acc": "b", "phone": "13111111111"}]}
+            states = [
+                (await client.post(n.url + "/lwork/mobile/query_status", json=query)).json()["data"]
+                for n in nodes
+            ]
+            assert states[0] == states[1]
+            assert [s["state"] for s in states[0]] == ["online", "unregistered"]
+
+            # a login on node 1 kicks the poll held on node 2
+            r = await client.post(one.url + "/lwork/mobile/login", json={**login, "device_id": "B"})
+            assert r.json()["status"] == "ok"
+            assert (await asyncio.wait_for(second, 10)).json()["data"] == [
+                {"event": "login_otherwhere"}
+            ]
+    finally:
+        for node in nodes:
+            node.process.terminate()
+        for node in nodes:
+            node.process.wait(15)
