@@ -17,10 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from fakes.servers import free_port, serve_asgi
-from fakes.sms_gateway import SmsGateway
 from lwork.app import Services, build_app
 from lwork.settings import Settings
+
+from fakes.servers import free_port, serve_asgi
+from fakes.sms_gateway import SmsGateway
 
 PG_HOST = os.environ.get("LWORK_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("LWORK_TEST_PG_PORT", "5432"))

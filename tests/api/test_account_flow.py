@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import json
 
-from conftest import LiveServer
 from lwork.http.envelope import unwrap_response
+
+from conftest import LiveServer
 
 PHONE = "13800138000"
 DEVICE = "device-A"

@@ -6,8 +6,9 @@ import time
 
 from starlette.applications import Starlette
 
-from conftest import LiveServer
 from lwork.accounts.provisioning import ProvisioningService
+
+from conftest import LiveServer
 
 PWD = "e10adc3949ba59abbe56e057f20f883e"
 
@@ -159,11 +160,12 @@ async def test_unexpected_errors_answer_service_not_available() -> None:
     """A handler bug is answered 200 service_not_available, logged, never a 500."""
     import httpx
 
-    from fakes.servers import serve_asgi
     from lwork.http.request import ApiRequest
     from lwork.http.routing import Reply, Route, RouteTable
     from lwork.http.server import HttpEdge, build_starlette
     from lwork.ratelimit import RateLimiter
+
+    from fakes.servers import serve_asgi
 
     async def broken(req: ApiRequest) -> Reply:
         raise RuntimeError("bug")

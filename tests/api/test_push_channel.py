@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import httpx
+
 from conftest import LiveServer
 
 PWD = "e10adc3949ba59abbe56e057f20f883e"

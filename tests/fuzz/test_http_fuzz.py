@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lwork.app import build_app
+
 from conftest import make_settings
 from fakes.servers import serve_in_thread
-from lwork.app import build_app
 
 FIELDS = [
     "uuid", "device_id", "type", "auth_code", "pwd", "name", "group_id", "acc", "clidata",

@@ -18,15 +18,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from fakes.push_servers import (
-    FakeApnsServer,
-    FakeBaiduServer,
-    FakeGoogleServer,
-    FakeResponse,
-    apns_error,
-    baidu_error,
-    fcm_error,
-)
 from lwork.push.providers import (
     ApnsConfig,
     ApnsProvider,
@@ -40,6 +31,16 @@ from lwork.push.providers import (
     PushTarget,
     RetryPolicy,
     ServiceAccount,
+)
+
+from fakes.push_servers import (
+    FakeApnsServer,
+    FakeBaiduServer,
+    FakeGoogleServer,
+    FakeResponse,
+    apns_error,
+    baidu_error,
+    fcm_error,
 )
 
 CALL = PushMessage(

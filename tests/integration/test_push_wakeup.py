@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+
 from conftest import LiveServer
 from fakes.push_servers import FakeBaiduServer, baidu_error
 

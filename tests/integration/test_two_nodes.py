@@ -12,10 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lwork.app import build_app
+
 from conftest import make_settings
 from fakes.servers import free_port
 from fakes.sms_gateway import SmsGateway
-from lwork.app import build_app
 
 PWD = "e10adc3949ba59abbe56e057f20f883e"
 PHONE = "13800138000"

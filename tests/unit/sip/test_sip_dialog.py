@@ -3,12 +3,13 @@
 from pathlib import Path
 
 import pytest
-from sip_helpers import make_request
 
 from lwork.sip.builders import create_response
 from lwork.sip.dialog import Dialog, DialogState, SentBy
 from lwork.sip.headers import NameAddr
 from lwork.sip.message import SipRequest, SipResponse, parse_message
+
+from sip_helpers import make_request
 
 DATA = Path(__file__).parents[2] / "data" / "sip"
 OUR_CONTACT = NameAddr.parse("<sip:862150001234@198.51.100.7:5060>")

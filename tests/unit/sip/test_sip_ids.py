@@ -1,11 +1,12 @@
 """Identifiers and transaction matching keys."""
 
 import pytest
-from sip_helpers import UAC_ADDRESS, make_request
 
 from lwork.sip.ids import BRANCH_MAGIC_COOKIE, new_branch, new_call_id, new_cnonce, new_tag
 from lwork.sip.matching import TransactionKey, client_key, server_key
 from lwork.sip.transaction_layer import TransactionLayer
+
+from sip_helpers import UAC_ADDRESS, make_request
 
 
 def test_identifiers_are_random_and_well_formed() -> None:

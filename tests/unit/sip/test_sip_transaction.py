@@ -1,7 +1,6 @@
 """RFC 3261 section 17 transaction state machines, driven with an explicit clock."""
 
 import pytest
-from sip_helpers import UAC_ADDRESS, UAS_ADDRESS, LossyLink, make_request
 
 from lwork.sip.builders import create_cancel, create_response
 from lwork.sip.client_transaction import InviteClientTransaction, NonInviteClientTransaction
@@ -18,6 +17,8 @@ from lwork.sip.message import SipRequest, SipResponse
 from lwork.sip.server_transaction import InviteServerTransaction, NonInviteServerTransaction
 from lwork.sip.transaction import Transaction, TransactionState, TransactionStateError
 from lwork.sip.transaction_layer import TransactionLayer
+
+from sip_helpers import UAC_ADDRESS, UAS_ADDRESS, LossyLink, make_request
 
 
 def events(transaction: Transaction | TransactionLayer) -> list[SipEvent]:
