@@ -1,0 +1,277 @@
+"""Async client of rtpengine's *ng* control protocol (bencode over UDP), lwork's only way to
+drive a media relay: the built-in `lwork relay` or an rtpengine cluster.
+
+Requests are retransmitted with the same cookie on timeout (the relay answers a duplicate from
+its cache); a reply with `"result": "error"` raises `NgError` carrying `error-reason`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from lwork.media import bencode
+from lwork.media.ng_results import (
+    CallStats,
+    LegInfo,
+    LegQuality,
+    SsrcInfo,
+    StreamInfo,
+    call_status_stats,
+    parse_call_stats,
+)
+from lwork.media.sdp_min import MediaAddress, parse_sdp
+
+
+class NgError(Exception):
+    """The relay refused a request (`error-reason`), or its reply was unusable."""
+
+
+class NgTimeout(NgError):
+    """No reply after all retransmissions."""
+
+
+@dataclass(frozen=True, slots=True)
+class SdpResult:
+    """A rewritten SDP and the relay address in it."""
+
+    sdp: str
+    media: MediaAddress
+    warning: str | None = None
+
+
+__all__ = [
+    "CallStats",
+    "LegInfo",
+    "LegQuality",
+    "NgClient",
+    "NgError",
+    "NgTimeout",
+    "SdpResult",
+    "SsrcInfo",
+    "StreamInfo",
+    "call_status_stats",
+    "parse_call_stats",
+]
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.waiting: dict[bytes, asyncio.Future[bytes]] = {}
+        self.dropped = 0
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        cookie, _, body = data.partition(b" ")
+        future = self.waiting.get(cookie)
+        if future is None or future.done():
+            self.dropped += 1  # a late reply to a retransmitted request
+            return
+        future.set_result(body)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable: the relay is not (yet) listening; the retry loop handles it.
+        pass
+
+
+class NgClient:
+    """Talks to one ng endpoint. Use as `async with NgClient(host, port) as ng:`."""
+
+    def __init__(self, host: str, port: int, *, timeout_s: float = 1.0, retries: int = 3) -> None:
+        self.address = (host, port)
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self._prefix = f"{os.getpid():x}{secrets.token_hex(3)}_"
+        self._counter = itertools.count(1)
+        self._transport: asyncio.DatagramTransport | None = None
+        self._protocol: _Protocol | None = None
+
+    async def __aenter__(self) -> NgClient:
+        await self._ensure_open()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    async def _ensure_open(self) -> tuple[asyncio.DatagramTransport, _Protocol]:
+        if self._transport is None or self._protocol is None:
+            loop = asyncio.get_running_loop()
+            transport, protocol = await loop.create_datagram_endpoint(
+                _Protocol, remote_addr=self.address
+            )
+            self._transport = transport
+            self._protocol = protocol
+        return self._transport, self._protocol
+
+    async def request(self, message: Mapping[str, bencode.Encodable]) -> dict[str, Any]:
+        """Send one command; return the decoded reply with byte strings as str."""
+        transport, protocol = await self._ensure_open()
+        cookie = (self._prefix + str(next(self._counter))).encode()
+        datagram = cookie + b" " + bencode.encode(message)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        protocol.waiting[cookie] = future
+        try:
+            for _ in range(self.retries + 1):
+                transport.sendto(datagram)
+                try:
+                    body = await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
+                    break
+                except TimeoutError:
+                    continue
+            else:
+                raise NgTimeout(f"no reply from ng relay at {self.address[0]}:{self.address[1]}")
+        finally:
+            del protocol.waiting[cookie]
+            future.cancel()
+        try:
+            reply = _to_text(bencode.decode(body))
+        except ValueError as exc:
+            raise NgError(f"malformed ng reply: {exc}") from exc
+        if not isinstance(reply, dict):
+            raise NgError("ng reply is not a dictionary")
+        if reply.get("result") == "error":
+            raise NgError(str(reply.get("error-reason", "unknown error")))
+        return reply
+
+    async def ping(self) -> bool:
+        reply = await self.request({"command": "ping"})
+        return reply.get("result") == "pong"
+
+    async def offer(
+        self,
+        call_id: str,
+        from_tag: str,
+        sdp: str,
+        *,
+        flags: Sequence[str] = (),
+        replace: Sequence[str] = ("origin", "session-connection"),
+        ice: str | None = "remove",
+    ) -> SdpResult:
+        """Caller's SDP in; SDP for the callee out (its address is where the callee sends)."""
+        message = _sdp_message("offer", call_id, from_tag, sdp, flags, replace, ice)
+        return _sdp_result(await self.request(message))
+
+    async def answer(
+        self,
+        call_id: str,
+        from_tag: str,
+        to_tag: str,
+        sdp: str,
+        *,
+        flags: Sequence[str] = (),
+        replace: Sequence[str] = ("origin", "session-connection"),
+        ice: str | None = "remove",
+    ) -> SdpResult:
+        """Callee's SDP in; SDP for the caller out (its address is where the caller sends)."""
+        message = _sdp_message("answer", call_id, from_tag, sdp, flags, replace, ice)
+        message["to-tag"] = to_tag
+        return _sdp_result(await self.request(message))
+
+    async def delete(self, call_id: str, from_tag: str | None = None) -> CallStats | None:
+        """End the call; return its final statistics, or None if the relay did not know it."""
+        message: dict[str, bencode.Encodable] = {"command": "delete", "call-id": call_id}
+        if from_tag is not None:
+            message["from-tag"] = from_tag
+        reply = await self.request(message)
+        return parse_call_stats(reply) if "tags" in reply else None
+
+    async def query(self, call_id: str, from_tag: str | None = None) -> CallStats:
+        message: dict[str, bencode.Encodable] = {"command": "query", "call-id": call_id}
+        if from_tag is not None:
+            message["from-tag"] = from_tag
+        return parse_call_stats(await self.request(message))
+
+    async def relay_address(self, call_id: str, tag: str) -> tuple[str, int]:
+        """Where party `tag` must send its RTP (the relay port of its own leg).
+
+        The `offer` reply describes the callee's side; the caller's port is known from the
+        first `query` after the offer (rtpengine allocates both legs at offer time as well).
+        """
+        stats = await self.query(call_id)
+        leg = stats.legs.get(tag)
+        if leg is None or leg.rtp is None or leg.rtp.local_port is None:
+            raise NgError(f"relay reports no port for tag {tag!r}")
+        address = leg.rtp.local_address or self.address[0]
+        return (address, leg.rtp.local_port)
+
+    async def list(self, limit: int = 32) -> list[str]:
+        reply = await self.request({"command": "list", "limit": limit})
+        calls = reply.get("calls", [])
+        return [str(c) for c in calls] if isinstance(calls, list) else []
+
+    async def play_dtmf(
+        self, call_id: str, from_tag: str, digit: str, *, duration_ms: int = 250
+    ) -> None:
+        """Inject one RFC 4733 event as if `from_tag` pressed `digit` (sent to the other party)."""
+        await self.request(
+            {
+                "command": "play DTMF",
+                "call-id": call_id,
+                "from-tag": from_tag,
+                "code": digit,
+                "duration": duration_ms,
+            }
+        )
+
+    async def statistics(self) -> dict[str, Any]:
+        reply = await self.request({"command": "statistics"})
+        stats = reply.get("statistics", {})
+        return stats if isinstance(stats, dict) else {}
+
+
+def _sdp_message(
+    command: str,
+    call_id: str,
+    from_tag: str,
+    sdp: str,
+    flags: Sequence[str],
+    replace: Sequence[str],
+    ice: str | None,
+) -> dict[str, bencode.Encodable]:
+    message: dict[str, bencode.Encodable] = {
+        "command": command,
+        "call-id": call_id,
+        "from-tag": from_tag,
+        "sdp": sdp,
+    }
+    if flags:
+        message["flags"] = list(flags)
+    if replace:
+        message["replace"] = list(replace)
+    if ice:
+        message["ICE"] = ice
+    return message
+
+
+def _sdp_result(reply: dict[str, Any]) -> SdpResult:
+    sdp = reply.get("sdp")
+    if not isinstance(sdp, str):
+        raise NgError("ng reply carries no SDP")
+    try:
+        media = parse_sdp(sdp)
+    except ValueError as exc:
+        raise NgError(f"relay returned unusable SDP: {exc}") from exc
+    warning = reply.get("warning")
+    return SdpResult(sdp, media, warning if isinstance(warning, str) else None)
+
+
+def _to_text(value: bencode.BValue) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    if isinstance(value, list):
+        return [_to_text(v) for v in value]
+    if isinstance(value, dict):
+        return {k.decode("utf-8", "surrogateescape"): _to_text(v) for k, v in value.items()}
+    return value

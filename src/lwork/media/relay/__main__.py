@@ -1,0 +1,77 @@
+"""`python -m lwork.media.relay`: a stand-alone relay for development and benchmarks, and the
+worker process of a multi-process relay (`--config-json`). Production starts the relay through
+`lwork relay` with lwork's settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import signal
+import sys
+
+from lwork.media.relay.config import RelayConfig
+from lwork.media.relay.server import RelayServer, new_runner, run_relay
+
+
+async def _worker(config: RelayConfig) -> None:
+    """Serve one shard; announce the ng port on stdout; exit when the front closes stdin."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_stdin() -> None:
+        if not os.read(0, 4096):
+            stop.set()
+
+    loop.add_reader(0, on_stdin)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    async with RelayServer(config) as relay:
+        print(f"READY {relay.ng_address[1]}", flush=True)
+        await stop.wait()
+
+
+def _config_from_json(text: str) -> RelayConfig:
+    names = {f.name for f in dataclasses.fields(RelayConfig)}
+    values = {k: v for k, v in json.loads(text).items() if k in names}
+    return RelayConfig(**values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m lwork.media.relay")
+    parser.add_argument("--ng", default="127.0.0.1:2223", help="ng control address host:port")
+    parser.add_argument("--bind", default="127.0.0.1", help="address RTP sockets bind to")
+    parser.add_argument("--advertise", default=None, help="address written into SDP")
+    parser.add_argument("--ports", default="30000-40000", help="RTP port range min-max")
+    parser.add_argument("--timeout", type=float, default=60.0, help="media timeout, seconds")
+    parser.add_argument("--workers", type=int, default=1, help="relay processes (one per core)")
+    parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument("--config-json", help="worker mode: full RelayConfig as JSON")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    if args.config_json:
+        config = _config_from_json(args.config_json)
+        with new_runner(config) as runner:
+            runner.run(_worker(config))
+        return
+    ng_host, _, ng_port = args.ng.rpartition(":")
+    low, _, high = args.ports.partition("-")
+    run_relay(
+        RelayConfig(
+            bind_host=args.bind,
+            advertised_address=args.advertise,
+            ng_host=ng_host or "127.0.0.1",
+            ng_port=int(ng_port),
+            port_min=int(low),
+            port_max=int(high),
+            media_timeout_s=args.timeout,
+            use_uvloop=not args.no_uvloop,
+            workers=args.workers,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,277 @@
+"""The relay's call table: offer/answer/delete, timers and DTMF scheduling. Pure.
+
+Sockets are opened and closed through the injected `PortBinder`, so this module stays free of
+I/O and is driven in tests by a binder that only records ports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from lwork.media.relay import sdp_rewrite
+from lwork.media.relay.config import RelayConfig
+from lwork.media.relay.dtmf import ScheduledPacket, generate_event
+from lwork.media.relay.ports import PortPool
+from lwork.media.relay.rtcp import ntp_from_unix
+from lwork.media.relay.session import Address, Leg
+from lwork.media.sdp_min import MediaAddress
+
+
+class CallError(Exception):
+    """A request the relay refuses; the message becomes the ng `error-reason`."""
+
+
+class PortBinder(Protocol):
+    """The I/O side of port allocation."""
+
+    def open_pair(self, port: int) -> None:
+        """Bind RTP `port` and RTCP `port + 1`; raise OSError if either is taken."""
+
+    def attach(self, leg: Leg) -> None:
+        """Start delivering datagrams on the leg's ports to the leg."""
+
+    def close_pair(self, port: int) -> None:
+        """Close both sockets of the pair."""
+
+
+@dataclass(eq=False, slots=True)
+class Call:
+    """Two legs sharing a call-id; the callee leg's tag is empty until `answer`."""
+
+    call_id: str
+    created_wall: float
+    created: float
+    last_signal_wall: float
+    caller: Leg
+    callee: Leg
+    had_media: bool = False
+
+    def legs(self) -> tuple[Leg, Leg]:
+        return (self.caller, self.callee)
+
+    def leg_by_tag(self, tag: str) -> Leg | None:
+        for leg in self.legs():
+            if leg.tag == tag:
+                return leg
+        return None
+
+
+@dataclass(slots=True)
+class RelayTotals:
+    """Process-wide counters for the `statistics` command."""
+
+    managed: int = 0
+    timed_out: int = 0
+    deleted: int = 0
+    rejected: int = 0
+
+
+@dataclass(eq=False)
+class CallTable:
+    """All calls of one relay process."""
+
+    config: RelayConfig
+    binder: PortBinder
+    new_ssrc: Callable[[], int]
+    calls: dict[str, Call] = field(default_factory=dict)
+    totals: RelayTotals = field(default_factory=RelayTotals)
+
+    def __post_init__(self) -> None:
+        self.pool = PortPool(self.config.port_min, self.config.port_max)
+        self._next_rtcp = 0.0
+
+    def offer(
+        self,
+        call_id: str,
+        from_tag: str,
+        sdp: str,
+        options: sdp_rewrite.RewriteOptions,
+        now: float,
+        wall: float,
+    ) -> str:
+        """Register the caller's SDP; return it rewritten to the port the callee must use."""
+        media = _describe(sdp)
+        call = self.calls.get(call_id)
+        if call is None:
+            call = self._create(call_id, from_tag, now, wall)
+        leg = call.leg_by_tag(from_tag)
+        if leg is None:
+            # An offer from the callee side (re-INVITE by the called party) swaps roles.
+            if call.callee.tag in ("", from_tag):
+                call.callee.tag = from_tag
+                leg = call.callee
+            else:
+                raise CallError("Unknown from-tag for this call")
+        _apply_media(leg, media)
+        call.last_signal_wall = wall
+        assert leg.other is not None
+        return sdp_rewrite.rewrite(sdp, self.config.sdp_address, leg.other.rtp_port, options)
+
+    def answer(
+        self,
+        call_id: str,
+        from_tag: str,
+        to_tag: str,
+        sdp: str,
+        options: sdp_rewrite.RewriteOptions,
+        wall: float,
+    ) -> str:
+        """Register the callee's SDP; return it rewritten to the port the caller must use."""
+        media = _describe(sdp)
+        call = self.calls.get(call_id)
+        if call is None:
+            raise CallError("Unknown call-id")
+        if call.caller.tag == from_tag and call.callee.tag in ("", to_tag):
+            call.callee.tag = to_tag
+            leg = call.callee
+        elif call.callee.tag == from_tag and call.caller.tag == to_tag:
+            leg = call.caller  # answer to an offer the callee sent
+        else:
+            raise CallError("Unknown from-tag or to-tag for this call")
+        _apply_media(leg, media)
+        call.last_signal_wall = wall
+        assert leg.other is not None
+        return sdp_rewrite.rewrite(sdp, self.config.sdp_address, leg.other.rtp_port, options)
+
+    def delete(self, call_id: str) -> Call | None:
+        call = self.calls.pop(call_id, None)
+        if call is not None:
+            for leg in call.legs():
+                self.binder.close_pair(leg.rtp_port)
+                self.pool.release(leg.rtp_port)
+            self.totals.deleted += 1
+        return call
+
+    def _create(self, call_id: str, from_tag: str, now: float, wall: float) -> Call:
+        ports: list[int] = []
+        try:
+            for _ in range(2):
+                ports.append(self.pool.allocate(self.binder.open_pair))
+        except Exception:
+            for port in ports:
+                self.binder.close_pair(port)
+                self.pool.release(port)
+            self.totals.rejected += 1
+            raise
+        caller = self._leg(from_tag, ports[0], now)
+        callee = self._leg("", ports[1], now)
+        caller.other, callee.other = callee, caller
+        call = Call(call_id, wall, now, wall, caller, callee)
+        self.calls[call_id] = call
+        self.binder.attach(caller)
+        self.binder.attach(callee)
+        self.totals.managed += 1
+        return call
+
+    def _leg(self, tag: str, port: int, now: float) -> Leg:
+        return Leg(
+            tag=tag,
+            rtp_port=port,
+            relay_ssrc=self.new_ssrc(),
+            created=now,
+            clock_rate=self.config.clock_rate,
+            relatch_idle_s=self.config.relatch_idle_s,
+            dtmf_sequence=self.new_ssrc() & 0xFFFF,
+        )
+
+    def expired(self, now: float) -> list[str]:
+        """Call-ids whose media timed out; the caller deletes them."""
+        dead = []
+        for call in self.calls.values():
+            last = max(call.caller.last_activity(), call.callee.last_activity())
+            active = last > call.created
+            limit = self.config.media_timeout_s if active else self.config.offer_timeout_s
+            if now - last >= limit:
+                dead.append(call.call_id)
+        self.totals.timed_out += len(dead)
+        return dead
+
+    def rtcp_reports(self, now: float, wall: float) -> list[tuple[Leg, bytes, Address]]:
+        """The relay's own SR toward every endpoint that sent media, once per interval."""
+        if now < self._next_rtcp:
+            return []
+        self._next_rtcp = now + self.config.rtcp_interval_s
+        ntp = ntp_from_unix(wall)
+        rtp_ts = int(now * self.config.clock_rate) & 0xFFFF_FFFF
+        out = []
+        for call in self.calls.values():
+            for leg in call.legs():
+                destination = leg.rtcp_destination()
+                if destination is not None and (leg.rtp_peer or leg.rtcp_peer):
+                    out.append((leg, leg.build_report(ntp, rtp_ts, now), destination))
+        return out
+
+    def play_dtmf(
+        self,
+        call_id: str,
+        from_tag: str,
+        code: int,
+        duration_ms: int,
+        volume: int,
+        pause_ms: int,
+        now: float,
+    ) -> tuple[Leg, Address, list[ScheduledPacket], float]:
+        """Events as if generated by `from_tag`, sent toward the other party.
+
+        Returns the target leg, destination, packets and the start delay (queued digits wait
+        for the previous one plus the pause).
+        """
+        call = self.calls.get(call_id)
+        if call is None:
+            raise CallError("Unknown call-id")
+        source = call.leg_by_tag(from_tag)
+        if source is None or source.other is None:
+            raise CallError("Unknown from-tag for this call")
+        target = source.other
+        destination = target.rtp_destination()
+        if destination is None:
+            raise CallError("No media address known for the receiving party")
+        start = max(now, target.dtmf_busy_until)
+        duration_ms = max(100, min(5000, duration_ms))
+        packets = generate_event(
+            code,
+            ssrc=target.relay_ssrc,
+            first_sequence=target.dtmf_sequence,
+            timestamp=int(start * target.clock_rate),
+            payload_type=_event_pt(target),
+            duration_ms=duration_ms,
+            volume=volume,
+            clock_rate=target.clock_rate,
+        )
+        target.dtmf_sequence = (target.dtmf_sequence + len(packets)) & 0xFFFF
+        target.dtmf_packets += len(packets)
+        target.dtmf_busy_until = start + duration_ms / 1000 + max(100, pause_ms) / 1000
+        return target, destination, packets, start - now
+
+
+def _describe(sdp: str) -> MediaAddress:
+    try:
+        return sdp_rewrite.describe(sdp)
+    except ValueError as exc:
+        raise CallError(f"Failed to parse SDP: {exc}") from exc
+
+
+def _apply_media(leg: Leg, media: MediaAddress) -> None:
+    leg.advertised = (media.ip, media.port) if media.port else None
+    events = {pt for pt, enc in media.rtpmap.items() if enc.lower().startswith("telephone-event")}
+    leg.telephone_event_pts = frozenset(events or {101})
+    leg.clock_rate = _clock_rate(media) or leg.clock_rate
+
+
+def _clock_rate(media: MediaAddress) -> int | None:
+    """The RTP clock of the first (preferred) codec, for jitter in milliseconds."""
+    if not media.payload_types:
+        return None
+    encoding = media.rtpmap.get(media.payload_types[0])
+    if encoding is None:
+        return 8000 if media.payload_types[0] < 96 else None  # static audio types: 8 kHz
+    parts = encoding.split("/")
+    if len(parts) >= 2 and parts[1].isdigit() and 1000 <= int(parts[1]) <= 192000:
+        return int(parts[1])
+    return None
+
+
+def _event_pt(leg: Leg) -> int:
+    return min(leg.telephone_event_pts)

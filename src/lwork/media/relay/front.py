@@ -1,0 +1,192 @@
+"""The front of a multi-process relay: worker processes plus an ng router. I/O only.
+
+`serve_sharded` starts `config.workers` relay processes (`python -m lwork.media.relay
+--config-json ...`), each with a slice of the port range and a private ng port on loopback,
+then forwards every ng request verbatim to the worker owning its call-id and the reply back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import sys
+import time
+from collections import OrderedDict
+from typing import cast
+
+from lwork.media import bencode
+from lwork.media.relay.config import RelayConfig
+from lwork.media.relay.sharding import merge_lists, merge_statistics, split_ports, worker_for
+
+log = logging.getLogger(__name__)
+Address = tuple[str, int]
+MAX_PENDING = 10_000
+
+
+class _WorkerLink(asyncio.DatagramProtocol):
+    """The front's socket toward one worker's ng port."""
+
+    def __init__(self, front: _Front) -> None:
+        self.front = front
+        self.transport: asyncio.DatagramTransport | None = None
+        self.fanout: dict[bytes, asyncio.Future[bytes]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        cookie, _, body = data.partition(b" ")
+        future = self.fanout.pop(cookie, None)
+        if future is not None:
+            if not future.done():
+                future.set_result(body)
+            return
+        client = self.front.pending.get((id(self), cookie))
+        if client is not None and self.front.transport is not None:
+            self.front.transport.sendto(data, client[0])
+
+
+class _Front(asyncio.DatagramProtocol):
+    """The public ng socket: routes by call-id, merges `list` and `statistics`."""
+
+    def __init__(self, links: list[_WorkerLink]) -> None:
+        self.links = links
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pending: OrderedDict[tuple[int, bytes], tuple[Address, float]] = OrderedDict()
+        self.malformed = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        cookie, sep, body = data.partition(b" ")
+        if not sep or not cookie or len(cookie) > 128:
+            self.malformed += 1
+            return
+        try:
+            message = bencode.decode(body)
+        except ValueError:
+            message = None
+        command = message.get(b"command") if isinstance(message, dict) else None
+        if isinstance(message, dict) and command in (b"list", b"statistics"):
+            task = asyncio.get_running_loop().create_task(self._merge(cookie, message, addr))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        call_id = message.get(b"call-id") if isinstance(message, dict) else None
+        # Requests without a call-id (ping, garbage) go to worker 0, which answers them exactly
+        # as a single relay would.
+        index = worker_for(call_id, len(self.links)) if isinstance(call_id, bytes) else 0
+        link = self.links[index]
+        self.pending[(id(link), cookie)] = (addr, time.monotonic())
+        self.pending.move_to_end((id(link), cookie))
+        while len(self.pending) > MAX_PENDING:
+            self.pending.popitem(last=False)
+        if link.transport is not None:
+            link.transport.sendto(data)
+
+    async def _merge(
+        self, cookie: bytes, message: dict[bytes, bencode.BValue], addr: Address
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        futures = []
+        for index, link in enumerate(self.links):
+            inner = b"%s-%d" % (cookie, index)
+            future: asyncio.Future[bytes] = loop.create_future()
+            link.fanout[inner] = future
+            futures.append(future)
+            if link.transport is not None:
+                link.transport.sendto(inner + b" " + bencode.encode(message))
+        try:
+            bodies = await asyncio.wait_for(asyncio.gather(*futures), timeout=2.0)
+            replies = [bencode.decode(b) for b in bodies]
+        except (TimeoutError, ValueError):
+            reply: dict[str, bencode.Encodable] = {
+                "result": "error",
+                "error-reason": "relay worker did not answer",
+            }
+        else:
+            dicts = [r for r in replies if isinstance(r, dict)]
+            if message.get(b"command") == b"list":
+                limit = message.get(b"limit")
+                reply = {
+                    "result": "ok",
+                    "calls": merge_lists(dicts, limit if isinstance(limit, int) else 32),
+                }
+            else:
+                stats = merge_statistics([d.get(b"statistics", {}) for d in dicts])
+                reply = {"result": "ok", "statistics": stats}
+        finally:
+            for link in self.links:
+                for key in [k for k in link.fanout if k.startswith(cookie + b"-")]:
+                    link.fanout.pop(key, None)
+        if self.transport is not None:
+            self.transport.sendto(cookie + b" " + bencode.encode(reply), addr)
+
+
+async def _start_worker(
+    config: RelayConfig, ports: tuple[int, int]
+) -> tuple[asyncio.subprocess.Process, int]:
+    worker_config = dataclasses.replace(
+        config, ng_host="127.0.0.1", ng_port=0, port_min=ports[0], port_max=ports[1], workers=1
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "lwork.media.relay",
+        "--config-json",
+        json.dumps(dataclasses.asdict(worker_config)),
+        stdin=asyncio.subprocess.PIPE,  # closing it (our exit, even SIGKILL) stops the worker
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+    if not line.startswith(b"READY "):
+        process.kill()
+        raise RuntimeError("relay worker failed to start")
+    return process, int(line.split()[1])
+
+
+async def serve_sharded(config: RelayConfig, ready: asyncio.Event | None) -> None:
+    """Run `config.workers` relay processes behind one ng socket until cancelled."""
+    loop = asyncio.get_running_loop()
+    processes: list[asyncio.subprocess.Process] = []
+    transports: list[asyncio.BaseTransport] = []
+    try:
+        links: list[_WorkerLink] = []
+        front = _Front(links)
+        for ports in split_ports(config.port_min, config.port_max, config.workers):
+            process, ng_port = await _start_worker(config, ports)
+            processes.append(process)
+            transport, link = await loop.create_datagram_endpoint(
+                lambda: _WorkerLink(front), remote_addr=("127.0.0.1", ng_port)
+            )
+            transports.append(transport)
+            links.append(link)
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: front, local_addr=(config.ng_host, config.ng_port)
+        )
+        transports.append(transport)
+        log.info(
+            "media relay: %d workers behind ng %s:%d", len(links), config.ng_host, config.ng_port
+        )
+        if ready is not None:
+            ready.set()
+        # Run until cancelled, or until a worker dies (the supervisor restarts us whole).
+        await asyncio.wait(
+            [loop.create_task(p.wait()) for p in processes], return_when=asyncio.FIRST_COMPLETED
+        )
+        raise RuntimeError("a relay worker exited")
+    finally:
+        for item in transports:
+            item.close()
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+        for process in processes:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(process.wait(), timeout=5)

@@ -1,0 +1,256 @@
+"""The ng control protocol server side: cookie framing, retransmission cache, commands. Pure.
+
+A request is `<cookie> <bencoded dictionary>`; the reply repeats the cookie. Replies are cached
+per cookie for `ng_cache_s`, so a retransmitted `offer` gets the same ports instead of a second
+allocation. Keys and reply shapes follow rtpengine's ng protocol documentation.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lwork.media import bencode
+from lwork.media.relay.calls import Call, CallError, CallTable
+from lwork.media.relay.dtmf import ScheduledPacket, digit_code
+from lwork.media.relay.ports import PortsExhausted
+from lwork.media.relay.sdp_rewrite import RewriteOptions
+from lwork.media.relay.session import Address, Leg
+from lwork.media.relay.wire import call_to_query
+
+MAX_CACHED = 10_000
+
+DtmfSink = Callable[[Leg, Address, list[ScheduledPacket], float], None]
+"""Receives generated DTMF packets (target, destination, packets, start delay) to send."""
+
+
+@dataclass(slots=True)
+class NgCounters:
+    """Per-command counters for `statistics` and for monitoring bad input."""
+
+    commands: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+    malformed: int = 0
+    retransmissions: int = 0
+
+
+class NgServer:
+    """Turns ng request datagrams into reply datagrams against a `CallTable`."""
+
+    def __init__(self, table: CallTable, dtmf_sink: DtmfSink, started_wall: float) -> None:
+        self.table = table
+        self.dtmf_sink = dtmf_sink
+        self.started_wall = started_wall
+        self.counters = NgCounters()
+        self._cache: OrderedDict[bytes, tuple[float, bytes]] = OrderedDict()
+
+    def handle_datagram(self, data: bytes, now: float, wall: float) -> bytes | None:
+        """Reply to one request datagram; None for input too broken to carry a cookie."""
+        cookie, sep, body = data.partition(b" ")
+        if not sep or not cookie or len(cookie) > 128:
+            self.counters.malformed += 1
+            return None
+        cached = self._cache.get(cookie)
+        if cached is not None and now - cached[0] < self.table.config.ng_cache_s:
+            self.counters.retransmissions += 1
+            return cached[1]
+        reply = cookie + b" " + bencode.encode(self.handle_body(body, now, wall))
+        self._remember(cookie, reply, now)
+        return reply
+
+    def _remember(self, cookie: bytes, reply: bytes, now: float) -> None:
+        self._cache[cookie] = (now, reply)
+        self._cache.move_to_end(cookie)
+        horizon = now - self.table.config.ng_cache_s
+        while self._cache and (
+            len(self._cache) > MAX_CACHED or next(iter(self._cache.values()))[0] < horizon
+        ):
+            self._cache.popitem(last=False)
+
+    def handle_body(self, body: bytes, now: float, wall: float) -> dict[str, bencode.Encodable]:
+        try:
+            message = bencode.decode(body)
+        except ValueError as exc:
+            self.counters.malformed += 1
+            return _error(f"Failed to decode bencode: {exc}")
+        if not isinstance(message, dict):
+            self.counters.malformed += 1
+            return _error("Message is not a dictionary")
+        request = Request(message)
+        try:
+            command = request.text("command")
+            self.counters.commands[command] = self.counters.commands.get(command, 0) + 1
+            return self._dispatch(command, request, now, wall)
+        except (CallError, PortsExhausted, ValueError) as exc:
+            self.counters.errors += 1
+            return _error(str(exc))
+
+    def _dispatch(
+        self, command: str, request: Request, now: float, wall: float
+    ) -> dict[str, bencode.Encodable]:
+        table = self.table
+        if command == "ping":
+            return {"result": "pong"}
+        if command in ("offer", "answer"):
+            options = request.rewrite_options()
+            if command == "offer":
+                sdp = table.offer(
+                    request.text("call-id"),
+                    request.text("from-tag"),
+                    request.text("sdp"),
+                    options,
+                    now,
+                    wall,
+                )
+            else:
+                sdp = table.answer(
+                    request.text("call-id"),
+                    request.text("from-tag"),
+                    request.text("to-tag"),
+                    request.text("sdp"),
+                    options,
+                    wall,
+                )
+            return {"result": "ok", "sdp": sdp}
+        if command == "delete":
+            call = table.delete(request.text("call-id"))
+            if call is None:
+                if "fatal" in request.flags():
+                    raise CallError("Call-ID not found or tags didn't match")
+                return {"result": "ok", "warning": "Call-ID not found or tags didn't match"}
+            return {"result": "ok", **call_to_query(call, self.table.config.sdp_address, now, wall)}
+        if command == "query":
+            call = self._call(request)
+            return {"result": "ok", **call_to_query(call, self.table.config.sdp_address, now, wall)}
+        if command == "list":
+            limit = request.integer("limit", 32)
+            if limit <= 0:
+                raise ValueError("limit must be > 0")
+            return {"result": "ok", "calls": list(table.calls)[:limit]}
+        if command == "play DTMF":
+            call = self._call(request)
+            code_value = request.get("code") if "code" in request else request.get("digit")
+            if isinstance(code_value, bytes):
+                code = digit_code(code_value.decode("ascii", "replace"))
+            elif isinstance(code_value, int):
+                code = digit_code(code_value)
+            else:
+                raise ValueError("No valid 'code' or 'digit' in message")
+            target, destination, packets, delay = table.play_dtmf(
+                call.call_id,
+                request.text("from-tag"),
+                code,
+                request.integer("duration", 250),
+                abs(request.integer("volume", 8)),
+                request.integer("pause", 100),
+                now,
+            )
+            self.dtmf_sink(target, destination, packets, delay)
+            return {"result": "ok"}
+        if command == "statistics":
+            return {"result": "ok", "statistics": self._statistics(now, wall)}
+        raise CallError(f"Unrecognized command: {command}")
+
+    def _call(self, request: Request) -> Call:
+        call = self.table.calls.get(request.text("call-id"))
+        if call is None:
+            raise CallError("Unknown call-id")
+        return call
+
+    def _statistics(self, now: float, wall: float) -> dict[str, bencode.Encodable]:
+        table = self.table
+        totals = table.totals
+        relayed = errors = 0
+        for call in table.calls.values():
+            for leg in call.legs():
+                relayed += leg.rtp.packets + leg.rtcp.packets
+                errors += leg.rtp.errors + leg.rtcp.errors
+        commands = self.counters.commands
+        return {
+            "currentstatistics": {
+                "sessionsown": len(table.calls),
+                "sessionsforeign": 0,
+                "sessionstotal": len(table.calls),
+                "portsinuse": table.pool.in_use * 2,
+                "portsfree": (table.pool.capacity - table.pool.in_use) * 2,
+            },
+            "totalstatistics": {
+                "uptime": str(int(wall - self.started_wall)),
+                "managedsessions": totals.managed,
+                "rejectedsessions": totals.rejected,
+                "timeoutsessions": totals.timed_out,
+                "regularterminatedsessions": totals.deleted - totals.timed_out,
+                "relayedpackets": relayed,
+                "relayedpacketerrors": errors,
+            },
+            "controlstatistics": {
+                "totalpingcount": commands.get("ping", 0),
+                "totaloffercount": commands.get("offer", 0),
+                "totalanswercount": commands.get("answer", 0),
+                "totaldeletecount": commands.get("delete", 0),
+                "totalquerycount": commands.get("query", 0),
+                "totallistcount": commands.get("list", 0),
+                "totalplaydtmf": commands.get("play DTMF", 0),
+                "totalstatistics": commands.get("statistics", 0),
+                "totalerrorcount": self.counters.errors,
+                "malformedcount": self.counters.malformed,
+            },
+        }
+
+
+class Request:
+    """Typed access to a decoded request dictionary."""
+
+    def __init__(self, message: dict[bytes, bencode.BValue]) -> None:
+        self._message = message
+
+    def __contains__(self, key: str) -> bool:
+        return key.encode() in self._message
+
+    def get(self, key: str) -> bencode.BValue | None:
+        return self._message.get(key.encode())
+
+    def text(self, key: str) -> str:
+        value = self._message.get(key.encode())
+        if not isinstance(value, bytes):
+            raise ValueError(f"No '{key}' in message")
+        return value.decode("utf-8", "surrogateescape")
+
+    def integer(self, key: str, default: int) -> int:
+        value = self._message.get(key.encode())
+        if value is None:
+            return default
+        if isinstance(value, int):
+            return value
+        if isinstance(value, bytes) and value.strip().lstrip(b"-").isdigit() and len(value) < 12:
+            return int(value)
+        raise ValueError(f"'{key}' is not an integer")
+
+    def strings(self, key: str) -> list[str]:
+        value = self._message.get(key.encode())
+        if value is None:
+            return []
+        if isinstance(value, bytes):
+            return [value.decode("utf-8", "replace")]
+        if isinstance(value, list):
+            return [v.decode("utf-8", "replace") for v in value if isinstance(v, bytes)]
+        raise ValueError(f"'{key}' is not a list of strings")
+
+    def flags(self) -> set[str]:
+        return {flag.lower() for flag in self.strings("flags")}
+
+    def rewrite_options(self) -> RewriteOptions:
+        replace = {
+            item.lower().replace("_", "-").replace(" ", "-") for item in self.strings("replace")
+        }
+        ice = self._message.get(b"ICE")
+        return RewriteOptions(
+            replace_origin="origin" in replace,
+            replace_session_connection="session-connection" in replace,
+            remove_ice=isinstance(ice, bytes) and ice.lower() in (b"remove", b"force"),
+        )
+
+
+def _error(reason: str) -> dict[str, bencode.Encodable]:
+    return {"result": "error", "error-reason": reason}

@@ -1,0 +1,239 @@
+"""One relayed call: two legs, latching, forwarding decisions and per-leg statistics. Pure.
+
+Theory of operation: each leg owns a local RTP/RTCP port pair. A packet arriving on leg A's
+port is A's media; it is accounted in A's statistics and forwarded out of leg B's port toward
+B's latched source address (or, before B has sent anything, toward the address in B's SDP).
+
+Latching (symmetric RTP): a leg latches onto the source of its first packet. A packet from
+another source re-latches the leg when it carries an SSRC already seen on the leg (the same
+phone after a Wi-Fi -> LTE move) or when the latched source has been silent for
+`relatch_idle_s`; otherwise it is dropped and counted, so a stray sender cannot hijack a call.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from lwork.media.relay import rtcp
+from lwork.media.relay.mos import estimate_mos
+from lwork.media.relay.rtcp import ReportBlock, RtcpPacket
+from lwork.media.relay.stats import RemoteView, RttEstimator, StreamReceiver
+
+Address = tuple[str, int]
+_RTP_FIELDS = struct.Struct("!BHII").unpack_from  # M/PT, sequence, timestamp, SSRC
+
+
+@dataclass(slots=True)
+class Counters:
+    """Packets, bytes and dropped packets on one port."""
+
+    packets: int = 0
+    bytes: int = 0
+    errors: int = 0
+    last_packet: float | None = None
+
+
+@dataclass(slots=True)
+class LegQuality:
+    """Per-leg quality snapshot: upstream (what the relay receives) and RTT/remote view."""
+
+    ssrc: int
+    packets_received: int
+    packets_expected: int
+    packets_lost: int
+    jitter_ms: float
+    average_jitter_ms: float
+    interval_loss: float
+    rtt_ms: float | None
+    average_rtt_ms: float | None
+    remote_jitter_ms: float | None
+    remote_loss: float | None
+    mos: float
+
+
+@dataclass(eq=False, slots=True)
+class Leg:
+    """One party of a call and the port pair the relay gave it."""
+
+    tag: str
+    rtp_port: int
+    relay_ssrc: int
+    created: float
+    clock_rate: int = 8000
+    relatch_idle_s: float = 1.0
+    advertised: Address | None = None
+    telephone_event_pts: frozenset[int] = frozenset({101})
+    rtp_peer: Address | None = None
+    rtcp_peer: Address | None = None
+    rtp: Counters = field(default_factory=Counters)
+    rtcp: Counters = field(default_factory=Counters)
+    receivers: dict[int, StreamReceiver] = field(default_factory=dict)
+    rtt: RttEstimator = field(default_factory=RttEstimator)
+    remote_view: RemoteView | None = None
+    last_sr: tuple[int, float] | None = None
+    """(compact NTP of the endpoint's last SR, arrival time) for our LSR/DLSR."""
+    relatches: int = 0
+    other: Leg | None = None
+    sent_packets: int = 0
+    sent_octets: int = 0
+    dtmf_sequence: int = 0
+    dtmf_packets: int = 0
+    dtmf_busy_until: float = 0.0
+
+    @property
+    def rtcp_port(self) -> int:
+        return self.rtp_port + 1
+
+    def rtp_destination(self) -> Address | None:
+        return self.rtp_peer or self.advertised
+
+    def rtcp_destination(self) -> Address | None:
+        if self.rtcp_peer is not None:
+            return self.rtcp_peer
+        if self.advertised is not None:
+            return (self.advertised[0], self.advertised[1] + 1)
+        return None
+
+    def receive_rtp(self, data: bytes, source: Address, now: float) -> Address | None:
+        """Account an RTP packet from this leg's party; return where to forward it, if anywhere.
+
+        This is the per-packet hot path: the header checks of `peek_header` are inlined.
+        """
+        size = len(data)
+        if size < 12 or data[0] & 0xC0 != 0x80 or size < 12 + 4 * (data[0] & 0x0F):
+            self.rtp.errors += 1
+            return None
+        marker_pt, sequence, timestamp, ssrc = _RTP_FIELDS(data, 1)
+        receiver = self.receivers.get(ssrc)
+        if source != self.rtp_peer and not self._accept_source(source, receiver, now):
+            self.rtp.errors += 1
+            return None
+        counters = self.rtp
+        counters.packets += 1
+        counters.bytes += size
+        counters.last_packet = now
+        if receiver is None:
+            receiver = self.receivers[ssrc] = StreamReceiver(ssrc, self.clock_rate, sequence, now)
+        receiver.on_packet(
+            sequence, timestamp, size, now, marker_pt & 0x7F not in self.telephone_event_pts
+        )
+        other = self.other
+        if other is None:
+            return None
+        destination = other.rtp_peer or other.advertised
+        if destination is not None:
+            other.sent_packets += 1
+            other.sent_octets += size
+        return destination
+
+    def _accept_source(self, source: Address, receiver: StreamReceiver | None, now: float) -> bool:
+        if self.rtp_peer is not None:
+            last = self.rtp.last_packet
+            moved = receiver is not None  # a stream we know, from a new address: handover
+            idle = last is None or now - last >= self.relatch_idle_s
+            if not (moved or idle):
+                return False
+            self.relatches += 1
+            self.rtcp_peer = None  # the RTCP source moves with the phone; latch it afresh
+        self.rtp_peer = source
+        return True
+
+    def receive_rtcp(self, data: bytes, source: Address, now: float) -> Address | None:
+        """Process an RTCP datagram from this leg's party; return where to forward it."""
+        try:
+            packets = rtcp.parse_compound(data)
+        except ValueError:
+            self.rtcp.errors += 1
+            return None
+        if source != self.rtcp_peer:
+            idle = (
+                self.rtcp.last_packet is None or now - self.rtcp.last_packet >= self.relatch_idle_s
+            )
+            if self.rtcp_peer is not None and not idle and not self._from_known_ssrc(packets):
+                self.rtcp.errors += 1
+                return None
+            self.rtcp_peer = source
+        self.rtcp.packets += 1
+        self.rtcp.bytes += len(data)
+        self.rtcp.last_packet = now
+        for packet in packets:
+            if isinstance(packet, rtcp.SenderReport):
+                self.last_sr = (rtcp.ntp_middle32(packet.ntp_timestamp), now)
+                self._absorb_blocks(packet.reports, now)
+            elif isinstance(packet, rtcp.ReceiverReport):
+                self._absorb_blocks(packet.reports, now)
+        other = self.other
+        if other is None:
+            return None
+        destination = other.rtcp_destination()
+        if destination is not None:
+            # An SR forwarded to the other party can be answered by its RR: that gives the
+            # relay<->other RTT even when the relay's own SRs are ignored.
+            for packet in packets:
+                if isinstance(packet, rtcp.SenderReport):
+                    other.rtt.sr_sent(rtcp.ntp_middle32(packet.ntp_timestamp), now)
+        return destination
+
+    def _from_known_ssrc(self, packets: list[RtcpPacket]) -> bool:
+        for packet in packets:
+            if isinstance(packet, rtcp.SenderReport | rtcp.ReceiverReport):
+                return packet.ssrc in self.receivers
+        return False
+
+    def _absorb_blocks(self, blocks: tuple[ReportBlock, ...], now: float) -> None:
+        for block in blocks:
+            self.rtt.on_report(block, now)
+            if block.ssrc not in self.receivers:
+                # A report about a stream the relay sends to this party: the downstream view.
+                self.remote_view = RemoteView.from_block(block, self.clock_rate)
+
+    def main_receiver(self) -> StreamReceiver | None:
+        """The stream with the most packets (a leg normally has one SSRC at a time)."""
+        if not self.receivers:
+            return None
+        return max(self.receivers.values(), key=lambda r: r.received)
+
+    def quality(self) -> LegQuality | None:
+        receiver = self.main_receiver()
+        if receiver is None:
+            return None
+        remote = self.remote_view
+        return LegQuality(
+            ssrc=receiver.ssrc,
+            packets_received=receiver.received,
+            packets_expected=receiver.expected,
+            packets_lost=receiver.lost,
+            jitter_ms=receiver.jitter_ms,
+            average_jitter_ms=receiver.average_jitter_ms,
+            interval_loss=receiver.last_interval_loss,
+            rtt_ms=self.rtt.last_ms,
+            average_rtt_ms=self.rtt.average_ms,
+            remote_jitter_ms=remote.jitter_ms if remote else None,
+            remote_loss=remote.fraction_lost if remote else None,
+            mos=estimate_mos(self.rtt.average_ms, receiver.jitter_ms, receiver.last_interval_loss),
+        )
+
+    def build_report(self, ntp: int, rtp_timestamp: int, now: float) -> bytes:
+        """The relay's own compound SR + SDES toward this party (RFC 3550 §6.4.1)."""
+        blocks = []
+        for receiver in list(self.receivers.values())[:31]:
+            lsr, dlsr = 0, 0
+            if self.last_sr is not None:
+                lsr = self.last_sr[0]
+                dlsr = int((now - self.last_sr[1]) * 65536) & 0xFFFF_FFFF
+            blocks.append(receiver.report_block(lsr, dlsr))
+        report = rtcp.SenderReport(
+            ssrc=self.relay_ssrc,
+            ntp_timestamp=ntp,
+            rtp_timestamp=rtp_timestamp,
+            packet_count=self.dtmf_packets,
+            octet_count=self.dtmf_packets * 4,
+            reports=tuple(blocks),
+        )
+        sdes = rtcp.SourceDescription(((self.relay_ssrc, ((1, b"lwork-relay"),)),))
+        self.rtt.sr_sent(rtcp.ntp_middle32(ntp), now)
+        return bytes(report) + bytes(sdes)
+
+    def last_activity(self) -> float:
+        return max(self.created, self.rtp.last_packet or 0.0, self.rtcp.last_packet or 0.0)

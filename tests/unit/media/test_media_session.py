@@ -1,0 +1,113 @@
+"""The pure relay engine: latching, forwarding decisions, RTCP handling."""
+
+import pytest
+
+from lwork.media.relay import rtcp
+from lwork.media.relay.rtp import RtpPacket
+from lwork.media.relay.session import Leg
+
+A = ("192.0.2.1", 4000)
+A_LTE = ("198.51.100.9", 61000)
+B = ("192.0.2.2", 5000)
+STRAY = ("203.0.113.66", 9999)
+
+
+def _pair() -> tuple[Leg, Leg]:
+    a = Leg(tag="a", rtp_port=30000, relay_ssrc=111, created=0.0, advertised=A)
+    b = Leg(tag="b", rtp_port=30002, relay_ssrc=222, created=0.0, advertised=B)
+    a.other, b.other = b, a
+    return a, b
+
+
+def _rtp(seq: int, ssrc: int = 0xA, pt: int = 102) -> bytes:
+    return bytes(RtpPacket(pt, seq, seq * 160, ssrc, b"\x00" * 32))
+
+
+def test_forwards_to_advertised_address_until_the_other_side_latches() -> None:
+    a, b = _pair()
+    assert a.receive_rtp(_rtp(1), A, 1.0) == B
+    assert b.receive_rtp(_rtp(1, ssrc=0xB), ("192.0.2.2", 5555), 1.0) == A
+    assert a.receive_rtp(_rtp(2), A, 1.02) == ("192.0.2.2", 5555)
+    assert b.sent_packets == 2
+
+
+def test_latches_first_source_and_drops_a_stray_sender() -> None:
+    a, _ = _pair()
+    a.receive_rtp(_rtp(1), A, 1.0)
+    assert a.receive_rtp(_rtp(1, ssrc=0xBAD), STRAY, 1.01) is None
+    assert a.rtp_peer == A
+    assert a.rtp.errors == 1
+    assert a.receivers.keys() == {0xA}
+
+
+def test_relatches_at_once_when_the_known_stream_moves_wifi_to_lte() -> None:
+    a, _ = _pair()
+    a.receive_rtp(_rtp(1), A, 1.0)
+    a.rtcp_peer = (A[0], A[1] + 1)
+    assert a.receive_rtp(_rtp(2), A_LTE, 1.02) == B
+    assert a.rtp_peer == A_LTE
+    assert a.rtcp_peer is None  # relearned from the next RTCP packet
+    assert a.relatches == 1
+    assert a.receivers[0xA].lost == 0
+
+
+def test_relatches_to_a_new_stream_after_the_old_source_went_silent() -> None:
+    a, _ = _pair()
+    a.receive_rtp(_rtp(1), A, 1.0)
+    assert a.receive_rtp(_rtp(1, ssrc=0xC), A_LTE, 1.5) is None
+    assert a.receive_rtp(_rtp(1, ssrc=0xC), A_LTE, 2.0) == B
+    assert a.rtp_peer == A_LTE
+
+
+def test_garbage_is_counted_and_dropped() -> None:
+    a, _ = _pair()
+    for junk in (b"", b"\x00" * 40, b"\x80\x00\x00"):
+        assert a.receive_rtp(junk, A, 1.0) is None
+        assert a.receive_rtcp(junk, A, 1.0) is None
+    assert a.rtp.errors == 3 and a.rtcp.errors == 3
+    assert a.rtp_peer is None
+
+
+def test_rtcp_forwarding_and_rtt_via_forwarded_sender_report() -> None:
+    a, b = _pair()
+    ntp = rtcp.ntp_from_unix(1_700_000_000.0)
+    sr = bytes(rtcp.SenderReport(0xA, ntp, 0, 5, 100))
+    assert a.receive_rtcp(sr, (A[0], A[1] + 1), 10.0) == (B[0], B[1] + 1)
+    assert a.last_sr == (rtcp.ntp_middle32(ntp), 10.0)
+    # B answers the forwarded SR after holding it 0.1 s; the path relay<->B took 0.04 s
+    block = rtcp.ReportBlock(0xA, 0, 0, 0, 0, rtcp.ntp_middle32(ntp), int(0.1 * 65536))
+    rr = bytes(rtcp.ReceiverReport(0xB, (block,)))
+    assert b.receive_rtcp(rr, (B[0], B[1] + 1), 10.14) == (A[0], A[1] + 1)
+    assert b.rtt.last_ms == pytest.approx(40.0, abs=0.02)
+    assert b.remote_view is not None and b.remote_view.fraction_lost == 0.0
+
+
+def test_own_report_carries_reception_blocks_and_is_answerable() -> None:
+    a, _ = _pair()
+    for seq in (1, 2, 4):
+        a.receive_rtp(_rtp(seq), A, 1.0 + seq * 0.02)
+    a.receive_rtcp(bytes(rtcp.SenderReport(0xA, 123 << 16, 0, 0, 0)), A, 1.5)
+    raw = a.build_report(ntp=0x0000_1234_5678_0000, rtp_timestamp=7, now=2.0)
+    sr, sdes = rtcp.parse_compound(raw)
+    assert isinstance(sr, rtcp.SenderReport) and isinstance(sdes, rtcp.SourceDescription)
+    assert sr.ssrc == 111
+    (block,) = sr.reports
+    assert (block.ssrc, block.cumulative_lost, block.fraction_lost) == (0xA, 1, 64)
+    assert block.lsr == 123 and block.dlsr == 32768  # 0.5 s since A's SR
+    answer = rtcp.ReportBlock(111, 0, 0, 0, 0, lsr=0x1234_5678, dlsr=0)
+    a.receive_rtcp(bytes(rtcp.ReceiverReport(0xA, (answer,))), A, 2.03)
+    assert a.rtt.last_ms == pytest.approx(30.0)
+    quality = a.quality()
+    assert quality is not None
+    assert (quality.packets_received, quality.packets_lost) == (3, 1)
+    assert quality.rtt_ms == pytest.approx(30.0)
+    assert quality.interval_loss == pytest.approx(0.25)
+
+
+def test_telephone_events_are_forwarded_without_disturbing_jitter() -> None:
+    a, _ = _pair()
+    a.receive_rtp(_rtp(1), A, 1.0)
+    assert a.receive_rtp(_rtp(2, pt=101), A, 1.5) == B
+    a.receive_rtp(_rtp(3), A, 1.04)
+    assert a.receivers[0xA].jitter == pytest.approx(0.0, abs=1e-9)
+    assert a.rtp.packets == 3
