@@ -156,6 +156,7 @@ def make_settings(tmp_path: Path, db_url: str, gateway_url: str, **sections: Any
         },
         "auth": {"argon2_memory_kib": 8192, "argon2_time_cost": 1},
         "push": {"hold_s": 1.0},
+        "media": {"relay_mode": "inline"},
     }
     for key, value in sections.items():
         base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value

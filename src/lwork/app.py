@@ -22,6 +22,11 @@ from lwork.accounts.service import AccountService, AuthPolicy
 from lwork.accounts.sms import HttpGatewayConfig, HttpSmsProvider, LogSmsProvider, SmsProvider
 from lwork.accounts.store import AccountStore
 from lwork.appversions import VersionApi, VersionStore
+from lwork.calls.api import CallApi
+from lwork.calls.model import Timing
+from lwork.calls.ports import NoTrunk
+from lwork.calls.relay import RelayLink, media_control
+from lwork.calls.service import CallPolicy, CallService
 from lwork.clock import Clock, SystemClock
 from lwork.http.openapi import openapi_document
 from lwork.http.request import ApiRequest
@@ -81,6 +86,8 @@ class Services:
     push: PushService
     polls: PollRegistry
     mailbox: Mailbox
+    calls: CallService
+    relay: RelayLink
 
 
 def build_app(settings: Settings, clock: Clock | None = None) -> tuple[Starlette, Services]:
@@ -145,6 +152,27 @@ def build_app(settings: Settings, clock: Clock | None = None) -> tuple[Starlette
         on_kicked=push.device_kicked,
     )
     presence = SessionPresence(store, settings.presence.window_s, clock.wall)
+    relay = RelayLink()
+
+    async def reachable(number: str) -> str | None:
+        return await accounts.reachable(number, settings.presence.window_s)
+
+    calls = CallService(
+        node=settings.node,
+        media=relay,
+        push=push,
+        trunk=NoTrunk(),
+        reachable=reachable,
+        policy=CallPolicy(
+            timing=Timing(
+                fallback_s=settings.calls.p2p_fallback_s,
+                ring_timeout_s=settings.calls.ring_timeout_s,
+                keepalive_s=settings.calls.keepalive_s,
+            ),
+            payload_mode=settings.calls.payload_mode,
+        ),
+        monotonic=clock.monotonic,
+    )
     versions = VersionStore(engine)
 
     async def healthz(req: ApiRequest) -> Reply:
@@ -161,6 +189,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> tuple[Starlette
             "held_polls": registry.held,
             "polls_replaced": registry.replaced,
             "mailbox_dropped": mailbox.dropped,
+            "active_calls": calls.active,
         }
 
     operational = [
@@ -172,6 +201,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> tuple[Starlette
         [
             *AccountApi(accounts, presence).routes(),
             *channel.routes(),
+            *CallApi(calls, accounts).routes(),
             *VersionApi(versions).routes(),
             *operational,
         ]
@@ -195,18 +225,28 @@ def build_app(settings: Settings, clock: Clock | None = None) -> tuple[Starlette
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await migrate(engine)
         await bus.start()
-        log.info(
-            "lwork ready: database %s, %s", engine.url.render_as_string(), passwords.parameters
-        )
-        try:
-            yield
-        finally:
-            await push.close()
-            await bus.close()
-            await http2_client.aclose()
-            await http_client.aclose()
-            passwords.close()
-            await engine.dispose()
+        async with media_control(settings.media) as ng:
+            relay.client = ng
+            await calls.start_ticker()
+            log.info(
+                "lwork ready: database %s, relay ng %s:%d, %s",
+                engine.url.render_as_string(),
+                *ng.address[:2],
+                passwords.parameters,
+            )
+            try:
+                yield
+            finally:
+                await calls.close()
+                relay.client = None
+                await push.close()
+                await bus.close()
+                await http2_client.aclose()
+                await http_client.aclose()
+                passwords.close()
+                await engine.dispose()
 
-    services = Services(engine, accounts, store, versions, passwords, push, registry, mailbox)
+    services = Services(
+        engine, accounts, store, versions, passwords, push, registry, mailbox, calls, relay
+    )
     return build_starlette(edge, lifespan), services

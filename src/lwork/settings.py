@@ -196,6 +196,39 @@ class PushSettings(Section):
     apns: ApnsSettings = ApnsSettings()
 
 
+class CallSettings(Section):
+    p2p_fallback_s: float = Field(5.0, gt=0)
+    """An app call the callee's app has not rung within this long (counted from the caller's
+    first RTP packet, or from the start when none came) goes to the callee's real phone."""
+    ring_timeout_s: float = Field(60.0, gt=0)
+    """An app call not answered within this long is released."""
+    keepalive_s: float = Field(60.0, gt=0)
+    """A leg whose owner neither reads its status nor sends RTP for this long is released."""
+    payload_mode: str = "normal"
+    """``payload_mode`` told to the apps (the original sent ``normal``)."""
+
+
+class MediaSettings(Section):
+    ng_url: str = ""
+    """``udp://host:port`` of an rtpengine-compatible relay (ng protocol). Empty: lwork starts
+    its built-in relay."""
+    relay_mode: Literal["process", "inline"] = "process"
+    """The built-in relay runs as a child process (``process``, a core of its own) or inside the
+    API's event loop (``inline``: tests and tiny installations)."""
+    bind_host: str = "127.0.0.1"
+    """Address the built-in relay's RTP/RTCP sockets bind to."""
+    advertised_address: str = ""
+    """Relay address told to the apps (public IP behind 1:1 NAT); empty: ``bind_host``."""
+    port_min: int = Field(30000, ge=1024, le=65534)
+    """Lowest RTP port of the built-in relay (RTP even, RTCP + 1)."""
+    port_max: int = Field(40000, ge=1025, le=65535)
+    """Highest RTP port of the built-in relay."""
+    media_timeout_s: float = Field(60.0, gt=0)
+    """A call without any media for this long is deleted by the relay."""
+    ng_timeout_s: float = Field(1.0, gt=0)
+    """Wait for one ng reply before retransmitting (three tries)."""
+
+
 class PresenceSettings(Section):
     window_s: float = Field(180.0, gt=0)
     """A device counts as online this long after its last poll (seconds)."""
@@ -229,6 +262,8 @@ class Settings(BaseSettings):
     sms: SmsSettings = SmsSettings()
     push: PushSettings = PushSettings()
     bus: BusSettings = BusSettings()
+    calls: CallSettings = CallSettings()
+    media: MediaSettings = MediaSettings()
     presence: PresenceSettings = PresenceSettings()
 
     @field_validator("node")

@@ -154,6 +154,28 @@ class AccountService:
             await self._store.touch_session(session.token_hash, now)
         return session
 
+    async def may_call(self, uuid: str) -> None:
+        """A deactivated dth account can log in but not call (CONTRACT §4)."""
+        provisioned = await self._store.provisioned(normalise_phone(uuid))
+        if provisioned is not None and not provisioned.active:
+            raise Failed("not_actived")
+
+    async def reachable(self, number: str, presence_window_s: float) -> str | None:
+        """The account behind ``number`` if its app can be reached now: a live session that
+        long-polled within the presence window or has a push registration."""
+        uuid = await self._store.uuid_for_number(normalise_phone(number))
+        if uuid is None:
+            return None
+        now = self._wall()
+        session = await self._store.live_session(uuid, now - self._policy.session_ttl_s)
+        if session is None:
+            return None
+        if await self._store.polling_uuids([uuid], now - presence_window_s):
+            return uuid
+        if await self._store.push_registrations(uuid, session.device_id):
+            return uuid
+        return None
+
     # passwords and info
 
     async def forget_pwd(

@@ -211,6 +211,16 @@ class AccountStore:
             ), None
         return None, row.end_reason or "expired"
 
+    async def uuid_for_number(self, number: str) -> str | None:
+        """The account a dialled number reaches: its own uuid, or a DID bound to it."""
+        async with self._engine.connect() as conn:
+            found = await conn.scalar(select(accounts.c.uuid).where(accounts.c.uuid == number))
+            if found is None:
+                found = await conn.scalar(
+                    select(provisioning.c.account).where(provisioning.c.did == number)
+                )
+        return str(found) if found is not None else None
+
     async def remove_push_token(self, uuid: str, device_id: str, provider: str) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(

@@ -1,0 +1,193 @@
+"""Call endpoints (CONTRACT §6.1–6.2): start, status, hang-up, DTMF, and the callee's p2p calls."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from msgspec import Meta, Struct
+
+from lwork.accounts.phone import normalise_phone
+from lwork.accounts.service import AccountService
+from lwork.calls.service import CallService, StartRequest, normalised_callee
+from lwork.errors import Failed, InvalidParams
+from lwork.http.request import ApiRequest
+from lwork.http.routing import Reply, Route
+
+Short = Annotated[str, Meta(max_length=64)]
+_SID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}@@[0-9a-f]{32}$")
+_DTMF = re.compile(r"^[0-9*#A-D]{1,32}$")
+
+
+class Sdp(Struct):
+    port: int | Annotated[str, Meta(pattern=r"^\d{1,5}$")]
+    ip: Any = None
+
+
+class StartCallRequest(Struct):
+    user_id: Annotated[str, Meta(min_length=1, max_length=80)]
+    callee_phone: Short
+    sdp: Sdp
+    caller_phone: Short | None = None
+    userclass: Short | None = None
+    dev_id: Annotated[str, Meta(max_length=128)] | None = None
+    type: Short | None = None
+    acc: Short | None = None
+    clidata: Any = None
+    token: Annotated[str, Meta(max_length=128)] | None = None
+
+
+class StartCallResponse(Struct, kw_only=True):
+    status: str = "ok"
+    session_id: str
+    ip: str
+    port: int
+    codec: int
+    codec_name: str
+    payload_mode: str
+    rssrc: str
+
+
+class CallStatus(Struct, kw_only=True):
+    status: str = "ok"
+    peer_status: str
+    state: str
+    stats: dict[str, Any]
+
+
+class DtmfRequest(Struct):
+    session_id: Annotated[str, Meta(max_length=128)]
+    num: Annotated[str, Meta(max_length=64)]
+
+
+class Opdata(Struct):
+    session_id: Annotated[str, Meta(max_length=128)]
+    event: Short = "p2p"
+
+
+class OpdataRequest(Struct):
+    opdata: Opdata
+
+
+class AnswerRequest(Struct):
+    opdata: Opdata
+    sdp: Sdp
+    caller_phone: Short | None = None
+    callee_phone: Short | None = None
+    userclass: Short | None = None
+    clidata: Any = None
+
+
+class AnswerResponse(Struct, kw_only=True):
+    status: str = "ok"
+    session_id: str
+    ip: str
+    port: int
+    codec_name: str
+    payload_mode: str
+    rssrc: str
+
+
+class PeerStatus(Struct, kw_only=True):
+    status: str = "ok"
+    peer_status: str
+    stats: dict[str, Any]
+
+
+def session_id(raw: str) -> str:
+    """A call session id as the original accepted it (``%40`` and ``-40`` for ``@``)."""
+    sid = raw.replace("%40", "@").replace("-40", "@")
+    if not _SID.match(sid):
+        raise Failed("invalid_sid")
+    return sid
+
+
+def media_port(sdp: Sdp) -> int:
+    port = int(sdp.port)
+    if not 1 <= port <= 65535:
+        raise InvalidParams("sdp.port", "port must be 1..65535")
+    return port
+
+
+class CallApi:
+    def __init__(self, calls: CallService, accounts: AccountService) -> None:
+        self._calls = calls
+        self._accounts = accounts
+
+    def routes(self) -> list[Route]:
+        m = "/lwork/mobile/"
+        return [
+            Route("POST", m + "voip/calls", self.start, StartCallRequest, StartCallResponse),
+            Route("GET", m + "voip/calls", self.status, response=CallStatus),
+            Route("DELETE", m + "voip/calls", self.hangup),
+            Route("POST", m + "voip/dtmf", self.dtmf, DtmfRequest),
+            Route("POST", m + "p2p_ringing", self.ringing, OpdataRequest),
+            Route("POST", m + "p2p_answer", self.answer, AnswerRequest, AnswerResponse),
+            Route("POST", m + "p2p_reject", self.reject, OpdataRequest),
+            Route("POST", m + "p2p_poll", self.poll, OpdataRequest, PeerStatus),
+        ]
+
+    async def start(self, req: ApiRequest) -> Reply:
+        body = req.parse(StartCallRequest)
+        port = media_port(body.sdp)
+        caller = body.user_id.split("_", 1)[0]
+        callee = normalised_callee(body.callee_phone)
+        session = await self._accounts.authorize(caller, body.dev_id, req.bearer or body.token)
+        await self._accounts.may_call(session.uuid)
+        return await self._calls.start(
+            StartRequest(
+                caller=session.uuid,
+                caller_display=normalise_phone(caller),
+                callee_phone=callee,
+                client_ip=req.client_ip,
+                port=port,
+                p2p=body.type == "p2p",
+            )
+        )
+
+    async def status(self, req: ApiRequest) -> Reply:
+        sid = session_id(req.query_param("session_id"))
+        status, stats = await self._calls.status(sid)
+        return CallStatus(peer_status=status, state=status, stats=stats)
+
+    async def hangup(self, req: ApiRequest) -> Reply:
+        await self._calls.hangup(session_id(req.query_param("session_id")))
+        return {"status": "ok"}
+
+    async def dtmf(self, req: ApiRequest) -> Reply:
+        body = req.parse(DtmfRequest)
+        if not _DTMF.match(body.num):
+            raise InvalidParams("num", "num may hold only 0-9 * # A-D")
+        await self._calls.dtmf(session_id(body.session_id), body.num)
+        return {"status": "ok"}
+
+    async def ringing(self, req: ApiRequest) -> Reply:
+        body = req.parse(OpdataRequest)
+        await self._calls.ringing(self._p2p_sid(body.opdata))
+        return {"status": "ok"}
+
+    async def answer(self, req: ApiRequest) -> Reply:
+        body = req.parse(AnswerRequest)
+        return await self._calls.answer(
+            self._p2p_sid(body.opdata), req.client_ip, media_port(body.sdp)
+        )
+
+    async def reject(self, req: ApiRequest) -> Reply:
+        body = req.parse(OpdataRequest)
+        await self._calls.reject(self._p2p_sid(body.opdata))
+        return {"status": "ok"}
+
+    async def poll(self, req: ApiRequest) -> Reply:
+        body = req.parse(OpdataRequest)
+        status, stats = await self._calls.peer_status(self._p2p_sid(body.opdata))
+        return PeerStatus(peer_status=status, stats=stats)
+
+    @staticmethod
+    def _p2p_sid(opdata: Opdata) -> str:
+        if opdata.event == "sip_call_in":
+            # Inbound SIP calls arrive with the SIP trunk; until then no such call exists.
+            raise Failed("session_not_exist")
+        try:
+            return session_id(opdata.session_id)
+        except Failed:
+            raise Failed("session_not_exist") from None

@@ -1,0 +1,58 @@
+"""What the call service needs from the media relay and from the SIP trunk (ports, not adapters).
+
+``NgClient`` (``lwork.media.ng``) is the media control; the SIP trunk (``lwork.sip.trunk``) places
+SIP legs. Until a trunk is configured, ``NoTrunk`` refuses every SIP leg cleanly.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from lwork.media.ng import CallStats, SdpResult
+
+
+class MediaControl(Protocol):
+    async def offer(self, call_id: str, from_tag: str, sdp: str) -> SdpResult: ...
+
+    async def answer(self, call_id: str, from_tag: str, to_tag: str, sdp: str) -> SdpResult: ...
+
+    async def delete(self, call_id: str, from_tag: str | None = None) -> CallStats | None: ...
+
+    async def query(self, call_id: str, from_tag: str | None = None) -> CallStats: ...
+
+    async def relay_address(self, call_id: str, tag: str) -> tuple[str, int]: ...
+
+    async def play_dtmf(self, call_id: str, from_tag: str, digit: str) -> None: ...
+
+
+class LegListener(Protocol):
+    """How a SIP leg reports progress (plain callbacks, called on the event loop)."""
+
+    def ringing(self, early_sdp: str | None) -> None: ...
+
+    def answered(self, sdp: str) -> None: ...
+
+    def failed(self, code: int, reason: str) -> None: ...
+
+    def ended(self, reason: str) -> None: ...
+
+
+class SipLeg(Protocol):
+    async def hangup(self) -> None: ...
+
+
+class TrunkUnavailable(Exception):
+    """No SIP leg can be placed (no trunk configured, or it refused at once)."""
+
+
+class SipLegs(Protocol):
+    async def dial(self, number: str, caller_id: str, sdp: str, listener: LegListener) -> SipLeg:
+        """Place a call to ``number``; raise ``TrunkUnavailable`` when that cannot start."""
+        ...
+
+
+class NoTrunk:
+    """The SIP trunk before one is configured: every SIP leg fails cleanly."""
+
+    async def dial(self, number: str, caller_id: str, sdp: str, listener: LegListener) -> SipLeg:
+        raise TrunkUnavailable("no SIP trunk is configured")

@@ -1,0 +1,109 @@
+"""How lwork reaches its media relay: an external one by ``media.ng_url``, else the built-in
+relay as a child process (or inline in the event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import sys
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+from lwork.media.ng import CallStats, NgClient, NgError, SdpResult
+from lwork.media.relay.config import RelayConfig
+from lwork.media.relay.server import RelayServer
+from lwork.settings import MediaSettings
+
+
+def relay_config(settings: MediaSettings) -> RelayConfig:
+    return RelayConfig(
+        bind_host=settings.bind_host,
+        advertised_address=settings.advertised_address or None,
+        ng_host="127.0.0.1",
+        ng_port=0,
+        port_min=settings.port_min,
+        port_max=settings.port_max,
+        media_timeout_s=settings.media_timeout_s,
+    )
+
+
+@contextlib.asynccontextmanager
+async def media_control(settings: MediaSettings) -> AsyncIterator[NgClient]:
+    """An ng client to the configured relay, starting the built-in one for as long as needed."""
+    if settings.ng_url:
+        url = urlsplit(settings.ng_url)
+        if url.scheme not in ("udp", "") or not url.hostname or not url.port:
+            raise ValueError(f"media.ng_url must be udp://host:port, not {settings.ng_url!r}")
+        async with NgClient(url.hostname, url.port, timeout_s=settings.ng_timeout_s) as client:
+            yield client
+        return
+    config = relay_config(settings)
+    if settings.relay_mode == "inline":
+        async with RelayServer(config) as relay:
+            host, port = relay.ng_address[:2]
+            async with NgClient(host, port, timeout_s=settings.ng_timeout_s) as client:
+                yield client
+        return
+    async with _relay_process(config) as port:
+        async with NgClient("127.0.0.1", port, timeout_s=settings.ng_timeout_s) as client:
+            yield client
+
+
+@contextlib.asynccontextmanager
+async def _relay_process(config: RelayConfig) -> AsyncIterator[int]:
+    """``python -m lwork.media.relay`` in worker mode: it prints ``READY <ng port>`` and exits
+    when we close its standard input (so it never outlives the API process)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "lwork.media.relay",
+        "--config-json",
+        json.dumps(dataclasses.asdict(config)),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stdin is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), 20)
+        if not line.startswith(b"READY "):
+            raise RuntimeError(f"media relay did not start: {line!r}")
+        yield int(line.split()[1])
+    finally:
+        process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), 5)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+class RelayLink:
+    """The media control of the call service, connected once the relay is up (at start-up)."""
+
+    def __init__(self) -> None:
+        self.client: NgClient | None = None
+
+    def _ng(self) -> NgClient:
+        if self.client is None:
+            raise NgError("the media relay is not connected")
+        return self.client
+
+    async def offer(self, call_id: str, from_tag: str, sdp: str) -> SdpResult:
+        return await self._ng().offer(call_id, from_tag, sdp)
+
+    async def answer(self, call_id: str, from_tag: str, to_tag: str, sdp: str) -> SdpResult:
+        return await self._ng().answer(call_id, from_tag, to_tag, sdp)
+
+    async def delete(self, call_id: str, from_tag: str | None = None) -> CallStats | None:
+        return await self._ng().delete(call_id, from_tag)
+
+    async def query(self, call_id: str, from_tag: str | None = None) -> CallStats:
+        return await self._ng().query(call_id, from_tag)
+
+    async def relay_address(self, call_id: str, tag: str) -> tuple[str, int]:
+        return await self._ng().relay_address(call_id, tag)
+
+    async def play_dtmf(self, call_id: str, from_tag: str, digit: str) -> None:
+        await self._ng().play_dtmf(call_id, from_tag, digit)

@@ -1,0 +1,295 @@
+"""App-to-app calls through real HTTP, the real relay and real RTP over UDP (CONTRACT §6.1–6.2)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from conftest import LiveServer
+from fakes.rtp_peer import RtpPeer, eventually
+
+from lwork.media.relay.rtp import RtpPacket
+
+PWD = "e10adc3949ba59abbe56e057f20f883e"
+ALICE, BOB = "13800000001", "13900000002"
+
+
+@dataclass
+class App:
+    """A simulated phone app: its account, and its RTP endpoint."""
+
+    server: LiveServer
+    phone: str
+    device: str
+    rtp: RtpPeer
+
+    async def post(self, name: str, body: dict[str, Any]) -> Any:
+        r = await self.server.post("/lwork/mobile/" + name, body)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    async def poll(self) -> Any:
+        r = await self.server.post(
+            "/channel/push_service", {"acc": self.phone, "device_id": self.device}
+        )
+        return r.json()
+
+    async def call(self, callee: str, type_: str = "p2p") -> Any:
+        body = {"user_id": self.phone, "caller_phone": self.phone, "callee_phone": callee,
+                "sdp": {"ip": ["127.0.0.1"], "port": self.rtp.port}, "userclass": "registered",
+                "dev_id": self.device, "type": type_, "acc": self.phone, "clidata": {}}  # fmt: skip
+        return await self.post("voip/calls", body)
+
+    async def status(self, sid: str) -> Any:
+        r = await self.server.get("/lwork/mobile/voip/calls", params={"session_id": sid})
+        return r.json()
+
+    async def hangup(self, sid: str) -> Any:
+        r = await self.server.client.delete(
+            self.server.url + "/lwork/mobile/voip/calls", params={"session_id": sid}
+        )
+        return r.json()
+
+    def send(self, relay: tuple[str, int], count: int, ssrc: int) -> None:
+        for n in range(count):
+            packet = RtpPacket(102, n, n * 160, ssrc, payload=bytes(32))
+            self.rtp.send_rtp(packet, relay)
+
+
+async def make_app(server: LiveServer, phone: str, device: str) -> App:
+    await server.post("/lwork/sms/auth_code", {"uuid": phone, "type": "register"})
+    code = server.gateway.last_code(phone)
+    r = await server.post(
+        "/lwork/mobile/register",
+        {"uuid": phone, "device_id": device, "auth_code": code, "pwd": PWD, "group_id": "common"},
+    )
+    assert r.json() == {"status": "ok"}, r.text
+    r = await server.post("/lwork/mobile/login", {"acc": phone, "pwd": PWD, "device_id": device})
+    assert r.json()["status"] == "ok"
+    return App(server, phone, device, await RtpPeer.open())
+
+
+@contextlib.asynccontextmanager
+async def two_apps(server: LiveServer) -> AsyncIterator[tuple[App, App]]:
+    alice = await make_app(server, ALICE, "alice-phone")
+    bob = await make_app(server, BOB, "bob-phone")
+    assert (await bob.poll())["data"] == [{"event": "shake_hand"}]  # bob is reachable
+    try:
+        yield alice, bob
+    finally:
+        alice.rtp.close()
+        bob.rtp.close()
+
+
+FAST = {"push": {"hold_s": 0.5}, "calls": {"p2p_fallback_s": 30}}
+
+
+async def test_answered_call_with_media_both_ways(server_factory) -> None:  # type: ignore[no-untyped-def]
+    async with server_factory(**FAST) as server, two_apps(server) as (alice, bob):
+        started = await alice.call(BOB)
+        assert list(started) == ["status", "session_id", "ip", "port", "codec", "codec_name",
+                                 "payload_mode", "rssrc"]  # fmt: skip
+        assert (started["codec"], started["codec_name"], started["payload_mode"]) == (
+            102, "AMR", "normal",
+        )  # fmt: skip
+        sid = started["session_id"]
+        node, _, tail = sid.partition("@@")
+        assert node == "n1" and len(tail) == 32
+
+        invite = (await bob.poll())["data"][0]
+        assert invite["event"] == "p2p_inform_called" and invite["caller"] == ALICE
+        opdata = invite["opdata"]
+        assert opdata["session_id"] == sid and opdata["event"] == "p2p"
+        assert opdata["callee"] == BOB
+        assert (await alice.status(sid))["peer_status"] == "p2p_idle"
+
+        assert await bob.post("p2p_ringing", {"opdata": opdata}) == {"status": "ok"}
+        assert (await alice.status(sid))["state"] == "p2p_ring"
+        polled = await bob.post("p2p_poll", {"opdata": opdata})
+        assert polled["peer_status"] == "p2p_ring"
+
+        answer = await bob.post(
+            "p2p_answer",
+            {"opdata": opdata, "caller_phone": ALICE, "callee_phone": BOB,
+             "sdp": {"ip": ["127.0.0.1"], "port": bob.rtp.port}, "userclass": "", "clidata": {}},
+        )  # fmt: skip
+        assert answer["status"] == "ok" and answer["session_id"] != sid
+        assert list(answer) == ["status", "session_id", "ip", "port", "codec_name",
+                                "payload_mode", "rssrc"]  # fmt: skip
+        status = await alice.status(sid)
+        assert (status["peer_status"], status["state"], status["stats"]) == (
+            "p2p_hookoff", "p2p_hookoff", {},
+        )  # fmt: skip
+
+        # media both ways through the relay, measured
+        alice.send((started["ip"], started["port"]), 50, ssrc=0xA11CE)
+        bob.send((answer["ip"], answer["port"]), 50, ssrc=0xB0B)
+        assert len(await bob.rtp.wait_rtp(50)) == 50
+        assert len(await alice.rtp.wait_rtp(50)) == 50
+        got = [RtpPacket.parse(r.data).ssrc for r in bob.rtp.rtp_in]
+        assert set(got) == {0xA11CE}
+
+        async def caller_stats() -> dict[str, Any]:
+            result: dict[str, Any] = (await alice.status(sid))["stats"]
+            return result
+
+        stats: dict[str, Any] = {}
+        for _ in range(50):
+            stats = await caller_stats()
+            if stats.get("pr") == 50:
+                break
+            await asyncio.sleep(0.1)
+        assert stats["pr"] == 50 and stats["pl"] == 0
+        assert list(stats) == ["ip", "pr", "pl", "avgIJ", "jitter", "avgrttms", "rttms",
+                               "lostrate", "down_jitter", "down_lostrate", "mos", "total_eval"]  # fmt: skip
+        assert stats["ip"] == "127.0.0.1" and 1 <= stats["mos"] <= 5
+        callee_view = await alice.status(answer["session_id"])
+        assert callee_view["peer_status"] == "p2p_hookoff"
+
+        # the callee hangs up: both legs end, the relay forgets the call
+        assert await bob.hangup(answer["session_id"]) == {"status": "ok"}
+        assert (await alice.status(sid))["peer_status"] == "release"
+        assert (await alice.status(answer["session_id"]))["peer_status"] == "release"
+        assert await bob.hangup(answer["session_id"]) == {"status": "ok"}  # idempotent
+        assert server.services.calls.active == 0
+
+
+async def test_reject(server_factory) -> None:  # type: ignore[no-untyped-def]
+    async with server_factory(**FAST) as server, two_apps(server) as (alice, bob):
+        sid = (await alice.call(BOB))["session_id"]
+        opdata = (await bob.poll())["data"][0]["opdata"]
+        assert await bob.post("p2p_reject", {"opdata": opdata}) == {"status": "ok"}
+        assert (await alice.status(sid))["peer_status"] == "release"
+        reply = await bob.post("p2p_answer", {"opdata": opdata, "sdp": {"port": 4000}})
+        assert reply == {"status": "failed", "reason": "session_not_exist"}
+
+
+async def test_caller_hangs_up_while_it_rings(server_factory) -> None:  # type: ignore[no-untyped-def]
+    async with server_factory(**FAST) as server, two_apps(server) as (alice, bob):
+        sid = (await alice.call(BOB))["session_id"]
+        assert await alice.hangup(sid) == {"status": "ok"}
+        # bob was not polling: the invitation is gone before he could hear it
+        assert (await bob.poll())["data"] == [{"event": "shake_hand"}]
+        opdata = {"session_id": sid, "event": "p2p"}
+        assert await bob.post("p2p_ringing", {"opdata": opdata}) == {
+            "status": "failed", "reason": "session_not_exist",
+        }  # fmt: skip
+
+
+async def test_no_answer_ends_at_the_ring_timeout(server_factory) -> None:  # type: ignore[no-untyped-def]
+    settings = {"push": {"hold_s": 0.5}, "calls": {"p2p_fallback_s": 30, "ring_timeout_s": 1}}
+    async with server_factory(**settings) as server, two_apps(server) as (alice, bob):
+        sid = (await alice.call(BOB))["session_id"]
+        opdata = (await bob.poll())["data"][0]["opdata"]
+        await bob.post("p2p_ringing", {"opdata": opdata})
+        assert await eventually(lambda: server.services.calls.active == 0, 5)
+        assert (await alice.status(sid))["peer_status"] == "release"
+
+
+async def test_keepalive_expiry(server_factory) -> None:  # type: ignore[no-untyped-def]
+    settings = {"push": {"hold_s": 0.5}, "calls": {"p2p_fallback_s": 30, "keepalive_s": 1}}
+    async with server_factory(**settings) as server, two_apps(server) as (alice, bob):
+        started = await alice.call(BOB)
+        sid = started["session_id"]
+        # RTP keeps the leg alive without status reads ...
+        for _ in range(8):
+            alice.send((started["ip"], started["port"]), 5, ssrc=1)
+            await asyncio.sleep(0.25)
+        assert server.services.calls.active == 1
+        # ... and silence ends it
+        assert await eventually(lambda: server.services.calls.active == 0, 5)
+        assert (await alice.status(sid))["peer_status"] == "release"
+
+
+async def test_fallback_to_the_real_phone_without_a_trunk(server_factory) -> None:  # type: ignore[no-untyped-def]
+    settings = {"push": {"hold_s": 0.5}, "calls": {"p2p_fallback_s": 0.5}}
+    async with server_factory(**settings) as server, two_apps(server) as (alice, bob):
+        sid = (await alice.call(BOB))["session_id"]
+        opdata = (await bob.poll())["data"][0]["opdata"]
+        # bob's app stays silent: the call falls back to SIP, which is not configured
+        assert await eventually(lambda: server.services.calls.active == 0, 5)
+        assert (await alice.status(sid))["peer_status"] == "release"
+        assert (await bob.post("p2p_ringing", {"opdata": opdata}))["status"] == "failed"
+
+
+async def test_unreachable_callee_goes_straight_to_sip(server_factory) -> None:  # type: ignore[no-untyped-def]
+    async with server_factory(**FAST) as server:
+        alice = await make_app(server, ALICE, "alice-phone")
+        try:
+            started = await alice.call("13700000000")  # nobody's app
+            assert started["status"] == "ok"
+            assert await eventually(lambda: server.services.calls.active == 0, 5)
+            assert (await alice.status(started["session_id"]))["peer_status"] == "release"
+        finally:
+            alice.rtp.close()
+
+
+async def test_start_call_failures(server_factory) -> None:  # type: ignore[no-untyped-def]
+    async with server_factory(**FAST) as server, two_apps(server) as (alice, _bob):
+        base = {"user_id": ALICE, "callee_phone": BOB, "sdp": {"ip": [], "port": alice.rtp.port},
+                "dev_id": alice.device, "type": "p2p"}  # fmt: skip
+
+        async def start(**changes: Any) -> Any:
+            return await alice.post("voip/calls", {**base, **changes})
+
+        assert await start(user_id="13012345678") == {"status": "failed", "reason": "no_logined"}
+        assert await start(dev_id="someone-else") == {"status": "failed", "reason": "no_logined"}
+        assert await start(callee_phone="12") == {"status": "failed", "reason": "phone_too_short"}
+        assert await start(callee_phone="abcd") == {"status": "failed", "reason": "invalid_phone"}
+        r = await server.post("/lwork/mobile/voip/calls", {**base, "sdp": {"port": "x"}})
+        assert (r.status_code, r.json()["field"]) == (400, "sdp.port")
+        r = await server.post("/lwork/mobile/voip/calls", {**base, "sdp": {"port": 70000}})
+        assert (r.status_code, r.json()["field"]) == (400, "sdp.port")
+        r = await server.get("/lwork/mobile/voip/calls", params={"session_id": "nonsense"})
+        assert r.json() == {"status": "failed", "reason": "invalid_sid"}
+        r = await server.get("/lwork/mobile/voip/calls")
+        assert (r.status_code, r.json()["field"]) == (400, "session_id")
+        r = await server.get("/lwork/mobile/voip/calls", params={"session_id": "n1@@" + "0" * 32})
+        assert r.json() == {"status": "ok", "peer_status": "release", "state": "release",
+                            "stats": {}}  # fmt: skip
+        r = await server.post("/lwork/mobile/voip/dtmf", {"session_id": "n1@@" + "0" * 32,
+                                                          "num": "12x"})  # fmt: skip
+        assert (r.status_code, r.json()["field"]) == (400, "num")
+
+
+async def test_a_deactivated_account_cannot_call(server_factory) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from lwork.accounts.provisioning import ProvisioningService
+
+    async with server_factory(**FAST) as server, two_apps(server) as (alice, _bob):
+        provisioning = ProvisioningService(server.services.account_store, server.services.passwords)
+        await provisioning.open(ALICE, "x", "dth", time.time())
+        await provisioning.set_active(ALICE, False)
+        assert await alice.call(BOB) == {"status": "failed", "reason": "not_actived"}
+
+
+async def test_port_exhaustion_is_a_clean_error(server_factory) -> None:  # type: ignore[no-untyped-def]
+    settings = {**FAST, "media": {"relay_mode": "inline", "port_min": 41000, "port_max": 41003}}
+    async with server_factory(**settings) as server, two_apps(server) as (alice, bob):
+        first = await alice.call(BOB)
+        assert first["status"] == "ok"
+        assert await alice.call(BOB) == {"status": "failed", "reason": "no_media_port"}
+        await alice.hangup(first["session_id"])
+        assert (await alice.call(BOB))["status"] == "ok"
+
+
+@pytest.mark.slow
+async def test_200_simultaneous_calls_leave_nothing_behind(server_factory) -> None:  # type: ignore[no-untyped-def]
+    async with server_factory(**FAST) as server, two_apps(server) as (alice, bob):
+        ng = server.services.relay.client
+        assert ng is not None
+        baseline = await ng.list()
+        starts = await asyncio.gather(*(alice.call(BOB) for _ in range(200)))
+        assert all(s["status"] == "ok" for s in starts)
+        assert server.services.calls.active == 200
+        assert len(await ng.list(limit=1000)) == 200 + len(baseline)
+        await asyncio.gather(*(alice.hangup(s["session_id"]) for s in starts))
+        assert server.services.calls.active == 0
+        assert await ng.list(limit=1000) == baseline
+        # every invitation left bob's mailbox with its call
+        assert (await bob.poll())["data"] == [{"event": "shake_hand"}]

@@ -1,0 +1,120 @@
+"""The call state machine and its timers, driven with time passed in."""
+
+from __future__ import annotations
+
+import pytest
+
+from lwork.calls.model import (
+    TRANSITIONS,
+    Call,
+    CalleeAnswered,
+    CalleeRejected,
+    CalleeRinging,
+    Ended,
+    Event,
+    FallbackStarted,
+    IllegalTransition,
+    Status,
+    Timing,
+    TrunkAnswered,
+    TrunkRinging,
+)
+from lwork.calls.quality import LABELS, level, total_eval
+
+TIMING = Timing(fallback_s=5, ring_timeout_s=60, keepalive_s=60)
+EVENTS: list[Event] = [CalleeRinging(), CalleeAnswered(), CalleeRejected(), FallbackStarted(),
+                       TrunkRinging(), TrunkAnswered(), Ended("x")]  # fmt: skip
+
+
+def p2p_call(now: float = 100.0) -> Call:
+    return Call("n1@@" + "a" * 32, "1380", "1390", "1390", True, now, TIMING)
+
+
+def test_every_cell_of_the_table() -> None:
+    for status in Status:
+        for event in EVENTS:
+            call = p2p_call()
+            call.status = status
+            expected = TRANSITIONS[status].get(type(event))
+            if expected is None:
+                with pytest.raises(IllegalTransition):
+                    call.apply(event, 101.0)
+                assert call.status is status
+            else:
+                assert call.apply(event, 101.0) is expected
+
+
+def test_happy_p2p_path_records_history() -> None:
+    call = p2p_call()
+    call.apply(CalleeRinging(), 101)
+    call.apply(CalleeAnswered(), 102)
+    call.apply(Ended("hangup_caller"), 130)
+    assert [s for _, s in call.history] == ["p2p_idle", "p2p_ring", "p2p_hookoff", "release"]
+    assert call.end_reason == "hangup_caller"
+
+
+def test_phone_call_starts_idle_and_rings_through_the_trunk() -> None:
+    call = Call("sid", "1380", "02112345678", None, False, 0.0, TIMING)
+    assert call.status is Status.IDLE
+    call.apply(TrunkRinging(), 1)
+    call.apply(TrunkAnswered(), 2)
+    assert call.status is Status.HOOKOFF
+    with pytest.raises(IllegalTransition):
+        call.apply(CalleeRinging(), 3)
+
+
+def test_fallback_counts_from_the_start_without_rtp() -> None:
+    call = p2p_call(now=100.0)
+    assert call.due_events(104.9) == []
+    assert call.due_events(105.0) == [FallbackStarted()]
+    call.apply(FallbackStarted(), 105.0)
+    assert call.fell_back and call.status is Status.IDLE
+    assert call.due_events(200.0) == []
+
+
+def test_fallback_counts_from_the_first_rtp_packet() -> None:
+    call = p2p_call(now=100.0)
+    call.first_rtp_at = 103.0
+    assert call.due_events(107.9) == []
+    assert call.due_events(108.0) == [FallbackStarted()]
+
+
+def test_ringing_cancels_the_fallback_and_the_ring_timeout_ends_the_call() -> None:
+    call = p2p_call(now=100.0)
+    call.apply(CalleeRinging(), 101.0)
+    assert call.due_events(110.0) == []
+    assert call.due_events(160.0) == [Ended("ring_timeout")]
+
+
+def test_silent_legs() -> None:
+    call = p2p_call(now=0.0)
+    assert call.silent_legs(59.0) == []
+    assert call.silent_legs(60.0) == ["caller"]
+    call.caller_alive_at = 50.0
+    call.callee_sid = "callee"
+    call.apply(CalleeAnswered(), 55.0)
+    assert call.silent_legs(109.0) == []
+    assert call.silent_legs(115.0) == ["caller", "callee"]
+
+
+@pytest.mark.parametrize(
+    ("value", "thresholds", "expected"),
+    [
+        (0.0, (0.0, 0.03), 0),
+        (0.01, (0.0, 0.03), 1),
+        (0.03, (0.0, 0.03), 1),
+        (0.031, (0.0, 0.03), 2),
+    ],
+)
+def test_level_counts_thresholds_exceeded(
+    value: float, thresholds: tuple[float, ...], expected: int
+) -> None:
+    assert level(value, thresholds) == expected
+
+
+def test_total_eval_is_the_worst_metric() -> None:
+    assert total_eval(5, 5, 30, 0.0, 0.0) == LABELS[0]
+    assert total_eval(25, 5, 30, 0.0, 0.0) == LABELS[1]
+    assert total_eval(5, 5, 600, 0.0, 0.0) == LABELS[4]
+    assert total_eval(5, 5, 30, 0.2, 0.0) == LABELS[5]
+    assert total_eval(5, 160, 30, 0.0, 0.0) == LABELS[5]
