@@ -90,7 +90,10 @@ class Services:
     relay: RelayLink
 
 
-def build_app(settings: Settings, clock: Clock | None = None) -> tuple[Starlette, Services]:
+def build_app(
+    settings: Settings, clock: Clock | None = None, sms: SmsProvider | None = None
+) -> tuple[Starlette, Services]:
+    """The whole server. ``sms`` replaces the configured SMS provider (the simulator's demo)."""
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url, settings.database.pool_size)
     http_client = httpx.AsyncClient()
@@ -102,17 +105,17 @@ def build_app(settings: Settings, clock: Clock | None = None) -> tuple[Starlette
         workers=auth.hash_workers,
         queue=auth.hash_queue,
     )
-    sms = settings.sms
+    sms_settings, sms_sender = settings.sms, sms
     codes = CodeService(
         engine,
-        sms_provider(sms, http_client),
+        sms_sender or sms_provider(sms_settings, http_client),
         CodePolicy(
-            ttl_s=sms.code_ttl_s,
-            max_attempts=sms.max_attempts,
-            resend_interval_s=sms.resend_interval_s,
-            per_number_per_day=sms.per_number_per_day,
-            per_ip_per_hour=sms.per_ip_per_hour,
-            text=sms.text,
+            ttl_s=sms_settings.code_ttl_s,
+            max_attempts=sms_settings.max_attempts,
+            resend_interval_s=sms_settings.resend_interval_s,
+            per_number_per_day=sms_settings.per_number_per_day,
+            per_ip_per_hour=sms_settings.per_ip_per_hour,
+            text=sms_settings.text,
         ),
         server_secret(settings),
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,6 +34,31 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     )
     uvicorn.Server(config).run()
     return 0
+
+
+def _relay(settings: Settings, args: argparse.Namespace) -> int:
+    from lwork.calls.relay import relay_config
+    from lwork.media.relay.server import run_relay
+
+    config = relay_config(settings.media)
+    config = dataclasses.replace(config, ng_host=args.ng_host, ng_port=args.ng_port)
+    run_relay(config)
+    return 0
+
+
+def _sim(settings: Settings, args: argparse.Namespace) -> int:
+    from lwork.sim.demo import call_on_server, demo
+
+    # The phones print what happens; the server's and the HTTP client's chatter would drown it.
+    logging.getLogger().setLevel(logging.WARNING)
+    if args.sim_command == "demo":
+        report = asyncio.run(demo(args.seconds))
+    else:
+        caller = (args.caller, args.caller_pwd)
+        callee = (args.callee, args.callee_pwd)
+        report = asyncio.run(call_on_server(args.server, caller, callee, args.seconds))
+    ok = report.callee_received > 0 and report.caller_received > 0
+    return 0 if ok else 1
 
 
 def _with_services(settings: Settings, action: Callable[[Any], Awaitable[str]]) -> int:
@@ -103,7 +130,26 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
+
+    relay = sub.add_parser(
+        "relay", help="run the built-in media relay alone (point media.ng_url of API nodes at it)"
+    )
+    relay.add_argument("--ng-host", default="127.0.0.1", help="ng control address (keep private)")
+    relay.add_argument("--ng-port", type=int, default=2223, help="ng control UDP port")
+    relay.set_defaults(run=_relay)
     sub.add_parser("version", help="print the version").set_defaults(run=None)
+
+    sim = sub.add_parser("sim", help="simulated phone apps calling each other")
+    sim_sub = sim.add_subparsers(dest="sim_command", required=True)
+    sim_demo = sim_sub.add_parser("demo", help="a throw-away server and two phones, one command")
+    sim_call = sim_sub.add_parser("call", help="two existing accounts on a running server")
+    sim_call.add_argument("--server", default="http://127.0.0.1:8080")
+    for role in ("caller", "callee"):
+        sim_call.add_argument(f"--{role}", required=True, help="phone number (uuid)")
+        sim_call.add_argument(f"--{role}-pwd", required=True, help="password as the app sends it")
+    for parser_ in (sim_demo, sim_call):
+        parser_.add_argument("--seconds", type=float, default=5.0, help="talk time")
+    sim.set_defaults(run=_sim)
 
     boss = sub.add_parser("boss", help="provisioning of dth accounts (as BOSS would)")
     boss_sub = boss.add_subparsers(dest="boss_command", required=True)

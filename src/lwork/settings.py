@@ -225,6 +225,8 @@ class MediaSettings(Section):
     """Highest RTP port of the built-in relay."""
     media_timeout_s: float = Field(60.0, gt=0)
     """A call without any media for this long is deleted by the relay."""
+    rtcp_interval_s: float = Field(5.0, gt=0)
+    """The built-in relay's own RTCP reports to each phone (RTT measurement; loss interval)."""
     ng_timeout_s: float = Field(1.0, gt=0)
     """Wait for one ng reply before retransmitting (three tries)."""
 
