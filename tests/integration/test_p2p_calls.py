@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import LiveServer
-from fakes.rtp_peer import RtpPeer, eventually
 
 from lwork.media.relay.rtp import RtpPacket
+
+from conftest import LiveServer
+from fakes.rtp_peer import RtpPeer, eventually
 
 PWD = "e10adc3949ba59abbe56e057f20f883e"
 ALICE, BOB = "13800000001", "13900000002"
@@ -144,8 +145,9 @@ async def test_answered_call_with_media_both_ways(server_factory) -> None:  # ty
                 break
             await asyncio.sleep(0.1)
         assert stats["pr"] == 50 and stats["pl"] == 0
-        assert list(stats) == ["ip", "pr", "pl", "avgIJ", "jitter", "avgrttms", "rttms",
-                               "lostrate", "down_jitter", "down_lostrate", "mos", "total_eval"]  # fmt: skip
+        keys = ["ip", "pr", "pl", "avgIJ", "jitter", "avgrttms", "rttms", "lostrate",
+                "down_jitter", "down_lostrate", "mos", "total_eval"]  # fmt: skip
+        assert list(stats) == keys
         assert stats["ip"] == "127.0.0.1" and 1 <= stats["mos"] <= 5
         callee_view = await alice.status(answer["session_id"])
         assert callee_view["peer_status"] == "p2p_hookoff"
