@@ -120,6 +120,7 @@ def build_app(
         server_secret(settings),
     )
     store = AccountStore(engine)
+    presence = SessionPresence(store, settings.presence.window_s, clock.wall)
     bus = build_bus(settings.bus)
     mailbox = Mailbox(engine, settings.push.mailbox_size)
     registry = PollRegistry(bus, settings.push.hold_s)
@@ -144,6 +145,7 @@ def build_app(
         session_ttl_s=auth.session_ttl_s,
         require_token=auth.require_token,
         wall=clock.wall,
+        presence_changed=presence.forget,
     )
     accounts = AccountService(
         store=store,
@@ -153,8 +155,8 @@ def build_app(
         failed_logins=RateLimiter(auth.login_per_hour_per_account, 3600.0),
         wall=clock.wall,
         on_kicked=push.device_kicked,
+        presence_changed=presence.forget,
     )
-    presence = SessionPresence(store, settings.presence.window_s, clock.wall)
     relay = RelayLink()
 
     async def reachable(number: str) -> str | None:
@@ -176,7 +178,7 @@ def build_app(
         ),
         monotonic=clock.monotonic,
     )
-    versions = VersionStore(engine)
+    versions = VersionStore(engine, clock.monotonic)
 
     async def healthz(req: ApiRequest) -> Reply:
         return {"status": "ok"}

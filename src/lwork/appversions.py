@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from msgspec import Struct
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,10 +26,27 @@ class VersionResponse(Struct, kw_only=True):
 
 
 class VersionStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """Versions change rarely and are read on every app start: reads are cached for
+    ``cache_s`` (a change made on another node shows within that time)."""
+
+    def __init__(
+        self, engine: AsyncEngine, monotonic: Callable[[], float], cache_s: float = 5.0
+    ) -> None:
         self._engine = engine
+        self._monotonic = monotonic
+        self._cache_s = cache_s
+        self._cache: dict[str, tuple[float, VersionResponse | None]] = {}
 
     async def get(self, kind: str) -> VersionResponse | None:
+        now = self._monotonic()
+        cached = self._cache.get(kind)
+        if cached is not None and now - cached[0] < self._cache_s:
+            return cached[1]
+        found = await self._load(kind)
+        self._cache[kind] = (now, found)
+        return found
+
+    async def _load(self, kind: str) -> VersionResponse | None:
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(select(app_versions).where(app_versions.c.kind == kind))
@@ -44,6 +63,7 @@ class VersionStore:
         )
 
     async def set(self, kind: str, version: VersionResponse) -> None:
+        self._cache.pop(kind, None)
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}")
         async with self._engine.begin() as conn:

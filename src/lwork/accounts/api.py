@@ -130,11 +130,11 @@ class PushRegisterRequest(Struct):
 
 
 class Presence(Protocol):
-    """Who is online (CONTRACT §4 query_status); the push channel supplies the real one."""
+    """Who is online (CONTRACT §4 query_status)."""
 
-    async def online(self, uuids: list[str]) -> set[str]: ...
-
-    async def registered(self, uuids: list[str]) -> set[str]: ...
+    async def states(self, uuids: list[str]) -> dict[str, str]:
+        """``online``/``offline`` for the registered accounts among ``uuids``."""
+        ...
 
 
 def _group(type_: str | None, group_id: str | None) -> str:
@@ -248,17 +248,11 @@ class AccountApi:
         body = req.parse(QueryStatusRequest)
         phones = [normalise_phone(user.phone or user.acc) for user in body.users]
         unique = sorted({p for p in phones if p})
-        registered = await self._presence.registered(unique)
-        online = await self._presence.online(sorted(registered))
-        data = []
-        for user, phone in zip(body.users, phones, strict=True):
-            if phone in online:
-                state = "online"
-            elif phone in registered:
-                state = "offline"
-            else:
-                state = "unregistered"
-            data.append(UserState(user.acc, user.phone, state))
+        states = await self._presence.states(unique)
+        data = [
+            UserState(user.acc, user.phone, states.get(phone, "unregistered"))
+            for user, phone in zip(body.users, phones, strict=True)
+        ]
         return QueryStatusResponse(data=data)
 
     async def push_register(self, req: ApiRequest) -> Ok:

@@ -35,6 +35,11 @@ class PasswordService:
         h = self._hasher
         return f"argon2id t={h.time_cost} m={h.memory_cost}KiB p={h.parallelism}"
 
+    @property
+    def saturated(self) -> bool:
+        """Every hash thread is busy and the queue is full: a new check would be refused."""
+        return self._slots.locked()
+
     async def hash(self, secret: str) -> str:
         return await self._run(self._hasher.hash, secret)
 

@@ -1,6 +1,10 @@
 """Presence (CONTRACT §4): online = the live session long-polled within the window.
 
-Kept in the sessions table, so it is shared by every node and survives a restart."""
+Kept in the sessions table, so it is shared by every node and survives a restart. Reads are
+cached per account for ``cache_s`` because contact lists are polled often; this node's own
+changes (login, logout, the first poll) clear the entry at once, another node's show within
+``cache_s``.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,48 @@ from collections.abc import Callable
 
 from lwork.accounts.store import AccountStore
 
+_NOT_REGISTERED = -1.0
+
 
 class SessionPresence:
-    """``online``: polled within ``window_s`` (a held poll touches it at start and end);
-    ``registered``: the account exists."""
-
-    def __init__(self, store: AccountStore, window_s: float, wall: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        store: AccountStore,
+        window_s: float,
+        wall: Callable[[], float],
+        cache_s: float = 2.0,
+        max_entries: int = 100_000,
+    ) -> None:
         self._store = store
         self._window_s = window_s
         self._wall = wall
+        self._cache_s = cache_s
+        self._max_entries = max_entries
+        # uuid -> (fetched at, last poll: None = never, -1 = no account)
+        self._cache: dict[str, tuple[float, float | None]] = {}
 
-    async def online(self, uuids: list[str]) -> set[str]:
-        return await self._store.polling_uuids(uuids, self._wall() - self._window_s)
+    def forget(self, uuid: str) -> None:
+        self._cache.pop(uuid, None)
 
-    async def registered(self, uuids: list[str]) -> set[str]:
-        return await self._store.existing(uuids)
+    async def states(self, uuids: list[str]) -> dict[str, str]:
+        """``online`` or ``offline`` for each registered account among ``uuids``."""
+        now = self._wall()
+        missing = [
+            uuid
+            for uuid in uuids
+            if (entry := self._cache.get(uuid)) is None or now - entry[0] >= self._cache_s
+        ]
+        if missing:
+            found = await self._store.last_polls(missing)
+            if len(self._cache) + len(missing) > self._max_entries:
+                self._cache.clear()
+            for uuid in missing:
+                self._cache[uuid] = (now, found[uuid] if uuid in found else _NOT_REGISTERED)
+        horizon = now - self._window_s
+        states = {}
+        for uuid in uuids:
+            last_poll = self._cache[uuid][1]
+            if last_poll == _NOT_REGISTERED:
+                continue
+            states[uuid] = "online" if last_poll is not None and last_poll > horizon else "offline"
+        return states

@@ -47,11 +47,13 @@ class AccountService:
         failed_logins: RateLimiter,
         wall: Callable[[], float],
         on_kicked: Callable[[str, str], Awaitable[None]] | None = None,
+        presence_changed: Callable[[str], None] = lambda uuid: None,
     ) -> None:
         """``on_kicked(uuid, device_id)`` tells the push channel a device lost its session to a
         login elsewhere, so it can deliver ``login_otherwhere``."""
         self._store = store
         self._on_kicked = on_kicked
+        self._presence_changed = presence_changed
         self._passwords = passwords
         self._codes = codes
         self._policy = policy
@@ -103,10 +105,14 @@ class AccountService:
         except AlreadyExists as exc:
             # Lost a race with a concurrent registration of the same number or name.
             raise Failed("account_already_exist") from exc
+        self._presence_changed(phone)
 
     # login and sessions
 
     async def login(self, acc: str, pwd: str, device_id: str, os_type: str) -> LoginResult:
+        if self._passwords.saturated:
+            # Refuse before touching the database: under a flood, 429 must be cheap.
+            raise TooManyRequests(1)
         account = await self._store.get_by_uuid_or_name(normalise_phone(acc), acc)
         if account is None:
             raise Failed("account_not_existed")
@@ -120,6 +126,7 @@ class AccountService:
         kicked = await self._store.start_session(
             Session(token_digest(token), account.uuid, device_id, os_type, now), now
         )
+        self._presence_changed(account.uuid)
         provisioned = await self._store.provisioned(account.uuid)
         did = provisioned.did if provisioned and provisioned.did else ""
         others = [s for s in kicked if s.device_id != device_id]
@@ -131,7 +138,9 @@ class AccountService:
         return LoginResult(account, did, token, others)
 
     async def logout(self, uuid: str, device_id: str) -> None:
-        await self._store.end_sessions(normalise_phone(uuid), self._wall(), "logout", device_id)
+        phone = normalise_phone(uuid)
+        await self._store.end_sessions(phone, self._wall(), "logout", device_id)
+        self._presence_changed(phone)
 
     async def authorize(self, uuid: str, device_id: str | None, token: str | None) -> Session:
         """The live session that lets this request act for ``uuid`` (CONTRACT §3)."""
@@ -200,6 +209,7 @@ class AccountService:
         await self._store.set_password(phone, await self._passwords.hash(pwd))
         # A reset password must not leave a thief's session alive.
         await self._store.end_sessions(phone, now, "password_reset")
+        self._presence_changed(phone)
         return account.name or ""
 
     async def modify_pwd(self, uuid: str, old_pwd: str, pwd: str) -> str:

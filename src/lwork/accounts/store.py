@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -108,13 +108,6 @@ class AccountStore:
             await conn.execute(
                 update(accounts).where(accounts.c.uuid == uuid).values(info=json.dumps(info))
             )
-
-    async def existing(self, uuids: list[str]) -> set[str]:
-        if not uuids:
-            return set()
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(select(accounts.c.uuid).where(accounts.c.uuid.in_(uuids)))
-            return {row.uuid for row in rows}
 
     # sessions
 
@@ -232,6 +225,20 @@ class AccountStore:
                     )
                 )
             )
+
+    async def last_polls(self, uuids: list[str]) -> dict[str, float | None]:
+        """For each existing account among ``uuids``: its live sessions' latest long poll."""
+        if not uuids:
+            return {}
+        live = and_(sessions.c.uuid == accounts.c.uuid, sessions.c.ended_at.is_(None))
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(accounts.c.uuid, func.max(sessions.c.last_poll))
+                .select_from(accounts.outerjoin(sessions, live))
+                .where(accounts.c.uuid.in_(uuids))
+                .group_by(accounts.c.uuid)
+            )
+            return {row[0]: row[1] for row in rows}
 
     async def polling_uuids(self, uuids: list[str], not_polled_before: float) -> set[str]:
         """Accounts among ``uuids`` whose live session long-polled after the given time."""

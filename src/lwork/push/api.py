@@ -45,8 +45,10 @@ class PushChannelApi:
         session_ttl_s: float,
         require_token: bool,
         wall: Callable[[], float],
+        presence_changed: Callable[[str], None] = lambda uuid: None,
     ) -> None:
         self._store = store
+        self._presence_changed = presence_changed
         self._mailbox = mailbox
         self._registry = registry
         self._hold_s = hold_s
@@ -88,6 +90,7 @@ class PushChannelApi:
         poll = await self._registry.open(key)
         try:
             await self._store.touch_poll(session.token_hash, now)
+            self._presence_changed(uuid)
             events = await self._mailbox.pending(key, now)
             if not events:
                 outcome = await poll.wait(self._hold_s, req.gone)
