@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -24,9 +25,10 @@ from lwork.accounts.store import AccountStore
 from lwork.appversions import VersionApi, VersionStore
 from lwork.calls.api import CallApi
 from lwork.calls.model import Timing
-from lwork.calls.ports import NoTrunk
+from lwork.calls.ports import TrunkSwitch
 from lwork.calls.relay import RelayLink, media_control
 from lwork.calls.service import CallPolicy, CallService
+from lwork.calls.trunk_link import TrunkLegs, trunk_config
 from lwork.clock import Clock, SystemClock
 from lwork.http.openapi import openapi_document
 from lwork.http.request import ApiRequest
@@ -39,6 +41,7 @@ from lwork.push.service import PushPolicy, PushService
 from lwork.push.setup import build_bus, build_providers
 from lwork.ratelimit import RateLimiter
 from lwork.settings import Settings, SmsSettings
+from lwork.sip.trunk import Trunk
 from lwork.storage.engine import create_engine, migrate
 
 log = logging.getLogger("lwork")
@@ -88,6 +91,8 @@ class Services:
     mailbox: Mailbox
     calls: CallService
     relay: RelayLink
+    sip_address: tuple[str, int] | None = None
+    """Where the SIP trunk user agent listens, once started."""
 
 
 def build_app(
@@ -162,22 +167,28 @@ def build_app(
     async def reachable(number: str) -> str | None:
         return await accounts.reachable(number, settings.presence.window_s)
 
+    timing = Timing(
+        fallback_s=settings.calls.p2p_fallback_s,
+        ring_timeout_s=settings.calls.ring_timeout_s,
+        keepalive_s=settings.calls.keepalive_s,
+    )
+    sip_legs = TrunkSwitch()
     calls = CallService(
         node=settings.node,
         media=relay,
         push=push,
-        trunk=NoTrunk(),
+        trunk=sip_legs,
         reachable=reachable,
+        owner=accounts.owner,
         policy=CallPolicy(
-            timing=Timing(
-                fallback_s=settings.calls.p2p_fallback_s,
-                ring_timeout_s=settings.calls.ring_timeout_s,
-                keepalive_s=settings.calls.keepalive_s,
-            ),
+            timing=timing,
+            inbound_timing=dataclasses.replace(timing, ring_timeout_s=settings.sip.inbound_ring_s),
             payload_mode=settings.calls.payload_mode,
+            country_code=settings.sip.default_country_code,
         ),
         monotonic=clock.monotonic,
     )
+    trunk = Trunk(trunk_config(settings.sip), calls.on_invite) if settings.sip.enabled else None
     versions = VersionStore(engine, clock.monotonic)
 
     async def healthz(req: ApiRequest) -> Reply:
@@ -206,7 +217,7 @@ def build_app(
         [
             *AccountApi(accounts, presence).routes(),
             *channel.routes(),
-            *CallApi(calls, accounts).routes(),
+            *CallApi(calls, accounts, settings.sip.caller_id == "did_else_uuid").routes(),
             *VersionApi(versions).routes(),
             *operational,
         ]
@@ -232,6 +243,12 @@ def build_app(
         await bus.start()
         async with media_control(settings.media) as ng:
             relay.client = ng
+            if trunk is not None:
+                services.sip_address = await trunk.start()
+                sip_legs.legs = TrunkLegs(trunk)
+                log.info(
+                    "SIP trunk on %s:%d toward %s", *services.sip_address, settings.sip.proxy_host
+                )
             await calls.start_ticker()
             log.info(
                 "lwork ready: database %s, relay ng %s:%d, %s",
@@ -243,6 +260,8 @@ def build_app(
                 yield
             finally:
                 await calls.close()
+                if trunk is not None:
+                    await trunk.close()
                 relay.client = None
                 await push.close()
                 await bus.close()

@@ -169,6 +169,15 @@ class AccountService:
         if provisioned is not None and not provisioned.active:
             raise Failed("not_actived")
 
+    async def owner(self, number: str) -> str | None:
+        """The account a number (its uuid or a DID bound to it) belongs to."""
+        return await self._store.uuid_for_number(normalise_phone(number))
+
+    async def did(self, uuid: str) -> str | None:
+        """The phone number (DID) bound to an account, shown as its caller id."""
+        provisioned = await self._store.provisioned(normalise_phone(uuid))
+        return provisioned.did if provisioned is not None and provisioned.did else None
+
     async def reachable(self, number: str, presence_window_s: float) -> str | None:
         """The account behind ``number`` if its app can be reached now: a live session that
         long-polled within the presence window or has a push registration."""

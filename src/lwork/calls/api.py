@@ -109,10 +109,18 @@ def media_port(sdp: Sdp) -> int:
     return port
 
 
+class SipAliasRequest(Struct):
+    session_id: Annotated[str, Meta(max_length=128)]
+    sdp: Sdp | None = None
+
+
 class CallApi:
-    def __init__(self, calls: CallService, accounts: AccountService) -> None:
+    def __init__(
+        self, calls: CallService, accounts: AccountService, caller_id_from_did: bool = True
+    ) -> None:
         self._calls = calls
         self._accounts = accounts
+        self._caller_id_from_did = caller_id_from_did
 
     def routes(self) -> list[Route]:
         m = "/lwork/mobile/"
@@ -125,6 +133,10 @@ class CallApi:
             Route("POST", m + "p2p_answer", self.answer, AnswerRequest, AnswerResponse),
             Route("POST", m + "p2p_reject", self.reject, OpdataRequest),
             Route("POST", m + "p2p_poll", self.poll, OpdataRequest, PeerStatus),
+            # The spec's separate inbound endpoints ("not wanted"), kept as aliases.
+            Route("POST", m + "sip_ringing", self.sip_ringing, SipAliasRequest),
+            Route("POST", m + "sip_answer", self.sip_answer, SipAliasRequest, AnswerResponse),
+            Route("POST", m + "sip_reject", self.sip_reject, SipAliasRequest),
         ]
 
     async def start(self, req: ApiRequest) -> Reply:
@@ -134,6 +146,7 @@ class CallApi:
         callee = normalised_callee(body.callee_phone)
         session = await self._accounts.authorize(caller, body.dev_id, req.bearer or body.token)
         await self._accounts.may_call(session.uuid)
+        did = await self._accounts.did(session.uuid) if self._caller_id_from_did else None
         return await self._calls.start(
             StartRequest(
                 caller=session.uuid,
@@ -142,6 +155,7 @@ class CallApi:
                 client_ip=req.client_ip,
                 port=port,
                 p2p=body.type == "p2p",
+                caller_id=did or session.uuid,
             )
         )
 
@@ -182,12 +196,32 @@ class CallApi:
         status, stats = await self._calls.peer_status(self._p2p_sid(body.opdata))
         return PeerStatus(peer_status=status, stats=stats)
 
+    async def sip_ringing(self, req: ApiRequest) -> Reply:
+        body = req.parse(SipAliasRequest)
+        await self._calls.ringing(self._sid_of(body.session_id))
+        return {"status": "ok"}
+
+    async def sip_answer(self, req: ApiRequest) -> Reply:
+        body = req.parse(SipAliasRequest)
+        if body.sdp is None:
+            raise InvalidParams("sdp", "sdp is required")
+        return await self._calls.answer(
+            self._sid_of(body.session_id), req.client_ip, media_port(body.sdp)
+        )
+
+    async def sip_reject(self, req: ApiRequest) -> Reply:
+        body = req.parse(SipAliasRequest)
+        await self._calls.reject(self._sid_of(body.session_id))
+        return {"status": "ok"}
+
+    @classmethod
+    def _p2p_sid(cls, opdata: Opdata) -> str:
+        # Both app calls (event p2p) and phone calls (event sip_call_in) are found by their id.
+        return cls._sid_of(opdata.session_id)
+
     @staticmethod
-    def _p2p_sid(opdata: Opdata) -> str:
-        if opdata.event == "sip_call_in":
-            # Inbound SIP calls arrive with the SIP trunk; until then no such call exists.
-            raise Failed("session_not_exist")
+    def _sid_of(raw: str) -> str:
         try:
-            return session_id(opdata.session_id)
+            return session_id(raw)
         except Failed:
             raise Failed("session_not_exist") from None

@@ -131,6 +131,8 @@ class Call:
     callee_sid: str | None = None
     callee_alive_at: float = 0.0
     fell_back: bool = False
+    inbound: bool = False
+    """A call from the SIP trunk to an app: the app is the callee, the caller a phone."""
     history: list[tuple[float, Status]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -161,7 +163,7 @@ class Call:
         return target
 
     def fallback_deadline(self) -> float | None:
-        if self.status is not Status.P2P_IDLE:
+        if self.status is not Status.P2P_IDLE or self.inbound:
             return None
         start_deadline = self.created_at + self.timing.fallback_s
         if self.first_rtp_at is not None and self.first_rtp_at < start_deadline:
@@ -183,7 +185,7 @@ class Call:
     def silent_legs(self, now: float) -> list[str]:
         """Legs whose owner has neither polled status nor (as far as we know) sent RTP."""
         legs = []
-        if now - self.caller_alive_at >= self.timing.keepalive_s:
+        if not self.inbound and now - self.caller_alive_at >= self.timing.keepalive_s:
             legs.append("caller")
         if self.callee_sid is not None and now - self.callee_alive_at >= self.timing.keepalive_s:
             legs.append("callee")

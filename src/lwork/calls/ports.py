@@ -38,7 +38,12 @@ class LegListener(Protocol):
 
 
 class SipLeg(Protocol):
-    async def hangup(self) -> None: ...
+    @property
+    def remote_sdp(self) -> str | None: ...
+
+    def hangup(self) -> None: ...
+
+    def send_info_dtmf(self, digit: str, duration_ms: int = 160) -> None: ...
 
 
 class TrunkUnavailable(Exception):
@@ -56,3 +61,13 @@ class NoTrunk:
 
     async def dial(self, number: str, caller_id: str, sdp: str, listener: LegListener) -> SipLeg:
         raise TrunkUnavailable("no SIP trunk is configured")
+
+
+class TrunkSwitch:
+    """The SIP legs of the call service: none until the trunk has started (then ``legs``)."""
+
+    def __init__(self) -> None:
+        self.legs: SipLegs = NoTrunk()
+
+    async def dial(self, number: str, caller_id: str, sdp: str, listener: LegListener) -> SipLeg:
+        return await self.legs.dial(number, caller_id, sdp, listener)

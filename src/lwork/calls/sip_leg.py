@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 from lwork.calls.model import Ended, TrunkAnswered, TrunkRinging
 
 if TYPE_CHECKING:
-    from lwork.calls.service import Active, CallService
+    from lwork.calls.active import Active
+    from lwork.calls.service import CallService
 
 
 class CallLegListener:

@@ -1,0 +1,190 @@
+"""Calls to and from real phones: lwork with its SIP trunk against sipp as the carrier."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_p2p_calls import ALICE, BOB, App, make_app
+
+from lwork.media.relay.rtp import RtpPacket
+
+from fakes.rtp_peer import RtpPeer, eventually
+
+SIPP = shutil.which("sipp")
+pytestmark = pytest.mark.skipif(
+    SIPP is None, reason="sipp not installed: apt-get install sip-tester"
+)
+SCENARIOS = Path(__file__).parent.parent / "data" / "sipp"
+PHONE_NUMBER = "02079460000"
+
+
+async def sipp(tmp_path: Path, scenario: str, *args: str) -> asyncio.subprocess.Process:
+    assert SIPP is not None
+    return await asyncio.create_subprocess_exec(
+        SIPP, "-sf", str(SCENARIOS / scenario), *args, "-m", "1", "-nostdin", "-timeout", "30s",
+        "-timeout_error", "-i", "127.0.0.1", "-mi", "127.0.0.1",
+        cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+
+
+async def finished(process: asyncio.subprocess.Process) -> str:
+    output, _ = await asyncio.wait_for(process.communicate(), 40)
+    text = output.decode(errors="replace")[-3000:]
+    assert process.returncode == 0, text
+    return text
+
+
+def free_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def trunk_settings(proxy_port: int, **calls: Any) -> dict[str, Any]:
+    return {
+        "push": {"hold_s": 0.5},
+        "calls": {"p2p_fallback_s": 30, **calls},
+        "sip": {"enabled": True, "proxy_port": proxy_port, "listen_port": 0,
+                "options_interval_s": 0, "trusted_sources": ["127.0.0.1"],
+                "number_rules": [["00", "+"], ["0", "+44"]], "default_country_code": "44"},
+    }  # fmt: skip
+
+
+async def statuses_until(app: App, sid: str, final: str, seen: list[str]) -> None:
+    for _ in range(300):
+        status = (await app.status(sid))["peer_status"]
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status in (final, "release"):
+            return
+        await asyncio.sleep(0.05)
+
+
+async def test_call_to_a_phone_with_media_and_dtmf(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    phone_media = await RtpPeer.open()
+    port = free_udp_port()
+    carrier = await sipp(tmp_path, "uas_pstn_media.xml", "-p", str(port), "-set", "rtpport",
+                         str(phone_media.port))  # fmt: skip
+    try:
+        async with server_factory(**trunk_settings(port)) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            started = await alice.call(PHONE_NUMBER, type_="pstn")
+            sid = started["session_id"]
+            seen: list[str] = []
+            await statuses_until(alice, sid, "hookoff", seen)
+            assert seen == ["idle", "ring", "hookoff"], seen
+
+            # the app's voice reaches the phone through the relay
+            alice.send((started["ip"], started["port"]), 20, ssrc=77)
+            assert len(await phone_media.wait_rtp(20)) >= 20
+
+            # DTMF becomes RFC 4733 events toward the phone
+            before = len(phone_media.rtp_in)
+            assert await alice.post("voip/dtmf", {"session_id": sid, "num": "1#"}) == {
+                "status": "ok"
+            }
+
+            def events() -> list[tuple[int, bool]]:
+                found = []
+                for received in phone_media.rtp_in[before:]:
+                    packet = RtpPacket.parse(received.data)
+                    if packet.payload_type == 101:
+                        found.append((packet.payload[0], bool(packet.payload[1] & 0x80)))
+                return found
+
+            assert await eventually(lambda: {(1, True), (11, True)} <= set(events()), 10)
+            assert [e for e, _ in events()] == sorted([e for e, _ in events()])  # 1 before #
+
+            assert await alice.hangup(sid) == {"status": "ok"}
+            await finished(carrier)  # sipp saw our BYE and answered it
+            alice.rtp.close()
+    finally:
+        phone_media.close()
+        if carrier.returncode is None:
+            carrier.kill()
+
+
+async def test_p2p_call_falls_back_to_the_real_phone(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    phone_media = await RtpPeer.open()
+    port = free_udp_port()
+    carrier = await sipp(tmp_path, "uas_pstn_media.xml", "-p", str(port), "-set", "rtpport",
+                         str(phone_media.port))  # fmt: skip
+    try:
+        async with server_factory(**trunk_settings(port, p2p_fallback_s=0.5)) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            bob = await make_app(server, BOB, "bob-phone")
+            await bob.poll()  # bob's app is reachable, but will not ring
+            sid = (await alice.call(BOB))["session_id"]
+            opdata = (await bob.poll())["data"][0]["opdata"]
+            seen: list[str] = []
+            await statuses_until(alice, sid, "hookoff", seen)
+            assert seen == ["p2p_idle", "idle", "ring", "hookoff"], seen
+            late = await bob.post("p2p_answer", {"opdata": opdata, "sdp": {"port": 4000}})
+            assert late == {"status": "failed", "reason": "already_call_real_phone"}
+            assert (await bob.post("p2p_ringing", {"opdata": opdata}))["reason"] == (
+                "already_call_real_phone"
+            )
+            await alice.hangup(sid)
+            await finished(carrier)
+            for app in (alice, bob):
+                app.rtp.close()
+    finally:
+        phone_media.close()
+        if carrier.returncode is None:
+            carrier.kill()
+
+
+async def test_a_phone_calls_an_app(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    async with server_factory(**trunk_settings(free_udp_port())) as server:
+        bob = await make_app(server, BOB, "bob-phone")
+        await bob.poll()
+        assert server.services.sip_address is not None
+        target = "{}:{}".format(*server.services.sip_address)
+        carrier = await sipp(tmp_path, "uac_call_app.xml", "-s", BOB, target)
+        try:
+            invite: dict[str, Any] = {}
+            for _ in range(40):  # sipp takes a moment to start
+                events = (await bob.poll())["data"]
+                if events[0]["event"] != "shake_hand":
+                    invite = events[0]
+                    break
+            assert invite["event"] == "p2p_inform_called"
+            opdata = invite["opdata"]
+            assert opdata["event"] == "sip_call_in" and opdata["caller"]
+            assert list(opdata) == ["event", "caller", "callee", "session_id", "ip", "port",
+                                    "codec_name", "payload_mode", "rssrc"]  # fmt: skip
+            sid = opdata["session_id"]
+            assert (await bob.status(sid))["peer_status"] == "p2p_idle"
+            assert await bob.post("p2p_ringing", {"opdata": opdata}) == {"status": "ok"}
+            answer = await bob.post(
+                "p2p_answer", {"opdata": opdata, "sdp": {"ip": [], "port": bob.rtp.port}}
+            )
+            assert answer == {**opdata, "status": "ok"}
+            # sipp ACKs, waits, then hangs up: the app sees the call end
+            output = await finished(carrier)
+            assert "answer carries" in output or output
+            assert await eventually(lambda: server.services.calls.active == 0, 10)
+            assert (await bob.status(sid))["peer_status"] == "release"
+        finally:
+            bob.rtp.close()
+            if carrier.returncode is None:
+                carrier.kill()
+
+
+async def test_calls_to_unknown_or_unreachable_numbers(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    async with server_factory(**trunk_settings(free_udp_port())) as server:
+        assert server.services.sip_address is not None
+        target = "{}:{}".format(*server.services.sip_address)
+        await finished(await sipp(tmp_path, "uac_not_found.xml", "-s", "13123456789", target))
+        bob = await make_app(server, BOB, "bob-phone")  # logged in, never polled: unreachable
+        try:
+            await finished(await sipp(tmp_path, "uac_unavailable.xml", "-s", BOB, target))
+        finally:
+            bob.rtp.close()
