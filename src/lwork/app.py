@@ -24,6 +24,8 @@ from lwork.accounts.sms import HttpGatewayConfig, HttpSmsProvider, LogSmsProvide
 from lwork.accounts.store import AccountStore
 from lwork.appversions import VersionApi, VersionStore
 from lwork.calls.api import CallApi
+from lwork.calls.callback import CallbackService
+from lwork.calls.callback_api import CallbackApi
 from lwork.calls.model import Timing
 from lwork.calls.ports import TrunkSwitch
 from lwork.calls.relay import RelayLink, media_control
@@ -188,6 +190,9 @@ def build_app(
         ),
         monotonic=clock.monotonic,
     )
+    callbacks = CallbackService(
+        node=settings.node, media=relay, trunk=sip_legs, max_s=settings.calls.callback_max_s
+    )
     trunk = Trunk(trunk_config(settings.sip), calls.on_invite) if settings.sip.enabled else None
     versions = VersionStore(engine, clock.monotonic)
 
@@ -218,6 +223,7 @@ def build_app(
             *AccountApi(accounts, presence).routes(),
             *channel.routes(),
             *CallApi(calls, accounts, settings.sip.caller_id == "did_else_uuid").routes(),
+            *CallbackApi(callbacks, accounts, settings.sip.caller_id == "did_else_uuid").routes(),
             *VersionApi(versions).routes(),
             *operational,
         ]
@@ -259,6 +265,7 @@ def build_app(
             try:
                 yield
             finally:
+                await callbacks.close()
                 await calls.close()
                 if trunk is not None:
                     await trunk.close()

@@ -206,6 +206,9 @@ class CallSettings(Section):
     """A leg whose owner neither reads its status nor sends RTP for this long is released."""
     payload_mode: str = "normal"
     """``payload_mode`` told to the apps (the original sent ``normal``)."""
+    callback_max_s: float = Field(4 * 3600.0, gt=0)
+    """A callback (``/lwork/mobile/callback``, two SIP legs) is hung up after this long at the
+    latest: it needs no keep-alive from the app, so this bounds a forgotten one."""
 
 
 class MediaSettings(Section):

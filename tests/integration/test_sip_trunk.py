@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(
     SIPP is None, reason="sipp not installed: apt-get install sip-tester"
 )
 SCENARIOS = Path(__file__).parent.parent / "data" / "sipp"
-WAIT = 15.0  # generous for a loaded 2-core machine; the happy path takes well under a second
+WAIT = 30.0  # generous for a loaded 2-core machine; the happy path takes well under a second
 OFFER = (
     "v=0\r\no=lwork 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
     "m=audio 40000 RTP/AVP 96 8 0 101\r\na=rtpmap:96 AMR/8000\r\na=rtpmap:8 PCMA/8000\r\n"
