@@ -15,6 +15,8 @@ import pytest
 from lwork.sip.trunk import InboundCall, Trunk
 from lwork.sip.trunk_config import NumberRule, TrunkConfig
 
+from fakes.leg_recorder import RecordingListener
+
 SIPP = shutil.which("sipp")
 pytestmark = pytest.mark.skipif(
     SIPP is None, reason="sipp not installed: apt-get install sip-tester"
@@ -32,33 +34,19 @@ ANSWER = (
 )
 
 
-class RecordingListener:
-    """The call service's side of a leg: records every callback in order."""
-
-    def __init__(self) -> None:
-        self.events: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
-
-    def ringing(self, early_sdp: str | None) -> None:
-        self.events.put_nowait(("ringing", early_sdp))
-
-    def answered(self, sdp: str) -> None:
-        self.events.put_nowait(("answered", sdp))
-
-    def failed(self, code: int, reason: str) -> None:
-        self.events.put_nowait(("failed", (code, reason)))
-
-    def ended(self, reason: str) -> None:
-        self.events.put_nowait(("ended", reason))
-
-    async def next(self) -> tuple[str, object]:
-        return await asyncio.wait_for(self.events.get(), WAIT)
-
-
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port free for both UDP and TCP (sipp listens on both kinds in these tests)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port: int = udp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no port free for both UDP and TCP")
 
 
 def base_config(proxy_port: int, **changes: object) -> TrunkConfig:

@@ -16,6 +16,8 @@ from lwork.sip.trunk import InboundCall, OnInvite, Trunk, TrunkBusy
 from lwork.sip.trunk_config import NumberRule, TrunkConfig
 from lwork.sip.trunk_outbound import OutboundCall
 
+from fakes.leg_recorder import RecordingListener as Listener
+
 WAIT = 15.0
 OFFER = "v=0\r\no=lwork 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" + (
     "m=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"
@@ -65,26 +67,6 @@ class RawPeer(asyncio.DatagramProtocol):
     def close(self) -> None:
         assert self.transport is not None
         self.transport.close()
-
-
-class Listener:
-    def __init__(self) -> None:
-        self.events: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
-
-    def ringing(self, early_sdp: str | None) -> None:
-        self.events.put_nowait(("ringing", early_sdp))
-
-    def answered(self, sdp: str) -> None:
-        self.events.put_nowait(("answered", sdp))
-
-    def failed(self, code: int, reason: str) -> None:
-        self.events.put_nowait(("failed", (code, reason)))
-
-    def ended(self, reason: str) -> None:
-        self.events.put_nowait(("ended", reason))
-
-    async def next(self) -> tuple[str, object]:
-        return await asyncio.wait_for(self.events.get(), WAIT)
 
 
 async def ignore(call: InboundCall) -> None:
