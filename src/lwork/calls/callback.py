@@ -1,0 +1,261 @@
+"""Callback calls (CONTRACT §6.3): the server rings the user's own phone, then the destination,
+and bridges both in one relay session.
+
+Theory of operation. A callback is one ng call in the relay with two tags: ``remote`` (the ng
+"caller") and ``local`` (the ng "callee"). rtpengine semantics: the SDP an ``offer`` returns is
+for the *other* party, and so is an ``answer``'s. So
+
+1. ``offer(sid, "remote", placeholder)`` returns the SDP we INVITE ``local`` with;
+2. local's 200 SDP goes in ``answer(sid, "remote", "local", sdp)``, which returns the SDP we
+   INVITE ``remote`` with (local's chosen codec, the relay's address);
+3. remote's 200 SDP goes in a repeated ``offer(sid, "remote", sdp)``: a new offer from a known
+   from-tag replaces that party's address (a re-INVITE for lwork's relay and rtpengine alike),
+   so the relay sends local's voice to remote at once. Should that fail, the relay still
+   latches onto remote's first packet.
+
+Either leg failing or ending ends the other (CANCEL before an answer, BYE after). Ringing
+without answer ends by the trunk's ring timeout; every callback by ``max_s`` at the latest.
+Nobody needs to keep a callback alive: the user may not even have the app open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from lwork.calls.ports import MediaControl, SipLeg, SipLegs, TrunkUnavailable
+from lwork.errors import Failed
+from lwork.ids import new_call_session_id
+from lwork.media.ng import NgError
+from lwork.sip.offer_answer import PayloadFormat, build_offer
+from lwork.sip.sdp import Origin
+
+log = logging.getLogger("lwork.calls.callback")
+
+LOCAL = "local"
+REMOTE = "remote"
+# Both parties are phones and the relay forwards packets as they are: local may pick any codec
+# a carrier speaks, and remote is then offered exactly local's choice.
+PLACEHOLDER_FORMATS = (
+    PayloadFormat(8, "PCMA"),
+    PayloadFormat(0, "PCMU"),
+    PayloadFormat(102, "AMR", 8000, "octet-align=0"),
+    PayloadFormat(101, "telephone-event", 8000, "0-15"),
+)
+
+
+def placeholder_offer() -> str:
+    """Remote's stand-in SDP before it is called: discard port, no address yet."""
+    offer = build_offer(
+        PLACEHOLDER_FORMATS, address="0.0.0.0", port=9, origin=Origin("lwork", "1", "1", "0.0.0.0")
+    )
+    return bytes(offer).decode()
+
+
+class LegStatus(enum.StrEnum):
+    IDLE = "idle"
+    RING = "ring"
+    HOOKOFF = "hookoff"
+    RELEASE = "release"
+
+
+@dataclass
+class Callback:
+    """One callback's state, pure: the status of each SIP leg and why it ended."""
+
+    sid: str
+    owner: str
+    local_number: str
+    remote_number: str
+    caller_id: str
+    legs: dict[str, LegStatus] = field(
+        default_factory=lambda: {LOCAL: LegStatus.IDLE, REMOTE: LegStatus.IDLE}
+    )
+    end_reason: str = ""
+
+    @property
+    def ended(self) -> bool:
+        return bool(self.end_reason)
+
+    def ringing(self, role: str) -> None:
+        if not self.ended and self.legs[role] is LegStatus.IDLE:
+            self.legs[role] = LegStatus.RING
+
+    def answered(self, role: str) -> bool:
+        """Mark ``role`` answered; False when that can no longer happen (ended, answered)."""
+        if self.ended or self.legs[role] in (LegStatus.HOOKOFF, LegStatus.RELEASE):
+            return False
+        self.legs[role] = LegStatus.HOOKOFF
+        return True
+
+    def end(self, reason: str) -> bool:
+        """Release both legs; False when it had already ended (the first reason stays)."""
+        if self.ended:
+            return False
+        self.end_reason = reason or "ended"
+        self.legs = {LOCAL: LegStatus.RELEASE, REMOTE: LegStatus.RELEASE}
+        return True
+
+
+@dataclass
+class Running:
+    """A callback in progress and the I/O handles beside its state."""
+
+    state: Callback
+    sip_legs: dict[str, SipLeg] = field(default_factory=dict)
+    deadline: asyncio.TimerHandle | None = None
+
+
+class LegEvents:
+    """One SIP leg's callbacks (plain calls on the event loop), handed to the service."""
+
+    def __init__(self, service: CallbackService, running: Running, role: str) -> None:
+        self._service = service
+        self._running = running
+        self._role = role
+
+    def ringing(self, early_sdp: str | None) -> None:
+        self._running.state.ringing(self._role)
+
+    def answered(self, sdp: str) -> None:
+        self._service.leg_answered(self._running, self._role, sdp)
+
+    def failed(self, code: int, reason: str) -> None:
+        self._service.leg_gone(self._running, f"{self._role}_sip_{code}")
+
+    def ended(self, reason: str) -> None:
+        self._service.leg_gone(self._running, f"{self._role}_{reason}")
+
+
+class CallbackService:
+    """Starts, watches and ends callbacks; one per user at a time."""
+
+    def __init__(self, *, node: str, media: MediaControl, trunk: SipLegs, max_s: float) -> None:
+        self.node = node
+        self.media = media
+        self.trunk = trunk
+        self.max_s = max_s
+        self.callbacks: dict[str, Running] = {}
+        self._by_owner: dict[str, str] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def active(self) -> int:
+        return len(self.callbacks)
+
+    async def start(self, owner: str, local: str, remote: str, caller_id: str) -> str:
+        """Ring ``local`` now, ``remote`` once local answers; the callback's session id."""
+        if owner in self._by_owner:
+            raise Failed("session_already_exist")
+        sid = new_call_session_id(self.node)
+        self._by_owner[owner] = sid  # claimed before the first await: concurrent starts lose
+        try:
+            offer = await self.media.offer(sid, REMOTE, placeholder_offer())
+        except NgError as exc:
+            log.warning("relay refused callback %s: %s", sid, exc)
+            del self._by_owner[owner]
+            with contextlib.suppress(NgError):
+                await self.media.delete(sid)
+            raise Failed("no_media_port") from exc
+        running = Running(Callback(sid, owner, local, remote, caller_id))
+        self.callbacks[sid] = running
+        loop = asyncio.get_running_loop()
+        running.deadline = loop.call_later(self.max_s, self._expire, running)
+        log.info("callback %s for %s: %s then %s", sid, owner, local, remote)
+        await self._dial(running, LOCAL, offer.sdp)
+        return sid
+
+    def status(self, sid: str) -> tuple[LegStatus, LegStatus]:
+        """(local, remote); an unknown or finished callback is released on both sides."""
+        running = self.callbacks.get(sid)
+        if running is None:
+            return LegStatus.RELEASE, LegStatus.RELEASE
+        legs = running.state.legs
+        return legs[LOCAL], legs[REMOTE]
+
+    async def hangup(self, sid: str) -> None:
+        running = self.callbacks.get(sid)
+        if running is not None:
+            await self.end(running, "hangup")
+
+    async def end(self, running: Running, reason: str) -> None:
+        state = running.state
+        if not state.end(reason):
+            return
+        self.callbacks.pop(state.sid, None)
+        if self._by_owner.get(state.owner) == state.sid:
+            del self._by_owner[state.owner]
+        if running.deadline is not None:
+            running.deadline.cancel()
+        for leg in running.sip_legs.values():
+            leg.hangup()  # CANCEL or BYE; a no-op for the leg that ended by itself
+        with contextlib.suppress(NgError):
+            await self.media.delete(state.sid)
+        log.info("callback %s released: %s", state.sid, state.end_reason)
+
+    async def close(self) -> None:
+        for running in list(self.callbacks.values()):
+            await self.end(running, "shutdown")
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # SIP leg events
+
+    def leg_answered(self, running: Running, role: str, sdp: str) -> None:
+        if role == LOCAL:
+            if running.state.answered(LOCAL):
+                self._spawn(self._call_remote(running, sdp))
+        else:
+            self._spawn(self._remote_answered(running, sdp))
+
+    def leg_gone(self, running: Running, reason: str) -> None:
+        self._spawn(self.end(running, reason))
+
+    async def _call_remote(self, running: Running, local_sdp: str) -> None:
+        try:
+            for_remote = await self.media.answer(running.state.sid, REMOTE, LOCAL, local_sdp)
+        except NgError as exc:
+            log.warning("callback %s: relay refused local's SDP: %s", running.state.sid, exc)
+            await self.end(running, "media_failed")
+            return
+        if not running.state.ended:
+            await self._dial(running, REMOTE, for_remote.sdp)
+
+    async def _remote_answered(self, running: Running, remote_sdp: str) -> None:
+        if running.state.ended:
+            return  # a late 200: the trunk leg was hung up already
+        try:
+            await self.media.offer(running.state.sid, REMOTE, remote_sdp)
+        except NgError as exc:
+            # Not fatal: the relay latches onto remote's first packet instead.
+            log.warning("callback %s: relay refused remote's SDP: %s", running.state.sid, exc)
+        running.state.answered(REMOTE)
+
+    async def _dial(self, running: Running, role: str, sdp: str) -> None:
+        state = running.state
+        number = state.local_number if role == LOCAL else state.remote_number
+        try:
+            events = LegEvents(self, running, role)
+            leg = await self.trunk.dial(number, state.caller_id, sdp, events)
+        except TrunkUnavailable as exc:
+            log.warning("callback %s: no SIP leg to %s: %s", state.sid, number, exc)
+            await self.end(running, f"{role}_trunk_unavailable")
+            return
+        if state.ended:
+            leg.hangup()  # ended while the INVITE went out
+            return
+        running.sip_legs[role] = leg
+
+    def _expire(self, running: Running) -> None:
+        self._spawn(self.end(running, "max_duration"))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,77 @@
+"""Callback endpoints (CONTRACT §6.3): start, status and hang-up of a two-leg phone call."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from msgspec import Meta, Struct
+
+from lwork.accounts.service import AccountService
+from lwork.calls.api import session_id
+from lwork.calls.callback import CallbackService
+from lwork.calls.service import normalised_callee
+from lwork.http.request import ApiRequest
+from lwork.http.routing import Reply, Route
+
+Short = Annotated[str, Meta(max_length=64)]
+
+
+class CallbackRequest(Struct):
+    uuid: Annotated[str, Meta(min_length=1, max_length=80)]
+    local: Short
+    """The user's own phone, called first."""
+    remote: Short
+    """The destination, called once ``local`` answers."""
+    groupid: Short | None = None
+    """Sent by the original apps; the group is the account's own."""
+    token: Annotated[str, Meta(max_length=128)] | None = None
+
+
+class CallbackStarted(Struct, kw_only=True):
+    status: str = "ok"
+    session_id: str
+
+
+class CallbackStatus(Struct, kw_only=True):
+    status: str = "ok"
+    local: str
+    remote: str
+
+
+class CallbackApi:
+    """Routes of ``/lwork/mobile/callback`` over a ``CallbackService``."""
+
+    def __init__(
+        self, callbacks: CallbackService, accounts: AccountService, caller_id_from_did: bool = True
+    ) -> None:
+        self._callbacks = callbacks
+        self._accounts = accounts
+        self._caller_id_from_did = caller_id_from_did
+
+    def routes(self) -> list[Route]:
+        path = "/lwork/mobile/callback"
+        return [
+            Route("POST", path, self.start, CallbackRequest, CallbackStarted,
+                  summary="ring the user's phone, then the destination, and bridge them"),
+            Route("GET", path, self.status, response=CallbackStatus,
+                  summary="status of both legs (idle, ring, hookoff, release)"),
+            Route("DELETE", path, self.stop, summary="hang up both legs"),
+        ]  # fmt: skip
+
+    async def start(self, req: ApiRequest) -> Reply:
+        body = req.parse(CallbackRequest)
+        local = normalised_callee(body.local)
+        remote = normalised_callee(body.remote)
+        session = await self._accounts.authorize(body.uuid, None, req.bearer or body.token)
+        await self._accounts.may_call(session.uuid)
+        did = await self._accounts.did(session.uuid) if self._caller_id_from_did else None
+        sid = await self._callbacks.start(session.uuid, local, remote, did or session.uuid)
+        return CallbackStarted(session_id=sid)
+
+    async def status(self, req: ApiRequest) -> Reply:
+        local, remote = self._callbacks.status(session_id(req.query_param("session_id")))
+        return CallbackStatus(local=local, remote=remote)
+
+    async def stop(self, req: ApiRequest) -> Reply:
+        await self._callbacks.hangup(session_id(req.query_param("session_id")))
+        return {"status": "ok"}

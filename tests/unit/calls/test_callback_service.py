@@ -1,0 +1,172 @@
+"""The callback service against a real (in-process) relay and a recording SIP trunk boundary."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from lwork.calls.callback import CallbackService, LegStatus
+from lwork.calls.ports import LegListener, SipLeg, TrunkUnavailable
+from lwork.errors import Failed
+from lwork.media.ng import NgClient
+from lwork.media.relay.config import RelayConfig
+from lwork.media.relay.server import RelayServer
+from lwork.media.sdp_min import build_sdp, parse_sdp
+
+from fakes.rtp_peer import eventually
+
+OWNER, LOCAL, REMOTE = "13800000001", "02079460001", "02079460002"
+RELEASED = (LegStatus.RELEASE, LegStatus.RELEASE)
+
+
+@dataclass
+class DialledLeg:
+    """What the trunk was asked to call, and the listener it reports to."""
+
+    number: str
+    caller_id: str
+    sdp: str
+    listener: LegListener
+    hung_up: int = 0
+
+    @property
+    def remote_sdp(self) -> str | None:
+        return None
+
+    def hangup(self) -> None:
+        self.hung_up += 1
+
+    def send_info_dtmf(self, digit: str, duration_ms: int = 160) -> None:
+        raise AssertionError("no DTMF in callbacks")
+
+
+@dataclass
+class RecordingTrunk:
+    """The SIP trunk boundary: records every dial; the test plays the carrier's answers."""
+
+    legs: list[DialledLeg] = field(default_factory=list)
+    refuse: bool = False
+
+    async def dial(self, number: str, caller_id: str, sdp: str, listener: LegListener) -> SipLeg:
+        if self.refuse:
+            raise TrunkUnavailable("no SIP trunk is configured")
+        leg = DialledLeg(number, caller_id, sdp, listener)
+        self.legs.append(leg)
+        return leg
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[NgClient]:
+    config = RelayConfig(ng_port=0, port_min=46000, port_max=46200, use_uvloop=False)
+    async with RelayServer(config) as server, NgClient(*server.ng_address[:2]) as ng:
+        yield ng
+
+
+Make = Callable[..., CallbackService]
+
+
+@pytest.fixture
+def make(relay: NgClient) -> Make:
+    def build(trunk: RecordingTrunk, max_s: float = 3600.0) -> CallbackService:
+        return CallbackService(node="n1", media=relay, trunk=trunk, max_s=max_s)
+
+    return build
+
+
+async def test_both_legs_answer_and_the_relay_is_told_each_address(
+    make: Make, relay: NgClient
+) -> None:
+    trunk = RecordingTrunk()
+    service = make(trunk)
+    sid = await service.start(OWNER, LOCAL, REMOTE, "caller-did")
+    (local,) = trunk.legs
+    assert (local.number, local.caller_id) == (LOCAL, "caller-did")
+    local.listener.ringing(None)
+    assert service.status(sid) == (LegStatus.RING, LegStatus.IDLE)
+
+    local.listener.answered(build_sdp("127.0.0.1", 20000, payload_type=8, encoding="PCMA/8000"))
+    assert await eventually(lambda: len(trunk.legs) == 2)
+    remote = trunk.legs[1]
+    assert (remote.number, remote.caller_id) == (REMOTE, "caller-did")
+    local_relay = await relay.relay_address(sid, "local")
+    assert parse_sdp(local.sdp).port == local_relay[1]  # local was invited to its own port
+    offered = parse_sdp(remote.sdp)  # local's choice of codec, at the relay's port for remote
+    remote_relay = await relay.relay_address(sid, "remote")
+    assert (offered.port, offered.payload_types[0]) == (remote_relay[1], 8)
+    assert service.status(sid) == (LegStatus.HOOKOFF, LegStatus.IDLE)
+
+    remote.listener.answered(build_sdp("127.0.0.1", 20100, payload_type=8, encoding="PCMA/8000"))
+    assert await eventually(lambda: service.status(sid) == (LegStatus.HOOKOFF,) * 2)
+    stats = await relay.query(sid)
+    assert set(stats.legs) == {"local", "remote"}
+
+    remote.listener.ended("bye")  # the destination hangs up: the user's phone gets a BYE
+    assert await eventually(lambda: local.hung_up == 1)
+    assert service.status(sid) == RELEASED and service.active == 0
+    assert sid not in await relay.list()
+    await service.close()
+
+
+async def test_a_busy_local_phone_never_calls_remote(make: Make, relay: NgClient) -> None:
+    trunk = RecordingTrunk()
+    service = make(trunk)
+    sid = await service.start(OWNER, LOCAL, REMOTE, OWNER)
+    trunk.legs[0].listener.failed(486, "Busy Here")
+    assert await eventually(lambda: service.status(sid) == RELEASED)
+    assert [leg.number for leg in trunk.legs] == [LOCAL]
+    assert sid not in await relay.list()
+    # a late 200 (a race with the carrier) is ignored
+    trunk.legs[0].listener.answered(build_sdp("127.0.0.1", 20000))
+    await service.close()
+    assert [leg.number for leg in trunk.legs] == [LOCAL]
+
+
+async def test_hangup_before_local_answers_cancels_it(make: Make) -> None:
+    trunk = RecordingTrunk()
+    service = make(trunk)
+    sid = await service.start(OWNER, LOCAL, REMOTE, OWNER)
+    with pytest.raises(Failed) as refused:
+        await service.start(OWNER, LOCAL, "02079460003", OWNER)
+    assert refused.value.reason == "session_already_exist"
+    await service.hangup(sid)
+    await service.hangup(sid)  # idempotent
+    assert trunk.legs[0].hung_up == 1 and service.status(sid) == RELEASED
+    trunk.legs[0].listener.answered(build_sdp("127.0.0.1", 20000))
+    again = await service.start(OWNER, LOCAL, REMOTE, OWNER)
+    assert again != sid and [leg.number for leg in trunk.legs] == [LOCAL, LOCAL]
+    await service.close()
+    assert trunk.legs[1].hung_up == 1  # shutdown hangs up what still runs
+
+
+async def test_a_callback_ends_after_its_longest_life(make: Make) -> None:
+    trunk = RecordingTrunk()
+    service = make(trunk, max_s=0.2)
+    sid = await service.start(OWNER, LOCAL, REMOTE, OWNER)
+    trunk.legs[0].listener.answered(build_sdp("127.0.0.1", 20000))
+    assert await eventually(lambda: len(trunk.legs) == 2)
+    assert await eventually(lambda: service.status(sid) == RELEASED)
+    assert [leg.hung_up for leg in trunk.legs] == [1, 1]
+    await service.close()
+
+
+async def test_no_trunk_releases_at_once(make: Make, relay: NgClient) -> None:
+    service = make(RecordingTrunk(refuse=True))
+    sid = await service.start(OWNER, LOCAL, REMOTE, OWNER)
+    assert service.status(sid) == RELEASED
+    assert sid not in await relay.list()
+    await service.start(OWNER, LOCAL, REMOTE, OWNER)  # the user's slot was freed
+
+
+async def test_no_relay_is_no_media_port() -> None:
+    async with NgClient("127.0.0.1", 9, timeout_s=0.05, retries=1) as dead:
+        trunk = RecordingTrunk()
+        service = CallbackService(node="n1", media=dead, trunk=trunk, max_s=60)
+        for _ in range(2):  # the failed start does not hold the user's slot
+            with pytest.raises(Failed) as refused:
+                await service.start(OWNER, LOCAL, REMOTE, OWNER)
+            assert refused.value.reason == "no_media_port"
+        assert trunk.legs == [] and service.active == 0
+        await asyncio.sleep(0)
