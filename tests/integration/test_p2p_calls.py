@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -286,6 +287,8 @@ async def test_200_simultaneous_calls_leave_nothing_behind(server_factory) -> No
         ng = server.services.relay.client
         assert ng is not None
         baseline = await ng.list()
+        ports_before = (await ng.statistics())["currentstatistics"]["portsinuse"]
+        memory_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         starts = await asyncio.gather(*(alice.call(BOB) for _ in range(200)))
         assert all(s["status"] == "ok" for s in starts)
         assert server.services.calls.active == 200
@@ -293,5 +296,9 @@ async def test_200_simultaneous_calls_leave_nothing_behind(server_factory) -> No
         await asyncio.gather(*(alice.hangup(s["session_id"]) for s in starts))
         assert server.services.calls.active == 0
         assert await ng.list(limit=1000) == baseline
+        assert (await ng.statistics())["currentstatistics"]["portsinuse"] == ports_before
+        # peak RSS (KiB) may not fall back, but 200 calls must not have grown it by 50 MiB
+        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - memory_before
+        assert grown < 50 * 1024, grown
         # every invitation left bob's mailbox with its call
         assert (await bob.poll())["data"] == [{"event": "shake_hand"}]
