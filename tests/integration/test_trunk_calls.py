@@ -188,3 +188,48 @@ async def test_calls_to_unknown_or_unreachable_numbers(server_factory, tmp_path:
             await finished(await sipp(tmp_path, "uac_unavailable.xml", "-s", BOB, target))
         finally:
             bob.rtp.close()
+
+
+async def test_an_app_that_never_rings_refuses_with_480(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings = trunk_settings(free_udp_port())
+    settings["sip"]["inbound_ring_s"] = 1.0
+    async with server_factory(**settings) as server:
+        bob = await make_app(server, BOB, "bob-phone")
+        await bob.poll()  # reachable, but the app will not ring
+        assert server.services.sip_address is not None
+        target = "{}:{}".format(*server.services.sip_address)
+        try:
+            await finished(await sipp(tmp_path, "uac_unavailable.xml", "-s", BOB, target))
+            assert await eventually(lambda: server.services.calls.active == 0, 5)
+            # the invitation left the app's mailbox with the call
+            assert (await bob.poll())["data"] == [{"event": "shake_hand"}]
+        finally:
+            bob.rtp.close()
+
+
+async def test_dtmf_as_sip_info_when_the_trunk_has_no_telephone_event(
+    server_factory,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    phone_media = await RtpPeer.open()
+    port = free_udp_port()
+    carrier = await sipp(tmp_path, "uas_pstn_info.xml", "-p", str(port), "-set", "rtpport",
+                         str(phone_media.port))  # fmt: skip
+    try:
+        async with server_factory(**trunk_settings(port)) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            sid = (await alice.call(PHONE_NUMBER, type_="pstn"))["session_id"]
+            seen: list[str] = []
+            await statuses_until(alice, sid, "hookoff", seen)
+            assert seen[-1] == "hookoff"
+            assert await alice.post("voip/dtmf", {"session_id": sid, "num": "1#"}) == {
+                "status": "ok"
+            }
+            await asyncio.sleep(0.5)
+            await alice.hangup(sid)
+            await finished(carrier)  # sipp checked both INFO bodies, then got our BYE
+            alice.rtp.close()
+    finally:
+        phone_media.close()
+        if carrier.returncode is None:
+            carrier.kill()
