@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,9 +98,13 @@ class Services:
 
 
 def build_app(
-    settings: Settings, clock: Clock | None = None, sms: SmsProvider | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    sms: SmsProvider | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> tuple[Starlette, Services]:
-    """The whole server. ``sms`` replaces the configured SMS provider (the simulator's demo)."""
+    """The whole server. ``sms`` replaces the configured SMS provider (the simulator's demo);
+    ``on_ready`` runs once everything has started."""
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url, settings.database.pool_size)
     http_client = httpx.AsyncClient()
@@ -256,6 +260,8 @@ def build_app(
                     "SIP trunk on %s:%d toward %s", *services.sip_address, settings.sip.proxy_host
                 )
             await calls.start_ticker()
+            if on_ready is not None:
+                on_ready()
             log.info(
                 "lwork ready: database %s, relay ng %s:%d, %s",
                 engine.url.render_as_string(),

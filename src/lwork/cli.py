@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -20,7 +21,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from lwork.app import build_app
 
-    app, _ = build_app(settings)
+    # What exists once the server has started lives as long as the process: keep it out of the
+    # collector's full passes, which otherwise walk it while thousands of long polls wait.
+    app, _ = build_app(settings, on_ready=gc.freeze)
     config = uvicorn.Config(
         app,
         host=args.host or settings.http.host,

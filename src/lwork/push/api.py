@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -18,6 +20,7 @@ from lwork.push.channel import Outcome, PollRegistry
 from lwork.push.mailbox import Mailbox, device_key
 
 CLIDATA_LIMIT = 2048
+ACK_WAIT_S = 1.0
 
 
 class PollRequest(Struct):
@@ -49,6 +52,7 @@ class PushChannelApi:
     ) -> None:
         self._store = store
         self._presence_changed = presence_changed
+        self._acknowledging: dict[str, asyncio.Future[None]] = {}
         self._mailbox = mailbox
         self._registry = registry
         self._hold_s = hold_s
@@ -87,6 +91,7 @@ class PushChannelApi:
             return answer({"event": event})
 
         key = device_key(uuid, body.device_id)
+        await self._previous_answer_settled(key)
         poll = await self._registry.open(key)
         try:
             await self._store.touch_poll(session.token_hash, now)
@@ -102,12 +107,27 @@ class PushChannelApi:
                     events = await self._mailbox.pending(key, self._wall())
         finally:
             await self._registry.close(poll)
-            await self._store.touch_poll(session.token_hash, self._wall())
         if not events:
             return answer({"event": "shake_hand"})
         delivered = [event.event_id for event in events]
+        settled = asyncio.get_running_loop().create_future()
+        self._acknowledging[key] = settled
 
         async def acknowledge() -> None:
-            await self._mailbox.remove(delivered)
+            try:
+                await self._mailbox.remove(delivered)
+            finally:
+                settled.set_result(None)
+                if self._acknowledging.get(key) is settled:
+                    del self._acknowledging[key]
 
         return AfterSend(answer(*(event.body for event in events)), acknowledge)
+
+    async def _previous_answer_settled(self, key: str) -> None:
+        """The app polls again as soon as it has our answer, usually before the events it
+        carried were removed: wait for that (briefly; if the answer never reached the app the
+        events stay and are delivered again, which is the at-least-once promise)."""
+        settled = self._acknowledging.get(key)
+        if settled is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(settled), ACK_WAIT_S)

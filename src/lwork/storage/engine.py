@@ -22,7 +22,9 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+        # A fixed set of connections: SQLite serialises writers anyway, and overflow
+        # connections (each an aiosqlite thread) would be opened and closed under load.
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:

@@ -1,0 +1,172 @@
+"""Process plumbing of ``bench.push_bench``: the server and client processes, and what is read
+from them (HTTP metrics, RSS and CPU time from /proc, server logs, py-spy samples)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pinned(core: int) -> list[str]:
+    return (
+        ["taskset", "-c", str(core)]
+        if (os.cpu_count() or 1) >= 2 and shutil.which("taskset")
+        else []
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def get_json(port: int, path: str) -> Any:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path)
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
+def held(port: int) -> int:
+    count: int = get_json(port, "/metrics")["held_polls"]
+    return count
+
+
+def wait_held(port: int, expect: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while (count := held(port)) < expect and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return count
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def server(mode: str, settings_file: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    cmd = [*pinned(0), sys.executable, "-m", "bench._push_server", mode, str(settings_file)]
+    # Its log goes to a file: the forced end of 19,000 held requests is long and expected.
+    log = settings_file.with_name(f"server-{mode}.log")
+    with log.open("wb") as sink:
+        proc = subprocess.Popen([*cmd, str(port)], cwd=ROOT, stderr=sink, stdout=sink)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                held(port)
+                break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the {mode} server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class ClientProcess:
+    """One ``bench._push_clients`` process, driven one command at a time."""
+
+    def __init__(self, port: int) -> None:
+        cmd = [*pinned(1), sys.executable, "-m", "bench._push_clients", str(port)]
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def send(self, command: dict[str, Any]) -> None:
+        stdin: IO[str] | None = self.proc.stdin
+        assert stdin is not None
+        stdin.write(json.dumps(command) + "\n")
+        stdin.flush()
+
+    def reply(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("a client process died")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def call(self, command: dict[str, Any]) -> dict[str, Any]:
+        self.send(command)
+        return self.reply()
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def all_call(clients: list[ClientProcess], commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for client, command in zip(clients, commands, strict=True):
+        client.send(command)
+    return [client.reply() for client in clients]
+
+
+@contextmanager
+def profiled(pid: int, output: Path | None) -> Iterator[None]:
+    """py-spy samples of the server while the block runs (collapsed stacks, for flame graphs)."""
+    if output is None:
+        yield
+        return
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    cmd = [spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--threads"]
+    proc = subprocess.Popen([*cmd, "-o", str(output)], stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)  # attached before the measured load starts
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+
+
+def log_errors(settings_file: Path, mode: str) -> dict[str, Any]:
+    """Errors the server logged while measured (before it is stopped), with the last one."""
+    text = settings_file.with_name(f"server-{mode}.log").read_text(errors="replace")
+    lines = text.splitlines()
+    reasons = sorted({line[:200] for line in lines if "Error:" in line and not line[:1].isspace()})
+    return {"count": text.count("Traceback"), "reasons": reasons[:5]}
+
+
+def merge_checks(checks: list[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for check in checks:
+        for key, value in check.items():
+            merged[key] = merged.get(key, 0 if isinstance(value, int) else []) + value
+    return merged

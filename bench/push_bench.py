@@ -1,0 +1,276 @@
+"""Benchmarks of the long-poll push channel (issue 3). Run by hand from the repository root:
+
+    .venv/bin/python -m bench.push_bench [--polls 19000] [--clients 2] [--seconds 10]
+
+Prints one JSON line per figure, each with a reference measured in the same run:
+
+1. ``held_poll_memory``: server RSS per idle long poll with ``--polls`` held by one lwork process
+   (uvicorn, uvloop, httptools, SQLite default storage, ``push.hold_s`` 600), against a bare
+   Starlette app holding the same requests with ``await asyncio.sleep(hold)``;
+2. ``notify_latency``: ``push.notify`` -> poll answer received, p50/p99 over 1,000 devices in
+   batches with every poll held, against the bare app waking an ``asyncio.Event`` per poll;
+3. ``events_per_s``: events delivered (trigger -> answer received) in a sustained, time-bounded
+   run where each delivered device polls again, against the same bare app.
+
+Each server (``bench._push_server``: lwork, bare-event, bare-sleep) runs alone, pinned to core 0,
+in a fresh process on a fresh port; the clients (``bench._push_clients``, raw asyncio sockets)
+run in ``--clients`` separate processes pinned to core 1. ``notify`` is triggered through a
+bench-only route, ``POST /_bench/notify``, sent by the client process that holds the polls, so
+trigger and arrival are read from one monotonic clock. Accounts and sessions are inserted as
+rows (login would hash with Argon2id 19,000 times). Only 127.0.0.1 is used.
+
+Diagnostics beside the figures: single-event latency (one device per trigger), garbage-collector
+pauses of the server per phase (``GET /_bench/gc``), events delivered twice (at least once), the
+server's logged errors, and the ramp time of the polls. ``--profile FILE`` records lwork's
+deliveries with py-spy (``pip install py-spy``) as collapsed stacks. The whole run is bounded:
+about 3-4 minutes with the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench._push_procs import (
+    ClientProcess,
+    all_call,
+    cpu_s,
+    free_port,
+    get_json,
+    held,
+    log_errors,
+    merge_checks,
+    profiled,
+    rss_kib,
+    server,
+    wait_held,
+)
+from bench._push_report import (
+    LATENCY_BATCH,
+    LATENCY_DEVICES,
+    SINGLE_DEVICES,
+    THROUGHPUT_BATCH,
+    THROUGHPUT_WORKERS,
+    WARM_UP,
+    ms,
+    report,
+)
+from bench._push_server import GC_PATH, MODES, raise_fd_limit
+
+HOLD_S = 600.0
+RAMP_STEP = 1000
+RAMP_LIMIT_S = 240.0
+
+Device = tuple[str, str]
+
+
+def device(i: int) -> Device:
+    return f"139{i:08d}", f"bench-{i}"
+
+
+def settings_overrides(data_dir: Path) -> dict[str, Any]:
+    """Defaults (SQLite in the data directory) except the hold and the per-IP request cap."""
+    return {
+        "data_dir": str(data_dir),
+        "push": {"hold_s": HOLD_S},
+        "http": {"ip_rate_per_minute": 1_000_000_000},
+    }
+
+
+async def populate(overrides: dict[str, Any], devices: list[Device]) -> None:
+    """Migrate, then one account and one live session per device, as rows."""
+    from lwork.app import build_app
+    from lwork.ids import new_token, token_digest
+    from lwork.settings import Settings
+    from lwork.storage.tables import accounts, sessions
+
+    app, services = build_app(Settings(**overrides))
+    async with app.router.lifespan_context(app):
+        now = time.time()
+        async with services.engine.begin() as conn:
+            await conn.execute(
+                accounts.insert(),
+                [
+                    {
+                        "uuid": uuid,
+                        "uuid_raw": uuid,
+                        "name": None,
+                        "pwd_hash": "not-a-hash: nobody logs in",
+                        "group_id": "common",
+                        "info": None,
+                        "created_at": now,
+                    }
+                    for uuid, _ in devices
+                ],
+            )
+            await conn.execute(
+                sessions.insert(),
+                [
+                    {
+                        "token_hash": token_digest(new_token()),
+                        "uuid": uuid,
+                        "device_id": device_id,
+                        "os_type": "android",
+                        "created_at": now,
+                        "last_seen": now,
+                    }
+                    for uuid, device_id in devices
+                ],
+            )
+
+
+def run_server(
+    mode: str,
+    settings_file: Path,
+    shares: list[list[Device]],
+    seconds: float,
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    """Warm up, hold every poll, then (except bare-sleep) latency and throughput."""
+    total = sum(len(share) for share in shares)
+    port = free_port()
+    out: dict[str, Any] = {"mode": mode}
+    with server(mode, settings_file, port) as proc:
+        clients = [ClientProcess(port) for _ in shares]
+        try:
+            warm = shares[0][:WARM_UP]
+            clients[0].call({"cmd": "open", "devices": warm})
+            wait_held(port, len(warm), 60)
+            if mode != "bare-sleep":  # the wake path once per device; they poll again
+                batches = [[uuid for uuid, _ in warm[i : i + 10]] for i in range(0, len(warm), 10)]
+                clients[0].call({"cmd": "latency", "batches": batches, "expect_held": len(warm)})
+            time.sleep(1.0)
+            out["rss_base_kib"] = rss_kib(proc.pid)
+            out["base_held"] = held(port)
+
+            get_json(port, GC_PATH)
+            start = time.monotonic()
+            ramp_deadline = start + RAMP_LIMIT_S
+            opened = len(warm)
+            offsets = [len(warm)] + [0] * (len(shares) - 1)
+            per_client = max(1, RAMP_STEP // len(shares))
+            while opened < total:
+                commands = []
+                for n, share in enumerate(shares):
+                    part = share[offsets[n] : offsets[n] + per_client]
+                    offsets[n] += len(part)
+                    opened += len(part)
+                    commands.append({"cmd": "open", "devices": part})
+                all_call(clients, commands)
+                wait_held(port, opened, max(1.0, ramp_deadline - time.monotonic()))
+            out["ramp_s"] = time.monotonic() - start
+            out["ramp_gc"] = get_json(port, GC_PATH)
+            out["held"] = wait_held(port, total, max(5.0, ramp_deadline - time.monotonic()))
+            time.sleep(2.0)
+            out["rss_held_kib"] = rss_kib(proc.pid)
+            out["kib_per_poll"] = (out["rss_held_kib"] - out["rss_base_kib"]) / (total - len(warm))
+            out["after_hold"] = merge_checks(all_call(clients, [{"cmd": "check"}] * len(clients)))
+            out["server_log_errors"] = log_errors(settings_file, mode)
+            if mode == "bare-sleep":
+                return out
+
+            with profiled(proc.pid, profile):
+                out.update(deliveries(port, proc.pid, clients, shares, total, seconds))
+            out["held_after"] = wait_held(port, total, 30)
+            out["after_all"] = merge_checks(all_call(clients, [{"cmd": "check"}] * len(clients)))
+            out["server_log_errors"] = log_errors(settings_file, mode)
+            return out
+        finally:
+            for client in clients:
+                client.close()
+
+
+def deliveries(
+    port: int,
+    pid: int,
+    clients: list[ClientProcess],
+    shares: list[list[Device]],
+    total: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """Latency of notify with every poll held, then a sustained delivery run."""
+    out: dict[str, Any] = {}
+    get_json(port, GC_PATH)  # a fresh window
+    rng = random.Random(3)
+    sample = [uuid for uuid, _ in rng.sample(shares[0], LATENCY_DEVICES)]
+    batches = [sample[i : i + LATENCY_BATCH] for i in range(0, len(sample), LATENCY_BATCH)]
+    result = clients[0].call({"cmd": "latency", "batches": batches, "expect_held": total})
+    out["latency_ms"] = [lat * 1e3 for lat in result["latencies"]]
+    out["batches_short_of_held"] = result["batches_short_of_held"]
+    out["latency_gc"] = get_json(port, GC_PATH)
+    # One event per trigger: the path itself, without queueing behind the rest of a batch.
+    singles = [[uuid] for uuid, _ in rng.sample(shares[0], SINGLE_DEVICES)]
+    result = clients[0].call({"cmd": "latency", "batches": singles, "expect_held": total})
+    out["single_latency_ms"] = [lat * 1e3 for lat in result["latencies"]]
+
+    cpu_before = cpu_s(pid)
+    command = {
+        "cmd": "throughput",
+        "seconds": seconds,
+        "workers": THROUGHPUT_WORKERS,
+        "batch": THROUGHPUT_BATCH,
+    }
+    results = all_call(clients, [command] * len(clients))
+    out["throughput_cpu_s"] = cpu_s(pid) - cpu_before
+    out["delivered"] = sum(r["delivered"] for r in results)
+    out["elapsed"] = max(r["elapsed"] for r in results)
+    out["load_latency_ms"] = [lat * 1e3 for r in results for lat in r["latencies"]]
+    out["throughput_gc"] = get_json(port, GC_PATH)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--polls", type=int, default=19_000, help="long polls held at once")
+    parser.add_argument("--clients", type=int, default=2, help="client processes")
+    parser.add_argument("--seconds", type=float, default=10.0, help="sustained-delivery run")
+    parser.add_argument("--verbose", action="store_true", help="also print each server's run")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy record lwork's deliveries here (collapsed stacks)"
+    )
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help="servers to run (all three for the figures)"
+    )
+    args = parser.parse_args()
+    # A timeout's SIGTERM unwinds through the finally blocks that stop the child processes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("push_bench: terminated"))
+    limit = raise_fd_limit()
+    if args.polls + 500 > limit:
+        sys.exit(f"--polls {args.polls} needs more open files than the hard limit {limit}")
+    if args.polls // args.clients + 100 > limit:
+        sys.exit("too few client processes for the open-files limit")
+    if args.polls < WARM_UP + LATENCY_DEVICES * args.clients:
+        sys.exit(f"--polls must be at least {WARM_UP + LATENCY_DEVICES * args.clients}")
+
+    partial = set(args.modes.split(",")) != set(MODES)  # no figures: print each run instead
+    devices = [device(i) for i in range(args.polls)]
+    shares = [devices[n :: args.clients] for n in range(args.clients)]
+    with tempfile.TemporaryDirectory(prefix="lwork-push-bench-") as tmp:
+        overrides = settings_overrides(Path(tmp))
+        settings_file = Path(tmp) / "settings.json"
+        settings_file.write_text(json.dumps(overrides))
+        asyncio.run(populate(overrides, devices))
+        runs: dict[str, dict[str, Any]] = {}
+        for mode in args.modes.split(","):
+            profile = args.profile if mode == "lwork" else None
+            runs[mode] = run_server(mode, settings_file, shares, args.seconds, profile)
+            if args.verbose or partial:
+                summary = {
+                    k: [ms(v, 50), ms(v, 99)] if k.endswith("latency_ms") else v
+                    for k, v in runs[mode].items()
+                }
+                print(json.dumps({"bench": "push-run", **summary}), file=sys.stderr, flush=True)
+    if not partial:
+        report(runs, args.polls, args.clients)
+
+
+if __name__ == "__main__":
+    main()
