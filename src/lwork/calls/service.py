@@ -168,7 +168,7 @@ class CallService:
         else:
             active.call.callee_alive_at = now
             status = active.call.status if active.inbound else Status.P2P_HOOKOFF
-        stats = await self.stats_of(active, now)
+        stats = self.cached_stats(active, now)
         return status, leg_stats(stats.legs.get(role) if stats else None)
 
     async def hangup(self, sid: str) -> None:
@@ -248,7 +248,7 @@ class CallService:
         active = self.calls.get(sid)
         if active is None:
             raise Failed("session_not_exist")
-        stats = await self.stats_of(active, self.now())
+        stats = self.cached_stats(active, self.now())
         return active.call.status, leg_stats(stats.legs.get("caller") if stats else None)
 
     # ending
@@ -269,7 +269,8 @@ class CallService:
             active.inbound.hangup()  # BYE once answered, 480 before (a no-op if it ended)
         with contextlib.suppress(NgError):
             await self.media.delete(call.sid)
-        await self.push.cancel_call(call.sid)
+        if call.p2p:  # only app calls left an invitation in a mailbox
+            await self.push.cancel_call(call.sid)
 
     # internals
 
@@ -290,14 +291,25 @@ class CallService:
             log.info("call %s: %s", active.call.sid, exc)
 
     async def stats_of(self, active: Active, now: float) -> CallStats | None:
-        """The relay's view, refreshed at most once a second per call whoever asks."""
+        """The relay's view, refreshed at most once a second per call whoever asks (timers)."""
         if now - active.stats_at >= _STATS_MAX_AGE_S:
             active.stats_at = now
-            try:
-                active.stats = await self.media.query(active.call.sid)
-            except NgError as exc:
-                log.debug("query %s: %s", active.call.sid, exc)
+            await self._refresh(active)
         return active.stats
+
+    def cached_stats(self, active: Active, now: float) -> CallStats | None:
+        """The relay's view for status reads: never waits for the relay (a thousand apps poll
+        every second), but starts a refresh when the cached view is older than a second."""
+        if now - active.stats_at >= _STATS_MAX_AGE_S:
+            active.stats_at = now
+            self.spawn(self._refresh(active))
+        return active.stats
+
+    async def _refresh(self, active: Active) -> None:
+        try:
+            active.stats = await self.media.query(active.call.sid)
+        except NgError as exc:
+            log.debug("query %s: %s", active.call.sid, exc)
 
     def spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)

@@ -121,7 +121,7 @@ class _Decoder:
             raise ValueError("bencode: unterminated integer")
         text = self.data[self.pos + 1 : end]
         digits = text[1:] if text[:1] == b"-" else text
-        if not digits or len(digits) > 20 or not all(c in _DIGITS for c in digits):
+        if not digits or len(digits) > 20 or not (digits.isascii() and digits.isdigit()):
             raise ValueError("bencode: bad integer")
         if (digits[:1] == b"0" and len(digits) > 1) or text == b"-0":
             raise ValueError("bencode: non-canonical integer")
@@ -133,7 +133,7 @@ class _Decoder:
         if colon < 0:
             raise ValueError("bencode: bad string length")
         digits = self.data[self.pos : colon]
-        if not digits or not all(c in _DIGITS for c in digits):
+        if not digits or not (digits.isascii() and digits.isdigit()):
             raise ValueError("bencode: bad string length")
         length = int(digits)
         start = colon + 1

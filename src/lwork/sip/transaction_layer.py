@@ -6,6 +6,8 @@ then drains ``messages_to_send()`` and ``next_event()`` and re-arms one timer at
 (AckReceived for the ACK of a 2xx, StrayResponseReceived for late 2xx retransmissions).
 """
 
+import heapq
+import itertools
 from collections import deque
 
 from lwork.sip.client_transaction import (
@@ -40,6 +42,12 @@ class TransactionLayer:
         self._servers: dict[TransactionKey, ServerTransaction] = {}
         self._outbox: list[OutgoingMessage] = []
         self._events: deque[SipEvent] = deque()
+        # Deadlines of all transactions, pushed whenever one changes; entries whose transaction
+        # has moved on are skipped when they surface. Finished transactions linger in their
+        # wait timers (D, J, K: up to 32 s), so at 100 calls/s a scan of every transaction per
+        # message would cost thousands of steps; the heap costs O(log n).
+        self._deadlines: list[tuple[float, int, Transaction]] = []
+        self._sequence = itertools.count()
 
     def __len__(self) -> int:
         return len(self._clients) + len(self._servers)
@@ -106,15 +114,27 @@ class TransactionLayer:
         return self._servers.get(key)
 
     def get_timer(self) -> float | None:
-        deadlines = [t.get_timer() for t in (*self._clients.values(), *self._servers.values())]
-        return min((d for d in deadlines if d is not None), default=None)
+        while self._deadlines:
+            deadline, _, transaction = self._deadlines[0]
+            if self._current(deadline, transaction):
+                return deadline
+            heapq.heappop(self._deadlines)
+        return None
 
     def handle_timer(self, now: float) -> None:
-        for transaction in [*self._clients.values(), *self._servers.values()]:
-            deadline = transaction.get_timer()
-            if deadline is not None and deadline <= now:
+        while self._deadlines and self._deadlines[0][0] <= now:
+            deadline, _, transaction = heapq.heappop(self._deadlines)
+            if self._current(deadline, transaction):
                 transaction.handle_timer(now)
                 self._collect(transaction)
+
+    def _current(self, deadline: float, transaction: Transaction) -> bool:
+        """Is this heap entry still the transaction's next deadline?"""
+        if transaction.is_terminated or transaction.get_timer() != deadline:
+            return False
+        table: dict[TransactionKey, ClientTransaction] | dict[TransactionKey, ServerTransaction]
+        table = self._clients if isinstance(transaction, ClientTransaction) else self._servers
+        return table.get(transaction.key) is transaction
 
     def messages_to_send(self) -> list[OutgoingMessage]:
         messages, self._outbox = self._outbox, []
@@ -127,6 +147,9 @@ class TransactionLayer:
         self._outbox.extend(transaction.messages_to_send())
         while (event := transaction.next_event()) is not None:
             self._events.append(event)
+        deadline = transaction.get_timer()
+        if deadline is not None and not transaction.is_terminated:
+            heapq.heappush(self._deadlines, (deadline, next(self._sequence), transaction))
         if transaction.is_terminated:
             table: dict[TransactionKey, ClientTransaction] | dict[TransactionKey, ServerTransaction]
             table = self._clients if isinstance(transaction, ClientTransaction) else self._servers
