@@ -134,8 +134,13 @@ async def create_calls(port: int, n: int) -> tuple[list[str], dict[str, int]]:
             await asyncio.sleep(0.05)
         media = {"caller_received": caller_rtp.received, "callee_received": callee_rtp.received}
         expect(min(media.values()) == n, media)
-        await asyncio.sleep(1.1)  # the relay's statistics are cached for a second
         sids = [sid for sid, _, _ in made]
+        for sid in sids[:5]:  # a status read refreshes the cached statistics in the background
+            await pool.request("GET", f"{CALLS}?session_id={sid}")
+        await asyncio.sleep(2.1)  # calls.stats_refresh_s
+        for sid in sids[:5]:
+            await pool.request("GET", f"{CALLS}?session_id={sid}")
+        await asyncio.sleep(0.3)
         for sid in sids[:5]:
             _, status = await pool.request("GET", f"{CALLS}?session_id={sid}")
             expect(status["peer_status"] == "p2p_hookoff" and status["stats"]["pr"] == 1, status)

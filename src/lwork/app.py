@@ -191,6 +191,7 @@ def build_app(
             inbound_timing=dataclasses.replace(timing, ring_timeout_s=settings.sip.inbound_ring_s),
             payload_mode=settings.calls.payload_mode,
             country_code=settings.sip.default_country_code,
+            stats_refresh_s=settings.calls.stats_refresh_s,
         ),
         monotonic=clock.monotonic,
     )

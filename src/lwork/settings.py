@@ -206,6 +206,9 @@ class CallSettings(Section):
     """A leg whose owner neither reads its status nor sends RTP for this long is released."""
     payload_mode: str = "normal"
     """``payload_mode`` told to the apps (the original sent ``normal``)."""
+    stats_refresh_s: float = Field(2.0, ge=1.0)
+    """How often a call's live quality is fetched from the relay while someone reads it (the
+    original recomputed it every 2 s); status reads in between answer from the cache."""
     callback_max_s: float = Field(4 * 3600.0, gt=0)
     """A callback (``/lwork/mobile/callback``, two SIP legs) is hung up after this long at the
     latest: it needs no keep-alive from the app, so this bounds a forgotten one."""

@@ -44,8 +44,6 @@ from lwork.sip.trunk_inbound import InboundCall
 
 log = logging.getLogger("lwork.calls")
 
-_STATS_MAX_AGE_S = 1.0
-
 
 @dataclass(frozen=True)
 class CallPolicy:
@@ -55,6 +53,8 @@ class CallPolicy:
     codec_name: str = "AMR"
     country_code: str = ""
     """The trunk's default country code, to map E.164 numbers back to the apps' numbers."""
+    stats_refresh_s: float = 2.0
+    """Relay queries per call at most this often, however many status reads arrive."""
 
 
 @dataclass(frozen=True)
@@ -291,16 +291,16 @@ class CallService:
             log.info("call %s: %s", active.call.sid, exc)
 
     async def stats_of(self, active: Active, now: float) -> CallStats | None:
-        """The relay's view, refreshed at most once a second per call whoever asks (timers)."""
-        if now - active.stats_at >= _STATS_MAX_AGE_S:
+        """The relay's view, refreshed at most every ``stats_refresh_s`` per call (timers)."""
+        if now - active.stats_at >= self.policy.stats_refresh_s:
             active.stats_at = now
             await self._refresh(active)
         return active.stats
 
     def cached_stats(self, active: Active, now: float) -> CallStats | None:
         """The relay's view for status reads: never waits for the relay (a thousand apps poll
-        every second), but starts a refresh when the cached view is older than a second."""
-        if now - active.stats_at >= _STATS_MAX_AGE_S:
+        every second), but starts a refresh when the cached view is ``stats_refresh_s`` old."""
+        if now - active.stats_at >= self.policy.stats_refresh_s:
             active.stats_at = now
             self.spawn(self._refresh(active))
         return active.stats
