@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from test_p2p_calls import ALICE, BOB, App, make_app
+from test_sip_trunk import free_udp_port
 
 from lwork.media.relay.rtp import RtpPacket
 
@@ -36,15 +37,6 @@ async def finished(process: asyncio.subprocess.Process) -> str:
     text = output.decode(errors="replace")[-3000:]
     assert process.returncode == 0, text
     return text
-
-
-def free_udp_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def trunk_settings(proxy_port: int, **calls: Any) -> dict[str, Any]:
