@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import secrets
 
 
@@ -16,8 +17,14 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+_REQUEST_PREFIX = secrets.token_hex(4)
+_request_counter = itertools.count(1)
+
+
 def new_request_id() -> str:
-    return secrets.token_hex(8)
+    """Unique within the process and across restarts (random prefix), cheap: no system call
+    per request. A request id only ties log lines together; it guards nothing."""
+    return f"{_REQUEST_PREFIX}{next(_request_counter) & 0xFFFFFFFF:08x}"
 
 
 def new_call_session_id(node: str) -> str:

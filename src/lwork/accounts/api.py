@@ -247,7 +247,7 @@ class AccountApi:
     async def query_status(self, req: ApiRequest) -> QueryStatusResponse:
         body = req.parse(QueryStatusRequest)
         phones = [normalise_phone(user.phone or user.acc) for user in body.users]
-        unique = sorted({p for p in phones if p})
+        unique = [p for p in dict.fromkeys(phones) if p]
         states = await self._presence.states(unique)
         data = [
             UserState(user.acc, user.phone, states.get(phone, "unregistered"))

@@ -113,9 +113,11 @@ class HttpEdge:
                 },
                 media_type=_JSON,
             )
+        extra = [(b"x-request-id", request_id.encode())]
         if request.method == "POST":
-            response.headers["Access-Control-Allow-Origin"] = "*"
-        response.headers["X-Request-Id"] = request_id
+            extra.append((b"access-control-allow-origin", b"*"))
+        # Appending raw pairs skips MutableHeaders' rebuild of the header list on each set.
+        response.raw_headers.extend(extra)
         return response
 
     async def _dispatch(self, request: Request, match: Match | None, request_id: str) -> Response:
@@ -154,7 +156,10 @@ class HttpEdge:
         return _json(200, reply)
 
     async def _read_body(self, request: Request) -> Any:
-        declared = request.headers.get("content-length")
+        headers = request.headers
+        declared = headers.get("content-length")
+        if declared is None and "transfer-encoding" not in headers:
+            return None  # no body announced (a GET): nothing to wait for
         if declared is not None and declared.isdigit() and int(declared) > self._body_limit:
             raise PayloadTooLarge("body too large")
         chunks: list[bytes] = []
