@@ -86,7 +86,7 @@ async def answer_inbound(
     inbound.answer(carrier_sdp)
     service.apply(active, CalleeAnswered())
     service.spawn(service.push.cancel_call(active.call.sid))
-    return {**active.opdata, "status": "ok"}
+    return {"status": "ok", **active.opdata}  # status first, as every answer
 
 
 def local_forms(number: str, country_code: str) -> list[str]:
