@@ -17,7 +17,9 @@ from starlette.applications import Starlette
 
 from lwork.accounts.api import AccountApi
 from lwork.accounts.codes import CodePolicy, CodeService
+from lwork.accounts.live_sessions import LiveSessions
 from lwork.accounts.passwords import PasswordService
+from lwork.accounts.poll_touches import PollTouches
 from lwork.accounts.presence import SessionPresence
 from lwork.accounts.service import AccountService, AuthPolicy
 from lwork.accounts.sms import HttpGatewayConfig, HttpSmsProvider, LogSmsProvider, SmsProvider
@@ -37,10 +39,12 @@ from lwork.http.request import ApiRequest
 from lwork.http.routing import Reply, Route, RouteTable
 from lwork.http.server import HttpEdge, build_starlette
 from lwork.push.api import PushChannelApi
+from lwork.push.bus import BusMessage
 from lwork.push.channel import PollRegistry
 from lwork.push.mailbox import Mailbox
 from lwork.push.service import PushPolicy, PushService
 from lwork.push.setup import build_bus, build_providers
+from lwork.push.upkeep import Upkeep
 from lwork.ratelimit import RateLimiter
 from lwork.settings import Settings, SmsSettings
 from lwork.sip.trunk import Trunk
@@ -133,23 +137,39 @@ def build_app(
     store = AccountStore(engine)
     presence = SessionPresence(store, settings.presence.window_s, clock.wall)
     bus = build_bus(settings.bus)
+    live = LiveSessions(store, auth.session_ttl_s, clock.monotonic, clock.wall)
+    touches = PollTouches(store)
     mailbox = Mailbox(engine, settings.push.mailbox_size)
+    upkeep = Upkeep(touches, mailbox, clock.wall)
     registry = PollRegistry(bus, settings.push.hold_s)
+
+    def on_bus(message: BusMessage) -> None:
+        if message.kind == "session":  # a login, logout or reset on any node
+            presence.forget(message.device)
+            live.forget(message.device)
+
+    async def sessions_changed(uuid: str) -> None:
+        on_bus(BusMessage("session", uuid))  # at once here; other nodes hear it over the bus
+        await bus.publish(BusMessage("session", uuid))
+
+    bus.subscribe(on_bus)
     http2_client = httpx.AsyncClient(http2=True)
     push = PushService(
         store=store,
+        sessions=live,
         mailbox=mailbox,
         bus=bus,
         providers=build_providers(settings.push, http_client, http2_client),
         policy=PushPolicy(
             invite_ttl_s=settings.push.invite_ttl_s,
             account_event_ttl_s=settings.push.account_event_ttl_s,
-            session_ttl_s=auth.session_ttl_s,
         ),
         wall=clock.wall,
     )
     channel = PushChannelApi(
         store=store,
+        sessions=live,
+        touches=touches,
         mailbox=mailbox,
         registry=registry,
         hold_s=settings.push.hold_s,
@@ -160,13 +180,14 @@ def build_app(
     )
     accounts = AccountService(
         store=store,
+        live=live,
         passwords=passwords,
         codes=codes,
         policy=AuthPolicy(require_token=auth.require_token, session_ttl_s=auth.session_ttl_s),
         failed_logins=RateLimiter(auth.login_per_hour_per_account, 3600.0),
         wall=clock.wall,
         on_kicked=push.device_kicked,
-        presence_changed=presence.forget,
+        sessions_changed=sessions_changed,
     )
     relay = RelayLink()
 
@@ -252,6 +273,7 @@ def build_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await migrate(engine)
         await bus.start()
+        upkeep.start()
         async with media_control(settings.media) as ng:
             relay.client = ng
             if trunk is not None:
@@ -278,6 +300,7 @@ def build_app(
                     await trunk.close()
                 relay.client = None
                 await push.close()
+                await upkeep.close()
                 await bus.close()
                 await http2_client.aclose()
                 await http_client.aclose()

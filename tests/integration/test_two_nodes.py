@@ -160,6 +160,21 @@ async def test_events_kicks_and_presence_cross_nodes(
             assert (await asyncio.wait_for(second, 10)).json()["data"] == [
                 {"event": "login_otherwhere"}
             ]
+
+            # node 2 learns of a login on node 1 at once, though it had B's session cached
+            poll = {"acc": PHONE, "device_id": "B", "clidata": "c"}
+            replaced = await held_on(two)  # a B poll there reads its session into the cache
+            third = await held_on(two)
+            assert (await asyncio.wait_for(replaced, 10)).json()["reason"] == "overtime"
+            r = await client.post(one.url + "/lwork/mobile/login", json={**login, "device_id": "C"})
+            assert r.json()["status"] == "ok"
+            assert (await asyncio.wait_for(third, 10)).json()["data"] == [
+                {"event": "login_otherwhere"}
+            ]
+            again = await asyncio.wait_for(
+                client.post(two.url + "/channel/push_service", json=poll), 3
+            )
+            assert again.json()["data"] == [{"event": "login_otherwhere"}]
     finally:
         for node in nodes:
             node.process.terminate()

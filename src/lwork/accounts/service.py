@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lwork.accounts.codes import CodeService
+from lwork.accounts.live_sessions import LiveSessions
 from lwork.accounts.passwords import PasswordService
 from lwork.accounts.phone import normalise_phone
 from lwork.accounts.store import Account, AccountStore, AlreadyExists, Session
@@ -41,24 +42,32 @@ class AccountService:
         self,
         *,
         store: AccountStore,
+        live: LiveSessions,
         passwords: PasswordService,
         codes: CodeService,
         policy: AuthPolicy,
         failed_logins: RateLimiter,
         wall: Callable[[], float],
         on_kicked: Callable[[str, str], Awaitable[None]] | None = None,
-        presence_changed: Callable[[str], None] = lambda uuid: None,
+        sessions_changed: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         """``on_kicked(uuid, device_id)`` tells the push channel a device lost its session to a
-        login elsewhere, so it can deliver ``login_otherwhere``."""
+        login elsewhere, so it can deliver ``login_otherwhere``; ``sessions_changed(uuid)`` runs
+        after an account appeared or its sessions changed, so caches of presence and of live
+        sessions (on every node) drop what they knew."""
         self._store = store
+        self._live = live
         self._on_kicked = on_kicked
-        self._presence_changed = presence_changed
+        self._sessions_changed = sessions_changed
         self._passwords = passwords
         self._codes = codes
         self._policy = policy
         self._failed_logins = failed_logins
         self._wall = wall
+
+    async def _changed(self, uuid: str) -> None:
+        if self._sessions_changed is not None:
+            await self._sessions_changed(uuid)
 
     # SMS codes
 
@@ -105,7 +114,7 @@ class AccountService:
         except AlreadyExists as exc:
             # Lost a race with a concurrent registration of the same number or name.
             raise Failed("account_already_exist") from exc
-        self._presence_changed(phone)
+        await self._changed(phone)
 
     # login and sessions
 
@@ -126,7 +135,7 @@ class AccountService:
         kicked = await self._store.start_session(
             Session(token_digest(token), account.uuid, device_id, os_type, now), now
         )
-        self._presence_changed(account.uuid)
+        await self._changed(account.uuid)
         provisioned = await self._store.provisioned(account.uuid)
         did = provisioned.did if provisioned and provisioned.did else ""
         others = [s for s in kicked if s.device_id != device_id]
@@ -140,7 +149,7 @@ class AccountService:
     async def logout(self, uuid: str, device_id: str) -> None:
         phone = normalise_phone(uuid)
         await self._store.end_sessions(phone, self._wall(), "logout", device_id)
-        self._presence_changed(phone)
+        await self._changed(phone)
 
     async def authorize(self, uuid: str, device_id: str | None, token: str | None) -> Session:
         """The live session that lets this request act for ``uuid`` (CONTRACT §3)."""
@@ -154,7 +163,7 @@ class AccountService:
         elif self._policy.require_token:
             raise Failed("no_logined")
         else:
-            session = await self._store.live_session(phone, horizon)
+            session = await self._live.of(phone)
             if session is None:
                 raise Failed("no_logined")
         if device_id is not None and device_id != session.device_id:
@@ -185,7 +194,7 @@ class AccountService:
         if uuid is None:
             return None
         now = self._wall()
-        session = await self._store.live_session(uuid, now - self._policy.session_ttl_s)
+        session = await self._live.of(uuid)
         if session is None:
             return None
         if await self._store.polling_uuids([uuid], now - presence_window_s):
@@ -218,7 +227,7 @@ class AccountService:
         await self._store.set_password(phone, await self._passwords.hash(pwd))
         # A reset password must not leave a thief's session alive.
         await self._store.end_sessions(phone, now, "password_reset")
-        self._presence_changed(phone)
+        await self._changed(phone)
         return account.name or ""
 
     async def modify_pwd(self, uuid: str, old_pwd: str, pwd: str) -> str:

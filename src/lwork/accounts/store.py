@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -257,11 +257,16 @@ class AccountStore:
             return {row.uuid for row in rows}
 
     async def touch_poll(self, token_hash: str, now: float) -> None:
+        await self.touch_polls({token_hash: now})
+
+    async def touch_polls(self, polls: dict[str, float]) -> None:
+        """Record the latest long poll (and sighting) of each session: token hash -> time."""
         async with self._engine.begin() as conn:
             await conn.execute(
                 update(sessions)
-                .where(sessions.c.token_hash == token_hash)
-                .values(last_seen=now, last_poll=now)
+                .where(sessions.c.token_hash == bindparam("token"))
+                .values(last_seen=bindparam("at"), last_poll=bindparam("at")),
+                [{"token": token, "at": at} for token, at in polls.items()],
             )
 
     async def touch_session(self, token_hash: str, now: float) -> None:

@@ -10,8 +10,10 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
+from lwork.accounts.live_sessions import LiveSessions
 from lwork.accounts.phone import normalise_phone
-from lwork.accounts.store import AccountStore
+from lwork.accounts.poll_touches import PollTouches
+from lwork.accounts.store import AccountStore, Session
 from lwork.errors import Failed, InvalidParams
 from lwork.http.request import ApiRequest
 from lwork.http.routing import AfterSend, Reply, Route
@@ -42,6 +44,8 @@ class PushChannelApi:
         self,
         *,
         store: AccountStore,
+        sessions: LiveSessions,
+        touches: PollTouches,
         mailbox: Mailbox,
         registry: PollRegistry,
         hold_s: float,
@@ -51,6 +55,8 @@ class PushChannelApi:
         presence_changed: Callable[[str], None] = lambda uuid: None,
     ) -> None:
         self._store = store
+        self._sessions = sessions
+        self._touches = touches
         self._presence_changed = presence_changed
         self._acknowledging: dict[str, asyncio.Future[None]] = {}
         self._mailbox = mailbox
@@ -79,9 +85,7 @@ class PushChannelApi:
 
         uuid = normalise_phone(body.acc)
         now = self._wall()
-        session, ended = await self._store.device_session(
-            uuid, body.device_id, now - self._session_ttl_s
-        )
+        session, ended = await self._device_session(uuid, body.device_id, now)
         token = req.bearer or body.token
         if session is not None and (token or self._require_token):
             if token is None or token_digest(token) != session.token_hash:
@@ -94,7 +98,7 @@ class PushChannelApi:
         await self._previous_answer_settled(key)
         poll = await self._registry.open(key)
         try:
-            await self._store.touch_poll(session.token_hash, now)
+            await self._touches.touch(session.token_hash, now)
             self._presence_changed(uuid)
             events = await self._mailbox.pending(key, now)
             if not events:
@@ -104,7 +108,7 @@ class PushChannelApi:
                 if outcome is Outcome.KICKED:
                     return answer({"event": "login_otherwhere"})
                 if outcome is Outcome.WOKEN:
-                    events = await self._mailbox.pending(key, self._wall())
+                    events = poll.carried or await self._mailbox.pending(key, self._wall())
         finally:
             await self._registry.close(poll)
         if not events:
@@ -122,6 +126,21 @@ class PushChannelApi:
                     del self._acknowledging[key]
 
         return AfterSend(answer(*(event.body for event in events)), acknowledge)
+
+    async def _device_session(
+        self, uuid: str, device_id: str, now: float
+    ) -> tuple[Session | None, str | None]:
+        """The device's live session (from the cache when it is the account's live device),
+        else why its newest session ended."""
+        live = await self._sessions.of(uuid)
+        if live is not None and live.device_id == device_id:
+            return live, None
+        session, ended = await self._store.device_session(
+            uuid, device_id, now - self._session_ttl_s
+        )
+        if session is not None:
+            self._sessions.forget(uuid)  # the cache was behind a login on this device
+        return session, ended
 
     async def _previous_answer_settled(self, key: str) -> None:
         """The app polls again as soon as it has our answer, usually before the events it

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -19,9 +19,15 @@ log = logging.getLogger("lwork.bus")
 
 
 class BusMessage(msgspec.Struct, frozen=True):
-    kind: Literal["wake", "kick", "replaced"]
+    """``device`` is a device key, except for ``session`` (an account's sessions changed),
+    where it is the account's uuid. A ``wake`` may carry the event that caused it, so the poll
+    it ends can answer without reading the mailbox back."""
+
+    kind: Literal["wake", "kick", "replaced", "session"]
     device: str
     poll_id: str = ""
+    event_id: str = ""
+    event: dict[str, Any] | None = None
 
 
 Handler = Callable[[BusMessage], None]

@@ -1,10 +1,10 @@
 """Held long polls on this node, and what ends them (CONTRACT §5).
 
 One poll per device: a newer poll from the same device, on any node, ends the older one with
-``overtime``. A poll ends early when its device's mailbox gets an event (``wake``), when its
-session is ended by a login on another device (``kick``), or when the client goes away. The
-registry registers a poll *before* the mailbox is read, so an event stored in between still
-wakes it.
+``overtime``. A poll ends early when its device's mailbox gets an event (``wake``, usually
+carrying the event, which the poll then answers with directly), when its session is ended by a
+login on another device (``kick``), or when the client goes away. The registry registers a poll
+*before* the mailbox is read, so an event stored in between still wakes it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 from lwork.push.bus import Bus, BusMessage
+from lwork.push.mailbox import Pending
 
 
 class Outcome(enum.Enum):
@@ -26,12 +27,18 @@ class Outcome(enum.Enum):
 
 
 class HeldPoll:
-    __slots__ = ("device", "poll_id", "_outcome")
+    __slots__ = ("device", "poll_id", "carried", "_outcome")
 
     def __init__(self, device: str, loop: asyncio.AbstractEventLoop) -> None:
         self.device = device
         self.poll_id = secrets.token_hex(8)
+        self.carried: list[Pending] = []
+        """The events that woke this poll, when their wake-up carried them."""
         self._outcome: asyncio.Future[Outcome] = loop.create_future()
+
+    @property
+    def ended(self) -> bool:
+        return self._outcome.done()
 
     def end(self, outcome: Outcome) -> None:
         # The first reason wins: a poll replaced and then woken still answers overtime.
@@ -89,9 +96,11 @@ class PollRegistry:
         if poll is None:
             return
         if message.kind == "wake":
+            if message.event is not None and not poll.ended:
+                poll.carried.append(Pending(message.event_id, message.event))
             poll.end(Outcome.WOKEN)
         elif message.kind == "kick":
             poll.end(Outcome.KICKED)
-        elif message.poll_id != poll.poll_id:
+        elif message.kind == "replaced" and message.poll_id != poll.poll_id:
             poll.end(Outcome.REPLACED)
             self.replaced += 1

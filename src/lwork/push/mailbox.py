@@ -2,6 +2,12 @@
 
 Events stay until a poll has carried them to the device (they are removed only after the answer
 was sent, so delivery is at-least-once), until they expire, or until their call ends.
+
+The bound is enforced where it is observable and off the hot path: a read of an over-full
+mailbox drops its oldest events (counted in ``dropped``) and returns the newest
+``push.mailbox_size``; ``upkeep`` trims every mailbox and deletes expired events periodically,
+so a device that never polls does not grow its mailbox without limit. A ``put`` is then one
+insert.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ class Pending:
     body: dict[str, Any]
 
 
+def new_event_id() -> str:
+    return secrets.token_hex(16)
+
+
 class Mailbox:
     def __init__(self, engine: AsyncEngine, size: int) -> None:
         self._engine = engine
@@ -36,9 +46,15 @@ class Mailbox:
         """Events pushed out of a full mailbox (oldest first) since start."""
 
     async def put(
-        self, key: str, body: dict[str, Any], now: float, ttl_s: float, call_id: str | None = None
+        self,
+        key: str,
+        body: dict[str, Any],
+        now: float,
+        ttl_s: float,
+        call_id: str | None = None,
+        event_id: str | None = None,
     ) -> str:
-        event_id = secrets.token_hex(16)
+        event_id = event_id or new_event_id()
         async with self._engine.begin() as conn:
             await conn.execute(
                 mailbox.insert().values(
@@ -50,30 +66,28 @@ class Mailbox:
                     expires_at=now + ttl_s,
                 )
             )
-            count = await conn.scalar(
-                select(func.count()).select_from(mailbox).where(mailbox.c.device_key == key)
-            )
-            excess = (count or 0) - self._size
-            if excess > 0:
-                oldest = (
-                    select(mailbox.c.id)
-                    .where(mailbox.c.device_key == key)
-                    .order_by(mailbox.c.id)
-                    .limit(excess)
-                    .scalar_subquery()
-                )
-                await conn.execute(delete(mailbox).where(mailbox.c.id.in_(oldest)))
-                self.dropped += excess
         return event_id
 
     async def pending(self, key: str, now: float) -> list[Pending]:
+        """The device's live events, oldest first, at most ``size`` (the newest)."""
         async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(mailbox.c.event_id, mailbox.c.body)
-                .where(and_(mailbox.c.device_key == key, mailbox.c.expires_at > now))
-                .order_by(mailbox.c.id)
-            )
-            return [Pending(row.event_id, json.loads(row.body)) for row in rows]
+            rows = (
+                await conn.execute(
+                    select(mailbox.c.id, mailbox.c.event_id, mailbox.c.body)
+                    .where(and_(mailbox.c.device_key == key, mailbox.c.expires_at > now))
+                    .order_by(mailbox.c.id)
+                )
+            ).all()
+        excess = len(rows) - self._size
+        if excess > 0:
+            await self._drop([row.id for row in rows[:excess]])
+            rows = rows[excess:]
+        return [Pending(row.event_id, json.loads(row.body)) for row in rows]
+
+    async def _drop(self, ids: list[int]) -> None:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(delete(mailbox).where(mailbox.c.id.in_(ids)))
+        self.dropped += result.rowcount or 0
 
     async def remove(self, event_ids: list[str]) -> None:
         if event_ids:
@@ -84,7 +98,19 @@ class Mailbox:
         async with self._engine.begin() as conn:
             await conn.execute(delete(mailbox).where(mailbox.c.call_id == call_id))
 
-    async def purge_expired(self, now: float) -> int:
+    async def upkeep(self, now: float) -> None:
+        """Delete expired events and trim every over-full mailbox to its newest ``size``."""
         async with self._engine.begin() as conn:
-            result = await conn.execute(delete(mailbox).where(mailbox.c.expires_at <= now))
-            return result.rowcount or 0
+            await conn.execute(delete(mailbox).where(mailbox.c.expires_at <= now))
+            rank = (
+                func.row_number()
+                .over(partition_by=mailbox.c.device_key, order_by=mailbox.c.id.desc())
+                .label("rank")
+            )
+            ranked = select(mailbox.c.id, rank).subquery()
+            result = await conn.execute(
+                delete(mailbox).where(
+                    mailbox.c.id.in_(select(ranked.c.id).where(ranked.c.rank > self._size))
+                )
+            )
+        self.dropped += result.rowcount or 0

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lwork.accounts.live_sessions import LiveSessions
 from lwork.accounts.store import AccountStore
 from lwork.push.bus import Bus, BusMessage
 from lwork.push.mailbox import Mailbox, device_key
@@ -32,7 +33,6 @@ _REGISTRATIONS = {
 class PushPolicy:
     invite_ttl_s: float
     account_event_ttl_s: float
-    session_ttl_s: float
 
 
 class PushService:
@@ -40,6 +40,7 @@ class PushService:
         self,
         *,
         store: AccountStore,
+        sessions: LiveSessions,
         mailbox: Mailbox,
         bus: Bus,
         providers: Mapping[str, PushProvider],
@@ -47,6 +48,7 @@ class PushService:
         wall: Callable[[], float],
     ) -> None:
         self._store = store
+        self._sessions = sessions
         self._mailbox = mailbox
         self._bus = bus
         self._providers = providers
@@ -61,15 +63,14 @@ class PushService:
 
         Events with a ``call_id`` are call invitations: they expire with ``push.invite_ttl_s``
         and ``cancel_call`` removes them when the call ends."""
-        now = self._wall()
-        session = await self._store.live_session(uuid, now - self._policy.session_ttl_s)
+        session = await self._sessions.of(uuid)
         if session is None:
             return None
         kind = "call" if call_id is not None else "account"
         ttl = self._policy.invite_ttl_s if kind == "call" else self._policy.account_event_ttl_s
         key = device_key(uuid, session.device_id)
-        event_id = await self._mailbox.put(key, event, now, ttl, call_id)
-        await self._bus.publish(BusMessage("wake", key))
+        event_id = await self._mailbox.put(key, event, self._wall(), ttl, call_id)
+        await self._bus.publish(BusMessage("wake", key, event_id=event_id, event=event))
         if not await self._bus.is_held(key):
             self._push_later(uuid, session.device_id, event, kind, ttl)
         return event_id

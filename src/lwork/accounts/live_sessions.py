@@ -1,0 +1,69 @@
+"""Which device of an account is live, cached so that a notify or a poll needs no session read.
+
+Every event and every long poll asks "which session is live for this account?"; under load that
+read was a third of the database work per event. Entries live at most ``max_age_s``; a login,
+logout or password reset anywhere clears the entry at once on every node (the composition root
+relays ``forget`` over the bus), so the age bound only matters for what nothing announces: a
+session slowly expiring after ``auth.session_ttl_s`` of silence, which is days, not seconds.
+Concurrent misses for one account share one read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from lwork.accounts.store import AccountStore, Session
+
+
+class LiveSessions:
+    def __init__(
+        self,
+        store: AccountStore,
+        session_ttl_s: float,
+        monotonic: Callable[[], float],
+        wall: Callable[[], float],
+        max_age_s: float = 5.0,
+        max_entries: int = 200_000,
+    ) -> None:
+        self._store = store
+        self._session_ttl_s = session_ttl_s
+        self._monotonic = monotonic
+        self._wall = wall
+        self._max_age_s = max_age_s
+        self._max_entries = max_entries
+        self._cache: dict[str, tuple[float, Session | None]] = {}
+        self._inflight: dict[str, asyncio.Future[Session | None]] = {}
+        self._generation: dict[str, int] = {}
+
+    async def of(self, uuid: str) -> Session | None:
+        """The account's live session, or None when it has none."""
+        entry = self._cache.get(uuid)
+        if entry is not None and self._monotonic() - entry[0] < self._max_age_s:
+            return entry[1]
+        pending = self._inflight.get(uuid)
+        if pending is None:
+            pending = asyncio.ensure_future(self._read(uuid))
+            self._inflight[uuid] = pending
+        return await asyncio.shield(pending)
+
+    async def _read(self, uuid: str) -> Session | None:
+        generation = self._generation.get(uuid, 0)
+        read_at = self._monotonic()
+        try:
+            session = await self._store.live_session(uuid, self._wall() - self._session_ttl_s)
+        finally:
+            self._inflight.pop(uuid, None)
+        # A forget() while the read was in flight means the answer may predate the change.
+        if self._generation.get(uuid, 0) == generation:
+            if len(self._cache) >= self._max_entries:
+                self._cache.clear()
+            self._cache[uuid] = (read_at, session)
+        return session
+
+    def forget(self, uuid: str) -> None:
+        self._cache.pop(uuid, None)
+        if uuid in self._inflight:
+            self._generation[uuid] = self._generation.get(uuid, 0) + 1
+        else:
+            self._generation.pop(uuid, None)

@@ -1,0 +1,102 @@
+"""The push channel's storage pieces on real SQLite and PostgreSQL: mailbox bounds and upkeep,
+deferred long-poll writes, the live-session cache."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from lwork.accounts.live_sessions import LiveSessions
+from lwork.accounts.poll_touches import PollTouches
+from lwork.accounts.store import Account, AccountStore, Session
+from lwork.push.mailbox import Mailbox
+from lwork.storage.engine import create_engine, migrate
+from lwork.storage.tables import sessions
+
+UUID = "8613800138000"
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(db_url, 2)
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def logged_in(store: AccountStore, device: str, token: str, now: float) -> None:
+    if await store.get(UUID) is None:
+        await store.create(Account(UUID, UUID, None, "x", "common", None), now)
+    await store.start_session(Session(token, UUID, device, "android", now), now)
+
+
+async def last_poll(engine: AsyncEngine, token: str) -> float | None:
+    async with engine.connect() as conn:
+        found = await conn.scalar(
+            select(sessions.c.last_poll).where(sessions.c.token_hash == token)
+        )
+    return float(found) if found is not None else None
+
+
+async def test_a_full_mailbox_keeps_the_newest_and_counts_the_rest(engine: AsyncEngine) -> None:
+    box = Mailbox(engine, size=3)
+    for n in range(5):
+        await box.put("u/A", {"n": n}, now=100.0, ttl_s=60)
+    await box.put("u/B", {"n": 9}, now=100.0, ttl_s=60)
+    assert [p.body["n"] for p in await box.pending("u/A", 101.0)] == [2, 3, 4]
+    assert box.dropped == 2
+    # the oldest are gone for good, not only hidden
+    assert [p.body["n"] for p in await box.pending("u/A", 101.0)] == [2, 3, 4]
+    assert box.dropped == 2
+    assert [p.body["n"] for p in await box.pending("u/B", 101.0)] == [9]
+
+
+async def test_upkeep_trims_unread_mailboxes_and_deletes_expired_events(
+    engine: AsyncEngine,
+) -> None:
+    box = Mailbox(engine, size=2)
+    for n in range(4):
+        await box.put("u/A", {"n": n}, now=100.0, ttl_s=60)
+    await box.put("u/B", {"n": "short"}, now=100.0, ttl_s=1)
+    await box.put("u/B", {"n": "long"}, now=100.0, ttl_s=60)
+    await box.upkeep(now=130.0)
+    assert box.dropped == 2
+    assert [p.body["n"] for p in await box.pending("u/A", 0.0)] == [2, 3]
+    # read with a clock before the expiry: the expired row itself was deleted
+    assert [p.body["n"] for p in await box.pending("u/B", 0.0)] == ["long"]
+    await box.upkeep(now=131.0)
+    assert box.dropped == 2
+
+
+async def test_polls_within_the_slack_are_written_together(engine: AsyncEngine) -> None:
+    store = AccountStore(engine)
+    await logged_in(store, "A", "tok-a", 100.0)
+    touches = PollTouches(store, slack_s=2.0)
+    await touches.touch("tok-a", 100.0)
+    assert await last_poll(engine, "tok-a") == 100.0  # the first poll shows at once
+    await touches.touch("tok-a", 100.5)
+    await touches.touch("tok-a", 101.0)
+    assert await last_poll(engine, "tok-a") == 100.0  # deferred
+    await touches.flush(101.2)
+    assert await last_poll(engine, "tok-a") == 101.0
+    await touches.touch("tok-a", 105.0)  # the slack has passed since the last write
+    assert await last_poll(engine, "tok-a") == 105.0
+
+
+async def test_live_sessions_are_cached_until_forgotten(engine: AsyncEngine) -> None:
+    store = AccountStore(engine)
+    clock = [0.0]
+    live = LiveSessions(store, 3600.0, lambda: clock[0], lambda: 1000.0, max_age_s=5.0)
+    assert await live.of(UUID) is None
+    await logged_in(store, "A", "tok-a", 1000.0)
+    assert await live.of(UUID) is None  # cached "no session"
+    live.forget(UUID)
+    found = await live.of(UUID)
+    assert found is not None and found.device_id == "A"
+    await logged_in(store, "B", "tok-b", 1000.0)
+    clock[0] = 5.0  # the age bound ends an entry nothing announced a change for
+    found = await live.of(UUID)
+    assert found is not None and found.device_id == "B"
