@@ -138,7 +138,7 @@ def build_app(
     presence = SessionPresence(store, settings.presence.window_s, clock.wall)
     bus = build_bus(settings.bus)
     live = LiveSessions(store, auth.session_ttl_s, clock.monotonic, clock.wall)
-    touches = PollTouches(store)
+    touches = PollTouches(store, settings.presence.window_s)
     mailbox = Mailbox(engine, settings.push.mailbox_size)
     upkeep = Upkeep(touches, mailbox, clock.wall)
     registry = PollRegistry(bus, settings.push.hold_s)

@@ -23,7 +23,7 @@ class LiveSessions:
         session_ttl_s: float,
         monotonic: Callable[[], float],
         wall: Callable[[], float],
-        max_age_s: float = 5.0,
+        max_age_s: float = 60.0,
         max_entries: int = 200_000,
     ) -> None:
         self._store = store

@@ -71,25 +71,31 @@ async def test_upkeep_trims_unread_mailboxes_and_deletes_expired_events(
     assert box.dropped == 2
 
 
-async def test_polls_within_the_slack_are_written_together(engine: AsyncEngine) -> None:
+async def test_polls_of_a_known_session_are_written_together(engine: AsyncEngine) -> None:
     store = AccountStore(engine)
     await logged_in(store, "A", "tok-a", 100.0)
-    touches = PollTouches(store, slack_s=2.0)
+    touches = PollTouches(store, window_s=180.0)
     await touches.touch("tok-a", 100.0)
     assert await last_poll(engine, "tok-a") == 100.0  # the first poll shows at once
-    await touches.touch("tok-a", 100.5)
-    await touches.touch("tok-a", 101.0)
+    await touches.touch("tok-a", 130.0)
+    await touches.touch("tok-a", 150.0)
     assert await last_poll(engine, "tok-a") == 100.0  # deferred
-    await touches.flush(101.2)
-    assert await last_poll(engine, "tok-a") == 101.0
-    await touches.touch("tok-a", 105.0)  # the slack has passed since the last write
-    assert await last_poll(engine, "tok-a") == 105.0
+    await touches.flush(150.5)
+    assert await last_poll(engine, "tok-a") == 150.0
+    # half a window after the last write a poll is written at once again
+    await touches.touch("tok-a", 240.0)
+    assert await last_poll(engine, "tok-a") == 240.0
+    await touches.flush(240.5)
+    # a session silent for a whole window is forgotten; its next poll is written at once
+    await touches.flush(421.0)
+    await touches.touch("tok-a", 422.0)
+    assert await last_poll(engine, "tok-a") == 422.0
 
 
 async def test_live_sessions_are_cached_until_forgotten(engine: AsyncEngine) -> None:
     store = AccountStore(engine)
     clock = [0.0]
-    live = LiveSessions(store, 3600.0, lambda: clock[0], lambda: 1000.0, max_age_s=5.0)
+    live = LiveSessions(store, 3600.0, lambda: clock[0], lambda: 1000.0, max_age_s=60.0)
     assert await live.of(UUID) is None
     await logged_in(store, "A", "tok-a", 1000.0)
     assert await live.of(UUID) is None  # cached "no session"
@@ -97,6 +103,6 @@ async def test_live_sessions_are_cached_until_forgotten(engine: AsyncEngine) -> 
     found = await live.of(UUID)
     assert found is not None and found.device_id == "A"
     await logged_in(store, "B", "tok-b", 1000.0)
-    clock[0] = 5.0  # the age bound ends an entry nothing announced a change for
+    clock[0] = 60.0  # the age bound ends an entry nothing announced a change for
     found = await live.of(UUID)
     assert found is not None and found.device_id == "B"
