@@ -41,7 +41,7 @@ from lwork.http.server import HttpEdge, build_starlette
 from lwork.push.api import PushChannelApi
 from lwork.push.bus import BusMessage
 from lwork.push.channel import PollRegistry
-from lwork.push.mailbox import Mailbox
+from lwork.push.mailbox import Mailbox, open_mailbox
 from lwork.push.service import PushPolicy, PushService
 from lwork.push.setup import build_bus, build_providers
 from lwork.push.upkeep import Upkeep
@@ -139,7 +139,7 @@ def build_app(
     bus = build_bus(settings.bus)
     live = LiveSessions(store, auth.session_ttl_s, clock.monotonic, clock.wall)
     touches = PollTouches(store, settings.presence.window_s)
-    mailbox = Mailbox(engine, settings.push.mailbox_size)
+    mailbox = open_mailbox(engine, settings.push.mailbox_size)
     upkeep = Upkeep(touches, mailbox, clock.wall)
     registry = PollRegistry(bus, settings.push.hold_s)
 
@@ -147,6 +147,8 @@ def build_app(
         if message.kind == "session":  # a login, logout or reset on any node
             presence.forget(message.device)
             live.forget(message.device)
+        elif message.kind == "resync":
+            live.clear()
 
     async def sessions_changed(uuid: str) -> None:
         on_bus(BusMessage("session", uuid))  # at once here; other nodes hear it over the bus
@@ -301,6 +303,7 @@ def build_app(
                 relay.client = None
                 await push.close()
                 await upkeep.close()
+                await mailbox.close()
                 await bus.close()
                 await http2_client.aclose()
                 await http_client.aclose()

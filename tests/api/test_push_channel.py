@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 
 from conftest import LiveServer
 
@@ -211,3 +212,21 @@ async def test_require_token_mode(server_factory) -> None:  # type: ignore[no-un
         assert (await poll(server))["data"] == [{"event": "unlogined"}]
         assert (await poll(server, token="wrong"))["data"] == [{"event": "unlogined"}]
         assert (await poll(server, token=token))["data"] == [{"event": "shake_hand"}]
+
+
+async def test_held_polls_reread_their_mailbox_after_a_bus_outage(
+    server_factory,  # type: ignore[no-untyped-def]
+    redis_url: str,
+) -> None:
+    async with server_factory(bus={"url": redis_url}, push={"hold_s": 30}) as server:
+        await account(server)
+        held = asyncio.create_task(poll(server))
+        await until_held(server)
+        admin = Redis.from_url(redis_url)
+        try:
+            await admin.client_kill_filter(_type="pubsub")
+        finally:
+            await admin.aclose()
+        # answered long before the 30 s hold: nothing was waiting, so a handshake
+        answer = await asyncio.wait_for(held, 5)
+        assert answer["data"] == [{"event": "shake_hand"}]

@@ -67,3 +67,8 @@ class LiveSessions:
             self._generation[uuid] = self._generation.get(uuid, 0) + 1
         else:
             self._generation.pop(uuid, None)
+
+    def clear(self) -> None:
+        """Forget everything (the bus was down: announced changes may have been missed)."""
+        for uuid in list(self._cache) + list(self._inflight):
+            self.forget(uuid)

@@ -21,9 +21,10 @@ log = logging.getLogger("lwork.bus")
 class BusMessage(msgspec.Struct, frozen=True):
     """``device`` is a device key, except for ``session`` (an account's sessions changed),
     where it is the account's uuid. A ``wake`` may carry the event that caused it, so the poll
-    it ends can answer without reading the mailbox back."""
+    it ends can answer without reading the mailbox back. ``resync`` is never sent: a bus
+    delivers it locally after an outage, when messages may have been missed."""
 
-    kind: Literal["wake", "kick", "replaced", "session"]
+    kind: Literal["wake", "kick", "replaced", "session", "resync"]
     device: str
     poll_id: str = ""
     event_id: str = ""
@@ -134,6 +135,8 @@ class RedisBus:
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(self._channel)
+                    if self._subscribed.is_set():  # back after an outage: caches may be stale
+                        self._deliver(BusMessage("resync", ""))
                     self._subscribed.set()
                     delay = 0.1
                     async for raw in pubsub.listen():
@@ -152,5 +155,8 @@ class RedisBus:
         except msgspec.DecodeError:
             self.bad_messages += 1
             return
+        self._deliver(message)
+
+    def _deliver(self, message: BusMessage) -> None:
         for handler in self._handlers:
             handler(message)

@@ -92,6 +92,12 @@ class PollRegistry:
             await self._bus.unmark_held(poll.device, poll.poll_id)
 
     def _on_message(self, message: BusMessage) -> None:
+        if message.kind == "resync":
+            # Wake-ups may have been lost: every poll reads its mailbox again now rather than
+            # sit on a missed event until its hold ends.
+            for held in self._held.values():
+                held.end(Outcome.WOKEN)
+            return
         poll = self._held.get(message.device)
         if poll is None:
             return

@@ -8,6 +8,10 @@ mailbox drops its oldest events (counted in ``dropped``) and returns the newest
 ``push.mailbox_size``; ``upkeep`` trims every mailbox and deletes expired events periodically,
 so a device that never polls does not grow its mailbox without limit. A ``put`` is then one
 insert.
+
+Two implementations: on SQLite the mailbox is the per-event hot path of the default install, so
+it runs its statements on the driver directly, one thread hop per operation
+(``mailbox_sqlite``); on other databases (PostgreSQL) it uses SQLAlchemy Core on the async engine.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,7 +42,44 @@ def new_event_id() -> str:
     return secrets.token_hex(16)
 
 
-class Mailbox:
+class Mailbox(Protocol):
+    dropped: int
+    """Events pushed out of a full mailbox (oldest first) since start."""
+
+    async def put(
+        self,
+        key: str,
+        body: dict[str, Any],
+        now: float,
+        ttl_s: float,
+        call_id: str | None = None,
+        event_id: str | None = None,
+    ) -> str: ...
+
+    async def pending(self, key: str, now: float) -> list[Pending]:
+        """The device's live events, oldest first, at most ``size`` (the newest)."""
+        ...
+
+    async def remove(self, event_ids: list[str]) -> None: ...
+
+    async def remove_call(self, call_id: str) -> None: ...
+
+    async def upkeep(self, now: float) -> None:
+        """Delete expired events and trim every over-full mailbox to its newest ``size``."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def open_mailbox(engine: AsyncEngine, size: int) -> Mailbox:
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        from lwork.push.mailbox_sqlite import SqliteMailbox
+
+        return SqliteMailbox(str(engine.url.database), size)
+    return SqlAlchemyMailbox(engine, size)
+
+
+class SqlAlchemyMailbox:
     def __init__(self, engine: AsyncEngine, size: int) -> None:
         self._engine = engine
         self._size = size
@@ -69,7 +110,6 @@ class Mailbox:
         return event_id
 
     async def pending(self, key: str, now: float) -> list[Pending]:
-        """The device's live events, oldest first, at most ``size`` (the newest)."""
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(
@@ -99,7 +139,6 @@ class Mailbox:
             await conn.execute(delete(mailbox).where(mailbox.c.call_id == call_id))
 
     async def upkeep(self, now: float) -> None:
-        """Delete expired events and trim every over-full mailbox to its newest ``size``."""
         async with self._engine.begin() as conn:
             await conn.execute(delete(mailbox).where(mailbox.c.expires_at <= now))
             rank = (
@@ -114,3 +153,6 @@ class Mailbox:
                 )
             )
         self.dropped += result.rowcount or 0
+
+    async def close(self) -> None:
+        return None

@@ -3,7 +3,7 @@ deferred long-poll writes, the live-session cache."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from lwork.accounts.live_sessions import LiveSessions
 from lwork.accounts.poll_touches import PollTouches
 from lwork.accounts.store import Account, AccountStore, Session
-from lwork.push.mailbox import Mailbox
+from lwork.push.mailbox import Mailbox, open_mailbox
 from lwork.storage.engine import create_engine, migrate
 from lwork.storage.tables import sessions
 
@@ -41,8 +41,24 @@ async def last_poll(engine: AsyncEngine, token: str) -> float | None:
     return float(found) if found is not None else None
 
 
-async def test_a_full_mailbox_keeps_the_newest_and_counts_the_rest(engine: AsyncEngine) -> None:
-    box = Mailbox(engine, size=3)
+@pytest.fixture
+async def mailboxes(engine: AsyncEngine) -> AsyncIterator[Callable[[int], Mailbox]]:
+    """The mailbox for this database (SQLite's own driver, or SQLAlchemy on PostgreSQL)."""
+    opened: list[Mailbox] = []
+
+    def make(size: int) -> Mailbox:
+        opened.append(open_mailbox(engine, size))
+        return opened[-1]
+
+    yield make
+    for box in opened:
+        await box.close()
+
+
+async def test_a_full_mailbox_keeps_the_newest_and_counts_the_rest(
+    mailboxes: Callable[[int], Mailbox],
+) -> None:
+    box = mailboxes(3)
     for n in range(5):
         await box.put("u/A", {"n": n}, now=100.0, ttl_s=60)
     await box.put("u/B", {"n": 9}, now=100.0, ttl_s=60)
@@ -55,9 +71,9 @@ async def test_a_full_mailbox_keeps_the_newest_and_counts_the_rest(engine: Async
 
 
 async def test_upkeep_trims_unread_mailboxes_and_deletes_expired_events(
-    engine: AsyncEngine,
+    mailboxes: Callable[[int], Mailbox],
 ) -> None:
-    box = Mailbox(engine, size=2)
+    box = mailboxes(2)
     for n in range(4):
         await box.put("u/A", {"n": n}, now=100.0, ttl_s=60)
     await box.put("u/B", {"n": "short"}, now=100.0, ttl_s=1)
@@ -106,3 +122,17 @@ async def test_live_sessions_are_cached_until_forgotten(engine: AsyncEngine) -> 
     clock[0] = 60.0  # the age bound ends an entry nothing announced a change for
     found = await live.of(UUID)
     assert found is not None and found.device_id == "B"
+
+
+async def test_events_leave_by_id_and_with_their_call(mailboxes: Callable[[int], Mailbox]) -> None:
+    box = mailboxes(10)
+    first = await box.put("u/A", {"n": 1}, now=100.0, ttl_s=60)
+    await box.put("u/A", {"n": 2}, now=100.0, ttl_s=60, call_id="call-1")
+    await box.put("u/A", {"n": 3}, now=100.0, ttl_s=60, call_id="call-2")
+    chosen = await box.put("u/A", {"n": 4}, now=100.0, ttl_s=60, event_id="e" * 32)
+    assert chosen == "e" * 32
+    await box.remove([first, chosen])
+    await box.remove_call("call-1")
+    await box.remove_call("no-such-call")
+    assert [(p.body["n"]) for p in await box.pending("u/A", 101.0)] == [3]
+    assert box.dropped == 0
