@@ -146,7 +146,8 @@ def profiled(pid: int, output: Path | None) -> Iterator[None]:
         yield
         return
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    cmd = [spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--threads"]
+    # --gil: only samples holding the GIL, i.e. CPU spent in Python, not waits for a thread.
+    cmd = [spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--gil"]
     proc = subprocess.Popen([*cmd, "-o", str(output)], stdout=subprocess.DEVNULL)
     try:
         time.sleep(1.0)  # attached before the measured load starts

@@ -3,8 +3,9 @@
 Every event and every long poll asks "which session is live for this account?"; under load that
 read was a third of the database work per event. Entries live at most ``max_age_s``; a login,
 logout or password reset anywhere clears the entry at once on every node (the composition root
-relays ``forget`` over the bus), so the age bound only matters for what nothing announces: a
-session slowly expiring after ``auth.session_ttl_s`` of silence, which is days, not seconds.
+relays ``forget`` over the bus, and clears everything after a bus outage), so the age bound only
+matters for what nothing announces: a session expiring after ``auth.session_ttl_s`` (days) of
+silence.
 Concurrent misses for one account share one read.
 """
 
@@ -23,7 +24,7 @@ class LiveSessions:
         session_ttl_s: float,
         monotonic: Callable[[], float],
         wall: Callable[[], float],
-        max_age_s: float = 60.0,
+        max_age_s: float = 600.0,
         max_entries: int = 200_000,
     ) -> None:
         self._store = store

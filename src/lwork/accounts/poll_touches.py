@@ -2,10 +2,10 @@
 
 Presence (CONTRACT §4) is "long-polled within ``presence.window_s``", a window of minutes, and a
 busy device polls again after every event. A poll is written at once when this node does not
-know the session's recorded poll, or when that is half a window old (the poll may flip the
-account to online, on every node); otherwise it only updates memory, and ``flush`` (every second
-or so) writes all such polls in one statement. So the table is never more than a flush behind
-where it matters, and never falls out of the window while the device keeps polling.
+know the session's recorded poll, or when that is about to leave the window (the poll may flip
+the account to online, on every node); otherwise it only updates memory, and ``flush`` (every
+second) writes all such polls in one statement. So the table never shows a polling device
+offline, and costs one batched write per second instead of one per poll.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from lwork.accounts.store import AccountStore
 
 
 class PollTouches:
-    def __init__(self, store: AccountStore, window_s: float) -> None:
+    def __init__(self, store: AccountStore, window_s: float, prune_every_s: float = 30.0) -> None:
         self._store = store
-        self._write_after_s = window_s / 2
+        # The margin covers a flush interval and a slow flush; tiny windows write every poll.
+        self._write_after_s = window_s - 5.0
         self._forget_after_s = window_s
+        self._prune_every_s = prune_every_s
+        self._pruned_at = 0.0
         self._written: dict[str, float] = {}
         self._pending: dict[str, float] = {}
 
@@ -40,6 +43,10 @@ class PollTouches:
                 for token, at in pending.items():  # kept for the next flush
                     self._pending.setdefault(token, at)
                 raise
+            self._written.update(pending)
+        if now - self._pruned_at < self._prune_every_s:
+            return
+        self._pruned_at = now
         horizon = now - self._forget_after_s
         stale = [token for token, at in self._written.items() if at < horizon]
         for token in stale:

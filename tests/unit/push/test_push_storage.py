@@ -90,7 +90,7 @@ async def test_upkeep_trims_unread_mailboxes_and_deletes_expired_events(
 async def test_polls_of_a_known_session_are_written_together(engine: AsyncEngine) -> None:
     store = AccountStore(engine)
     await logged_in(store, "A", "tok-a", 100.0)
-    touches = PollTouches(store, window_s=180.0)
+    touches = PollTouches(store, window_s=180.0, prune_every_s=0.0)
     await touches.touch("tok-a", 100.0)
     assert await last_poll(engine, "tok-a") == 100.0  # the first poll shows at once
     await touches.touch("tok-a", 130.0)
@@ -98,14 +98,17 @@ async def test_polls_of_a_known_session_are_written_together(engine: AsyncEngine
     assert await last_poll(engine, "tok-a") == 100.0  # deferred
     await touches.flush(150.5)
     assert await last_poll(engine, "tok-a") == 150.0
-    # half a window after the last write a poll is written at once again
-    await touches.touch("tok-a", 240.0)
-    assert await last_poll(engine, "tok-a") == 240.0
-    await touches.flush(240.5)
+    await touches.touch("tok-a", 320.0)  # 170 s after the recorded poll: still deferred
+    assert await last_poll(engine, "tok-a") == 150.0
+    await touches.flush(320.5)
+    assert await last_poll(engine, "tok-a") == 320.0
+    # a poll about to leave the window is written at once
+    await touches.touch("tok-a", 496.0)
+    assert await last_poll(engine, "tok-a") == 496.0
     # a session silent for a whole window is forgotten; its next poll is written at once
-    await touches.flush(421.0)
-    await touches.touch("tok-a", 422.0)
-    assert await last_poll(engine, "tok-a") == 422.0
+    await touches.flush(677.0)
+    await touches.touch("tok-a", 678.0)
+    assert await last_poll(engine, "tok-a") == 678.0
 
 
 async def test_live_sessions_are_cached_until_forgotten(engine: AsyncEngine) -> None:
