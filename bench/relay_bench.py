@@ -2,10 +2,15 @@
 
 For each relay and each load it sets up calls over ng, streams 172-byte RTP packets (12-byte
 header + 160-byte payload carrying the send time) at 50 pps each way per call, and measures
-relayed packets/s, loss and latency. `direct` (endpoints sending straight to each other, no
-relay) is the reference for latency: added latency = relay percentile - direct percentile.
-A `flood` run pushes one stream as fast as the generator can send. Prints one JSON line per
-figure.
+relayed packets/s, loss, latency and the relay's CPU per relayed packet. `direct` (endpoints
+sending straight to each other, no relay) is the reference for latency: added latency = relay
+percentile - direct percentile. A `flood` run pushes one stream as fast as the generator can
+send. Prints one JSON line per figure.
+
+The generator must out-run the relay, or the figure measures the generator: it batches its
+syscalls with sendmmsg/recvmmsg (through ctypes) and lets many calls share each of its sockets
+(a relay tells calls apart by its own ports, so endpoints may share an address); `--generators`
+splits the calls over several processes.
 
     python bench/relay_bench.py [--streams 1 1000] [--seconds 5] [--skip-rtpengine]
 """
@@ -13,11 +18,14 @@ figure.
 from __future__ import annotations
 
 import argparse
+import array
 import asyncio
 import contextlib
+import ctypes
 import json
+import multiprocessing
 import os
-import selectors
+import select
 import shutil
 import socket
 import struct
@@ -26,7 +34,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import cast
+from multiprocessing.connection import Connection
 
 from lwork.media.ng import NgClient
 from lwork.media.sdp_min import build_sdp
@@ -34,15 +42,126 @@ from lwork.media.sdp_min import build_sdp
 HOST = "127.0.0.1"
 PACKET_SIZE = 172
 PPS_PER_DIRECTION = 50
-_HEAD = struct.Struct("!BBHIIQ")  # RTP header + send time in ns
+SLOTS = 20  # each 20 ms round of sends is spread over 1 ms slots, so no burst dominates
+RECV_BATCH = 256
+RECV_KEEP = 24  # bytes of each received datagram we look at: header + send time
+WARMUP_S = 0.5  # paced both ways before the window: every leg latched (rtpengine waits for it)
+DRAIN_S = 0.3
+_HEAD = struct.Struct("!BBHIIQ")  # RTP header + send time in ns (CLOCK_MONOTONIC, all processes)
+_SENT_AT = struct.Struct("!Q")
+_MSG_DONTWAIT = 0x40
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.sendmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
+_libc.recvmmsg.argtypes = [
+    ctypes.c_int,
+    ctypes.c_void_p,
+    ctypes.c_uint,
+    ctypes.c_int,
+    ctypes.c_void_p,
+]
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class _MsgHdr(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_void_p),
+        ("namelen", ctypes.c_uint32),
+        ("iov", ctypes.c_void_p),
+        ("iovlen", ctypes.c_size_t),
+        ("control", ctypes.c_void_p),
+        ("controllen", ctypes.c_size_t),
+        ("flags", ctypes.c_int),
+    ]
+
+
+class _MMsgHdr(ctypes.Structure):
+    _fields_ = [("hdr", _MsgHdr), ("len", ctypes.c_uint)]
+
+
+def _sockaddr(address: tuple[str, int]) -> bytes:
+    family = struct.pack("=H", socket.AF_INET)
+    return family + struct.pack("!H", address[1]) + socket.inet_aton(address[0]) + bytes(8)
+
+
+class _Messages:
+    """`count` prepared datagrams of `size` bytes in one buffer, with optional destinations."""
+
+    def __init__(self, count: int, size: int, targets: list[tuple[str, int]] | None) -> None:
+        self.buffer = (ctypes.c_char * (count * size))()
+        self.iov = (_Iovec * count)()
+        self.headers = (_MMsgHdr * count)()
+        self.names = (ctypes.c_char * (16 * count))()
+        base = ctypes.addressof(self.buffer)
+        for i in range(count):
+            self.iov[i].base, self.iov[i].len = base + i * size, size
+            header = self.headers[i].hdr
+            header.iov, header.iovlen = ctypes.addressof(self.iov[i]), 1
+            if targets is not None:
+                ctypes.memmove(ctypes.addressof(self.names) + 16 * i, _sockaddr(targets[i]), 16)
+                header.name = ctypes.addressof(self.names) + 16 * i
+                header.namelen = 16
+
+    def at(self, index: int) -> int:
+        return ctypes.addressof(self.headers) + index * ctypes.sizeof(_MMsgHdr)
+
+
+class _Sender:
+    """One generator socket sending a fixed list of streams (target, SSRC) in slices."""
+
+    def __init__(self, sock: socket.socket, targets: list[tuple[str, int]], ssrcs: list[int]):
+        self.fd = sock.fileno()
+        self.ssrcs = ssrcs
+        self.messages = _Messages(len(targets), PACKET_SIZE, targets)
+
+    def send(self, first: int, count: int, sequence: int, step: int, now: int) -> int:
+        """Send streams [first, first + count) stamped `now`; packet i gets sequence + i * step."""
+        buffer, ssrcs = self.messages.buffer, self.ssrcs
+        for i in range(first, first + count):
+            seq = (sequence + (i - first) * step) & 0xFFFF
+            # +1 ns per packet: no two payloads alike (rtpengine takes repeats for a loop)
+            sent_at = now + i - first
+            _HEAD.pack_into(buffer, i * PACKET_SIZE, 0x80, 102, seq, seq * 160, ssrcs[i], sent_at)
+        done: int = _libc.sendmmsg(self.fd, self.messages.at(first), count, _MSG_DONTWAIT)
+        return max(0, done)  # -1: the socket buffer is full, nothing left
+
+
+class _Receiver:
+    """recvmmsg into a fixed ring; keeps the latency of packets sent inside the window."""
+
+    def __init__(self) -> None:
+        self.messages = _Messages(RECV_BATCH, RECV_KEEP, None)
+        self.received = 0
+        self.latencies = array.array("q")
+
+    def drain(self, fd: int, window: tuple[int, int]) -> None:
+        buffer, latencies = self.messages.buffer, self.latencies
+        start, end = window
+        while True:
+            count = _libc.recvmmsg(fd, self.messages.at(0), RECV_BATCH, _MSG_DONTWAIT, None)
+            if count <= 0:
+                return
+            now = time.monotonic_ns()
+            for i in range(count):
+                (sent_at,) = _SENT_AT.unpack_from(buffer, i * RECV_KEEP + 12)
+                if start <= sent_at < end:
+                    self.received += 1
+                    latencies.append(now - sent_at)
+            if count < RECV_BATCH:
+                return
 
 
 @dataclass
-class Endpoint:
-    sock: socket.socket
-    target: tuple[str, int]
-    ssrc: int
-    seq: int = 0
+class Calls:
+    """One generator's share: its two sockets and, per call, where each side sends."""
+
+    side_a: socket.socket
+    side_b: socket.socket
+    a_targets: list[tuple[str, int]]
+    b_targets: list[tuple[str, int]]
+    first_ssrc: int
 
 
 @dataclass
@@ -52,12 +171,77 @@ class Result:
     seconds: float
     latencies_ns: list[int]
     relay_cpu: float | None
+    generator_cpu: float
 
     def percentile_ms(self, q: float) -> float | None:
         if not self.latencies_ns:
             return None
-        ordered = sorted(self.latencies_ns)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
+        return (
+            self.latencies_ns[min(len(self.latencies_ns) - 1, int(q * len(self.latencies_ns)))]
+            / 1e6
+        )
+
+
+def _generate(
+    calls: Calls, start: float, seconds: float, pps: int, flood: bool
+) -> tuple[int, int, bytes]:
+    """Warm-up, then the measured window; returns (sent, received, latencies) of the window."""
+    n = len(calls.a_targets)
+    ssrcs_a = [calls.first_ssrc + 2 * i for i in range(n)]
+    ssrcs_b = [calls.first_ssrc + 2 * i + 1 for i in range(n)]
+    senders = [
+        _Sender(calls.side_a, calls.a_targets, ssrcs_a),
+        _Sender(calls.side_b, calls.b_targets, ssrcs_b),
+    ]
+    flooder = _Sender(calls.side_a, calls.a_targets[:1] * 64, ssrcs_a[:1] * 64)
+    receiver = _Receiver()
+    poller = select.epoll()
+    for sock in (calls.side_a, calls.side_b):
+        poller.register(sock.fileno(), select.EPOLLIN)
+    begin, end = start + WARMUP_S, start + WARMUP_S + seconds
+    window = (int(begin * 1e9), int(end * 1e9))
+    slots = min(SLOTS, n)
+    bounds = [(n * k // slots, n * (k + 1) // slots) for k in range(slots)]
+    slot_s = 1.0 / pps / slots
+    sent = rounds = 0
+    next_slot = start
+    while time.monotonic() < start:
+        time.sleep(0.001)
+    fds = (calls.side_a.fileno(), calls.side_b.fileno())
+    while True:
+        now_ns = time.monotonic_ns()
+        if now_ns >= window[1]:
+            break
+        in_window = now_ns >= window[0]
+        if flood and in_window:
+            sent += flooder.send(0, 64, rounds * 64, 1, now_ns)
+            rounds += 1
+        elif now_ns >= next_slot * 1e9:
+            first, last = bounds[rounds % slots]
+            for sender in senders:
+                done = sender.send(first, last - first, rounds // slots, 0, now_ns)
+                if in_window:
+                    sent += done
+            rounds += 1
+            next_slot += slot_s
+        timeout = 0.0 if flood and in_window else max(0.0, min(next_slot, end) - time.monotonic())
+        if poller.poll(timeout, 2):
+            for fd in fds:
+                receiver.drain(fd, window)
+    drain_end = time.monotonic() + DRAIN_S
+    while time.monotonic() < drain_end:
+        if poller.poll(0.05, 2):
+            for fd in fds:
+                receiver.drain(fd, window)
+    poller.close()
+    return sent, receiver.received, receiver.latencies.tobytes()
+
+
+def _generator_process(
+    calls: Calls, start: float, seconds: float, pps: int, flood: bool, out: Connection
+) -> None:
+    out.send(_generate(calls, start, seconds, pps, flood))
+    out.close()
 
 
 def _free_port() -> int:
@@ -68,7 +252,8 @@ def _free_port() -> int:
 
 def _endpoint_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 18)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
     sock.bind((HOST, 0))
     sock.setblocking(False)
     return sock
@@ -79,14 +264,15 @@ def _stat(pid: int) -> list[str]:
         return stat.read().rsplit(")", 1)[1].split()
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time of the relay and of its worker processes (direct children)."""
-    pids = [pid]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, IndexError):
-                if int(_stat(int(entry))[1]) == pid:
-                    pids.append(int(entry))
+def _cpu_seconds(pids: list[int], children_of: int | None = None) -> float:
+    """CPU time of `pids` and of the direct children of `children_of` (relay workers)."""
+    pids = list(pids)
+    if children_of is not None:
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError, IndexError):
+                    if int(_stat(int(entry))[1]) == children_of:
+                        pids.append(int(entry))
     total = 0
     for item in pids:
         with contextlib.suppress(OSError):
@@ -135,136 +321,89 @@ def _relay_process(kind: str, ng_port: int) -> Iterator[int | None]:
         process.wait(10)
 
 
-async def _setup_calls(
-    ng_port: int | None, pairs: list[tuple[socket.socket, socket.socket]]
-) -> list[tuple[Endpoint, Endpoint]]:
-    calls = []
-    if ng_port is None:
-        for i, (a, b) in enumerate(pairs):
-            calls.append(
-                (Endpoint(a, b.getsockname(), 2 * i + 1), Endpoint(b, a.getsockname(), 2 * i + 2))
-            )
-        return calls
-    async with NgClient(HOST, ng_port, timeout_s=0.5, retries=20) as ng:
-        await ng.ping()
-        for i, (a, b) in enumerate(pairs):
-            call_id = f"bench-{i}"
-            offer = await ng.offer(call_id, "a", build_sdp(HOST, a.getsockname()[1]))
-            answer = await ng.answer(call_id, "a", "b", build_sdp(HOST, b.getsockname()[1]))
-            calls.append(
-                (
-                    Endpoint(a, (HOST, answer.media.port), 2 * i + 1),
-                    Endpoint(b, (HOST, offer.media.port), 2 * i + 2),
-                )
-            )
-    return calls
+async def _setup_calls(ng_port: int | None, shares: list[Calls], streams: int) -> None:
+    """Fill each share's targets: the relay ports from offer/answer, or each other (direct)."""
+    per_share = [streams * k // len(shares) for k in range(len(shares) + 1)]
+    async with contextlib.AsyncExitStack() as stack:
+        ng = None
+        if ng_port is not None:
+            ng = await stack.enter_async_context(NgClient(HOST, ng_port, timeout_s=0.5, retries=20))
+            await ng.ping()
+        for k, share in enumerate(shares):
+            a_port, b_port = share.side_a.getsockname()[1], share.side_b.getsockname()[1]
+            for i in range(per_share[k], per_share[k + 1]):
+                if ng is None:
+                    share.a_targets.append((HOST, b_port))
+                    share.b_targets.append((HOST, a_port))
+                    continue
+                call_id = f"bench-{i}"
+                offer = await ng.offer(call_id, "a", build_sdp(HOST, a_port))
+                answer = await ng.answer(call_id, "a", "b", build_sdp(HOST, b_port))
+                share.a_targets.append((HOST, answer.media.port))
+                share.b_targets.append((HOST, offer.media.port))
 
 
-def _run_load(
-    endpoints: list[Endpoint],
-    listeners: list[socket.socket],
-    seconds: float,
-    pid: int | None,
-    flood: bool,
-) -> Result:
-    selector = selectors.EpollSelector()
-    for sock in listeners:
-        selector.register(sock, selectors.EVENT_READ)
-    payload = bytes(PACKET_SIZE - _HEAD.size)
-    latencies: list[int] = []
-    sent = received = 0
-    clock = time.monotonic_ns
-    cpu_start = _cpu_seconds(pid) if pid else None
-    start = time.monotonic()
-    end = start + seconds
-    # Spread each 20 ms round of sends over 1 ms slots so no burst dominates the latency.
-    slots = 20
-    per_slot = max(1, len(endpoints) // slots)
-    next_slot = start
-    cursor = 0
-    while True:
-        now = time.monotonic()
-        if now >= end:
-            break
-        if flood:
-            for endpoint in endpoints:
-                for _ in range(32):
-                    endpoint.seq = (endpoint.seq + 1) & 0xFFFF
-                    header = _HEAD.pack(
-                        0x80, 102, endpoint.seq, endpoint.seq * 160, endpoint.ssrc, clock()
-                    )
-                    try:
-                        endpoint.sock.sendto(header + payload, endpoint.target)
-                        sent += 1
-                    except BlockingIOError:
-                        break
-        elif now >= next_slot:
-            for _ in range(per_slot if len(endpoints) >= slots else len(endpoints)):
-                endpoint = endpoints[cursor]
-                cursor = (cursor + 1) % len(endpoints)
-                endpoint.seq = (endpoint.seq + 1) & 0xFFFF
-                header = _HEAD.pack(
-                    0x80, 102, endpoint.seq, endpoint.seq * 160, endpoint.ssrc, clock()
-                )
-                with contextlib.suppress(BlockingIOError):
-                    endpoint.sock.sendto(header + payload, endpoint.target)
-                    sent += 1
-            step = 0.02 / slots if len(endpoints) >= slots else 0.02
-            next_slot += step
-        timeout = 0 if flood else max(0.0, min(next_slot, end) - time.monotonic())
-        for key, _ in selector.select(timeout):
-            sock = cast(socket.socket, key.fileobj)
-            while True:
-                try:
-                    data = sock.recv(2048)
-                except BlockingIOError:
-                    break
-                received += 1
-                latencies.append(clock() - _HEAD.unpack_from(data)[5])
-    # drain what is still in flight
-    drain_end = time.monotonic() + 0.3
-    while time.monotonic() < drain_end:
-        for key, _ in selector.select(0.05):
-            sock = cast(socket.socket, key.fileobj)
-            while True:
-                try:
-                    data = sock.recv(2048)
-                except BlockingIOError:
-                    break
-                received += 1
-                latencies.append(clock() - _HEAD.unpack_from(data)[5])
-    relay_cpu = None
-    if pid and cpu_start is not None:
-        relay_cpu = (_cpu_seconds(pid) - cpu_start) / (time.monotonic() - start)
-    selector.close()
-    return Result(sent, received, seconds, latencies, relay_cpu)
-
-
-def run_scenario(kind: str, streams: int, seconds: float, flood: bool) -> Result:
-    pairs = [(_endpoint_socket(), _endpoint_socket()) for _ in range(streams)]
+def run_scenario(kind: str, streams: int, args: argparse.Namespace, flood: bool) -> Result:
+    generators = min(args.generators, streams)
+    shares = [
+        Calls(_endpoint_socket(), _endpoint_socket(), [], [], 1 + 2 * streams * k)
+        for k in range(generators)
+    ]
     ng_port = _free_port()  # after the endpoints, so none of them takes it meanwhile
+    context = multiprocessing.get_context("fork")
     try:
         with _relay_process(kind, ng_port) as pid:
-            calls = asyncio.run(_setup_calls(None if kind == "direct" else ng_port, pairs))
-            endpoints = [e for call in calls for e in call]
-            listeners = [e.sock for e in endpoints]
-            # warm-up, paced in both directions: both sides latched (rtpengine waits for that)
-            _run_load(endpoints, listeners, 0.5, pid, flood=False)
+            asyncio.run(_setup_calls(None if kind == "direct" else ng_port, shares, streams))
             if flood:
-                endpoints = endpoints[:1]  # one direction, one stream, as fast as possible
-            return _run_load(endpoints, listeners, seconds, pid, flood)
+                shares = shares[:1]
+            start = time.monotonic() + 0.2
+            pipes, processes = [], []
+            for share in shares:
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(
+                    target=_generator_process,
+                    args=(share, start, args.seconds, args.pps, flood, send),
+                )
+                process.start()
+                pipes.append(receive)
+                processes.append(process)
+            gen_pids = [p.pid for p in processes if p.pid is not None]
+            time.sleep(max(0.0, start + WARMUP_S - time.monotonic()))
+            cpu_start = _cpu_seconds([pid], pid) if pid else None
+            gen_start = _cpu_seconds(gen_pids)
+            time.sleep(args.seconds)
+            relay_cpu = (
+                (_cpu_seconds([pid], pid) - cpu_start) / args.seconds
+                if pid and cpu_start is not None
+                else None
+            )
+            generator_cpu = (_cpu_seconds(gen_pids) - gen_start) / args.seconds
+            sent = received = 0
+            latencies = array.array("q")
+            for receive in pipes:
+                s, r, raw = receive.recv()
+                sent, received = sent + s, received + r
+                latencies.frombytes(raw)
+            for process in processes:
+                process.join(10)
+            return Result(sent, received, args.seconds, sorted(latencies), relay_cpu, generator_cpu)
     finally:
-        for a, b in pairs:
-            a.close()
-            b.close()
+        for share in shares:
+            share.side_a.close()
+            share.side_b.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--streams", type=int, nargs="+", default=[1, 1000])
+    parser.add_argument("--streams", type=int, nargs="*", default=[1, 1000])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--skip-rtpengine", action="store_true")
     parser.add_argument("--workers", type=int, default=2, help="also run builtin with N workers")
+    parser.add_argument("--generators", type=int, default=1, help="generator processes")
+    parser.add_argument(
+        "--pps", type=int, default=PPS_PER_DIRECTION, help="per stream and direction"
+    )
+    parser.add_argument("--no-flood", action="store_true")
     args = parser.parse_args()
     relays = ["builtin"]
     if args.workers > 1:
@@ -272,42 +411,60 @@ def main() -> None:
     if not args.skip_rtpengine and shutil.which("rtpengine"):
         relays.append("rtpengine")
     for streams in args.streams:
-        direct = run_scenario("direct", streams, args.seconds, flood=False)
-        results = {kind: run_scenario(kind, streams, args.seconds, flood=False) for kind in relays}
+        direct = run_scenario("direct", streams, args, flood=False)
+        print(json.dumps(_figure("direct", streams, direct, direct, "paced", args)), flush=True)
+        results = {kind: run_scenario(kind, streams, args, flood=False) for kind in relays}
         for kind, result in results.items():
-            line = _figure(kind, streams, result, direct, "paced")
+            line = _figure(kind, streams, result, direct, "paced", args)
             if kind.startswith("builtin") and "rtpengine" in results:
-                line["ratio_to_rtpengine_pps"] = _ratio(result, results["rtpengine"])
+                line.update(_ratios(result, results["rtpengine"]))
             print(json.dumps(line), flush=True)
-    direct = run_scenario("direct", 1, args.seconds, flood=True)
-    floods = {kind: run_scenario(kind, 1, args.seconds, flood=True) for kind in relays}
+    if args.no_flood:
+        return
+    direct = run_scenario("direct", 1, args, flood=True)
+    floods = {kind: run_scenario(kind, 1, args, flood=True) for kind in relays}
     for kind, result in floods.items():
-        line = _figure(kind, 1, result, direct, "flood")
+        line = _figure(kind, 1, result, direct, "flood", args)
         if kind.startswith("builtin") and "rtpengine" in floods:
-            line["ratio_to_rtpengine_pps"] = _ratio(result, floods["rtpengine"])
+            line.update(_ratios(result, floods["rtpengine"]))
         print(json.dumps(line), flush=True)
 
 
-def _ratio(ours: Result, theirs: Result) -> float | None:
-    if not theirs.received:
+def _us_per_packet(result: Result) -> float | None:
+    if result.relay_cpu is None or not result.received:
         return None
-    return round(ours.received / theirs.received, 3)
+    return result.relay_cpu * 1e6 / (result.received / result.seconds)
+
+
+def _ratios(ours: Result, theirs: Result) -> dict[str, object]:
+    """Ours / rtpengine: relayed packets (higher is better), CPU per packet (lower is better)."""
+    if theirs.received < 0.01 * theirs.sent:
+        # rtpengine gives up on a socket whose queue holds more than 50 packets ("Too many
+        # packets in UDP receive queue"): a flood stalls it, and a ratio would mean nothing.
+        return {"ratio_to_rtpengine_pps": None, "rtpengine_stalled": True}
+    pps = round(ours.received / theirs.received, 3) if theirs.received else None
+    mine, other = _us_per_packet(ours), _us_per_packet(theirs)
+    cpu = round(mine / other, 3) if mine is not None and other else None
+    return {"ratio_to_rtpengine_pps": pps, "ratio_to_rtpengine_cpu_per_packet": cpu}
 
 
 def _figure(
-    kind: str, streams: int, result: Result, direct: Result, mode: str
+    kind: str, streams: int, result: Result, direct: Result, mode: str, args: argparse.Namespace
 ) -> dict[str, object]:
     def r(value: float | None) -> float | None:
         return None if value is None else round(value, 3)
 
     p50, p99 = result.percentile_ms(0.5), result.percentile_ms(0.99)
     d50, d99 = direct.percentile_ms(0.5), direct.percentile_ms(0.99)
+    us = _us_per_packet(result)
     return {
         "figure": f"relay_{mode}",
         "relay": kind.replace("builtinx", "builtin, workers="),
         "streams": streams,
         "packet_bytes": PACKET_SIZE,
+        "offered_pps_per_stream_direction": None if mode == "flood" else args.pps,
         "seconds": result.seconds,
+        "generators": 1 if mode == "flood" else min(args.generators, streams),
         "sent_pps": round(result.sent / result.seconds),
         "relayed_pps": round(result.received / result.seconds),
         "loss": r(1 - result.received / result.sent) if result.sent else None,
@@ -316,11 +473,10 @@ def _figure(
         "added_p50_ms": r(p50 - d50) if p50 is not None and d50 is not None else None,
         "added_p99_ms": r(p99 - d99) if p99 is not None and d99 is not None else None,
         "relay_cpu_cores": r(result.relay_cpu),
-        "relay_cpu_us_per_packet": (
-            r(result.relay_cpu * 1e6 / (result.received / result.seconds))
-            if result.relay_cpu is not None and result.received
-            else None
-        ),
+        "relay_cpu_us_per_packet": r(us),
+        "one_core_capacity_pps": round(1e6 / us) if us else None,
+        "generator_cpu_cores": r(result.generator_cpu),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
         "reference": {
             "direct_pps": round(direct.received / direct.seconds),
             "direct_p50_ms": r(d50),

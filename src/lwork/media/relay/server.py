@@ -1,8 +1,9 @@
 """The asyncio shell of the relay: UDP sockets, the clock, one periodic timer. No rules here.
 
-Each RTP and RTCP socket has a small protocol object that stamps the arrival time once and hands
-the datagram to its `Leg`; the leg answers with a destination and the protocol sends the same
-bytes out of the other leg's socket.
+The ng socket and the timers run on the asyncio loop. The media sockets sit in one epoll set of
+their own (`_PacketLoop`), which the loop watches as a single descriptor: each datagram is
+stamped with its arrival time and handed to its `Leg`, which answers with a destination, and
+the same bytes leave through the other leg's socket.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import select
 import socket
 import time
 from collections.abc import Callable
@@ -26,72 +28,113 @@ from lwork.media.relay.session import Address, Leg
 log = logging.getLogger(__name__)
 SOCKET_BUFFER = 1 << 18
 RECV_SIZE = 4096
+MAX_EVENTS = 1024
 MAX_BATCH = 64
 BACKLOG_S = 0.0005
+DRAIN_LIMIT = 1024
+"""Datagrams per loop wakeup at most, so ng requests and timers wait milliseconds, not seconds,
+when the relay is overloaded (what is left stays queued and ready)."""
 _monotonic = time.monotonic
+Receive = Callable[[bytes, Address, float], Address | None]
 
 
 class _Port:
-    """One bound, non-blocking UDP socket of a leg, drained from the loop's reader callback.
+    """One bound, non-blocking UDP socket of a leg and where its datagrams go.
 
     Plain `recvfrom`/`sendto` avoid a transport and a callback object per packet; a full send
     buffer drops the packet (counted), as a router would.
     """
 
-    __slots__ = ("sock", "leg", "receive", "out", "rtcp", "orphans", "budget", "last_wakeup")
+    __slots__ = ("sock", "leg", "route", "rtcp", "orphans", "budget", "last_wakeup")
 
     def __init__(self, sock: socket.socket, rtcp: bool) -> None:
         self.sock = sock
         self.rtcp = rtcp
         self.leg: Leg | None = None
-        self.receive: Callable[[bytes, Address, float], Address | None] | None = None
-        self.out: socket.socket | None = None
+        self.route: tuple[Receive, socket.socket] | None = None
         self.orphans = 0
         self.budget = 1
         self.last_wakeup = 0.0
 
     def attach(self, leg: Leg, out: socket.socket) -> None:
-        self.leg, self.out = leg, out
-        self.receive = leg.receive_rtcp if self.rtcp else leg.receive_rtp
+        self.leg = leg
+        self.route = (leg.receive_rtcp if self.rtcp else leg.receive_rtp, out)
 
     def detach(self) -> None:
-        self.leg = self.receive = self.out = None
+        self.leg = self.route = None
 
-    def on_readable(self) -> None:
-        # epoll is level-triggered: reading one datagram per callback costs no EAGAIN syscall
-        # in the common case (one packet waiting). A port that is called back again within
-        # BACKLOG_S has a queue, so it reads in growing batches until the queue is drained.
-        now = _monotonic()
-        budget = self.budget if now - self.last_wakeup <= BACKLOG_S else 1
+    def relay(self, limit: int) -> int:
+        """Forward what is waiting on this port (at most `limit`); return how many were read.
+
+        One datagram, unless the port was already ready less than BACKLOG_S ago: then it has a
+        queue (a flood, or a relay behind) and reads in doubling batches up to MAX_BATCH.
+        Reading a second datagram blindly would mostly cost an EAGAIN exception, and
+        level-triggered epoll reports leftovers on the next wakeup anyway.
+        """
+        clock = _monotonic
+        now = clock()
+        budget = min(limit, self.budget) if now - self.last_wakeup <= BACKLOG_S else 1
         self.last_wakeup = now
-        receive, out = self.receive, self.out
-        recvfrom = self.sock.recvfrom
+        recvfrom, route = self.sock.recvfrom, self.route
         count = 0
         while count < budget:
             try:
-                data, addr = recvfrom(RECV_SIZE)
+                data, source = recvfrom(RECV_SIZE)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
-                self._count_error()  # ICMP port unreachable from a peer that went away
+                self.count_error()  # ICMP port unreachable from a peer that went away
                 break
             if count:
-                now = _monotonic()
+                now = clock()  # per packet: a batch takes a while, and jitter needs arrivals
             count += 1
-            if receive is None or out is None:
+            if route is None:
                 self.orphans += 1
                 continue
-            destination = receive(data, addr, now)
+            destination = route[0](data, source, now)
             if destination is not None:
                 try:
-                    out.sendto(data, destination)
+                    route[1].sendto(data, destination)
                 except OSError:
-                    self._count_error()
-        self.budget = min(MAX_BATCH, budget * 2) if count >= budget else max(1, count)
+                    self.count_error()
+        self.budget = min(MAX_BATCH, budget * 2) if count == budget else max(1, count)
+        return count
 
-    def _count_error(self) -> None:
+    def count_error(self) -> None:
         if self.leg is not None:
             (self.leg.rtcp if self.rtcp else self.leg.rtp).errors += 1
+
+
+class _PacketLoop:
+    """All media sockets of the process in one epoll set, drained from one loop callback.
+
+    The event loop watches only this set's descriptor: a wakeup costs one loop callback however
+    many sockets are ready, and the work done before ng requests and timers get their turn is
+    bounded by DRAIN_LIMIT datagrams, not by (ready sockets x batch size).
+    """
+
+    def __init__(self) -> None:
+        self.epoll = select.epoll()
+        self.ports: dict[int, _Port] = {}
+
+    def add(self, port: _Port) -> None:
+        fd = port.sock.fileno()
+        self.ports[fd] = port
+        self.epoll.register(fd, select.EPOLLIN)
+
+    def remove(self, port: _Port) -> None:
+        fd = port.sock.fileno()
+        if self.ports.pop(fd, None) is not None:
+            self.epoll.unregister(fd)
+
+    def drain(self) -> None:
+        ports, left = self.ports, DRAIN_LIMIT
+        for fd, _mask in self.epoll.poll(0, MAX_EVENTS):
+            port = ports.get(fd)
+            if port is not None:
+                left -= port.relay(left)
+                if left <= 0:
+                    return
 
 
 class _NgProtocol(asyncio.DatagramProtocol):
@@ -120,6 +163,12 @@ class RelayServer:
         self.table = CallTable(config, self, lambda: secrets.randbits(32))
         self.ng = NgServer(self.table, self._play_dtmf, time.time())
         self._pairs: dict[int, tuple[_Port, _Port]] = {}
+        self._packets = _PacketLoop()
+        # Timeouts are checked at a tenth of the shortest one (at most once a second), not
+        # every tick: the check walks every call, which costs milliseconds at 1,000 calls.
+        shortest = min(config.media_timeout_s, config.offer_timeout_s)
+        self._expiry_check_s = max(config.tick_s, min(1.0, shortest / 10))
+        self._next_expiry_check = 0.0
         self._ng_transport: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -136,6 +185,7 @@ class RelayServer:
             lambda: _NgProtocol(self.ng), local_addr=(self.config.ng_host, self.config.ng_port)
         )
         self._ng_transport = transport
+        self._loop.add_reader(self._packets.epoll.fileno(), self._packets.drain)
         self._schedule_tick()
 
     async def stop(self) -> None:
@@ -145,6 +195,9 @@ class RelayServer:
             self.table.delete(call_id)
         if self._ng_transport is not None:
             self._ng_transport.close()
+        if self._loop is not None:
+            self._loop.remove_reader(self._packets.epoll.fileno())
+        self._packets.epoll.close()
 
     async def __aenter__(self) -> RelayServer:
         await self.start()
@@ -166,7 +219,7 @@ class RelayServer:
             raise
         pair = (_Port(rtp_sock, rtcp=False), _Port(rtcp_sock, rtcp=True))
         for item in pair:
-            self._loop.add_reader(item.sock.fileno(), item.on_readable)
+            self._packets.add(item)
         self._pairs[port] = pair
 
     def attach(self, leg: Leg) -> None:
@@ -178,11 +231,11 @@ class RelayServer:
 
     def close_pair(self, port: int) -> None:
         pair = self._pairs.pop(port, None)
-        if pair is None or self._loop is None:
+        if pair is None:
             return
         for item in pair:
             item.detach()
-            self._loop.remove_reader(item.sock.fileno())
+            self._packets.remove(item)
             item.sock.close()
 
     def _bind(self, port: int) -> socket.socket:
@@ -229,9 +282,11 @@ class RelayServer:
                         pair[1].sock.sendto(data, destination)
                     except OSError:
                         leg.rtcp.errors += 1
-            for call_id in self.table.expired(now):
-                log.info("media timeout, deleting call %s", call_id)
-                self.table.delete(call_id)
+            if now >= self._next_expiry_check:
+                self._next_expiry_check = now + self._expiry_check_s
+                for call_id in self.table.expired(now):
+                    log.info("media timeout, deleting call %s", call_id)
+                    self.table.delete(call_id)
         finally:
             self._schedule_tick()
 

@@ -21,7 +21,7 @@ from lwork.media.relay.rtcp import ReportBlock, RtcpPacket
 from lwork.media.relay.stats import RemoteView, RttEstimator, StreamReceiver
 
 Address = tuple[str, int]
-_RTP_FIELDS = struct.Struct("!BHII").unpack_from  # M/PT, sequence, timestamp, SSRC
+_RTP_HEADER = struct.Struct("!BBHII").unpack_from  # V/P/X/CC, M/PT, sequence, timestamp, SSRC
 
 
 @dataclass(slots=True)
@@ -101,10 +101,13 @@ class Leg:
         This is the per-packet hot path: the header checks of `peek_header` are inlined.
         """
         size = len(data)
-        if size < 12 or data[0] & 0xC0 != 0x80 or size < 12 + 4 * (data[0] & 0x0F):
+        if size < 12:
             self.rtp.errors += 1
             return None
-        marker_pt, sequence, timestamp, ssrc = _RTP_FIELDS(data, 1)
+        first, marker_pt, sequence, timestamp, ssrc = _RTP_HEADER(data)
+        if first & 0xC0 != 0x80 or size < 12 + 4 * (first & 0x0F):
+            self.rtp.errors += 1
+            return None
         receiver = self.receivers.get(ssrc)
         if source != self.rtp_peer and not self._accept_source(source, receiver, now):
             self.rtp.errors += 1

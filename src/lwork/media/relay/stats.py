@@ -20,11 +20,6 @@ _TS_MOD = 1 << 32
 _TS_HALF = 1 << 31
 
 
-def _signed_ts_delta(later: int, earlier: int) -> int:
-    delta = (later - earlier) % _TS_MOD
-    return delta - _TS_MOD if delta >= _TS_HALF else delta
-
-
 class StreamReceiver:
     """Reception state for one SSRC (RFC 3550 A.1, A.3, A.8)."""
 
@@ -75,12 +70,16 @@ class StreamReceiver:
     def on_packet(
         self, sequence: int, timestamp: int, size: int, now: float, timed: bool = True
     ) -> None:
-        """Account one packet; `timed=False` skips jitter (telephone-events reuse timestamps)."""
+        """Account one packet; `timed=False` skips jitter (telephone-events reuse timestamps).
+
+        Called once per relayed packet, so fields used twice are read into locals once.
+        """
         self.packets += 1
         self.bytes += size
-        udelta = (sequence - self.max_seq) % SEQ_MOD
+        max_seq = self.max_seq
+        udelta = (sequence - max_seq) % SEQ_MOD
         if udelta < MAX_DROPOUT:
-            if sequence < self.max_seq:
+            if sequence < max_seq:
                 self.cycles += SEQ_MOD
             self.max_seq = sequence
         elif udelta <= SEQ_MOD - MAX_MISORDER:
@@ -97,11 +96,14 @@ class StreamReceiver:
             return
         last = self.last_arrival
         if last is not None:
-            transit_change = (now - last) * self.clock_rate - _signed_ts_delta(
-                timestamp, self.last_timestamp
-            )
-            self.jitter += (abs(transit_change) - self.jitter) / 16.0
-            self.jitter_sum += self.jitter
+            # A.8: D(i-1, i) with the timestamp difference taken as a signed 32-bit value.
+            ts_delta = (timestamp - self.last_timestamp) % _TS_MOD
+            if ts_delta >= _TS_HALF:
+                ts_delta -= _TS_MOD
+            jitter = self.jitter
+            jitter += (abs((now - last) * self.clock_rate - ts_delta) - jitter) / 16.0
+            self.jitter = jitter
+            self.jitter_sum += jitter
             self.jitter_samples += 1
         self.last_arrival = now
         self.last_timestamp = timestamp
