@@ -34,6 +34,7 @@ from lwork.calls.relay import RelayLink, media_control
 from lwork.calls.service import CallPolicy, CallService
 from lwork.calls.trunk_link import TrunkLegs, trunk_config
 from lwork.clock import Clock, SystemClock
+from lwork.gcpolicy import SurvivorFreezer
 from lwork.http.openapi import openapi_document
 from lwork.http.request import ApiRequest
 from lwork.http.routing import Reply, Route, RouteTable
@@ -271,6 +272,12 @@ def build_app(
         monotonic=clock.monotonic,
     )
 
+    freezer = (
+        SurvivorFreezer(settings.http.gc_release_every_s, clock.monotonic)
+        if settings.http.gc_freeze_survivors
+        else None
+    )
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await migrate(engine)
@@ -287,6 +294,8 @@ def build_app(
             await calls.start_ticker()
             if on_ready is not None:
                 on_ready()
+            if freezer is not None:
+                freezer.start()
             log.info(
                 "lwork ready: database %s, relay ng %s:%d, %s",
                 engine.url.render_as_string(),
@@ -296,6 +305,8 @@ def build_app(
             try:
                 yield
             finally:
+                if freezer is not None:
+                    await freezer.close()
                 await callbacks.close()
                 await calls.close()
                 if trunk is not None:

@@ -36,6 +36,13 @@ class HttpSettings(Section):
     """Peer addresses whose X-Forwarded-For is believed for the client IP (rate limits, media)."""
     ip_rate_per_minute: int = Field(600, ge=1)
     """Requests per minute one client IP may make to the mobile API before 429."""
+    gc_freeze_survivors: bool = True
+    """Exempt objects that survived a full garbage collection from later ones. With tens of
+    thousands of held long polls a full collection otherwise stalls every request for seconds;
+    false restores CPython's defaults."""
+    gc_release_every_s: float = Field(3600.0, ge=0)
+    """How often the exempt objects are handed back to the collector for one complete pass,
+    so any garbage among them is reclaimed (0: never)."""
 
 
 class DatabaseSettings(Section):
