@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lwork.media import bencode
+from lwork.media.ng_compact import COMPACT_LEG_FIELDS, parse_compact_stats
 from lwork.media.relay import rtcp
 from lwork.media.relay.calls import CallTable
 from lwork.media.relay.config import RelayConfig
@@ -112,8 +113,9 @@ class _NullBinder:
 
 
 _commands = st.sampled_from(
-    [b"offer", b"answer", b"query", b"delete", b"list", b"play DTMF", b"ping", b"statistics"]
-)
+    [b"offer", b"answer", b"query", b"delete", b"list", b"play DTMF", b"ping", b"statistics",
+     b"lwork stats"]
+)  # fmt: skip
 _requests = st.dictionaries(
     st.sampled_from(
         [
@@ -127,6 +129,7 @@ _requests = st.dictionaries(
             b"limit",
             b"replace",
             b"ICE",
+            b"call-ids",
         ]
     ),
     _commands | bvalues | st.just(b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 4 RTP/AVP 0\r\n"),
@@ -177,3 +180,18 @@ def test_stream_statistics_invariants(first: int, steps: list[tuple[int, float]]
         assert 0 <= receiver.close_interval() <= 255
         block = rtcp.ReportBlock.parse(bytes(receiver.report_block(0, 0)))
         assert block.highest_sequence == receiver.extended_max & 0xFFFFFFFF
+
+
+_compact_values = st.recursive(
+    st.integers(-5, 2**40) | st.binary(max_size=8) | st.just(b"1 2 3 4") | st.just(b"- 0 0 1"),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.binary(max_size=8), inner),
+    max_leaves=40,
+)
+
+
+@FUZZ
+@given(_compact_values)
+def test_compact_stats_parse_or_value_error(calls: object) -> None:
+    fields = [f.encode() for f in COMPACT_LEG_FIELDS]
+    reply = {b"fields": fields, b"local address": b"127.0.0.1", b"calls": calls}
+    _value_or_value_error(parse_compact_stats, reply)

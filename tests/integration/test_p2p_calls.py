@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import resource
+import shutil
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from lwork.media.ng import NgClient
 from lwork.media.relay.rtp import RtpPacket
 
 from conftest import LiveServer
@@ -150,6 +153,7 @@ async def test_answered_call_with_media_both_ways(server_factory) -> None:  # ty
                 "down_jitter", "down_lostrate", "mos", "total_eval"]  # fmt: skip
         assert list(stats) == keys
         assert stats["ip"] == "127.0.0.1" and 1 <= stats["mos"] <= 5
+        assert server.services.relay.client.compact_stats  # the built-in relay's `lwork stats`
         callee_view = await alice.status(answer["session_id"])
         assert callee_view["peer_status"] == "p2p_hookoff"
 
@@ -302,3 +306,59 @@ async def test_200_simultaneous_calls_leave_nothing_behind(server_factory) -> No
         assert grown < 50 * 1024, grown
         # every invitation left bob's mailbox with its call
         assert (await bob.poll())["data"] == [{"event": "shake_hand"}]
+
+
+@contextlib.asynccontextmanager
+async def rtpengine() -> AsyncIterator[str]:
+    """rtpengine in userspace on loopback; its ng address as ``media.ng_url``."""
+    binary = shutil.which("rtpengine")
+    if binary is None:
+        pytest.skip("rtpengine-daemon not installed: apt-get install rtpengine-daemon")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        binary, "--foreground", "--log-stderr", "--table=-1", "--interface=127.0.0.1",
+        f"--listen-ng=127.0.0.1:{port}", "--port-min=25000", "--port-max=25999",
+        "--delete-delay=0", "--log-level=3",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with NgClient("127.0.0.1", port, timeout_s=0.2, retries=25) as probe_ng:
+            await probe_ng.ping()  # retries until the daemon listens
+        yield f"udp://127.0.0.1:{port}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # it may have gone already
+            process.terminate()
+        await process.wait()
+
+
+async def test_status_through_rtpengine_queries_call_by_call(server_factory) -> None:  # type: ignore[no-untyped-def]
+    # rtpengine refuses the built-in relay's `lwork stats`: statuses still refresh, by `query`.
+    async with rtpengine() as ng_url, server_factory(**FAST, media={"ng_url": ng_url}) as server:
+        async with two_apps(server) as (alice, bob):
+            started = await alice.call(BOB)
+            sid = started["session_id"]
+            opdata = (await bob.poll())["data"][0]["opdata"]
+            answer = await bob.post(
+                "p2p_answer",
+                {"opdata": opdata, "sdp": {"ip": ["127.0.0.1"], "port": bob.rtp.port}},
+            )
+            alice.send((started["ip"], started["port"]), 20, ssrc=0xA11CE)
+            bob.send((answer["ip"], answer["port"]), 20, ssrc=0xB0B)
+            assert len(await bob.rtp.wait_rtp(20)) == 20
+
+            service = server.services.calls
+            active = service.calls[sid]
+
+            for _ in range(80):  # refreshed every calls.stats_refresh_s (2 s)
+                status = await alice.status(sid)
+                assert status["peer_status"] == "p2p_hookoff"
+                assert status["stats"] == {}  # rtpengine measures no quality
+                leg = active.stats.legs.get("caller") if active.stats else None
+                if leg is not None and leg.rtp is not None and leg.rtp.packets == 20:
+                    break
+                await asyncio.sleep(0.1)
+            assert leg is not None and leg.rtp is not None and leg.rtp.packets == 20
+            assert server.services.relay.client.compact_stats is False
+            assert await alice.hangup(sid) == {"status": "ok"}

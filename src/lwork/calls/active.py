@@ -25,8 +25,17 @@ class Active:
     rssrc: str = field(default_factory=lambda: str(secrets.randbits(32)))
     stats: CallStats | None = None
     stats_at: float = -1e9
+    """When a refresh of ``stats`` was last started."""
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The ``stats`` object each party's status shows, made once per refresh, not per read."""
     packets_seen: dict[str, int] = field(default_factory=dict)
+    next_check: float = 0.0
+    """When the timers next need to look at this call (0: at the next tick)."""
     sip_leg: SipLeg | None = None
     caller_id: str = ""
     inbound: InboundCall | None = None
     opdata: dict[str, Any] = field(default_factory=dict)
+
+    def set_stats(self, stats: CallStats) -> None:
+        self.stats = stats
+        self.views = {}

@@ -12,7 +12,9 @@ in ``idle`` directly. Every path ends in ``release`` with a reason.
 
 Timers (``due_events``): the fallback deadline, the ring timeout of an app-ringing call, and each
 leg's keep-alive (a status read or RTP within ``keepalive_s``). The service asks the relay whether
-RTP flowed before it ends a leg for silence.
+RTP flowed before it ends a leg for silence. ``next_deadline`` tells the service's ticker when a
+call needs looking at again: status reads and RTP only ever push it later, events may bring it
+earlier (so the service looks again after each).
 """
 
 from __future__ import annotations
@@ -182,11 +184,29 @@ class Call:
                 return [Ended("ring_timeout")]
         return []
 
+    def next_deadline(self) -> float | None:
+        """The earliest time at which ``due_events`` or ``silent_legs`` can find something,
+        as long as nothing happens to the call meanwhile; None once it has ended."""
+        if self.ended:
+            return None
+        deadlines = []
+        fallback = self.fallback_deadline()
+        if fallback is not None:
+            deadlines.append(fallback)
+        if self.status in (Status.P2P_IDLE, Status.P2P_RING):
+            deadlines.append(self.created_at + self.timing.ring_timeout_s)
+        if not self.inbound:
+            deadlines.append(self.caller_alive_at + self.timing.keepalive_s)
+        if self.callee_sid is not None:
+            deadlines.append(self.callee_alive_at + self.timing.keepalive_s)
+        return min(deadlines, default=None)
+
     def silent_legs(self, now: float) -> list[str]:
         """Legs whose owner has neither polled status nor (as far as we know) sent RTP."""
         legs = []
-        if not self.inbound and now - self.caller_alive_at >= self.timing.keepalive_s:
+        # Deadlines computed as in next_deadline: float rounding must not tell them apart.
+        if not self.inbound and now >= self.caller_alive_at + self.timing.keepalive_s:
             legs.append("caller")
-        if self.callee_sid is not None and now - self.callee_alive_at >= self.timing.keepalive_s:
+        if self.callee_sid is not None and now >= self.callee_alive_at + self.timing.keepalive_s:
             legs.append("callee")
         return legs

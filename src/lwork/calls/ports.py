@@ -6,6 +6,7 @@ SIP legs. Until a trunk is configured, ``NoTrunk`` refuses every SIP leg cleanly
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from lwork.media.ng import CallStats, SdpResult
@@ -18,7 +19,11 @@ class MediaControl(Protocol):
 
     async def delete(self, call_id: str, from_tag: str | None = None) -> CallStats | None: ...
 
+    async def forget(self, call_id: str) -> None: ...
+
     async def query(self, call_id: str, from_tag: str | None = None) -> CallStats: ...
+
+    async def query_many(self, call_ids: Sequence[str]) -> dict[str, CallStats]: ...
 
     async def relay_address(self, call_id: str, tag: str) -> tuple[str, int]: ...
 

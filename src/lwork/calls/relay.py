@@ -8,7 +8,7 @@ import contextlib
 import dataclasses
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from urllib.parse import urlsplit
 
 from lwork.media.ng import CallStats, NgClient, NgError, SdpResult
@@ -100,8 +100,14 @@ class RelayLink:
     async def delete(self, call_id: str, from_tag: str | None = None) -> CallStats | None:
         return await self._ng().delete(call_id, from_tag)
 
+    async def forget(self, call_id: str) -> None:
+        await self._ng().forget(call_id)
+
     async def query(self, call_id: str, from_tag: str | None = None) -> CallStats:
         return await self._ng().query(call_id, from_tag)
+
+    async def query_many(self, call_ids: Sequence[str]) -> dict[str, CallStats]:
+        return await self._ng().query_many(call_ids)
 
     async def relay_address(self, call_id: str, tag: str) -> tuple[str, int]:
         return await self._ng().relay_address(call_id, tag)

@@ -4,6 +4,7 @@ A call lives on the node that created it; its state is the pure ``Call`` in ``mo
 service does the I/O around it: the relay (one ng call per lwork call, tags ``caller`` and
 ``callee``), the callee's mailbox (the invitation), and the SIP trunk (fallback and phone calls).
 One ticker task applies timers; per-call locks keep concurrent requests for a call in order.
+Relay statistics are cached per call and refreshed in batches (``stats_refresh.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from lwork.calls.model import (
 from lwork.calls.ports import MediaControl, SipLegs, TrunkUnavailable
 from lwork.calls.quality import leg_stats
 from lwork.calls.sip_leg import CallLegListener
+from lwork.calls.stats_refresh import StatsRefresher
 from lwork.calls.timers import tick_forever
 from lwork.errors import Failed
 from lwork.ids import new_call_session_id
@@ -98,6 +100,7 @@ class CallService:
         self._callee_sids: dict[str, str] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self.refresher = StatsRefresher(media, self.spawn)
 
     @property
     def active(self) -> int:
@@ -168,8 +171,7 @@ class CallService:
         else:
             active.call.callee_alive_at = now
             status = active.call.status if active.inbound else Status.P2P_HOOKOFF
-        stats = self.cached_stats(active, now)
-        return status, leg_stats(stats.legs.get(role) if stats else None)
+        return status, self.leg_view(active, role, now)
 
     async def hangup(self, sid: str) -> None:
         found = self._find(sid)
@@ -248,8 +250,7 @@ class CallService:
         active = self.calls.get(sid)
         if active is None:
             raise Failed("session_not_exist")
-        stats = self.cached_stats(active, self.now())
-        return active.call.status, leg_stats(stats.legs.get("caller") if stats else None)
+        return active.call.status, self.leg_view(active, "caller", self.now())
 
     # ending
 
@@ -268,7 +269,7 @@ class CallService:
         if active.inbound is not None:
             active.inbound.hangup()  # BYE once answered, 480 before (a no-op if it ended)
         with contextlib.suppress(NgError):
-            await self.media.delete(call.sid)
+            await self.media.forget(call.sid)  # the final statistics are shown to nobody
         if call.p2p:  # only app calls left an invitation in a mailbox
             await self.push.cancel_call(call.sid)
 
@@ -289,27 +290,33 @@ class CallService:
             active.call.apply(event, self.now())
         except IllegalTransition as exc:
             log.info("call %s: %s", active.call.sid, exc)
+        active.next_check = 0.0  # its timers may have changed: the next tick looks again
 
-    async def stats_of(self, active: Active, now: float) -> CallStats | None:
-        """The relay's view, refreshed at most every ``stats_refresh_s`` per call (timers)."""
-        if now - active.stats_at >= self.policy.stats_refresh_s:
-            active.stats_at = now
-            await self._refresh(active)
-        return active.stats
+    def leg_view(self, active: Active, role: str, now: float) -> dict[str, Any]:
+        """The ``stats`` object of ``role``'s status, from the cached relay view."""
+        self.cached_stats(active, now)
+        view = active.views.get(role)
+        if view is None:
+            stats = active.stats
+            view = active.views[role] = leg_stats(stats.legs.get(role) if stats else None)
+        return view
 
     def cached_stats(self, active: Active, now: float) -> CallStats | None:
-        """The relay's view for status reads: never waits for the relay (a thousand apps poll
-        every second), but starts a refresh when the cached view is ``stats_refresh_s`` old."""
+        """The relay's view for status reads and the timers' first-RTP watch: never waits for
+        the relay (a thousand apps poll every second), but asks for a refresh, batched with
+        other calls', when the cached view is ``stats_refresh_s`` old."""
         if now - active.stats_at >= self.policy.stats_refresh_s:
             active.stats_at = now
-            self.spawn(self._refresh(active))
+            self.refresher.request(active)
         return active.stats
 
-    async def _refresh(self, active: Active) -> None:
-        try:
-            active.stats = await self.media.query(active.call.sid)
-        except NgError as exc:
-            log.debug("query %s: %s", active.call.sid, exc)
+    async def stats_of(self, active: Active, now: float) -> CallStats | None:
+        """The relay's view, queried at once if ``stats_refresh_s`` old: for a timer about to
+        end a call whose owner stopped polling."""
+        if now - active.stats_at >= self.policy.stats_refresh_s:
+            active.stats_at = now
+            await self.refresher.now(active)
+        return active.stats
 
     def spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)

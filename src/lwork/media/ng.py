@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import secrets
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from lwork.media import bencode
+from lwork.media.ng_compact import parse_compact_stats
 from lwork.media.ng_results import (
     CallStats,
     LegInfo,
@@ -27,6 +29,8 @@ from lwork.media.ng_results import (
     parse_call_stats,
 )
 from lwork.media.sdp_min import MediaAddress, parse_sdp
+
+log = logging.getLogger("lwork.media")
 
 
 class NgError(Exception):
@@ -90,6 +94,8 @@ class NgClient:
         self._counter = itertools.count(1)
         self._transport: asyncio.DatagramTransport | None = None
         self._protocol: _Protocol | None = None
+        self.compact_stats: bool | None = None
+        """Whether the relay answers `lwork stats`: None until asked, False from rtpengine."""
 
     async def __aenter__(self) -> NgClient:
         await self._ensure_open()
@@ -117,6 +123,24 @@ class NgClient:
 
     async def request(self, message: Mapping[str, bencode.Encodable]) -> dict[str, Any]:
         """Send one command; return the decoded reply with byte strings as str."""
+        reply: dict[str, Any] = _to_text(await self._exchange(message))
+        return reply
+
+    async def _exchange(self, message: Mapping[str, bencode.Encodable]) -> dict[bytes, Any]:
+        """Send one command; return the decoded reply as it came (byte strings)."""
+        body = await self._round_trip(message)
+        try:
+            reply = bencode.decode(body)
+        except ValueError as exc:
+            raise NgError(f"malformed ng reply: {exc}") from exc
+        if not isinstance(reply, dict):
+            raise NgError("ng reply is not a dictionary")
+        if reply.get(b"result") == b"error":
+            raise NgError(str(_to_text(reply.get(b"error-reason", b"unknown error"))))
+        return reply
+
+    async def _round_trip(self, message: Mapping[str, bencode.Encodable]) -> bytes:
+        """Send one command, retransmitting until its reply comes; the reply's body."""
         transport, protocol = await self._ensure_open()
         cookie = (self._prefix + str(next(self._counter))).encode()
         datagram = cookie + b" " + bencode.encode(message)
@@ -135,15 +159,7 @@ class NgClient:
         finally:
             del protocol.waiting[cookie]
             future.cancel()
-        try:
-            reply = _to_text(bencode.decode(body))
-        except ValueError as exc:
-            raise NgError(f"malformed ng reply: {exc}") from exc
-        if not isinstance(reply, dict):
-            raise NgError("ng reply is not a dictionary")
-        if reply.get("result") == "error":
-            raise NgError(str(reply.get("error-reason", "unknown error")))
-        return reply
+        return body
 
     async def ping(self) -> bool:
         reply = await self.request({"command": "ping"})
@@ -187,20 +203,58 @@ class NgClient:
         reply = await self.request(message)
         return parse_call_stats(reply) if "tags" in reply else None
 
+    async def forget(self, call_id: str) -> None:
+        """`delete` for callers that want neither the final statistics nor an error: the reply
+        (~2.5 KB of bencode) is awaited, so that a lost request is sent again, but not decoded.
+        NgTimeout if none came."""
+        await self._round_trip({"command": "delete", "call-id": call_id})
+
     async def query(self, call_id: str, from_tag: str | None = None) -> CallStats:
         message: dict[str, bencode.Encodable] = {"command": "query", "call-id": call_id}
         if from_tag is not None:
             message["from-tag"] = from_tag
         return parse_call_stats(await self.request(message))
 
+    async def query_many(self, call_ids: Sequence[str]) -> dict[str, CallStats]:
+        """Statistics of many calls as a call status needs them: one `lwork stats` request to
+        the built-in relay (see `ng_compact`); from a relay that refuses it (rtpengine), one
+        `query` per call, concurrently. Calls the relay does not know are absent."""
+        if self.compact_stats is not False:
+            try:
+                reply = await self._exchange({"command": "lwork stats", "call-ids": list(call_ids)})
+            except NgTimeout:
+                raise
+            except NgError as exc:
+                if self.compact_stats:  # it answered before: this is a real error
+                    raise
+                log.info("relay %s:%s refused lwork stats (%s): querying call by call",
+                         *self.address, exc)  # fmt: skip
+                self.compact_stats = False
+            else:
+                self.compact_stats = True
+                try:
+                    return parse_compact_stats(reply)
+                except ValueError as exc:
+                    raise NgError(f"malformed compact stats: {exc}") from exc
+        replies = await asyncio.gather(
+            *(self.query(call_id) for call_id in call_ids), return_exceptions=True
+        )
+        found: dict[str, CallStats] = {}
+        for call_id, reply_or_error in zip(call_ids, replies, strict=True):
+            if isinstance(reply_or_error, CallStats):
+                found[call_id] = reply_or_error
+            elif not isinstance(reply_or_error, NgError):  # unknown calls and timeouts: absent
+                raise reply_or_error
+        return found
+
     async def relay_address(self, call_id: str, tag: str) -> tuple[str, int]:
         """Where party `tag` must send its RTP (the relay port of its own leg).
 
         The `offer` reply describes the callee's side; the caller's port is known from the
-        first `query` after the offer (rtpengine allocates both legs at offer time as well).
+        relay's statistics after the offer (rtpengine allocates both legs at offer time too).
         """
-        stats = await self.query(call_id)
-        leg = stats.legs.get(tag)
+        stats = (await self.query_many([call_id])).get(call_id)
+        leg = stats.legs.get(tag) if stats is not None else None
         if leg is None or leg.rtp is None or leg.rtp.local_port is None:
             raise NgError(f"relay reports no port for tag {tag!r}")
         address = leg.rtp.local_address or self.address[0]

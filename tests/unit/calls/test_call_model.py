@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lwork.calls.model import (
     TRANSITIONS,
@@ -118,3 +120,42 @@ def test_total_eval_is_the_worst_metric() -> None:
     assert total_eval(5, 5, 600, 0.0, 0.0) == LABELS[4]
     assert total_eval(5, 5, 30, 0.2, 0.0) == LABELS[5]
     assert total_eval(5, 160, 30, 0.0, 0.0) == LABELS[5]
+
+
+_moments = st.floats(0, 400, allow_nan=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    status=st.sampled_from(list(Status)),
+    inbound=st.booleans(),
+    first_rtp=st.none() | _moments,
+    caller_alive=_moments,
+    callee=st.none() | _moments,
+    probes=st.lists(_moments, max_size=20),
+)
+def test_nothing_is_due_before_the_next_deadline_and_something_is_at_it(
+    status: Status,
+    inbound: bool,
+    first_rtp: float | None,
+    caller_alive: float,
+    callee: float | None,
+    probes: list[float],
+) -> None:
+    # The ticker skips a call until its next deadline: it must never skip something due.
+    call = p2p_call(now=10.0)
+    call.status, call.inbound, call.first_rtp_at = status, inbound, first_rtp
+    call.caller_alive_at = caller_alive
+    if callee is not None:
+        call.callee_sid, call.callee_alive_at = "callee", callee
+    deadline = call.next_deadline()
+
+    def due(now: float) -> bool:
+        # An ended call has left the service, whatever its legs' silence.
+        return bool(call.due_events(now) or (not call.ended and call.silent_legs(now)))
+
+    if deadline is None:
+        assert not any(due(t) for t in [*probes, 1e9])
+        return
+    assert due(deadline)
+    assert not any(due(t) for t in probes if t < deadline)

@@ -95,3 +95,65 @@ async def test_offer_reply_without_usable_sdp_is_an_error(fake_factory: object) 
     async with NgClient("127.0.0.1", port) as ng:
         with pytest.raises(NgError, match="unusable SDP"):
             await ng.offer("c", "a", "v=0\r\n")
+
+
+class ScriptedRelay(asyncio.DatagramProtocol):
+    """A loopback ng peer answering like rtpengine: no `lwork stats`, `query` for one call."""
+
+    def __init__(self, query_reply: dict[str, bencode.Encodable]) -> None:
+        self.query_reply = query_reply
+        self.commands: list[bytes] = []
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        cookie, _, body = data.partition(b" ")
+        request = bencode.decode(body)
+        assert isinstance(request, dict)
+        command = request[b"command"]
+        assert isinstance(command, bytes)
+        self.commands.append(command)
+        reply: dict[str, bencode.Encodable] = {"result": "error", "error-reason": "Unknown call-id"}
+        if command == b"lwork stats":
+            reply = {"result": "error", "error-reason": "Unrecognized command"}
+        elif command == b"query" and request[b"call-id"] == b"known":
+            reply = self.query_reply
+        assert self.transport is not None
+        self.transport.sendto(cookie + b" " + bencode.encode(reply), addr)
+
+
+async def test_query_many_falls_back_to_query_where_lwork_stats_is_refused() -> None:
+    captured = json.loads((DATA / "rtp_rtpengine_query.json").read_text())
+    loop = asyncio.get_running_loop()
+    transport, relay = await loop.create_datagram_endpoint(
+        lambda: ScriptedRelay(captured), local_addr=("127.0.0.1", 0)
+    )
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        async with NgClient("127.0.0.1", port, timeout_s=0.5) as ng:
+            found = await ng.query_many(["known", "gone"])
+            assert list(found) == ["known"] and ng.compact_stats is False
+            assert found["known"] == parse_call_stats(captured)
+            assert await ng.relay_address("known", "alice") == ("127.0.0.1", 43022)
+            with pytest.raises(NgError, match="no port"):
+                await ng.relay_address("gone", "alice")
+        # refused once, never asked again
+        assert relay.commands.count(b"lwork stats") == 1
+        assert relay.commands.count(b"query") == 4
+    finally:
+        transport.close()
+
+
+async def test_forget_awaits_the_reply_without_reading_it(fake_factory: object) -> None:
+    # The relay's answer does not matter to `forget` (an error or a 2.5 KB query reply alike),
+    # but a lost datagram is still sent again, and silence is still a timeout.
+    fake, port = await fake_factory({"result": "error", "error-reason": "x"}, drop=1)  # type: ignore[operator]
+    async with NgClient("127.0.0.1", port, timeout_s=0.05, retries=3) as ng:
+        await ng.forget("call-1")
+    assert len(fake.cookies) == 2 and len(set(fake.cookies)) == 1
+    _, silent = await fake_factory({"result": "ok"}, drop=100)  # type: ignore[operator]
+    async with NgClient("127.0.0.1", silent, timeout_s=0.02, retries=1) as ng:
+        with pytest.raises(NgTimeout):
+            await ng.forget("call-1")

@@ -3,6 +3,11 @@
 A request is `<cookie> <bencoded dictionary>`; the reply repeats the cookie. Replies are cached
 per cookie for `ng_cache_s`, so a retransmitted `offer` gets the same ports instead of a second
 allocation. Keys and reply shapes follow rtpengine's ng protocol documentation.
+
+One command is lwork's own: `lwork stats` answers for many calls at once with only what a call
+status shows (`COMPACT_LEG_FIELDS`), because a `query` reply is ~2.5 KB of bencode per call and
+the API node refreshes a thousand calls' statistics every two seconds. rtpengine refuses it as
+an unknown command, and the API node then falls back to `query`.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lwork.media import bencode
+from lwork.media.ng_compact import COMPACT_LEG_FIELDS, MAX_COMPACT_CALLS, compact_leg
 from lwork.media.relay.calls import Call, CallError, CallTable
 from lwork.media.relay.dtmf import ScheduledPacket, digit_code
 from lwork.media.relay.ports import PortsExhausted
@@ -123,6 +129,8 @@ class NgServer:
         if command == "query":
             call = self._call(request)
             return {"result": "ok", **call_to_query(call, self.table.config.sdp_address, now, wall)}
+        if command == "lwork stats":
+            return self._compact_stats(request)
         if command == "list":
             limit = request.integer("limit", 32)
             if limit <= 0:
@@ -157,6 +165,22 @@ class NgServer:
         if call is None:
             raise CallError("Unknown call-id")
         return call
+
+    def _compact_stats(self, request: Request) -> dict[str, bencode.Encodable]:
+        call_ids = request.strings("call-ids")
+        if len(call_ids) > MAX_COMPACT_CALLS:
+            raise ValueError(f"at most {MAX_COMPACT_CALLS} call-ids per request")
+        calls: dict[str, bencode.Encodable] = {}
+        for call_id in call_ids:
+            call = self.table.calls.get(call_id)
+            if call is not None:  # unknown calls are left out, as `query` would refuse them
+                calls[call_id] = {leg.tag: compact_leg(leg) for leg in call.legs()}
+        return {
+            "result": "ok",
+            "fields": list(COMPACT_LEG_FIELDS),
+            "local address": self.table.config.sdp_address,
+            "calls": calls,
+        }
 
     def _statistics(self, now: float, wall: float) -> dict[str, bencode.Encodable]:
         table = self.table
