@@ -239,3 +239,26 @@ def test_payload_clock_comes_from_the_offered_codec() -> None:
     pcmu = "v=0\r\nc=IN IP4 192.0.2.2\r\nm=audio 5000 RTP/AVP 0\r\n"
     h.send({"command": "answer", "call-id": "wb", "from-tag": "a", "to-tag": "b", "sdp": pcmu})
     assert h.table.calls["wb"].callee.clock_rate == 8000
+
+
+def test_relay_reports_are_spread_over_the_interval_per_call() -> None:
+    h = Harness(port_min=30000, port_max=30999, rtcp_interval_s=5.0)
+    phases = iter([n / 100 for n in range(100)] + [0.5] * 1000)
+    h.table.jitter = lambda: next(phases)
+    for n in range(100):
+        _offer(h, f"call-{n}")
+        call = h.table.calls[f"call-{n}"]
+        call.caller.receive_rtp(bytes([0x80, 0, 0, 1] + 8 * [0]), ("192.0.2.1", 4000), 1.0)
+    h.table.delete("call-7")
+    sent: list[int] = []
+    ticks = [1.0 + 0.1 * n for n in range(1, 51)]  # one interval in 0.1 s ticks
+    for now in ticks:
+        reports = h.table.rtcp_reports(now, 1000.0 + now)
+        sent.append(len(reports))
+        assert all(leg.rtcp_destination() == ("192.0.2.1", 4001) for leg, _, _ in reports)
+    # every live call reported exactly once in its first interval, two or three per tick
+    assert sum(sent) == 99
+    assert max(sent) <= 3
+    # each call reports again an interval (times 0.5-1.5, here 1) after its last report
+    assert h.table.rtcp_reports(6.05, 1006.05) == []
+    assert len(h.table.rtcp_reports(11.05, 1011.05)) == 99

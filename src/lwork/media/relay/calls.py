@@ -6,6 +6,9 @@ I/O and is driven in tests by a binder that only records ports.
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -78,9 +81,15 @@ class CallTable:
     calls: dict[str, Call] = field(default_factory=dict)
     totals: RelayTotals = field(default_factory=RelayTotals)
 
+    jitter: Callable[[], float] = random.random
+    """Uniform in [0, 1): spreads each call's reports over the interval (RFC 3550 §6.3.1)."""
+
     def __post_init__(self) -> None:
         self.pool = PortPool(self.config.port_min, self.config.port_max)
-        self._next_rtcp = 0.0
+        # (due, sequence, call): each call reports on its own schedule, so a thousand calls
+        # do not build two thousand reports in one tick and stall the packet path.
+        self._reports_due: list[tuple[float, int, Call]] = []
+        self._sequence = itertools.count()
 
     def offer(
         self,
@@ -160,6 +169,8 @@ class CallTable:
         caller.other, callee.other = callee, caller
         call = Call(call_id, wall, now, wall, caller, callee)
         self.calls[call_id] = call
+        first = now + self.config.rtcp_interval_s * self.jitter()
+        heapq.heappush(self._reports_due, (first, next(self._sequence), call))
         self.binder.attach(caller)
         self.binder.attach(callee)
         self.totals.managed += 1
@@ -189,18 +200,25 @@ class CallTable:
         return dead
 
     def rtcp_reports(self, now: float, wall: float) -> list[tuple[Leg, bytes, Address]]:
-        """The relay's own SR toward every endpoint that sent media, once per interval."""
-        if now < self._next_rtcp:
+        """The relay's own SR toward every endpoint of the calls whose report is due; each
+        call reports every 0.5-1.5 intervals, randomised as RFC 3550 §6.3.1 asks."""
+        due = self._reports_due
+        if not due or due[0][0] > now:
             return []
-        self._next_rtcp = now + self.config.rtcp_interval_s
         ntp = ntp_from_unix(wall)
         rtp_ts = int(now * self.config.clock_rate) & 0xFFFF_FFFF
+        interval = self.config.rtcp_interval_s
         out = []
-        for call in self.calls.values():
+        while due and due[0][0] <= now:
+            _, _, call = heapq.heappop(due)
+            if self.calls.get(call.call_id) is not call:
+                continue  # deleted since
             for leg in call.legs():
                 destination = leg.rtcp_destination()
                 if destination is not None and (leg.rtp_peer or leg.rtcp_peer):
                     out.append((leg, leg.build_report(ntp, rtp_ts, now), destination))
+            later = now + interval * (0.5 + self.jitter())
+            heapq.heappush(due, (later, next(self._sequence), call))
         return out
 
     def play_dtmf(
