@@ -68,6 +68,10 @@ class Mailbox(Protocol):
         """Delete expired events and trim every over-full mailbox to its newest ``size``."""
         ...
 
+    async def checkpoint(self) -> None:
+        """Flush what the database keeps in a write-ahead log, where the mailbox owns that."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -153,6 +157,9 @@ class SqlAlchemyMailbox:
                 )
             )
         self.dropped += result.rowcount or 0
+
+    async def checkpoint(self) -> None:
+        return None  # PostgreSQL checkpoints on its own
 
     async def close(self) -> None:
         return None

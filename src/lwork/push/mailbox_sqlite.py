@@ -48,6 +48,14 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_result(result)
 
 
+def _checkpoint(path: str) -> None:
+    connection = sqlite3.connect(path, timeout=5.0)
+    try:
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        connection.close()
+
+
 class _DriverThread:
     """One thread owning one SQLite connection, fed through a queue.
 
@@ -76,6 +84,9 @@ class _DriverThread:
         assert self._loop is not None
         connection = sqlite3.connect(self._path, isolation_level=None, timeout=5.0)
         connection.execute("PRAGMA synchronous=NORMAL")
+        # A checkpoint fsyncs the database: on this thread it would hold up every event behind
+        # it, so this connection never starts one and ``checkpoint`` runs them beside it.
+        connection.execute("PRAGMA wal_autocheckpoint=0")
         self.connection = connection
         try:
             while (job := self._jobs.get()) is not None:
@@ -100,6 +111,7 @@ class _DriverThread:
 
 class SqliteMailbox:
     def __init__(self, path: str, size: int) -> None:
+        self._path = path
         self._size = size
         self._driver = _DriverThread(path)
         self.dropped = 0
@@ -163,6 +175,11 @@ class SqliteMailbox:
             db.execute("ROLLBACK")
             raise
         return deleted
+
+    async def checkpoint(self) -> None:
+        """Move the write-ahead log into the database (``PASSIVE``: blocks no reader or writer),
+        on a thread and connection of its own."""
+        await asyncio.to_thread(_checkpoint, self._path)
 
     async def upkeep(self, now: float) -> None:
         self.dropped += await self._run(self._upkeep, now)

@@ -1,8 +1,9 @@
 """Periodic housekeeping of the push channel, off the request path.
 
-Every ``touch_every_s`` the deferred long-poll writes reach the sessions table; every
-``mailbox_every_s`` expired events are deleted and over-full mailboxes trimmed. A failure (the
-database restarting, say) is logged and retried on the next round; it never ends the task.
+Every ``touch_every_s`` the mailbox's write-ahead log is checkpointed (SQLite) and the deferred
+long-poll writes reach the sessions table; every ``mailbox_every_s`` expired events are deleted
+and over-full mailboxes trimmed. A failure (the database restarting, say) is logged and retried
+on the next round; it never ends the task.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Upkeep:
             await asyncio.sleep(self._touch_every_s)
             now = self._wall()
             try:
+                await self._mailbox.checkpoint()
                 await self._touches.flush(now)
                 if now >= mailbox_due:
                     mailbox_due = now + self._mailbox_every_s

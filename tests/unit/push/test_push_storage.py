@@ -3,7 +3,9 @@ deferred long-poll writes, the live-session cache."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -139,3 +141,24 @@ async def test_events_leave_by_id_and_with_their_call(mailboxes: Callable[[int],
     await box.remove_call("no-such-call")
     assert [(p.body["n"]) for p in await box.pending("u/A", 101.0)] == [3]
     assert box.dropped == 0
+
+
+async def test_the_sqlite_mailbox_checkpoints_only_when_asked(tmp_path: Path) -> None:
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'wal.db'}"
+    engine = create_engine(db_url, 2)
+    await migrate(engine)
+    await engine.dispose()  # only the mailbox's own connection writes from here on
+    path = db_url.split("///", 1)[1]
+    box = open_mailbox(create_engine(db_url, 2), size=10_000)
+    try:
+        before = os.path.getsize(path)
+        for n in range(1500):  # more commits than SQLite's default checkpoint interval
+            await box.put(f"u/{n}", {"pad": "x" * 1000}, now=100.0, ttl_s=60)
+        # and not one copied back into the database file on the event path
+        assert os.path.getsize(path) == before
+        assert os.path.getsize(path + "-wal") > 1500 * 1000
+        await box.checkpoint()
+        assert os.path.getsize(path) > before + 1500 * 1000
+        assert len(await box.pending("u/7", 101.0)) == 1
+    finally:
+        await box.close()
