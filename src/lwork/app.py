@@ -20,6 +20,7 @@ from lwork.accounts.codes import CodePolicy, CodeService
 from lwork.accounts.live_sessions import LiveSessions
 from lwork.accounts.passwords import PasswordService
 from lwork.accounts.poll_touches import PollTouches
+from lwork.accounts.poll_writes_sqlite import SqlitePollWrites
 from lwork.accounts.presence import SessionPresence
 from lwork.accounts.service import AccountService, AuthPolicy
 from lwork.accounts.sms import HttpGatewayConfig, HttpSmsProvider, LogSmsProvider, SmsProvider
@@ -49,7 +50,7 @@ from lwork.push.upkeep import Upkeep
 from lwork.ratelimit import RateLimiter
 from lwork.settings import Settings, SmsSettings
 from lwork.sip.trunk import Trunk
-from lwork.storage.engine import create_engine, migrate
+from lwork.storage.engine import create_engine, migrate, sqlite_hot_path
 
 log = logging.getLogger("lwork")
 
@@ -139,8 +140,11 @@ def build_app(
     presence = SessionPresence(store, settings.presence.window_s, clock.wall)
     bus = build_bus(settings.bus)
     live = LiveSessions(store, auth.session_ttl_s, clock.monotonic, clock.wall)
-    touches = PollTouches(store, settings.presence.window_s)
-    mailbox = open_mailbox(engine, settings.push.mailbox_size)
+    hot_path = sqlite_hot_path(engine)
+    touches = PollTouches(
+        SqlitePollWrites(hot_path) if hot_path is not None else store, settings.presence.window_s
+    )
+    mailbox = open_mailbox(engine, settings.push.mailbox_size, hot_path)
     upkeep = Upkeep(touches, mailbox, clock.wall)
     registry = PollRegistry(bus, settings.push.hold_s)
 
@@ -315,6 +319,8 @@ def build_app(
                 await push.close()
                 await upkeep.close()
                 await mailbox.close()
+                if hot_path is not None:
+                    await hot_path.close()
                 await bus.close()
                 await http2_client.aclose()
                 await http_client.aclose()

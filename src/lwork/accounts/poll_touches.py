@@ -10,11 +10,16 @@ offline, and costs one batched write per second instead of one per poll.
 
 from __future__ import annotations
 
-from lwork.accounts.store import AccountStore
+from typing import Protocol
+
+
+class PollWrites(Protocol):
+    async def touch_polls(self, polls: dict[str, float]) -> None:
+        """Record each session's latest long poll: token hash -> time."""
 
 
 class PollTouches:
-    def __init__(self, store: AccountStore, window_s: float, prune_every_s: float = 30.0) -> None:
+    def __init__(self, store: PollWrites, window_s: float, prune_every_s: float = 30.0) -> None:
         self._store = store
         # The margin covers a flush interval and a slow flush; tiny windows write every poll.
         self._write_after_s = window_s - 5.0

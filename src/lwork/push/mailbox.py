@@ -10,7 +10,7 @@ so a device that never polls does not grow its mailbox without limit. A ``put`` 
 insert.
 
 Two implementations: on SQLite the mailbox is the per-event hot path of the default install, so
-it runs its statements on the driver directly, one thread hop per operation
+it runs its statements on the driver directly, one hop to the hot-path thread per operation
 (``mailbox_sqlite``); on other databases (PostgreSQL) it uses SQLAlchemy Core on the async engine.
 """
 
@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from lwork.storage.sqlite_thread import SqliteThread
 from lwork.storage.tables import mailbox
 
 
@@ -75,11 +76,12 @@ class Mailbox(Protocol):
     async def close(self) -> None: ...
 
 
-def open_mailbox(engine: AsyncEngine, size: int) -> Mailbox:
-    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+def open_mailbox(engine: AsyncEngine, size: int, hot_path: SqliteThread | None) -> Mailbox:
+    """On SQLite's hot-path thread when there is one, else through SQLAlchemy."""
+    if hot_path is not None:
         from lwork.push.mailbox_sqlite import SqliteMailbox
 
-        return SqliteMailbox(str(engine.url.database), size)
+        return SqliteMailbox(hot_path, size)
     return SqlAlchemyMailbox(engine, size)
 
 

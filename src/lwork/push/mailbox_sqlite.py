@@ -1,23 +1,19 @@
-"""The mailbox on SQLite, on the driver directly: one thread hop per operation.
+"""The mailbox on SQLite, on the driver directly: one hop to the hot-path thread per operation.
 
-Through SQLAlchemy's async engine every statement costs several hops to aiosqlite's thread plus
-statement compilation, about 1.4 ms of CPU for an insert on this machine against 0.24 ms here,
-and a delivered event takes three mailbox operations. The schema is the same table
-(``storage/tables.py``), created by the migrations; SQLite's own locking (WAL, busy timeout)
-serialises this connection's writes with the engine's.
+Through SQLAlchemy's async engine an insert cost about 1.4 ms of CPU on this machine against
+0.24 ms here, and a delivered event takes three mailbox operations (``storage/sqlite_thread.py``
+says why). The schema is the same table (``storage/tables.py``), created by the migrations.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from lwork.push.mailbox import Pending, new_event_id
+from lwork.storage.sqlite_thread import SqliteThread
 
 T = TypeVar("T")
 
@@ -39,90 +35,14 @@ DELETE FROM mailbox WHERE id IN (
 )"""
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():  # the awaiting request was cancelled meanwhile
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
-
-
-def _checkpoint(path: str) -> None:
-    connection = sqlite3.connect(path, timeout=5.0)
-    try:
-        connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-    finally:
-        connection.close()
-
-
-class _DriverThread:
-    """One thread owning one SQLite connection, fed through a queue.
-
-    A thread pool's hop (futures with locks, then wrapped into an asyncio future) cost 47 us of
-    the event loop's CPU per call here; a queue and one ``call_soon_threadsafe`` cost 14 us."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._jobs: queue.SimpleQueue[
-            tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]] | None
-        ] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._serve, name="mailbox-sqlite", daemon=True)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.connection: sqlite3.Connection | None = None
-
-    async def call(self, work: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-            self._thread.start()
-        future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((future, work, args))
-        return await future
-
-    def _serve(self) -> None:
-        assert self._loop is not None
-        connection = sqlite3.connect(self._path, isolation_level=None, timeout=5.0)
-        connection.execute("PRAGMA synchronous=NORMAL")
-        # A checkpoint fsyncs the database: on this thread it would hold up every event behind
-        # it, so this connection never starts one and ``checkpoint`` runs them beside it.
-        connection.execute("PRAGMA wal_autocheckpoint=0")
-        self.connection = connection
-        try:
-            while (job := self._jobs.get()) is not None:
-                future, work, args = job
-                result, error = None, None
-                try:
-                    result = work(*args)
-                except Exception as exc:  # handed to the awaiting coroutine
-                    error = exc
-                try:
-                    self._loop.call_soon_threadsafe(_settle, future, result, error)
-                except RuntimeError:  # the loop has closed: nobody is waiting any more
-                    return
-        finally:
-            connection.close()
-
-    async def close(self) -> None:
-        if self._loop is not None and self._thread.is_alive():
-            self._jobs.put(None)
-            await asyncio.to_thread(self._thread.join)
-
-
 class SqliteMailbox:
-    def __init__(self, path: str, size: int) -> None:
-        self._path = path
+    def __init__(self, driver: SqliteThread, size: int) -> None:
+        self._driver = driver
         self._size = size
-        self._driver = _DriverThread(path)
         self.dropped = 0
 
     def _db(self) -> sqlite3.Connection:
-        assert self.connection is not None
-        return self.connection
-
-    @property
-    def connection(self) -> sqlite3.Connection | None:
-        return self._driver.connection
+        return self._driver.db()
 
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
         return await self._driver.call(work, *args)
@@ -177,9 +97,7 @@ class SqliteMailbox:
         return deleted
 
     async def checkpoint(self) -> None:
-        """Move the write-ahead log into the database (``PASSIVE``: blocks no reader or writer),
-        on a thread and connection of its own."""
-        await asyncio.to_thread(_checkpoint, self._path)
+        await self._driver.checkpoint()
 
     async def upkeep(self, now: float) -> None:
         self.dropped += await self._run(self._upkeep, now)
@@ -190,4 +108,4 @@ class SqliteMailbox:
         return db.execute(_TRIM, (self._size,)).rowcount
 
     async def close(self) -> None:
-        await self._driver.close()
+        return None  # the thread belongs to the composition root

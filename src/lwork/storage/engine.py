@@ -14,6 +14,8 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from lwork.storage.sqlite_thread import SqliteThread
+
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -38,6 +40,14 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 
         return engine
     return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+
+
+def sqlite_hot_path(engine: AsyncEngine) -> SqliteThread | None:
+    """The per-event writes' own thread and connection, for a SQLite file (not in memory)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
+        return None
+    return SqliteThread(str(database))
 
 
 def _alembic_config(connection: Connection) -> Config:

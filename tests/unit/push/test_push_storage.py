@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lwork.accounts.live_sessions import LiveSessions
 from lwork.accounts.poll_touches import PollTouches
+from lwork.accounts.poll_writes_sqlite import SqlitePollWrites
 from lwork.accounts.store import Account, AccountStore, Session
 from lwork.push.mailbox import Mailbox, open_mailbox
-from lwork.storage.engine import create_engine, migrate
+from lwork.storage.engine import create_engine, migrate, sqlite_hot_path
 from lwork.storage.tables import sessions
 
 UUID = "8613800138000"
@@ -47,14 +48,17 @@ async def last_poll(engine: AsyncEngine, token: str) -> float | None:
 async def mailboxes(engine: AsyncEngine) -> AsyncIterator[Callable[[int], Mailbox]]:
     """The mailbox for this database (SQLite's own driver, or SQLAlchemy on PostgreSQL)."""
     opened: list[Mailbox] = []
+    hot_path = sqlite_hot_path(engine)
 
     def make(size: int) -> Mailbox:
-        opened.append(open_mailbox(engine, size))
+        opened.append(open_mailbox(engine, size, hot_path))
         return opened[-1]
 
     yield make
     for box in opened:
         await box.close()
+    if hot_path is not None:
+        await hot_path.close()
 
 
 async def test_a_full_mailbox_keeps_the_newest_and_counts_the_rest(
@@ -92,7 +96,9 @@ async def test_upkeep_trims_unread_mailboxes_and_deletes_expired_events(
 async def test_polls_of_a_known_session_are_written_together(engine: AsyncEngine) -> None:
     store = AccountStore(engine)
     await logged_in(store, "A", "tok-a", 100.0)
-    touches = PollTouches(store, window_s=180.0, prune_every_s=0.0)
+    hot_path = sqlite_hot_path(engine)  # as the server does: SQLite writes on its own thread
+    writes = SqlitePollWrites(hot_path) if hot_path is not None else store
+    touches = PollTouches(writes, window_s=180.0, prune_every_s=0.0)
     await touches.touch("tok-a", 100.0)
     assert await last_poll(engine, "tok-a") == 100.0  # the first poll shows at once
     await touches.touch("tok-a", 130.0)
@@ -111,6 +117,8 @@ async def test_polls_of_a_known_session_are_written_together(engine: AsyncEngine
     await touches.flush(677.0)
     await touches.touch("tok-a", 678.0)
     assert await last_poll(engine, "tok-a") == 678.0
+    if hot_path is not None:
+        await hot_path.close()
 
 
 async def test_live_sessions_are_cached_until_forgotten(engine: AsyncEngine) -> None:
@@ -149,7 +157,9 @@ async def test_the_sqlite_mailbox_checkpoints_only_when_asked(tmp_path: Path) ->
     await migrate(engine)
     await engine.dispose()  # only the mailbox's own connection writes from here on
     path = db_url.split("///", 1)[1]
-    box = open_mailbox(create_engine(db_url, 2), size=10_000)
+    hot_path = sqlite_hot_path(create_engine(db_url, 2))
+    assert hot_path is not None
+    box = open_mailbox(create_engine(db_url, 2), 10_000, hot_path)
     try:
         before = os.path.getsize(path)
         for n in range(1500):  # more commits than SQLite's default checkpoint interval
@@ -162,3 +172,4 @@ async def test_the_sqlite_mailbox_checkpoints_only_when_asked(tmp_path: Path) ->
         assert len(await box.pending("u/7", 101.0)) == 1
     finally:
         await box.close()
+        await hot_path.close()

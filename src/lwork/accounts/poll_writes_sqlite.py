@@ -1,0 +1,31 @@
+"""Long-poll records written on SQLite's hot-path thread (``storage/sqlite_thread.py``).
+
+The once-a-second batch of ``PollTouches`` through the async engine held SQLite's write lock
+across event-loop turns, and every mailbox write of that moment waited for it; here the whole
+transaction runs on the thread that also writes the mailboxes, so the two never contend.
+"""
+
+from __future__ import annotations
+
+from lwork.storage.sqlite_thread import SqliteThread
+
+_TOUCH = "UPDATE sessions SET last_seen = ?, last_poll = ? WHERE token_hash = ?"
+
+
+class SqlitePollWrites:
+    def __init__(self, thread: SqliteThread) -> None:
+        self._thread = thread
+
+    async def touch_polls(self, polls: dict[str, float]) -> None:
+        rows = [(at, at, token) for token, at in polls.items()]
+        await self._thread.call(self._write, rows)
+
+    def _write(self, rows: list[tuple[float, float, str]]) -> None:
+        db = self._thread.db()
+        db.execute("BEGIN")
+        try:
+            db.executemany(_TOUCH, rows)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
