@@ -18,14 +18,4 @@ class SqlitePollWrites:
 
     async def touch_polls(self, polls: dict[str, float]) -> None:
         rows = [(at, at, token) for token, at in polls.items()]
-        await self._thread.call(self._write, rows)
-
-    def _write(self, rows: list[tuple[float, float, str]]) -> None:
-        db = self._thread.db()
-        db.execute("BEGIN")
-        try:
-            db.executemany(_TOUCH, rows)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        await self._thread.call(self._thread.execute_many, _TOUCH, rows)

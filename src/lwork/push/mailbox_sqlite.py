@@ -86,15 +86,7 @@ class SqliteMailbox:
         await self._run(self._delete, _DELETE_CALL, [(call_id,)])
 
     def _delete(self, statement: str, keys: list[tuple[Any]]) -> int:
-        db = self._db()
-        db.execute("BEGIN")
-        try:
-            deleted = db.executemany(statement, keys).rowcount
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return deleted
+        return self._driver.execute_many(statement, keys)
 
     async def checkpoint(self) -> None:
         await self._driver.checkpoint()

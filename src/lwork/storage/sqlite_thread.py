@@ -15,7 +15,7 @@ import asyncio
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -91,6 +91,18 @@ class SqliteThread:
         """The connection, for work running on this thread."""
         assert self.connection is not None
         return self.connection
+
+    def execute_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> int:
+        """On this thread: ``statement`` for every row in one transaction; rows changed."""
+        db = self.db()
+        db.execute("BEGIN")
+        try:
+            changed = db.executemany(statement, rows).rowcount
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return changed
 
     async def checkpoint(self) -> None:
         """A checkpoint on a thread and connection of their own: its fsync holds up nothing."""
