@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
-from bench._load import HOST, build_request, read_response
+from bench._load import HOST, build_request, read_response, stop_process
 from bench.http_bench import can_pin, get, pinned
 from lwork.accounts.store import Account, Session
 from lwork.app import build_app
@@ -123,12 +123,7 @@ def server(
                 os.sched_setaffinity(child, {relay_core})
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def write_settings(data_dir: Path, overrides: dict[str, Any]) -> Path:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -65,6 +66,16 @@ class LoadResult:
         self.samples.setdefault(status, body)
         if body.startswith(b'{"status":"ok"'):
             self.ok_bodies += 1
+
+
+def stop_process(proc: subprocess.Popen[bytes], wait_s: float = 15) -> None:
+    """Terminate a benchmark child, and kill it if it does not go within ``wait_s``."""
+    proc.terminate()
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from bench._load import stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -88,12 +90,7 @@ def server(mode: str, settings_file: Path, port: int) -> Iterator[subprocess.Pop
             time.sleep(0.1)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 class ClientProcess:

@@ -36,7 +36,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 
-from bench._load import build_request, closed_loop, percentile, read_response
+from bench._load import build_request, closed_loop, percentile, read_response, stop_process
 from bench.http_server import BARE_PATH
 from lwork.accounts.store import Account, Session
 from lwork.app import build_app
@@ -171,12 +171,7 @@ def server(settings_file: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
             time.sleep(0.1)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 10)
 
 
 # throughput

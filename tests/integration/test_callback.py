@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,25 @@ async def carrier(
         "-nostdin", "-timeout", "30s", "-timeout_error", "-i", "127.0.0.1", "-mi", "127.0.0.1",
         cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
+
+
+@asynccontextmanager
+async def two_phones(
+    tmp_path: Path, scenario: str
+) -> AsyncIterator[tuple[int, asyncio.subprocess.Process, RtpPeer, RtpPeer]]:
+    """sipp as the carrier for a callback's two calls, each phone's media on its own RTP peer."""
+    local_media, remote_media = await RtpPeer.open(), await RtpPeer.open()
+    port = free_udp_port()
+    sipp = await carrier(tmp_path, scenario, port, 2,
+                         "-set", "localport", str(local_media.port),
+                         "-set", "remoteport", str(remote_media.port))  # fmt: skip
+    try:
+        yield port, sipp, local_media, remote_media
+    finally:
+        local_media.close()
+        remote_media.close()
+        if sipp.returncode is None:
+            sipp.kill()
 
 
 @contextmanager
@@ -78,12 +97,12 @@ def voice(peer: RtpPeer, relay: tuple[str, int], ssrc: int) -> None:
 
 
 async def test_callback_bridges_both_phones(server_factory: Factory, tmp_path: Path) -> None:
-    local_media, remote_media = await RtpPeer.open(), await RtpPeer.open()
-    port = free_udp_port()
-    sipp = await carrier(tmp_path, "uas_callback_both.xml", port, 2,
-                         "-set", "localport", str(local_media.port),
-                         "-set", "remoteport", str(remote_media.port))  # fmt: skip
-    try:
+    async with two_phones(tmp_path, "uas_callback_both.xml") as (
+        port,
+        sipp,
+        local_media,
+        remote_media,
+    ):
         async with server_factory(**trunk_settings(port)) as server:
             alice = await make_app(server, ALICE, "alice-phone")
             alice.rtp.close()
@@ -115,11 +134,6 @@ async def test_callback_bridges_both_phones(server_factory: Factory, tmp_path: P
             assert await legs(server, sid) == ("release", "release")
             r = await server.client.delete(server.url + PATH, params={"session_id": sid})
             assert r.json() == {"status": "ok"}  # idempotent
-    finally:
-        local_media.close()
-        remote_media.close()
-        if sipp.returncode is None:
-            sipp.kill()
 
 
 async def test_busy_local_phone_releases_the_callback(
@@ -197,12 +211,12 @@ async def test_one_callback_per_user_and_bad_input(server_factory: Factory) -> N
 
 
 async def test_remote_hanging_up_ends_local(server_factory: Factory, tmp_path: Path) -> None:
-    local_media, remote_media = await RtpPeer.open(), await RtpPeer.open()
-    port = free_udp_port()
-    sipp = await carrier(tmp_path, "uas_callback_remote_hangs_up.xml", port, 2,
-                         "-set", "localport", str(local_media.port),
-                         "-set", "remoteport", str(remote_media.port))  # fmt: skip
-    try:
+    async with two_phones(tmp_path, "uas_callback_remote_hangs_up.xml") as (
+        port,
+        sipp,
+        local_media,
+        remote_media,
+    ):
         async with server_factory(**trunk_settings(port)) as server:
             alice = await make_app(server, ALICE, "alice-phone")
             alice.rtp.close()
@@ -211,11 +225,6 @@ async def test_remote_hanging_up_ends_local(server_factory: Factory, tmp_path: P
             ]
             await finished(sipp)  # remote's BYE answered, and local got lwork's BYE
             assert await until_legs(server, sid, ("release", "release")) == ("release", "release")
-    finally:
-        local_media.close()
-        remote_media.close()
-        if sipp.returncode is None:
-            sipp.kill()
 
 
 async def test_unanswered_local_is_cancelled_at_ring_timeout(
