@@ -160,6 +160,9 @@ def make_settings(tmp_path: Path, db_url: str, gateway_url: str, **sections: Any
         # The test process runs hundreds of servers: it keeps CPython's own collector policy
         # (the freezer is tested on its own and in `lwork serve` subprocesses).
         "http": {"gc_freeze_survivors": False},
+        # New accounts can pay for 100 minutes of trunk calls, so call tests need no top-up;
+        # the billing tests set their own balances.
+        "billing": {"signup_gift_coins": 300, "signup_gift_minutes": 100},
     }
     for key, value in sections.items():
         base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value

@@ -26,9 +26,13 @@ from lwork.accounts.service import AccountService, AuthPolicy
 from lwork.accounts.sms import HttpGatewayConfig, HttpSmsProvider, LogSmsProvider, SmsProvider
 from lwork.accounts.store import AccountStore
 from lwork.appversions import VersionApi, VersionStore
+from lwork.billing.api import BillingApi
+from lwork.billing.ledger import LedgerStore
+from lwork.billing.service import BillingPolicy, BillingService
 from lwork.calls.api import CallApi
 from lwork.calls.callback import CallbackService
 from lwork.calls.callback_api import CallbackApi
+from lwork.calls.charging import CallCharging
 from lwork.calls.model import Timing
 from lwork.calls.ports import TrunkSwitch
 from lwork.calls.relay import RelayLink, media_control
@@ -99,6 +103,7 @@ class Services:
     mailbox: Mailbox
     calls: CallService
     relay: RelayLink
+    billing: BillingService
     sip_address: tuple[str, int] | None = None
     """Where the SIP trunk user agent listens, once started."""
 
@@ -185,6 +190,10 @@ def build_app(
         wall=clock.wall,
         presence_changed=presence.forget,
     )
+    billing = BillingService(
+        LedgerStore(engine), lambda uuid: accounts.group(uuid),
+        BillingPolicy.of(settings.billing), clock.wall,
+    )  # fmt: skip
     accounts = AccountService(
         store=store,
         live=live,
@@ -195,6 +204,7 @@ def build_app(
         wall=clock.wall,
         on_kicked=push.device_kicked,
         sessions_changed=sessions_changed,
+        on_registered=billing.welcome,
     )
     relay = RelayLink()
 
@@ -222,10 +232,12 @@ def build_app(
             stats_refresh_s=settings.calls.stats_refresh_s,
         ),
         monotonic=clock.monotonic,
+        charging=CallCharging(billing, clock.wall, settings.billing.warning_s),
     )
     callbacks = CallbackService(
-        node=settings.node, media=relay, trunk=sip_legs, max_s=settings.calls.callback_max_s
-    )
+        node=settings.node, media=relay, trunk=sip_legs, max_s=settings.calls.callback_max_s,
+        billing=billing, wall=clock.wall,
+    )  # fmt: skip
     trunk = Trunk(trunk_config(settings.sip), calls.on_invite) if settings.sip.enabled else None
     versions = VersionStore(engine, clock.monotonic)
 
@@ -258,6 +270,7 @@ def build_app(
             *CallApi(calls, accounts, settings.sip.caller_id == "did_else_uuid").routes(),
             *CallbackApi(callbacks, accounts, settings.sip.caller_id == "did_else_uuid").routes(),
             *VersionApi(versions).routes(),
+            *BillingApi(billing, accounts).routes(),
             *operational,
         ]
     )
@@ -328,6 +341,6 @@ def build_app(
                 await engine.dispose()
 
     services = Services(
-        engine, accounts, store, versions, passwords, push, registry, mailbox, calls, relay
+        engine, accounts, store, versions, passwords, push, registry, mailbox, calls, relay, billing
     )
     return build_starlette(edge, lifespan), services

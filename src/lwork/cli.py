@@ -96,6 +96,10 @@ def _boss(settings: Settings, args: argparse.Namespace) -> int:
     from lwork.accounts.provisioning import ProvisioningService
 
     async def action(services: Any) -> str:
+        if args.boss_command in ("credit", "balance"):
+            from lwork.billing import operator
+
+            return await operator.run(args.boss_command, args, services.billing, services.accounts)
         provisioning = ProvisioningService(services.account_store, services.passwords)
         return await provisioning.run(args.boss_command, args)
 
@@ -154,7 +158,7 @@ def parser() -> argparse.ArgumentParser:
         parser_.add_argument("--seconds", type=float, default=5.0, help="talk time")
     sim.set_defaults(run=_sim)
 
-    boss = sub.add_parser("boss", help="provisioning of dth accounts (as BOSS would)")
+    boss = sub.add_parser("boss", help="provisioning and balances (as the billing system would)")
     boss_sub = boss.add_subparsers(dest="boss_command", required=True)
     opened = boss_sub.add_parser("open", help="provision an account with its activation password")
     opened.add_argument("account")
@@ -166,6 +170,9 @@ def parser() -> argparse.ArgumentParser:
         bound = boss_sub.add_parser(name, help=f"{name} a phone number (DID)")
         bound.add_argument("account")
         bound.add_argument("phone", nargs="?" if name == "unbind" else None)
+    from lwork.billing.operator import add_commands as billing_commands
+
+    billing_commands(boss_sub)
     boss.set_defaults(run=_boss)
 
     versions = sub.add_parser("versions", help="app versions served to the apps")

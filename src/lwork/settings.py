@@ -295,6 +295,35 @@ class SipSettings(Section):
     """An inbound call the app has not rung within this long is refused with 480."""
 
 
+class BillingSettings(Section):
+    call_coins_per_minute: float = Field(3.0, ge=0)
+    """Coins a ``common`` account pays per started minute of a call to a phone number (through
+    the SIP trunk, including an app call that fell back to the callee's phone). The original
+    charged 3. ``dth`` accounts pay one package minute per started minute instead."""
+    callback_coins_per_leg_minute: float = Field(2.5, ge=0)
+    """Coins per started minute of each of a callback's two legs (the original: 2.5)."""
+    signup_gift_coins: float = Field(0.0, ge=0)
+    """Gift coins credited once to every newly registered ``common`` account."""
+    signup_gift_minutes: int = Field(0, ge=0)
+    """Package minutes credited once to every newly registered ``dth`` account."""
+    warning_s: float = Field(60.0, ge=0)
+    """A call capped by its balance gets a ``talk_time_warning`` event this long before the
+    cap hangs it up (0: no warning)."""
+    timezone: str = "UTC"
+    """Time zone whose calendar months ``month_consumed`` counts (e.g. ``Asia/Shanghai``)."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except Exception as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
 class PresenceSettings(Section):
     window_s: float = Field(180.0, gt=0)
     """A device counts as online this long after its last poll (seconds)."""
@@ -332,6 +361,7 @@ class Settings(BaseSettings):
     media: MediaSettings = MediaSettings()
     sip: SipSettings = SipSettings()
     presence: PresenceSettings = PresenceSettings()
+    billing: BillingSettings = BillingSettings()
 
     @field_validator("node")
     @classmethod

@@ -135,6 +135,15 @@ async def test_callback_bridges_both_phones(server_factory: Factory, tmp_path: P
             r = await server.client.delete(server.url + PATH, params={"session_id": sid})
             assert r.json() == {"status": "ok"}  # idempotent
 
+            # both legs were billed: one started minute each at 2.5 coins, gift coins first
+            cdrs = await server.services.billing.ledger.cdrs(ALICE, 0, 1e12)
+            assert sorted((c["id"], c["minutes"], c["cost"]) for c in cdrs) == [
+                (sid + "/local", 1, 250), (sid + "/remote", 1, 250),
+            ]  # fmt: skip
+            r = await server.post("/lwork/mobile/get_coin", {"uuid": ALICE})
+            assert r.json() == {"status": "ok", "coins": 0, "gift_coins": 295,
+                                "month_consumed": 5}  # fmt: skip
+
 
 async def test_busy_local_phone_releases_the_callback(
     server_factory: Factory, tmp_path: Path

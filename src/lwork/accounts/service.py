@@ -50,15 +50,18 @@ class AccountService:
         wall: Callable[[], float],
         on_kicked: Callable[[str, str], Awaitable[None]] | None = None,
         sessions_changed: Callable[[str], Awaitable[None]] | None = None,
+        on_registered: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         """``on_kicked(uuid, device_id)`` tells the push channel a device lost its session to a
         login elsewhere, so it can deliver ``login_otherwhere``; ``sessions_changed(uuid)`` runs
         after an account appeared or its sessions changed, so caches of presence and of live
-        sessions (on every node) drop what they knew."""
+        sessions (on every node) drop what they knew; ``on_registered(uuid, group)`` runs once
+        a new account exists (its welcome credit)."""
         self._store = store
         self._live = live
         self._on_kicked = on_kicked
         self._sessions_changed = sessions_changed
+        self._on_registered = on_registered
         self._passwords = passwords
         self._codes = codes
         self._policy = policy
@@ -114,6 +117,8 @@ class AccountService:
         except AlreadyExists as exc:
             # Lost a race with a concurrent registration of the same number or name.
             raise Failed("account_already_exist") from exc
+        if self._on_registered is not None:
+            await self._on_registered(phone, group)
         await self._changed(phone)
 
     # login and sessions
@@ -177,6 +182,16 @@ class AccountService:
         provisioned = await self._store.provisioned(normalise_phone(uuid))
         if provisioned is not None and not provisioned.active:
             raise Failed("not_actived")
+
+    async def group(self, uuid: str) -> str | None:
+        """The account's stored group, what its calls are billed by: a provisioned number has
+        one before its user registers (BOSS may top it up). None: no such account."""
+        number = normalise_phone(uuid)
+        account = await self._store.get(number)
+        if account is not None:
+            return account.group_id
+        provisioned = await self._store.provisioned(number)
+        return provisioned.group_id if provisioned is not None else None
 
     async def owner(self, number: str) -> str | None:
         """The account a number (its uuid or a DID bound to it) belongs to."""

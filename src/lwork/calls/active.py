@@ -35,6 +35,10 @@ class Active:
     caller_id: str = ""
     inbound: InboundCall | None = None
     opdata: dict[str, Any] = field(default_factory=dict)
+    answered_wall: float | None = None
+    """Wall-clock time the SIP leg answered: where the CDR's meter starts."""
+    warned: bool = False
+    """A talk-time warning went to the caller's mailbox (taken back when the call ends)."""
 
     def set_stats(self, stats: CallStats) -> None:
         self.stats = stats

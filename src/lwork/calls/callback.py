@@ -14,8 +14,10 @@ for the *other* party, and so is an ``answer``'s. So
    latches onto remote's first packet.
 
 Either leg failing or ending ends the other (CANCEL before an answer, BYE after). Ringing
-without answer ends by the trunk's ring timeout; every callback by ``max_s`` at the latest.
-Nobody needs to keep a callback alive: the user may not even have the app open.
+without answer ends by the trunk's ring timeout; every callback by ``max_s`` at the latest, or
+earlier when the owner's balance pays both legs for less (both legs are charged, each from its
+own answer, as two CDRs). Nobody needs to keep a callback alive: the user may not even have the
+app open.
 """
 
 from __future__ import annotations
@@ -24,10 +26,14 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from lwork.billing.ledger import Cdr
+from lwork.calls.charging import CallBilling
+from lwork.calls.model import CAP_MARGIN_S
 from lwork.calls.ports import MediaControl, SipLeg, SipLegs, TrunkUnavailable
 from lwork.errors import Failed
 from lwork.ids import new_call_session_id
@@ -109,6 +115,8 @@ class Running:
     state: Callback
     sip_legs: dict[str, SipLeg] = field(default_factory=dict)
     deadline: asyncio.TimerHandle | None = None
+    answered_wall: dict[str, float] = field(default_factory=dict)
+    """When each leg answered (wall clock): where its CDR's meter starts."""
 
 
 class LegEvents:
@@ -135,7 +143,19 @@ class LegEvents:
 class CallbackService:
     """Starts, watches and ends callbacks; one per user at a time."""
 
-    def __init__(self, *, node: str, media: MediaControl, trunk: SipLegs, max_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        node: str,
+        media: MediaControl,
+        trunk: SipLegs,
+        max_s: float,
+        billing: CallBilling | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        """``billing`` None: callbacks are free (tests of the SIP flow alone)."""
+        self.billing = billing
+        self.wall = wall
         self.node = node
         self.media = media
         self.trunk = trunk
@@ -152,6 +172,10 @@ class CallbackService:
         """Ring ``local`` now, ``remote`` once local answers; the callback's session id."""
         if owner in self._by_owner:
             raise Failed("session_already_exist")
+        if self.billing is not None:
+            await self.billing.check_can_dial(owner, "callback", legs=2)
+            if owner in self._by_owner:  # started meanwhile
+                raise Failed("session_already_exist")
         sid = new_call_session_id(self.node)
         self._by_owner[owner] = sid  # claimed before the first await: concurrent starts lose
         try:
@@ -197,6 +221,7 @@ class CallbackService:
         with contextlib.suppress(NgError):
             await self.media.delete(state.sid)
         log.info("callback %s released: %s", state.sid, state.end_reason)
+        await self._settle(running)
 
     async def close(self) -> None:
         for running in list(self.callbacks.values()):
@@ -210,6 +235,7 @@ class CallbackService:
     def leg_answered(self, running: Running, role: str, sdp: str) -> None:
         if role == LOCAL:
             if running.state.answered(LOCAL):
+                running.answered_wall[LOCAL] = self.wall()
                 self._spawn(self._call_remote(running, sdp))
         else:
             self._spawn(self._remote_answered(running, sdp))
@@ -235,7 +261,36 @@ class CallbackService:
         except NgError as exc:
             # Not fatal: the relay latches onto remote's first packet instead.
             log.warning("callback %s: relay refused remote's SDP: %s", running.state.sid, exc)
-        running.state.answered(REMOTE)
+        if running.state.answered(REMOTE):
+            running.answered_wall[REMOTE] = self.wall()
+            await self._cap(running)
+
+    async def _cap(self, running: Running) -> None:
+        """Hang up when the balance has paid both legs as long as it can."""
+        if self.billing is None or running.deadline is None:
+            return
+        cap = await self.billing.talk_cap_s(running.state.owner, "callback", legs=2)
+        loop = asyncio.get_running_loop()
+        if cap is None:
+            return
+        cap = max(0.0, cap - CAP_MARGIN_S)
+        if loop.time() + cap < running.deadline.when():
+            running.deadline.cancel()
+            running.deadline = loop.call_later(cap, self._expire, running, "balance_exhausted")
+
+    async def _settle(self, running: Running) -> None:
+        state, ended = running.state, self.wall()
+        if self.billing is None:
+            return
+        for role, answered in running.answered_wall.items():
+            number = state.local_number if role == LOCAL else state.remote_number
+            cdr = Cdr(id=f"{state.sid}/{role}", uuid=state.owner, kind="callback",
+                      callee=number, answered_at=answered, ended_at=ended,
+                      end_reason=state.end_reason[:64])  # fmt: skip
+            try:
+                await self.billing.settle(cdr)
+            except Exception:  # the database failed: keep the CDR in the log, for the operator
+                log.exception("CDR NOT WRITTEN, settle by hand: %s", cdr)
 
     async def _dial(self, running: Running, role: str, sdp: str) -> None:
         state = running.state
@@ -252,8 +307,8 @@ class CallbackService:
             return
         running.sip_legs[role] = leg
 
-    def _expire(self, running: Running) -> None:
-        self._spawn(self.end(running, "max_duration"))
+    def _expire(self, running: Running, reason: str = "max_duration") -> None:
+        self._spawn(self.end(running, reason))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)

@@ -10,11 +10,13 @@ the call falls back to the callee's real phone: ``FallbackStarted`` moves it to 
 ringing/answer/reject are refused (``already_call_real_phone``). A call to a phone number starts
 in ``idle`` directly. Every path ends in ``release`` with a reason.
 
-Timers (``due_events``): the fallback deadline, the ring timeout of an app-ringing call, and each
-leg's keep-alive (a status read or RTP within ``keepalive_s``). The service asks the relay whether
-RTP flowed before it ends a leg for silence. ``next_deadline`` tells the service's ticker when a
-call needs looking at again: status reads and RTP only ever push it later, events may bring it
-earlier (so the service looks again after each).
+Timers (``due_events``): the fallback deadline, the ring timeout of an app-ringing call, the
+talk-time cap of a SIP call the caller's balance limits (``TalkTimeWarning`` ahead of it, then
+``Ended("balance_exhausted")``), and each leg's keep-alive (a status read or RTP within
+``keepalive_s``). The service asks the relay whether RTP flowed before it ends a leg for
+silence. ``next_deadline`` tells the service's ticker when a call needs looking at again: status
+reads and RTP only ever push it later, events may bring it earlier (so the service looks again
+after each).
 """
 
 from __future__ import annotations
@@ -64,6 +66,11 @@ class TrunkAnswered:
 
 
 @dataclass(frozen=True, slots=True)
+class TalkTimeWarning:
+    seconds_left: float
+
+
+@dataclass(frozen=True, slots=True)
 class Ended:
     reason: str
 
@@ -75,6 +82,7 @@ Event = (
     | FallbackStarted
     | TrunkRinging
     | TrunkAnswered
+    | TalkTimeWarning
     | Ended
 )
 
@@ -94,9 +102,13 @@ TRANSITIONS: dict[Status, dict[type[Event], Status]] = {
     Status.P2P_HOOKOFF: {Ended: Status.RELEASE},
     Status.IDLE: {TrunkRinging: Status.RING, TrunkAnswered: Status.HOOKOFF, Ended: Status.RELEASE},
     Status.RING: {TrunkRinging: Status.RING, TrunkAnswered: Status.HOOKOFF, Ended: Status.RELEASE},
-    Status.HOOKOFF: {Ended: Status.RELEASE},
+    Status.HOOKOFF: {TalkTimeWarning: Status.HOOKOFF, Ended: Status.RELEASE},
     Status.RELEASE: {},
 }
+
+CAP_MARGIN_S = 2.0
+"""A talk-time cap hangs up this much early: the ticker's granularity and the BYE's round trip
+must still land inside the last minute the balance paid for."""
 
 SIP_STATUSES = frozenset({Status.IDLE, Status.RING, Status.HOOKOFF})
 
@@ -136,6 +148,10 @@ class Call:
     inbound: bool = False
     """A call from the SIP trunk to an app: the app is the callee, the caller a phone."""
     history: list[tuple[float, Status]] = field(default_factory=list)
+    talk_cap_at: float | None = None
+    """When the SIP call must end because the caller's balance pays no longer."""
+    warn_at: float | None = None
+    """When to warn the caller that the cap is near (None: no warning, or given)."""
 
     def __post_init__(self) -> None:
         if not self.p2p:
@@ -156,6 +172,8 @@ class Call:
             self.fell_back = True
         if isinstance(event, CalleeAnswered):
             self.callee_alive_at = now
+        if isinstance(event, TalkTimeWarning):
+            self.warn_at = None
         if isinstance(event, Ended):
             self.end_reason = event.reason
         elif isinstance(event, CalleeRejected):
@@ -182,7 +200,19 @@ class Call:
         if self.status in (Status.P2P_IDLE, Status.P2P_RING):
             if now >= self.created_at + self.timing.ring_timeout_s:
                 return [Ended("ring_timeout")]
+        if self.status is Status.HOOKOFF and self.talk_cap_at is not None:
+            if now >= self.talk_cap_at:
+                return [Ended("balance_exhausted")]
+            if self.warn_at is not None and now >= self.warn_at:
+                return [TalkTimeWarning(self.talk_cap_at - now)]
         return []
+
+    def cap_talk(self, now: float, cap_s: float, warning_s: float) -> None:
+        """Limit an answered SIP call to ``cap_s`` from ``now``, warning ``warning_s`` ahead."""
+        cap_s = max(0.0, cap_s - CAP_MARGIN_S)
+        self.talk_cap_at = now + cap_s
+        if 0 < warning_s < cap_s:
+            self.warn_at = self.talk_cap_at - warning_s
 
     def next_deadline(self) -> float | None:
         """The earliest time at which ``due_events`` or ``silent_legs`` can find something,
@@ -195,6 +225,8 @@ class Call:
             deadlines.append(fallback)
         if self.status in (Status.P2P_IDLE, Status.P2P_RING):
             deadlines.append(self.created_at + self.timing.ring_timeout_s)
+        if self.status is Status.HOOKOFF and self.talk_cap_at is not None:
+            deadlines.append(self.talk_cap_at if self.warn_at is None else self.warn_at)
         if not self.inbound:
             deadlines.append(self.caller_alive_at + self.timing.keepalive_s)
         if self.callee_sid is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from lwork.accounts.phone import normalise_phone
 from lwork.calls.active import Active
+from lwork.calls.charging import CallCharging
 from lwork.calls.inbound import accept_invite, answer_inbound
 from lwork.calls.model import (
     SIP_STATUSES,
@@ -30,7 +31,9 @@ from lwork.calls.model import (
     FallbackStarted,
     IllegalTransition,
     Status,
+    TalkTimeWarning,
     Timing,
+    TrunkAnswered,
 )
 from lwork.calls.ports import MediaControl, SipLegs, TrunkUnavailable
 from lwork.calls.quality import leg_stats
@@ -84,6 +87,7 @@ class CallService:
         owner: Callable[[str], Any],
         policy: CallPolicy,
         monotonic: Callable[[], float],
+        charging: CallCharging,
     ) -> None:
         """``reachable(phone)`` awaits the callee's account uuid if its app can be reached
         (a live session that polls or can be pushed), else None; ``owner(phone)`` the uuid of
@@ -96,6 +100,7 @@ class CallService:
         self.owner = owner
         self.policy = policy
         self.now = monotonic
+        self.charging = charging
         self.calls: dict[str, Active] = {}
         self._callee_sids: dict[str, str] = {}
         self._ticker: asyncio.Task[None] | None = None
@@ -109,6 +114,9 @@ class CallService:
     # caller side
 
     async def start(self, request: StartRequest) -> dict[str, Any]:
+        callee_uuid = await self.reachable(request.callee_phone) if request.p2p else None
+        if callee_uuid is None:  # a call to the callee's phone: the first minute must be paid
+            await self.charging.check(request.caller)
         sid = new_call_session_id(self.node)
         sdp = build_sdp(request.client_ip, request.port)
         try:
@@ -119,7 +127,6 @@ class CallService:
             with contextlib.suppress(NgError):
                 await self.media.delete(sid)
             raise Failed("no_media_port") from exc
-        callee_uuid = await self.reachable(request.callee_phone) if request.p2p else None
         now = self.now()
         call = Call(
             sid=sid,
@@ -270,8 +277,9 @@ class CallService:
             active.inbound.hangup()  # BYE once answered, 480 before (a no-op if it ended)
         with contextlib.suppress(NgError):
             await self.media.forget(call.sid)  # the final statistics are shown to nobody
-        if call.p2p:  # only app calls left an invitation in a mailbox
+        if call.p2p or active.warned:  # an invitation or a warning may wait in a mailbox
             await self.push.cancel_call(call.sid)
+        await self.charging.ended(active)
 
     # internals
 
@@ -328,6 +336,12 @@ class CallService:
         call = active.call
         listener = CallLegListener(self, active)
         try:
+            await self.charging.check(call.caller)  # again: a fallback comes seconds later
+        except Failed as exc:
+            log.info("call %s: no SIP leg to %s: %s", call.sid, call.callee_phone, exc.reason)
+            await self.end(active, exc.reason)
+            return
+        try:
             active.sip_leg = await self._trunk.dial(
                 call.callee_phone, active.caller_id or call.caller, active.offer_sdp, listener
             )
@@ -355,7 +369,21 @@ class CallService:
                 await self.end(active, "media_failed")
                 return
         async with active.lock:
+            if isinstance(event, TrunkAnswered) and active.call.status in (
+                Status.IDLE,
+                Status.RING,
+            ):
+                await self.charging.answered(active, self.now())
             self.apply(active, event)
+
+    async def warn(self, active: Active, event: TalkTimeWarning) -> None:
+        """Tell the caller the balance ends the call soon (CONTRACT §6.1)."""
+        async with active.lock:
+            self.apply(active, event)
+        active.warned = True
+        warning = {"event": "talk_time_warning", "session_id": active.call.sid,
+                   "seconds_left": round(event.seconds_left)}  # fmt: skip
+        await self.push.notify(active.call.caller, warning, call_id=active.call.sid)
 
     async def fall_back(self, active: Active) -> None:
         async with active.lock:

@@ -1,4 +1,5 @@
-"""The call service's clock: fallback, ring timeouts and keep-alives, applied by one task.
+"""The call service's clock: fallback, ring timeouts, talk-time caps and keep-alives, applied
+by one task.
 
 Each tick looks only at the calls whose next deadline (``Call.next_deadline``) has passed, or
 that an event touched since (``Active.next_check`` reset to 0), not at every call: with a
@@ -13,7 +14,7 @@ import math
 from typing import TYPE_CHECKING
 
 from lwork.calls.active import Active
-from lwork.calls.model import Call, Ended, FallbackStarted, Status
+from lwork.calls.model import Call, Ended, FallbackStarted, Status, TalkTimeWarning
 
 if TYPE_CHECKING:
     from lwork.calls.service import CallService
@@ -51,6 +52,8 @@ async def tick(service: CallService, active: Active, now: float) -> None:
     for event in call.due_events(now):
         if isinstance(event, FallbackStarted):
             service.spawn(service.fall_back(active))
+        elif isinstance(event, TalkTimeWarning):
+            await service.warn(active, event)
         elif isinstance(event, Ended):
             await service.end(active, event.reason)
     for role in call.silent_legs(now):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -106,4 +107,45 @@ mailbox = Table(
     Column("expires_at", Float, nullable=False),
     Index("ix_mailbox_device", "device_key", "id"),
     Index("ix_mailbox_call", "call_id"),
+)
+
+balances = Table(
+    "balances",
+    metadata,
+    Column("uuid", String(64), primary_key=True),
+    Column("coins", BigInteger, nullable=False, default=0, doc="hundredths of a coin"),
+    Column("gift_coins", BigInteger, nullable=False, default=0, doc="hundredths of a coin"),
+    Column("minutes", Integer, nullable=False, default=0, doc="package minutes (dth)"),
+    Column("updated_at", Float, nullable=False),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(64), nullable=False),
+    Column("ref", String(200), nullable=False, unique=True, doc="what caused it; applied once"),
+    Column("kind", String(16), nullable=False, doc="credit | charge"),
+    Column("coins", BigInteger, nullable=False, doc="change, hundredths of a coin"),
+    Column("gift_coins", BigInteger, nullable=False, doc="change, hundredths of a coin"),
+    Column("minutes", Integer, nullable=False, doc="change of package minutes"),
+    Column("forgiven", BigInteger, nullable=False, default=0, doc="cost the balance lacked"),
+    Column("note", String(200), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_ledger_uuid", "uuid", "created_at"),
+)
+
+cdrs = Table(
+    "cdrs",
+    metadata,
+    Column("id", String(200), primary_key=True, doc="call session id (and leg)"),
+    Column("uuid", String(64), nullable=False, doc="the account that pays"),
+    Column("kind", String(16), nullable=False, doc="call | callback"),
+    Column("callee", String(64), nullable=False),
+    Column("answered_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=False),
+    Column("minutes", Integer, nullable=False, doc="billed started minutes"),
+    Column("cost", BigInteger, nullable=False, doc="cents, or package minutes for dth"),
+    Column("end_reason", String(64), nullable=False),
+    Index("ix_cdrs_uuid", "uuid", "answered_at"),
 )

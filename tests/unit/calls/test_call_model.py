@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lwork.calls.model import (
+    CAP_MARGIN_S,
     TRANSITIONS,
     Call,
     CalleeAnswered,
@@ -17,6 +18,7 @@ from lwork.calls.model import (
     FallbackStarted,
     IllegalTransition,
     Status,
+    TalkTimeWarning,
     Timing,
     TrunkAnswered,
     TrunkRinging,
@@ -25,7 +27,7 @@ from lwork.calls.quality import LABELS, level, total_eval
 
 TIMING = Timing(fallback_s=5, ring_timeout_s=60, keepalive_s=60)
 EVENTS: list[Event] = [CalleeRinging(), CalleeAnswered(), CalleeRejected(), FallbackStarted(),
-                       TrunkRinging(), TrunkAnswered(), Ended("x")]  # fmt: skip
+                       TrunkRinging(), TrunkAnswered(), TalkTimeWarning(60), Ended("x")]  # fmt: skip
 
 
 def p2p_call(now: float = 100.0) -> Call:
@@ -63,6 +65,30 @@ def test_phone_call_starts_idle_and_rings_through_the_trunk() -> None:
     assert call.status is Status.HOOKOFF
     with pytest.raises(IllegalTransition):
         call.apply(CalleeRinging(), 3)
+
+
+def test_a_capped_call_is_warned_then_ended_inside_its_last_paid_minute() -> None:
+    call = Call("sid", "1380", "02112345678", None, False, 0.0, TIMING)
+    call.apply(TrunkAnswered(), 10.0)
+    call.cap_talk(10.0, 180.0, 60.0)  # the balance pays 3 minutes
+    call.caller_alive_at = 200.0  # the app keeps polling
+    end = 10.0 + 180.0 - CAP_MARGIN_S
+    assert call.next_deadline() == end - 60.0
+    assert call.due_events(end - 60.1) == []
+    [warning] = call.due_events(end - 60.0)
+    assert warning == TalkTimeWarning(60.0)
+    call.apply(warning, end - 59.9)
+    assert call.status is Status.HOOKOFF and call.due_events(end - 1) == []
+    assert call.next_deadline() == end
+    assert call.due_events(end) == [Ended("balance_exhausted")]
+
+
+def test_a_cap_shorter_than_the_warning_just_ends_the_call() -> None:
+    call = Call("sid", "1380", "02112345678", None, False, 0.0, TIMING)
+    call.apply(TrunkAnswered(), 0.0)
+    call.cap_talk(0.0, 30.0, 60.0)
+    assert call.warn_at is None
+    assert call.due_events(30.0 - CAP_MARGIN_S) == [Ended("balance_exhausted")]
 
 
 def test_fallback_counts_from_the_start_without_rtp() -> None:
@@ -132,6 +158,7 @@ _moments = st.floats(0, 400, allow_nan=False)
     first_rtp=st.none() | _moments,
     caller_alive=_moments,
     callee=st.none() | _moments,
+    cap=st.none() | st.tuples(_moments, st.floats(0, 400), st.floats(0, 120)),
     probes=st.lists(_moments, max_size=20),
 )
 def test_nothing_is_due_before_the_next_deadline_and_something_is_at_it(
@@ -140,6 +167,7 @@ def test_nothing_is_due_before_the_next_deadline_and_something_is_at_it(
     first_rtp: float | None,
     caller_alive: float,
     callee: float | None,
+    cap: tuple[float, float, float] | None,
     probes: list[float],
 ) -> None:
     # The ticker skips a call until its next deadline: it must never skip something due.
@@ -148,6 +176,8 @@ def test_nothing_is_due_before_the_next_deadline_and_something_is_at_it(
     call.caller_alive_at = caller_alive
     if callee is not None:
         call.callee_sid, call.callee_alive_at = "callee", callee
+    if cap is not None:
+        call.cap_talk(*cap)
     deadline = call.next_deadline()
 
     def due(now: float) -> bool:

@@ -1,0 +1,54 @@
+"""The operator's billing commands (``lwork boss credit|balance``): top-ups and balance reads.
+
+The authenticated BOSS HTTP interface (CONTRACT §9) will call the same service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+
+from lwork.accounts.phone import normalise_phone
+from lwork.accounts.service import AccountService
+from lwork.billing.rating import Balance, coins_value, to_cents
+from lwork.billing.service import MINUTES_GROUPS, BillingService
+
+
+def add_commands(boss: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    credit = boss.add_parser("credit", help="add coins or package minutes to an account")
+    credit.add_argument("account")
+    credit.add_argument("--coins", type=float, default=0.0)
+    credit.add_argument("--gift-coins", type=float, default=0.0)
+    credit.add_argument("--minutes", type=int, default=0, help="package minutes (dth)")
+    credit.add_argument("--ref", help="unique reference: a repeated command credits once")
+    credit.add_argument("--note", default=None)
+    boss.add_parser("balance", help="coins and package minutes of an account").add_argument(
+        "account"
+    )
+
+
+async def run(
+    command: str, args: argparse.Namespace, billing: BillingService, accounts: AccountService
+) -> str:
+    uuid = normalise_phone(args.account)
+    group = await accounts.group(uuid)
+    if group is None:
+        raise LookupError(f"account {args.account} does not exist")
+    if command == "credit":
+        amount = Balance(to_cents(args.coins), to_cents(args.gift_coins), args.minutes)
+        if min(amount.coins, amount.gift_coins, amount.minutes) < 0 or amount == Balance():
+            raise ValueError("credit a positive amount of --coins, --gift-coins or --minutes")
+        ref = args.ref or "cli:" + secrets.token_hex(8)
+        if not await billing.credit(uuid, "credit:" + ref, amount, args.note):
+            return f"reference {ref} was credited before: nothing changed"
+        done = f"credited {uuid} (reference {ref})"
+        return done + "\n" + await _balance_line(billing, uuid, group)
+    return await _balance_line(billing, uuid, group)
+
+
+async def _balance_line(billing: BillingService, uuid: str, group: str) -> str:
+    balance = await billing.ledger.balance(uuid)
+    if group in MINUTES_GROUPS:
+        return f"{uuid} ({group}): {balance.minutes} package minutes"
+    return (f"{uuid} ({group}): {coins_value(balance.coins)} coins, "
+            f"{coins_value(balance.gift_coins)} gift coins")  # fmt: skip

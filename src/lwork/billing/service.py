@@ -1,0 +1,122 @@
+"""Billing: may this account dial, how long may it talk, and settling a call that ended.
+
+Only answered SIP legs cost anything (app-to-app calls are free, CONTRACT §8). The tariff is
+chosen by the account's *stored* group, never by what an app sends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from lwork.billing.ledger import Cdr, LedgerStore
+from lwork.billing.rating import Balance, Charge, Tariff, coins_value, talk_cap_s, to_cents
+from lwork.errors import Failed
+from lwork.settings import BillingSettings
+
+log = logging.getLogger("lwork.billing")
+MINUTES_GROUPS = frozenset({"dth"})
+"""Groups that pay with package minutes; every other group pays coins."""
+
+
+@dataclass(frozen=True, slots=True)
+class BillingPolicy:
+    call_cents_per_minute: int
+    """A call from an app to a phone number (direct or after the app-to-app fallback)."""
+    callback_cents_per_leg_minute: int
+    """Each of a callback's two legs."""
+    gift_cents: int = 0
+    """Welcome gift of a new coin-paying account."""
+    gift_minutes: int = 0
+    """Welcome gift of a new minute-paying account."""
+    timezone: str = "UTC"
+    """Where a calendar month starts, for ``month_consumed``."""
+
+    @classmethod
+    def of(cls, section: BillingSettings) -> BillingPolicy:
+        return cls(
+            call_cents_per_minute=to_cents(section.call_coins_per_minute),
+            callback_cents_per_leg_minute=to_cents(section.callback_coins_per_leg_minute),
+            gift_cents=to_cents(section.signup_gift_coins),
+            gift_minutes=section.signup_gift_minutes,
+            timezone=section.timezone,
+        )
+
+
+class BillingService:
+    def __init__(
+        self,
+        ledger: LedgerStore,
+        group_of: Callable[[str], Awaitable[str | None]],
+        policy: BillingPolicy,
+        wall: Callable[[], float],
+    ) -> None:
+        self.ledger = ledger
+        self._group_of = group_of
+        self._policy = policy
+        self._zone = ZoneInfo(policy.timezone)
+        self._wall = wall
+
+    async def tariff(self, uuid: str, kind: str) -> Tariff:
+        group = await self._group_of(uuid)
+        if group in MINUTES_GROUPS:
+            return Tariff(pays_minutes=True)
+        rate = self._policy.call_cents_per_minute
+        if kind == "callback":
+            rate = self._policy.callback_cents_per_leg_minute
+        return Tariff(pays_minutes=False, cents_per_minute=rate)
+
+    async def check_can_dial(self, uuid: str, kind: str = "call", legs: int = 1) -> None:
+        """``balance_not_enough`` unless the balance pays the first minute of ``legs`` legs."""
+        tariff = await self.tariff(uuid, kind)
+        if tariff.affordable_minutes(await self.ledger.balance(uuid)) < legs:
+            raise Failed("balance_not_enough")
+
+    async def talk_cap_s(self, uuid: str, kind: str = "call", legs: int = 1) -> float | None:
+        """How long a call answered now may last (None: no limit from the balance)."""
+        tariff = await self.tariff(uuid, kind)
+        cap = talk_cap_s(tariff, await self.ledger.balance(uuid))
+        return None if cap is None else cap // legs // 60 * 60
+
+    async def settle(self, cdr: Cdr) -> Charge | None:
+        """Record the CDR and charge it; a repeat of the same CDR changes nothing."""
+        tariff = await self.tariff(cdr.uuid, cdr.kind)
+        charge = await self.ledger.settle(cdr, tariff, self._wall())
+        if charge is None:
+            log.info("CDR %s was settled before", cdr.id)
+        else:
+            log.info("CDR %s: %s, %d min to %s, charged %s", cdr.id, cdr.uuid, cdr.minutes,
+                     cdr.callee, charge)  # fmt: skip
+            if charge.forgiven_cents or charge.forgiven_minutes:
+                log.warning("CDR %s: the balance of %s lacked %d cents / %d min", cdr.id,
+                            cdr.uuid, charge.forgiven_cents, charge.forgiven_minutes)  # fmt: skip
+        return charge
+
+    async def credit(self, uuid: str, ref: str, amount: Balance, note: str | None = None) -> bool:
+        return await self.ledger.credit(uuid, ref, amount, note, self._wall())
+
+    async def coins(self, uuid: str) -> tuple[int | float, int | float, int | float]:
+        """``get_coin``'s figures (CONTRACT §8): coins, gift coins, spent this month."""
+        balance = await self.ledger.balance(uuid)
+        spent = await self.ledger.charged_since(uuid, self.month_start(self._wall()))
+        return (
+            coins_value(balance.coins),
+            coins_value(balance.gift_coins),
+            coins_value(spent.coins + spent.gift_coins),
+        )
+
+    def month_start(self, wall: float) -> float:
+        local = dt.datetime.fromtimestamp(wall, self._zone)
+        return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+    async def welcome(self, uuid: str, group: str) -> None:
+        """The welcome gift of a new account (once, whatever retries happen)."""
+        if group in MINUTES_GROUPS:
+            gift = Balance(minutes=self._policy.gift_minutes)
+        else:
+            gift = Balance(gift_coins=self._policy.gift_cents)
+        if gift != Balance():
+            await self.credit(uuid, "signup:" + uuid, gift, f"welcome gift ({group})")

@@ -1,0 +1,82 @@
+"""The ledger on SQLite and PostgreSQL: credits and CDRs apply once, concurrent charges queue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from lwork.billing.ledger import Cdr, LedgerStore
+from lwork.billing.rating import Balance, Tariff
+from lwork.storage.engine import create_engine, migrate
+from lwork.storage.tables import ledger
+
+UUID = "13800138000"
+COINS = Tariff(pays_minutes=False, cents_per_minute=300)
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(db_url, 4)
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+def cdr(id_: str, seconds: float, answered: float = 1_000.0) -> Cdr:
+    return Cdr(id_, UUID, "call", "02079460000", answered, answered + seconds, "hangup_caller")
+
+
+async def test_a_credit_applies_once_per_reference(engine: AsyncEngine) -> None:
+    store = LedgerStore(engine)
+    assert await store.balance(UUID) == Balance()
+    assert await store.credit(UUID, "credit:r1", Balance(coins=500, gift_coins=100), "top-up", 1.0)
+    assert not await store.credit(UUID, "credit:r1", Balance(coins=500), None, 2.0)
+    assert await store.credit(UUID, "credit:r2", Balance(minutes=7), None, 3.0)
+    assert await store.balance(UUID) == Balance(coins=500, gift_coins=100, minutes=7)
+
+
+async def test_settling_a_cdr_charges_started_minutes_once(engine: AsyncEngine) -> None:
+    store = LedgerStore(engine)
+    await store.credit(UUID, "credit:r1", Balance(coins=1000, gift_coins=100), None, 1.0)
+    charge = await store.settle(cdr("n1@@a", 61), COINS, 2_000.0)
+    assert charge is not None and (charge.gift_coins, charge.coins) == (100, 500)
+    assert await store.settle(cdr("n1@@a", 61), COINS, 2_001.0) is None  # a repeated end
+    assert await store.balance(UUID) == Balance(coins=500)
+    [row] = await store.cdrs(UUID, 0.0, 10_000.0)
+    assert (row["id"], row["minutes"], row["cost"], row["end_reason"]) == (
+        "n1@@a", 2, 600, "hangup_caller",
+    )  # fmt: skip
+    assert await store.cdrs(UUID, 1_001.0, 10_000.0) == []
+    spent = await store.charged_since(UUID, 1_500.0)
+    assert (spent.coins, spent.gift_coins) == (500, 100)
+    assert await store.charged_since(UUID, 2_500.0) == Balance()
+
+
+async def test_a_cdr_the_balance_cannot_pay_takes_it_to_zero_and_records_the_rest(
+    engine: AsyncEngine,
+) -> None:
+    store = LedgerStore(engine)
+    await store.credit(UUID, "credit:r1", Balance(coins=400), None, 1.0)
+    charge = await store.settle(cdr("n1@@b", 150), COINS, 2_000.0)  # 3 minutes: 900 cents
+    assert charge is not None and (charge.coins, charge.forgiven_cents) == (400, 500)
+    assert await store.balance(UUID) == Balance()
+    async with engine.connect() as conn:
+        forgiven = await conn.scalar(select(ledger.c.forgiven).where(ledger.c.ref == "cdr:n1@@b"))
+    assert forgiven == 500
+
+
+async def test_concurrent_charges_never_overdraw(engine: AsyncEngine) -> None:
+    store = LedgerStore(engine)
+    await store.credit(UUID, "credit:r1", Balance(coins=1500), None, 1.0)
+    charges = await asyncio.gather(
+        *(store.settle(cdr(f"n1@@c{i}", 30), COINS, 2_000.0 + i) for i in range(8))
+    )
+    taken = sum(c.coins for c in charges if c is not None)
+    assert taken == 1500 and await store.balance(UUID) == Balance()
+    async with engine.connect() as conn:
+        rows = await conn.scalar(select(func.count()).select_from(ledger))
+    assert rows == 9  # one credit and eight charges, none lost
