@@ -9,6 +9,7 @@ from msgspec import Meta, Struct
 
 from lwork.accounts.phone import normalise_phone
 from lwork.accounts.service import AccountService
+from lwork.calls import callee
 from lwork.calls.service import CallService, StartRequest, normalised_callee
 from lwork.errors import Failed, InvalidParams
 from lwork.http.request import ApiRequest
@@ -177,41 +178,41 @@ class CallApi:
 
     async def ringing(self, req: ApiRequest) -> Reply:
         body = req.parse(OpdataRequest)
-        await self._calls.ringing(self._p2p_sid(body.opdata))
+        await callee.ringing(self._calls, self._p2p_sid(body.opdata))
         return {"status": "ok"}
 
     async def answer(self, req: ApiRequest) -> Reply:
         body = req.parse(AnswerRequest)
-        return await self._calls.answer(
-            self._p2p_sid(body.opdata), req.client_ip, media_port(body.sdp)
+        return await callee.answer(
+            self._calls, self._p2p_sid(body.opdata), req.client_ip, media_port(body.sdp)
         )
 
     async def reject(self, req: ApiRequest) -> Reply:
         body = req.parse(OpdataRequest)
-        await self._calls.reject(self._p2p_sid(body.opdata))
+        await callee.reject(self._calls, self._p2p_sid(body.opdata))
         return {"status": "ok"}
 
     async def poll(self, req: ApiRequest) -> Reply:
         body = req.parse(OpdataRequest)
-        status, stats = await self._calls.peer_status(self._p2p_sid(body.opdata))
+        status, stats = await callee.peer_status(self._calls, self._p2p_sid(body.opdata))
         return PeerStatus(peer_status=status, stats=stats)
 
     async def sip_ringing(self, req: ApiRequest) -> Reply:
         body = req.parse(SipAliasRequest)
-        await self._calls.ringing(self._sid_of(body.session_id))
+        await callee.ringing(self._calls, self._sid_of(body.session_id))
         return {"status": "ok"}
 
     async def sip_answer(self, req: ApiRequest) -> Reply:
         body = req.parse(SipAliasRequest)
         if body.sdp is None:
             raise InvalidParams("sdp", "sdp is required")
-        return await self._calls.answer(
-            self._sid_of(body.session_id), req.client_ip, media_port(body.sdp)
+        return await callee.answer(
+            self._calls, self._sid_of(body.session_id), req.client_ip, media_port(body.sdp)
         )
 
     async def sip_reject(self, req: ApiRequest) -> Reply:
         body = req.parse(SipAliasRequest)
-        await self._calls.reject(self._sid_of(body.session_id))
+        await callee.reject(self._calls, self._sid_of(body.session_id))
         return {"status": "ok"}
 
     @classmethod

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lwork.billing.ledger import Cdr
+from lwork.calls.callback_state import LOCAL, REMOTE, Callback, LegStatus
 from lwork.calls.charging import CallBilling
 from lwork.calls.model import CAP_MARGIN_S
 from lwork.calls.ports import MediaControl, SipLeg, SipLegs, TrunkUnavailable
@@ -43,8 +43,6 @@ from lwork.sip.sdp import Origin
 
 log = logging.getLogger("lwork.calls.callback")
 
-LOCAL = "local"
-REMOTE = "remote"
 # Both parties are phones and the relay forwards packets as they are: local may pick any codec
 # a carrier speaks, and remote is then offered exactly local's choice.
 PLACEHOLDER_FORMATS = (
@@ -61,51 +59,6 @@ def placeholder_offer() -> str:
         PLACEHOLDER_FORMATS, address="0.0.0.0", port=9, origin=Origin("lwork", "1", "1", "0.0.0.0")
     )
     return bytes(offer).decode()
-
-
-class LegStatus(enum.StrEnum):
-    IDLE = "idle"
-    RING = "ring"
-    HOOKOFF = "hookoff"
-    RELEASE = "release"
-
-
-@dataclass
-class Callback:
-    """One callback's state, pure: the status of each SIP leg and why it ended."""
-
-    sid: str
-    owner: str
-    local_number: str
-    remote_number: str
-    caller_id: str
-    legs: dict[str, LegStatus] = field(
-        default_factory=lambda: {LOCAL: LegStatus.IDLE, REMOTE: LegStatus.IDLE}
-    )
-    end_reason: str = ""
-
-    @property
-    def ended(self) -> bool:
-        return bool(self.end_reason)
-
-    def ringing(self, role: str) -> None:
-        if not self.ended and self.legs[role] is LegStatus.IDLE:
-            self.legs[role] = LegStatus.RING
-
-    def answered(self, role: str) -> bool:
-        """Mark ``role`` answered; False when that can no longer happen (ended, answered)."""
-        if self.ended or self.legs[role] in (LegStatus.HOOKOFF, LegStatus.RELEASE):
-            return False
-        self.legs[role] = LegStatus.HOOKOFF
-        return True
-
-    def end(self, reason: str) -> bool:
-        """Release both legs; False when it had already ended (the first reason stays)."""
-        if self.ended:
-            return False
-        self.end_reason = reason or "ended"
-        self.legs = {LOCAL: LegStatus.RELEASE, REMOTE: LegStatus.RELEASE}
-        return True
 
 
 @dataclass

@@ -19,25 +19,18 @@ from typing import Any
 from lwork.accounts.phone import normalise_phone
 from lwork.calls.active import Active
 from lwork.calls.charging import CallCharging
-from lwork.calls.inbound import accept_invite, answer_inbound
+from lwork.calls.inbound import accept_invite
 from lwork.calls.model import (
-    SIP_STATUSES,
     Call,
-    CalleeAnswered,
-    CalleeRejected,
-    CalleeRinging,
     Ended,
     Event,
-    FallbackStarted,
     IllegalTransition,
     Status,
-    TalkTimeWarning,
     Timing,
-    TrunkAnswered,
 )
-from lwork.calls.ports import MediaControl, SipLegs, TrunkUnavailable
+from lwork.calls.ports import MediaControl, SipLegs
 from lwork.calls.quality import leg_stats
-from lwork.calls.sip_leg import CallLegListener
+from lwork.calls.sip_leg import dial
 from lwork.calls.stats_refresh import StatsRefresher
 from lwork.calls.timers import tick_forever
 from lwork.errors import Failed
@@ -95,14 +88,14 @@ class CallService:
         self.node = node
         self.media = media
         self.push = push
-        self._trunk = trunk
+        self.trunk = trunk
         self.reachable = reachable
         self.owner = owner
         self.policy = policy
         self.now = monotonic
         self.charging = charging
         self.calls: dict[str, Active] = {}
-        self._callee_sids: dict[str, str] = {}
+        self.callee_sids: dict[str, str] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.refresher = StatsRefresher(media, self.spawn)
@@ -160,7 +153,7 @@ class CallService:
                 call.p2p = False
                 call.status = Status.IDLE
         if not call.p2p:
-            self.spawn(self._dial(active))
+            self.spawn(dial(self, active))
         log.info("call %s from %s to %s (%s)", sid, call.caller, call.callee_phone,
                  "p2p" if call.p2p else "sip")  # fmt: skip
         return response
@@ -201,64 +194,6 @@ class CallService:
             for digit in digits:
                 leg.send_info_dtmf(digit)
 
-    # callee side (p2p)
-
-    def _invited(self, sid: str) -> Active:
-        active = self.calls.get(sid)
-        if active is None or active.call.ended:
-            raise Failed("session_not_exist")
-        if active.call.fell_back or active.call.status in SIP_STATUSES:
-            raise Failed("already_call_real_phone")
-        return active
-
-    async def ringing(self, sid: str) -> None:
-        active = self._invited(sid)
-        async with active.lock:
-            if active.call.status is Status.P2P_IDLE:
-                if active.inbound is not None:
-                    active.inbound.ring()
-                self.apply(active, CalleeRinging())
-
-    async def answer(self, sid: str, client_ip: str, port: int) -> dict[str, Any]:
-        active = self._invited(sid)
-        async with active.lock:
-            active = self._invited(sid)
-            if active.call.status is Status.P2P_HOOKOFF:
-                raise Failed("session_not_exist")
-            sdp = build_sdp(client_ip, port)
-            if active.inbound is not None:
-                return await answer_inbound(self, active, active.inbound, sdp)
-            try:
-                await self.media.answer(sid, "caller", "callee", sdp)
-            except NgError as exc:
-                raise Failed("no_media_port") from exc
-            callee_sid = new_call_session_id(self.node)
-            active.call.callee_sid = callee_sid
-            self._callee_sids[callee_sid] = sid
-            self.apply(active, CalleeAnswered())
-        await self.push.cancel_call(sid)
-        return {
-            "status": "ok",
-            "session_id": callee_sid,
-            "ip": active.relay_ip,
-            "port": active.callee_port,
-            "codec_name": self.policy.codec_name,
-            "payload_mode": self.policy.payload_mode,
-            "rssrc": active.rssrc,
-        }
-
-    async def reject(self, sid: str) -> None:
-        active = self._invited(sid)
-        if active.inbound is not None:
-            active.inbound.reject(486)
-        await self.end(active, "rejected", CalleeRejected())
-
-    async def peer_status(self, sid: str) -> tuple[Status, dict[str, Any]]:
-        active = self.calls.get(sid)
-        if active is None:
-            raise Failed("session_not_exist")
-        return active.call.status, self.leg_view(active, "caller", self.now())
-
     # ending
 
     async def end(self, active: Active, reason: str, event: Event | None = None) -> None:
@@ -269,7 +204,7 @@ class CallService:
             self.apply(active, event or Ended(reason))
         self.calls.pop(call.sid, None)
         if call.callee_sid is not None:
-            self._callee_sids.pop(call.callee_sid, None)
+            self.callee_sids.pop(call.callee_sid, None)
         log.info("call %s released: %s", call.sid, call.end_reason)
         if active.sip_leg is not None:
             active.sip_leg.hangup()
@@ -288,7 +223,7 @@ class CallService:
         if active is not None:
             # The app of an inbound call holds the call's own id, as its callee.
             return active, "callee" if active.inbound else "caller"
-        caller_sid = self._callee_sids.get(sid)
+        caller_sid = self.callee_sids.get(sid)
         if caller_sid is not None and (active := self.calls.get(caller_sid)) is not None:
             return active, "callee"
         return None
@@ -331,67 +266,9 @@ class CallService:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _dial(self, active: Active) -> None:
-        """Start the SIP leg to the callee's real phone."""
-        call = active.call
-        listener = CallLegListener(self, active)
-        try:
-            await self.charging.check(call.caller)  # again: a fallback comes seconds later
-        except Failed as exc:
-            log.info("call %s: no SIP leg to %s: %s", call.sid, call.callee_phone, exc.reason)
-            await self.end(active, exc.reason)
-            return
-        try:
-            active.sip_leg = await self._trunk.dial(
-                call.callee_phone, active.caller_id or call.caller, active.offer_sdp, listener
-            )
-        except TrunkUnavailable as exc:
-            log.warning("call %s: no SIP leg to %s: %s", call.sid, call.callee_phone, exc)
-            await self.end(active, "trunk_unavailable")
-
     async def on_invite(self, inbound: InboundCall) -> None:
         """A phone calls a number of ours (the trunk's ``on_invite``)."""
         await accept_invite(self, inbound)
-
-    def trunk_event(self, active: Active, event: Event, sdp: str | None) -> None:
-        """Progress of the call's SIP leg (called from the trunk's callbacks)."""
-        self.spawn(self._trunk_event(active, event, sdp))
-
-    async def _trunk_event(self, active: Active, event: Event, sdp: str | None) -> None:
-        if isinstance(event, Ended):
-            await self.end(active, event.reason)
-            return
-        if sdp:
-            try:
-                await self.media.answer(active.call.sid, "caller", "callee", sdp)
-            except NgError as exc:
-                log.warning("call %s: relay refused the trunk's SDP: %s", active.call.sid, exc)
-                await self.end(active, "media_failed")
-                return
-        async with active.lock:
-            if isinstance(event, TrunkAnswered) and active.call.status in (
-                Status.IDLE,
-                Status.RING,
-            ):
-                await self.charging.answered(active, self.now())
-            self.apply(active, event)
-
-    async def warn(self, active: Active, event: TalkTimeWarning) -> None:
-        """Tell the caller the balance ends the call soon (CONTRACT §6.1)."""
-        async with active.lock:
-            self.apply(active, event)
-        active.warned = True
-        warning = {"event": "talk_time_warning", "session_id": active.call.sid,
-                   "seconds_left": round(event.seconds_left)}  # fmt: skip
-        await self.push.notify(active.call.caller, warning, call_id=active.call.sid)
-
-    async def fall_back(self, active: Active) -> None:
-        async with active.lock:
-            if active.call.status is not Status.P2P_IDLE:
-                return
-            self.apply(active, FallbackStarted())
-        await self.push.cancel_call(active.call.sid)
-        await self._dial(active)
 
     # timers
 

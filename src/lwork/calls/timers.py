@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from lwork.calls.active import Active
 from lwork.calls.model import Call, Ended, FallbackStarted, Status, TalkTimeWarning
+from lwork.calls.sip_leg import fall_back, warn
 
 if TYPE_CHECKING:
     from lwork.calls.service import CallService
@@ -51,9 +52,9 @@ async def tick(service: CallService, active: Active, now: float) -> None:
             call.first_rtp_at = now
     for event in call.due_events(now):
         if isinstance(event, FallbackStarted):
-            service.spawn(service.fall_back(active))
+            service.spawn(fall_back(service, active))
         elif isinstance(event, TalkTimeWarning):
-            await service.warn(active, event)
+            await warn(service, active, event)
         elif isinstance(event, Ended):
             await service.end(active, event.reason)
     for role in call.silent_legs(now):

@@ -27,7 +27,8 @@ from lwork.calls.quality import LABELS, level, total_eval
 
 TIMING = Timing(fallback_s=5, ring_timeout_s=60, keepalive_s=60)
 EVENTS: list[Event] = [CalleeRinging(), CalleeAnswered(), CalleeRejected(), FallbackStarted(),
-                       TrunkRinging(), TrunkAnswered(), TalkTimeWarning(60), Ended("x")]  # fmt: skip
+                       TrunkRinging(), TrunkAnswered(), TalkTimeWarning(60),
+                       Ended("x")]  # fmt: skip
 
 
 def p2p_call(now: float = 100.0) -> Call:

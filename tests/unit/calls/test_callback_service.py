@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from lwork.calls.callback import CallbackService, LegStatus
+from lwork.calls.callback import CallbackService
+from lwork.calls.callback_state import LegStatus
 from lwork.calls.ports import LegListener, SipLeg, TrunkUnavailable
 from lwork.errors import Failed
 from lwork.media.ng import NgClient

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lwork.calls.callback import LOCAL, REMOTE, Callback, LegStatus, placeholder_offer
+from lwork.calls.callback import placeholder_offer
+from lwork.calls.callback_state import LOCAL, REMOTE, Callback, LegStatus
 from lwork.media.sdp_min import parse_sdp
 
 
