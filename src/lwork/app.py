@@ -36,6 +36,7 @@ from lwork.calls.charging import CallCharging
 from lwork.calls.model import Timing
 from lwork.calls.ports import TrunkSwitch
 from lwork.calls.relay import RelayLink, media_control
+from lwork.calls.router import CallRouter
 from lwork.calls.service import CallPolicy, CallService
 from lwork.calls.trunk_link import TrunkLegs, trunk_config
 from lwork.clock import Clock, SystemClock
@@ -238,6 +239,11 @@ def build_app(
         node=settings.node, media=relay, trunk=sip_legs, max_s=settings.calls.callback_max_s,
         billing=billing, wall=clock.wall,
     )  # fmt: skip
+    # Several nodes share a bus: requests for a call go to the node holding it.
+    router = CallRouter(
+        settings.node, bus if settings.bus.url else None, settings.calls.forward_timeout_s
+    )
+    caller_id_from_did = settings.sip.caller_id == "did_else_uuid"
     trunk = Trunk(trunk_config(settings.sip), calls.on_invite) if settings.sip.enabled else None
     versions = VersionStore(engine, clock.monotonic)
 
@@ -256,6 +262,8 @@ def build_app(
             "polls_replaced": registry.replaced,
             "mailbox_dropped": mailbox.dropped,
             "active_calls": calls.active,
+            "calls_forwarded": router.forwarded,
+            "calls_forward_unanswered": router.unanswered,
         }
 
     operational = [
@@ -267,8 +275,8 @@ def build_app(
         [
             *AccountApi(accounts, presence).routes(),
             *channel.routes(),
-            *CallApi(calls, accounts, settings.sip.caller_id == "did_else_uuid").routes(),
-            *CallbackApi(callbacks, accounts, settings.sip.caller_id == "did_else_uuid").routes(),
+            *CallApi(calls, accounts, router, caller_id_from_did).routes(),
+            *CallbackApi(callbacks, accounts, router, caller_id_from_did).routes(),
             *VersionApi(versions).routes(),
             *BillingApi(billing, accounts).routes(),
             *operational,
@@ -324,6 +332,7 @@ def build_app(
             finally:
                 if freezer is not None:
                     await freezer.close()
+                await router.close()
                 await callbacks.close()
                 await calls.close()
                 if trunk is not None:

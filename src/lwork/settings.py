@@ -219,6 +219,9 @@ class CallSettings(Section):
     callback_max_s: float = Field(4 * 3600.0, gt=0)
     """A callback (``/lwork/mobile/callback``, two SIP legs) is hung up after this long at the
     latest: it needs no keep-alive from the app, so this bounds a forgotten one."""
+    forward_timeout_s: float = Field(2.0, gt=0)
+    """With several nodes, a request for a call held by another node (its session id names the
+    node) waits this long for that node's answer over the bus; then the call counts as gone."""
 
 
 class MediaSettings(Section):

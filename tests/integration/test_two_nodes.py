@@ -180,3 +180,91 @@ async def test_events_kicks_and_presence_cross_nodes(
             node.process.terminate()
         for node in nodes:
             node.process.wait(15)
+
+
+async def register_and_login(
+    client: httpx.AsyncClient, node: Node, gateway: SmsGateway, phone: str, device: str
+) -> None:
+    await client.post(node.url + "/lwork/sms/auth_code", json={"uuid": phone, "type": "register"})
+    body = {"uuid": phone, "device_id": device, "auth_code": gateway.last_code(phone),
+            "pwd": PWD, "group_id": "common"}  # fmt: skip
+    assert (await client.post(node.url + "/lwork/mobile/register", json=body)).json() == {
+        "status": "ok"
+    }
+    login = {"acc": phone, "pwd": PWD, "device_id": device}
+    r = await client.post(node.url + "/lwork/mobile/login", json=login)
+    assert r.json()["status"] == "ok"
+
+
+async def test_a_call_is_served_by_its_own_node_whichever_node_is_asked(
+    env: dict[str, str], gateway: SmsGateway, tmp_path: Path
+) -> None:
+    env = {**env, "LWORK_CALLS__FORWARD_TIMEOUT_S": "0.5", "LWORK_PUSH__HOLD_S": "2"}
+    nodes = [start_node(name, tmp_path, env) for name in ("n1", "n2")]
+    alice, bob = "13800000001", "13800000002"
+    try:
+        async with httpx.AsyncClient(timeout=40) as client:
+            for name, node in zip(("n1", "n2"), nodes, strict=True):
+                await wait_ready(client, node, tmp_path, name)
+            one, two = nodes
+            await register_and_login(client, one, gateway, alice, "alice-phone")
+            await register_and_login(client, two, gateway, bob, "bob-phone")
+            m = "/lwork/mobile/"
+
+            async def on(node: Node, path: str, body: dict[str, object]) -> dict[str, object]:
+                r = await client.post(node.url + m + path, json=body)
+                assert r.status_code == 200, r.text
+                answer: dict[str, object] = r.json()
+                return answer
+
+            async def status(node: Node, sid: object) -> object:
+                r = await client.get(node.url + m + "voip/calls", params={"session_id": sid})
+                return r.json()["peer_status"]
+
+            # bob's app polls on node 2, so it is reachable; alice calls through node 1
+            polled = asyncio.create_task(client.post(
+                two.url + "/channel/push_service", json={"acc": bob, "device_id": "bob-phone"}
+            ))  # fmt: skip
+            await asyncio.sleep(0.3)
+            started = await on(one, "voip/calls", {
+                "user_id": alice, "callee_phone": bob, "sdp": {"port": 40000},
+                "dev_id": "alice-phone", "type": "p2p"})  # fmt: skip
+            sid = started["session_id"]
+            assert isinstance(sid, str) and sid.startswith("n1@@")
+            opdata = (await asyncio.wait_for(polled, 10)).json()["data"][0]["opdata"]
+
+            # everything bob does lands on node 2 and is served by node 1
+            assert await on(two, "p2p_ringing", {"opdata": opdata}) == {"status": "ok"}
+            assert await status(one, sid) == "p2p_ring"
+            assert await status(two, sid) == "p2p_ring"
+            answered = await on(two, "p2p_answer", {"opdata": opdata, "sdp": {"port": 40002}})
+            assert answered["status"] == "ok" and answered["port"] != started["port"]
+            bob_sid = answered["session_id"]
+            assert isinstance(bob_sid, str) and bob_sid.startswith("n1@@")
+            assert await status(two, bob_sid) == "p2p_hookoff"
+            assert (await on(two, "p2p_poll", {"opdata": opdata}))["peer_status"] == "p2p_hookoff"
+            dtmf = await on(two, "voip/dtmf", {"session_id": bob_sid, "num": "12"})
+            assert dtmf == {"status": "ok"}
+
+            # alice hangs up through node 2; node 1 has released the call
+            r = await client.delete(two.url + m + "voip/calls", params={"session_id": sid})
+            assert r.json() == {"status": "ok"}
+            assert await status(one, sid) == "release"
+            late = await on(two, "p2p_ringing", {"opdata": opdata})
+            assert late == {"status": "failed", "reason": "session_not_exist"}
+
+            # a call of a node that is gone: answered as any ended call, after the timeout
+            gone = "n9@@" + "0" * 32
+            assert await status(one, gone) == "release"
+            assert await on(one, "p2p_reject", {"opdata": {"session_id": gone}}) == {
+                "status": "failed", "reason": "session_not_exist",
+            }  # fmt: skip
+            r = await client.get(one.url + m + "callback", params={"session_id": gone})
+            assert r.json() == {"status": "ok", "local": "release", "remote": "release"}
+            metrics = (await client.get(one.url + "/metrics")).json()
+            assert metrics.get("calls_forward_unanswered", 0) >= 3, metrics
+    finally:
+        for node in nodes:
+            node.process.terminate()
+        for node in nodes:
+            node.process.wait(15)

@@ -10,6 +10,7 @@ from msgspec import Meta, Struct
 from lwork.accounts.phone import normalise_phone
 from lwork.accounts.service import AccountService
 from lwork.calls import callee
+from lwork.calls.router import CallRouter
 from lwork.calls.service import CallService, StartRequest, normalised_callee
 from lwork.errors import Failed, InvalidParams
 from lwork.http.request import ApiRequest
@@ -117,11 +118,18 @@ class SipAliasRequest(Struct):
 
 class CallApi:
     def __init__(
-        self, calls: CallService, accounts: AccountService, caller_id_from_did: bool = True
+        self,
+        calls: CallService,
+        accounts: AccountService,
+        router: CallRouter,
+        caller_id_from_did: bool = True,
     ) -> None:
         self._calls = calls
         self._accounts = accounts
+        self._router = router
         self._caller_id_from_did = caller_id_from_did
+        for name in ("status", "hangup", "dtmf", "ringing", "answer", "reject", "poll"):
+            router.register(name, getattr(self, "_" + name))
 
     def routes(self) -> list[Route]:
         m = "/lwork/mobile/"
@@ -160,60 +168,80 @@ class CallApi:
             )
         )
 
+    # Each endpoint for an existing call runs where the call lives (``router.py``).
+
     async def status(self, req: ApiRequest) -> Reply:
-        sid = session_id(req.query_param("session_id"))
-        status, stats = await self._calls.status(sid)
-        return CallStatus(peer_status=status, state=status, stats=stats)
+        return await self._router.run(session_id(req.query_param("session_id")), "status")
 
     async def hangup(self, req: ApiRequest) -> Reply:
-        await self._calls.hangup(session_id(req.query_param("session_id")))
-        return {"status": "ok"}
+        return await self._router.run(session_id(req.query_param("session_id")), "hangup")
 
     async def dtmf(self, req: ApiRequest) -> Reply:
         body = req.parse(DtmfRequest)
         if not _DTMF.match(body.num):
             raise InvalidParams("num", "num may hold only 0-9 * # A-D")
-        await self._calls.dtmf(session_id(body.session_id), body.num)
-        return {"status": "ok"}
+        return await self._router.run(session_id(body.session_id), "dtmf", {"num": body.num})
 
     async def ringing(self, req: ApiRequest) -> Reply:
         body = req.parse(OpdataRequest)
-        await callee.ringing(self._calls, self._p2p_sid(body.opdata))
-        return {"status": "ok"}
+        return await self._router.run(self._p2p_sid(body.opdata), "ringing")
 
     async def answer(self, req: ApiRequest) -> Reply:
         body = req.parse(AnswerRequest)
-        return await callee.answer(
-            self._calls, self._p2p_sid(body.opdata), req.client_ip, media_port(body.sdp)
-        )
+        media = {"ip": req.client_ip, "port": media_port(body.sdp)}
+        return await self._router.run(self._p2p_sid(body.opdata), "answer", media)
 
     async def reject(self, req: ApiRequest) -> Reply:
         body = req.parse(OpdataRequest)
-        await callee.reject(self._calls, self._p2p_sid(body.opdata))
-        return {"status": "ok"}
+        return await self._router.run(self._p2p_sid(body.opdata), "reject")
 
     async def poll(self, req: ApiRequest) -> Reply:
         body = req.parse(OpdataRequest)
-        status, stats = await callee.peer_status(self._calls, self._p2p_sid(body.opdata))
-        return PeerStatus(peer_status=status, stats=stats)
+        return await self._router.run(self._p2p_sid(body.opdata), "poll")
 
     async def sip_ringing(self, req: ApiRequest) -> Reply:
         body = req.parse(SipAliasRequest)
-        await callee.ringing(self._calls, self._sid_of(body.session_id))
-        return {"status": "ok"}
+        return await self._router.run(self._sid_of(body.session_id), "ringing")
 
     async def sip_answer(self, req: ApiRequest) -> Reply:
         body = req.parse(SipAliasRequest)
         if body.sdp is None:
             raise InvalidParams("sdp", "sdp is required")
-        return await callee.answer(
-            self._calls, self._sid_of(body.session_id), req.client_ip, media_port(body.sdp)
-        )
+        media = {"ip": req.client_ip, "port": media_port(body.sdp)}
+        return await self._router.run(self._sid_of(body.session_id), "answer", media)
 
     async def sip_reject(self, req: ApiRequest) -> Reply:
         body = req.parse(SipAliasRequest)
-        await callee.reject(self._calls, self._sid_of(body.session_id))
+        return await self._router.run(self._sid_of(body.session_id), "reject")
+
+    # the operations, as the call's own node runs them
+
+    async def _status(self, sid: str, args: dict[str, Any]) -> Reply:
+        status, stats = await self._calls.status(sid)
+        return CallStatus(peer_status=status, state=status, stats=stats)
+
+    async def _hangup(self, sid: str, args: dict[str, Any]) -> Reply:
+        await self._calls.hangup(sid)
         return {"status": "ok"}
+
+    async def _dtmf(self, sid: str, args: dict[str, Any]) -> Reply:
+        await self._calls.dtmf(sid, str(args["num"]))
+        return {"status": "ok"}
+
+    async def _ringing(self, sid: str, args: dict[str, Any]) -> Reply:
+        await callee.ringing(self._calls, sid)
+        return {"status": "ok"}
+
+    async def _answer(self, sid: str, args: dict[str, Any]) -> Reply:
+        return await callee.answer(self._calls, sid, str(args["ip"]), int(args["port"]))
+
+    async def _reject(self, sid: str, args: dict[str, Any]) -> Reply:
+        await callee.reject(self._calls, sid)
+        return {"status": "ok"}
+
+    async def _poll(self, sid: str, args: dict[str, Any]) -> Reply:
+        status, stats = await callee.peer_status(self._calls, sid)
+        return PeerStatus(peer_status=status, stats=stats)
 
     @classmethod
     def _p2p_sid(cls, opdata: Opdata) -> str:

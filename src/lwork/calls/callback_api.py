@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from msgspec import Meta, Struct
 
 from lwork.accounts.service import AccountService
 from lwork.calls.api import session_id
 from lwork.calls.callback import CallbackService
+from lwork.calls.router import CallRouter
 from lwork.calls.service import normalised_callee
 from lwork.http.request import ApiRequest
 from lwork.http.routing import Reply, Route
@@ -42,11 +43,18 @@ class CallbackApi:
     """Routes of ``/lwork/mobile/callback`` over a ``CallbackService``."""
 
     def __init__(
-        self, callbacks: CallbackService, accounts: AccountService, caller_id_from_did: bool = True
+        self,
+        callbacks: CallbackService,
+        accounts: AccountService,
+        router: CallRouter,
+        caller_id_from_did: bool = True,
     ) -> None:
         self._callbacks = callbacks
         self._accounts = accounts
+        self._router = router
         self._caller_id_from_did = caller_id_from_did
+        router.register("callback_status", self._status)
+        router.register("callback_hangup", self._stop)
 
     def routes(self) -> list[Route]:
         path = "/lwork/mobile/callback"
@@ -69,9 +77,17 @@ class CallbackApi:
         return CallbackStarted(session_id=sid)
 
     async def status(self, req: ApiRequest) -> Reply:
-        local, remote = self._callbacks.status(session_id(req.query_param("session_id")))
-        return CallbackStatus(local=local, remote=remote)
+        sid = session_id(req.query_param("session_id"))
+        return await self._router.run(sid, "callback_status")
 
     async def stop(self, req: ApiRequest) -> Reply:
-        await self._callbacks.hangup(session_id(req.query_param("session_id")))
+        sid = session_id(req.query_param("session_id"))
+        return await self._router.run(sid, "callback_hangup")
+
+    async def _status(self, sid: str, args: dict[str, Any]) -> Reply:
+        local, remote = self._callbacks.status(sid)
+        return CallbackStatus(local=local, remote=remote)
+
+    async def _stop(self, sid: str, args: dict[str, Any]) -> Reply:
+        await self._callbacks.hangup(sid)
         return {"status": "ok"}

@@ -1,4 +1,5 @@
-"""The bus between API nodes: wake-ups, kicks and replaced polls reach the node holding a poll.
+"""The bus between API nodes: wake-ups, kicks and replaced polls reach the node holding a poll;
+requests for a call reach the node holding the call.
 
 ``InProcessBus`` (one node, the default) delivers to this process. ``RedisBus`` publishes on one
 Redis pub/sub channel that every node subscribes to, and keeps a short-lived key per held poll so
@@ -22,13 +23,17 @@ class BusMessage(msgspec.Struct, frozen=True):
     """``device`` is a device key, except for ``session`` (an account's sessions changed),
     where it is the account's uuid. A ``wake`` may carry the event that caused it, so the poll
     it ends can answer without reading the mailbox back. ``resync`` is never sent: a bus
-    delivers it locally after an outage, when messages may have been missed."""
+    delivers it locally after an outage, when messages may have been missed. ``call`` and
+    ``call_reply`` carry a request for a call to the node holding it and that node's answer
+    (``device`` is then the node addressed)."""
 
-    kind: Literal["wake", "kick", "replaced", "session", "resync"]
+    kind: Literal["wake", "kick", "replaced", "session", "resync", "call", "call_reply"]
     device: str
     poll_id: str = ""
     event_id: str = ""
     event: dict[str, Any] | None = None
+    request_id: str = ""
+    payload: dict[str, Any] | None = None
 
 
 Handler = Callable[[BusMessage], None]

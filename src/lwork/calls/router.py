@@ -1,0 +1,123 @@
+"""Requests for a call reach the node that holds it (DESIGN: scaling out).
+
+A call lives on the node that created it, and its session id starts with that node's name. A
+request for a call held elsewhere (a status poll, hang-up, DTMF, the callee's ringing/answer/
+reject, a callback's status) is sent over the bus to that node, which runs it and answers the
+same way. If that node does not answer within ``timeout_s`` (it is down, and its calls went with
+it) or no bus links the nodes, the request runs here, where the call is unknown: the app then
+gets what it gets for any ended call (``release``, ``session_not_exist``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from lwork.errors import Failed
+from lwork.http.routing import AfterSend, Reply
+from lwork.push.bus import Bus, BusMessage
+
+log = logging.getLogger("lwork.calls")
+Operation = Callable[[str, dict[str, Any]], Awaitable[Reply]]
+"""A call request as this node runs it: (session id, arguments) -> the reply."""
+
+
+def node_of(sid: str) -> str:
+    return sid.partition("@@")[0]
+
+
+class CallRouter:
+    def __init__(self, node: str, bus: Bus | None, timeout_s: float = 2.0) -> None:
+        """``bus`` None: one node, every call is local."""
+        self.node = node
+        self._bus = bus
+        self._timeout_s = timeout_s
+        self._operations: dict[str, Operation] = {}
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.forwarded = 0
+        self.unanswered = 0
+        if bus is not None:
+            bus.subscribe(self._on_message)
+
+    def register(self, name: str, operation: Operation) -> None:
+        self._operations[name] = operation
+
+    async def run(self, sid: str, name: str, args: dict[str, Any] | None = None) -> Reply:
+        """Run operation ``name`` for call ``sid`` where the call lives."""
+        args = args or {}
+        node = node_of(sid)
+        if node == self.node or self._bus is None:
+            return await self._operations[name](sid, args)
+        answer = await self._ask(node, sid, name, args)
+        if answer is None:
+            return await self._operations[name](sid, args)  # the call is gone with its node
+        if "failed" in answer:
+            raise Failed(str(answer["failed"]), **answer.get("extra", {}))
+        reply: dict[str, Any] = answer["reply"]
+        return reply
+
+    async def _ask(
+        self, node: str, sid: str, name: str, args: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        assert self._bus is not None
+        request_id = secrets.token_hex(12)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = future
+        self.forwarded += 1
+        try:
+            payload = {"from": self.node, "op": name, "sid": sid, "args": args}
+            await self._bus.publish(BusMessage("call", node, request_id=request_id,
+                                               payload=payload))  # fmt: skip
+            return await asyncio.wait_for(future, self._timeout_s)
+        except TimeoutError:
+            self.unanswered += 1
+            log.warning("node %s did not answer %s for call %s", node, name, sid)
+            return None
+        finally:
+            self._waiting.pop(request_id, None)
+
+    def _on_message(self, message: BusMessage) -> None:
+        if message.device != self.node or message.payload is None:
+            return
+        if message.kind == "call_reply":
+            future = self._waiting.get(message.request_id)
+            if future is not None and not future.done():
+                future.set_result(message.payload)
+        elif message.kind == "call":
+            task = asyncio.get_running_loop().create_task(self._serve(message, message.payload))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, message: BusMessage, request: dict[str, Any]) -> None:
+        origin = request.get("from")
+        operation = self._operations.get(str(request.get("op")))
+        if not isinstance(origin, str) or operation is None:
+            log.warning("bad call request on the bus: %r", request)
+            return
+        try:
+            reply = await operation(str(request.get("sid")), dict(request.get("args") or {}))
+            if isinstance(reply, AfterSend):
+                raise TypeError("call operations answer at once")
+            answer: dict[str, Any] = {"reply": msgspec.to_builtins(reply)}
+        except Failed as exc:
+            answer = {"failed": exc.reason, "extra": msgspec.to_builtins(exc.extra)}
+        except Exception:  # answered as any failure of ours is: never a silent timeout
+            log.exception("call request %s from %s", request.get("op"), origin)
+            answer = {"failed": "service_not_available"}
+        reply_message = BusMessage("call_reply", origin, request_id=message.request_id,
+                                   payload=answer)  # fmt: skip
+        assert self._bus is not None  # requests only arrive over a bus
+        with contextlib.suppress(Exception):  # the bus is down: the asker times out
+            await self._bus.publish(reply_message)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
