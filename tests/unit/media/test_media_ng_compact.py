@@ -8,9 +8,9 @@ import pytest
 
 from lwork.calls.quality import leg_stats
 from lwork.media import bencode
-from lwork.media.ng import _to_text
 from lwork.media.ng_compact import COMPACT_LEG_FIELDS, MAX_COMPACT_CALLS, parse_compact_stats
 from lwork.media.ng_results import parse_call_stats
+from lwork.media.ng_transport import to_text
 from lwork.media.relay.calls import CallTable
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.ngserver import NgServer
@@ -71,7 +71,7 @@ def test_compact_stats_agree_with_the_full_query_of_the_same_call() -> None:
     relay = Relay()
     relay.call("call-1")
     relay.rtp("call-1", 40, lost_every=7)
-    full = parse_call_stats(_to_text(relay.send({"command": "query", "call-id": "call-1"})))
+    full = parse_call_stats(to_text(relay.send({"command": "query", "call-id": "call-1"})))
     compact = parse_compact_stats(relay.send({"command": "lwork stats", "call-ids": ["call-1"]}))
 
     assert list(compact) == ["call-1"]
