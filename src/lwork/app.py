@@ -43,8 +43,9 @@ from lwork.clock import Clock, SystemClock
 from lwork.gcpolicy import SurvivorFreezer
 from lwork.http.openapi import openapi_document
 from lwork.http.request import ApiRequest
-from lwork.http.routing import Reply, Route, RouteTable
+from lwork.http.routing import RawReply, Reply, Route, RouteTable
 from lwork.http.server import HttpEdge, build_starlette
+from lwork.metrics import NodeMetrics
 from lwork.push.api import PushChannelApi
 from lwork.push.bus import BusMessage
 from lwork.push.channel import PollRegistry
@@ -255,9 +256,8 @@ def build_app(
             await conn.execute(text("SELECT 1"))
         return {"status": "ok"}
 
-    async def metrics(req: ApiRequest) -> Reply:
-        return {
-            "status": "ok",
+    node_metrics = NodeMetrics(
+        lambda: {
             "held_polls": registry.held,
             "polls_replaced": registry.replaced,
             "mailbox_dropped": mailbox.dropped,
@@ -265,6 +265,13 @@ def build_app(
             "calls_forwarded": router.forwarded,
             "calls_forward_unanswered": router.unanswered,
         }
+    )
+
+    async def metrics(req: ApiRequest) -> Reply:
+        scrape = node_metrics.exposition(req.headers.get("accept", ""))
+        if scrape is not None:
+            return RawReply(*scrape)
+        return {"status": "ok", **node_metrics.values()}
 
     operational = [
         Route("GET", "/metrics", metrics, rate_limited=False, summary="counters and gauges"),

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from lwork.errors import Failed
-from lwork.http.routing import AfterSend, Reply
+from lwork.http.routing import AfterSend, RawReply, Reply
 from lwork.push.bus import Bus, BusMessage
 
 log = logging.getLogger("lwork.calls")
@@ -103,7 +103,7 @@ class CallRouter:
             return
         try:
             reply = await operation(str(request.get("sid")), dict(request.get("args") or {}))
-            if isinstance(reply, AfterSend):
+            if isinstance(reply, AfterSend | RawReply):
                 raise TypeError("call operations answer at once")
             answer: dict[str, Any] = {"reply": msgspec.to_builtins(reply)}
         except Failed as exc:

@@ -23,7 +23,7 @@ class ApiRequest:
     strings) on first use, and validation errors name the field."""
 
     __slots__ = ("method", "path", "query", "client_ip", "bearer", "request_id", "gone",
-                 "typed", "_parse_body", "_body", "_parsed")  # fmt: skip
+                 "typed", "headers", "_parse_body", "_body", "_parsed")  # fmt: skip
 
     def __init__(
         self,
@@ -38,6 +38,7 @@ class ApiRequest:
         body: Any = None,
         parse_body: BodyParser | None = None,
         typed: msgspec.Struct | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.method = method
         self.path = path
@@ -49,6 +50,8 @@ class ApiRequest:
         self.gone = gone
         """Completes when the client disconnects (for requests that wait, such as long polls)."""
         self.typed = typed
+        self.headers: Mapping[str, str] = headers or {}
+        """The request's headers (lower-case names)."""
         self._parse_body = parse_body
         self._body = body
         self._parsed = parse_body is None

@@ -21,7 +21,15 @@ class AfterSend:
     then: Callable[[], Awaitable[None]]
 
 
-Reply = msgspec.Struct | dict[str, Any] | AfterSend
+@dataclass(frozen=True, slots=True)
+class RawReply:
+    """An answer that is not JSON (a Prometheus scrape)."""
+
+    body: bytes
+    media_type: str
+
+
+Reply = msgspec.Struct | dict[str, Any] | AfterSend | RawReply
 Handler = Callable[["ApiRequest"], Awaitable[Reply]]
 
 MOBILE = "lwork/mobile/"

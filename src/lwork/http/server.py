@@ -28,7 +28,7 @@ from lwork.errors import (
 )
 from lwork.http.envelope import EnvelopeError, unwrap_request, wrap_response
 from lwork.http.request import ApiRequest
-from lwork.http.routing import AfterSend, Match, RouteTable
+from lwork.http.routing import AfterSend, Match, RawReply, RouteTable
 from lwork.ids import new_request_id
 from lwork.observability import request_id_var
 from lwork.ratelimit import RateLimiter
@@ -161,8 +161,11 @@ class HttpEdge:
             bearer=bearer or None,
             request_id=request_id,
             gone=lambda: _disconnected(request),
+            headers=request.headers,
         )
         reply = await route.handler(api_request)
+        if isinstance(reply, RawReply):
+            return Response(reply.body, 200, media_type=reply.media_type)
         if isinstance(reply, AfterSend):
             response = _json(200, reply.reply)
             response.background = BackgroundTask(reply.then)
