@@ -108,7 +108,7 @@ class PushChannelApi:
                 if outcome is Outcome.KICKED:
                     return answer({"event": "login_otherwhere"})
                 if outcome is Outcome.WOKEN:
-                    events = poll.carried or await self._mailbox.pending(key, self._wall())
+                    events = poll.take() or await self._mailbox.pending(key, self._wall())
         finally:
             await self._registry.close(poll)
         if not events:

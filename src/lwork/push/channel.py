@@ -27,18 +27,31 @@ class Outcome(enum.Enum):
 
 
 class HeldPoll:
-    __slots__ = ("device", "poll_id", "carried", "_outcome")
+    __slots__ = ("device", "poll_id", "carried", "taken", "_outcome")
 
     def __init__(self, device: str, loop: asyncio.AbstractEventLoop) -> None:
         self.device = device
         self.poll_id = secrets.token_hex(8)
         self.carried: list[Pending] = []
         """The events that woke this poll, when their wake-up carried them."""
+        self.taken = False
+        """The answer has been built from ``carried``: later wake-ups are for the next poll."""
         self._outcome: asyncio.Future[Outcome] = loop.create_future()
 
     @property
     def ended(self) -> bool:
         return self._outcome.done()
+
+    def carries(self) -> bool:
+        """Whether a wake-up's event can still join this poll's answer: until the answer is
+        built, so back-to-back events leave in one answer, not one per poll."""
+        if self.taken:
+            return False
+        return not self._outcome.done() or self._outcome.result() is Outcome.WOKEN
+
+    def take(self) -> list[Pending]:
+        self.taken = True
+        return self.carried
 
     def end(self, outcome: Outcome) -> None:
         # The first reason wins: a poll replaced and then woken still answers overtime.
@@ -102,7 +115,7 @@ class PollRegistry:
         if poll is None:
             return
         if message.kind == "wake":
-            if message.event is not None and not poll.ended:
+            if message.event is not None and poll.carries():
                 poll.carried.append(Pending(message.event_id, message.event))
             poll.end(Outcome.WOKEN)
         elif message.kind == "kick":
