@@ -16,9 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lwork.app import Services, build_app
 from lwork.settings import Settings
+from lwork.storage.engine import create_engine, migrate
 
 from fakes.servers import free_port, serve_asgi
 from fakes.sms_gateway import SmsGateway
@@ -54,6 +56,15 @@ async def db_url(
         pytest.skip(f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} (start it: .ci/run does)")
     async with postgres_database() as url:
         yield url
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    """A migrated database (SQLite and PostgreSQL, as ``db_url``) for store-level tests."""
+    engine = create_engine(db_url, 4)
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
 
 
 @contextlib.asynccontextmanager

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lwork.billing.ledger import Cdr, LedgerStore
 from lwork.billing.rating import Balance, Tariff
-from lwork.storage.engine import create_engine, migrate
 from lwork.storage.tables import ledger
 
 UUID = "13800138000"
 COINS = Tariff(pays_minutes=False, cents_per_minute=300)
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(db_url, 4)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
 
 
 def cdr(id_: str, seconds: float, answered: float = 1_000.0) -> Cdr:

@@ -22,14 +22,6 @@ from lwork.storage.tables import sessions
 UUID = "8613800138000"
 
 
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(db_url, 2)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
-
-
 async def logged_in(store: AccountStore, device: str, token: str, now: float) -> None:
     if await store.get(UUID) is None:
         await store.create(Account(UUID, UUID, None, "x", "common", None), now)
