@@ -10,7 +10,8 @@ import time
 
 from lwork.accounts.passwords import PasswordService
 from lwork.accounts.phone import normalise_phone
-from lwork.accounts.store import AccountStore, AlreadyExists
+from lwork.accounts.store import AccountStore
+from lwork.accounts.store_records import AlreadyExists
 
 
 class ProvisioningService:

@@ -11,7 +11,8 @@ from lwork.accounts.codes import CodeService
 from lwork.accounts.live_sessions import LiveSessions
 from lwork.accounts.passwords import PasswordService
 from lwork.accounts.phone import normalise_phone
-from lwork.accounts.store import Account, AccountStore, AlreadyExists, Session
+from lwork.accounts.store import Account, AccountStore, Session
+from lwork.accounts.store_records import AlreadyExists
 from lwork.errors import Failed, TooManyRequests
 from lwork.ids import new_token, token_digest
 from lwork.ratelimit import RateLimiter

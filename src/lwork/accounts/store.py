@@ -1,4 +1,5 @@
-"""Persistence of accounts, sessions, provisioning and push registrations (SQLAlchemy Core)."""
+"""Persistence of accounts and sessions (SQLAlchemy Core); provisioning and push registrations
+are in ``store_records.py``."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from lwork.storage.tables import accounts, provisioning, push_registrations, sessions
+from lwork.accounts.store_records import (
+    AlreadyExists,
+    ProvisioningRecords,
+    PushRegistrations,
+)
+from lwork.storage.tables import accounts, provisioning, sessions
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,25 +38,14 @@ class Session:
     last_seen: float
 
 
-@dataclass(frozen=True, slots=True)
-class Provisioned:
-    account: str
-    group_id: str
-    pwd_hash: str
-    active: bool
-    did: str | None
-
-
-class AlreadyExists(Exception):
-    """A unique key (uuid or name) is taken."""
-
-
 def _account(row: Any) -> Account:
     info = json.loads(row.info) if row.info is not None else None
     return Account(row.uuid, row.uuid_raw, row.name, row.pwd_hash, row.group_id, info)
 
 
-class AccountStore:
+class AccountStore(ProvisioningRecords, PushRegistrations):
+    """Accounts and sessions here; provisioned numbers and push registrations beside them."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
@@ -214,18 +209,6 @@ class AccountStore:
                 )
         return str(found) if found is not None else None
 
-    async def remove_push_token(self, uuid: str, device_id: str, provider: str) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                delete(push_registrations).where(
-                    and_(
-                        push_registrations.c.uuid == uuid,
-                        push_registrations.c.device_id == device_id,
-                        push_registrations.c.provider == provider,
-                    )
-                )
-            )
-
     async def last_polls(self, uuids: list[str]) -> dict[str, float | None]:
         """For each existing account among ``uuids``: its live sessions' latest long poll."""
         if not uuids:
@@ -286,73 +269,3 @@ class AccountStore:
                 update(sessions).where(condition).values(ended_at=now, end_reason=reason)
             )
             return result.rowcount or 0
-
-    # provisioning (BOSS)
-
-    async def provisioned(self, account: str) -> Provisioned | None:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(select(provisioning).where(provisioning.c.account == account))
-            ).first()
-        if row is None:
-            return None
-        return Provisioned(row.account, row.group_id, row.pwd_hash, row.active, row.did)
-
-    async def provision(self, account: str, group_id: str, pwd_hash: str, now: float) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(delete(provisioning).where(provisioning.c.account == account))
-            await conn.execute(
-                provisioning.insert().values(
-                    account=account,
-                    group_id=group_id,
-                    pwd_hash=pwd_hash,
-                    active=True,
-                    did=None,
-                    created_at=now,
-                )
-            )
-
-    async def update_provisioning(self, account: str, **values: Any) -> bool:
-        try:
-            async with self._engine.begin() as conn:
-                result = await conn.execute(
-                    update(provisioning).where(provisioning.c.account == account).values(**values)
-                )
-        except IntegrityError as exc:
-            raise AlreadyExists(str(values)) from exc
-        return bool(result.rowcount)
-
-    # push registrations
-
-    async def register_push(
-        self, uuid: str, device_id: str, provider: str, token: str, user_id: str, now: float
-    ) -> None:
-        key = and_(
-            push_registrations.c.uuid == uuid,
-            push_registrations.c.device_id == device_id,
-            push_registrations.c.provider == provider,
-        )
-        async with self._engine.begin() as conn:
-            await conn.execute(delete(push_registrations).where(key))
-            await conn.execute(
-                push_registrations.insert().values(
-                    uuid=uuid,
-                    device_id=device_id,
-                    provider=provider,
-                    token=token,
-                    user_id=user_id,
-                    updated_at=now,
-                )
-            )
-
-    async def push_registrations(self, uuid: str, device_id: str) -> dict[str, str]:
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(push_registrations.c.provider, push_registrations.c.token).where(
-                    and_(
-                        push_registrations.c.uuid == uuid,
-                        push_registrations.c.device_id == device_id,
-                    )
-                )
-            )
-            return {row.provider: row.token for row in rows}
