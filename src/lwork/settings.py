@@ -243,6 +243,10 @@ class MediaSettings(Section):
     """A call without any media for this long is deleted by the relay."""
     rtcp_interval_s: float = Field(5.0, gt=0)
     """The built-in relay's own RTCP reports to each phone (RTT measurement; loss interval)."""
+    connected_peers: bool = True
+    """The built-in relay gives each latched phone a ``connect()``ed socket of its own on the
+    leg's port: about 15 % less CPU per packet, for up to twice the file descriptors (raise
+    ``ulimit -n`` to 4 x calls + some). Off: one shared socket per port."""
     ng_timeout_s: float = Field(1.0, gt=0)
     """Wait for one ng reply before retransmitting (three tries)."""
 

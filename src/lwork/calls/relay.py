@@ -27,6 +27,7 @@ def relay_config(settings: MediaSettings) -> RelayConfig:
         port_max=settings.port_max,
         media_timeout_s=settings.media_timeout_s,
         rtcp_interval_s=settings.rtcp_interval_s,
+        connected_peers=settings.connected_peers,
     )
 
 

@@ -1,9 +1,10 @@
 """The asyncio shell of the relay: UDP sockets, the clock, one periodic timer. No rules here.
 
 The ng socket and the timers run on the asyncio loop. The media sockets sit in one epoll set of
-their own (`_PacketLoop`), which the loop watches as a single descriptor: each datagram is
+their own (`PacketLoop`), which the loop watches as a single descriptor: each datagram is
 stamped with its arrival time and handed to its `Leg`, which answers with a destination, and
-the same bytes leave through the other leg's socket.
+the same bytes leave through the other leg's socket (packet_ports has the sockets, including
+the connected fast path).
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import select
 import socket
 import time
-from collections.abc import Callable
 from types import TracebackType
 from typing import cast
 
@@ -23,118 +22,12 @@ from lwork.media.relay.calls import CallTable
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.dtmf import ScheduledPacket
 from lwork.media.relay.ngserver import NgServer
+from lwork.media.relay.packet_loop import PacketLoop, raise_fd_limit
+from lwork.media.relay.packet_ports import SOCKET_BUFFER, Port
 from lwork.media.relay.session import Address, Leg
 
 log = logging.getLogger(__name__)
-SOCKET_BUFFER = 1 << 18
-RECV_SIZE = 4096
-MAX_EVENTS = 1024
-MAX_BATCH = 64
-BACKLOG_S = 0.0005
-DRAIN_LIMIT = 1024
-"""Datagrams per loop wakeup at most, so ng requests and timers wait milliseconds, not seconds,
-when the relay is overloaded (what is left stays queued and ready)."""
 _monotonic = time.monotonic
-Receive = Callable[[bytes, Address, float], Address | None]
-
-
-class _Port:
-    """One bound, non-blocking UDP socket of a leg and where its datagrams go.
-
-    Plain `recvfrom`/`sendto` avoid a transport and a callback object per packet; a full send
-    buffer drops the packet (counted), as a router would.
-    """
-
-    __slots__ = ("sock", "leg", "route", "rtcp", "orphans", "budget", "last_wakeup")
-
-    def __init__(self, sock: socket.socket, rtcp: bool) -> None:
-        self.sock = sock
-        self.rtcp = rtcp
-        self.leg: Leg | None = None
-        self.route: tuple[Receive, socket.socket] | None = None
-        self.orphans = 0
-        self.budget = 1
-        self.last_wakeup = 0.0
-
-    def attach(self, leg: Leg, out: socket.socket) -> None:
-        self.leg = leg
-        self.route = (leg.receive_rtcp if self.rtcp else leg.receive_rtp, out)
-
-    def detach(self) -> None:
-        self.leg = self.route = None
-
-    def relay(self, limit: int) -> int:
-        """Forward what is waiting on this port (at most `limit`); return how many were read.
-
-        One datagram, unless the port was already ready less than BACKLOG_S ago: then it has a
-        queue (a flood, or a relay behind) and reads in doubling batches up to MAX_BATCH.
-        Reading a second datagram blindly would mostly cost an EAGAIN exception, and
-        level-triggered epoll reports leftovers on the next wakeup anyway.
-        """
-        clock = _monotonic
-        now = clock()
-        budget = min(limit, self.budget) if now - self.last_wakeup <= BACKLOG_S else 1
-        self.last_wakeup = now
-        recvfrom, route = self.sock.recvfrom, self.route
-        count = 0
-        while count < budget:
-            try:
-                data, source = recvfrom(RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                self.count_error()  # ICMP port unreachable from a peer that went away
-                break
-            if count:
-                now = clock()  # per packet: a batch takes a while, and jitter needs arrivals
-            count += 1
-            if route is None:
-                self.orphans += 1
-                continue
-            destination = route[0](data, source, now)
-            if destination is not None:
-                try:
-                    route[1].sendto(data, destination)
-                except OSError:
-                    self.count_error()
-        self.budget = min(MAX_BATCH, budget * 2) if count == budget else max(1, count)
-        return count
-
-    def count_error(self) -> None:
-        if self.leg is not None:
-            (self.leg.rtcp if self.rtcp else self.leg.rtp).errors += 1
-
-
-class _PacketLoop:
-    """All media sockets of the process in one epoll set, drained from one loop callback.
-
-    The event loop watches only this set's descriptor: a wakeup costs one loop callback however
-    many sockets are ready, and the work done before ng requests and timers get their turn is
-    bounded by DRAIN_LIMIT datagrams, not by (ready sockets x batch size).
-    """
-
-    def __init__(self) -> None:
-        self.epoll = select.epoll()
-        self.ports: dict[int, _Port] = {}
-
-    def add(self, port: _Port) -> None:
-        fd = port.sock.fileno()
-        self.ports[fd] = port
-        self.epoll.register(fd, select.EPOLLIN)
-
-    def remove(self, port: _Port) -> None:
-        fd = port.sock.fileno()
-        if self.ports.pop(fd, None) is not None:
-            self.epoll.unregister(fd)
-
-    def drain(self) -> None:
-        ports, left = self.ports, DRAIN_LIMIT
-        for fd, _mask in self.epoll.poll(0, MAX_EVENTS):
-            port = ports.get(fd)
-            if port is not None:
-                left -= port.relay(left)
-                if left <= 0:
-                    return
 
 
 class _NgProtocol(asyncio.DatagramProtocol):
@@ -162,8 +55,8 @@ class RelayServer:
         self.config = config
         self.table = CallTable(config, self, lambda: secrets.randbits(32))
         self.ng = NgServer(self.table, self._play_dtmf, time.time())
-        self._pairs: dict[int, tuple[_Port, _Port]] = {}
-        self._packets = _PacketLoop()
+        self._pairs: dict[int, tuple[Port, Port]] = {}
+        self._packets = PacketLoop(config.connected_peers)
         # Timeouts are checked at a tenth of the shortest one (at most once a second), not
         # every tick: the check walks every call, which costs milliseconds at 1,000 calls.
         shortest = min(config.media_timeout_s, config.offer_timeout_s)
@@ -181,6 +74,7 @@ class RelayServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        log.debug("media relay: up to %d open files", raise_fd_limit())
         transport, _ = await self._loop.create_datagram_endpoint(
             lambda: _NgProtocol(self.ng), local_addr=(self.config.ng_host, self.config.ng_port)
         )
@@ -217,17 +111,18 @@ class RelayServer:
         except OSError:
             rtp_sock.close()
             raise
-        pair = (_Port(rtp_sock, rtcp=False), _Port(rtcp_sock, rtcp=True))
-        for item in pair:
-            self._packets.add(item)
-        self._pairs[port] = pair
+        rtp, rtcp = Port(rtp_sock, False, self._packets), Port(rtcp_sock, True, self._packets)
+        rtp.sibling = rtcp
+        for item in (rtp, rtcp):
+            self._packets.add(item.sock.fileno(), item.relay)
+        self._pairs[port] = (rtp, rtcp)
 
     def attach(self, leg: Leg) -> None:
         rtp, rtcp = self._pairs[leg.rtp_port]
         assert leg.other is not None
         other_rtp, other_rtcp = self._pairs[leg.other.rtp_port]
-        rtp.attach(leg, other_rtp.sock)
-        rtcp.attach(leg, other_rtcp.sock)
+        rtp.attach(leg, other_rtp)
+        rtcp.attach(leg, other_rtcp)
 
     def close_pair(self, port: int) -> None:
         pair = self._pairs.pop(port, None)
@@ -235,8 +130,25 @@ class RelayServer:
             return
         for item in pair:
             item.detach()
-            self._packets.remove(item)
+            self._packets.remove(item.sock.fileno())
             item.sock.close()
+
+    def connected_peers(self, port: int) -> tuple[Address | None, Address | None]:
+        """Where the RTP and RTCP companions of the leg on `port` are connected, as the kernel
+        reports it (None: no companion, the leg uses its shared socket only)."""
+        pair = self._pairs.get(port)
+        if pair is None:
+            return (None, None)
+        peers: list[Address | None] = []
+        for item in pair:
+            companion = item.companion
+            peers.append(None if companion is None else companion.sock.getpeername())
+        return (peers[0], peers[1])
+
+    def fast_path_packets(self, port: int) -> int:
+        """Datagrams read through the leg's companions (from its latched sources) so far."""
+        pair = self._pairs.get(port, ())
+        return sum(item.companion.packets for item in pair if item.companion is not None)
 
     def _bind(self, port: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.config.bind_host else socket.AF_INET

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from lwork.media.relay import rtcp
 from lwork.media.relay.mos import estimate_mos
 from lwork.media.relay.rtcp import ReportBlock, RtcpPacket
+from lwork.media.relay.rtp import peek_header
 from lwork.media.relay.stats import RemoteView, RttEstimator, StreamReceiver
 
 Address = tuple[str, int]
@@ -96,27 +97,43 @@ class Leg:
         return None
 
     def receive_rtp(self, data: bytes, source: Address, now: float) -> Address | None:
-        """Account an RTP packet from this leg's party; return where to forward it, if anywhere.
+        """Account an RTP packet from `source`; return where to forward it, if anywhere.
 
-        This is the per-packet hot path: the header checks of `peek_header` are inlined.
+        A source other than the latched one must pass the latching rules first; a malformed
+        packet never moves the latch.
         """
+        if source != self.rtp_peer:
+            try:
+                ssrc = peek_header(data)[3]
+            except ValueError:
+                self.rtp.errors += 1
+                return None
+            if not self._accept_source(ssrc, source, now):
+                self.rtp.errors += 1
+                return None
+        return self.rtp_from_peer(data, now)
+
+    def rtp_from_peer(self, data: bytes, now: float) -> Address | None:
+        """`receive_rtp` for a packet known to come from the latched source (it arrived on a
+        socket connected to it): the per-packet hot path, with `peek_header`'s checks inlined.
+        """
+        try:
+            first, marker_pt, sequence, timestamp, ssrc = _RTP_HEADER(data)
+        except struct.error:  # shorter than the fixed header
+            self.rtp.errors += 1
+            return None
         size = len(data)
-        if size < 12:
-            self.rtp.errors += 1
-            return None
-        first, marker_pt, sequence, timestamp, ssrc = _RTP_HEADER(data)
-        if first & 0xC0 != 0x80 or size < 12 + 4 * (first & 0x0F):
-            self.rtp.errors += 1
-            return None
-        receiver = self.receivers.get(ssrc)
-        if source != self.rtp_peer and not self._accept_source(source, receiver, now):
+        # 0x80: version 2, no padding/extension/CSRC, the common case decided in one compare.
+        if first != 0x80 and (first & 0xC0 != 0x80 or size < 12 + 4 * (first & 0x0F)):
             self.rtp.errors += 1
             return None
         counters = self.rtp
         counters.packets += 1
         counters.bytes += size
         counters.last_packet = now
-        if receiver is None:
+        try:
+            receiver = self.receivers[ssrc]
+        except KeyError:
             receiver = self.receivers[ssrc] = StreamReceiver(ssrc, self.clock_rate, sequence, now)
         receiver.on_packet(
             sequence, timestamp, size, now, marker_pt & 0x7F not in self.telephone_event_pts
@@ -130,10 +147,10 @@ class Leg:
             other.sent_octets += size
         return destination
 
-    def _accept_source(self, source: Address, receiver: StreamReceiver | None, now: float) -> bool:
+    def _accept_source(self, ssrc: int, source: Address, now: float) -> bool:
         if self.rtp_peer is not None:
             last = self.rtp.last_packet
-            moved = receiver is not None  # a stream we know, from a new address: handover
+            moved = ssrc in self.receivers  # a stream we know, from a new address: handover
             idle = last is None or now - last >= self.relatch_idle_s
             if not (moved or idle):
                 return False
@@ -143,7 +160,7 @@ class Leg:
         return True
 
     def receive_rtcp(self, data: bytes, source: Address, now: float) -> Address | None:
-        """Process an RTCP datagram from this leg's party; return where to forward it."""
+        """Process an RTCP datagram from `source`; return where to forward it."""
         try:
             packets = rtcp.parse_compound(data)
         except ValueError:
@@ -157,6 +174,18 @@ class Leg:
                 self.rtcp.errors += 1
                 return None
             self.rtcp_peer = source
+        return self._account_rtcp(data, packets, now)
+
+    def rtcp_from_peer(self, data: bytes, now: float) -> Address | None:
+        """`receive_rtcp` for a datagram known to come from the latched RTCP source."""
+        try:
+            packets = rtcp.parse_compound(data)
+        except ValueError:
+            self.rtcp.errors += 1
+            return None
+        return self._account_rtcp(data, packets, now)
+
+    def _account_rtcp(self, data: bytes, packets: list[RtcpPacket], now: float) -> Address | None:
         self.rtcp.packets += 1
         self.rtcp.bytes += len(data)
         self.rtcp.last_packet = now

@@ -1,0 +1,73 @@
+"""One epoll set over every media socket of the process, drained from one loop callback."""
+
+from __future__ import annotations
+
+import logging
+import resource
+import select
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+MAX_EVENTS = 1024
+RECV_SIZE = 4096
+MAX_BATCH = 64
+"""Datagrams one socket may read per wakeup when it has a backlog."""
+BACKLOG_S = 0.0005
+"""A socket ready again within this long has a queue: it reads in growing batches."""
+DRAIN_LIMIT = 1024
+"""Datagrams per loop wakeup at most, so ng requests and timers wait milliseconds, not seconds,
+when the relay is overloaded (what is left stays queued and ready)."""
+
+
+class PacketLoop:
+    """All media sockets of the process in one epoll set, drained from one loop callback.
+
+    The event loop watches only this set's descriptor: a wakeup costs one loop callback however
+    many sockets are ready, and the work done before ng requests and timers get their turn is
+    bounded by DRAIN_LIMIT datagrams, not by (ready sockets x batch size).
+    """
+
+    def __init__(self, connect_peers: bool) -> None:
+        self.epoll = select.epoll()
+        self.connect_peers = connect_peers
+        self.handlers: dict[int, Callable[[int], int]] = {}
+        self._fallback_logged = False
+
+    def add(self, fd: int, relay: Callable[[int], int]) -> None:
+        self.handlers[fd] = relay
+        self.epoll.register(fd, select.EPOLLIN)
+
+    def remove(self, fd: int) -> None:
+        if self.handlers.pop(fd, None) is not None:
+            self.epoll.unregister(fd)
+
+    def fell_back(self, exc: OSError) -> None:
+        if not self._fallback_logged:
+            self._fallback_logged = True
+            log.debug("no connected socket for a latched peer, using the shared one: %s", exc)
+
+    def drain(self) -> None:
+        handlers, left = self.handlers, DRAIN_LIMIT
+        for fd, _mask in self.epoll.poll(0, MAX_EVENTS):
+            try:
+                relay = handlers[fd]  # a subscript is cheaper than .get() on the hot path
+            except KeyError:
+                continue  # a companion closed earlier in this batch
+            left -= relay(left)
+            if left <= 0:
+                return
+
+
+def raise_fd_limit() -> int:
+    """Lift the soft limit on open files to the hard one, and return it: a relay needs four
+    descriptors per call, eight with connected peers, and the usual soft limit of 1,024 would
+    cap it far below what the machine can relay."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 16)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %d: %s", soft, exc)
+    return soft

@@ -1,0 +1,198 @@
+"""The media sockets of every leg, and what is done with each datagram read from them.
+
+Each leg has one unconnected socket per port (RTP, RTCP) that hears everyone. Once the leg has
+latched onto a source, a companion socket bound to the same local port and connect()ed to that
+source takes over the source's datagrams: the kernel delivers a datagram to the socket whose
+connected address matches it before the unconnected one (SO_REUSEPORT lets both share the
+port). Its datagrams are read with `recv`, skip the source comparison, and whatever goes back
+to that source leaves through it with `send`: no address tuple built or parsed in Python, no
+route lookup per send in the kernel. Everything else (packets before latching, strays, the new
+address of a moving phone) still reaches the unconnected socket, where the Leg's latching rules
+decide; when they move the latch, the companion follows.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+
+from lwork.media.relay.companion import Companion, forward
+from lwork.media.relay.packet_loop import BACKLOG_S, DRAIN_LIMIT, MAX_BATCH, RECV_SIZE, PacketLoop
+from lwork.media.relay.session import Address, Leg
+
+SOCKET_BUFFER = 1 << 18
+CHURN_S = 1.0
+"""A port opens at most one companion socket per this interval."""
+_monotonic = time.monotonic
+_REUSEPORT = getattr(socket, "SO_REUSEPORT", None)
+Receive = Callable[[bytes, Address, float], Address | None]
+
+
+class Port:
+    """One bound, non-blocking, unconnected UDP socket of a leg, and its connected companion.
+
+    Plain `recvfrom`/`sendto` avoid a transport and a callback object per packet; a full send
+    buffer drops the packet (counted), as a router would.
+    """
+
+    __slots__ = (
+        "sock",
+        "rtcp",
+        "loop",
+        "leg",
+        "receive",
+        "out",
+        "sibling",
+        "companion",
+        "peer",
+        "send",
+        "latched",
+        "connected_at",
+        "orphans",
+        "budget",
+        "last_wakeup",
+    )
+
+    def __init__(self, sock: socket.socket, rtcp: bool, loop: PacketLoop) -> None:
+        self.sock = sock
+        self.rtcp = rtcp
+        self.loop = loop
+        self.leg: Leg | None = None
+        self.receive: Receive | None = None
+        self.out: Port | None = None
+        """The other leg's port of the same kind: where this port's datagrams leave."""
+        self.sibling: Port | None = None
+        """The RTCP port of an RTP port: an RTP re-latch forgets the RTCP source too."""
+        self.companion: Companion | None = None
+        self.peer: Address | None = None
+        """The address the companion is connected to; `send` reaches it."""
+        self.send: Callable[[bytes], int] = sock.send  # replaced whenever `peer` is set
+        self.latched: Address | None = None
+        """The leg's latched source when the companion was last made to match it."""
+        self.connected_at = -CHURN_S
+        self.orphans = 0
+        self.budget = 1
+        self.last_wakeup = 0.0
+
+    def attach(self, leg: Leg, out: Port) -> None:
+        self.leg, self.out = leg, out
+        self.receive = leg.receive_rtcp if self.rtcp else leg.receive_rtp
+
+    def detach(self) -> None:
+        self.drop_companion()
+        self.leg = self.receive = self.out = self.sibling = None
+
+    def relay(self, limit: int) -> int:
+        """Forward what is waiting on this port (at most `limit`); return how many were read.
+
+        One datagram, unless the port was already ready less than BACKLOG_S ago: then it has a
+        queue (a flood, or a relay behind) and reads in doubling batches up to MAX_BATCH.
+        Reading a second datagram blindly would mostly cost an EAGAIN exception, and
+        level-triggered epoll reports leftovers on the next wakeup anyway.
+        """
+        now = _monotonic()
+        budget = min(limit, self.budget) if now - self.last_wakeup <= BACKLOG_S else 1
+        self.last_wakeup = now
+        count = self.pump(self.sock.recvfrom, budget, now)
+        self.budget = min(MAX_BATCH, budget * 2) if count == budget else max(1, count)
+        if self.leg is not None:
+            self.follow()
+            if self.sibling is not None:
+                self.sibling.follow()
+        return count
+
+    def pump(self, recvfrom: Callable[[int], tuple[bytes, Address]], most: int, now: float) -> int:
+        """Read up to `most` datagrams with their sources and hand them to the leg's rules."""
+        receive, out = self.receive, self.out
+        count = 0
+        while count < most:
+            try:
+                data, source = recvfrom(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self.count_error()
+                break
+            if count:
+                now = _monotonic()  # per packet: a batch takes a while, and jitter needs arrivals
+            count += 1
+            if receive is None or out is None:
+                self.orphans += 1
+                continue
+            destination = receive(data, source, now)
+            if destination is not None and not forward(out, data, destination):
+                self.count_error()
+        return count
+
+    def count_error(self) -> None:
+        if self.leg is not None:
+            (self.leg.rtcp if self.rtcp else self.leg.rtp).errors += 1
+
+    def follow(self) -> None:
+        """Make the companion match the leg's latched source, after the latching rules ran."""
+        while (leg := self.leg) is not None:
+            latched = leg.rtcp_peer if self.rtcp else leg.rtp_peer
+            if latched is self.latched:
+                return
+            self.drop_companion()
+            if latched is None or not self.loop.connect_peers:
+                self.latched = latched
+                return
+            now = _monotonic()
+            if now - self.connected_at < CHURN_S:
+                # A latch flapping between addresses (two paths, or someone replaying the
+                # SSRC) would cost a socket each time: wait on the shared socket, where the
+                # peer's next datagram lands and calls this again.
+                self.latched = None
+                return
+            self.latched, self.connected_at = latched, now
+            self._connect(latched)  # may run the rules again: loop until they settle
+
+    def _connect(self, peer: Address) -> None:
+        try:
+            companion = self._open_companion(peer)
+        except OSError as exc:
+            self.loop.fell_back(exc)  # today's path for this latch: one socket, sendto
+            return
+        self.companion, self.peer, self.send = companion, peer, companion.sock.send
+        self.loop.add(companion.sock.fileno(), companion.relay)
+        # What queued on this socket before the connect comes first (order of arrival), then
+        # what the companion took in while it was bound but not yet connected: the reuseport
+        # group may have handed it anyone's datagrams, so they go through the rules too.
+        now = _monotonic()
+        self.pump(self.sock.recvfrom, DRAIN_LIMIT, now)
+        self.pump(companion.sock.recvfrom, DRAIN_LIMIT, now)
+
+    def _open_companion(self, peer: Address) -> Companion:
+        """A socket on this port connected to `peer`. SO_REUSEPORT is on only while it binds,
+        so no other process can share the port unnoticed (the pool's bind test stays exact).
+        """
+        if _REUSEPORT is None:
+            raise OSError("SO_REUSEPORT is not available")
+        leg, out = self.leg, self.out
+        assert leg is not None and out is not None
+        sock = socket.socket(self.sock.family, socket.SOCK_DGRAM)
+        try:
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, _REUSEPORT, 1)
+                sock.setsockopt(socket.SOL_SOCKET, _REUSEPORT, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+                sock.bind(self.sock.getsockname())
+                sock.connect(peer)
+                sock.setblocking(False)
+                sock.setsockopt(socket.SOL_SOCKET, _REUSEPORT, 0)
+            finally:
+                self.sock.setsockopt(socket.SOL_SOCKET, _REUSEPORT, 0)
+        except OSError:
+            sock.close()
+            raise
+        return Companion(sock, self, leg.rtcp_from_peer if self.rtcp else leg.rtp_from_peer, out)
+
+    def drop_companion(self) -> None:
+        companion = self.companion
+        if companion is not None:
+            self.companion = self.peer = None
+            self.send = self.sock.send
+            self.loop.remove(companion.sock.fileno())
+            companion.sock.close()
