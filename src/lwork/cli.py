@@ -96,9 +96,9 @@ def _boss(settings: Settings, args: argparse.Namespace) -> int:
     from lwork.accounts.provisioning import ProvisioningService
 
     async def action(services: Any) -> str:
-        if args.boss_command in ("credit", "balance"):
-            from lwork.billing import operator
+        from lwork.billing import operator
 
+        if args.boss_command in operator.COMMANDS:
             return await operator.run(args.boss_command, args, services.billing, services.accounts)
         provisioning = ProvisioningService(services.account_store, services.passwords)
         return await provisioning.run(args.boss_command, args)

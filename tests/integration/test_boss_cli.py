@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from lwork.billing.ledger import Cdr, LedgerStore
+from lwork.billing.rating import Tariff
+from lwork.storage.engine import create_engine
 
-def lwork(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LWORK_DATA_DIR": str(tmp_path), "LWORK_DATABASE__URL": ""}
+
+def lwork(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LWORK_DATA_DIR": str(tmp_path), "LWORK_DATABASE__URL": "", **(env or {})}
     return subprocess.run([sys.executable, "-m", "lwork", *args], env=env, capture_output=True,
                           text=True, timeout=60, check=False)  # fmt: skip
 
@@ -35,3 +43,29 @@ def test_credits_are_refused_for_unknown_accounts_and_empty_amounts(tmp_path: Pa
     assert empty.returncode == 1 and "positive amount" in empty.stderr
     negative = lwork(tmp_path, "boss", "credit", "02100001111", "--coins", "-3")
     assert negative.returncode == 1 and "positive amount" in negative.stderr
+
+
+async def test_call_details_of_an_account_by_local_date(tmp_path: Path) -> None:
+    assert lwork(tmp_path, "boss", "open", "02100001111", "boss-pw").returncode == 0  # migrates
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'lwork.db'}", 1)
+    answered = dt.datetime(2026, 3, 31, 23, 30, tzinfo=dt.UTC).timestamp()
+    cdr = Cdr("n1@@" + "a" * 32, "02100001111", "call", "02079460000", answered,
+              answered + 61, "hangup_caller")  # fmt: skip
+    await LedgerStore(engine).settle(cdr, Tariff(pays_minutes=True), answered + 61)
+    await engine.dispose()
+    found = lwork(tmp_path, "boss", "cdrs", "02100001111", "--start", "2026-03-31",
+                  "--end", "2026-03-31")  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    [row] = [json.loads(line) for line in found.stdout.splitlines()]
+    assert (row["id"], row["minutes"], row["callee"]) == (cdr.id, 2, "02079460000")
+    # the same call in Shanghai's calendar falls on 1 April
+    shanghai = {"LWORK_BILLING__TIMEZONE": "Asia/Shanghai"}
+    other = lwork(tmp_path, "boss", "cdrs", "02100001111", "--start", "2026-03-31",
+                  "--end", "2026-03-31", env=shanghai)  # fmt: skip
+    assert other.stdout.strip() == "no calls of 02100001111"
+    april = lwork(tmp_path, "boss", "cdrs", "02100001111", "--start", "2026-04-01",
+                  "--end", "2026-04-01", env=shanghai)  # fmt: skip
+    assert json.loads(april.stdout)["id"] == cdr.id
+    backwards = lwork(tmp_path, "boss", "cdrs", "02100001111", "--start", "2026-04-02",
+                      "--end", "2026-04-01")  # fmt: skip
+    assert backwards.returncode == 1 and "before" in backwards.stderr

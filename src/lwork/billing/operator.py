@@ -6,12 +6,17 @@ The authenticated BOSS HTTP interface (CONTRACT §9) will call the same service.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import secrets
 
 from lwork.accounts.phone import normalise_phone
 from lwork.accounts.service import AccountService
 from lwork.billing.rating import Balance, coins_value, to_cents
 from lwork.billing.service import MINUTES_GROUPS, BillingService
+
+
+COMMANDS = ("credit", "balance", "cdrs")
 
 
 def add_commands(boss: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,6 +30,11 @@ def add_commands(boss: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     boss.add_parser("balance", help="coins and package minutes of an account").add_argument(
         "account"
     )
+    cdrs = boss.add_parser("cdrs", help="an account's call detail records, one JSON line each")
+    cdrs.add_argument("account")
+    cdrs.add_argument("--start", type=dt.date.fromisoformat, required=True, help="YYYY-MM-DD")
+    cdrs.add_argument("--end", type=dt.date.fromisoformat, required=True,
+                      help="YYYY-MM-DD, inclusive")  # fmt: skip
 
 
 async def run(
@@ -43,7 +53,19 @@ async def run(
             return f"reference {ref} was credited before: nothing changed"
         done = f"credited {uuid} (reference {ref})"
         return done + "\n" + await _balance_line(billing, uuid, group)
+    if command == "cdrs":
+        return await _cdr_lines(billing, uuid, args.start, args.end)
     return await _balance_line(billing, uuid, group)
+
+
+async def _cdr_lines(billing: BillingService, uuid: str, start: dt.date, end: dt.date) -> str:
+    """CDRs answered from ``start`` to ``end`` (local dates of ``billing.timezone``)."""
+    if end < start:
+        raise ValueError("--end is before --start")
+    first = billing.day_start(start)
+    after = billing.day_start(end + dt.timedelta(days=1))
+    rows = await billing.ledger.cdrs(uuid, first, after)
+    return "\n".join(json.dumps(row, sort_keys=True) for row in rows) or f"no calls of {uuid}"
 
 
 async def _balance_line(billing: BillingService, uuid: str, group: str) -> str:

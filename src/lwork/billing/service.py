@@ -108,6 +108,10 @@ class BillingService:
             coins_value(spent.coins + spent.gift_coins),
         )
 
+    def day_start(self, day: dt.date) -> float:
+        """When ``day`` begins in the billing time zone (Unix time)."""
+        return dt.datetime(day.year, day.month, day.day, tzinfo=self._zone).timestamp()
+
     def month_start(self, wall: float) -> float:
         local = dt.datetime.fromtimestamp(wall, self._zone)
         return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
