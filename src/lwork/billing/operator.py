@@ -15,7 +15,6 @@ from lwork.accounts.service import AccountService
 from lwork.billing.rating import Balance, coins_value, to_cents
 from lwork.billing.service import MINUTES_GROUPS, BillingService
 
-
 COMMANDS = ("credit", "balance", "cdrs")
 
 
