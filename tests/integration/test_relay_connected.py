@@ -19,8 +19,8 @@ from lwork.media.relay import rtcp
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.rtp import RtpPacket
 from lwork.media.relay.server import RelayServer
-from lwork.media.sdp_min import build_sdp
 
+from fakes.relay_fixtures import ng_fixture, peers_fixture, start_call  # noqa: F401
 from fakes.rtp_peer import RtpPeer, eventually
 
 HOST = "127.0.0.1"
@@ -30,27 +30,6 @@ HOST = "127.0.0.1"
 async def relay() -> AsyncIterator[RelayServer]:
     async with RelayServer(RelayConfig(ng_port=0, port_min=25000, port_max=25999)) as server:
         yield server
-
-
-@pytest.fixture
-async def ng(relay: RelayServer) -> AsyncIterator[NgClient]:
-    async with NgClient(*relay.ng_address, timeout_s=2.0) as client:
-        yield client
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[tuple[RtpPeer, RtpPeer]]:
-    a, b = await RtpPeer.open(), await RtpPeer.open()
-    yield a, b
-    a.close()
-    b.close()
-
-
-async def _call(ng: NgClient, a: RtpPeer, b: RtpPeer, call_id: str = "call-1") -> tuple[int, int]:
-    """Set up a call; return (relay port A sends to, relay port B sends to)."""
-    offer = await ng.offer(call_id, "alice", build_sdp(HOST, a.port))
-    answer = await ng.answer(call_id, "alice", "bob", build_sdp(HOST, b.port))
-    return answer.media.port, offer.media.port
 
 
 def _rtp(seq: int, ssrc: int) -> RtpPacket:
@@ -89,7 +68,7 @@ async def test_latched_media_takes_the_connected_path_both_ways_with_the_same_st
     relay: RelayServer, ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:
     a, b = peers
-    port_a, port_b = await _call(ng, a, b)
+    port_a, port_b = await start_call(ng, a, b)
     await _latch(relay, a, b, port_a, port_b)
     await _stream(a, port_a, 0xA, range(1, 31))
     await _stream(b, port_b, 0xB, range(1, 31))
@@ -134,7 +113,7 @@ async def test_a_phone_moving_networks_gets_a_new_companion_and_audio_both_ways(
     relay: RelayServer, ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:
     a, b = peers
-    port_a, port_b = await _call(ng, a, b)
+    port_a, port_b = await start_call(ng, a, b)
     await _latch(relay, a, b, port_a, port_b)
     a.send_rtcp(_sr(0xA), (HOST, port_a + 1))
     assert await eventually(lambda: relay.connected_peers(port_a)[1] == (HOST, a.port + 1))
@@ -164,7 +143,7 @@ async def test_a_flapping_latch_waits_on_the_shared_socket_instead_of_churning_s
     relay: RelayServer, ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:
     a, b = peers
-    port_a, port_b = await _call(ng, a, b)
+    port_a, port_b = await start_call(ng, a, b)
     await _latch(relay, a, b, port_a, port_b)
     other = await RtpPeer.open()  # the same SSRC from two addresses in turn
     try:
@@ -188,7 +167,7 @@ async def test_a_stray_sender_is_dropped_and_counted_while_the_peer_stays_connec
     relay: RelayServer, ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:
     a, b = peers
-    port_a, port_b = await _call(ng, a, b)
+    port_a, port_b = await start_call(ng, a, b)
     await _latch(relay, a, b, port_a, port_b)
     stray = await RtpPeer.open()
     try:
@@ -211,7 +190,7 @@ async def test_delete_closes_the_companions_too(
 ) -> None:
     a, b = peers
     before = _open_fds()
-    port_a, port_b = await _call(ng, a, b)
+    port_a, port_b = await start_call(ng, a, b)
     assert _open_fds() == before + 4  # two legs, RTP + RTCP each
     await _latch(relay, a, b, port_a, port_b)
     a.send_rtcp(_sr(0xA), (HOST, port_a + 1))
@@ -232,7 +211,7 @@ async def test_an_icmp_error_from_a_vanished_peer_is_counted_and_the_loop_goes_o
     relay: RelayServer, ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:
     a, b = peers
-    port_a, port_b = await _call(ng, a, b)
+    port_a, port_b = await start_call(ng, a, b)
     await _latch(relay, a, b, port_a, port_b)
     b.close()  # the callee's phone is gone: its port answers with ICMP port unreachable
     await _stream(a, port_a, 0xA, range(1, 11))
@@ -250,7 +229,7 @@ async def test_an_icmp_error_from_a_vanished_peer_is_counted_and_the_loop_goes_o
 
     c, d = await RtpPeer.open(), await RtpPeer.open()
     try:
-        port_c, port_d = await _call(ng, c, d, "call-2")
+        port_c, port_d = await start_call(ng, c, d, "call-2")
         await _latch(relay, c, d, port_c, port_d)
         await _stream(c, port_c, 0xC, range(1, 6))
         assert len(await d.wait_rtp(6)) == 6
@@ -265,7 +244,7 @@ async def test_without_connected_peers_media_flows_on_the_shared_sockets(
     a, b = peers
     config = RelayConfig(ng_port=0, port_min=25000, port_max=25999, connected_peers=False)
     async with RelayServer(config) as relay, NgClient(*relay.ng_address) as ng:
-        port_a, port_b = await _call(ng, a, b)
+        port_a, port_b = await start_call(ng, a, b)
         await _stream(a, port_a, 0xA, range(10))
         await _stream(b, port_b, 0xB, range(10))
         assert len(await b.wait_rtp(10)) == 10 and len(await a.wait_rtp(10)) == 10
@@ -278,7 +257,7 @@ async def test_no_descriptor_left_for_a_companion_falls_back_to_the_shared_socke
     relay: RelayServer, ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:
     a, b = peers
-    port_a, port_b = await _call(ng, a, b)
+    port_a, port_b = await start_call(ng, a, b)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     # Descriptors are allocated lowest first: a limit at the first free one refuses the next.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:

@@ -14,6 +14,7 @@ from lwork.media.relay.rtp import RtpPacket
 from lwork.media.relay.server import RelayServer, serve_relay
 from lwork.media.sdp_min import build_sdp
 
+from fakes.relay_fixtures import ng_fixture, peers_fixture, start_call  # noqa: F401
 from fakes.rtp_peer import RtpPeer, eventually
 
 HOST = "127.0.0.1"
@@ -31,28 +32,6 @@ async def relay() -> AsyncIterator[RelayServer]:
         yield server
 
 
-@pytest.fixture
-async def ng(relay: RelayServer) -> AsyncIterator[NgClient]:
-    async with NgClient(*relay.ng_address, timeout_s=2.0) as client:
-        yield client
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[tuple[RtpPeer, RtpPeer]]:
-    a, b = await RtpPeer.open(), await RtpPeer.open()
-    yield a, b
-    a.close()
-    b.close()
-
-
-async def _call(ng: NgClient, a: RtpPeer, b: RtpPeer, call_id: str = "call-1") -> tuple[int, int]:
-    """Set up a call; return (relay port A sends to, relay port B sends to)."""
-    offer = await ng.offer(call_id, "alice", build_sdp(HOST, a.port))
-    answer = await ng.answer(call_id, "alice", "bob", build_sdp(HOST, b.port))
-    assert await ng.relay_address(call_id, "alice") == (HOST, answer.media.port)
-    return answer.media.port, offer.media.port
-
-
 def _rtp(seq: int, ssrc: int, pt: int = 102) -> RtpPacket:
     return RtpPacket(pt, seq, seq * 160, ssrc, bytes(160))
 
@@ -61,7 +40,7 @@ async def test_forwards_rtp_and_rtcp_both_ways(
     ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:
     a, b = peers
-    port_a, port_b = await _call(ng, a, b)
+    port_a, port_b = await start_call(ng, a, b)
     assert port_a % 2 == 0 and port_b % 2 == 0 and port_a != port_b
     for seq in range(30):
         a.send_rtp(_rtp(seq, 0xA), (HOST, port_a))
@@ -98,7 +77,7 @@ async def test_phone_moving_networks_keeps_its_audio(
     ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:
     a, b = peers
-    port_a, port_b = await _call(ng, a, b)
+    port_a, port_b = await start_call(ng, a, b)
     a.send_rtp(_rtp(1, 0xA), (HOST, port_a))
     await b.wait_rtp(1)
     moved = await RtpPeer.open()  # same phone, new address (Wi-Fi -> LTE)
@@ -128,7 +107,7 @@ async def test_delete_frees_ports_and_forgets_the_call(
     ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:
     a, b = peers
-    port_a, port_b = await _call(ng, a, b)
+    port_a, port_b = await start_call(ng, a, b)
     final = await ng.delete("call-1", "alice")
     assert final is not None and set(final.legs) == {"alice", "bob"}
     for port in (port_a, port_a + 1, port_b, port_b + 1):
@@ -156,7 +135,7 @@ async def test_media_timeout_deletes_silent_calls(peers: tuple[RtpPeer, RtpPeer]
     a, b = peers
     config = _config(media_timeout_s=0.3, tick_s=0.02)
     async with RelayServer(config) as relay, NgClient(*relay.ng_address) as ng:
-        port_a, _ = await _call(ng, a, b)
+        port_a, _ = await start_call(ng, a, b)
         a.send_rtp(_rtp(1, 0xA), (HOST, port_a))
         await b.wait_rtp(1)
         assert "call-1" in relay.table.calls
@@ -169,7 +148,7 @@ async def test_bad_input_is_counted_and_dropped(
     relay: RelayServer, ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:
     a, b = peers
-    port_a, _ = await _call(ng, a, b)
+    port_a, _ = await start_call(ng, a, b)
     control = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     control.setblocking(False)
     try:
@@ -199,7 +178,7 @@ async def test_play_dtmf_sends_rfc4733_events_to_the_other_party(
     ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:
     a, b = peers
-    _, port_b = await _call(ng, a, b)
+    _, port_b = await start_call(ng, a, b)
     await ng.play_dtmf("call-1", "alice", "7", duration_ms=100)
     got = await b.wait_rtp(7)
     packets = [RtpPacket.parse(r.data) for r in got]
@@ -219,7 +198,7 @@ async def test_received_telephone_events_are_relayed(
     ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:
     a, b = peers
-    port_a, _ = await _call(ng, a, b)
+    port_a, _ = await start_call(ng, a, b)
     event = RtpPacket(101, 5, 800, 0xA, bytes(TelephoneEvent(3, True, 10, 400)), marker=True)
     a.send_rtp(_rtp(4, 0xA), (HOST, port_a))
     a.send_rtp(event, (HOST, port_a))
