@@ -3,6 +3,7 @@
 import asyncio
 import gc
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -30,6 +31,17 @@ def _a8_jitter_ms(samples: list[tuple[float, int]]) -> float:
         d = (t1 - t0) * CLOCK - (ts1 - ts0)
         jitter += (abs(d) - jitter) / 16
     return jitter * 1000 / CLOCK
+
+
+@pytest.fixture(autouse=True)
+def no_collections() -> Iterator[None]:
+    """The relay runs inside the test process, whose heap holds what hundreds of earlier tests
+    left: a full collection there stalled it for up to 236 ms, far more than the 0.5-1 ms these
+    timings allow. A relay process of its own has no such heap."""
+    gc.collect()
+    gc.disable()
+    yield
+    gc.enable()
 
 
 async def _call(ng: NgClient, a: RtpPeer, b: RtpPeer) -> tuple[int, int]:
@@ -79,11 +91,6 @@ async def test_rtt_from_an_endpoint_answering_the_relays_sender_report() -> None
     )
     a, b = await RtpPeer.open(), await RtpPeer.open()
     truths: list[float] = []
-    # The relay runs inside the test process, whose heap holds what hundreds of earlier tests
-    # left: a full collection there can stall both sides for milliseconds, more than the 1 ms
-    # this test allows. A relay process of its own has no such heap.
-    gc.collect()
-    gc.disable()
     try:
         async with RelayServer(config) as relay, NgClient(*relay.ng_address) as ng:
             port_a, _ = await _call(ng, a, b)
@@ -126,6 +133,5 @@ async def test_rtt_from_an_endpoint_answering_the_relays_sender_report() -> None
             assert quality.average_rtt_ms == pytest.approx(sum(truths) / 3, abs=1.0)
             assert quality.rtt_ms >= path_delay_s * 1000 - 1.0
     finally:
-        gc.enable()
         a.close()
         b.close()
