@@ -1,0 +1,72 @@
+"""How many AMR calls one relay serves within the latency target: built-in vs rtpengine.
+
+The issue's target is 1,000 calls (100,000 pps) on one core with no loss and added p99 at most
+2 ms. This climbs from `--from` calls in steps of `--step` and, for each relay, reports the
+largest count that still met the target (each count measured against `direct`, endpoints
+talking without a relay, in the same step). A count that misses is measured once more before
+the climb stops, since one run on a shared VM can be unlucky. One JSON line per relay.
+
+    python -m bench.relay_capacity [--from 300] [--to 1000] [--step 100] [--seconds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+
+from bench.relay_bench import PPS_PER_DIRECTION, Result, _figure, run_scenario
+
+TARGET_ADDED_P99_MS = 2.0
+
+
+def _within(line: dict[str, object]) -> bool:
+    added = line["added_p99_ms"]
+    return line["loss"] == 0.0 and isinstance(added, float) and added <= TARGET_ADDED_P99_MS
+
+
+def climb(kind: str, args: argparse.Namespace) -> dict[str, object]:
+    best, steps = 0, []
+    for streams in range(args.start, args.to + 1, args.step):
+        line: dict[str, object] = {}
+        for _attempt in range(2):
+            direct: Result = run_scenario("direct", streams, args, flood=False)
+            result = run_scenario(kind, streams, args, flood=False)
+            line = _figure(kind, streams, result, direct, "paced", args)
+            if _within(line):
+                break
+        keys = ("streams", "loss", "added_p99_ms", "relay_cpu_us_per_packet", "relay_cpu_cores")
+        steps.append({k: line[k] for k in keys})
+        if not _within(line):
+            break
+        best = streams
+    return {
+        "figure": "relay_capacity",
+        "relay": kind.replace("builtinx", "builtin, workers="),
+        "streams_within_target": best,
+        "pps_within_target": best * 2 * args.pps,
+        "target": {"loss": 0, "added_p99_ms": TARGET_ADDED_P99_MS, "streams": 1000},
+        "steps": steps,
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--from", dest="start", type=int, default=300)
+    parser.add_argument("--to", type=int, default=1000)
+    parser.add_argument("--step", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--skip-rtpengine", action="store_true")
+    args = parser.parse_args()
+    args.generators, args.pps = 1, PPS_PER_DIRECTION
+    relays = ["builtin"]
+    if not args.skip_rtpengine and shutil.which("rtpengine"):
+        relays.append("rtpengine")
+    for kind in relays:
+        print(json.dumps(climb(kind, args)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
