@@ -18,6 +18,8 @@ from lwork.media.relay.session import Leg
 from lwork.media.relay.stats import StreamReceiver
 from lwork.media.sdp_min import parse_sdp
 
+from fakes.null_binder import NullBinder
+
 FUZZ = settings(max_examples=300, deadline=None)
 
 
@@ -101,17 +103,6 @@ def test_sdp_parse_and_rewrite(text: str) -> None:
     )
 
 
-class _NullBinder:
-    def open_pair(self, port: int) -> None:
-        pass
-
-    def attach(self, leg: Leg) -> None:
-        pass
-
-    def close_pair(self, port: int) -> None:
-        pass
-
-
 _commands = st.sampled_from(
     [b"offer", b"answer", b"query", b"delete", b"list", b"play DTMF", b"ping", b"statistics",
      b"lwork stats"]
@@ -140,7 +131,7 @@ _requests = st.dictionaries(
 @FUZZ
 @given(st.lists(st.binary(max_size=120) | _requests.map(bencode.encode), max_size=8))
 def test_ng_server_answers_or_drops_any_datagram(bodies: list[bytes]) -> None:
-    table = CallTable(RelayConfig(port_min=30000, port_max=30010), _NullBinder(), lambda: 7)
+    table = CallTable(RelayConfig(port_min=30000, port_max=30010), NullBinder(), lambda: 7)
     server = NgServer(table, lambda *a: None, started_wall=0.0)
     for i, body in enumerate(bodies):
         reply = server.handle_datagram(b"k%d " % i + body, float(i), float(i))

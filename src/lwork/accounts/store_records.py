@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import Delete, and_, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -69,13 +69,8 @@ class PushRegistrations:
     async def register_push(
         self, uuid: str, device_id: str, provider: str, token: str, user_id: str, now: float
     ) -> None:
-        key = and_(
-            push_registrations.c.uuid == uuid,
-            push_registrations.c.device_id == device_id,
-            push_registrations.c.provider == provider,
-        )
         async with self._engine.begin() as conn:
-            await conn.execute(delete(push_registrations).where(key))
+            await conn.execute(_delete_registration(uuid, device_id, provider))
             await conn.execute(
                 push_registrations.insert().values(
                     uuid=uuid,
@@ -101,12 +96,12 @@ class PushRegistrations:
 
     async def remove_push_token(self, uuid: str, device_id: str, provider: str) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(
-                delete(push_registrations).where(
-                    and_(
-                        push_registrations.c.uuid == uuid,
-                        push_registrations.c.device_id == device_id,
-                        push_registrations.c.provider == provider,
-                    )
-                )
-            )
+            await conn.execute(_delete_registration(uuid, device_id, provider))
+
+
+def _delete_registration(uuid: str, device_id: str, provider: str) -> Delete:
+    return delete(push_registrations).where(
+        push_registrations.c.uuid == uuid,
+        push_registrations.c.device_id == device_id,
+        push_registrations.c.provider == provider,
+    )

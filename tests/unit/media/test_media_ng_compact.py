@@ -14,21 +14,9 @@ from lwork.media.ng_transport import to_text
 from lwork.media.relay.calls import CallTable
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.ngserver import NgServer
-from lwork.media.relay.session import Leg
 from lwork.media.sdp_min import build_sdp
 
-
-class NullBinder:
-    """Stands in for sockets: the boundary, not our logic."""
-
-    def open_pair(self, port: int) -> None:
-        pass
-
-    def attach(self, leg: Leg) -> None:
-        pass
-
-    def close_pair(self, port: int) -> None:
-        pass
+from fakes.null_binder import NullBinder
 
 
 class Relay:

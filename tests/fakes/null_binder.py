@@ -1,0 +1,16 @@
+"""A relay `CallTable`'s port binder without sockets: the boundary, not our logic."""
+
+from __future__ import annotations
+
+from lwork.media.relay.session import Leg
+
+
+class NullBinder:
+    def open_pair(self, port: int) -> None:
+        pass
+
+    def attach(self, leg: Leg) -> None:
+        pass
+
+    def close_pair(self, port: int) -> None:
+        pass
