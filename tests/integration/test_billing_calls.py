@@ -45,6 +45,8 @@ async def test_get_coin_shows_the_welcome_gift_to_the_account_only(
         assert await coins(server, "13999999999") == {
             "status": "failed", "reason": "register_uuid_not_existed",
         }  # fmt: skip
+        await server.services.account_store.provision("02100001111", "dth", "x", 1.0)
+        assert (await coins(server, "02100001111"))["reason"] == "register_uuid_not_existed"
         r = await server.post("/lwork/mobile/get_coin", {"uuid": ALICE, "device_id": "thief"})
         assert r.json() == {"status": "failed", "reason": "no_logined"}
         r = await server.post("/lwork/mobile/get_coin", {"uuid": ["13800138000"]})

@@ -184,6 +184,9 @@ class AccountService:
         if provisioned is not None and not provisioned.active:
             raise Failed("not_actived")
 
+    async def registered(self, uuid: str) -> bool:
+        return await self._store.get(normalise_phone(uuid)) is not None
+
     async def group(self, uuid: str) -> str | None:
         """The account's stored group, what its calls are billed by: a provisioned number has
         one before its user registers (BOSS may top it up). None: no such account."""

@@ -39,7 +39,7 @@ class BillingApi:
 
     async def get_coin(self, req: ApiRequest) -> Reply:
         body = req.parse(GetCoinRequest)
-        if await self._accounts.group(body.uuid) is None:
+        if not await self._accounts.registered(body.uuid):  # provisioned is not registered
             raise Failed("register_uuid_not_existed")
         # Balances are private: only the account's own live session may read one.
         session = await self._accounts.authorize(
