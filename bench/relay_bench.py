@@ -45,7 +45,12 @@ PPS_PER_DIRECTION = 50
 SLOTS = 20  # each 20 ms round of sends is spread over 1 ms slots, so no burst dominates
 RECV_BATCH = 256
 RECV_KEEP = 24  # bytes of each received datagram we look at: header + send time
-WARMUP_S = 0.5  # paced both ways before the window: every leg latched (rtpengine waits for it)
+WARMUP_S = 2.0
+"""Paced both ways before the window: every leg latched (rtpengine waits for it), and the
+backlog of latching 2,000 legs at once drained; the target is about calls in progress."""
+RELAY_CORE = 0
+"""With --pin (the default on 2+ cores) a single-process relay runs on this core and the
+generators on the others, so neither steals the other's core and runs compare alike."""
 DRAIN_S = 0.3
 _HEAD = struct.Struct("!BBHIIQ")  # RTP header + send time in ns (CLOCK_MONOTONIC, all processes)
 _SENT_AT = struct.Struct("!Q")
@@ -244,6 +249,13 @@ def _generator_process(
     out.close()
 
 
+_PIN = [True]
+
+
+def _pinning() -> bool:
+    return _PIN[0] and (os.cpu_count() or 1) >= 2
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind((HOST, 0))
@@ -313,7 +325,17 @@ def _relay_process(kind: str, ng_port: int) -> Iterator[int | None]:
             "--log-stderr",
             "--delete-delay=0",
         ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "LWORK_INTERPRETED": "1" if kind == "builtin-interpreted" else ""}
+    single_process = "x" not in kind  # --workers N spreads over every core by design
+    pin = _pinning() and single_process
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        # in the child before exec: every thread rtpengine starts inherits the one core
+        preexec_fn=(lambda: os.sched_setaffinity(0, {RELAY_CORE})) if pin else None,
+    )
     try:
         yield process.pid
     finally:
@@ -368,6 +390,10 @@ def run_scenario(kind: str, streams: int, args: argparse.Namespace, flood: bool)
                 pipes.append(receive)
                 processes.append(process)
             gen_pids = [p.pid for p in processes if p.pid is not None]
+            if _pinning():
+                others = set(range(os.cpu_count() or 1)) - {RELAY_CORE}
+                for gen_pid in gen_pids:
+                    os.sched_setaffinity(gen_pid, others)
             time.sleep(max(0.0, start + WARMUP_S - time.monotonic()))
             cpu_start = _cpu_seconds([pid], pid) if pid else None
             gen_start = _cpu_seconds(gen_pids)
@@ -404,8 +430,17 @@ def main() -> None:
         "--pps", type=int, default=PPS_PER_DIRECTION, help="per stream and direction"
     )
     parser.add_argument("--no-flood", action="store_true")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="let the scheduler place relay and generators"
+    )
+    parser.add_argument(
+        "--interpreted", action="store_true", help="also run builtin from source (no mypyc)"
+    )
     args = parser.parse_args()
+    _PIN[0] = not args.no_pin
     relays = ["builtin"]
+    if args.interpreted:
+        relays.append("builtin-interpreted")
     if args.workers > 1:
         relays.append(f"builtinx{args.workers}")
     if not args.skip_rtpengine and shutil.which("rtpengine"):
@@ -418,6 +453,10 @@ def main() -> None:
             line = _figure(kind, streams, result, direct, "paced", args)
             if kind.startswith("builtin") and "rtpengine" in results:
                 line.update(_ratios(result, results["rtpengine"]))
+            if kind == "builtin" and "builtin-interpreted" in results:
+                line["ratio_to_interpreted_cpu_per_packet"] = _cpu_ratio(
+                    result, results["builtin-interpreted"]
+                )
             print(json.dumps(line), flush=True)
     if args.no_flood:
         return
@@ -443,9 +482,15 @@ def _ratios(ours: Result, theirs: Result) -> dict[str, object]:
         # packets in UDP receive queue"): a flood stalls it, and a ratio would mean nothing.
         return {"ratio_to_rtpengine_pps": None, "rtpengine_stalled": True}
     pps = round(ours.received / theirs.received, 3) if theirs.received else None
+    return {
+        "ratio_to_rtpengine_pps": pps,
+        "ratio_to_rtpengine_cpu_per_packet": _cpu_ratio(ours, theirs),
+    }
+
+
+def _cpu_ratio(ours: Result, theirs: Result) -> float | None:
     mine, other = _us_per_packet(ours), _us_per_packet(theirs)
-    cpu = round(mine / other, 3) if mine is not None and other else None
-    return {"ratio_to_rtpengine_pps": pps, "ratio_to_rtpengine_cpu_per_packet": cpu}
+    return round(mine / other, 3) if mine is not None and other else None
 
 
 def _figure(
@@ -477,6 +522,7 @@ def _figure(
         "one_core_capacity_pps": round(1e6 / us) if us else None,
         "generator_cpu_cores": r(result.generator_cpu),
         "loadavg_1m": round(os.getloadavg()[0], 2),
+        "pinned": _pinning() and "x" not in kind,
         "reference": {
             "direct_pps": round(direct.received / direct.seconds),
             "direct_p50_ms": r(d50),

@@ -27,9 +27,16 @@ def _pair() -> tuple[Leg, Leg]:
     return a, b
 
 
+# The interpreted class lists its fields in __slots__, the mypyc-compiled one in __mypyc_attrs__.
+_RECEIVER_FIELDS: tuple[str, ...] = getattr(
+    StreamReceiver, "__slots__", getattr(StreamReceiver, "__mypyc_attrs__", ())
+)
+assert _RECEIVER_FIELDS
+
+
 def _state(leg: Leg) -> tuple[object, ...]:
     receivers = {
-        ssrc: tuple(getattr(r, name) for name in StreamReceiver.__slots__)
+        ssrc: tuple(getattr(r, name) for name in _RECEIVER_FIELDS)
         for ssrc, r in leg.receivers.items()
     }
     other = leg.other

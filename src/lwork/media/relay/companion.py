@@ -25,7 +25,7 @@ def forward(out: Port, data: bytes, destination: Address) -> bool:
     tuple the leg latched, hence `is`), else with `sendto` on the shared socket.
     """
     try:
-        if destination is out.peer:
+        if destination == out.peer:
             send = out.send
             send(data)
         else:
@@ -80,7 +80,7 @@ class Companion:
             if destination is not None:
                 out = self.out
                 try:
-                    if destination is out.peer:
+                    if destination == out.peer:
                         send = out.send
                         send(data)
                     else:

@@ -133,7 +133,7 @@ class Port:
         """Make the companion match the leg's latched source, after the latching rules ran."""
         while (leg := self.leg) is not None:
             latched = leg.rtcp_peer if self.rtcp else leg.rtp_peer
-            if latched is self.latched:
+            if latched == self.latched:
                 return
             self.drop_companion()
             if latched is None or not self.loop.connect_peers:

@@ -18,6 +18,7 @@ import time
 from types import TracebackType
 from typing import cast
 
+from lwork.media.relay import compiled
 from lwork.media.relay.calls import CallTable
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.dtmf import ScheduledPacket
@@ -75,6 +76,8 @@ class RelayServer:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         log.debug("media relay: up to %d open files", raise_fd_limit())
+        why = f" ({compiled.WHY})" if compiled.WHY else ""
+        log.info("media relay: per-packet path %s%s", compiled.BUILD, why)
         transport, _ = await self._loop.create_datagram_endpoint(
             lambda: _NgProtocol(self.ng), local_addr=(self.config.ng_host, self.config.ng_port)
         )
