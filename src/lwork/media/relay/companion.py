@@ -6,26 +6,27 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
-from lwork.media.relay.packet_loop import BACKLOG_S, MAX_BATCH, RECV_SIZE
-from lwork.media.relay.session import Address
+from lwork.media.relay.packet_loop import BACKLOG_S, MAX_BATCH, RECV_SIZE, Reader
+from lwork.media.relay.session import Address, Leg
 
 if TYPE_CHECKING:
     from lwork.media.relay.packet_ports import Port
 
-_monotonic = time.monotonic
-FromPeer = Callable[[bytes, float], Address | None]
+_monotonic: Final = time.monotonic
 
 
 def forward(out: Port, data: bytes, destination: Address) -> bool:
     """Send `data` out of `out` toward `destination`; False if the kernel refused it.
 
-    Through `out`'s companion when `destination` is the peer it is connected to (the very
-    tuple the leg latched, hence `is`), else with `sendto` on the shared socket.
+    Through `out`'s companion when `destination` is the peer it is connected to, else with
+    `sendto` on the shared socket. `is` decides the usual case: `peer` is the very tuple the
+    leg latched. `==` covers a copy of it (the compiled build copies a tuple that passes
+    through a variable typed `Address`), which must not cost the fast path.
     """
     try:
-        if destination == out.peer:
+        if destination is out.peer or destination == out.peer:
             send = out.send
             send(data)
         else:
@@ -35,7 +36,7 @@ def forward(out: Port, data: bytes, destination: Address) -> bool:
     return True
 
 
-class Companion:
+class Companion(Reader):
     """A socket connected to a leg's latched source, sharing the leg's port: the fast path.
 
     Every datagram on it comes from the latched source by construction, so it is read with
@@ -43,13 +44,14 @@ class Companion:
     here as an OSError and is counted.
     """
 
-    __slots__ = ("sock", "recv", "port", "from_peer", "out", "packets", "budget", "last_wakeup")
+    __slots__ = ("sock", "recv", "port", "leg", "rtcp", "out", "packets", "budget", "last_wakeup")
 
-    def __init__(self, sock: socket.socket, port: Port, from_peer: FromPeer, out: Port) -> None:
+    def __init__(self, sock: socket.socket, port: Port, leg: Leg, rtcp: bool, out: Port) -> None:
         self.sock = sock
-        self.recv = sock.recv
+        self.recv: Callable[[int], bytes] = sock.recv
         self.port = port
-        self.from_peer = from_peer
+        self.leg = leg
+        self.rtcp = rtcp
         self.out = out
         self.packets = 0
         self.budget = 1
@@ -75,12 +77,15 @@ class Companion:
                 self.port.count_error()  # ICMP port unreachable: the source went away
                 self.budget = 1
                 return 0
-            from_peer = self.from_peer
-            destination = from_peer(data, now)
+            leg = self.leg
+            if self.rtcp:
+                destination = leg.rtcp_from_peer(data, now)
+            else:
+                destination = leg.rtp_from_peer(data, now)
             if destination is not None:
                 out = self.out
                 try:
-                    if destination == out.peer:
+                    if destination is out.peer or destination == out.peer:
                         send = out.send
                         send(data)
                     else:
@@ -94,7 +99,8 @@ class Companion:
         return self._relay_backlog(min(limit, self.budget), now)
 
     def _relay_backlog(self, budget: int, now: float) -> int:
-        recv, from_peer, out = self.recv, self.from_peer, self.out
+        recv, leg, out = self.recv, self.leg, self.out
+        from_peer = leg.rtcp_from_peer if self.rtcp else leg.rtp_from_peer
         count = 0
         while count < budget:
             try:

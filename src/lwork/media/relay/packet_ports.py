@@ -16,20 +16,27 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from typing import Final
 
 from lwork.media.relay.companion import Companion, forward
-from lwork.media.relay.packet_loop import BACKLOG_S, DRAIN_LIMIT, MAX_BATCH, RECV_SIZE, PacketLoop
+from lwork.media.relay.packet_loop import (
+    BACKLOG_S,
+    DRAIN_LIMIT,
+    MAX_BATCH,
+    RECV_SIZE,
+    PacketLoop,
+    Reader,
+)
 from lwork.media.relay.session import Address, Leg
 
-SOCKET_BUFFER = 1 << 18
-CHURN_S = 1.0
+SOCKET_BUFFER: Final = 1 << 18
+CHURN_S: Final = 1.0
 """A port opens at most one companion socket per this interval."""
-_monotonic = time.monotonic
-_REUSEPORT = getattr(socket, "SO_REUSEPORT", None)
-Receive = Callable[[bytes, Address, float], Address | None]
+_monotonic: Final = time.monotonic
+_REUSEPORT: Final = getattr(socket, "SO_REUSEPORT", None)
 
 
-class Port:
+class Port(Reader):
     """One bound, non-blocking, unconnected UDP socket of a leg, and its connected companion.
 
     Plain `recvfrom`/`sendto` avoid a transport and a callback object per packet; a full send
@@ -41,7 +48,6 @@ class Port:
         "rtcp",
         "loop",
         "leg",
-        "receive",
         "out",
         "sibling",
         "companion",
@@ -59,7 +65,6 @@ class Port:
         self.rtcp = rtcp
         self.loop = loop
         self.leg: Leg | None = None
-        self.receive: Receive | None = None
         self.out: Port | None = None
         """The other leg's port of the same kind: where this port's datagrams leave."""
         self.sibling: Port | None = None
@@ -77,11 +82,10 @@ class Port:
 
     def attach(self, leg: Leg, out: Port) -> None:
         self.leg, self.out = leg, out
-        self.receive = leg.receive_rtcp if self.rtcp else leg.receive_rtp
 
     def detach(self) -> None:
         self.drop_companion()
-        self.leg = self.receive = self.out = self.sibling = None
+        self.leg = self.out = self.sibling = None
 
     def relay(self, limit: int) -> int:
         """Forward what is waiting on this port (at most `limit`); return how many were read.
@@ -104,7 +108,7 @@ class Port:
 
     def pump(self, recvfrom: Callable[[int], tuple[bytes, Address]], most: int, now: float) -> int:
         """Read up to `most` datagrams with their sources and hand them to the leg's rules."""
-        receive, out = self.receive, self.out
+        leg, out, rtcp = self.leg, self.out, self.rtcp
         count = 0
         while count < most:
             try:
@@ -117,10 +121,13 @@ class Port:
             if count:
                 now = _monotonic()  # per packet: a batch takes a while, and jitter needs arrivals
             count += 1
-            if receive is None or out is None:
+            if leg is None or out is None:
                 self.orphans += 1
                 continue
-            destination = receive(data, source, now)
+            if rtcp:
+                destination = leg.receive_rtcp(data, source, now)
+            else:
+                destination = leg.receive_rtp(data, source, now)
             if destination is not None and not forward(out, data, destination):
                 self.count_error()
         return count
@@ -155,8 +162,10 @@ class Port:
         except OSError as exc:
             self.loop.fell_back(exc)  # today's path for this latch: one socket, sendto
             return
-        self.companion, self.peer, self.send = companion, peer, companion.sock.send
-        self.loop.add(companion.sock.fileno(), companion.relay)
+        # self.latched, not `peer`: the leg's own tuple (a copy in the compiled build, where
+        # `peer` is unboxed), so forward() finds it with `is`.
+        self.companion, self.peer, self.send = companion, self.latched, companion.sock.send
+        self.loop.add(companion.sock.fileno(), companion)
         # What queued on this socket before the connect comes first (order of arrival), then
         # what the companion took in while it was bound but not yet connected: the reuseport
         # group may have handed it anyone's datagrams, so they go through the rules too.
@@ -187,7 +196,7 @@ class Port:
         except OSError:
             sock.close()
             raise
-        return Companion(sock, self, leg.rtcp_from_peer if self.rtcp else leg.rtp_from_peer, out)
+        return Companion(sock, self, leg, self.rtcp, out)
 
     def drop_companion(self) -> None:
         companion = self.companion

@@ -117,7 +117,7 @@ class RelayServer:
         rtp, rtcp = Port(rtp_sock, False, self._packets), Port(rtcp_sock, True, self._packets)
         rtp.sibling = rtcp
         for item in (rtp, rtcp):
-            self._packets.add(item.sock.fileno(), item.relay)
+            self._packets.add(item.sock.fileno(), item)
         self._pairs[port] = (rtp, rtcp)
 
     def attach(self, leg: Leg) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import Final
 
 from lwork.media.relay import rtcp
 from lwork.media.relay.mos import estimate_mos
@@ -22,7 +23,9 @@ from lwork.media.relay.rtp import peek_header
 from lwork.media.relay.stats import RemoteView, RttEstimator, StreamReceiver
 
 Address = tuple[str, int]
-_RTP_HEADER = struct.Struct("!BBHII").unpack_from  # V/P/X/CC, M/PT, sequence, timestamp, SSRC
+_RTP_HEADER: Final = struct.Struct(
+    "!BBHII"
+).unpack_from  # V/P/X/CC, M/PT, sequence, timestamp, SSRC
 
 
 @dataclass(slots=True)

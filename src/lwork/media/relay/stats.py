@@ -10,14 +10,15 @@ forwarded, which avoids comparing two different clocks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from lwork.media.relay.rtcp import ReportBlock
 
-SEQ_MOD = 1 << 16
-MAX_DROPOUT = 3000
-MAX_MISORDER = 100
-_TS_MOD = 1 << 32
-_TS_HALF = 1 << 31
+SEQ_MOD: Final = 1 << 16
+MAX_DROPOUT: Final = 3000
+MAX_MISORDER: Final = 100
+_TS_MOD: Final = 1 << 32
+_TS_HALF: Final = 1 << 31
 
 
 class StreamReceiver:
