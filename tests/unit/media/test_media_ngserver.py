@@ -231,6 +231,23 @@ def test_media_timeout_expires_idle_calls() -> None:
     assert h.table.totals.timed_out == 1
 
 
+def test_the_timeout_sweep_looks_at_each_call_once_per_round_a_slice_at_a_time() -> None:
+    h = Harness(media_timeout_s=5.0, offer_timeout_s=30.0)
+    for k in range(5):
+        _offer(h, f"call-{k}")
+    for k in (1, 3):  # media seen at t=2.0: timed out from t=7.0; the others not before 31.0
+        h.table.calls[f"call-{k}"].caller.receive_rtp(bytes(12 * [0x80]), ("192.0.2.1", 4000), 2.0)
+    # One round of 2 + 2 + 1 calls, from the newest: each call looked at once.
+    assert [h.table.expired(10.0, 2) for _ in range(3)] == [["call-3"], ["call-1"], []]
+    assert h.table.totals.timed_out == 2
+    h.table.delete("call-1")
+    h.table.delete("call-3")
+    # The next round sees the calls left; at 40 s all three are past the offer timeout.
+    assert h.table.expired(40.0, 2) == ["call-2", "call-4"]
+    assert h.table.expired(40.0, 0) == ["call-0"]  # at least one call per slice
+    assert h.table.expired(40.0) == ["call-0", "call-2", "call-4"]  # no slice: all at once
+
+
 def test_payload_clock_comes_from_the_offered_codec() -> None:
     h = Harness()
     wideband = build_sdp("192.0.2.1", 4000, payload_type=104, encoding="AMR-WB/16000")

@@ -90,6 +90,8 @@ class CallTable:
         # do not build two thousand reports in one tick and stall the packet path.
         self._reports_due: list[tuple[float, int, Call]] = []
         self._sequence = itertools.count()
+        self._sweep: list[str] = []
+        """Call-ids the media-timeout sweep has still to look at in this round."""
 
     def offer(
         self,
@@ -187,10 +189,24 @@ class CallTable:
             dtmf_sequence=self.new_ssrc() & 0xFFFF,
         )
 
-    def expired(self, now: float) -> list[str]:
-        """Call-ids whose media timed out; the caller deletes them."""
+    def expired(self, now: float, most: int | None = None) -> list[str]:
+        """Call-ids whose media timed out; the caller deletes them.
+
+        With `most`, only the next `most` calls of a round-robin sweep are looked at: a walk
+        over every call in one go costs milliseconds at 1,000 calls, a pause every packet
+        queued behind it would wait out.
+        """
+        if most is None:
+            candidates = list(self.calls.values())
+        else:
+            most = max(1, most)
+            if not self._sweep:
+                self._sweep = list(self.calls)
+            batch = self._sweep[-most:]
+            del self._sweep[-most:]
+            candidates = [call for call in map(self.calls.get, batch) if call is not None]
         dead = []
-        for call in self.calls.values():
+        for call in candidates:
             last = max(call.caller.last_activity(), call.callee.last_activity())
             active = last > call.created
             limit = self.config.media_timeout_s if active else self.config.offer_timeout_s

@@ -31,8 +31,9 @@ class RelayConfig:
     """Interval of the relay's own SR/RR toward each endpoint (also the loss-rate interval)."""
     clock_rate: int = 8000
     """RTP clock of the relayed codec (AMR-NB: 8000 Hz), for jitter in milliseconds."""
-    tick_s: float = 0.1
-    """Granularity of timers (RTCP generation, media timeout)."""
+    tick_s: float = 0.02
+    """Granularity of timers (RTCP generation, media timeout). Each tick's work stalls the
+    packet path while it runs: short ticks keep that to a fraction of a millisecond."""
     ng_cache_s: float = 30.0
     """How long ng replies are kept to answer retransmitted requests (same cookie) again."""
     use_uvloop: bool = True
