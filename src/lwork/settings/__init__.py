@@ -1,0 +1,138 @@
+"""The one settings object: a TOML file (``--config`` / ``LWORK_CONFIG``) and ``LWORK_*`` env.
+
+Environment variables override the file; nested keys use a double underscore, e.g.
+``LWORK_DATABASE__URL=postgresql+asyncpg://…`` or ``LWORK_HTTP__PORT=8080``. Unknown keys are
+rejected at start-up, so a typo in a config file fails loudly instead of being ignored.
+Code below the composition root receives only the section it needs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from lwork.settings.push import (
+    ApnsSettings,
+    BaiduSettings,
+    FcmSettings,
+    PushSettings,
+    RetrySettings,
+)
+from lwork.settings.sections import (
+    AuthSettings,
+    BillingSettings,
+    BusSettings,
+    CallSettings,
+    DatabaseSettings,
+    HttpSettings,
+    MediaSettings,
+    PresenceSettings,
+    Section,
+    SmsSettings,
+)
+from lwork.settings.sip import SipSettings
+
+__all__ = [
+    "ApnsSettings",
+    "AuthSettings",
+    "BaiduSettings",
+    "BillingSettings",
+    "BusSettings",
+    "CallSettings",
+    "DatabaseSettings",
+    "FcmSettings",
+    "HttpSettings",
+    "MediaSettings",
+    "PresenceSettings",
+    "PushSettings",
+    "RetrySettings",
+    "Section",
+    "Settings",
+    "SipSettings",
+    "SmsSettings",
+    "load_settings",
+]
+
+
+class Settings(BaseSettings):
+    """All of lwork's knobs. Every field has a default that runs a development server."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LWORK_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
+
+    env: Literal["development", "production"] = "development"
+    """``production`` refuses development-only conveniences (the log SMS provider)."""
+    node: str = "n1"
+    """This node's name: the prefix of call session ids, so any node can route a call request."""
+    data_dir: Path = Path("./var")
+    """Where the embedded SQLite database and other local state live."""
+    log_level: str = "INFO"
+    """Python logging level."""
+    secret_key: SecretStr = SecretStr("")
+    """Key for HMACs of SMS codes. Set the same value on every node; empty: generated once into
+    ``data_dir/secret.key`` (fine for one node)."""
+    http: HttpSettings = HttpSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    auth: AuthSettings = AuthSettings()
+    sms: SmsSettings = SmsSettings()
+    push: PushSettings = PushSettings()
+    bus: BusSettings = BusSettings()
+    calls: CallSettings = CallSettings()
+    media: MediaSettings = MediaSettings()
+    sip: SipSettings = SipSettings()
+    presence: PresenceSettings = PresenceSettings()
+    billing: BillingSettings = BillingSettings()
+
+    @field_validator("node")
+    @classmethod
+    def _node_is_plain(cls, value: str) -> str:
+        if not value or "@" in value or "/" in value:
+            raise ValueError("node must be non-empty without '@' or '/'")
+        return value
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite+aiosqlite:///{self.data_dir / 'lwork.db'}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get("LWORK_CONFIG")
+        if path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
+        return tuple(sources)
+
+
+def load_settings(config: str | None = None, **overrides: Any) -> Settings:
+    """Load settings from ``config`` (or ``LWORK_CONFIG``) and the environment."""
+    if config is not None:
+        if not Path(config).is_file():
+            raise FileNotFoundError(f"config file not found: {config}")
+        os.environ["LWORK_CONFIG"] = config
+    elif os.environ.get("LWORK_CONFIG") and not Path(os.environ["LWORK_CONFIG"]).is_file():
+        raise FileNotFoundError(f"config file not found: {os.environ['LWORK_CONFIG']}")
+    settings = Settings(**overrides)
+    if settings.env == "production" and settings.sms.provider == "log":
+        raise ValueError("sms.provider = 'log' is for development only; configure sms.provider")
+    return settings

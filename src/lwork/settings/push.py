@@ -1,0 +1,98 @@
+"""Settings of the push channel and the third-party push providers (Baidu, FCM, APNs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+
+from lwork.settings.sections import Section
+
+
+class RetrySettings(Section):
+    max_attempts: int = Field(4, ge=1)
+    """Attempts per push in total, the first included."""
+    base_delay_s: float = Field(0.5, ge=0)
+    """Backoff before the first retry; doubles for each further retry."""
+    max_delay_s: float = Field(8.0, ge=0)
+    """Cap on the computed backoff."""
+    max_retry_after_s: float = Field(60.0, ge=0)
+    """A provider asking to wait longer than this ends the retries (a late call push is useless)."""
+    attempt_timeout_s: float = Field(20.0, gt=0)
+    """Hard bound on one attempt, token exchange included."""
+
+
+class BaiduSettings(Section):
+    enabled: bool = False
+    """Wake Android apps through Baidu Cloud Push (channel ids from baidu_push_register)."""
+    api_key: str = ""
+    """The app's API key."""
+    secret_key: SecretStr = SecretStr("")
+    """The app's secret key; used only to sign requests."""
+    base_url: str = "https://api.tuisong.baidu.com/rest/3.0"
+    """REST API v3 base URL."""
+    device_type: int = 3
+    """3 = Android, 4 = iOS."""
+    deploy_status: int = 2
+    """iOS only: 1 = development, 2 = production."""
+    timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one request."""
+    max_in_flight: int = Field(64, ge=1)
+    """Concurrent requests."""
+    max_queued: int = Field(1024, ge=0)
+    """Sends waiting for a slot before new ones are refused."""
+
+
+class FcmSettings(Section):
+    enabled: bool = False
+    """Wake Android apps through Firebase Cloud Messaging (HTTP v1)."""
+    service_account_file: Path | None = None
+    """The Google service-account JSON key file."""
+    project_id: str | None = None
+    """Defaults to the service account's project."""
+    base_url: str = "https://fcm.googleapis.com"
+    """FCM API base URL."""
+    token_uri: str | None = None
+    """OAuth2 token endpoint; defaults to the service account's."""
+    timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one request."""
+    max_in_flight: int = Field(100, ge=1)
+    """Concurrent requests."""
+    max_queued: int = Field(1000, ge=0)
+    """Sends waiting for a slot before new ones are refused."""
+
+
+class ApnsSettings(Section):
+    enabled: bool = False
+    """Wake iOS apps through APNs (token-based auth)."""
+    team_id: str = ""
+    """10-character Team ID."""
+    key_id: str = ""
+    """Key ID of the .p8 signing key."""
+    private_key_file: Path | None = None
+    """The .p8 signing key."""
+    bundle_id: str = ""
+    """The app's bundle id (apns-topic); VoIP pushes use <bundle_id>.voip."""
+    base_url: str = "https://api.push.apple.com"
+    """Production; the sandbox is https://api.sandbox.push.apple.com."""
+    timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one request."""
+    max_in_flight: int = Field(100, ge=1)
+    """Concurrent streams."""
+    max_queued: int = Field(1000, ge=0)
+    """Sends waiting for a slot before new ones are refused."""
+
+
+class PushSettings(Section):
+    hold_s: float = Field(60.0, gt=0)
+    """How long a long poll is held before answering shake_hand (seconds)."""
+    invite_ttl_s: float = Field(90.0, gt=0)
+    """A call invitation left undelivered expires after this long (seconds)."""
+    mailbox_size: int = Field(100, ge=1)
+    """Events kept per device; the oldest are dropped (and counted) beyond it."""
+    account_event_ttl_s: float = Field(86400.0, gt=0)
+    """How long an account event (not a call) waits in a mailbox (seconds)."""
+    retry: RetrySettings = RetrySettings()
+    baidu: BaiduSettings = BaiduSettings()
+    fcm: FcmSettings = FcmSettings()
+    apns: ApnsSettings = ApnsSettings()

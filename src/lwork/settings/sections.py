@@ -1,0 +1,183 @@
+"""The sections of the settings object (see lwork.settings), but push and SIP, which have
+modules of their own. Every field carries its default and a docstring."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class HttpSettings(Section):
+    host: str = "127.0.0.1"
+    """Address the API listens on. Use 0.0.0.0 to serve apps on the network."""
+    port: int = Field(8080, ge=0, le=65535)
+    """TCP port of the API (the original served 8080)."""
+    body_limit: int = Field(64 * 1024, ge=1024)
+    """Largest request body accepted, in bytes; larger bodies get 413."""
+    trusted_proxies: list[str] = []
+    """Peer addresses whose X-Forwarded-For is believed for the client IP (rate limits, media)."""
+    ip_rate_per_minute: int = Field(600, ge=1)
+    """Requests per minute one client IP may make to the mobile API before 429."""
+    gc_freeze_survivors: bool = True
+    """Exempt objects that survived a full garbage collection from later ones. With tens of
+    thousands of held long polls a full collection otherwise stalls every request for seconds;
+    false restores CPython's defaults."""
+    gc_release_every_s: float = Field(3600.0, ge=0)
+    """How often the exempt objects are handed back to the collector for one complete pass,
+    so any garbage among them is reclaimed (0: never)."""
+
+
+class DatabaseSettings(Section):
+    url: str = ""
+    """SQLAlchemy async URL. Empty: SQLite file ``lwork.db`` in the data directory.
+    PostgreSQL: ``postgresql+asyncpg://user@host/db``."""
+    pool_size: int = Field(10, ge=1)
+    """Connections kept open to PostgreSQL (ignored for SQLite)."""
+
+
+class AuthSettings(Section):
+    require_token: bool = False
+    """False (existing apps): a uuid with a live session is accepted, from that session's device.
+    True (strict): every authenticated request must present the login token."""
+    session_ttl_s: int = Field(30 * 24 * 3600, ge=60)
+    """A session not used for this long ends (seconds)."""
+    argon2_time_cost: int = Field(2, ge=1)
+    """Argon2id iterations (OWASP minimum: 2 with 19 MiB)."""
+    argon2_memory_kib: int = Field(19 * 1024, ge=1024)
+    """Argon2id memory per hash in KiB (OWASP: 19 MiB)."""
+    argon2_parallelism: int = Field(1, ge=1)
+    """Argon2id lanes."""
+    hash_workers: int = Field(2, ge=1)
+    """Threads that compute password hashes, off the event loop."""
+    hash_queue: int = Field(64, ge=1)
+    """Password checks allowed to wait for a hash thread; more get 429 so a login flood cannot
+    starve the server."""
+    login_per_minute_per_ip: int = Field(30, ge=1)
+    """Login / password attempts per minute from one IP."""
+    login_per_hour_per_account: int = Field(30, ge=1)
+    """Failed password attempts per hour on one account before 429."""
+
+
+class SmsSettings(Section):
+    provider: Literal["log", "http"] = "log"
+    """``log`` writes codes to the server log (development only; refused when env=production);
+    ``http`` posts to an SMS gateway."""
+    gateway_url: str = ""
+    """SMS gateway URL (provider=http)."""
+    gateway_format: Literal["json", "form"] = "json"
+    """How the gateway wants the request body."""
+    gateway_template: dict[str, str] = {"to": "{phone}", "text": "{text}"}
+    """Body fields; values may use {phone}, {code}, {text}."""
+    gateway_auth_header: SecretStr = SecretStr("")
+    """Value of the Authorization header sent to the gateway (secret; never logged)."""
+    gateway_success_field: str = ""
+    """If set, the gateway's JSON answer must have this field ..."""
+    gateway_success_value: str = ""
+    """... equal to this value (as text) for the send to count as a success."""
+    gateway_timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one gateway request."""
+    text: str = "Your verification code is {code}. It expires in 10 minutes."
+    """Message text; {code} is replaced by the code."""
+    code_ttl_s: int = Field(600, ge=30)
+    """How long a code stays valid (seconds)."""
+    max_attempts: int = Field(5, ge=1)
+    """Wrong entries that burn a code."""
+    resend_interval_s: int = Field(60, ge=0)
+    """Minimum time between two sends to one number (seconds)."""
+    per_number_per_day: int = Field(10, ge=1)
+    """Sends per number per 24 h."""
+    per_ip_per_hour: int = Field(20, ge=1)
+    """Sends requested by one IP per hour."""
+
+
+class BusSettings(Section):
+    url: str = ""
+    """Empty: in-process (one node). ``redis://host:6379/0``: several API nodes share events,
+    kicks and held-poll presence through Redis."""
+
+
+class CallSettings(Section):
+    p2p_fallback_s: float = Field(5.0, gt=0)
+    """An app call the callee's app has not rung within this long (counted from the caller's
+    first RTP packet, or from the start when none came) goes to the callee's real phone."""
+    ring_timeout_s: float = Field(60.0, gt=0)
+    """An app call not answered within this long is released."""
+    keepalive_s: float = Field(60.0, gt=0)
+    """A leg whose owner neither reads its status nor sends RTP for this long is released."""
+    payload_mode: str = "normal"
+    """``payload_mode`` told to the apps (the original sent ``normal``)."""
+    stats_refresh_s: float = Field(2.0, ge=1.0)
+    """How often a call's live quality is fetched from the relay while someone reads it (the
+    original recomputed it every 2 s); status reads in between answer from the cache."""
+    callback_max_s: float = Field(4 * 3600.0, gt=0)
+    """A callback (``/lwork/mobile/callback``, two SIP legs) is hung up after this long at the
+    latest: it needs no keep-alive from the app, so this bounds a forgotten one."""
+    forward_timeout_s: float = Field(2.0, gt=0)
+    """With several nodes, a request for a call held by another node (its session id names the
+    node) waits this long for that node's answer over the bus; then the call counts as gone."""
+
+
+class MediaSettings(Section):
+    ng_url: str = ""
+    """``udp://host:port`` of an rtpengine-compatible relay (ng protocol). Empty: lwork starts
+    its built-in relay."""
+    relay_mode: Literal["process", "inline"] = "process"
+    """The built-in relay runs as a child process (``process``, a core of its own) or inside the
+    API's event loop (``inline``: tests and tiny installations)."""
+    bind_host: str = "127.0.0.1"
+    """Address the built-in relay's RTP/RTCP sockets bind to."""
+    advertised_address: str = ""
+    """Relay address told to the apps (public IP behind 1:1 NAT); empty: ``bind_host``."""
+    port_min: int = Field(30000, ge=1024, le=65534)
+    """Lowest RTP port of the built-in relay (RTP even, RTCP + 1)."""
+    port_max: int = Field(40000, ge=1025, le=65535)
+    """Highest RTP port of the built-in relay."""
+    media_timeout_s: float = Field(60.0, gt=0)
+    """A call without any media for this long is deleted by the relay."""
+    rtcp_interval_s: float = Field(5.0, gt=0)
+    """The built-in relay's own RTCP reports to each phone (RTT measurement; loss interval)."""
+    connected_peers: bool = True
+    """The built-in relay gives each latched phone a ``connect()``ed socket of its own on the
+    leg's port: about 15 % less CPU per packet, for up to twice the file descriptors (raise
+    ``ulimit -n`` to 4 x calls + some). Off: one shared socket per port."""
+    ng_timeout_s: float = Field(1.0, gt=0)
+    """Wait for one ng reply before retransmitting (three tries)."""
+
+
+class BillingSettings(Section):
+    call_coins_per_minute: float = Field(3.0, ge=0)
+    """Coins a ``common`` account pays per started minute of a call to a phone number (through
+    the SIP trunk, including an app call that fell back to the callee's phone). The original
+    charged 3. ``dth`` accounts pay one package minute per started minute instead."""
+    callback_coins_per_leg_minute: float = Field(2.5, ge=0)
+    """Coins per started minute of each of a callback's two legs (the original: 2.5)."""
+    signup_gift_coins: float = Field(0.0, ge=0)
+    """Gift coins credited once to every newly registered ``common`` account."""
+    signup_gift_minutes: int = Field(0, ge=0)
+    """Package minutes credited once to every newly registered ``dth`` account."""
+    warning_s: float = Field(60.0, ge=0)
+    """A call capped by its balance gets a ``talk_time_warning`` event this long before the
+    cap hangs it up (0: no warning)."""
+    timezone: str = "UTC"
+    """Time zone whose calendar months ``month_consumed`` counts (e.g. ``Asia/Shanghai``)."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except Exception as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class PresenceSettings(Section):
+    window_s: float = Field(180.0, gt=0)
+    """A device counts as online this long after its last poll (seconds)."""
