@@ -99,8 +99,7 @@ class Companion(Reader):
         return self._relay_backlog(min(limit, self.budget), now)
 
     def _relay_backlog(self, budget: int, now: float) -> int:
-        recv, leg, out = self.recv, self.leg, self.out
-        from_peer = leg.rtcp_from_peer if self.rtcp else leg.rtp_from_peer
+        recv, leg, out, rtcp = self.recv, self.leg, self.out, self.rtcp
         count = 0
         while count < budget:
             try:
@@ -113,7 +112,10 @@ class Companion(Reader):
             if count:
                 now = _monotonic()  # per packet: a batch takes a while, and jitter needs arrivals
             count += 1
-            destination = from_peer(data, now)
+            if rtcp:
+                destination = leg.rtcp_from_peer(data, now)
+            else:
+                destination = leg.rtp_from_peer(data, now)
             if destination is not None and not forward(out, data, destination):
                 self.port.count_error()
         self.budget = min(MAX_BATCH, budget * 2) if count == budget else max(1, count)
