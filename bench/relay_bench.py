@@ -25,7 +25,6 @@ import ctypes
 import json
 import multiprocessing
 import os
-import select
 import shutil
 import socket
 import struct
@@ -54,7 +53,10 @@ generators on the others, so neither steals the other's core and runs compare al
 DRAIN_S = 0.3
 _HEAD = struct.Struct("!BBHIIQ")  # RTP header + send time in ns (CLOCK_MONOTONIC, all processes)
 _SENT_AT = struct.Struct("!Q")
+_TIMESPEC = struct.Struct("=qq")
 _MSG_DONTWAIT = 0x40
+_SO_TIMESTAMPNS = 35  # Linux: each datagram carries its kernel arrival time (CLOCK_REALTIME)
+_CMSG_SPACE = 32  # cmsghdr (16 bytes) + struct timespec (16 bytes)
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.sendmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
 _libc.recvmmsg.argtypes = [
@@ -94,16 +96,23 @@ def _sockaddr(address: tuple[str, int]) -> bytes:
 class _Messages:
     """`count` prepared datagrams of `size` bytes in one buffer, with optional destinations."""
 
-    def __init__(self, count: int, size: int, targets: list[tuple[str, int]] | None) -> None:
+    def __init__(
+        self, count: int, size: int, targets: list[tuple[str, int]] | None, control: int = 0
+    ) -> None:
         self.buffer = (ctypes.c_char * (count * size))()
         self.iov = (_Iovec * count)()
         self.headers = (_MMsgHdr * count)()
         self.names = (ctypes.c_char * (16 * count))()
+        self.control = (ctypes.c_char * max(1, control * count))()
+        self.control_size = control
         base = ctypes.addressof(self.buffer)
         for i in range(count):
             self.iov[i].base, self.iov[i].len = base + i * size, size
             header = self.headers[i].hdr
             header.iov, header.iovlen = ctypes.addressof(self.iov[i]), 1
+            if control:
+                header.control = ctypes.addressof(self.control) + i * control
+                header.controllen = control
             if targets is not None:
                 ctypes.memmove(ctypes.addressof(self.names) + 16 * i, _sockaddr(targets[i]), 16)
                 header.name = ctypes.addressof(self.names) + 16 * i
@@ -134,26 +143,40 @@ class _Sender:
 
 
 class _Receiver:
-    """recvmmsg into a fixed ring; keeps the latency of packets sent inside the window."""
+    """recvmmsg into a fixed ring; keeps the latency of packets sent inside the window.
+
+    A packet's arrival is the kernel's timestamp (SO_TIMESTAMPNS), not the time the generator
+    got round to reading it: the generator reads once per 1 ms slot, in batches, and its own
+    scheduling stays out of the relay's figure.
+    """
 
     def __init__(self) -> None:
-        self.messages = _Messages(RECV_BATCH, RECV_KEEP, None)
+        self.messages = _Messages(RECV_BATCH, RECV_KEEP, None, _CMSG_SPACE)
         self.received = 0
         self.latencies = array.array("q")
+        # CLOCK_REALTIME (the kernel's stamps) minus CLOCK_MONOTONIC (the send stamps)
+        self.offset = time.time_ns() - time.monotonic_ns()
 
     def drain(self, fd: int, window: tuple[int, int]) -> None:
-        buffer, latencies = self.messages.buffer, self.latencies
+        messages, latencies = self.messages, self.latencies
+        buffer, control, headers = messages.buffer, messages.control, messages.headers
         start, end = window
         while True:
-            count = _libc.recvmmsg(fd, self.messages.at(0), RECV_BATCH, _MSG_DONTWAIT, None)
+            count = _libc.recvmmsg(fd, messages.at(0), RECV_BATCH, _MSG_DONTWAIT, None)
             if count <= 0:
                 return
-            now = time.monotonic_ns()
+            fallback = time.time_ns()
             for i in range(count):
                 (sent_at,) = _SENT_AT.unpack_from(buffer, i * RECV_KEEP + 12)
+                header = headers[i].hdr
+                arrived = fallback
+                if header.controllen >= _CMSG_SPACE:
+                    seconds, nanos = _TIMESPEC.unpack_from(control, i * _CMSG_SPACE + 16)
+                    arrived = seconds * 1_000_000_000 + nanos
+                header.controllen = _CMSG_SPACE  # the kernel wrote the length it used
                 if start <= sent_at < end:
                     self.received += 1
-                    latencies.append(now - sent_at)
+                    latencies.append(arrived - self.offset - sent_at)
             if count < RECV_BATCH:
                 return
 
@@ -200,9 +223,6 @@ def _generate(
     ]
     flooder = _Sender(calls.side_a, calls.a_targets[:1] * 64, ssrcs_a[:1] * 64)
     receiver = _Receiver()
-    poller = select.epoll()
-    for sock in (calls.side_a, calls.side_b):
-        poller.register(sock.fileno(), select.EPOLLIN)
     begin, end = start + WARMUP_S, start + WARMUP_S + seconds
     window = (int(begin * 1e9), int(end * 1e9))
     slots = min(SLOTS, n)
@@ -229,16 +249,20 @@ def _generate(
                     sent += done
             rounds += 1
             next_slot += slot_s
+        # Asleep until the next slot, not woken by arrivals: a receiver asleep in epoll makes
+        # every send() toward it wake it (an inter-processor interrupt, dear in a VM), a cost
+        # the relay pays on loopback that it would not pay toward a NIC. Arrival times are the
+        # kernel's, so reading late changes no latency.
         timeout = 0.0 if flood and in_window else max(0.0, min(next_slot, end) - time.monotonic())
-        if poller.poll(timeout, 2):
-            for fd in fds:
-                receiver.drain(fd, window)
+        if timeout > 0:
+            time.sleep(timeout)
+        for fd in fds:
+            receiver.drain(fd, window)
     drain_end = time.monotonic() + DRAIN_S
     while time.monotonic() < drain_end:
-        if poller.poll(0.05, 2):
-            for fd in fds:
-                receiver.drain(fd, window)
-    poller.close()
+        time.sleep(0.01)
+        for fd in fds:
+            receiver.drain(fd, window)
     return sent, receiver.received, receiver.latencies.tobytes()
 
 
@@ -266,6 +290,7 @@ def _endpoint_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
+    sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
     sock.bind((HOST, 0))
     sock.setblocking(False)
     return sock

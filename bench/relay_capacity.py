@@ -7,6 +7,7 @@ talking without a relay, in the same step). A count that misses is measured once
 the climb stops, since one run on a shared VM can be unlucky. One JSON line per relay.
 
     python -m bench.relay_capacity [--from 300] [--to 1000] [--step 100] [--seconds 3]
+                                   [--interpreted] [--skip-rtpengine]
 """
 
 from __future__ import annotations
@@ -59,9 +60,14 @@ def main() -> None:
     parser.add_argument("--step", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--skip-rtpengine", action="store_true")
+    parser.add_argument(
+        "--interpreted", action="store_true", help="also climb with the relay run from source"
+    )
     args = parser.parse_args()
     args.generators, args.pps = 1, PPS_PER_DIRECTION
     relays = ["builtin"]
+    if args.interpreted:
+        relays.append("builtin-interpreted")
     if not args.skip_rtpengine and shutil.which("rtpengine"):
         relays.append("rtpengine")
     for kind in relays:
