@@ -51,6 +51,8 @@ RELAY_CORE = 0
 """With --pin (the default on 2+ cores) a single-process relay runs on this core and the
 generators on the others, so neither steals the other's core and runs compare alike."""
 DRAIN_S = 0.3
+WINDOW_S = 0.1
+TARGET_ADDED_P99_MS = 2.0
 _HEAD = struct.Struct("!BBHIIQ")  # RTP header + send time in ns (CLOCK_MONOTONIC, all processes)
 _SENT_AT = struct.Struct("!Q")
 _TIMESPEC = struct.Struct("=qq")
@@ -200,6 +202,9 @@ class Result:
     latencies_ns: list[int]
     relay_cpu: float | None
     generator_cpu: float
+    window_p99s_ns: list[int]
+    """p99 of each WINDOW_S of arrivals (by count, in arrival order): where a run's p99 comes
+    from a few stalls rather than from every moment."""
 
     def percentile_ms(self, q: float) -> float | None:
         if not self.latencies_ns:
@@ -437,7 +442,10 @@ def run_scenario(kind: str, streams: int, args: argparse.Namespace, flood: bool)
                 latencies.frombytes(raw)
             for process in processes:
                 process.join(10)
-            return Result(sent, received, args.seconds, sorted(latencies), relay_cpu, generator_cpu)
+            windows = _window_p99s(latencies, round(received / args.seconds * WINDOW_S))
+            return Result(
+                sent, received, args.seconds, sorted(latencies), relay_cpu, generator_cpu, windows
+            )
     finally:
         for share in shares:
             share.side_a.close()
@@ -494,6 +502,27 @@ def main() -> None:
         print(json.dumps(line), flush=True)
 
 
+def _window_p99s(latencies: array.array[int], size: int) -> list[int]:
+    """Each generator's arrivals are in order; with one generator (the default) a slice of
+    `size` packets is WINDOW_S of arrivals."""
+    size = max(1, size)
+    p99s = []
+    for first in range(0, len(latencies) - size + 1, size):
+        window = sorted(latencies[first : first + size])
+        p99s.append(window[int(0.99 * len(window))])
+    return p99s
+
+
+def _windows_within(result: Result, direct_p99_ms: float | None) -> float | None:
+    """Share of WINDOW_S windows whose p99, less direct's p99 over the run, is within
+    TARGET_ADDED_P99_MS."""
+    if direct_p99_ms is None or not result.window_p99s_ns:
+        return None
+    limit_ns = (direct_p99_ms + TARGET_ADDED_P99_MS) * 1e6
+    within = sum(1 for p99 in result.window_p99s_ns if p99 <= limit_ns)
+    return round(within / len(result.window_p99s_ns), 3)
+
+
 def _us_per_packet(result: Result) -> float | None:
     if result.relay_cpu is None or not result.received:
         return None
@@ -542,6 +571,7 @@ def _figure(
         "p99_ms": r(p99),
         "added_p50_ms": r(p50 - d50) if p50 is not None and d50 is not None else None,
         "added_p99_ms": r(p99 - d99) if p99 is not None and d99 is not None else None,
+        "windows_within_target": _windows_within(result, d99),
         "relay_cpu_cores": r(result.relay_cpu),
         "relay_cpu_us_per_packet": r(us),
         "one_core_capacity_pps": round(1e6 / us) if us else None,
