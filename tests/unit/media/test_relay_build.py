@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.machinery
+import logging
 import os
 import shutil
 import subprocess
@@ -113,3 +114,16 @@ def test_an_edit_since_the_build_runs_every_module_from_source(tmp_path: Path) -
     *files, mode = _run({"PYTHONPATH": str(copy), INTERPRETED_ENV: ""}, tmp_path)
     assert mode.startswith("interpreted sources edited since the build: session")
     assert all(name.startswith(str(copy)) and name.endswith(".py") for name in files), files
+
+
+async def test_the_relay_says_at_start_which_build_it_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from lwork.media.relay.config import RelayConfig
+    from lwork.media.relay.server import RelayServer
+
+    caplog.set_level(logging.INFO, logger="lwork.media.relay.server")
+    async with RelayServer(RelayConfig(ng_port=0, port_min=23000, port_max=23009)):
+        pass
+    why = f" ({compiled.WHY})" if compiled.WHY else ""
+    assert f"media relay: per-packet path {compiled.BUILD}{why}" in caplog.messages
