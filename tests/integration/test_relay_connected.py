@@ -272,3 +272,39 @@ async def test_no_descriptor_left_for_a_companion_falls_back_to_the_shared_socke
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     alice = (await ng.query("call-1")).legs["alice"]
     assert alice.rtp is not None and (alice.rtp.packets, alice.rtp.errors) == (10, 0)
+
+
+def test_datagrams_still_queued_for_the_old_latch_are_counted_at_a_relatch() -> None:
+    """Ports driven by hand (no event loop), so datagrams can wait in the old companion: the
+    phone moves while three of its packets from the old address are unread. They must neither
+    move the latch back nor vanish: dropped and counted on the leg."""
+    from lwork.media.relay.packet_loop import PacketLoop
+    from lwork.media.relay.packet_ports import Port
+    from lwork.media.relay.session import Leg
+
+    def udp() -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((HOST, 0))
+        sock.setblocking(False)
+        return sock
+
+    loop = PacketLoop(connect_peers=True)
+    here, there, old_address, new_address = udp(), udp(), udp(), udp()
+    with here, there, old_address, new_address:
+        a, b = Port(here, False, loop), Port(there, False, loop)
+        leg_a = Leg(tag="a", rtp_port=here.getsockname()[1], relay_ssrc=1, created=0.0)
+        leg_b = Leg(tag="b", rtp_port=there.getsockname()[1], relay_ssrc=2, created=0.0)
+        leg_a.other, leg_b.other = leg_b, leg_a
+        a.attach(leg_a, b)
+        b.attach(leg_b, a)
+        old_address.sendto(bytes(_rtp(1, 0x77)), here.getsockname())
+        assert a.relay(8) == 1 and a.companion is not None  # latched, companion connected
+        for seq in (2, 3, 4):  # queued in the companion; the loop is not running
+            old_address.sendto(bytes(_rtp(seq, 0x77)), here.getsockname())
+        new_address.sendto(bytes(_rtp(5, 0x77)), here.getsockname())  # same SSRC: handover
+        assert a.relay(8) == 1
+        assert leg_a.rtp_peer == new_address.getsockname()
+        assert (leg_a.rtp.packets, leg_a.rtp.errors) == (2, 3)
+        a.detach()
+        b.detach()
+    loop.epoll.close()

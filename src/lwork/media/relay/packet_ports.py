@@ -142,7 +142,7 @@ class Port(Reader):
             latched = leg.rtcp_peer if self.rtcp else leg.rtp_peer
             if latched == self.latched:
                 return
-            self.drop_companion()
+            self.drop_companion(count_queued=True)
             if latched is None or not self.loop.connect_peers:
                 self.latched = latched
                 return
@@ -198,10 +198,23 @@ class Port(Reader):
             raise
         return Companion(sock, self, leg, self.rtcp, out)
 
-    def drop_companion(self) -> None:
+    def drop_companion(self, *, count_queued: bool = False) -> None:
         companion = self.companion
         if companion is not None:
+            if count_queued:
+                self._count_queued(companion)
             self.companion = self.peer = None
             self.send = self.sock.send
             self.loop.remove(companion.sock.fileno())
             companion.sock.close()
+
+    def _count_queued(self, companion: Companion) -> None:
+        """Drop and count what the companion of a latch the leg has left still holds: it came
+        from the old address, and the latching rules must not see it (it would move the latch
+        back), but a phone's lost packets must show in the leg's counters."""
+        for _ in range(DRAIN_LIMIT):
+            try:
+                companion.sock.recv(RECV_SIZE)
+            except OSError:  # BlockingIOError: nothing left
+                return
+            self.count_error()
