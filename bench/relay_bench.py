@@ -25,6 +25,7 @@ import ctypes
 import json
 import multiprocessing
 import os
+import select
 import shutil
 import socket
 import struct
@@ -185,13 +186,38 @@ class _Receiver:
 
 @dataclass
 class Calls:
-    """One generator's share: its two sockets and, per call, where each side sends."""
+    """One generator's share: its sockets and, per call, where each side sends.
 
-    side_a: socket.socket
-    side_b: socket.socket
+    Calls are split into `blocks` contiguous blocks (one per 1 ms send slot); each block has a
+    socket per side. Phones have a socket each; one socket for a thousand calls would make
+    every relay send() wait on that socket's queue lock against the generator's reads.
+    """
+
+    sides_a: list[socket.socket]
+    sides_b: list[socket.socket]
     a_targets: list[tuple[str, int]]
     b_targets: list[tuple[str, int]]
     first_ssrc: int
+
+    @staticmethod
+    def open(streams: int, first_ssrc: int) -> Calls:
+        blocks = max(1, min(SLOTS, streams))
+        return Calls(
+            [_endpoint_socket() for _ in range(blocks)],
+            [_endpoint_socket() for _ in range(blocks)],
+            [],
+            [],
+            first_ssrc,
+        )
+
+    def block_of(self, call: int, calls: int) -> int:
+        """The block (and socket) of call number `call` of `calls`: as _generate's slots."""
+        blocks = len(self.sides_a)
+        return next(k for k in range(blocks) if call < calls * (k + 1) // blocks)
+
+    def close(self) -> None:
+        for sock in (*self.sides_a, *self.sides_b):
+            sock.close()
 
 
 @dataclass
@@ -222,22 +248,28 @@ def _generate(
     n = len(calls.a_targets)
     ssrcs_a = [calls.first_ssrc + 2 * i for i in range(n)]
     ssrcs_b = [calls.first_ssrc + 2 * i + 1 for i in range(n)]
+    slots = len(calls.sides_a)
+    bounds = [(n * k // slots, n * (k + 1) // slots) for k in range(slots)]
+    # per slot, its block's two senders (a block's calls share the block's sockets)
     senders = [
-        _Sender(calls.side_a, calls.a_targets, ssrcs_a),
-        _Sender(calls.side_b, calls.b_targets, ssrcs_b),
+        (
+            _Sender(calls.sides_a[k], calls.a_targets[first:last], ssrcs_a[first:last]),
+            _Sender(calls.sides_b[k], calls.b_targets[first:last], ssrcs_b[first:last]),
+        )
+        for k, (first, last) in enumerate(bounds)
     ]
-    flooder = _Sender(calls.side_a, calls.a_targets[:1] * 64, ssrcs_a[:1] * 64)
+    flooder = _Sender(calls.sides_a[0], calls.a_targets[:1] * 64, ssrcs_a[:1] * 64)
     receiver = _Receiver()
     begin, end = start + WARMUP_S, start + WARMUP_S + seconds
     window = (int(begin * 1e9), int(end * 1e9))
-    slots = min(SLOTS, n)
-    bounds = [(n * k // slots, n * (k + 1) // slots) for k in range(slots)]
     slot_s = 1.0 / pps / slots
     sent = rounds = 0
     next_slot = start
     while time.monotonic() < start:
         time.sleep(0.001)
-    fds = (calls.side_a.fileno(), calls.side_b.fileno())
+    ready = select.epoll()  # asked with timeout 0 only: which sockets to read, no wake-ups
+    for sock in (*calls.sides_a, *calls.sides_b):
+        ready.register(sock.fileno(), select.EPOLLIN)
     while True:
         now_ns = time.monotonic_ns()
         if now_ns >= window[1]:
@@ -248,8 +280,8 @@ def _generate(
             rounds += 1
         elif now_ns >= next_slot * 1e9:
             first, last = bounds[rounds % slots]
-            for sender in senders:
-                done = sender.send(first, last - first, rounds // slots, 0, now_ns)
+            for sender in senders[rounds % slots]:
+                done = sender.send(0, last - first, rounds // slots, 0, now_ns)
                 if in_window:
                     sent += done
             rounds += 1
@@ -261,13 +293,14 @@ def _generate(
         timeout = 0.0 if flood and in_window else max(0.0, min(next_slot, end) - time.monotonic())
         if timeout > 0:
             time.sleep(timeout)
-        for fd in fds:
+        for fd, _ in ready.poll(0):
             receiver.drain(fd, window)
     drain_end = time.monotonic() + DRAIN_S
     while time.monotonic() < drain_end:
         time.sleep(0.01)
-        for fd in fds:
+        for fd, _ in ready.poll(0):
             receiver.drain(fd, window)
+    ready.close()
     return sent, receiver.received, receiver.latencies.tobytes()
 
 
@@ -382,8 +415,11 @@ async def _setup_calls(ng_port: int | None, shares: list[Calls], streams: int) -
             ng = await stack.enter_async_context(NgClient(HOST, ng_port, timeout_s=0.5, retries=20))
             await ng.ping()
         for k, share in enumerate(shares):
-            a_port, b_port = share.side_a.getsockname()[1], share.side_b.getsockname()[1]
-            for i in range(per_share[k], per_share[k + 1]):
+            first, last = per_share[k], per_share[k + 1]
+            for i in range(first, last):
+                block = share.block_of(i - first, last - first)
+                a_port = share.sides_a[block].getsockname()[1]
+                b_port = share.sides_b[block].getsockname()[1]
                 if ng is None:
                     share.a_targets.append((HOST, b_port))
                     share.b_targets.append((HOST, a_port))
@@ -397,9 +433,9 @@ async def _setup_calls(ng_port: int | None, shares: list[Calls], streams: int) -
 
 def run_scenario(kind: str, streams: int, args: argparse.Namespace, flood: bool) -> Result:
     generators = min(args.generators, streams)
+    per_share = [streams * k // generators for k in range(generators + 1)]
     shares = [
-        Calls(_endpoint_socket(), _endpoint_socket(), [], [], 1 + 2 * streams * k)
-        for k in range(generators)
+        Calls.open(per_share[k + 1] - per_share[k], 1 + 2 * streams * k) for k in range(generators)
     ]
     ng_port = _free_port()  # after the endpoints, so none of them takes it meanwhile
     context = multiprocessing.get_context("fork")
@@ -448,8 +484,7 @@ def run_scenario(kind: str, streams: int, args: argparse.Namespace, flood: bool)
             )
     finally:
         for share in shares:
-            share.side_a.close()
-            share.side_b.close()
+            share.close()
 
 
 def main() -> None:
