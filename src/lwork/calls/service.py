@@ -253,12 +253,11 @@ class CallService:
             self.refresher.request(active)
         return active.stats
 
-    async def stats_of(self, active: Active, now: float) -> CallStats | None:
-        """The relay's view, queried at once if ``stats_refresh_s`` old: for a timer about to
-        end a call whose owner stopped polling."""
-        if now - active.stats_at >= self.policy.stats_refresh_s:
-            active.stats_at = now
-            await self.refresher.now(active)
+    async def fresh_stats(self, active: Active, now: float) -> CallStats | None:
+        """The relay's view queried at once, for a timer about to end a call whose owner
+        stopped polling: a cached view may predate the packets that keep the leg alive."""
+        active.stats_at = now
+        await self.refresher.now(active)
         return active.stats
 
     def spawn(self, coroutine: Any) -> None:

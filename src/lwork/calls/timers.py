@@ -63,7 +63,7 @@ async def tick(service: CallService, active: Active, now: float) -> None:
 
 async def keepalive_by_media(service: CallService, active: Active, role: str, now: float) -> None:
     """A leg that stopped polling stays up while its owner still sends RTP."""
-    stats = await service.stats_of(active, now)
+    stats = await service.fresh_stats(active, now)
     leg = stats.legs.get(role) if stats else None
     packets = leg.rtp.packets if leg is not None and leg.rtp is not None else 0
     if packets > active.packets_seen.get(role, 0):
