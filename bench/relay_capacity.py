@@ -48,6 +48,7 @@ def climb(kind: str, args: argparse.Namespace) -> dict[str, object]:
             "windows_within_target",
             "relay_cpu_us_per_packet",
             "relay_cpu_cores",
+            "generator_skipped",
         )
         steps.append({k: line[k] for k in keys})
         if not _within(line):
