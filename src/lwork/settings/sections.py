@@ -128,7 +128,8 @@ class MediaSettings(Section):
     its built-in relay."""
     relay_mode: Literal["process", "inline"] = "process"
     """The built-in relay runs as a child process (``process``, a core of its own) or inside the
-    API's event loop (``inline``: tests and tiny installations)."""
+    API's event loop (``inline``: tests and tiny installations; one relay, ``relay_workers``
+    and ``relay_realtime_priority`` do not apply)."""
     bind_host: str = "127.0.0.1"
     """Address the built-in relay's RTP/RTCP sockets bind to."""
     advertised_address: str = ""
@@ -147,6 +148,15 @@ class MediaSettings(Section):
     ``ulimit -n`` to 4 x calls + some). Off: one shared socket per port."""
     ng_timeout_s: float = Field(1.0, gt=0)
     """Wait for one ng reply before retransmitting (three tries)."""
+    relay_workers: int = Field(1, ge=1, le=64)
+    """Processes of the built-in relay (``process`` mode and ``lwork relay``), one per core
+    given to media: above 1, an ng front routes each call to one of them, and each owns a
+    slice of ``port_min..port_max``. One handles about 1,000 calls."""
+    relay_realtime_priority: int = Field(0, ge=0, le=99)
+    """1-99: the built-in relay's packet processes run ``SCHED_FIFO`` at this priority, so a
+    busy core does not make packets wait behind other tasks (as rtpengine's ``scheduling`` and
+    ``priority``). Needs root, ``CAP_SYS_NICE`` or ``ulimit -r``; refused, the relay logs a
+    warning and runs normally. 0: normal scheduling."""
 
 
 class BillingSettings(Section):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -14,11 +15,14 @@ import signal
 import sys
 
 from lwork.media.relay.config import RelayConfig
+from lwork.media.relay.front import serve_sharded
+from lwork.media.relay.scheduling import apply_realtime_priority
 from lwork.media.relay.server import RelayServer, new_runner, run_relay
 
 
 async def _worker(config: RelayConfig) -> None:
-    """Serve one shard; announce the ng port on stdout; exit when the front closes stdin."""
+    """Serve one shard, or with `workers` > 1 the front of several (the API's relay child);
+    announce the ng port on stdout; exit when the parent closes stdin."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
@@ -28,6 +32,17 @@ async def _worker(config: RelayConfig) -> None:
 
     loop.add_reader(0, on_stdin)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
+    if config.workers > 1:
+        front = asyncio.create_task(
+            serve_sharded(config, lambda address: print(f"READY {address[1]}", flush=True))
+        )
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait([front, stopped], return_when=asyncio.FIRST_COMPLETED)
+        front.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await front  # a worker that died surfaces here, and the process exits with it
+        return
+    apply_realtime_priority(config.realtime_priority)
     async with RelayServer(config) as relay:
         print(f"READY {relay.ng_address[1]}", flush=True)
         await stop.wait()
@@ -47,6 +62,9 @@ def main() -> None:
     parser.add_argument("--ports", default="30000-40000", help="RTP port range min-max")
     parser.add_argument("--timeout", type=float, default=60.0, help="media timeout, seconds")
     parser.add_argument("--workers", type=int, default=1, help="relay processes (one per core)")
+    parser.add_argument(
+        "--realtime-priority", type=int, default=0, help="SCHED_FIFO priority 1-99 (0: off)"
+    )
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument("--config-json", help="worker mode: full RelayConfig as JSON")
     args = parser.parse_args()
@@ -69,6 +87,7 @@ def main() -> None:
             media_timeout_s=args.timeout,
             use_uvloop=not args.no_uvloop,
             workers=args.workers,
+            realtime_priority=args.realtime_priority,
         )
     )
 

@@ -44,6 +44,9 @@ class RelayConfig:
     workers: int = 1
     """Relay processes sharing the work (one per core); >1 puts an ng router in front that
     splits the port range and routes each call-id to one worker."""
+    realtime_priority: int = 0
+    """1-99: the processes that move packets run SCHED_FIFO at this priority (see
+    `scheduling`); 0: normal scheduling."""
 
     @property
     def sdp_address(self) -> str:
@@ -56,5 +59,7 @@ class RelayConfig:
             raise ValueError("RelayConfig: set advertised_address when binding to all interfaces")
         if self.workers < 1:
             raise ValueError("RelayConfig: workers must be >= 1")
+        if not 0 <= self.realtime_priority <= 99:
+            raise ValueError("RelayConfig: realtime_priority must be 0-99")
         if self.media_timeout_s <= 0 or self.rtcp_interval_s <= 0 or self.tick_s <= 0:
             raise ValueError("RelayConfig: timeouts and intervals must be positive")

@@ -15,6 +15,7 @@ import logging
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import cast
 
 from lwork.media import bencode
@@ -151,8 +152,11 @@ async def _start_worker(
     return process, int(line.split()[1])
 
 
-async def serve_sharded(config: RelayConfig, ready: asyncio.Event | None) -> None:
-    """Run `config.workers` relay processes behind one ng socket until cancelled."""
+async def serve_sharded(
+    config: RelayConfig, on_ready: Callable[[Address], None] | None = None
+) -> None:
+    """Run `config.workers` relay processes behind one ng socket until cancelled; `on_ready`
+    gets the ng socket's address (its port, when `config.ng_port` is 0) once all are up."""
     loop = asyncio.get_running_loop()
     processes: list[asyncio.subprocess.Process] = []
     transports: list[asyncio.BaseTransport] = []
@@ -171,11 +175,10 @@ async def serve_sharded(config: RelayConfig, ready: asyncio.Event | None) -> Non
             lambda: front, local_addr=(config.ng_host, config.ng_port)
         )
         transports.append(transport)
-        log.info(
-            "media relay: %d workers behind ng %s:%d", len(links), config.ng_host, config.ng_port
-        )
-        if ready is not None:
-            ready.set()
+        address = cast(Address, transport.get_extra_info("sockname")[:2])
+        log.info("media relay: %d workers behind ng %s:%d", len(links), *address)
+        if on_ready is not None:
+            on_ready(address)
         # Run until cancelled, or until a worker dies (the supervisor restarts us whole).
         await asyncio.wait(
             [loop.create_task(p.wait()) for p in processes], return_when=asyncio.FIRST_COMPLETED

@@ -26,6 +26,7 @@ from lwork.media.relay.dtmf import ScheduledPacket
 from lwork.media.relay.ngserver import NgServer
 from lwork.media.relay.packet_loop import PacketLoop, raise_fd_limit
 from lwork.media.relay.packet_ports import SOCKET_BUFFER, Port
+from lwork.media.relay.scheduling import apply_realtime_priority
 from lwork.media.relay.session import Address, Leg
 
 log = logging.getLogger(__name__)
@@ -210,7 +211,7 @@ async def serve_relay(config: RelayConfig, *, ready: asyncio.Event | None = None
     if config.workers > 1:
         from lwork.media.relay.front import serve_sharded
 
-        await serve_sharded(config, ready)
+        await serve_sharded(config, None if ready is None else lambda _address: ready.set())
         return
     async with RelayServer(config) as relay:
         log.info("media relay: ng on %s:%d", *relay.ng_address)
@@ -233,5 +234,7 @@ def new_runner(config: RelayConfig) -> asyncio.Runner:
 
 def run_relay(config: RelayConfig) -> None:
     """Blocking entry point for `lwork relay`, until Ctrl-C or SIGTERM."""
+    if config.workers == 1:  # else each worker process raises itself, not the ng front
+        apply_realtime_priority(config.realtime_priority)
     with new_runner(config) as runner, contextlib.suppress(KeyboardInterrupt):
         runner.run(serve_relay(config))

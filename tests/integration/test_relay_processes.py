@@ -1,0 +1,132 @@
+"""The built-in relay as `lwork serve` starts it: its process tree, workers and scheduling.
+
+Real processes throughout: the relay child of `media_control`, its workers, and what the
+kernel reports of their scheduling (`/proc`, `sched_getscheduler`).
+"""
+
+import asyncio
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lwork.calls.relay import media_control, relay_config
+from lwork.media.ng import NgClient
+from lwork.media.relay.rtp import RtpPacket
+from lwork.media.relay.sharding import split_ports
+from lwork.media.sdp_min import build_sdp
+from lwork.settings import MediaSettings
+
+from fakes.rtp_peer import RtpPeer, eventually
+
+HOST = "127.0.0.1"
+PORTS = {"port_min": 24000, "port_max": 24999}
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _relay_tree() -> tuple[int, list[int]]:
+    """The relay child of this test process and that child's own children."""
+    relays = [
+        pid
+        for pid in _children(os.getpid())
+        if b"lwork.media.relay" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert len(relays) == 1, relays
+    return relays[0], _children(relays[0])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def _realtime_allowed() -> bool:
+    probe = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
+
+
+async def test_relay_workers_from_settings_share_calls_and_leave_with_the_api() -> None:
+    settings = MediaSettings(relay_workers=2, **PORTS)
+    slices = split_ports(PORTS["port_min"], PORTS["port_max"], 2)
+    peers = [await RtpPeer.open() for _ in range(2)]
+    try:
+        async with media_control(settings) as ng:
+            front, workers = _relay_tree()
+            assert len(workers) == 2
+            used = set()
+            for i in range(8):
+                await ng.offer(f"c{i}", "a", build_sdp(HOST, peers[0].port))
+                port = (
+                    await ng.answer(f"c{i}", "a", "b", build_sdp(HOST, peers[1].port))
+                ).media.port
+                used.add(next(n for n, (lo, hi) in enumerate(slices) if lo <= port <= hi))
+            assert used == {0, 1}
+            # media flows through whichever worker owns the call
+            offer = await ng.offer("media", "a", build_sdp(HOST, peers[0].port))
+            answer = await ng.answer("media", "a", "b", build_sdp(HOST, peers[1].port))
+            peers[0].send_rtp(RtpPacket(102, 1, 160, 0xA, bytes(32)), (HOST, answer.media.port))
+            peers[1].send_rtp(RtpPacket(102, 1, 160, 0xB, bytes(32)), (HOST, offer.media.port))
+            assert len(await peers[1].wait_rtp(1)) == 1 and len(await peers[0].wait_rtp(1)) == 1
+            assert sorted(await ng.list()) == sorted([f"c{i}" for i in range(8)] + ["media"])
+        # the API closing its link stops the front, and the front its workers: no orphans
+        assert await eventually(lambda: not any(map(_alive, [front, *workers])), 10)
+    finally:
+        for peer in peers:
+            peer.close()
+
+
+@pytest.mark.skipif(not _realtime_allowed(), reason="no root, CAP_SYS_NICE or RLIMIT_RTPRIO here")
+async def test_realtime_priority_raises_the_packet_processes_only() -> None:
+    settings = MediaSettings(relay_workers=2, relay_realtime_priority=3, **PORTS)
+    async with media_control(settings) as ng:
+        assert await ng.ping()
+        front, workers = _relay_tree()
+        assert os.sched_getscheduler(front) == os.SCHED_OTHER  # routes ng only
+        for worker in workers:
+            assert os.sched_getscheduler(worker) == os.SCHED_FIFO
+            assert os.sched_getparam(worker).sched_priority == 3
+        assert os.sched_getscheduler(os.getpid()) == os.SCHED_OTHER  # never the API itself
+
+
+async def test_a_refused_priority_leaves_the_relay_running_and_says_why() -> None:
+    command = [sys.executable, "-m", "lwork.media.relay", "--config-json"]
+    config = relay_config(MediaSettings(relay_realtime_priority=3, **PORTS))
+    command.append(json.dumps(dataclasses.asdict(config)))
+    if _realtime_allowed():
+        setpriv = shutil.which("setpriv")
+        if setpriv is None or os.geteuid() != 0:
+            pytest.skip("real-time scheduling is allowed here and setpriv cannot take it away")
+        command = [setpriv, "--bounding-set=-sys_nice", *command]
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    assert process.stderr is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), 20)
+        assert line.startswith(b"READY ")
+        async with NgClient(HOST, int(line.split()[1]), timeout_s=2.0) as ng:
+            assert await ng.ping()
+        assert os.sched_getscheduler(process.pid) == os.SCHED_OTHER
+    finally:
+        process.stdin.close()
+        await asyncio.wait_for(process.wait(), 10)
+    log = (await process.stderr.read()).decode()
+    assert "real-time priority 3 refused" in log and "normal scheduling" in log
