@@ -324,6 +324,7 @@ def _generator_process(
 
 
 _PIN = [True]
+_REALTIME = [0]  # --realtime: SCHED_FIFO priority for both relays' packet threads
 
 
 def _pinning() -> bool:
@@ -386,6 +387,9 @@ def _relay_process(kind: str, ng_port: int) -> Iterator[int | None]:
             "600",
             "--workers",
             kind.partition("x")[2] or "1",
+            "--realtime-priority",
+            # unpinned workers share the generator's core: real-time there starves the generator
+            str(_REALTIME[0] if "x" not in kind else 0),
         ]
     else:
         command = [
@@ -400,6 +404,8 @@ def _relay_process(kind: str, ng_port: int) -> Iterator[int | None]:
             "--log-stderr",
             "--delete-delay=0",
         ]
+        if _REALTIME[0]:
+            command += ["--scheduling=fifo", f"--priority={_REALTIME[0]}"]
     env = {**os.environ, "LWORK_INTERPRETED": "1" if kind == "builtin-interpreted" else ""}
     single_process = "x" not in kind  # --workers N spreads over every core by design
     pin = _pinning() and single_process
@@ -518,6 +524,13 @@ def main() -> None:
     )
     parser.add_argument("--no-flood", action="store_true")
     parser.add_argument(
+        "--realtime",
+        type=int,
+        default=0,
+        metavar="PRIORITY",
+        help="run the pinned relays (built-in, rtpengine) SCHED_FIFO at this priority",
+    )
+    parser.add_argument(
         "--no-pin", action="store_true", help="let the scheduler place relay and generators"
     )
     parser.add_argument(
@@ -525,6 +538,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     _PIN[0] = not args.no_pin
+    _REALTIME[0] = args.realtime
     relays = ["builtin"]
     if args.interpreted:
         relays.append("builtin-interpreted")
@@ -641,6 +655,7 @@ def _figure(
         else None,
         "loadavg_1m": round(os.getloadavg()[0], 2),
         "pinned": _pinning() and "x" not in kind,
+        "realtime_priority": _REALTIME[0] if "x" not in kind else 0,
         "reference": {
             "direct_pps": round(direct.received / direct.seconds),
             "direct_p50_ms": r(d50),

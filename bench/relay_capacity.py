@@ -18,6 +18,7 @@ import os
 import shutil
 
 from bench.relay_bench import (
+    _REALTIME,
     PPS_PER_DIRECTION,
     TARGET_ADDED_P99_MS,
     Result,
@@ -61,6 +62,7 @@ def climb(kind: str, args: argparse.Namespace) -> dict[str, object]:
         "pps_within_target": best * 2 * args.pps,
         "target": {"loss": 0, "added_p99_ms": TARGET_ADDED_P99_MS, "streams": 1000},
         "steps": steps,
+        "realtime_priority": args.realtime,
         "loadavg_1m": round(os.getloadavg()[0], 2),
     }
 
@@ -75,8 +77,10 @@ def main() -> None:
     parser.add_argument(
         "--interpreted", action="store_true", help="also climb with the relay run from source"
     )
+    parser.add_argument("--realtime", type=int, default=0, metavar="PRIORITY")
     args = parser.parse_args()
     args.generators, args.pps = 1, PPS_PER_DIRECTION
+    _REALTIME[0] = args.realtime
     relays = ["builtin"]
     if args.interpreted:
         relays.append("builtin-interpreted")
