@@ -29,13 +29,15 @@ def measure() -> dict[str, object]:
     b = Leg(tag="b", rtp_port=30002, relay_ssrc=2, created=0.0, advertised=("127.0.0.1", 4002))
     a.other, b.other = b, a
     a.rtp_peer, b.rtp_peer = ("127.0.0.1", 4000), ("127.0.0.1", 4002)
+    a.max_pps = a.credit = float(os.environ.get("BENCH_MAX_PPS", "1000"))  # the default guard
     head = struct.Struct("!BBHII")
     packets = [head.pack(0x80, 96, i & 0xFFFF, i * 160, 1234) + bytes(160) for i in range(PACKETS)]
     arrivals = [i * 0.02 for i in range(PACKETS)]
     best = float("inf")
-    for _ in range(ROUNDS):
+    for round_ in range(ROUNDS):
+        later = [now + round_ * PACKETS * 0.02 for now in arrivals]  # time only moves on
         began = time.perf_counter()
-        for packet, now in zip(packets, arrivals, strict=True):
+        for packet, now in zip(packets, later, strict=True):
             a.rtp_from_peer(packet, now)
         best = min(best, (time.perf_counter() - began) / PACKETS)
     assert a.rtp.packets == ROUNDS * PACKETS  # every packet was accounted

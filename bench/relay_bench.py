@@ -370,7 +370,7 @@ def _cpu_seconds(pids: list[int], children_of: int | None = None) -> float:
 
 
 @contextlib.contextmanager
-def _relay_process(kind: str, ng_port: int) -> Iterator[int | None]:
+def _relay_process(kind: str, ng_port: int, flood: bool) -> Iterator[int | None]:
     if kind == "direct":
         yield None
         return
@@ -387,6 +387,8 @@ def _relay_process(kind: str, ng_port: int) -> Iterator[int | None]:
             "600",
             "--workers",
             kind.partition("x")[2] or "1",
+            "--max-leg-pps",
+            "0" if flood else "1000",  # a flood measures the packet path, not the guard
             "--realtime-priority",
             # unpinned workers share the generator's core: real-time there starves the generator
             str(_REALTIME[0] if "x" not in kind else 0),
@@ -458,7 +460,7 @@ def run_scenario(kind: str, streams: int, args: argparse.Namespace, flood: bool)
     ng_port = _free_port()  # after the endpoints, so none of them takes it meanwhile
     context = multiprocessing.get_context("fork")
     try:
-        with _relay_process(kind, ng_port) as pid:
+        with _relay_process(kind, ng_port, flood) as pid:
             asyncio.run(_setup_calls(None if kind == "direct" else ng_port, shares, streams))
             if flood:
                 shares = shares[:1]

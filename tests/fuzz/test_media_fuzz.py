@@ -14,7 +14,7 @@ from lwork.media.relay.dtmf import TelephoneEvent
 from lwork.media.relay.ngserver import NgServer
 from lwork.media.relay.rtp import RtpPacket, peek_header
 from lwork.media.relay.sdp_rewrite import RewriteOptions, rewrite
-from lwork.media.relay.session import Leg
+from lwork.media.relay.session import MAX_STREAMS_PER_LEG, Leg
 from lwork.media.relay.stats import StreamReceiver
 from lwork.media.sdp_min import parse_sdp
 
@@ -152,6 +152,7 @@ def test_leg_survives_any_datagrams(datagrams: list[tuple[bool, bytes, int]]) ->
             a.receive_rtp(data, address, i * 0.02)
     a.quality()
     a.build_report(0, 0, 1.0)
+    assert len(a.receivers) <= MAX_STREAMS_PER_LEG
 
 
 @FUZZ

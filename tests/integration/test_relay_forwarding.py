@@ -121,6 +121,43 @@ async def test_delete_frees_ports_and_forgets_the_call(
     assert await ng.list() == []
 
 
+async def test_a_flooding_phone_is_cut_to_its_rate_and_the_other_call_goes_on(
+    peers: tuple[RtpPeer, RtpPeer],
+) -> None:
+    a, b = peers
+    c, d = await RtpPeer.open(), await RtpPeer.open()
+    try:
+        async with (
+            RelayServer(_config(max_leg_pps=200)) as relay,
+            NgClient(*relay.ng_address) as ng,
+        ):
+            port_a, _ = await start_call(ng, a, b)
+            port_c, _ = await start_call(ng, c, d, "call-2")
+            for seq in range(3000):  # as fast as the socket takes them
+                a.send_rtp(_rtp(seq, 0xA), (HOST, port_a))
+                if seq % 100 == 0:
+                    c.send_rtp(_rtp(seq // 100, 0xC), (HOST, port_c))
+                if seq % 20 == 0:
+                    await asyncio.sleep(0)  # the relay shares this loop: let it read
+            assert len(await d.wait_rtp(30)) == 30  # the other call: every packet
+            seen, rtp = -1, None
+            for _ in range(50):  # until the relay has read all it will read
+                rtp = (await ng.query("call-1")).legs["alice"].rtp
+                assert rtp is not None
+                if rtp.packets + rtp.errors == seen:
+                    break
+                seen = rtp.packets + rtp.errors
+                await asyncio.sleep(0.1)
+            assert rtp is not None
+            assert 200 <= rtp.packets <= 400  # a second's worth, plus the refill meanwhile
+            assert rtp.errors >= 2000 and rtp.packets + rtp.errors <= 3000
+            await b.wait_rtp(rtp.packets + 1, timeout=0.5)
+            assert len(b.rtp_in) == rtp.packets  # only what passed went on to B
+    finally:
+        c.close()
+        d.close()
+
+
 async def test_port_exhaustion_is_a_clean_error() -> None:
     async with RelayServer(_config(port_min=23900, port_max=23903)) as relay:
         async with NgClient(*relay.ng_address) as ng:

@@ -28,6 +28,7 @@ def relay_config(settings: MediaSettings) -> RelayConfig:
         media_timeout_s=settings.media_timeout_s,
         rtcp_interval_s=settings.rtcp_interval_s,
         connected_peers=settings.connected_peers,
+        max_leg_pps=settings.max_leg_pps,
         workers=settings.relay_workers,
         realtime_priority=settings.relay_realtime_priority,
     )

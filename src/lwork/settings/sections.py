@@ -148,6 +148,11 @@ class MediaSettings(Section):
     ``ulimit -n`` to 4 x calls + some). Off: one shared socket per port."""
     ng_timeout_s: float = Field(1.0, gt=0)
     """Wait for one ng reply before retransmitting (three tries)."""
+    max_leg_pps: int = Field(1000, ge=0)
+    """Packets a second one phone may send into the built-in relay (RTP and RTCP together; a
+    second's worth may come in a burst). The excess is dropped and counted as errors, so a
+    flooding endpoint cannot take the relay from the other calls nor be amplified toward its
+    peer. AMR sends 50. 0: no limit."""
     relay_workers: int = Field(1, ge=1, le=64)
     """Processes of the built-in relay (``process`` mode and ``lwork relay``), one per core
     given to media: above 1, an ng front routes each call to one of them, and each owns a

@@ -4,7 +4,7 @@ import pytest
 
 from lwork.media.relay import rtcp
 from lwork.media.relay.rtp import RtpPacket
-from lwork.media.relay.session import Leg
+from lwork.media.relay.session import MAX_STREAMS_PER_LEG, Leg
 
 A = ("192.0.2.1", 4000)
 A_LTE = ("198.51.100.9", 61000)
@@ -57,6 +57,46 @@ def test_relatches_to_a_new_stream_after_the_old_source_went_silent() -> None:
     assert a.receive_rtp(_rtp(1, ssrc=0xC), A_LTE, 1.5) is None
     assert a.receive_rtp(_rtp(1, ssrc=0xC), A_LTE, 2.0) == B
     assert a.rtp_peer == A_LTE
+
+
+def test_a_sender_inventing_ssrcs_cannot_grow_the_legs_statistics() -> None:
+    a, _ = _pair()
+    assert a.receive_rtp(_rtp(1, ssrc=0xA), A, 1.0) == B
+    for n in range(1, 200):  # every packet a new SSRC
+        assert a.receive_rtp(_rtp(n, ssrc=0x1000 + n), A, 1.0 + n * 0.01) == B
+        if n % 10 == 0:
+            a.receive_rtp(_rtp(n, ssrc=0xA), A, 1.0 + n * 0.01 + 0.001)  # the real stream
+    assert len(a.receivers) == MAX_STREAMS_PER_LEG
+    assert 0xA in a.receivers  # still heard: kept
+    assert 0x1000 + 199 in a.receivers and 0x1001 not in a.receivers  # stalest forgotten
+    assert a.streams_forgotten == 200 - MAX_STREAMS_PER_LEG
+    assert a.rtp.packets == 200 + 19  # all accounted and forwarded
+    assert len(a.build_report(0, 0, 3.0)) < 1500  # the relay's own RTCP stays one datagram
+
+
+def test_a_flooding_phone_is_held_to_its_packet_rate() -> None:
+    a, b = _pair()
+    a.max_pps, a.credit, a.credit_at = 100.0, 100.0, 0.0
+    # 1,000 packets within 10 ms: a second's worth of credit, plus 10 ms of refill
+    forwarded = sum(a.receive_rtp(_rtp(n), A, 1.0 + n * 1e-5) is not None for n in range(1000))
+    assert 100 <= forwarded <= 101
+    assert a.rtp.errors == a.flood_drops == 1000 - forwarded
+    assert a.rtp.packets == forwarded and b.sent_packets == forwarded
+    # RTCP from the latched phone draws on the same budget
+    a.rtcp_peer = (A[0], A[1] + 1)
+    sr = bytes(rtcp.SenderReport(0xA, 0, 0, 0, 0))
+    assert a.receive_rtcp(sr, a.rtcp_peer, 1.0 + 999e-5) is None and a.rtcp.errors == 1
+    # a second later the phone is heard again
+    assert a.receive_rtp(_rtp(2000), A, 2.1) == B
+
+
+def test_a_paced_phone_never_meets_the_rate_limit() -> None:
+    a, _ = _pair()
+    a.max_pps, a.credit, a.credit_at = 100.0, 100.0, 0.0
+    for n in range(3000):  # 60 s of AMR, 50 a second, with a 40-packet burst after a stall
+        at = 1.0 + n * 0.02 if not 1000 <= n < 1040 else 1.0 + 1040 * 0.02 + (n - 1000) * 1e-4
+        assert a.receive_rtp(_rtp(n), A, at) == B
+    assert a.rtp.errors == 0 and a.flood_drops == 0
 
 
 def test_garbage_is_counted_and_dropped() -> None:

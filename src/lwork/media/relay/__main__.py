@@ -63,6 +63,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="media timeout, seconds")
     parser.add_argument("--workers", type=int, default=1, help="relay processes (one per core)")
     parser.add_argument(
+        "--max-leg-pps", type=int, default=1000, help="packets/s per phone, 0: no limit"
+    )
+    parser.add_argument(
         "--realtime-priority", type=int, default=0, help="SCHED_FIFO priority 1-99 (0: off)"
     )
     parser.add_argument("--no-uvloop", action="store_true")
@@ -88,6 +91,7 @@ def main() -> None:
             use_uvloop=not args.no_uvloop,
             workers=args.workers,
             realtime_priority=args.realtime_priority,
+            max_leg_pps=args.max_leg_pps,
         )
     )
 

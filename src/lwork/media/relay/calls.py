@@ -186,6 +186,9 @@ class CallTable:
             created=now,
             clock_rate=self.config.clock_rate,
             relatch_idle_s=self.config.relatch_idle_s,
+            max_pps=float(self.config.max_leg_pps),
+            credit=float(self.config.max_leg_pps),
+            credit_at=now,
             dtmf_sequence=self.new_ssrc() & 0xFFFF,
         )
 

@@ -44,6 +44,11 @@ class RelayConfig:
     workers: int = 1
     """Relay processes sharing the work (one per core); >1 puts an ng router in front that
     splits the port range and routes each call-id to one worker."""
+    max_leg_pps: int = 1000
+    """Packets/s one phone may send into its leg (RTP and RTCP together, bursts of a second's
+    worth allowed); the excess is dropped and counted as errors, so one flooding endpoint
+    can neither take the relay's core from the other calls nor be amplified toward its peer.
+    AMR sends 50/s. 0: no limit."""
     realtime_priority: int = 0
     """1-99: the processes that move packets run SCHED_FIFO at this priority (see
     `scheduling`); 0: normal scheduling."""
@@ -59,6 +64,8 @@ class RelayConfig:
             raise ValueError("RelayConfig: set advertised_address when binding to all interfaces")
         if self.workers < 1:
             raise ValueError("RelayConfig: workers must be >= 1")
+        if self.max_leg_pps < 0:
+            raise ValueError("RelayConfig: max_leg_pps must be >= 0")
         if not 0 <= self.realtime_priority <= 99:
             raise ValueError("RelayConfig: realtime_priority must be 0-99")
         if self.media_timeout_s <= 0 or self.rtcp_interval_s <= 0 or self.tick_s <= 0:

@@ -23,6 +23,10 @@ from lwork.media.relay.rtp import peek_header
 from lwork.media.relay.stats import RemoteView, RttEstimator, StreamReceiver
 
 Address = tuple[str, int]
+MAX_STREAMS_PER_LEG: Final = 16
+"""SSRCs a leg keeps statistics for. A phone uses one or two per call (a new one after a
+re-INVITE or a restart); a sender inventing SSRCs must not grow the relay's memory or its
+`query` replies without bound: past the cap, the stream heard least recently is forgotten."""
 _RTP_HEADER: Final = struct.Struct(
     "!BBHII"
 ).unpack_from  # V/P/X/CC, M/PT, sequence, timestamp, SSRC
@@ -84,6 +88,14 @@ class Leg:
     dtmf_sequence: int = 0
     dtmf_packets: int = 0
     dtmf_busy_until: float = 0.0
+    streams_forgotten: int = 0
+    """SSRCs dropped from `receivers` at MAX_STREAMS_PER_LEG."""
+    max_pps: float = 0.0
+    """Packets/s (RTP and RTCP together) the latched phone may send; beyond, with a burst of
+    one second's worth, packets are counted as errors and dropped. 0: no limit."""
+    credit: float = 0.0
+    credit_at: float = 0.0
+    flood_drops: int = 0
 
     @property
     def rtcp_port(self) -> int:
@@ -131,13 +143,16 @@ class Leg:
             self.rtp.errors += 1
             return None
         counters = self.rtp
+        if self.max_pps != 0.0 and self._over_rate(now):
+            counters.errors += 1
+            return None
         counters.packets += 1
         counters.bytes += size
         counters.last_packet = now
         try:
             receiver = self.receivers[ssrc]
         except KeyError:
-            receiver = self.receivers[ssrc] = StreamReceiver(ssrc, self.clock_rate, sequence, now)
+            receiver = self._new_stream(ssrc, sequence, now)
         receiver.on_packet(
             sequence, timestamp, size, now, marker_pt & 0x7F not in self.telephone_event_pts
         )
@@ -149,6 +164,30 @@ class Leg:
             other.sent_packets += 1
             other.sent_octets += size
         return destination
+
+    def _over_rate(self, now: float) -> bool:
+        """A token bucket: `max_pps` credit a second, at most one second's worth saved."""
+        credit = self.credit
+        elapsed = now - self.credit_at
+        if elapsed > 0.0:  # (arrival stamps of one drain may be out of order across sockets)
+            credit += elapsed * self.max_pps
+            if credit > self.max_pps:
+                credit = self.max_pps
+            self.credit_at = now
+        if credit < 1.0:
+            self.credit = credit
+            self.flood_drops += 1
+            return True
+        self.credit = credit - 1.0
+        return False
+
+    def _new_stream(self, ssrc: int, sequence: int, now: float) -> StreamReceiver:
+        receivers = self.receivers
+        if len(receivers) >= MAX_STREAMS_PER_LEG:
+            del receivers[min(receivers.values(), key=_last_heard).ssrc]
+            self.streams_forgotten += 1
+        receiver = receivers[ssrc] = StreamReceiver(ssrc, self.clock_rate, sequence, now)
+        return receiver
 
     def _accept_source(self, ssrc: int, source: Address, now: float) -> bool:
         if self.rtp_peer is not None:
@@ -164,6 +203,9 @@ class Leg:
 
     def receive_rtcp(self, data: bytes, source: Address, now: float) -> Address | None:
         """Process an RTCP datagram from `source`; return where to forward it."""
+        if source == self.rtcp_peer and self.max_pps != 0.0 and self._over_rate(now):
+            self.rtcp.errors += 1
+            return None
         try:
             packets = rtcp.parse_compound(data)
         except ValueError:
@@ -181,6 +223,9 @@ class Leg:
 
     def rtcp_from_peer(self, data: bytes, now: float) -> Address | None:
         """`receive_rtcp` for a datagram known to come from the latched RTCP source."""
+        if self.max_pps != 0.0 and self._over_rate(now):
+            self.rtcp.errors += 1
+            return None
         try:
             packets = rtcp.parse_compound(data)
         except ValueError:
@@ -272,3 +317,7 @@ class Leg:
 
     def last_activity(self) -> float:
         return max(self.created, self.rtp.last_packet or 0.0, self.rtcp.last_packet or 0.0)
+
+
+def _last_heard(receiver: StreamReceiver) -> float:
+    return receiver.first_arrival if receiver.last_arrival is None else receiver.last_arrival
