@@ -11,6 +11,7 @@ from lwork.media.relay import rtcp
 from lwork.media.relay.calls import CallTable
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.dtmf import TelephoneEvent
+from lwork.media.relay.leg_reports import leg_quality, own_report
 from lwork.media.relay.ngserver import NgServer
 from lwork.media.relay.rtp import RtpPacket, peek_header
 from lwork.media.relay.sdp_rewrite import RewriteOptions, rewrite
@@ -150,8 +151,8 @@ def test_leg_survives_any_datagrams(datagrams: list[tuple[bool, bytes, int]]) ->
             a.receive_rtcp(data, address, i * 0.02)
         else:
             a.receive_rtp(data, address, i * 0.02)
-    a.quality()
-    a.build_report(0, 0, 1.0)
+    leg_quality(a)
+    own_report(a, 0, 0, 1.0)
     assert len(a.receivers) <= MAX_STREAMS_PER_LEG
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lwork.media.ng_results import CallStats, LegInfo, LegQuality, StreamInfo
+from lwork.media.relay.leg_reports import leg_quality
 
 if TYPE_CHECKING:  # the API node imports this module for the parser, not the relay
     from lwork.media.relay.session import Leg
@@ -54,7 +55,7 @@ def compact_leg(leg: Leg) -> str:
     address = leg.rtp_destination()
     fields = [address[0] if address else "-", address[1] if address else 0, leg.rtp.packets,
               leg.rtp_port]  # fmt: skip
-    quality = leg.quality()
+    quality = leg_quality(leg)
     if quality is not None:
         fields += [
             quality.ssrc,

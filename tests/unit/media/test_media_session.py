@@ -3,6 +3,7 @@
 import pytest
 
 from lwork.media.relay import rtcp
+from lwork.media.relay.leg_reports import leg_quality, own_report
 from lwork.media.relay.rtp import RtpPacket
 from lwork.media.relay.session import MAX_STREAMS_PER_LEG, Leg
 
@@ -71,7 +72,7 @@ def test_a_sender_inventing_ssrcs_cannot_grow_the_legs_statistics() -> None:
     assert 0x1000 + 199 in a.receivers and 0x1001 not in a.receivers  # stalest forgotten
     assert a.streams_forgotten == 200 - MAX_STREAMS_PER_LEG
     assert a.rtp.packets == 200 + 19  # all accounted and forwarded
-    assert len(a.build_report(0, 0, 3.0)) < 1500  # the relay's own RTCP stays one datagram
+    assert len(own_report(a, 0, 0, 3.0)) < 1500  # the relay's own RTCP stays one datagram
 
 
 def test_a_flooding_phone_is_held_to_its_packet_rate() -> None:
@@ -127,7 +128,7 @@ def test_own_report_carries_reception_blocks_and_is_answerable() -> None:
     for seq in (1, 2, 4):
         a.receive_rtp(_rtp(seq), A, 1.0 + seq * 0.02)
     a.receive_rtcp(bytes(rtcp.SenderReport(0xA, 123 << 16, 0, 0, 0)), A, 1.5)
-    raw = a.build_report(ntp=0x0000_1234_5678_0000, rtp_timestamp=7, now=2.0)
+    raw = own_report(a, ntp=0x0000_1234_5678_0000, rtp_timestamp=7, now=2.0)
     sr, sdes = rtcp.parse_compound(raw)
     assert isinstance(sr, rtcp.SenderReport) and isinstance(sdes, rtcp.SourceDescription)
     assert sr.ssrc == 111
@@ -137,7 +138,7 @@ def test_own_report_carries_reception_blocks_and_is_answerable() -> None:
     answer = rtcp.ReportBlock(111, 0, 0, 0, 0, lsr=0x1234_5678, dlsr=0)
     a.receive_rtcp(bytes(rtcp.ReceiverReport(0xA, (answer,))), A, 2.03)
     assert a.rtt.last_ms == pytest.approx(30.0)
-    quality = a.quality()
+    quality = leg_quality(a)
     assert quality is not None
     assert (quality.packets_received, quality.packets_lost) == (3, 1)
     assert quality.rtt_ms == pytest.approx(30.0)

@@ -16,6 +16,7 @@ from typing import Protocol
 from lwork.media.relay import sdp_rewrite
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.dtmf import ScheduledPacket, generate_event
+from lwork.media.relay.leg_reports import own_report
 from lwork.media.relay.ports import PortPool
 from lwork.media.relay.rtcp import ntp_from_unix
 from lwork.media.relay.session import Address, Leg
@@ -235,7 +236,7 @@ class CallTable:
             for leg in call.legs():
                 destination = leg.rtcp_destination()
                 if destination is not None and (leg.rtp_peer or leg.rtcp_peer):
-                    out.append((leg, leg.build_report(ntp, rtp_ts, now), destination))
+                    out.append((leg, own_report(leg, ntp, rtp_ts, now), destination))
             later = now + interval * (0.5 + self.jitter())
             heapq.heappush(due, (later, next(self._sequence), call))
         return out

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from lwork.media.relay import rtcp
-from lwork.media.relay.mos import estimate_mos
 from lwork.media.relay.rtcp import ReportBlock, RtcpPacket
 from lwork.media.relay.rtp import peek_header
 from lwork.media.relay.stats import RemoteView, RttEstimator, StreamReceiver
@@ -40,24 +39,6 @@ class Counters:
     bytes: int = 0
     errors: int = 0
     last_packet: float | None = None
-
-
-@dataclass(slots=True)
-class LegQuality:
-    """Per-leg quality snapshot: upstream (what the relay receives) and RTT/remote view."""
-
-    ssrc: int
-    packets_received: int
-    packets_expected: int
-    packets_lost: int
-    jitter_ms: float
-    average_jitter_ms: float
-    interval_loss: float
-    rtt_ms: float | None
-    average_rtt_ms: float | None
-    remote_jitter_ms: float | None
-    remote_loss: float | None
-    mos: float
 
 
 @dataclass(eq=False, slots=True)
@@ -273,47 +254,6 @@ class Leg:
         if not self.receivers:
             return None
         return max(self.receivers.values(), key=lambda r: r.received)
-
-    def quality(self) -> LegQuality | None:
-        receiver = self.main_receiver()
-        if receiver is None:
-            return None
-        remote = self.remote_view
-        return LegQuality(
-            ssrc=receiver.ssrc,
-            packets_received=receiver.received,
-            packets_expected=receiver.expected,
-            packets_lost=receiver.lost,
-            jitter_ms=receiver.jitter_ms,
-            average_jitter_ms=receiver.average_jitter_ms,
-            interval_loss=receiver.last_interval_loss,
-            rtt_ms=self.rtt.last_ms,
-            average_rtt_ms=self.rtt.average_ms,
-            remote_jitter_ms=remote.jitter_ms if remote else None,
-            remote_loss=remote.fraction_lost if remote else None,
-            mos=estimate_mos(self.rtt.average_ms, receiver.jitter_ms, receiver.last_interval_loss),
-        )
-
-    def build_report(self, ntp: int, rtp_timestamp: int, now: float) -> bytes:
-        """The relay's own compound SR + SDES toward this party (RFC 3550 §6.4.1)."""
-        blocks = []
-        for receiver in list(self.receivers.values())[:31]:
-            lsr, dlsr = 0, 0
-            if self.last_sr is not None:
-                lsr = self.last_sr[0]
-                dlsr = int((now - self.last_sr[1]) * 65536) & 0xFFFF_FFFF
-            blocks.append(receiver.report_block(lsr, dlsr))
-        report = rtcp.SenderReport(
-            ssrc=self.relay_ssrc,
-            ntp_timestamp=ntp,
-            rtp_timestamp=rtp_timestamp,
-            packet_count=self.dtmf_packets,
-            octet_count=self.dtmf_packets * 4,
-            reports=tuple(blocks),
-        )
-        sdes = rtcp.SourceDescription(((self.relay_ssrc, ((1, b"lwork-relay"),)),))
-        self.rtt.sr_sent(rtcp.ntp_middle32(ntp), now)
-        return bytes(report) + bytes(sdes)
 
     def last_activity(self) -> float:
         return max(self.created, self.rtp.last_packet or 0.0, self.rtcp.last_packet or 0.0)

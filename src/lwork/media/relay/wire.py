@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from lwork.media.bencode import Encodable
 from lwork.media.relay.calls import Call
+from lwork.media.relay.leg_reports import leg_quality
 from lwork.media.relay.session import Address, Counters, Leg
 
 
@@ -77,7 +78,7 @@ def call_to_query(call: Call, local_address: str, now: float, wall: float) -> di
                 "cumulative loss": max(0, receiver.lost),
                 "tag": leg.tag,
             }
-        quality = leg.quality()
+        quality = leg_quality(leg)
         if quality is not None:
             entry = ssrc[str(quality.ssrc)]
             assert isinstance(entry, dict)
@@ -143,7 +144,7 @@ def _stream(
 
 
 def _quality(leg: Leg) -> dict[str, Encodable]:
-    quality = leg.quality()
+    quality = leg_quality(leg)
     if quality is None:
         return {}
     result: dict[str, Encodable] = {
