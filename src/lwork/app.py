@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
@@ -23,7 +20,8 @@ from lwork.accounts.poll_touches import PollTouches
 from lwork.accounts.poll_writes_sqlite import SqlitePollWrites
 from lwork.accounts.presence import SessionPresence
 from lwork.accounts.service import AccountService, AuthPolicy
-from lwork.accounts.sms import HttpGatewayConfig, HttpSmsProvider, LogSmsProvider, SmsProvider
+from lwork.accounts.setup import server_secret, sms_provider
+from lwork.accounts.sms import SmsProvider
 from lwork.accounts.store import AccountStore
 from lwork.appversions import VersionApi, VersionStore
 from lwork.billing.api import BillingApi
@@ -42,8 +40,9 @@ from lwork.calls.trunk_link import TrunkLegs, trunk_config
 from lwork.clock import Clock, SystemClock
 from lwork.gcpolicy import SurvivorFreezer
 from lwork.http.openapi import openapi_document
+from lwork.http.operational import operational_routes
 from lwork.http.request import ApiRequest
-from lwork.http.routing import RawReply, Reply, Route, RouteTable
+from lwork.http.routing import Reply, Route, RouteTable
 from lwork.http.server import HttpEdge, build_starlette
 from lwork.metrics import NodeMetrics
 from lwork.push.api import PushChannelApi
@@ -54,41 +53,11 @@ from lwork.push.service import PushPolicy, PushService
 from lwork.push.setup import build_bus, build_providers
 from lwork.push.upkeep import Upkeep
 from lwork.ratelimit import RateLimiter
-from lwork.settings import Settings, SmsSettings
+from lwork.settings import Settings
 from lwork.sip.trunk import Trunk
 from lwork.storage.engine import create_engine, migrate, sqlite_hot_path
 
 log = logging.getLogger("lwork")
-
-
-def server_secret(settings: Settings) -> bytes:
-    """The key for HMACs of SMS codes: configured, or generated once into the data directory."""
-    configured = settings.secret_key.get_secret_value()
-    if configured:
-        return configured.encode()
-    path = Path(settings.data_dir) / "secret.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
-
-
-def sms_provider(config: SmsSettings, client: httpx.AsyncClient) -> SmsProvider:
-    if config.provider == "http":
-        return HttpSmsProvider(
-            HttpGatewayConfig(
-                url=config.gateway_url,
-                body_format=config.gateway_format,
-                template=dict(config.gateway_template),
-                auth_header=config.gateway_auth_header.get_secret_value(),
-                success_field=config.gateway_success_field,
-                success_value=config.gateway_success_value,
-                timeout_s=config.gateway_timeout_s,
-            ),
-            client,
-        )
-    return LogSmsProvider()
 
 
 @dataclass
@@ -248,14 +217,6 @@ def build_app(
     trunk = Trunk(trunk_config(settings.sip), calls.on_invite) if settings.sip.enabled else None
     versions = VersionStore(engine, clock.monotonic)
 
-    async def healthz(req: ApiRequest) -> Reply:
-        return {"status": "ok"}
-
-    async def readyz(req: ApiRequest) -> Reply:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return {"status": "ok"}
-
     node_metrics = NodeMetrics(
         lambda: {
             "held_polls": registry.held,
@@ -266,18 +227,6 @@ def build_app(
             "calls_forward_unanswered": router.unanswered,
         }
     )
-
-    async def metrics(req: ApiRequest) -> Reply:
-        scrape = node_metrics.exposition(req.headers.get("accept", ""))
-        if scrape is not None:
-            return RawReply(*scrape)
-        return {"status": "ok", **node_metrics.values()}
-
-    operational = [
-        Route("GET", "/metrics", metrics, rate_limited=False, summary="counters and gauges"),
-        Route("GET", "/healthz", healthz, rate_limited=False, summary="process is up"),
-        Route("GET", "/readyz", readyz, rate_limited=False, summary="database reachable"),
-    ]
     table = RouteTable(
         [
             *AccountApi(accounts, presence).routes(),
@@ -286,7 +235,7 @@ def build_app(
             *CallbackApi(callbacks, accounts, router, caller_id_from_did).routes(),
             *VersionApi(versions).routes(),
             *BillingApi(billing, accounts).routes(),
-            *operational,
+            *operational_routes(engine, node_metrics),
         ]
     )
     document = openapi_document(table)
