@@ -1,6 +1,7 @@
 """The built-in relay through real loopback sockets, driven by lwork's own ng client."""
 
 import asyncio
+import re
 import socket
 from collections.abc import AsyncIterator
 
@@ -122,7 +123,7 @@ async def test_delete_frees_ports_and_forgets_the_call(
 
 
 async def test_a_flooding_phone_is_cut_to_its_rate_and_the_other_call_goes_on(
-    peers: tuple[RtpPeer, RtpPeer],
+    peers: tuple[RtpPeer, RtpPeer], caplog: pytest.LogCaptureFixture
 ) -> None:
     a, b = peers
     c, d = await RtpPeer.open(), await RtpPeer.open()
@@ -153,6 +154,14 @@ async def test_a_flooding_phone_is_cut_to_its_rate_and_the_other_call_goes_on(
             assert rtp.errors >= 2000 and rtp.packets + rtp.errors <= 3000
             await b.wait_rtp(rtp.packets + 1, timeout=0.5)
             assert len(b.rtp_in) == rtp.packets  # only what passed went on to B
+
+            # the operator hears of it (the sweep looks at each call about once a second)
+            def noted() -> int:  # a sweep in mid-flood notes it in two lines
+                pattern = r"call-1 leg alice: (\d+) packets over max_leg_pps \(200/s\) dropped"
+                return sum(int(n) for n in re.findall(pattern, caplog.text))
+
+            assert await eventually(lambda: noted() == rtp.errors, 5)
+            assert "call-2" not in caplog.text
     finally:
         c.close()
         d.close()

@@ -93,6 +93,9 @@ class CallTable:
         self._sequence = itertools.count()
         self._sweep: list[str] = []
         """Call-ids the media-timeout sweep has still to look at in this round."""
+        self.flooding: list[tuple[str, str, int]] = []
+        """(call-id, tag, packets dropped since last noted) of legs over `max_leg_pps`, noted
+        by the sweep for the server to log: the packet path itself never logs."""
 
     def offer(
         self,
@@ -211,6 +214,10 @@ class CallTable:
             candidates = [call for call in map(self.calls.get, batch) if call is not None]
         dead = []
         for call in candidates:
+            for leg in call.legs():
+                if leg.flood_drops != leg.flood_noted:
+                    self.flooding.append((call.call_id, leg.tag, leg.flood_drops - leg.flood_noted))
+                    leg.flood_noted = leg.flood_drops
             last = max(call.caller.last_activity(), call.callee.last_activity())
             active = last > call.created
             limit = self.config.media_timeout_s if active else self.config.offer_timeout_s

@@ -202,6 +202,12 @@ class RelayServer:
             for call_id in self.table.expired(now, math.ceil(len(self.table.calls) * share)):
                 log.info("media timeout, deleting call %s", call_id)
                 self.table.delete(call_id)
+            for call_id, tag, dropped in self.table.flooding:
+                log.warning(
+                    "call %s leg %s: %d packets over max_leg_pps (%d/s) dropped",
+                    call_id, tag, dropped, self.config.max_leg_pps,
+                )  # fmt: skip
+            self.table.flooding.clear()
         finally:
             self._schedule_tick()
 

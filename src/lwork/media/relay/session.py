@@ -77,6 +77,7 @@ class Leg:
     credit: float = 0.0
     credit_at: float = 0.0
     flood_drops: int = 0
+    flood_noted: int = 0
 
     @property
     def rtcp_port(self) -> int:
