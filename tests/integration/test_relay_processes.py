@@ -5,10 +5,12 @@ kernel reports of their scheduling (`/proc`, `sched_getscheduler`).
 """
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from lwork.calls.relay import media_control, relay_config
-from lwork.media.ng import NgClient
+from lwork.media.ng import NgClient, NgError
 from lwork.media.relay.rtp import RtpPacket
 from lwork.media.relay.sharding import split_ports
 from lwork.media.sdp_min import build_sdp
@@ -130,3 +132,33 @@ async def test_a_refused_priority_leaves_the_relay_running_and_says_why() -> Non
         await asyncio.wait_for(process.wait(), 10)
     log = (await process.stderr.read()).decode()
     assert "real-time priority 3 refused" in log and "normal scheduling" in log
+
+
+async def test_a_relay_that_dies_is_restarted_on_the_same_ng_port(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    peer = await RtpPeer.open()
+    try:
+        async with media_control(MediaSettings(ng_timeout_s=0.2, **PORTS)) as ng:
+            first, _ = _relay_tree()
+            await ng.offer("before", "a", build_sdp(HOST, peer.port))
+            os.kill(first, signal.SIGKILL)
+            assert await eventually(lambda: not _alive(first), 5)
+            back = False
+            for _ in range(50):  # the same ng client, unchanged, reaches the new relay
+                with contextlib.suppress(NgError):
+                    back = await ng.ping()
+                if back:
+                    break
+                await asyncio.sleep(0.1)
+            assert back
+            second, _ = _relay_tree()
+            assert second != first
+            with pytest.raises(NgError, match="Unknown call-id"):
+                await ng.query("before")  # its calls died with it, and nothing pretends not
+            assert (await ng.offer("after", "a", build_sdp(HOST, peer.port))).media.port
+        assert "media relay exited (code -9); restarting it" in caplog.text
+        assert "media relay restarted (1 so far)" in caplog.text
+        assert not _alive(second)
+    finally:
+        peer.close()

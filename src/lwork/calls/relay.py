@@ -3,14 +3,11 @@ relay as a child process (or inline in the event loop)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import dataclasses
-import json
-import sys
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import urlsplit
 
+from lwork.calls.relay_child import RelayChild
 from lwork.media.ng import CallStats, NgClient, NgError, SdpResult
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.server import RelayServer
@@ -51,37 +48,13 @@ async def media_control(settings: MediaSettings) -> AsyncIterator[NgClient]:
             async with NgClient(host, port, timeout_s=settings.ng_timeout_s) as client:
                 yield client
         return
-    async with _relay_process(config) as port:
+    child = RelayChild(config)
+    try:
+        port = await child.start()
         async with NgClient("127.0.0.1", port, timeout_s=settings.ng_timeout_s) as client:
             yield client
-
-
-@contextlib.asynccontextmanager
-async def _relay_process(config: RelayConfig) -> AsyncIterator[int]:
-    """``python -m lwork.media.relay`` in worker mode: it prints ``READY <ng port>`` and exits
-    when we close its standard input (so it never outlives the API process)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "lwork.media.relay",
-        "--config-json",
-        json.dumps(dataclasses.asdict(config)),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert process.stdout is not None and process.stdin is not None
-    try:
-        line = await asyncio.wait_for(process.stdout.readline(), 20)
-        if not line.startswith(b"READY "):
-            raise RuntimeError(f"media relay did not start: {line!r}")
-        yield int(line.split()[1])
     finally:
-        process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), 5)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        await child.close()
 
 
 class RelayLink:
