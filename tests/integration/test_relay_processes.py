@@ -56,6 +56,15 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+async def _answers_again(ng: NgClient) -> bool:
+    for _ in range(50):
+        with contextlib.suppress(NgError):
+            if await ng.ping():
+                return True
+        await asyncio.sleep(0.1)
+    return False
+
+
 def _realtime_allowed() -> bool:
     probe = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))"
     return subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
@@ -144,14 +153,7 @@ async def test_a_relay_that_dies_is_restarted_on_the_same_ng_port(
             await ng.offer("before", "a", build_sdp(HOST, peer.port))
             os.kill(first, signal.SIGKILL)
             assert await eventually(lambda: not _alive(first), 5)
-            back = False
-            for _ in range(50):  # the same ng client, unchanged, reaches the new relay
-                with contextlib.suppress(NgError):
-                    back = await ng.ping()
-                if back:
-                    break
-                await asyncio.sleep(0.1)
-            assert back
+            assert await _answers_again(ng)  # the same ng client, unchanged
             second, _ = _relay_tree()
             assert second != first
             with pytest.raises(NgError, match="Unknown call-id"):
@@ -162,3 +164,13 @@ async def test_a_relay_that_dies_is_restarted_on_the_same_ng_port(
         assert not _alive(second)
     finally:
         peer.close()
+
+
+async def test_a_dead_worker_restarts_the_whole_multi_process_relay() -> None:
+    async with media_control(MediaSettings(relay_workers=2, ng_timeout_s=0.2, **PORTS)) as ng:
+        front, workers = _relay_tree()
+        os.kill(workers[0], signal.SIGKILL)  # its front gives up, and the API starts it anew
+        assert await eventually(lambda: not any(map(_alive, [front, *workers])), 10)
+        assert await _answers_again(ng)
+        new_front, new_workers = _relay_tree()
+        assert new_front != front and len(new_workers) == 2
