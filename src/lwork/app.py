@@ -225,6 +225,7 @@ def build_app(
             "active_calls": calls.active,
             "calls_forwarded": router.forwarded,
             "calls_forward_unanswered": router.unanswered,
+            "relay_restarts": relay.restarts,
         }
     )
     table = RouteTable(
@@ -264,7 +265,7 @@ def build_app(
         await migrate(engine)
         await bus.start()
         upkeep.start()
-        async with media_control(settings.media) as ng:
+        async with media_control(settings.media, relay) as ng:
             relay.client = ng
             if trunk is not None:
                 services.sip_address = await trunk.start()

@@ -22,6 +22,7 @@ METRICS: dict[str, tuple[Kind, str]] = {
     "active_calls": ("gauge", "Calls this node holds now."),
     "calls_forwarded": ("counter", "Requests for calls held by another node, sent there."),
     "calls_forward_unanswered": ("counter", "Forwarded call requests no node answered."),
+    "relay_restarts": ("counter", "Times the built-in relay child died and was started again."),
 }
 
 

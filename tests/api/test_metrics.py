@@ -35,7 +35,7 @@ async def check_formats(server: Any) -> None:
         if name == "status":
             continue
         counter = name in ("polls_replaced", "mailbox_dropped", "calls_forwarded",
-                           "calls_forward_unanswered")  # fmt: skip
+                           "calls_forward_unanswered", "relay_restarts")  # fmt: skip
         assert text["lwork_" + name + ("_total" if counter else "")] == value, name
     assert "# TYPE lwork_held_polls gauge" in scraped.text
     assert "# TYPE lwork_calls_forwarded_total counter" in scraped.text

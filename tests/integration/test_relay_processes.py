@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lwork.calls.relay import media_control, relay_config
+from lwork.calls.relay import RelayLink, media_control, relay_config
 from lwork.media.ng import NgClient, NgError
 from lwork.media.relay.rtp import RtpPacket
 from lwork.media.relay.sharding import split_ports
@@ -148,7 +148,8 @@ async def test_a_relay_that_dies_is_restarted_on_the_same_ng_port(
 ) -> None:
     peer = await RtpPeer.open()
     try:
-        async with media_control(MediaSettings(ng_timeout_s=0.2, **PORTS)) as ng:
+        link = RelayLink()
+        async with media_control(MediaSettings(ng_timeout_s=0.2, **PORTS), link) as ng:
             first, _ = _relay_tree()
             await ng.offer("before", "a", build_sdp(HOST, peer.port))
             os.kill(first, signal.SIGKILL)
@@ -159,6 +160,7 @@ async def test_a_relay_that_dies_is_restarted_on_the_same_ng_port(
             with pytest.raises(NgError, match="Unknown call-id"):
                 await ng.query("before")  # its calls died with it, and nothing pretends not
             assert (await ng.offer("after", "a", build_sdp(HOST, peer.port))).media.port
+            assert link.restarts == 1  # /metrics: lwork_relay_restarts_total
         assert "media relay exited (code -9); restarting it" in caplog.text
         assert "media relay restarted (1 so far)" in caplog.text
         assert not _alive(second)

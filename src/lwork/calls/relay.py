@@ -32,8 +32,11 @@ def relay_config(settings: MediaSettings) -> RelayConfig:
 
 
 @contextlib.asynccontextmanager
-async def media_control(settings: MediaSettings) -> AsyncIterator[NgClient]:
-    """An ng client to the configured relay, starting the built-in one for as long as needed."""
+async def media_control(
+    settings: MediaSettings, link: RelayLink | None = None
+) -> AsyncIterator[NgClient]:
+    """An ng client to the configured relay, starting the built-in one for as long as needed;
+    `link` learns of the relay child (for its restart count)."""
     if settings.ng_url:
         url = urlsplit(settings.ng_url)
         if url.scheme not in ("udp", "") or not url.hostname or not url.port:
@@ -49,6 +52,8 @@ async def media_control(settings: MediaSettings) -> AsyncIterator[NgClient]:
                 yield client
         return
     child = RelayChild(config)
+    if link is not None:
+        link.child = child
     try:
         port = await child.start()
         async with NgClient("127.0.0.1", port, timeout_s=settings.ng_timeout_s) as client:
@@ -62,6 +67,12 @@ class RelayLink:
 
     def __init__(self) -> None:
         self.client: NgClient | None = None
+        self.child: RelayChild | None = None
+
+    @property
+    def restarts(self) -> int:
+        """Times the built-in relay child was started again after dying (0: none, or not ours)."""
+        return 0 if self.child is None else self.child.restarts
 
     def _ng(self) -> NgClient:
         if self.client is None:
