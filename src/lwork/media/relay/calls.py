@@ -15,7 +15,7 @@ from typing import Protocol
 
 from lwork.media.relay import sdp_rewrite
 from lwork.media.relay.config import RelayConfig
-from lwork.media.relay.dtmf import ScheduledPacket, generate_event
+from lwork.media.relay.dtmf import ScheduledPacket, schedule_digit
 from lwork.media.relay.leg_reports import own_report
 from lwork.media.relay.ports import PortPool
 from lwork.media.relay.rtcp import ntp_from_unix
@@ -273,22 +273,8 @@ class CallTable:
         destination = target.rtp_destination()
         if destination is None:
             raise CallError("No media address known for the receiving party")
-        start = max(now, target.dtmf_busy_until)
-        duration_ms = max(100, min(5000, duration_ms))
-        packets = generate_event(
-            code,
-            ssrc=target.relay_ssrc,
-            first_sequence=target.dtmf_sequence,
-            timestamp=int(start * target.clock_rate),
-            payload_type=_event_pt(target),
-            duration_ms=duration_ms,
-            volume=volume,
-            clock_rate=target.clock_rate,
-        )
-        target.dtmf_sequence = (target.dtmf_sequence + len(packets)) & 0xFFFF
-        target.dtmf_packets += len(packets)
-        target.dtmf_busy_until = start + duration_ms / 1000 + max(100, pause_ms) / 1000
-        return target, destination, packets, start - now
+        packets, delay = schedule_digit(target, code, duration_ms, volume, pause_ms, now)
+        return target, destination, packets, delay
 
 
 def _describe(sdp: str) -> MediaAddress:
@@ -316,7 +302,3 @@ def _clock_rate(media: MediaAddress) -> int | None:
     if len(parts) >= 2 and parts[1].isdigit() and 1000 <= int(parts[1]) <= 192000:
         return int(parts[1])
     return None
-
-
-def _event_pt(leg: Leg) -> int:
-    return min(leg.telephone_event_pts)

@@ -1,4 +1,5 @@
-"""RFC 4733 telephone-events: the payload format and a generator for one digit.
+"""RFC 4733 telephone-events: the payload format, a generator for one digit, and its timing
+toward a leg (queued digits wait their turn).
 
 A generated event is a burst of RTP packets sharing one RTP timestamp (the event start): the
 first carries the marker bit, the duration field grows by one packet time per packet, and the
@@ -12,6 +13,7 @@ import struct
 from dataclasses import dataclass
 
 from lwork.media.relay.rtp import RtpPacket
+from lwork.media.relay.session import Leg
 
 EVENT_CODES = {
     **{str(d): d for d in range(10)},
@@ -147,3 +149,27 @@ def _packet(
         marker=marker,
     )
     return ScheduledPacket(offset, bytes(packet))
+
+
+def schedule_digit(
+    target: Leg, code: int, duration_ms: int, volume: int, pause_ms: int, now: float
+) -> tuple[list[ScheduledPacket], float]:
+    """One digit's packets toward `target` and how long to wait before the first: digits
+    queued for a leg follow the previous one plus the pause. Advances the leg's event
+    sequence, counters and busy time."""
+    start = max(now, target.dtmf_busy_until)
+    duration_ms = max(100, min(5000, duration_ms))
+    packets = generate_event(
+        code,
+        ssrc=target.relay_ssrc,
+        first_sequence=target.dtmf_sequence,
+        timestamp=int(start * target.clock_rate),
+        payload_type=min(target.telephone_event_pts),
+        duration_ms=duration_ms,
+        volume=volume,
+        clock_rate=target.clock_rate,
+    )
+    target.dtmf_sequence = (target.dtmf_sequence + len(packets)) & 0xFFFF
+    target.dtmf_packets += len(packets)
+    target.dtmf_busy_until = start + duration_ms / 1000 + max(100, pause_ms) / 1000
+    return packets, start - now
