@@ -168,11 +168,48 @@ async def test_a_relay_that_dies_is_restarted_on_the_same_ng_port(
         peer.close()
 
 
-async def test_a_dead_worker_restarts_the_whole_multi_process_relay() -> None:
-    async with media_control(MediaSettings(relay_workers=2, ng_timeout_s=0.2, **PORTS)) as ng:
-        front, workers = _relay_tree()
-        os.kill(workers[0], signal.SIGKILL)  # its front gives up, and the API starts it anew
-        assert await eventually(lambda: not any(map(_alive, [front, *workers])), 10)
-        assert await _answers_again(ng)
-        new_front, new_workers = _relay_tree()
-        assert new_front != front and len(new_workers) == 2
+async def test_a_dead_worker_is_restarted_and_the_other_workers_calls_go_on() -> None:
+    slices = split_ports(PORTS["port_min"], PORTS["port_max"], 2)
+    peers = [await RtpPeer.open() for _ in range(2)]
+    try:
+        async with media_control(MediaSettings(relay_workers=2, ng_timeout_s=0.2, **PORTS)) as ng:
+            front, workers = _relay_tree()
+            by_slice: dict[int, str] = {}
+            for i in range(12):  # a call on each worker
+                await ng.offer(f"c{i}", "a", build_sdp(HOST, peers[0].port))
+                port = (
+                    await ng.answer(f"c{i}", "a", "b", build_sdp(HOST, peers[1].port))
+                ).media.port
+                by_slice.setdefault(
+                    next(n for n, (lo, hi) in enumerate(slices) if lo <= port <= hi), f"c{i}"
+                )
+            assert set(by_slice) == {0, 1}
+            victim = next(  # the worker owning slice 0: its /proc cmdline names its ports
+                pid
+                for pid in workers
+                if f'"port_min": {slices[0][0]},' in Path(f"/proc/{pid}/cmdline").read_text()
+            )
+            os.kill(victim, signal.SIGKILL)
+
+            def replaced() -> bool:
+                front_now, workers_now = _relay_tree()
+                assert front_now == front  # the front, and the other worker, stay
+                return len(workers_now) == 2 and victim not in workers_now
+
+            assert await eventually(replaced, 10)
+            assert await _answers_again(ng)
+            assert (await ng.query(by_slice[1])).legs  # the other worker's call lives on
+            # the dead worker's call is gone, and its replacement says so once it listens
+            answer = ""
+            for _ in range(50):
+                try:
+                    await ng.query(by_slice[0])
+                except NgError as exc:
+                    answer = str(exc)
+                    if "Unknown call-id" in answer:
+                        break
+                await asyncio.sleep(0.1)
+            assert "Unknown call-id" in answer
+    finally:
+        for peer in peers:
+            peer.close()

@@ -7,8 +7,8 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import urlsplit
 
-from lwork.calls.relay_child import RelayChild
 from lwork.media.ng import CallStats, NgClient, NgError, SdpResult
+from lwork.media.relay.child import RelayChild
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.server import RelayServer
 from lwork.settings import MediaSettings

@@ -40,7 +40,7 @@ async def _worker(config: RelayConfig) -> None:
         await asyncio.wait([front, stopped], return_when=asyncio.FIRST_COMPLETED)
         front.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await front  # a worker that died surfaces here, and the process exits with it
+            await front  # a worker that failed to start surfaces here, and the process exits
         return
     apply_realtime_priority(config.realtime_priority)
     async with RelayServer(config) as relay:

@@ -1,24 +1,23 @@
 """The front of a multi-process relay: worker processes plus an ng router. I/O only.
 
 `serve_sharded` starts `config.workers` relay processes (`python -m lwork.media.relay
---config-json ...`), each with a slice of the port range and a private ng port on loopback,
-then forwards every ng request verbatim to the worker owning its call-id and the reply back.
+--config-json ...`, restarted when they die), each with a slice of the port range and a private
+ng port on loopback, then forwards every ng request verbatim to the worker owning its call-id
+and the reply back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import json
 import logging
-import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import cast
 
 from lwork.media import bencode
+from lwork.media.relay.child import RelayChild
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.sharding import merge_lists, merge_statistics, split_ports, worker_for
 
@@ -129,43 +128,33 @@ class _Front(asyncio.DatagramProtocol):
             self.transport.sendto(cookie + b" " + bencode.encode(reply), addr)
 
 
-async def _start_worker(
-    config: RelayConfig, ports: tuple[int, int]
-) -> tuple[asyncio.subprocess.Process, int]:
-    worker_config = dataclasses.replace(
-        config, ng_host="127.0.0.1", ng_port=0, port_min=ports[0], port_max=ports[1], workers=1
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "lwork.media.relay",
-        "--config-json",
-        json.dumps(dataclasses.asdict(worker_config)),
-        stdin=asyncio.subprocess.PIPE,  # closing it (our exit, even SIGKILL) stops the worker
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
-    if not line.startswith(b"READY "):
-        process.kill()
-        raise RuntimeError("relay worker failed to start")
-    return process, int(line.split()[1])
-
-
 async def serve_sharded(
     config: RelayConfig, on_ready: Callable[[Address], None] | None = None
 ) -> None:
     """Run `config.workers` relay processes behind one ng socket until cancelled; `on_ready`
-    gets the ng socket's address (its port, when `config.ng_port` is 0) once all are up."""
+    gets the ng socket's address (its port, when `config.ng_port` is 0) once all are up.
+
+    A worker that dies is started again on its ports and private ng port (RelayChild): the
+    calls it carried are gone, the other workers' go on."""
     loop = asyncio.get_running_loop()
-    processes: list[asyncio.subprocess.Process] = []
+    children: list[RelayChild] = []
     transports: list[asyncio.BaseTransport] = []
     try:
         links: list[_WorkerLink] = []
         front = _Front(links)
         for ports in split_ports(config.port_min, config.port_max, config.workers):
-            process, ng_port = await _start_worker(config, ports)
-            processes.append(process)
+            child = RelayChild(
+                dataclasses.replace(
+                    config,
+                    ng_host="127.0.0.1",
+                    ng_port=0,
+                    port_min=ports[0],
+                    port_max=ports[1],
+                    workers=1,
+                )
+            )
+            children.append(child)
+            ng_port = await child.start()
             transport, link = await loop.create_datagram_endpoint(
                 lambda: _WorkerLink(front), remote_addr=("127.0.0.1", ng_port)
             )
@@ -179,17 +168,9 @@ async def serve_sharded(
         log.info("media relay: %d workers behind ng %s:%d", len(links), *address)
         if on_ready is not None:
             on_ready(address)
-        # Run until cancelled, or until a worker dies (the supervisor restarts us whole).
-        await asyncio.wait(
-            [loop.create_task(p.wait()) for p in processes], return_when=asyncio.FIRST_COMPLETED
-        )
-        raise RuntimeError("a relay worker exited")
+        await asyncio.Event().wait()
     finally:
         for item in transports:
             item.close()
-        for process in processes:
-            with contextlib.suppress(ProcessLookupError):
-                process.terminate()
-        for process in processes:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(process.wait(), timeout=5)
+        for child in children:
+            await child.close()

@@ -1,7 +1,8 @@
-"""The built-in relay as a child process of the API: started, watched, and restarted when it
-dies, on the same ng port, so the API's ng client goes on without noticing more than a few
-unanswered requests. The calls the dead relay carried are gone (their media state was in it);
-new calls work again within a second.
+"""A relay process as the child of another: of the API (the whole built-in relay), or of the
+ng front of a multi-process relay (one worker). Started, watched, and restarted when it dies,
+on the same ng port, so whoever talks ng to it goes on without noticing more than a few
+unanswered requests. The calls the dead process carried are gone (their media state was in
+it); new calls work again within a second.
 
 The child (`python -m lwork.media.relay --config-json`) prints ``READY <ng port>`` once it
 listens and exits when its standard input closes, so it never outlives the API process.
