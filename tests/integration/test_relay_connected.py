@@ -185,6 +185,45 @@ async def test_a_stray_sender_is_dropped_and_counted_while_the_peer_stays_connec
         stray.close()
 
 
+async def test_a_stray_flood_on_a_latched_port_is_muted_while_the_phone_talks_on(
+    relay: RelayServer,
+    ng: NgClient,
+    peers: tuple[RtpPeer, RtpPeer],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    a, b = peers
+    port_a, port_b = await start_call(ng, a, b)
+    await _latch(relay, a, b, port_a, port_b)
+    stray = await RtpPeer.open()
+    try:
+        for seq in range(5000):  # a stranger floods the port the phone talks to
+            stray.send_rtp(_rtp(seq, 0x5), (HOST, port_a))
+            if seq % 100 == 0:
+                a.send_rtp(_rtp(1 + seq // 100, 0xA), (HOST, port_a))
+                await asyncio.sleep(0.001)  # the relay shares this loop
+        assert len(await b.wait_rtp(1 + 50)) == 51  # every packet of the phone's
+        assert {RtpPacket.parse(r.data).ssrc for r in b.rtp_in} == {0xA}
+        alice = (await ng.query("call-1")).legs["alice"]
+        assert alice.rtp is not None and alice.rtp.endpoint == (HOST, a.port)
+        # The relay read a second's budget of strays and left the rest to the kernel.
+        assert 200 <= alice.rtp.errors < 1500, alice.rtp.errors
+        assert "flooded shared sockets muted" in caplog.text
+        assert relay.connected_peers(port_a)[0] == (HOST, a.port)
+        # Once the flood stops, the shared socket is read again: a handover still works.
+        moved = await RtpPeer.open()
+        try:
+
+            def moved_over() -> bool:  # the phone keeps talking from its new address
+                moved.send_rtp(_rtp(100, 0xA), (HOST, port_a))
+                return relay.connected_peers(port_a)[0] == (HOST, moved.port)
+
+            assert await eventually(moved_over, timeout=5)
+        finally:
+            moved.close()
+    finally:
+        stray.close()
+
+
 async def test_delete_closes_the_companions_too(
     relay: RelayServer, ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:

@@ -19,6 +19,8 @@ BACKLOG_S: Final = 0.0005
 DRAIN_LIMIT: Final = 1024
 """Datagrams per loop wakeup at most, so ng requests and timers wait milliseconds, not seconds,
 when the relay is overloaded (what is left stays queued and ready)."""
+MUTE_LOG_S: Final = 10.0
+"""Muted sockets are logged at most this often (a flood over many ports is one line)."""
 
 
 class Reader:
@@ -48,14 +50,43 @@ class PacketLoop:
         self.connect_peers = connect_peers
         self.handlers: dict[int, Reader] = {}
         self._fallback_logged = False
+        self.muted: dict[int, float] = {}
+        """Descriptors out of the epoll set until a time: their queue is left to the kernel,
+        which drops what overflows instead of the relay reading it."""
+        self.mutes = 0
+        self._mute_logged_at = -MUTE_LOG_S
 
     def add(self, fd: int, reader: Reader) -> None:
         self.handlers[fd] = reader
         self.epoll.register(fd, select.EPOLLIN)
 
     def remove(self, fd: int) -> None:
-        if self.handlers.pop(fd, None) is not None:
+        if self.handlers.pop(fd, None) is not None and self.muted.pop(fd, None) is None:
             self.epoll.unregister(fd)
+
+    def mute(self, fd: int, until: float, now: float) -> None:
+        """Stop reading `fd` until `until` (see `unmute_due`)."""
+        if fd in self.handlers and fd not in self.muted:
+            self.epoll.unregister(fd)
+            self.muted[fd] = until
+            self.mutes += 1
+            if now - self._mute_logged_at >= MUTE_LOG_S:
+                log.warning(
+                    "media relay: %d flooded shared sockets muted so far (stray datagrams "
+                    "beyond the budget on a latched port)",
+                    self.mutes,
+                )
+                self._mute_logged_at = now
+
+    def unmute(self, fd: int) -> None:
+        if self.muted.pop(fd, None) is not None and fd in self.handlers:
+            self.epoll.register(fd, select.EPOLLIN)
+
+    def unmute_due(self, now: float) -> None:
+        """Read muted sockets again once their time is up (the relay's timer tick)."""
+        if self.muted:
+            for fd in [fd for fd, until in self.muted.items() if until <= now]:
+                self.unmute(fd)
 
     def fell_back(self, exc: OSError) -> None:
         if not self._fallback_logged:

@@ -32,6 +32,11 @@ from lwork.media.relay.session import Address, Leg
 SOCKET_BUFFER: Final = 1 << 18
 CHURN_S: Final = 1.0
 """A port opens at most one companion socket per this interval."""
+STRAYS_PER_S: Final = 200.0
+"""Datagrams a second the shared socket of a port with a companion may bring (with a second's
+worth at once): the phone's own traffic is on the companion, so what comes here is strays and
+the odd handover. Beyond, the shared socket is muted for MUTE_S."""
+MUTE_S: Final = 1.0
 _monotonic: Final = time.monotonic
 _REUSEPORT: Final = getattr(socket, "SO_REUSEPORT", None)
 
@@ -58,6 +63,8 @@ class Port(Reader):
         "orphans",
         "budget",
         "last_wakeup",
+        "stray_credit",
+        "stray_at",
     )
 
     def __init__(self, sock: socket.socket, rtcp: bool, loop: PacketLoop) -> None:
@@ -79,6 +86,8 @@ class Port(Reader):
         self.orphans = 0
         self.budget = 1
         self.last_wakeup = 0.0
+        self.stray_credit = STRAYS_PER_S
+        self.stray_at = 0.0
 
     def attach(self, leg: Leg, out: Port) -> None:
         self.leg, self.out = leg, out
@@ -100,6 +109,8 @@ class Port(Reader):
         self.last_wakeup = now
         count = self.pump(self.sock.recvfrom, budget, now)
         self.budget = min(MAX_BATCH, budget * 2) if count == budget else max(1, count)
+        if self.companion is not None:
+            self._charge_strays(count, now)
         if self.leg is not None:
             self.follow()
             if self.sibling is not None:
@@ -131,6 +142,18 @@ class Port(Reader):
             if destination is not None and not forward(out, data, destination):
                 self.count_error()
         return count
+
+    def _charge_strays(self, count: int, now: float) -> None:
+        """A token bucket over what the shared socket reads while a companion carries the
+        phone: a stranger flooding a latched port costs the relay a second's budget, then the
+        kernel drops the rest for MUTE_S (the phone's audio is on the companion)."""
+        credit = self.stray_credit + (now - self.stray_at) * STRAYS_PER_S
+        self.stray_at = now
+        credit = min(credit, STRAYS_PER_S) - count
+        self.stray_credit = credit
+        if credit < 0.0:
+            self.stray_credit = 0.0
+            self.loop.mute(self.sock.fileno(), now + MUTE_S, now)
 
     def count_error(self) -> None:
         if self.leg is not None:
@@ -205,6 +228,7 @@ class Port(Reader):
                 self._count_queued(companion)
             self.companion = self.peer = None
             self.send = self.sock.send
+            self.loop.unmute(self.sock.fileno())  # the phone is on the shared socket again
             self.loop.remove(companion.sock.fileno())
             companion.sock.close()
 

@@ -191,6 +191,7 @@ class RelayServer:
     def _tick(self) -> None:
         now, wall = _monotonic(), time.time()
         try:
+            self._packets.unmute_due(now)
             for leg, data, destination in self.table.rtcp_reports(now, wall):
                 pair = self._pairs.get(leg.rtp_port)
                 if pair is not None:
