@@ -54,6 +54,15 @@ async def _latch(relay: RelayServer, a: RtpPeer, b: RtpPeer, port_a: int, port_b
     )
 
 
+async def _latched_call(
+    relay: RelayServer, ng: NgClient, a: RtpPeer, b: RtpPeer
+) -> tuple[int, int]:
+    """A call between `a` and `b`, both legs latched with their companions; its ports."""
+    port_a, port_b = await start_call(ng, a, b)
+    await _latch(relay, a, b, port_a, port_b)
+    return port_a, port_b
+
+
 async def _stream(sender: RtpPeer, port: int, ssrc: int, sequences: range) -> None:
     for seq in sequences:
         sender.send_rtp(_rtp(seq, ssrc), (HOST, port))
@@ -68,8 +77,7 @@ async def test_latched_media_takes_the_connected_path_both_ways_with_the_same_st
     relay: RelayServer, ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:
     a, b = peers
-    port_a, port_b = await start_call(ng, a, b)
-    await _latch(relay, a, b, port_a, port_b)
+    port_a, port_b = await _latched_call(relay, ng, a, b)
     await _stream(a, port_a, 0xA, range(1, 31))
     await _stream(b, port_b, 0xB, range(1, 31))
     got_b, got_a = await b.wait_rtp(31), await a.wait_rtp(31)
@@ -113,8 +121,7 @@ async def test_a_phone_moving_networks_gets_a_new_companion_and_audio_both_ways(
     relay: RelayServer, ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:
     a, b = peers
-    port_a, port_b = await start_call(ng, a, b)
-    await _latch(relay, a, b, port_a, port_b)
+    port_a, port_b = await _latched_call(relay, ng, a, b)
     a.send_rtcp(_sr(0xA), (HOST, port_a + 1))
     assert await eventually(lambda: relay.connected_peers(port_a)[1] == (HOST, a.port + 1))
     moved = await RtpPeer.open()  # the same phone (same SSRC) from a new address
@@ -143,8 +150,7 @@ async def test_a_flapping_latch_waits_on_the_shared_socket_instead_of_churning_s
     relay: RelayServer, ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:
     a, b = peers
-    port_a, port_b = await start_call(ng, a, b)
-    await _latch(relay, a, b, port_a, port_b)
+    port_a, port_b = await _latched_call(relay, ng, a, b)
     other = await RtpPeer.open()  # the same SSRC from two addresses in turn
     try:
         for seq in range(1, 21):
@@ -167,8 +173,7 @@ async def test_a_stray_sender_is_dropped_and_counted_while_the_peer_stays_connec
     relay: RelayServer, ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:
     a, b = peers
-    port_a, port_b = await start_call(ng, a, b)
-    await _latch(relay, a, b, port_a, port_b)
+    port_a, port_b = await _latched_call(relay, ng, a, b)
     stray = await RtpPeer.open()
     try:
         stray.send_rtp(_rtp(9, 0x5), (HOST, port_a))  # a stranger, while the phone talks
@@ -192,8 +197,7 @@ async def test_a_stray_flood_on_a_latched_port_is_muted_while_the_phone_talks_on
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     a, b = peers
-    port_a, port_b = await start_call(ng, a, b)
-    await _latch(relay, a, b, port_a, port_b)
+    port_a, port_b = await _latched_call(relay, ng, a, b)
     stray = await RtpPeer.open()
     try:
         for seq in range(5000):  # a stranger floods the port the phone talks to
@@ -250,8 +254,7 @@ async def test_an_icmp_error_from_a_vanished_peer_is_counted_and_the_loop_goes_o
     relay: RelayServer, ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
 ) -> None:
     a, b = peers
-    port_a, port_b = await start_call(ng, a, b)
-    await _latch(relay, a, b, port_a, port_b)
+    port_a, port_b = await _latched_call(relay, ng, a, b)
     b.close()  # the callee's phone is gone: its port answers with ICMP port unreachable
     await _stream(a, port_a, 0xA, range(1, 11))
 

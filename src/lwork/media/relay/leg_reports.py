@@ -4,29 +4,10 @@ RTCP sender report toward the phone. Pure; runs per query or report interval, no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from lwork.media.ng_results import LegQuality
 from lwork.media.relay import rtcp
 from lwork.media.relay.mos import estimate_mos
 from lwork.media.relay.session import Leg
-
-
-@dataclass(slots=True)
-class LegQuality:
-    """Per-leg quality snapshot: upstream (what the relay receives) and RTT/remote view."""
-
-    ssrc: int
-    packets_received: int
-    packets_expected: int
-    packets_lost: int
-    jitter_ms: float
-    average_jitter_ms: float
-    interval_loss: float
-    rtt_ms: float | None
-    average_rtt_ms: float | None
-    remote_jitter_ms: float | None
-    remote_loss: float | None
-    mos: float
 
 
 def leg_quality(leg: Leg) -> LegQuality | None:
