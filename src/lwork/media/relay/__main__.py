@@ -9,15 +9,14 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import logging
 import os
 import signal
-import sys
 
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.front import serve_sharded
 from lwork.media.relay.scheduling import apply_realtime_priority
 from lwork.media.relay.server import RelayServer, new_runner, run_relay
+from lwork.observability import setup_logging
 
 
 async def _worker(config: RelayConfig) -> None:
@@ -71,7 +70,7 @@ def main() -> None:
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument("--config-json", help="worker mode: full RelayConfig as JSON")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    setup_logging("info")  # lwork's own line format, so a relay child's lines read alike
     if args.config_json:
         config = _config_from_json(args.config_json)
         with new_runner(config) as runner:
