@@ -213,6 +213,19 @@ async def test_keepalive_expiry(server_factory) -> None:  # type: ignore[no-unty
         assert (await alice.status(sid))["peer_status"] == "release"
 
 
+async def test_a_call_the_relay_no_longer_knows_is_ended(server_factory) -> None:  # type: ignore[no-untyped-def]
+    settings = {"push": {"hold_s": 0.5}, "calls": {"p2p_fallback_s": 30}}
+    async with server_factory(**settings) as server, two_apps(server) as (alice, bob):
+        started = await alice.call(BOB)
+        sid = started["session_id"]
+        relay = server.services.relay.client
+        assert relay is not None
+        await relay.delete(sid)  # as after a relay restart, or its media timeout
+        # the next statistics refresh (at most calls.stats_refresh_s later) finds it gone
+        assert await eventually(lambda: server.services.calls.active == 0, 5)
+        assert (await alice.status(sid))["peer_status"] == "release"
+
+
 async def test_fallback_to_the_real_phone_without_a_trunk(server_factory) -> None:  # type: ignore[no-untyped-def]
     settings = {"push": {"hold_s": 0.5}, "calls": {"p2p_fallback_s": 0.5}}
     async with server_factory(**settings) as server, two_apps(server) as (alice, bob):

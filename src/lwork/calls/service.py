@@ -98,7 +98,7 @@ class CallService:
         self.callee_sids: dict[str, str] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self.refresher = StatsRefresher(media, self.spawn)
+        self.refresher = StatsRefresher(media, self.spawn, on_gone=self._relay_lost)
 
     @property
     def active(self) -> int:
@@ -217,6 +217,13 @@ class CallService:
         await self.charging.ended(active)
 
     # internals
+
+    def _relay_lost(self, active: Active) -> None:
+        """The relay no longer knows this call (it restarted, or timed the media out): end it,
+        rather than show the apps a call with no audio until they hang up."""
+        if self.calls.get(active.call.sid) is active:  # not ended meanwhile
+            log.warning("call %s: the relay no longer knows it", active.call.sid)
+            self.spawn(self.end(active, "relay_lost"))
 
     def _find(self, sid: str) -> tuple[Active, str] | None:
         active = self.calls.get(sid)

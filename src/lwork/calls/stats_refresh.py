@@ -31,9 +31,13 @@ class StatsRefresher:
         *,
         batch_delay_s: float = 0.05,
         batch_size: int = 64,
+        on_gone: Callable[[Active], None] | None = None,
     ) -> None:
         self._media = media
         self._spawn = spawn
+        self._on_gone = on_gone
+        """Told of a call the relay answered it does not know (restarted, or it timed the
+        media out): the call has no media any more."""
         self.batch_delay_s = batch_delay_s
         self.batch_size = batch_size
         self._pending: dict[str, Active] = {}
@@ -64,5 +68,7 @@ class StatsRefresher:
             return
         for active in batch:
             stats = found.get(active.call.sid)
-            if stats is not None:  # else an ended call: nothing new to show
+            if stats is not None:
                 active.set_stats(stats)
+            elif self._on_gone is not None:
+                self._on_gone(active)

@@ -118,7 +118,9 @@ class NgClient(NgTransport):
     async def query_many(self, call_ids: Sequence[str]) -> dict[str, CallStats]:
         """Statistics of many calls as a call status needs them: one `lwork stats` request to
         the built-in relay (see `ng_compact`); from a relay that refuses it (rtpengine), one
-        `query` per call, concurrently. Calls the relay does not know are absent."""
+        `query` per call, concurrently. A call absent from the result is one the relay said it
+        does not know; a relay that left any request unanswered raises NgTimeout instead, so
+        absence never stands for silence."""
         if self.compact_stats is not False:
             try:
                 reply = await self._exchange({"command": "lwork stats", "call-ids": list(call_ids)})
@@ -143,7 +145,7 @@ class NgClient(NgTransport):
         for call_id, reply_or_error in zip(call_ids, replies, strict=True):
             if isinstance(reply_or_error, CallStats):
                 found[call_id] = reply_or_error
-            elif not isinstance(reply_or_error, NgError):  # unknown calls and timeouts: absent
+            elif isinstance(reply_or_error, NgTimeout) or not isinstance(reply_or_error, NgError):
                 raise reply_or_error
         return found
 

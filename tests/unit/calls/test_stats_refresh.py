@@ -103,9 +103,10 @@ async def test_a_timeout_loses_one_refresh_only() -> None:
     assert call.stats == stats(1)
 
 
-async def test_calls_the_relay_no_longer_knows_keep_their_last_stats() -> None:
+async def test_calls_the_relay_no_longer_knows_keep_their_last_stats_and_are_reported() -> None:
     relay, tasks = FakeRelay(), Tasks()
-    refresher = StatsRefresher(relay, tasks.spawn, batch_delay_s=0.01)
+    gone_calls: list[Active] = []
+    refresher = StatsRefresher(relay, tasks.spawn, batch_delay_s=0.01, on_gone=gone_calls.append)
     kept, gone = active(1), active(2)
     kept.set_stats(stats(9))
     gone.set_stats(stats(9))
@@ -114,5 +115,17 @@ async def test_calls_the_relay_no_longer_knows_keep_their_last_stats() -> None:
     refresher.request(gone)
     await tasks.settle()
     assert (kept.stats, gone.stats) == (stats(1), stats(9))
+    assert gone_calls == [gone]
     await refresher.now(gone)  # the same when a timer asks at once
     assert gone.stats == stats(9) and relay.batches[-1] == [gone.call.sid]
+    assert gone_calls == [gone, gone]
+
+
+async def test_a_relay_that_does_not_answer_reports_no_call_gone() -> None:
+    relay, tasks = FakeRelay(known=set()), Tasks()
+    relay.timeouts = 1
+    gone_calls: list[Active] = []
+    refresher = StatsRefresher(relay, tasks.spawn, batch_delay_s=0.01, on_gone=gone_calls.append)
+    refresher.request(active(1))
+    await tasks.settle()
+    assert gone_calls == []  # silence is not "unknown"
