@@ -24,12 +24,14 @@ ROUNDS = 5
 def measure() -> dict[str, object]:
     from lwork.media.relay import compiled
     from lwork.media.relay.session import Leg
+    from lwork.media.relay.token_bucket import TokenBucket
 
     a = Leg(tag="a", rtp_port=30000, relay_ssrc=1, created=0.0, advertised=("127.0.0.1", 4000))
     b = Leg(tag="b", rtp_port=30002, relay_ssrc=2, created=0.0, advertised=("127.0.0.1", 4002))
     a.other, b.other = b, a
     a.rtp_peer, b.rtp_peer = ("127.0.0.1", 4000), ("127.0.0.1", 4002)
-    a.max_pps = a.credit = float(os.environ.get("BENCH_MAX_PPS", "1000"))  # the default guard
+    max_pps = float(os.environ.get("BENCH_MAX_PPS", "1000"))  # the default guard; 0: none
+    a.flood = TokenBucket(max_pps, 0.0) if max_pps else None
     head = struct.Struct("!BBHII")
     packets = [head.pack(0x80, 96, i & 0xFFFF, i * 160, 1234) + bytes(160) for i in range(PACKETS)]
     arrivals = [i * 0.02 for i in range(PACKETS)]

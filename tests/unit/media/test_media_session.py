@@ -6,6 +6,7 @@ from lwork.media.relay import rtcp
 from lwork.media.relay.leg_reports import leg_quality, own_report
 from lwork.media.relay.rtp import RtpPacket
 from lwork.media.relay.session import MAX_STREAMS_PER_LEG, Leg
+from lwork.media.relay.token_bucket import TokenBucket
 
 A = ("192.0.2.1", 4000)
 A_LTE = ("198.51.100.9", 61000)
@@ -77,7 +78,7 @@ def test_a_sender_inventing_ssrcs_cannot_grow_the_legs_statistics() -> None:
 
 def test_a_flooding_phone_is_held_to_its_packet_rate() -> None:
     a, b = _pair()
-    a.max_pps, a.credit, a.credit_at = 100.0, 100.0, 0.0
+    a.flood = TokenBucket(100.0, 0.0)
     # 1,000 packets within 10 ms: a second's worth of credit, plus 10 ms of refill
     forwarded = sum(a.receive_rtp(_rtp(n), A, 1.0 + n * 1e-5) is not None for n in range(1000))
     assert 100 <= forwarded <= 101
@@ -93,7 +94,7 @@ def test_a_flooding_phone_is_held_to_its_packet_rate() -> None:
 
 def test_a_paced_phone_never_meets_the_rate_limit() -> None:
     a, _ = _pair()
-    a.max_pps, a.credit, a.credit_at = 100.0, 100.0, 0.0
+    a.flood = TokenBucket(100.0, 0.0)
     for n in range(3000):  # 60 s of AMR, 50 a second, with a 40-packet burst after a stall
         at = 1.0 + n * 0.02 if not 1000 <= n < 1040 else 1.0 + 1040 * 0.02 + (n - 1000) * 1e-4
         assert a.receive_rtp(_rtp(n), A, at) == B

@@ -20,6 +20,7 @@ from lwork.media.relay.leg_reports import own_report
 from lwork.media.relay.ports import PortPool
 from lwork.media.relay.rtcp import ntp_from_unix
 from lwork.media.relay.session import Address, Leg
+from lwork.media.relay.token_bucket import TokenBucket
 from lwork.media.sdp_min import MediaAddress
 
 
@@ -190,9 +191,7 @@ class CallTable:
             created=now,
             clock_rate=self.config.clock_rate,
             relatch_idle_s=self.config.relatch_idle_s,
-            max_pps=float(self.config.max_leg_pps),
-            credit=float(self.config.max_leg_pps),
-            credit_at=now,
+            flood=TokenBucket(self.config.max_leg_pps, now) if self.config.max_leg_pps else None,
             dtmf_sequence=self.new_ssrc() & 0xFFFF,
         )
 

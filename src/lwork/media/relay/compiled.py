@@ -26,7 +26,17 @@ from pathlib import Path
 from types import ModuleType
 
 PACKAGE = "lwork.media.relay"
-COMPILED = ("companion", "mos", "packet_loop", "packet_ports", "rtcp", "rtp", "session", "stats")
+COMPILED = (
+    "companion",
+    "mos",
+    "packet_loop",
+    "packet_ports",
+    "rtcp",
+    "rtp",
+    "session",
+    "stats",
+    "token_bucket",
+)
 """Modules compiled by the build hook; pyproject.toml lists the same files (a test checks)."""
 INTERPRETED_ENV = "LWORK_INTERPRETED"
 STALE_AFTER_S = 2.0

@@ -28,6 +28,7 @@ from lwork.media.relay.packet_loop import (
     Reader,
 )
 from lwork.media.relay.session import Address, Leg
+from lwork.media.relay.token_bucket import TokenBucket
 
 SOCKET_BUFFER: Final = 1 << 18
 CHURN_S: Final = 1.0
@@ -63,8 +64,7 @@ class Port(Reader):
         "orphans",
         "budget",
         "last_wakeup",
-        "stray_credit",
-        "stray_at",
+        "strays",
     )
 
     def __init__(self, sock: socket.socket, rtcp: bool, loop: PacketLoop) -> None:
@@ -86,8 +86,7 @@ class Port(Reader):
         self.orphans = 0
         self.budget = 1
         self.last_wakeup = 0.0
-        self.stray_credit = STRAYS_PER_S
-        self.stray_at = 0.0
+        self.strays = TokenBucket(STRAYS_PER_S, 0.0)
 
     def attach(self, leg: Leg, out: Port) -> None:
         self.leg, self.out = leg, out
@@ -109,8 +108,11 @@ class Port(Reader):
         self.last_wakeup = now
         count = self.pump(self.sock.recvfrom, budget, now)
         self.budget = min(MAX_BATCH, budget * 2) if count == budget else max(1, count)
-        if self.companion is not None:
-            self._charge_strays(count, now)
+        # While a companion carries the phone, what the shared socket reads is strays: a
+        # stranger flooding a latched port costs the relay a second's budget, then the kernel
+        # drops the rest for MUTE_S.
+        if self.companion is not None and not self.strays.spend(count, now):
+            self.loop.mute(self.sock.fileno(), now + MUTE_S, now)
         if self.leg is not None:
             self.follow()
             if self.sibling is not None:
@@ -142,18 +144,6 @@ class Port(Reader):
             if destination is not None and not forward(out, data, destination):
                 self.count_error()
         return count
-
-    def _charge_strays(self, count: int, now: float) -> None:
-        """A token bucket over what the shared socket reads while a companion carries the
-        phone: a stranger flooding a latched port costs the relay a second's budget, then the
-        kernel drops the rest for MUTE_S (the phone's audio is on the companion)."""
-        credit = self.stray_credit + (now - self.stray_at) * STRAYS_PER_S
-        self.stray_at = now
-        credit = min(credit, STRAYS_PER_S) - count
-        self.stray_credit = credit
-        if credit < 0.0:
-            self.stray_credit = 0.0
-            self.loop.mute(self.sock.fileno(), now + MUTE_S, now)
 
     def count_error(self) -> None:
         if self.leg is not None:

@@ -20,6 +20,7 @@ from lwork.media.relay import rtcp
 from lwork.media.relay.rtcp import ReportBlock, RtcpPacket
 from lwork.media.relay.rtp import peek_header
 from lwork.media.relay.stats import RemoteView, RttEstimator, StreamReceiver
+from lwork.media.relay.token_bucket import TokenBucket
 
 Address = tuple[str, int]
 MAX_STREAMS_PER_LEG: Final = 16
@@ -71,11 +72,9 @@ class Leg:
     dtmf_busy_until: float = 0.0
     streams_forgotten: int = 0
     """SSRCs dropped from `receivers` at MAX_STREAMS_PER_LEG."""
-    max_pps: float = 0.0
+    flood: TokenBucket | None = None
     """Packets/s (RTP and RTCP together) the latched phone may send; beyond, with a burst of
-    one second's worth, packets are counted as errors and dropped. 0: no limit."""
-    credit: float = 0.0
-    credit_at: float = 0.0
+    one second's worth, packets are counted as errors and dropped. None: no limit."""
     flood_drops: int = 0
     flood_noted: int = 0
 
@@ -125,7 +124,7 @@ class Leg:
             self.rtp.errors += 1
             return None
         counters = self.rtp
-        if self.max_pps != 0.0 and self._over_rate(now):
+        if self.flood is not None and self._over_rate(self.flood, now):
             counters.errors += 1
             return None
         counters.packets += 1
@@ -147,21 +146,11 @@ class Leg:
             other.sent_octets += size
         return destination
 
-    def _over_rate(self, now: float) -> bool:
-        """A token bucket: `max_pps` credit a second, at most one second's worth saved."""
-        credit = self.credit
-        elapsed = now - self.credit_at
-        if elapsed > 0.0:  # (arrival stamps of one drain may be out of order across sockets)
-            credit += elapsed * self.max_pps
-            if credit > self.max_pps:
-                credit = self.max_pps
-            self.credit_at = now
-        if credit < 1.0:
-            self.credit = credit
-            self.flood_drops += 1
-            return True
-        self.credit = credit - 1.0
-        return False
+    def _over_rate(self, flood: TokenBucket, now: float) -> bool:
+        if flood.take(now):
+            return False
+        self.flood_drops += 1
+        return True
 
     def _new_stream(self, ssrc: int, sequence: int, now: float) -> StreamReceiver:
         receivers = self.receivers
@@ -185,7 +174,8 @@ class Leg:
 
     def receive_rtcp(self, data: bytes, source: Address, now: float) -> Address | None:
         """Process an RTCP datagram from `source`; return where to forward it."""
-        if source == self.rtcp_peer and self.max_pps != 0.0 and self._over_rate(now):
+        flood = self.flood
+        if flood is not None and source == self.rtcp_peer and self._over_rate(flood, now):
             self.rtcp.errors += 1
             return None
         try:
@@ -205,7 +195,7 @@ class Leg:
 
     def rtcp_from_peer(self, data: bytes, now: float) -> Address | None:
         """`receive_rtcp` for a datagram known to come from the latched RTCP source."""
-        if self.max_pps != 0.0 and self._over_rate(now):
+        if self.flood is not None and self._over_rate(self.flood, now):
             self.rtcp.errors += 1
             return None
         try:
