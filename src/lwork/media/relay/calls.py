@@ -196,7 +196,8 @@ class CallTable:
         )
 
     def expired(self, now: float, most: int | None = None) -> list[str]:
-        """Call-ids whose media timed out; the caller deletes them.
+        """Call-ids whose media timed out; the caller deletes them. The same pass notes legs
+        that went over `max_leg_pps` since it last looked at them (`flooding`).
 
         With `most`, only the next `most` calls of a round-robin sweep are looked at: a walk
         over every call in one go costs milliseconds at 1,000 calls, a pause every packet
