@@ -121,7 +121,8 @@ async def test_a_callback_is_not_started_on_the_users_balance(server_factory) ->
 async def test_modify_pwd_ends_the_other_sessions(server_factory) -> None:  # type: ignore[no-untyped-def]
     async with server_factory(**HELD) as server:
         await victim(server)
-        # A thief's session beside the victim's (older), as two racing logins can leave behind.
+        # A thief's session live beside the victim's (older), as racing logins left them before
+        # start_session locked the account: such rows stay live in existing databases.
         thief_token = new_token()
         async with server.services.engine.begin() as conn:
             await conn.execute(insert(sessions).values(

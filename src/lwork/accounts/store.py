@@ -113,6 +113,12 @@ class AccountStore(ProvisioningRecords, PushRegistrations):
         Returns the sessions that were ended; those on another device were kicked
         (``login_otherwhere``)."""
         async with self._engine.begin() as conn:
+            # Concurrent logins of one account each read "the live sessions" before the others
+            # wrote theirs, and several stayed live. A no-op write of the account row first
+            # serialises them: PostgreSQL locks the row, SQLite takes its write lock.
+            await conn.execute(
+                update(accounts).where(accounts.c.uuid == session.uuid).values(uuid=accounts.c.uuid)
+            )
             rows = (
                 await conn.execute(
                     select(sessions).where(
