@@ -69,7 +69,7 @@ async def populate(settings: Settings, phones: list[str], polling: set[str]) -> 
             session = Session(token_digest(new_token()), phone, DEVICE, "android", now)
             await store.start_session(session, now)
             if phone in polling:
-                await store.touch_poll(session.token_hash, now)
+                await store.touch_poll(session.token_hash, now, "127.0.0.1")
 
 
 def expect(condition: bool, detail: object) -> None:

@@ -107,7 +107,7 @@ async def populate(settings: Settings) -> str:
             session = Session(token_digest(new_token()), phone, "dev", "android", now)
             await store.start_session(session, now)
             if phone in ONLINE:  # online = the live session long-polled within the window
-                await store.touch_poll(session.token_hash, now)
+                await store.touch_poll(session.token_hash, now, "127.0.0.1")
         # Half the offline users logged out; the other half never logged in.
         for phone in OFFLINE[:3]:
             await store.end_sessions(phone, now, "logout")

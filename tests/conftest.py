@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -150,6 +151,40 @@ class LiveServer:
 
     async def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self.client.get(self.url + path, **kwargs)
+
+    async def long_poll(self, acc: str, device_id: str, **kwargs: Any) -> Any:
+        """One long poll to its end, as an app holds one before it spends money or changes its
+        account: its address then vouches for the device's requests (CONTRACT §3)."""
+        body = {"acc": acc, "device_id": device_id, "self_phone": acc}
+        r = await self.post("/channel/push_service", body, **kwargs)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    @contextlib.asynccontextmanager
+    async def polling(
+        self, acc: str, device_id: str, source: str = "127.0.0.1"
+    ) -> AsyncIterator[asyncio.Task[httpx.Response]]:
+        """A long poll held by the device, from ``source`` on its own connection, while the
+        block runs (the task has its answer, if it came); the connection is dropped after."""
+        body = {"acc": acc, "device_id": device_id, "self_phone": acc}
+        transport = httpx.AsyncHTTPTransport(local_address=source)
+        async with httpx.AsyncClient(timeout=60, transport=transport) as client:
+            before = self.services.polls.held
+            task = asyncio.create_task(client.post(self.url + "/channel/push_service", json=body))
+            for _ in range(500):
+                if task.done() or self.services.polls.held > before:
+                    break
+                await asyncio.sleep(0.01)
+            try:
+                yield task
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                    await task
+        for _ in range(500):
+            if self.services.polls.held <= before:
+                break
+            await asyncio.sleep(0.01)
 
 
 def make_settings(tmp_path: Path, db_url: str, gateway_url: str, **sections: Any) -> Settings:

@@ -170,10 +170,15 @@ def build_app(
         live=live,
         passwords=passwords,
         codes=codes,
-        policy=AuthPolicy(require_token=auth.require_token, session_ttl_s=auth.session_ttl_s),
+        policy=AuthPolicy(
+            require_token=auth.require_token,
+            session_ttl_s=auth.session_ttl_s,
+            poll_window_s=settings.presence.window_s,
+        ),
         failed_logins=RateLimiter(auth.login_per_hour_per_account, 3600.0),
         wall=clock.wall,
         on_kicked=push.device_kicked,
+        on_ended=push.session_ended,
         sessions_changed=sessions_changed,
         on_registered=billing.welcome,
     )

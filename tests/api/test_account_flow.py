@@ -64,6 +64,7 @@ async def test_full_account_walk(server: LiveServer) -> None:
     )
     assert len(body["token"]) >= 32
 
+    assert (await server.long_poll(PHONE, DEVICE))["data"] == [{"event": "shake_hand"}]
     r = await server.post(
         "/lwork/mobile/add_info",
         {"uuid": PHONE, "device_id": DEVICE, "info": {"nick": "Al", "avatar": 3}},
@@ -153,6 +154,7 @@ async def test_login_on_another_device_ends_the_first_session(server: LiveServer
     assert r.json() == {"status": "failed", "reason": "no_logined"}
     r = await server.post("/lwork/mobile/add_info", {"uuid": PHONE, "device_id": "A", "info": 1})
     assert r.json() == {"status": "failed", "reason": "no_logined"}
+    await server.long_poll(PHONE, "B")
     r = await server.post("/lwork/mobile/add_info", {"uuid": PHONE, "device_id": "B", "info": 2})
     assert r.json() == {"status": "ok"}
 

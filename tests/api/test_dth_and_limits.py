@@ -44,6 +44,9 @@ async def test_dth_register_login_and_reset(server: LiveServer) -> None:
     await provisioning.set_active(sdn, False)
     r = await server.post("/lwork/mobile/login", {"acc": sdn, "pwd": PWD, "device_id": "d"})
     assert r.json()["status"] == "ok"
+    await server.long_poll(sdn, "d")
+    r = await server.post("/lwork/mobile/add_info", {"uuid": sdn, "device_id": "d", "info": 1})
+    assert r.json() == {"status": "ok"}
 
     reset = {"uuid": sdn, "auth_code": "boss-pw", "pwd": "new", "group_id": "dth"}
     r = await server.post("/lwork/mobile/forget_pwd", {**reset, "name": "someone"})

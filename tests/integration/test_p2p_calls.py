@@ -65,7 +65,9 @@ class App:
             self.rtp.send_rtp(packet, relay)
 
 
-async def make_app(server: LiveServer, phone: str, device: str) -> App:
+async def make_app(server: LiveServer, phone: str, device: str, polled: bool = True) -> App:
+    """A registered, logged-in app; ``polled``: it has held a long poll (so it is reachable,
+    and may spend from this address, CONTRACT §3)."""
     await server.post("/lwork/sms/auth_code", {"uuid": phone, "type": "register"})
     code = server.gateway.last_code(phone)
     r = await server.post(
@@ -75,6 +77,9 @@ async def make_app(server: LiveServer, phone: str, device: str) -> App:
     assert r.json() == {"status": "ok"}, r.text
     r = await server.post("/lwork/mobile/login", {"acc": phone, "pwd": PWD, "device_id": device})
     assert r.json()["status"] == "ok"
+    if polled:
+        async with server.polling(phone, device):
+            pass
     return App(server, phone, device, await RtpPeer.open())
 
 

@@ -43,10 +43,12 @@ async def logged_in(server: LiveServer, device: str) -> None:
 
 
 async def register_channel(server: LiveServer, channel: str) -> None:
-    r = await server.post(
-        "/lwork/mobile/baidu_push_register",
-        {"caller": PHONE, "account": PHONE, "user_id": "bd-user", "channel_id": channel},
-    )
+    """As the app does: while it holds a long poll (CONTRACT §3), then it goes to sleep."""
+    async with server.polling(PHONE, "A"):
+        r = await server.post(
+            "/lwork/mobile/baidu_push_register",
+            {"caller": PHONE, "account": PHONE, "user_id": "bd-user", "channel_id": channel},
+        )
     assert r.json() == {"status": "ok"}
 
 

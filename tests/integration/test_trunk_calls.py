@@ -175,7 +175,7 @@ async def test_calls_to_unknown_or_unreachable_numbers(server_factory, tmp_path:
         assert server.services.sip_address is not None
         target = "{}:{}".format(*server.services.sip_address)
         await finished(await sipp(tmp_path, "uac_not_found.xml", "-s", "13123456789", target))
-        bob = await make_app(server, BOB, "bob-phone")  # logged in, never polled: unreachable
+        bob = await make_app(server, BOB, "bob-phone", polled=False)  # never polled: unreachable
         try:
             await finished(await sipp(tmp_path, "uac_unavailable.xml", "-s", BOB, target))
         finally:

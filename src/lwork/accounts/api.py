@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 from msgspec import Meta, Struct
 
+from lwork.accounts.authorization import Proof
 from lwork.accounts.phone import normalise_phone
 from lwork.accounts.service import COMMON, DTH, AccountService
 from lwork.errors import InvalidParams
@@ -90,6 +91,8 @@ class ModifyPwdRequest(Struct):
     old_pwd: Pwd
     pwd: Pwd
     device_id: DeviceId | None = None
+    """In the contract: without a token, a missing one is ``no_logined`` (not a bad request)."""
+    token: Token | None = None
 
 
 class AddInfoRequest(Struct):
@@ -235,13 +238,14 @@ class AccountApi:
 
     async def modify_pwd(self, req: ApiRequest) -> NameResponse:
         body = req.parse(ModifyPwdRequest)
-        name = await self._service.modify_pwd(body.uuid, body.old_pwd, body.pwd)
+        proof = Proof(req.bearer or body.token, body.device_id, req.client_ip)
+        name = await self._service.modify_pwd(body.uuid, body.old_pwd, body.pwd, proof)
         return NameResponse(name=name)
 
     async def add_info(self, req: ApiRequest) -> Ok:
         body = req.parse(AddInfoRequest)
-        token = req.bearer or body.token
-        await self._service.add_info(body.uuid, body.device_id, body.info, token)
+        proof = Proof(req.bearer or body.token, body.device_id, req.client_ip)
+        await self._service.add_info(body.uuid, body.info, proof)
         return Ok()
 
     async def query_status(self, req: ApiRequest) -> QueryStatusResponse:
@@ -260,12 +264,6 @@ class AccountApi:
         uuid = body.account or body.caller
         if not uuid:
             raise InvalidParams("account", "account or caller is required")
-        await self._service.register_push(
-            uuid,
-            body.device_id,
-            req.bearer or body.token,
-            body.provider,
-            body.channel_id,
-            body.user_id,
-        )
+        proof = Proof(req.bearer or body.token, body.device_id, req.client_ip)
+        await self._service.register_push(uuid, proof, body.provider, body.channel_id, body.user_id)
         return Ok()

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from lwork.storage.sqlite_thread import SqliteThread
 
-_TOUCH = "UPDATE sessions SET last_seen = ?, last_poll = ? WHERE token_hash = ?"
+_TOUCH = "UPDATE sessions SET last_seen = ?, last_poll = ?, poll_ip = ? WHERE token_hash = ?"
 
 
 class SqlitePollWrites:
     def __init__(self, thread: SqliteThread) -> None:
         self._thread = thread
 
-    async def touch_polls(self, polls: dict[str, float]) -> None:
-        rows = [(at, at, token) for token, at in polls.items()]
+    async def touch_polls(self, polls: dict[str, tuple[float, str]]) -> None:
+        rows = [(at, at, client_ip, token) for token, (at, client_ip) in polls.items()]
         await self._thread.call(self._thread.execute_many, _TOUCH, rows)

@@ -7,6 +7,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lwork.accounts.authorization import (
+    DEVICE_AND_POLL,
+    POLL,
+    Guard,
+    Proof,
+    device_matches,
+    from_poll_network,
+)
 from lwork.accounts.codes import CodeService
 from lwork.accounts.live_sessions import LiveSessions
 from lwork.accounts.passwords import PasswordService
@@ -36,6 +44,8 @@ class LoginResult:
 class AuthPolicy:
     require_token: bool
     session_ttl_s: float
+    poll_window_s: float
+    """How recent the long poll whose network vouches for a token-less request must be."""
 
 
 class AccountService:
@@ -52,17 +62,21 @@ class AccountService:
         on_kicked: Callable[[str, str], Awaitable[None]] | None = None,
         sessions_changed: Callable[[str], Awaitable[None]] | None = None,
         on_registered: Callable[[str, str], Awaitable[None]] | None = None,
+        on_ended: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         """``on_kicked(uuid, device_id)`` tells the push channel a device lost its session to a
         login elsewhere, so it can deliver ``login_otherwhere``; ``sessions_changed(uuid)`` runs
         after an account appeared or its sessions changed, so caches of presence and of live
         sessions (on every node) drop what they knew; ``on_registered(uuid, group)`` runs once
-        a new account exists (its welcome credit)."""
+        a new account exists (its welcome credit); ``on_ended(uuid, device_id)`` tells the push
+        channel a device's session was ended here (logout, a password change), so a poll it
+        holds answers ``unlogined`` at once."""
         self._store = store
         self._live = live
         self._on_kicked = on_kicked
         self._sessions_changed = sessions_changed
         self._on_registered = on_registered
+        self._on_ended = on_ended
         self._passwords = passwords
         self._codes = codes
         self._policy = policy
@@ -72,6 +86,13 @@ class AccountService:
     async def _changed(self, uuid: str) -> None:
         if self._sessions_changed is not None:
             await self._sessions_changed(uuid)
+
+    async def _ended(self, uuid: str, ended: list[Session], spare_device: str = "") -> None:
+        """After the sessions are ended and the caches cleared: their devices' polls end."""
+        await self._changed(uuid)
+        if self._on_ended is not None:
+            for device_id in {s.device_id for s in ended} - {spare_device}:
+                await self._on_ended(uuid, device_id)
 
     # SMS codes
 
@@ -154,26 +175,31 @@ class AccountService:
 
     async def logout(self, uuid: str, device_id: str) -> None:
         phone = normalise_phone(uuid)
-        await self._store.end_sessions(phone, self._wall(), "logout", device_id)
-        await self._changed(phone)
+        ended = await self._store.end_sessions(phone, self._wall(), "logout", device_id)
+        await self._ended(phone, ended)
 
-    async def authorize(self, uuid: str, device_id: str | None, token: str | None) -> Session:
-        """The live session that lets this request act for ``uuid`` (CONTRACT §3)."""
+    async def authorize(self, uuid: str, proof: Proof, guard: Guard) -> Session:
+        """The live session that lets this request act for ``uuid`` (CONTRACT §3): the token's,
+        or without one, the account's live session when the request shows the evidence
+        ``guard`` asks for (``authorization.py``)."""
         phone = normalise_phone(uuid)
         now = self._wall()
         horizon = now - self._policy.session_ttl_s
-        if token:
-            session = await self._store.session_by_token(token_digest(token), horizon)
+        if proof.token:
+            session = await self._store.session_by_token(token_digest(proof.token), horizon)
             if session is None or session.uuid != phone:
                 raise Failed("no_logined")
         elif self._policy.require_token:
             raise Failed("no_logined")
         else:
             session = await self._live.of(phone)
-            if session is None:
+            if session is None or not device_matches(guard, proof.device_id, session.device_id):
                 raise Failed("no_logined")
-        if device_id is not None and device_id != session.device_id:
-            raise Failed("no_logined")
+            if guard.poll_network:
+                # Only these routes pay a read; query_status and call status never get here.
+                seen = await self._store.poll_seen(session.token_hash)
+                if not from_poll_network(seen, proof.client_ip, now, self._policy.poll_window_s):
+                    raise Failed("no_logined")
         if now - session.last_seen > _TOUCH_EVERY_S:
             await self._store.touch_session(session.token_hash, now)
         return session
@@ -245,15 +271,16 @@ class AccountService:
                 raise Failed("username_not_match")
         await self._store.set_password(phone, await self._passwords.hash(pwd))
         # A reset password must not leave a thief's session alive.
-        await self._store.end_sessions(phone, now, "password_reset")
-        await self._changed(phone)
+        ended = await self._store.end_sessions(phone, now, "password_reset")
+        await self._ended(phone, ended)
         return account.name or ""
 
-    async def modify_pwd(self, uuid: str, old_pwd: str, pwd: str) -> str:
+    async def modify_pwd(self, uuid: str, old_pwd: str, pwd: str, proof: Proof) -> str:
         phone = normalise_phone(uuid)
         account = await self._store.get(phone)
         if account is None:
             raise Failed("account_not_exist")
+        session = await self.authorize(uuid, proof, DEVICE_AND_POLL)
         now = self._wall()
         if wait := self._failed_logins.check(phone, now):
             raise TooManyRequests(wait)
@@ -261,25 +288,25 @@ class AccountService:
             self._failed_logins.hit(phone, now)
             raise Failed("incorrect_old_pwd")
         await self._store.set_password(phone, await self._passwords.hash(pwd))
+        # Whoever else held the old password is logged out; the device changing it stays in.
+        ended = await self._store.end_sessions(
+            phone, self._wall(), "password_changed", keep=session.token_hash
+        )
+        await self._ended(phone, ended, spare_device=session.device_id)
         return account.name or ""
 
-    async def add_info(self, uuid: str, device_id: str, info: Any, token: str | None) -> None:
+    async def add_info(self, uuid: str, info: Any, proof: Proof) -> None:
         phone = normalise_phone(uuid)
         if await self._store.get(phone) is None:
             raise Failed("account_not_exist")
-        await self.authorize(uuid, device_id, token)
+        await self.authorize(uuid, proof, DEVICE_AND_POLL)
         await self._store.set_info(phone, info)
 
     async def register_push(
-        self,
-        uuid: str,
-        device_id: str | None,
-        token: str | None,
-        provider: str,
-        channel: str,
-        user_id: str,
+        self, uuid: str, proof: Proof, provider: str, channel: str, user_id: str
     ) -> None:
-        session = await self.authorize(uuid, device_id, token)
+        """Where the device's events go: as sensitive as the events (call invitations)."""
+        session = await self.authorize(uuid, proof, POLL)
         await self._store.register_push(
             session.uuid, session.device_id, provider, channel, user_id, self._wall()
         )

@@ -11,6 +11,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from lwork.accounts.authorization import PollSeen
 from lwork.accounts.store_records import (
     AlreadyExists,
     ProvisioningRecords,
@@ -112,6 +113,12 @@ class AccountStore(ProvisioningRecords, PushRegistrations):
         Returns the sessions that were ended; those on another device were kicked
         (``login_otherwhere``)."""
         async with self._engine.begin() as conn:
+            # Concurrent logins of one account each read "the live sessions" before the others
+            # wrote theirs, and several stayed live. A no-op write of the account row first
+            # serialises them: PostgreSQL locks the row, SQLite takes its write lock.
+            await conn.execute(
+                update(accounts).where(accounts.c.uuid == session.uuid).values(uuid=accounts.c.uuid)
+            )
             rows = (
                 await conn.execute(
                     select(sessions).where(
@@ -239,18 +246,36 @@ class AccountStore(ProvisioningRecords, PushRegistrations):
             )
             return {row.uuid for row in rows}
 
-    async def touch_poll(self, token_hash: str, now: float) -> None:
-        await self.touch_polls({token_hash: now})
+    async def touch_poll(self, token_hash: str, now: float, client_ip: str) -> None:
+        await self.touch_polls({token_hash: (now, client_ip)})
 
-    async def touch_polls(self, polls: dict[str, float]) -> None:
-        """Record the latest long poll (and sighting) of each session: token hash -> time."""
+    async def touch_polls(self, polls: dict[str, tuple[float, str]]) -> None:
+        """Record the latest long poll (and sighting) of each session: token hash -> (time,
+        client address)."""
         async with self._engine.begin() as conn:
             await conn.execute(
                 update(sessions)
                 .where(sessions.c.token_hash == bindparam("token"))
-                .values(last_seen=bindparam("at"), last_poll=bindparam("at")),
-                [{"token": token, "at": at} for token, at in polls.items()],
+                .values(
+                    last_seen=bindparam("at"), last_poll=bindparam("at"), poll_ip=bindparam("ip")
+                ),
+                [{"token": token, "at": at, "ip": ip} for token, (at, ip) in polls.items()],
             )
+
+    async def poll_seen(self, token_hash: str) -> PollSeen:
+        """When and from where the session last long-polled (as recorded: at most a flush of
+        ``PollTouches`` behind, and never behind a change of network)."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(sessions.c.last_poll, sessions.c.poll_ip).where(
+                        sessions.c.token_hash == token_hash
+                    )
+                )
+            ).first()
+        if row is None:
+            return PollSeen(None, None)
+        return PollSeen(row.last_poll, row.poll_ip)
 
     async def touch_session(self, token_hash: str, now: float) -> None:
         async with self._engine.begin() as conn:
@@ -259,13 +284,26 @@ class AccountStore(ProvisioningRecords, PushRegistrations):
             )
 
     async def end_sessions(
-        self, uuid: str, now: float, reason: str, device_id: str | None = None
-    ) -> int:
+        self,
+        uuid: str,
+        now: float,
+        reason: str,
+        device_id: str | None = None,
+        keep: str | None = None,
+    ) -> list[Session]:
+        """End the account's live sessions (only ``device_id``'s if given; all but the one
+        whose token hash is ``keep``); returns those ended."""
         condition = and_(sessions.c.uuid == uuid, sessions.c.ended_at.is_(None))
         if device_id is not None:
             condition = and_(condition, sessions.c.device_id == device_id)
+        if keep is not None:
+            condition = and_(condition, sessions.c.token_hash != keep)
         async with self._engine.begin() as conn:
-            result = await conn.execute(
-                update(sessions).where(condition).values(ended_at=now, end_reason=reason)
-            )
-            return result.rowcount or 0
+            rows = (await conn.execute(select(sessions).where(condition))).all()
+            if rows:
+                await conn.execute(
+                    update(sessions)
+                    .where(sessions.c.token_hash.in_([r.token_hash for r in rows]))
+                    .values(ended_at=now, end_reason=reason)
+                )
+        return [Session(r.token_hash, r.uuid, r.device_id, r.os_type, r.last_seen) for r in rows]

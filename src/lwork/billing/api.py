@@ -6,6 +6,7 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
+from lwork.accounts.authorization import POLL, Proof
 from lwork.accounts.service import AccountService
 from lwork.billing.service import BillingService
 from lwork.errors import Failed
@@ -42,8 +43,7 @@ class BillingApi:
         if not await self._accounts.registered(body.uuid):  # provisioned is not registered
             raise Failed("register_uuid_not_existed")
         # Balances are private: only the account's own live session may read one.
-        session = await self._accounts.authorize(
-            body.uuid, body.device_id, req.bearer or body.token
-        )
+        proof = Proof(req.bearer or body.token, body.device_id, req.client_ip)
+        session = await self._accounts.authorize(body.uuid, proof, POLL)
         coins, gift_coins, month_consumed = await self._billing.coins(session.uuid)
         return CoinResponse(coins=coins, gift_coins=gift_coins, month_consumed=month_consumed)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from msgspec import Meta, Struct
 
+from lwork.accounts.authorization import DEVICE, DEVICE_AND_POLL, Proof
 from lwork.accounts.phone import normalise_phone
 from lwork.accounts.service import AccountService
 from lwork.calls import callee
@@ -153,7 +154,11 @@ class CallApi:
         port = media_port(body.sdp)
         caller = body.user_id.split("_", 1)[0]
         callee = normalised_callee(body.callee_phone)
-        session = await self._accounts.authorize(caller, body.dev_id, req.bearer or body.token)
+        proof = Proof(req.bearer or body.token, body.dev_id, req.client_ip)
+        # A phone call costs the account money; an app call is free (a fallback to the callee's
+        # phone is the caller's cost too, but the contract asks only a device id of p2p).
+        guard = DEVICE if body.type == "p2p" else DEVICE_AND_POLL
+        session = await self._accounts.authorize(caller, proof, guard)
         await self._accounts.may_call(session.uuid)
         did = await self._accounts.did(session.uuid) if self._caller_id_from_did else None
         return await self._calls.start(

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from msgspec import Meta, Struct
 
+from lwork.accounts.authorization import POLL, Proof
 from lwork.accounts.service import AccountService
 from lwork.calls.api import session_id
 from lwork.calls.callback import CallbackService
@@ -70,7 +71,8 @@ class CallbackApi:
         body = req.parse(CallbackRequest)
         local = normalised_callee(body.local)
         remote = normalised_callee(body.remote)
-        session = await self._accounts.authorize(body.uuid, None, req.bearer or body.token)
+        proof = Proof(req.bearer or body.token, None, req.client_ip)
+        session = await self._accounts.authorize(body.uuid, proof, POLL)
         await self._accounts.may_call(session.uuid)
         did = await self._accounts.did(session.uuid) if self._caller_id_from_did else None
         sid = await self._callbacks.start(session.uuid, local, remote, did or session.uuid)

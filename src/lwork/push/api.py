@@ -96,10 +96,12 @@ class PushChannelApi:
 
         key = device_key(uuid, body.device_id)
         await self._previous_answer_settled(key)
+        # Recorded before the poll is held, so that once it is, its address vouches for the
+        # device's requests that spend money (CONTRACT §3), on any node.
+        await self._touches.touch(session.token_hash, now, req.client_ip)
+        self._presence_changed(uuid)
         poll = await self._registry.open(key)
         try:
-            await self._touches.touch(session.token_hash, now)
-            self._presence_changed(uuid)
             events = await self._mailbox.pending(key, now)
             if not events:
                 outcome = await poll.wait(self._hold_s, req.gone)
@@ -107,6 +109,8 @@ class PushChannelApi:
                     raise Failed("overtime", clidata=clidata)
                 if outcome is Outcome.KICKED:
                     return answer({"event": "login_otherwhere"})
+                if outcome is Outcome.ENDED:
+                    return answer({"event": "unlogined"})
                 if outcome is Outcome.WOKEN:
                     events = poll.take() or await self._mailbox.pending(key, self._wall())
         finally:

@@ -20,14 +20,15 @@ log = logging.getLogger("lwork.bus")
 
 
 class BusMessage(msgspec.Struct, frozen=True):
-    """``device`` is a device key, except for ``session`` (an account's sessions changed),
-    where it is the account's uuid. A ``wake`` may carry the event that caused it, so the poll
-    it ends can answer without reading the mailbox back. ``resync`` is never sent: a bus
-    delivers it locally after an outage, when messages may have been missed. ``call`` and
-    ``call_reply`` carry a request for a call to the node holding it and that node's answer
-    (``device`` is then the node addressed)."""
+    """``device`` is a device key (``kick``: the account logged in elsewhere; ``ended``: the
+    device's session was ended by a logout or a password change), except for ``session`` (an
+    account's sessions changed), where it is the account's uuid. A ``wake`` may carry the event
+    that caused it, so the poll it ends can answer without reading the mailbox back. ``resync``
+    is never sent: a bus delivers it locally after an outage, when messages may have been
+    missed. ``call`` and ``call_reply`` carry a request for a call to the node holding it and
+    that node's answer (``device`` is then the node addressed)."""
 
-    kind: Literal["wake", "kick", "replaced", "session", "resync", "call", "call_reply"]
+    kind: Literal["wake", "kick", "ended", "replaced", "session", "resync", "call", "call_reply"]
     device: str
     poll_id: str = ""
     event_id: str = ""

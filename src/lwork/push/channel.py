@@ -3,7 +3,8 @@
 One poll per device: a newer poll from the same device, on any node, ends the older one with
 ``overtime``. A poll ends early when its device's mailbox gets an event (``wake``, usually
 carrying the event, which the poll then answers with directly), when its session is ended by a
-login on another device (``kick``), or when the client goes away. The registry registers a poll
+login on another device (``kick``) or by a logout or password change (``ended``), or when the
+client goes away. The registry registers a poll
 *before* the mailbox is read, so an event stored in between still wakes it.
 """
 
@@ -21,6 +22,7 @@ from lwork.push.mailbox import Pending
 class Outcome(enum.Enum):
     WOKEN = "woken"
     KICKED = "kicked"
+    ENDED = "ended"
     REPLACED = "replaced"
     TIMEOUT = "timeout"
     GONE = "gone"
@@ -120,6 +122,8 @@ class PollRegistry:
             poll.end(Outcome.WOKEN)
         elif message.kind == "kick":
             poll.end(Outcome.KICKED)
+        elif message.kind == "ended":
+            poll.end(Outcome.ENDED)
         elif message.kind == "replaced" and message.poll_id != poll.poll_id:
             poll.end(Outcome.REPLACED)
             self.replaced += 1

@@ -91,6 +91,11 @@ class PushService:
             event = {"event": "login_otherwhere"}
             self._push_later(uuid, device_id, event, "account", self._policy.account_event_ttl_s)
 
+    async def session_ended(self, uuid: str, device_id: str) -> None:
+        """A logout or a password change ended the device's session: a poll it holds (on any
+        node) answers ``unlogined`` now rather than at the end of its hold."""
+        await self._bus.publish(BusMessage("ended", device_key(uuid, device_id)))
+
     def _push_later(
         self, uuid: str, device_id: str, event: dict[str, Any], kind: str, ttl: float
     ) -> None:

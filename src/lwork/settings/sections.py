@@ -42,8 +42,11 @@ class DatabaseSettings(Section):
 
 class AuthSettings(Section):
     require_token: bool = False
-    """False (existing apps): a uuid with a live session is accepted, from that session's device.
-    True (strict): every authenticated request must present the login token."""
+    """False (existing apps): a request without a token is accepted for a uuid with a live
+    session when its device id (where the route has one) is the session's, and, on routes that
+    spend money, change the account or its push target or read the balance, when it comes from
+    the network of the session's current long poll (CONTRACT §3). True (strict): every
+    authenticated request and every long poll must present the login token."""
     session_ttl_s: int = Field(30 * 24 * 3600, ge=60)
     """A session not used for this long ends (seconds)."""
     argon2_time_cost: int = Field(2, ge=1)
@@ -195,4 +198,6 @@ class BillingSettings(Section):
 
 class PresenceSettings(Section):
     window_s: float = Field(180.0, gt=0)
-    """A device counts as online this long after its last poll (seconds)."""
+    """A device counts as online this long after its last poll (seconds); for as long, the
+    poll's network vouches for the device's token-less requests that spend money or read
+    private data (CONTRACT §3)."""

@@ -120,7 +120,9 @@ async def demo(seconds: float, say: Callable[[str], None] = print) -> CallReport
                     await phone.request_code()
                     await phone.register(catcher.codes[phone.phone], PASSWORD)
                     await phone.login(PASSWORD)
-                await bob.poll()  # bob's app is online
+                # Both apps come online as real ones do: a long poll, whose address also
+                # vouches for what the device spends (CONTRACT §3).
+                await asyncio.gather(alice.poll(), bob.poll())
                 return await call_between(alice, bob, seconds, say)
 
 
@@ -134,5 +136,5 @@ async def call_on_server(
     ):
         await a.login(caller[1])
         await b.login(callee[1])
-        await b.poll()
+        await asyncio.gather(a.poll(), b.poll())
         return await call_between(a, b, seconds, say)

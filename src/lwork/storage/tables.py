@@ -39,8 +39,14 @@ sessions = Table(
     Column("created_at", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
     Column("last_poll", Float, nullable=True, doc="last long poll: presence (query_status)"),
+    Column("poll_ip", String(64), nullable=True, doc="client address of that poll (CONTRACT §3)"),
     Column("ended_at", Float, nullable=True),
-    Column("end_reason", String(32), nullable=True, doc="logout | login_otherwhere | expired"),
+    Column(
+        "end_reason",
+        String(32),
+        nullable=True,
+        doc="logout | login_otherwhere | relogin | password_* | expired",
+    ),
     Index("ix_sessions_uuid", "uuid"),
     Index("ix_sessions_device", "device_id"),
 )

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from lwork.accounts.authorization import PollSeen
 from lwork.accounts.live_sessions import LiveSessions
 from lwork.accounts.poll_touches import PollTouches
 from lwork.accounts.poll_writes_sqlite import SqlitePollWrites
@@ -85,32 +86,49 @@ async def test_upkeep_trims_unread_mailboxes_and_deletes_expired_events(
     assert box.dropped == 2
 
 
+IP = "198.51.100.20"
+
+
 async def test_polls_of_a_known_session_are_written_together(engine: AsyncEngine) -> None:
     store = AccountStore(engine)
     await logged_in(store, "A", "tok-a", 100.0)
     hot_path = sqlite_hot_path(engine)  # as the server does: SQLite writes on its own thread
     writes = SqlitePollWrites(hot_path) if hot_path is not None else store
     touches = PollTouches(writes, window_s=180.0, prune_every_s=0.0)
-    await touches.touch("tok-a", 100.0)
+    await touches.touch("tok-a", 100.0, IP)
     assert await last_poll(engine, "tok-a") == 100.0  # the first poll shows at once
-    await touches.touch("tok-a", 130.0)
-    await touches.touch("tok-a", 150.0)
+    await touches.touch("tok-a", 130.0, IP)
+    await touches.touch("tok-a", 150.0, IP)
     assert await last_poll(engine, "tok-a") == 100.0  # deferred
     await touches.flush(150.5)
     assert await last_poll(engine, "tok-a") == 150.0
-    await touches.touch("tok-a", 320.0)  # 170 s after the recorded poll: still deferred
+    await touches.touch("tok-a", 320.0, IP)  # 170 s after the recorded poll: still deferred
     assert await last_poll(engine, "tok-a") == 150.0
     await touches.flush(320.5)
     assert await last_poll(engine, "tok-a") == 320.0
     # a poll about to leave the window is written at once
-    await touches.touch("tok-a", 496.0)
+    await touches.touch("tok-a", 496.0, IP)
     assert await last_poll(engine, "tok-a") == 496.0
     # a session silent for a whole window is forgotten; its next poll is written at once
     await touches.flush(677.0)
-    await touches.touch("tok-a", 678.0)
+    await touches.touch("tok-a", 678.0, IP)
     assert await last_poll(engine, "tok-a") == 678.0
     if hot_path is not None:
         await hot_path.close()
+
+
+async def test_a_poll_from_another_network_is_written_at_once(engine: AsyncEngine) -> None:
+    store = AccountStore(engine)
+    await logged_in(store, "A", "tok-a", 100.0)
+    touches = PollTouches(store, window_s=180.0)
+    await touches.touch("tok-a", 100.0, "203.0.113.7")
+    await touches.touch("tok-a", 110.0, "2001:db8:1:2::10")  # Wi-Fi to LTE: written now
+    assert await store.poll_seen("tok-a") == PollSeen(110.0, "2001:db8:1:2::10")
+    await touches.touch("tok-a", 120.0, "2001:db8:1:2::99")  # same /64: deferred
+    assert await store.poll_seen("tok-a") == PollSeen(110.0, "2001:db8:1:2::10")
+    await touches.flush(121.0)
+    assert await store.poll_seen("tok-a") == PollSeen(120.0, "2001:db8:1:2::99")
+    assert await store.poll_seen("no-such-token") == PollSeen(None, None)
 
 
 async def test_live_sessions_are_cached_until_forgotten(engine: AsyncEngine) -> None:
