@@ -96,34 +96,46 @@ class CodeService:
             raise Failed("sms_failed") from exc
 
     async def check(self, phone: str, purpose: str, code: str, now: float) -> bool:
-        """True once per valid code; a wrong guess counts toward burning the code."""
+        """True once per valid code. Every check spends one of the code's attempts before the
+        comparison, in one conditional UPDATE, so parallel guesses cannot share an attempt:
+        after ``max_attempts`` checks in any interleaving the code is burned."""
         async with self._engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    select(sms_codes.c.id, sms_codes.c.code_hash, sms_codes.c.attempts)
-                    .where(
-                        and_(
-                            sms_codes.c.phone == phone,
-                            sms_codes.c.purpose == purpose,
-                            sms_codes.c.used.is_(False),
-                            sms_codes.c.expires_at > now,
-                        )
+            code_id = await conn.scalar(
+                select(sms_codes.c.id)
+                .where(
+                    and_(
+                        sms_codes.c.phone == phone,
+                        sms_codes.c.purpose == purpose,
+                        sms_codes.c.used.is_(False),
+                        sms_codes.c.expires_at > now,
                     )
-                    .order_by(sms_codes.c.created_at.desc())
-                    .limit(1)
+                )
+                .order_by(sms_codes.c.created_at.desc())
+                .limit(1)
+            )
+            if code_id is None:
+                return False
+            live = and_(
+                sms_codes.c.id == code_id,
+                sms_codes.c.used.is_(False),
+                sms_codes.c.expires_at > now,
+            )
+            # PostgreSQL re-evaluates the WHERE on the locked row; SQLite runs one writer.
+            spent = (
+                await conn.execute(
+                    update(sms_codes)
+                    .where(and_(live, sms_codes.c.attempts < self._policy.max_attempts))
+                    .values(attempts=sms_codes.c.attempts + 1)
+                    .returning(sms_codes.c.code_hash, sms_codes.c.attempts)
                 )
             ).first()
-            if row is None:
+            if spent is None:
                 return False
-            if hmac.compare_digest(row.code_hash, self._digest(phone, purpose, code)):
-                await conn.execute(
-                    update(sms_codes).where(sms_codes.c.id == row.id).values(used=True)
+            if hmac.compare_digest(spent.code_hash, self._digest(phone, purpose, code)):
+                taken = await conn.execute(
+                    update(sms_codes).where(live).values(used=True).returning(sms_codes.c.id)
                 )
-                return True
-            attempts = row.attempts + 1
-            await conn.execute(
-                update(sms_codes)
-                .where(sms_codes.c.id == row.id)
-                .values(attempts=attempts, used=attempts >= self._policy.max_attempts)
-            )
+                return taken.first() is not None
+            if spent.attempts >= self._policy.max_attempts:
+                await conn.execute(update(sms_codes).where(live).values(used=True))
             return False
