@@ -23,4 +23,3 @@ async def test_parallel_wrong_guesses_burn_the_code(server: LiveServer) -> None:
     # max_attempts (5) wrong guesses in whatever interleaving burned the code for good
     r = await server.post("/lwork/mobile/register", {**body, "auth_code": code})
     assert r.json() == {"status": "failed", "reason": "invalid_auth_code"}
-
