@@ -20,7 +20,8 @@ class HttpSettings(Section):
     body_limit: int = Field(64 * 1024, ge=1024)
     """Largest request body accepted, in bytes; larger bodies get 413."""
     trusted_proxies: list[str] = []
-    """Peer addresses whose X-Forwarded-For is believed for the client IP (rate limits, media)."""
+    """Addresses or CIDR networks of our own proxies, whose X-Forwarded-For entries are
+    believed: the client is the rightmost entry that is not one of them (rate limits, media)."""
     ip_rate_per_minute: int = Field(600, ge=1)
     """Requests per minute one client IP may make to the mobile API before 429."""
     gc_freeze_survivors: bool = True
@@ -30,6 +31,15 @@ class HttpSettings(Section):
     gc_release_every_s: float = Field(3600.0, ge=0)
     """How often the exempt objects are handed back to the collector for one complete pass,
     so any garbage among them is reclaimed (0: never)."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        from ipaddress import ip_network
+
+        for entry in value:
+            ip_network(entry.strip(), strict=False)  # ValueError names the bad entry
+        return value
 
 
 class DatabaseSettings(Section):
