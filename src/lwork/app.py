@@ -22,6 +22,7 @@ from lwork.accounts.presence import SessionPresence
 from lwork.accounts.service import AccountService, AuthPolicy
 from lwork.accounts.setup import server_secret, sms_provider
 from lwork.accounts.sms import SmsProvider
+from lwork.accounts.sms_caps import SendCaps
 from lwork.accounts.store import AccountStore
 from lwork.appversions import VersionApi, VersionStore
 from lwork.billing.api import BillingApi
@@ -105,9 +106,14 @@ def build_app(
         CodePolicy(
             ttl_s=sms_settings.code_ttl_s,
             max_attempts=sms_settings.max_attempts,
-            resend_interval_s=sms_settings.resend_interval_s,
-            per_number_per_day=sms_settings.per_number_per_day,
-            per_ip_per_hour=sms_settings.per_ip_per_hour,
+            caps=SendCaps(
+                resend_interval_s=sms_settings.resend_interval_s,
+                per_number_per_day=sms_settings.per_number_per_day,
+                per_ip_per_hour=sms_settings.per_ip_per_hour,
+                per_prefix_per_hour=sms_settings.per_prefix_per_hour,
+                global_per_hour=sms_settings.global_per_hour,
+                prefix_length=sms_settings.prefix_length,
+            ),
             text=sms_settings.text,
         ),
         server_secret(settings),

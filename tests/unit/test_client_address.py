@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from lwork.http.client_address import ClientAddress, limit_key
+from lwork.addresses import limit_key
+from lwork.http.client_address import ClientAddress
 
 PROXIES = ClientAddress(["10.0.0.0/8", "2001:db8:ffff::/48"])
 

@@ -8,30 +8,12 @@ that is not a trusted proxy. Everything to its left was written by the client. P
 from __future__ import annotations
 
 from collections.abc import Iterable
-from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address, ip_network
+from ipaddress import ip_network
 
-Address = IPv4Address | IPv6Address
+from lwork.addresses import Address, parse_address
 
 # More hops than any real chain of proxies; bounds the work a long header can cause.
 _MAX_HOPS = 16
-
-
-def parse_address(text: str) -> Address | None:
-    """An address from ``1.2.3.4``, ``1.2.3.4:80``, ``2001:db8::1`` or ``[2001:db8::1]:80``;
-    IPv4-mapped IPv6 becomes IPv4; anything else is None."""
-    text = text.strip().strip('"')
-    if text.startswith("["):
-        end = text.find("]")
-        text = text[1:end] if end > 0 else ""
-    elif text.count(":") == 1:
-        text = text.split(":", 1)[0]
-    try:
-        address = ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 class ClientAddress:
@@ -62,12 +44,3 @@ class ClientAddress:
             if not self.trusted(hop):
                 break
         return str(hop)
-
-
-def limit_key(address: str) -> str:
-    """The key per-address limits count under: an IPv4 address, or an IPv6 address's /64
-    (one subscriber's network: rotating within it is still one client)."""
-    parsed = parse_address(address)
-    if isinstance(parsed, IPv6Address):
-        return str(IPv6Network((parsed, 64), strict=False))
-    return str(parsed) if parsed is not None else address

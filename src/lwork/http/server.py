@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 
+from lwork.addresses import limit_key
 from lwork.errors import (
     Failed,
     HttpError,
@@ -26,7 +27,7 @@ from lwork.errors import (
     PayloadTooLarge,
     TooManyRequests,
 )
-from lwork.http.client_address import ClientAddress, limit_key
+from lwork.http.client_address import ClientAddress
 from lwork.http.envelope import EnvelopeError, unwrap_request, wrap_response
 from lwork.http.request import ApiRequest
 from lwork.http.routing import AfterSend, Match, RawReply, RouteTable

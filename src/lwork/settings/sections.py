@@ -102,7 +102,15 @@ class SmsSettings(Section):
     per_number_per_day: int = Field(10, ge=1)
     """Sends per number per 24 h."""
     per_ip_per_hour: int = Field(20, ge=1)
-    """Sends requested by one IP per hour."""
+    """Sends requested by one client per hour: an IPv4 address, or an IPv6 /64."""
+    per_prefix_per_hour: int = Field(30, ge=1)
+    """Sends per hour to one number range: numbers sharing their first ``prefix_length``
+    digits (after an international ``00``). Bounds SMS-pumping fraud on premium ranges."""
+    prefix_length: int = Field(6, ge=1, le=16)
+    """Leading digits that make a number range for ``per_prefix_per_hour``: 6 covers a
+    country code and an operator block (``88216``…) or a mobile block (``138001``…)."""
+    global_per_hour: int = Field(500, ge=1)
+    """Sends per hour by the whole service, every node together: the most a flood can cost."""
 
 
 class BusSettings(Section):

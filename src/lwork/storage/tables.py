@@ -57,8 +57,20 @@ sms_codes = Table(
     Column("expires_at", Float, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("used", Boolean, nullable=False, default=False),
+    Column("ip_key", String(64), nullable=False, server_default="", doc="IPv4, or IPv6 /64"),
+    Column("prefix", String(16), nullable=False, server_default="", doc="caps per number range"),
     Index("ix_sms_codes_phone", "phone", "created_at"),
     Index("ix_sms_codes_ip", "client_ip", "created_at"),
+    Index("ix_sms_codes_ip_key", "ip_key", "created_at"),
+    Index("ix_sms_codes_prefix", "prefix", "created_at"),
+    Index("ix_sms_codes_created", "created_at"),
+)
+
+limit_locks = Table(
+    "limit_locks",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("taken_at", Float, nullable=False, doc="a write that serialises cap checks"),
 )
 
 push_registrations = Table(
