@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 
 from lwork.accounts.api import AccountApi
 from lwork.accounts.codes import CodePolicy, CodeService
+from lwork.accounts.guess_throttle import GuessPolicy, GuessThrottle
 from lwork.accounts.live_sessions import LiveSessions
 from lwork.accounts.passwords import PasswordService
 from lwork.accounts.poll_touches import PollTouches
@@ -177,7 +178,14 @@ def build_app(
         passwords=passwords,
         codes=codes,
         policy=AuthPolicy(require_token=auth.require_token, session_ttl_s=auth.session_ttl_s),
-        failed_logins=RateLimiter(auth.login_per_hour_per_account, 3600.0),
+        guesses=GuessThrottle(
+            GuessPolicy(
+                free_failures=auth.login_free_failures,
+                base_s=auth.login_backoff_base_s,
+                max_s=auth.login_backoff_max_s,
+                per_account_per_hour=auth.login_per_hour_per_account,
+            )
+        ),
         wall=clock.wall,
         on_kicked=push.device_kicked,
         sessions_changed=sessions_changed,

@@ -68,9 +68,18 @@ class AuthSettings(Section):
     """Password checks allowed to wait for a hash thread; more get 429 so a login flood cannot
     starve the server."""
     login_per_minute_per_ip: int = Field(30, ge=1)
-    """Login / password attempts per minute from one IP."""
+    """Login / password attempts per minute from one client (IPv4 address or IPv6 /64)."""
+    login_free_failures: int = Field(5, ge=1)
+    """Wrong passwords one client address may give for one account (or for one dth number's
+    activation password) before it waits between attempts; a right one starts over."""
+    login_backoff_base_s: float = Field(1.0, gt=0)
+    """The first wait after ``login_free_failures``; it doubles with each further failure."""
+    login_backoff_max_s: float = Field(900.0, gt=0)
+    """The longest wait between two attempts of one client address on one account."""
     login_per_hour_per_account: int = Field(30, ge=1)
-    """Failed password attempts per hour on one account before 429."""
+    """Wrong passwords per hour on one account from addresses it has never logged in from
+    (many addresses guessing together); beyond, those get 429 until a slot frees (about
+    3600 / this seconds). Addresses the owner logged in from are never refused by it."""
 
 
 class SmsSettings(Section):
