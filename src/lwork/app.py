@@ -14,7 +14,8 @@ from starlette.applications import Starlette
 
 from lwork.accounts.api import AccountApi
 from lwork.accounts.codes import CodePolicy, CodeService
-from lwork.accounts.guess_throttle import GuessPolicy, GuessThrottle
+from lwork.accounts.guess_store import GuessStore
+from lwork.accounts.guess_throttle import GuessPolicy
 from lwork.accounts.live_sessions import LiveSessions
 from lwork.accounts.passwords import PasswordService
 from lwork.accounts.poll_touches import PollTouches
@@ -178,13 +179,15 @@ def build_app(
         passwords=passwords,
         codes=codes,
         policy=AuthPolicy(require_token=auth.require_token, session_ttl_s=auth.session_ttl_s),
-        guesses=GuessThrottle(
+        guesses=GuessStore(
+            engine,
             GuessPolicy(
                 free_failures=auth.login_free_failures,
                 base_s=auth.login_backoff_base_s,
                 max_s=auth.login_backoff_max_s,
                 per_account_per_hour=auth.login_per_hour_per_account,
-            )
+            ),
+            clock.wall,
         ),
         wall=clock.wall,
         on_kicked=push.device_kicked,

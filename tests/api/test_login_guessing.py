@@ -115,3 +115,16 @@ async def test_the_dth_activation_password_is_throttled(
             headers={"X-Forwarded-For": OWNER},
         )
         assert r.json() == {"status": "ok"}
+
+
+async def test_backoff_holds_across_nodes(server_factory: Callable[..., Any]) -> None:
+    settings = {"http": PROXY, "auth": {"login_free_failures": 3}}
+    async with server_factory(**settings) as one, server_factory(**settings) as two:
+        phone = "13800000203"
+        await registered(one, phone)
+        guesser = "203.0.113.78"
+        reasons = [
+            (await login((one, two)[i % 2], phone, "bad", guesser)).json()["reason"]
+            for i in range(6)
+        ]
+        assert reasons == ["pwd_not_match"] * 3 + ["too_many_requests"] * 3

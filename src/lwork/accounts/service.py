@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lwork.accounts.codes import CodeService
-from lwork.accounts.guess_throttle import GuessThrottle
+from lwork.accounts.guess_store import GuessStore
 from lwork.accounts.live_sessions import LiveSessions
 from lwork.accounts.passwords import PasswordService
 from lwork.accounts.phone import normalise_phone
@@ -51,7 +51,7 @@ class AccountService:
         passwords: PasswordService,
         codes: CodeService,
         policy: AuthPolicy,
-        guesses: GuessThrottle,
+        guesses: GuessStore,
         wall: Callable[[], float],
         on_kicked: Callable[[str, str], Awaitable[None]] | None = None,
         sessions_changed: Callable[[str], Awaitable[None]] | None = None,
@@ -137,11 +137,11 @@ class AccountService:
         """Verify a password guess, throttled per (scope, client address); ``wrong`` is the
         failure reason. A throttled guess is refused (429) before it is checked."""
         address = limit_key(client_ip)
-        if wait := self._guesses.attempt(scope, address, self._wall()):
+        if wait := await self._guesses.attempt(scope, address):
             raise TooManyRequests(wait)
         if not await self._passwords.verify(pwd_hash, guess):
             raise Failed(wrong)
-        self._guesses.succeeded(scope, address, self._wall())
+        await self._guesses.succeeded(scope, address)
 
     async def login(
         self, acc: str, pwd: str, device_id: str, os_type: str, client_ip: str

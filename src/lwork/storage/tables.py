@@ -66,6 +66,26 @@ sms_codes = Table(
     Index("ix_sms_codes_created", "created_at"),
 )
 
+guess_pairs = Table(
+    "guess_pairs",
+    metadata,
+    Column("account", String(80), primary_key=True, doc="scope and account: login:<uuid>"),
+    Column("address", String(64), primary_key=True, doc="IPv4 address or IPv6 /64"),
+    Column("failures", Integer, nullable=False),
+    Column("blocked_until", Float, nullable=False),
+    Column("seen", Float, nullable=False),
+    Column("known", Boolean, nullable=False, doc="the account has logged in from here"),
+    Index("ix_guess_pairs_seen", "seen"),
+)
+
+guess_budgets = Table(
+    "guess_budgets",
+    metadata,
+    Column("account", String(80), primary_key=True),
+    Column("tokens", Float, nullable=False, doc="failures strangers may still make now"),
+    Column("updated", Float, nullable=False),
+)
+
 limit_locks = Table(
     "limit_locks",
     metadata,

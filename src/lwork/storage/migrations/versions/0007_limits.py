@@ -1,5 +1,6 @@
-"""SMS caps: each code row records its sender's limit key (IPv6 /64) and number prefix; a lock
-row serialises the cap checks of concurrent sends on every node.
+"""Limits that hold across nodes. SMS caps: each code row records its sender's limit key (IPv6
+/64) and number prefix; a lock row serialises the cap checks of concurrent sends. Password
+guesses: failures per (account, address) and each account's budget for strangers.
 
 Revision ID: 0007
 Revises: 0003
@@ -25,9 +26,27 @@ def upgrade() -> None:
         sa.Column("taken_at", sa.Float, nullable=False),
     )
     op.bulk_insert(locks, [{"name": "sms_send", "taken_at": 0.0}])
+    op.create_table(
+        "guess_pairs",
+        sa.Column("account", sa.String(80), primary_key=True),
+        sa.Column("address", sa.String(64), primary_key=True),
+        sa.Column("failures", sa.Integer, nullable=False),
+        sa.Column("blocked_until", sa.Float, nullable=False),
+        sa.Column("seen", sa.Float, nullable=False),
+        sa.Column("known", sa.Boolean, nullable=False),
+    )
+    op.create_index("ix_guess_pairs_seen", "guess_pairs", ["seen"])
+    op.create_table(
+        "guess_budgets",
+        sa.Column("account", sa.String(80), primary_key=True),
+        sa.Column("tokens", sa.Float, nullable=False),
+        sa.Column("updated", sa.Float, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("guess_budgets")
+    op.drop_table("guess_pairs")
     op.drop_table("limit_locks")
     op.drop_index("ix_sms_codes_created", "sms_codes")
     op.drop_index("ix_sms_codes_prefix", "sms_codes")
