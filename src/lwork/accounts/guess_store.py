@@ -33,20 +33,22 @@ class GuessStore:
             budget, now = await self._lock_budget(conn, account)
             pair = await self._pair(conn, account, address)
             verdict = rules.attempt(self._policy, pair, budget, now)
-            await self._save_budget(conn, account, verdict.budget)
+            if verdict.budget != budget:
+                await self._save_budget(conn, account, verdict.budget)
             if verdict.pair is not None:
                 await self._save_pair(conn, account, address, verdict.pair, exists=pair is not None)
-            # This account's stranger pairs that served their backoff (only this account's rows:
-            # the budget row's lock covers them, so concurrent attempts never wait on each other).
-            await conn.execute(
-                delete(guess_pairs).where(
-                    and_(
-                        guess_pairs.c.account == account,
-                        guess_pairs.c.known.is_(False),
-                        guess_pairs.c.seen < now - self._policy.forget_after_s,
+            if pair is None:
+                # A new stranger: forget this account's strangers that served their backoff
+                # (only its rows, which the budget row's lock covers: no waits between accounts).
+                await conn.execute(
+                    delete(guess_pairs).where(
+                        and_(
+                            guess_pairs.c.account == account,
+                            guess_pairs.c.known.is_(False),
+                            guess_pairs.c.seen < now - self._policy.forget_after_s,
+                        )
                     )
                 )
-            )
             return verdict.wait
 
     async def succeeded(self, account: str, address: str) -> None:
@@ -54,8 +56,12 @@ class GuessStore:
             budget, now = await self._lock_budget(conn, account)
             pair = await self._pair(conn, account, address)
             new_pair, new_budget = rules.succeeded(self._policy, pair, budget, now)
-            await self._save_budget(conn, account, new_budget)
+            if new_budget != budget:
+                await self._save_budget(conn, account, new_budget)
             await self._save_pair(conn, account, address, new_pair, exists=pair is not None)
+            if pair is not None and pair.known:
+                return
+            # A new address of the owner's: keep only the most recent ones.
             known = (
                 await conn.scalars(
                     select(guess_pairs.c.address)
@@ -75,17 +81,17 @@ class GuessStore:
         """The account's budget, locked, and the time once the lock is held: an attempt that
         waited for it must not be judged at a moment before the one it waited for."""
         full = rules.full_budget(self._policy, self._wall())
-        # A write first: on SQLite it takes the write lock for the whole transaction.
-        await conn.execute(
-            self._insert(guess_budgets)
-            .values(account=account, tokens=full.tokens, updated=full.updated)
-            .on_conflict_do_nothing()
+        # An upsert that changes nothing but locks the row (PostgreSQL) and, as the first
+        # statement, takes SQLite's write lock for the whole transaction.
+        insert = self._insert(guess_budgets).values(
+            account=account, tokens=full.tokens, updated=full.updated
         )
         row = (
             await conn.execute(
-                select(guess_budgets.c.tokens, guess_budgets.c.updated)
-                .where(guess_budgets.c.account == account)
-                .with_for_update()
+                insert.on_conflict_do_update(
+                    index_elements=[guess_budgets.c.account],
+                    set_={"account": insert.excluded.account},
+                ).returning(guess_budgets.c.tokens, guess_budgets.c.updated)
             )
         ).one()
         return Budget(row.tokens, row.updated), self._wall()

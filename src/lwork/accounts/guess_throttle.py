@@ -87,9 +87,9 @@ def attempt(policy: GuessPolicy, pair: Pair | None, budget: Budget, now: float) 
         pair = None
     if pair is not None and pair.blocked_until > now:
         return Verdict(pair.blocked_until - now, None, budget)
-    budget = _refilled(policy, budget, now)
     known = pair is not None and pair.known
-    if not known:
+    if not known:  # only strangers spend the budget; the owner's addresses leave it as it is
+        budget = _refilled(policy, budget, now)
         if budget.tokens < 1.0:
             rate = policy.per_account_per_hour / HOUR
             return Verdict((1.0 - budget.tokens) / rate, None, budget)
