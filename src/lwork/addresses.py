@@ -9,13 +9,15 @@ Address = IPv4Address | IPv6Address
 
 def parse_address(text: str) -> Address | None:
     """An address from ``1.2.3.4``, ``1.2.3.4:80``, ``2001:db8::1`` or ``[2001:db8::1]:80``;
-    IPv4-mapped IPv6 becomes IPv4; anything else is None."""
+    IPv4-mapped IPv6 becomes IPv4, a zone id is dropped; anything else is None."""
     text = text.strip().strip('"')
     if text.startswith("["):
         end = text.find("]")
         text = text[1:end] if end > 0 else ""
     elif text.count(":") == 1:
         text = text.split(":", 1)[0]
+    # A zone id (``fe80::1%eth0``) names an interface of the sender, not who the client is.
+    text = text.split("%", 1)[0]
     try:
         address = ip_address(text)
     except ValueError:
