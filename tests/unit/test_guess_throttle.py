@@ -66,3 +66,15 @@ def test_a_strangers_pair_is_forgotten_once_its_backoff_has_long_run_out() -> No
     later = 1.0 + POLICY.forget_after_s + 1
     assert ledger.attempt("x", later) == 0.0
     assert ledger.pairs["x"].failures == 1
+
+
+def test_an_attempt_never_checked_is_taken_back() -> None:
+    ledger = Ledger(GuessPolicy(2, 1.0, 60.0, per_account_per_hour=5))
+    assert ledger.attempt("x", 0.0) == 0.0
+    assert ledger.attempt("x", 0.0) == 0.0  # the second failure earns a wait...
+    pair, ledger.budget = rules.unchecked(ledger.policy, ledger.pairs["x"], ledger.budget)
+    assert pair is not None
+    ledger.pairs["x"] = pair
+    # ...but it was never checked (the hash queue was full): no wait, and its slot is back
+    assert (pair.failures, pair.blocked_until, ledger.budget.tokens) == (1, 0.0, 4.0)
+    assert ledger.attempt("x", 0.0) == 0.0

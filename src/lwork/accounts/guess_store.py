@@ -77,6 +77,17 @@ class GuessStore:
                     )
                 )
 
+    async def unchecked(self, account: str, address: str) -> None:
+        """Take back an attempt whose password was never checked."""
+        async with self._engine.begin() as conn:
+            budget, _ = await self._lock_budget(conn, account)
+            pair = await self._pair(conn, account, address)
+            new_pair, new_budget = rules.unchecked(self._policy, pair, budget)
+            if new_budget != budget:
+                await self._save_budget(conn, account, new_budget)
+            if new_pair is not None and new_pair != pair:
+                await self._save_pair(conn, account, address, new_pair, exists=True)
+
     async def _lock_budget(self, conn: AsyncConnection, account: str) -> tuple[Budget, float]:
         """The account's budget, locked, and the time once the lock is held: an attempt that
         waited for it must not be judged at a moment before the one it waited for."""

@@ -108,3 +108,17 @@ def succeeded(
         budget = _refilled(policy, budget, now)
         budget = Budget(min(float(policy.per_account_per_hour), budget.tokens + 1.0), now)
     return Pair(0, 0.0, now, True), budget
+
+
+def unchecked(policy: GuessPolicy, pair: Pair | None, budget: Budget) -> tuple[Pair | None, Budget]:
+    """The attempt was counted but its password never checked (the server was too busy):
+    take the failure back, and a stranger's budget slot with it."""
+    if pair is None or pair.failures == 0:
+        return pair, budget
+    failures = pair.failures - 1
+    # Keep a wait already earned by the failures before; drop the one this attempt added.
+    blocked_until = pair.blocked_until if backoff(policy, failures) else 0.0
+    if not pair.known:
+        tokens = min(float(policy.per_account_per_hour), budget.tokens + 1.0)
+        budget = Budget(tokens, budget.updated)
+    return Pair(failures, blocked_until, pair.seen, pair.known), budget

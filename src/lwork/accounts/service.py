@@ -136,10 +136,17 @@ class AccountService:
     ) -> None:
         """Verify a password guess, throttled per (scope, client address); ``wrong`` is the
         failure reason. A throttled guess is refused (429) before it is checked."""
+        if self._passwords.saturated:
+            raise TooManyRequests(1)  # before counting: a guess that is not checked is none
         address = limit_key(client_ip)
         if wait := await self._guesses.attempt(scope, address):
             raise TooManyRequests(wait)
-        if not await self._passwords.verify(pwd_hash, guess):
+        try:
+            right = await self._passwords.verify(pwd_hash, guess)
+        except TooManyRequests:
+            await self._guesses.unchecked(scope, address)  # the hash queue filled meanwhile
+            raise
+        if not right:
             raise Failed(wrong)
         await self._guesses.succeeded(scope, address)
 
