@@ -14,6 +14,8 @@ from starlette.applications import Starlette
 
 from lwork.accounts.api import AccountApi
 from lwork.accounts.codes import CodePolicy, CodeService
+from lwork.accounts.guess_store import GuessStore
+from lwork.accounts.guess_throttle import GuessPolicy
 from lwork.accounts.live_sessions import LiveSessions
 from lwork.accounts.passwords import PasswordService
 from lwork.accounts.poll_touches import PollTouches
@@ -22,6 +24,7 @@ from lwork.accounts.presence import SessionPresence
 from lwork.accounts.service import AccountService, AuthPolicy
 from lwork.accounts.setup import server_secret, sms_provider
 from lwork.accounts.sms import SmsProvider
+from lwork.accounts.sms_caps import SendCaps
 from lwork.accounts.store import AccountStore
 from lwork.appversions import VersionApi, VersionStore
 from lwork.billing.api import BillingApi
@@ -105,9 +108,14 @@ def build_app(
         CodePolicy(
             ttl_s=sms_settings.code_ttl_s,
             max_attempts=sms_settings.max_attempts,
-            resend_interval_s=sms_settings.resend_interval_s,
-            per_number_per_day=sms_settings.per_number_per_day,
-            per_ip_per_hour=sms_settings.per_ip_per_hour,
+            caps=SendCaps(
+                resend_interval_s=sms_settings.resend_interval_s,
+                per_number_per_day=sms_settings.per_number_per_day,
+                per_ip_per_hour=sms_settings.per_ip_per_hour,
+                per_prefix_per_hour=sms_settings.per_prefix_per_hour,
+                global_per_hour=sms_settings.global_per_hour,
+                prefix_length=sms_settings.prefix_length,
+            ),
             text=sms_settings.text,
         ),
         server_secret(settings),
@@ -175,7 +183,16 @@ def build_app(
             session_ttl_s=auth.session_ttl_s,
             poll_window_s=settings.presence.window_s,
         ),
-        failed_logins=RateLimiter(auth.login_per_hour_per_account, 3600.0),
+        guesses=GuessStore(
+            engine,
+            GuessPolicy(
+                free_failures=auth.login_free_failures,
+                base_s=auth.login_backoff_base_s,
+                max_s=auth.login_backoff_max_s,
+                per_account_per_hour=auth.login_per_hour_per_account,
+            ),
+            clock.wall,
+        ),
         wall=clock.wall,
         on_kicked=push.device_kicked,
         on_ended=push.session_ended,

@@ -31,6 +31,8 @@ async def serve_asgi(app: Any, port: int | None = None) -> AsyncIterator[str]:
         access_log=False,
         lifespan="on",
         http="httptools",
+        # As `lwork serve`: lwork reads X-Forwarded-For itself; uvicorn must not rewrite the peer.
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -204,7 +204,9 @@ class AccountApi:
         body = req.parse(RegisterRequest)
         _check_phone(body.uuid)
         group = _group(body.type, body.group_id)
-        await self._service.register(group, body.uuid, body.auth_code, body.name, body.pwd)
+        await self._service.register(
+            group, body.uuid, body.auth_code, body.name, body.pwd, req.client_ip
+        )
         return Ok()
 
     async def login(self, req: ApiRequest) -> LoginResponse:
@@ -213,7 +215,7 @@ class AccountApi:
         if not acc:
             raise InvalidParams("acc", "acc is required")
         os_type = body.clidata.os_type if body.clidata else "ios"
-        result = await self._service.login(acc, body.pwd, body.device_id, os_type)
+        result = await self._service.login(acc, body.pwd, body.device_id, os_type, req.client_ip)
         account = result.account
         return LoginResponse(
             uuid=account.uuid_raw,
@@ -233,7 +235,9 @@ class AccountApi:
         body = req.parse(ForgetPwdRequest)
         _check_phone(body.uuid)
         group = _group(body.type, body.group_id)
-        name = await self._service.forget_pwd(group, body.uuid, body.auth_code, body.pwd, body.name)
+        name = await self._service.forget_pwd(
+            group, body.uuid, body.auth_code, body.pwd, body.name, req.client_ip
+        )
         return NameResponse(name=name)
 
     async def modify_pwd(self, req: ApiRequest) -> NameResponse:

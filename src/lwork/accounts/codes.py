@@ -8,26 +8,42 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lwork.accounts.sms import SmsError, SmsProvider
+from lwork.accounts.sms_caps import (
+    DAY,
+    HOUR,
+    SendCaps,
+    Usage,
+    Window,
+    number_prefix,
+    wait_before_send,
+)
+from lwork.addresses import limit_key
 from lwork.errors import Failed, TooManyRequests
-from lwork.storage.tables import sms_codes
+from lwork.storage.tables import limit_locks, sms_codes
 
 log = logging.getLogger("lwork.sms")
-_DAY = 86_400.0
-_HOUR = 3_600.0
+_LOCK = "sms_send"
 
 
 @dataclass(frozen=True)
 class CodePolicy:
     ttl_s: float
     max_attempts: int
-    resend_interval_s: float
-    per_number_per_day: int
-    per_ip_per_hour: int
+    caps: SendCaps
     text: str
+
+
+async def _window(conn: AsyncConnection, scope: ColumnElement[bool] | None, since: float) -> Window:
+    recent = sms_codes.c.created_at > since
+    where = recent if scope is None else and_(scope, recent)
+    count, oldest = (
+        await conn.execute(select(func.count(), func.min(sms_codes.c.created_at)).where(where))
+    ).one()
+    return Window(count, oldest)
 
 
 class CodeService:
@@ -44,27 +60,31 @@ class CodeService:
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
     async def send(self, phone: str, purpose: str, client_ip: str, now: float) -> None:
-        """Create a code for ``phone`` and text it; raise 429 when a limit is reached."""
+        """Create a code for ``phone`` and text it; raise 429 when a cap is reached.
+
+        The caps are counted in the database, so they hold across nodes; the lock row makes
+        concurrent sends (on any node) check and insert one after the other, so parallel
+        requests cannot all pass a count taken before any of them was recorded."""
         policy = self._policy
+        ip_key = limit_key(client_ip)
+        prefix = number_prefix(phone, policy.caps.prefix_length)
         async with self._engine.begin() as conn:
-            last, today = (
-                await conn.execute(
-                    select(func.max(sms_codes.c.created_at), func.count()).where(
-                        and_(sms_codes.c.phone == phone, sms_codes.c.created_at > now - _DAY)
-                    )
-                )
-            ).one()
-            if last is not None and now - last < policy.resend_interval_s:
-                raise TooManyRequests(policy.resend_interval_s - (now - last))
-            if today >= policy.per_number_per_day:
-                raise TooManyRequests(_HOUR)
-            from_ip = await conn.scalar(
-                select(func.count()).where(
-                    and_(sms_codes.c.client_ip == client_ip, sms_codes.c.created_at > now - _HOUR)
-                )
+            # First statement a write: SQLite takes its write lock here, PostgreSQL the row's.
+            await conn.execute(
+                update(limit_locks).where(limit_locks.c.name == _LOCK).values(taken_at=now)
             )
-            if (from_ip or 0) >= policy.per_ip_per_hour:
-                raise TooManyRequests(_HOUR / policy.per_ip_per_hour)
+            usage = Usage(
+                last_to_number=await conn.scalar(
+                    select(func.max(sms_codes.c.created_at)).where(sms_codes.c.phone == phone)
+                ),
+                number_day=await _window(conn, sms_codes.c.phone == phone, now - DAY),
+                ip_hour=await _window(conn, sms_codes.c.ip_key == ip_key, now - HOUR),
+                prefix_hour=await _window(conn, sms_codes.c.prefix == prefix, now - HOUR),
+                global_hour=await _window(conn, None, now - HOUR),
+            )
+            wait = wait_before_send(policy.caps, usage, now)
+            if wait:
+                raise TooManyRequests(wait)
             code = f"{secrets.randbelow(1_000_000):06d}"
             # A new code replaces any older one for the same purpose.
             await conn.execute(
@@ -78,6 +98,8 @@ class CodeService:
                     purpose=purpose,
                     code_hash=self._digest(phone, purpose, code),
                     client_ip=client_ip,
+                    ip_key=ip_key,
+                    prefix=prefix,
                     created_at=now,
                     expires_at=now + policy.ttl_s,
                     attempts=0,
@@ -96,34 +118,46 @@ class CodeService:
             raise Failed("sms_failed") from exc
 
     async def check(self, phone: str, purpose: str, code: str, now: float) -> bool:
-        """True once per valid code; a wrong guess counts toward burning the code."""
+        """True once per valid code. Every check spends one of the code's attempts before the
+        comparison, in one conditional UPDATE, so parallel guesses cannot share an attempt:
+        after ``max_attempts`` checks in any interleaving the code is burned."""
         async with self._engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    select(sms_codes.c.id, sms_codes.c.code_hash, sms_codes.c.attempts)
-                    .where(
-                        and_(
-                            sms_codes.c.phone == phone,
-                            sms_codes.c.purpose == purpose,
-                            sms_codes.c.used.is_(False),
-                            sms_codes.c.expires_at > now,
-                        )
+            code_id = await conn.scalar(
+                select(sms_codes.c.id)
+                .where(
+                    and_(
+                        sms_codes.c.phone == phone,
+                        sms_codes.c.purpose == purpose,
+                        sms_codes.c.used.is_(False),
+                        sms_codes.c.expires_at > now,
                     )
-                    .order_by(sms_codes.c.created_at.desc())
-                    .limit(1)
+                )
+                .order_by(sms_codes.c.created_at.desc())
+                .limit(1)
+            )
+            if code_id is None:
+                return False
+            live = and_(
+                sms_codes.c.id == code_id,
+                sms_codes.c.used.is_(False),
+                sms_codes.c.expires_at > now,
+            )
+            # PostgreSQL re-evaluates the WHERE on the locked row; SQLite runs one writer.
+            spent = (
+                await conn.execute(
+                    update(sms_codes)
+                    .where(and_(live, sms_codes.c.attempts < self._policy.max_attempts))
+                    .values(attempts=sms_codes.c.attempts + 1)
+                    .returning(sms_codes.c.code_hash, sms_codes.c.attempts)
                 )
             ).first()
-            if row is None:
+            if spent is None:
                 return False
-            if hmac.compare_digest(row.code_hash, self._digest(phone, purpose, code)):
-                await conn.execute(
-                    update(sms_codes).where(sms_codes.c.id == row.id).values(used=True)
+            if hmac.compare_digest(spent.code_hash, self._digest(phone, purpose, code)):
+                taken = await conn.execute(
+                    update(sms_codes).where(live).values(used=True).returning(sms_codes.c.id)
                 )
-                return True
-            attempts = row.attempts + 1
-            await conn.execute(
-                update(sms_codes)
-                .where(sms_codes.c.id == row.id)
-                .values(attempts=attempts, used=attempts >= self._policy.max_attempts)
-            )
+                return taken.first() is not None
+            if spent.attempts >= self._policy.max_attempts:
+                await conn.execute(update(sms_codes).where(live).values(used=True))
             return False

@@ -16,20 +16,24 @@ from lwork.accounts.authorization import (
     from_poll_network,
 )
 from lwork.accounts.codes import CodeService
+from lwork.accounts.guess_store import GuessStore
 from lwork.accounts.live_sessions import LiveSessions
 from lwork.accounts.passwords import PasswordService
 from lwork.accounts.phone import normalise_phone
 from lwork.accounts.store import Account, AccountStore, Session
 from lwork.accounts.store_records import AlreadyExists
+from lwork.addresses import limit_key
 from lwork.errors import Failed, TooManyRequests
 from lwork.ids import new_token, token_digest
-from lwork.ratelimit import RateLimiter
 
 log = logging.getLogger("lwork.accounts")
 
 COMMON = "common"
 DTH = "dth"
 _TOUCH_EVERY_S = 60.0
+# Guess throttling scopes: the account password, and a dth number's BOSS activation password.
+_LOGIN = "login:"
+_BOSS = "dth:"
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class AccountService:
         passwords: PasswordService,
         codes: CodeService,
         policy: AuthPolicy,
-        failed_logins: RateLimiter,
+        guesses: GuessStore,
         wall: Callable[[], float],
         on_kicked: Callable[[str, str], Awaitable[None]] | None = None,
         sessions_changed: Callable[[str], Awaitable[None]] | None = None,
@@ -80,7 +84,7 @@ class AccountService:
         self._passwords = passwords
         self._codes = codes
         self._policy = policy
-        self._failed_logins = failed_logins
+        self._guesses = guesses
         self._wall = wall
 
     async def _changed(self, uuid: str) -> None:
@@ -109,7 +113,9 @@ class AccountService:
 
     # registration
 
-    async def register(self, group: str, uuid: str, auth_code: str, name: str, pwd: str) -> None:
+    async def register(
+        self, group: str, uuid: str, auth_code: str, name: str, pwd: str, client_ip: str
+    ) -> None:
         phone = normalise_phone(uuid)
         if not phone:
             raise Failed("invalid_phone")
@@ -127,8 +133,9 @@ class AccountService:
             provisioned = await self._store.provisioned(phone)
             if provisioned is None or not provisioned.active:
                 raise Failed("not_provisioned")
-            if not await self._passwords.verify(provisioned.pwd_hash, auth_code):
-                raise Failed("invalid_auth_code")
+            await self._check_guess(
+                _BOSS + phone, client_ip, provisioned.pwd_hash, auth_code, "invalid_auth_code"
+            )
             if await self._store.get(phone) is not None:
                 raise Failed("uuid_already_registered")
             if name and await self._store.name_taken(name):
@@ -145,19 +152,38 @@ class AccountService:
 
     # login and sessions
 
-    async def login(self, acc: str, pwd: str, device_id: str, os_type: str) -> LoginResult:
+    async def _check_guess(
+        self, scope: str, client_ip: str, pwd_hash: str, guess: str, wrong: str
+    ) -> None:
+        """Verify a password guess, throttled per (scope, client address); ``wrong`` is the
+        failure reason. A throttled guess is refused (429) before it is checked."""
+        if self._passwords.saturated:
+            raise TooManyRequests(1)  # before counting: a guess that is not checked is none
+        address = limit_key(client_ip)
+        if wait := await self._guesses.attempt(scope, address):
+            raise TooManyRequests(wait)
+        try:
+            right = await self._passwords.verify(pwd_hash, guess)
+        except TooManyRequests:
+            await self._guesses.unchecked(scope, address)  # the hash queue filled meanwhile
+            raise
+        if not right:
+            raise Failed(wrong)
+        await self._guesses.succeeded(scope, address)
+
+    async def login(
+        self, acc: str, pwd: str, device_id: str, os_type: str, client_ip: str
+    ) -> LoginResult:
         if self._passwords.saturated:
             # Refuse before touching the database: under a flood, 429 must be cheap.
             raise TooManyRequests(1)
         account = await self._store.get_by_uuid_or_name(normalise_phone(acc), acc)
         if account is None:
             raise Failed("account_not_existed")
+        await self._check_guess(
+            _LOGIN + account.uuid, client_ip, account.pwd_hash, pwd, "pwd_not_match"
+        )
         now = self._wall()
-        if wait := self._failed_logins.check(account.uuid, now):
-            raise TooManyRequests(wait)
-        if not await self._passwords.verify(account.pwd_hash, pwd):
-            self._failed_logins.hit(account.uuid, now)
-            raise Failed("pwd_not_match")
         token = new_token()
         kicked = await self._store.start_session(
             Session(token_digest(token), account.uuid, device_id, os_type, now), now
@@ -251,7 +277,7 @@ class AccountService:
     # passwords and info
 
     async def forget_pwd(
-        self, group: str, uuid: str, auth_code: str, pwd: str, name: str | None
+        self, group: str, uuid: str, auth_code: str, pwd: str, name: str | None, client_ip: str
     ) -> str:
         phone = normalise_phone(uuid)
         account = await self._store.get(phone)
@@ -265,8 +291,9 @@ class AccountService:
             provisioned = await self._store.provisioned(phone)
             if account is None or provisioned is None:
                 raise Failed("account_not_exist")
-            if not await self._passwords.verify(provisioned.pwd_hash, auth_code):
-                raise Failed("invalid_auth_code")
+            await self._check_guess(
+                _BOSS + phone, client_ip, provisioned.pwd_hash, auth_code, "invalid_auth_code"
+            )
             if (name or "") != (account.name or ""):
                 raise Failed("username_not_match")
         await self._store.set_password(phone, await self._passwords.hash(pwd))
@@ -281,12 +308,9 @@ class AccountService:
         if account is None:
             raise Failed("account_not_exist")
         session = await self.authorize(uuid, proof, DEVICE_AND_POLL)
-        now = self._wall()
-        if wait := self._failed_logins.check(phone, now):
-            raise TooManyRequests(wait)
-        if not await self._passwords.verify(account.pwd_hash, old_pwd):
-            self._failed_logins.hit(phone, now)
-            raise Failed("incorrect_old_pwd")
+        await self._check_guess(
+            _LOGIN + phone, proof.client_ip, account.pwd_hash, old_pwd, "incorrect_old_pwd"
+        )
         await self._store.set_password(phone, await self._passwords.hash(pwd))
         # Whoever else held the old password is logged out; the device changing it stays in.
         ended = await self._store.end_sessions(

@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 
+from lwork.addresses import limit_key
 from lwork.errors import (
     Failed,
     HttpError,
@@ -26,6 +27,7 @@ from lwork.errors import (
     PayloadTooLarge,
     TooManyRequests,
 )
+from lwork.http.client_address import ClientAddress
 from lwork.http.envelope import EnvelopeError, unwrap_request, wrap_response
 from lwork.http.request import ApiRequest
 from lwork.http.routing import AfterSend, Match, RawReply, RouteTable
@@ -71,17 +73,12 @@ class HttpEdge:
         self._body_limit = body_limit
         self._ip_limiter = ip_limiter
         self._login_limiter = login_limiter
-        self._trusted = frozenset(trusted_proxies)
+        self._addresses = ClientAddress(trusted_proxies)
         self._monotonic = monotonic
 
     def client_ip(self, request: Request) -> str:
         peer = request.client.host if request.client else "0.0.0.0"
-        if peer in self._trusted:
-            forwarded = request.headers.get("x-forwarded-for", "")
-            first = forwarded.split(",")[0].strip()
-            if first:
-                return first
-        return peer
+        return self._addresses.client(peer, request.headers.getlist("x-forwarded-for"))
 
     async def handle(self, request: Request) -> Response:
         request_id = new_request_id()
@@ -128,10 +125,10 @@ class HttpEdge:
             raise MethodNotAllowed(list(match.allowed))
         client_ip = self.client_ip(request)
         if route.rate_limited:
-            now = self._monotonic()
-            wait = self._ip_limiter.hit(client_ip, now)
+            now, key = self._monotonic(), limit_key(client_ip)
+            wait = self._ip_limiter.hit(key, now)
             if not wait and route.checks_password:
-                wait = self._login_limiter.hit(client_ip, now)
+                wait = self._login_limiter.hit(key, now)
             if wait:
                 raise TooManyRequests(wait)
         raw = await self._read_raw(request)

@@ -20,7 +20,8 @@ class HttpSettings(Section):
     body_limit: int = Field(64 * 1024, ge=1024)
     """Largest request body accepted, in bytes; larger bodies get 413."""
     trusted_proxies: list[str] = []
-    """Peer addresses whose X-Forwarded-For is believed for the client IP (rate limits, media)."""
+    """Addresses or CIDR networks of our own proxies, whose X-Forwarded-For entries are
+    believed: the client is the rightmost entry that is not one of them (rate limits, media)."""
     ip_rate_per_minute: int = Field(600, ge=1)
     """Requests per minute one client IP may make to the mobile API before 429."""
     gc_freeze_survivors: bool = True
@@ -30,6 +31,15 @@ class HttpSettings(Section):
     gc_release_every_s: float = Field(3600.0, ge=0)
     """How often the exempt objects are handed back to the collector for one complete pass,
     so any garbage among them is reclaimed (0: never)."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        from ipaddress import ip_network
+
+        for entry in value:
+            ip_network(entry.strip(), strict=False)  # ValueError names the bad entry
+        return value
 
 
 class DatabaseSettings(Section):
@@ -61,9 +71,18 @@ class AuthSettings(Section):
     """Password checks allowed to wait for a hash thread; more get 429 so a login flood cannot
     starve the server."""
     login_per_minute_per_ip: int = Field(30, ge=1)
-    """Login / password attempts per minute from one IP."""
+    """Login / password attempts per minute from one client (IPv4 address or IPv6 /64)."""
+    login_free_failures: int = Field(5, ge=1)
+    """Wrong passwords one client address may give for one account (or for one dth number's
+    activation password) before it waits between attempts; a right one starts over."""
+    login_backoff_base_s: float = Field(1.0, gt=0)
+    """The first wait after ``login_free_failures``; it doubles with each further failure."""
+    login_backoff_max_s: float = Field(900.0, gt=0)
+    """The longest wait between two attempts of one client address on one account."""
     login_per_hour_per_account: int = Field(30, ge=1)
-    """Failed password attempts per hour on one account before 429."""
+    """Wrong passwords per hour on one account from addresses it has never logged in from
+    (many addresses guessing together); beyond, those get 429 until a slot frees (about
+    3600 / this seconds). Addresses the owner logged in from are never refused by it."""
 
 
 class SmsSettings(Section):
@@ -95,7 +114,15 @@ class SmsSettings(Section):
     per_number_per_day: int = Field(10, ge=1)
     """Sends per number per 24 h."""
     per_ip_per_hour: int = Field(20, ge=1)
-    """Sends requested by one IP per hour."""
+    """Sends requested by one client per hour: an IPv4 address, or an IPv6 /64."""
+    per_prefix_per_hour: int = Field(30, ge=1)
+    """Sends per hour to one number range: numbers sharing their first ``prefix_length``
+    digits (after an international ``00``). Bounds SMS-pumping fraud on premium ranges."""
+    prefix_length: int = Field(6, ge=1, le=16)
+    """Leading digits that make a number range for ``per_prefix_per_hour``: 6 covers a
+    country code and an operator block (``88216``…) or a mobile block (``138001``…)."""
+    global_per_hour: int = Field(500, ge=1)
+    """Sends per hour by the whole service, every node together: the most a flood can cost."""
 
 
 class BusSettings(Section):

@@ -63,8 +63,40 @@ sms_codes = Table(
     Column("expires_at", Float, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("used", Boolean, nullable=False, default=False),
+    Column("ip_key", String(64), nullable=False, server_default="", doc="IPv4, or IPv6 /64"),
+    Column("prefix", String(16), nullable=False, server_default="", doc="caps per number range"),
     Index("ix_sms_codes_phone", "phone", "created_at"),
     Index("ix_sms_codes_ip", "client_ip", "created_at"),
+    Index("ix_sms_codes_ip_key", "ip_key", "created_at"),
+    Index("ix_sms_codes_prefix", "prefix", "created_at"),
+    Index("ix_sms_codes_created", "created_at"),
+)
+
+guess_pairs = Table(
+    "guess_pairs",
+    metadata,
+    Column("account", String(80), primary_key=True, doc="scope and account: login:<uuid>"),
+    Column("address", String(64), primary_key=True, doc="IPv4 address or IPv6 /64"),
+    Column("failures", Integer, nullable=False),
+    Column("blocked_until", Float, nullable=False),
+    Column("seen", Float, nullable=False),
+    Column("known", Boolean, nullable=False, doc="the account has logged in from here"),
+    Index("ix_guess_pairs_seen", "seen"),
+)
+
+guess_budgets = Table(
+    "guess_budgets",
+    metadata,
+    Column("account", String(80), primary_key=True),
+    Column("tokens", Float, nullable=False, doc="failures strangers may still make now"),
+    Column("updated", Float, nullable=False),
+)
+
+limit_locks = Table(
+    "limit_locks",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("taken_at", Float, nullable=False, doc="a write that serialises cap checks"),
 )
 
 push_registrations = Table(
