@@ -52,12 +52,15 @@ class AccountService:
         on_kicked: Callable[[str, str], Awaitable[None]] | None = None,
         sessions_changed: Callable[[str], Awaitable[None]] | None = None,
         on_registered: Callable[[str, str], Awaitable[None]] | None = None,
+        sms_destination: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         """``on_kicked(uuid, device_id)`` tells the push channel a device lost its session to a
         login elsewhere, so it can deliver ``login_otherwhere``; ``sessions_changed(uuid)`` runs
         after an account appeared or its sessions changed, so caches of presence and of live
         sessions (on every node) drop what they knew; ``on_registered(uuid, group)`` runs once
-        a new account exists (its welcome credit)."""
+        a new account exists (its welcome credit); ``sms_destination(phone)`` raises ``Failed``
+        when no SMS may be sent to that number (the fraud controls' destinations)."""
+        self._sms_destination = sms_destination
         self._store = store
         self._live = live
         self._on_kicked = on_kicked
@@ -84,6 +87,8 @@ class AccountService:
             raise Failed("account_already_exist")
         if purpose == "resetpwd" and not exists:
             raise Failed("account_not_exist")
+        if self._sms_destination is not None:
+            await self._sms_destination(phone)
         await self._codes.send(phone, purpose, client_ip, self._wall())
 
     # registration

@@ -11,6 +11,7 @@ from lwork.calls.api import session_id
 from lwork.calls.callback import CallbackService
 from lwork.calls.router import CallRouter
 from lwork.calls.service import normalised_callee
+from lwork.fraud.service import FraudService
 from lwork.http.request import ApiRequest
 from lwork.http.routing import Reply, Route
 
@@ -48,7 +49,9 @@ class CallbackApi:
         accounts: AccountService,
         router: CallRouter,
         caller_id_from_did: bool = True,
+        fraud: FraudService | None = None,
     ) -> None:
+        self._fraud = fraud
         self._callbacks = callbacks
         self._accounts = accounts
         self._router = router
@@ -72,6 +75,8 @@ class CallbackApi:
         remote = normalised_callee(body.remote)
         session = await self._accounts.authorize(body.uuid, None, req.bearer or body.token)
         await self._accounts.may_call(session.uuid)
+        if self._fraud is not None:  # CONTRACT §6.3: the user's own phone, or one allowed
+            await self._fraud.check_callback_local(session.uuid, local)
         did = await self._accounts.did(session.uuid) if self._caller_id_from_did else None
         sid = await self._callbacks.start(session.uuid, local, remote, did or session.uuid)
         return CallbackStarted(session_id=sid)
