@@ -157,6 +157,7 @@ class FraudService:
                 raise Failed(ACCOUNT_BLOCKED)
         calls = self._account_calls.add(uuid, now)
         if limits.calls_per_minute and calls > limits.calls_per_minute:
+            self._account_calls.reset(uuid)
             await self._alarm(ACCOUNT, uuid, f"{calls} calls in 60 s (limit "
                               f"{limits.calls_per_minute}), the last to {e164}", now)  # fmt: skip
             raise Failed(ACCOUNT_BLOCKED)
@@ -164,6 +165,7 @@ class FraudService:
         if span is not None:
             to_range = self._range_calls.add(span, now)
             if threshold and to_range > threshold:
+                self._range_calls.reset(span)
                 await self._alarm(PREFIX, span, f"{to_range} calls in 60 s to {span} (limit "
                                   f"{threshold}), the last from {uuid}", now)  # fmt: skip
                 raise Failed(DESTINATION_REFUSED)

@@ -35,6 +35,10 @@ class WindowCounter:
         self._expire(events, now)
         return len(events)
 
+    def reset(self, key: str) -> None:
+        """Forget ``key``'s events: a block replaces them, and counting starts afresh after."""
+        self._events.pop(key, None)
+
     def sweep(self, now: float) -> None:
         self._since_sweep = 0
         for key in list(self._events):
