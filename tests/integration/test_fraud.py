@@ -230,3 +230,27 @@ async def test_sms_codes_go_only_to_allowed_numbers(server_factory: Factory) -> 
         assert server.gateway.received == []  # the SMS gateway was never asked
         r = await server.post("/lwork/sms/auth_code", {"uuid": ALICE, "type": "register"})
         assert r.json() == {"status": "ok"} and len(server.gateway.received) == 1
+
+
+async def test_the_fraud_commands_refuse_bad_input(server_factory: Factory) -> None:
+    async with server_factory() as server:
+        await make_app(server, ALICE, "alice-phone")
+        for args, error in ((("set", ALICE, "--allow-prefix", "86"), "not an E.164 prefix"),
+                            (("set", ALICE, "--daily-cap", "-1"), "--daily-cap takes"),
+                            (("set", ALICE, "--callback-local", "abc"), "phone numbers"),
+                            (("show", "13999999999"), "does not exist")):  # fmt: skip
+            code, out = await lwork_cli(server, "fraud", *args)
+            assert code == 1 and error in out, out
+        code, out = await lwork_cli(server, "fraud", "set", ALICE, "--allow-prefix", "+852",
+                                    "--deny-prefix", "+86168", "--daily-cap", "2.5")  # fmt: skip
+        assert code == 0, out
+        assert out.splitlines()[:4] == [
+            f"{ALICE} (common)",
+            "daily cap: 2.50 coins (spent today: 0 coins)",
+            "call destinations: allow +852; deny +86168",
+            "sms destinations: everything",
+        ]
+        assert "override: daily cap 2.50 coins; allow +852; deny +86168" in out
+        code, out = await lwork_cli(server, "fraud", "set", ALICE, "--reset")
+        assert code == 0 and "override: none" in out and "daily cap: none" in out
+        assert (await lwork_cli(server, "fraud", "alarms"))[1].strip() == "no alarms"

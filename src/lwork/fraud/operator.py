@@ -68,7 +68,10 @@ async def run(args: argparse.Namespace, fraud: FraudService, now: float) -> str:
         raise LookupError(f"account {args.account} does not exist")
     if args.fraud_command == "set":
         changed = _changed(args, group, await _current(fraud, uuid, args))
-        await fraud.store.set_override(uuid, changed, now)
+        if changed == Override():  # nothing left to override
+            await fraud.store.clear_override(uuid)
+        else:
+            await fraud.store.set_override(uuid, changed, now)
     return await _show(fraud, uuid, group, now, zone)
 
 
