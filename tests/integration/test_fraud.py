@@ -17,6 +17,7 @@ import pytest
 from test_p2p_calls import ALICE, BOB, make_app
 from test_trunk_calls import PHONE_NUMBER, statuses_until, trunk_settings
 
+from lwork.accounts.provisioning import ProvisioningService
 from lwork.billing.ledger import Cdr
 
 from conftest import LiveServer
@@ -99,6 +100,28 @@ async def test_a_callback_rings_only_the_users_own_phone_unless_the_operator_all
         assert await eventually(lambda: len(proxy.invites()) == 2, 5)
         assert any(line.startswith("INVITE sip:+4413900000002@") for line in proxy.invites())
         await hang_up_callback(server, allowed["session_id"])
+
+
+async def test_a_dth_callback_rings_the_bound_did_not_the_provisioned_number(
+    server_factory: Factory,
+) -> None:
+    sdn, did, pwd = "02150001234", "13911112222", "e10adc3949ba59abbe56e057f20f883e"
+    async with carrier() as (port, proxy), server_factory(**trunk_settings(port)) as server:
+        provisioning = ProvisioningService(server.services.account_store, server.services.passwords)
+        await provisioning.open(sdn, "boss-pw", "dth", time.time())
+        await provisioning.bind(sdn, did)
+        r = await server.post("/lwork/mobile/register", {"uuid": sdn, "device_id": "d",
+                              "pwd": pwd, "group_id": "dth", "auth_code": "boss-pw"})  # fmt: skip
+        assert r.json() == {"status": "ok"}
+        r = await server.post("/lwork/mobile/login", {"acc": sdn, "pwd": pwd, "device_id": "d"})
+        assert r.json()["status"] == "ok"
+        body = {"uuid": sdn, "local": sdn, "remote": PHONE_NUMBER}
+        assert await callback(server, body) == {"status": "failed", "reason": "invalid_phone"}
+        started = await callback(server, {**body, "local": did})
+        assert started["status"] == "ok"
+        assert await eventually(lambda: proxy.invites(), 5)
+        assert [line.split("@")[0] for line in proxy.invites()] == [f"INVITE sip:+44{did}"]
+        await hang_up_callback(server, started["session_id"])
 
 
 async def test_denied_destinations_are_refused_before_any_invite(
