@@ -78,7 +78,7 @@ class Services:
     calls: CallService
     relay: RelayLink
     billing: BillingService
-    fraud: FraudService | None = None
+    fraud: FraudService
     sip_address: tuple[str, int] | None = None
     """Where the SIP trunk user agent listens, once started."""
 

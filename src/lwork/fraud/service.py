@@ -152,19 +152,22 @@ class FraudService:
         if limits.spend_per_minute:
             rate = spend_rate(await self.store.spending(uuid, now - WINDOW_S), now - WINDOW_S, now)
             if rate >= limits.spend_per_minute:
-                await self._alarm(ACCOUNT, uuid, f"spent {rate} (limit {limits.spend_per_minute})"
-                                  " in the last 60 s", now)  # fmt: skip
+                await self._alarm(ACCOUNT, uuid, f"spent {rate} (limit {limits.spend_per_minute}, "
+                                  "cents or minutes) in the last 60 s", now)  # fmt: skip
                 raise Failed(ACCOUNT_BLOCKED)
-        calls = self._account_calls.add(uuid, now)
-        if limits.calls_per_minute and calls > limits.calls_per_minute:
-            self._account_calls.reset(uuid)
-            await self._alarm(ACCOUNT, uuid, f"{calls} calls in 60 s (limit "
-                              f"{limits.calls_per_minute}), the last to {e164}", now)  # fmt: skip
-            raise Failed(ACCOUNT_BLOCKED)
+        if limits.calls_per_minute:  # counted only where a limit applies: memory
+            calls = self._account_calls.add(uuid, now)
+            if calls > limits.calls_per_minute:
+                self._account_calls.reset(uuid)
+                facts = (
+                    f"{calls} calls in 60 s (limit {limits.calls_per_minute}), the last to {e164}"
+                )
+                await self._alarm(ACCOUNT, uuid, facts, now)
+                raise Failed(ACCOUNT_BLOCKED)
         threshold = self.policy.prefix_calls_per_minute
-        if span is not None:
+        if span is not None and threshold:
             to_range = self._range_calls.add(span, now)
-            if threshold and to_range > threshold:
+            if to_range > threshold:
                 self._range_calls.reset(span)
                 await self._alarm(PREFIX, span, f"{to_range} calls in 60 s to {span} (limit "
                                   f"{threshold}), the last from {uuid}", now)  # fmt: skip
