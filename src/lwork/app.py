@@ -41,6 +41,9 @@ from lwork.calls.router import CallRouter
 from lwork.calls.service import CallPolicy, CallService
 from lwork.calls.trunk_link import TrunkLegs, trunk_config
 from lwork.clock import Clock, SystemClock
+from lwork.fraud.service import FraudService
+from lwork.fraud.setup import fraud_policy
+from lwork.fraud.store import FraudStore
 from lwork.gcpolicy import SurvivorFreezer
 from lwork.http.openapi import openapi_document
 from lwork.http.operational import operational_routes
@@ -78,6 +81,7 @@ class Services:
     calls: CallService
     relay: RelayLink
     billing: BillingService
+    fraud: FraudService
     sip_address: tuple[str, int] | None = None
     """Where the SIP trunk user agent listens, once started."""
 
@@ -173,6 +177,11 @@ def build_app(
         LedgerStore(engine), lambda uuid: accounts.group(uuid),
         BillingPolicy.of(settings.billing), clock.wall,
     )  # fmt: skip
+    fraud = FraudService(
+        FraudStore(engine), billing, fraud_policy(settings),
+        group_of=lambda uuid: accounts.group(uuid), did_of=lambda uuid: accounts.did(uuid),
+        wall=clock.wall,
+    )  # fmt: skip
     accounts = AccountService(
         store=store,
         live=live,
@@ -198,6 +207,7 @@ def build_app(
         on_ended=push.session_ended,
         sessions_changed=sessions_changed,
         on_registered=billing.welcome,
+        sms_destination=fraud.check_sms,
     )
     relay = RelayLink()
 
@@ -226,10 +236,11 @@ def build_app(
         ),
         monotonic=clock.monotonic,
         charging=CallCharging(billing, clock.wall, settings.billing.warning_s),
+        fraud=fraud,
     )
     callbacks = CallbackService(
         node=settings.node, media=relay, trunk=sip_legs, max_s=settings.calls.callback_max_s,
-        billing=billing, wall=clock.wall,
+        billing=billing, wall=clock.wall, fraud=fraud,
     )  # fmt: skip
     # Several nodes share a bus: requests for a call go to the node holding it.
     router = CallRouter(
@@ -255,7 +266,7 @@ def build_app(
             *AccountApi(accounts, presence).routes(),
             *channel.routes(),
             *CallApi(calls, accounts, router, caller_id_from_did).routes(),
-            *CallbackApi(callbacks, accounts, router, caller_id_from_did).routes(),
+            *CallbackApi(callbacks, accounts, router, caller_id_from_did, fraud).routes(),
             *VersionApi(versions).routes(),
             *BillingApi(billing, accounts).routes(),
             *operational_routes(engine, node_metrics),
@@ -329,6 +340,7 @@ def build_app(
                 await engine.dispose()
 
     services = Services(
-        engine, accounts, store, versions, passwords, push, registry, mailbox, calls, relay, billing
-    )
+        engine, accounts, store, versions, passwords, push, registry, mailbox, calls, relay,
+        billing, fraud,
+    )  # fmt: skip
     return build_starlette(edge, lifespan), services

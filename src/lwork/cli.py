@@ -106,6 +106,17 @@ def _boss(settings: Settings, args: argparse.Namespace) -> int:
     return _with_services(settings, action)
 
 
+def _fraud(settings: Settings, args: argparse.Namespace) -> int:
+    import time
+
+    from lwork.fraud import operator
+
+    async def action(services: Any) -> str:
+        return await operator.run(args, services.fraud, time.time())
+
+    return _with_services(settings, action)
+
+
 def _versions(settings: Settings, args: argparse.Namespace) -> int:
     from lwork.appversions import VersionResponse
 
@@ -174,6 +185,12 @@ def parser() -> argparse.ArgumentParser:
 
     billing_commands(boss_sub)
     boss.set_defaults(run=_boss)
+
+    fraud = sub.add_parser("fraud", help="toll-fraud limits, per-account overrides, alarms")
+    from lwork.fraud.operator import add_commands as fraud_commands
+
+    fraud_commands(fraud.add_subparsers(dest="fraud_command", required=True))
+    fraud.set_defaults(run=_fraud)
 
     versions = sub.add_parser("versions", help="app versions served to the apps")
     versions_sub = versions.add_subparsers(dest="versions_command", required=True)

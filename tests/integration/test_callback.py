@@ -15,6 +15,7 @@ import pytest
 from test_p2p_calls import ALICE, BOB, make_app
 from test_trunk_calls import SCENARIOS, SIPP, finished, free_udp_port, trunk_settings
 
+from lwork.fraud.limits import Override
 from lwork.http.envelope import unwrap_response
 from lwork.media.relay.rtp import RtpPacket
 
@@ -91,6 +92,12 @@ async def until_legs(server: LiveServer, sid: str, want: tuple[str, str]) -> tup
     return seen
 
 
+async def allow_local(server: LiveServer, *uuids: str) -> None:
+    """The operator lets these users ring LOCAL first: it is not their own number (§6.3)."""
+    for uuid in uuids:
+        await server.services.fraud.store.set_override(uuid, Override(callback_local=(LOCAL,)), 0)
+
+
 def voice(peer: RtpPeer, relay: tuple[str, int], ssrc: int) -> None:
     for n in range(20):
         peer.send_rtp(RtpPacket(8, n, n * 160, ssrc, payload=bytes(160)), relay)
@@ -105,6 +112,7 @@ async def test_callback_bridges_both_phones(server_factory: Factory, tmp_path: P
     ):
         async with server_factory(**trunk_settings(port)) as server:
             alice = await make_app(server, ALICE, "alice-phone")
+            await allow_local(server, ALICE)
             alice.rtp.close()
             started = await start(server, {"uuid": ALICE, "local": LOCAL, "remote": REMOTE})
             assert list(started) == ["status", "session_id"] and started["status"] == "ok"
@@ -153,6 +161,7 @@ async def test_busy_local_phone_releases_the_callback(
     try:
         async with server_factory(**trunk_settings(port)) as server:
             alice = await make_app(server, ALICE, "alice-phone")
+            await allow_local(server, ALICE)
             alice.rtp.close()
             started = await start(server, {"uuid": ALICE, "local": LOCAL, "remote": REMOTE})
             sid = started["session_id"]
@@ -173,6 +182,7 @@ async def test_one_callback_per_user_and_bad_input(server_factory: Factory) -> N
     with silent_proxy() as port:
         async with server_factory(**trunk_settings(port)) as server:
             alice = await make_app(server, ALICE, "alice-phone")
+            await allow_local(server, ALICE)
             alice.rtp.close()
             body = {"uuid": ALICE, "local": LOCAL, "remote": REMOTE}
             sid = (await start(server, body))["session_id"]
@@ -183,6 +193,7 @@ async def test_one_callback_per_user_and_bad_input(server_factory: Factory) -> N
 
             # another user is not held back by alice's callback; a stranger is not logged in
             bob = await make_app(server, BOB, "bob-phone")
+            await allow_local(server, BOB)
             bob.rtp.close()
             other = await start(server, {**body, "uuid": BOB})
             assert other["status"] == "ok"
@@ -228,6 +239,7 @@ async def test_remote_hanging_up_ends_local(server_factory: Factory, tmp_path: P
     ):
         async with server_factory(**trunk_settings(port)) as server:
             alice = await make_app(server, ALICE, "alice-phone")
+            await allow_local(server, ALICE)
             alice.rtp.close()
             sid = (await start(server, {"uuid": ALICE, "local": LOCAL, "remote": REMOTE}))[
                 "session_id"
@@ -246,6 +258,7 @@ async def test_unanswered_local_is_cancelled_at_ring_timeout(
     try:
         async with server_factory(**settings) as server:
             alice = await make_app(server, ALICE, "alice-phone")
+            await allow_local(server, ALICE)
             alice.rtp.close()
             sid = (await start(server, {"uuid": ALICE, "local": LOCAL, "remote": REMOTE}))[
                 "session_id"

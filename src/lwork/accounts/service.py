@@ -67,6 +67,7 @@ class AccountService:
         sessions_changed: Callable[[str], Awaitable[None]] | None = None,
         on_registered: Callable[[str, str], Awaitable[None]] | None = None,
         on_ended: Callable[[str, str], Awaitable[None]] | None = None,
+        sms_destination: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         """``on_kicked(uuid, device_id)`` tells the push channel a device lost its session to a
         login elsewhere, so it can deliver ``login_otherwhere``; ``sessions_changed(uuid)`` runs
@@ -74,7 +75,9 @@ class AccountService:
         sessions (on every node) drop what they knew; ``on_registered(uuid, group)`` runs once
         a new account exists (its welcome credit); ``on_ended(uuid, device_id)`` tells the push
         channel a device's session was ended here (logout, a password change), so a poll it
-        holds answers ``unlogined`` at once."""
+        holds answers ``unlogined`` at once; ``sms_destination(phone)`` raises ``Failed`` when
+        no SMS may be sent to that number (the fraud controls' destinations)."""
+        self._sms_destination = sms_destination
         self._store = store
         self._live = live
         self._on_kicked = on_kicked
@@ -109,6 +112,8 @@ class AccountService:
             raise Failed("account_already_exist")
         if purpose == "resetpwd" and not exists:
             raise Failed("account_not_exist")
+        if self._sms_destination is not None:
+            await self._sms_destination(phone)
         await self._codes.send(phone, purpose, client_ip, self._wall())
 
     # registration

@@ -36,6 +36,7 @@ from lwork.calls.charging import CallBilling
 from lwork.calls.model import CAP_MARGIN_S
 from lwork.calls.ports import MediaControl, SipLeg, SipLegs, TrunkUnavailable
 from lwork.errors import Failed
+from lwork.fraud.service import FraudService
 from lwork.ids import new_call_session_id
 from lwork.media.ng import NgError
 from lwork.sip.offer_answer import PayloadFormat, build_offer
@@ -105,9 +106,11 @@ class CallbackService:
         max_s: float,
         billing: CallBilling | None = None,
         wall: Callable[[], float] = time.time,
+        fraud: FraudService | None = None,
     ) -> None:
         """``billing`` None: callbacks are free (tests of the SIP flow alone)."""
         self.billing = billing
+        self.fraud = fraud
         self.wall = wall
         self.node = node
         self.media = media
@@ -127,8 +130,10 @@ class CallbackService:
             raise Failed("session_already_exist")
         if self.billing is not None:
             await self.billing.check_can_dial(owner, "callback", legs=2)
-            if owner in self._by_owner:  # started meanwhile
-                raise Failed("session_already_exist")
+        if self.fraud is not None:  # both legs' destinations, the daily cap, velocity
+            await self.fraud.check_callback(owner, local, remote)
+        if owner in self._by_owner:  # started meanwhile
+            raise Failed("session_already_exist")
         sid = new_call_session_id(self.node)
         self._by_owner[owner] = sid  # claimed before the first await: concurrent starts lose
         try:

@@ -12,6 +12,7 @@ from lwork.calls.api import session_id
 from lwork.calls.callback import CallbackService
 from lwork.calls.router import CallRouter
 from lwork.calls.service import normalised_callee
+from lwork.fraud.service import FraudService
 from lwork.http.request import ApiRequest
 from lwork.http.routing import Reply, Route
 
@@ -49,7 +50,9 @@ class CallbackApi:
         accounts: AccountService,
         router: CallRouter,
         caller_id_from_did: bool = True,
+        fraud: FraudService | None = None,
     ) -> None:
+        self._fraud = fraud
         self._callbacks = callbacks
         self._accounts = accounts
         self._router = router
@@ -74,6 +77,8 @@ class CallbackApi:
         proof = Proof(req.bearer or body.token, None, req.client_ip)
         session = await self._accounts.authorize(body.uuid, proof, POLL)
         await self._accounts.may_call(session.uuid)
+        if self._fraud is not None:  # CONTRACT §6.3: the user's own phone, or one allowed
+            await self._fraud.check_callback_local(session.uuid, local)
         did = await self._accounts.did(session.uuid) if self._caller_id_from_did else None
         sid = await self._callbacks.start(session.uuid, local, remote, did or session.uuid)
         return CallbackStarted(session_id=sid)

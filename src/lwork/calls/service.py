@@ -34,6 +34,7 @@ from lwork.calls.sip_leg import dial
 from lwork.calls.stats_refresh import StatsRefresher
 from lwork.calls.timers import tick_forever
 from lwork.errors import Failed
+from lwork.fraud.service import FraudService
 from lwork.ids import new_call_session_id
 from lwork.media.ng import CallStats, NgError
 from lwork.media.sdp_min import build_sdp
@@ -81,6 +82,7 @@ class CallService:
         policy: CallPolicy,
         monotonic: Callable[[], float],
         charging: CallCharging,
+        fraud: FraudService | None = None,
     ) -> None:
         """``reachable(phone)`` awaits the callee's account uuid if its app can be reached
         (a live session that polls or can be pushed), else None; ``owner(phone)`` the uuid of
@@ -94,6 +96,7 @@ class CallService:
         self.policy = policy
         self.now = monotonic
         self.charging = charging
+        self.fraud = fraud
         self.calls: dict[str, Active] = {}
         self.callee_sids: dict[str, str] = {}
         self._ticker: asyncio.Task[None] | None = None
@@ -110,6 +113,8 @@ class CallService:
         callee_uuid = await self.reachable(request.callee_phone) if request.p2p else None
         if callee_uuid is None:  # a call to the callee's phone: the first minute must be paid
             await self.charging.check(request.caller)
+            if self.fraud is not None:
+                await self.fraud.check_call(request.caller, request.callee_phone)
         sid = new_call_session_id(self.node)
         sdp = build_sdp(request.client_ip, request.port)
         try:

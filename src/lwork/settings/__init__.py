@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from lwork.settings.fraud import FraudGroupSettings, FraudSettings
 from lwork.settings.push import (
     ApnsSettings,
     BaiduSettings,
@@ -50,6 +51,8 @@ __all__ = [
     "CallSettings",
     "DatabaseSettings",
     "FcmSettings",
+    "FraudGroupSettings",
+    "FraudSettings",
     "HttpSettings",
     "MediaSettings",
     "PresenceSettings",
@@ -96,6 +99,7 @@ class Settings(BaseSettings):
     sip: SipSettings = SipSettings()
     presence: PresenceSettings = PresenceSettings()
     billing: BillingSettings = BillingSettings()
+    fraud: FraudSettings = FraudSettings()
 
     @field_validator("node")
     @classmethod

@@ -187,3 +187,28 @@ cdrs = Table(
     Column("end_reason", String(64), nullable=False),
     Index("ix_cdrs_uuid", "uuid", "answered_at"),
 )
+
+fraud_overrides = Table(
+    "fraud_overrides",
+    metadata,
+    Column("uuid", String(64), primary_key=True),
+    Column("daily_cap", BigInteger, nullable=True, doc="cents or minutes; null: the group's"),
+    Column("allow_prefixes", Text, nullable=False, doc="JSON list added to the group's"),
+    Column("deny_prefixes", Text, nullable=False, doc="JSON list added to the group's"),
+    Column("callback_local", Text, nullable=False, doc="JSON list of allowed callback locals"),
+    Column("updated_at", Float, nullable=False),
+)
+
+fraud_alarms = Table(
+    "fraud_alarms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False, doc="account | prefix"),
+    Column("subject", String(64), nullable=False, doc="the account's uuid or the E.164 range"),
+    Column("facts", String(300), nullable=False, doc="what crossed which threshold"),
+    Column("node", String(64), nullable=False, doc="the node that counted it"),
+    Column("created_at", Float, nullable=False),
+    Column("blocked_until", Float, nullable=False),
+    Index("ix_fraud_alarms_subject", "subject", "blocked_until"),
+    Index("ix_fraud_alarms_created", "created_at"),
+)
