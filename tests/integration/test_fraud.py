@@ -115,6 +115,8 @@ async def test_a_dth_callback_rings_the_bound_did_not_the_provisioned_number(
         assert r.json() == {"status": "ok"}
         r = await server.post("/lwork/mobile/login", {"acc": sdn, "pwd": pwd, "device_id": "d"})
         assert r.json()["status"] == "ok"
+        async with server.polling(sdn, "d"):  # the app is online: its address may spend
+            pass
         body = {"uuid": sdn, "local": sdn, "remote": PHONE_NUMBER}
         assert await callback(server, body) == {"status": "failed", "reason": "invalid_phone"}
         started = await callback(server, {**body, "local": did})
