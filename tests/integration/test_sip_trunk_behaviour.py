@@ -280,3 +280,36 @@ async def test_ring_timeout_cancels_and_fails_with_408() -> None:
         ack = await carrier.next_request("ACK")
         assert ack.top_via.branch == invite.top_via.branch
         assert call.final_status == 487
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "INVITE"])
+@pytest.mark.parametrize("via_params", [";received=127.0.0.1", ";received=127.0.0.1;rport=5060"])
+async def test_a_forged_received_in_the_via_does_not_borrow_the_trunks_trust(
+    method: str, via_params: str
+) -> None:
+    """Only 127.0.0.1 (the proxy) is trusted; a stranger on 127.0.0.2 claims it in its Via."""
+    offered: list[InboundCall] = []
+
+    async def record(call: InboundCall) -> None:
+        offered.append(call)
+
+    async with trunk_and_carrier(record) as (trunk, _, address):
+        stranger = await RawPeer.bind("127.0.0.2")
+        try:
+            host, port = stranger.address
+            via = f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bKforged{via_params}"
+            stranger.send(
+                f"{method} sip:02079460000@127.0.0.1 SIP/2.0\n{via}\n"
+                f"From: <sip:01632960001@{host}>;tag=f1\nTo: <sip:02079460000@127.0.0.1>\n"
+                f"Call-ID: forged-{method}\nCSeq: 1 {method}\n"
+                f"Contact: <sip:stranger@{host}:{port}>\n"
+                f"Content-Type: application/sdp\n\n{OFFER if method == 'INVITE' else ''}",
+                address,
+            )
+            refused = await stranger.next_response(403)
+            assert refused.call_id == f"forged-{method}"
+            assert refused.top_via.received == "127.0.0.2"
+        finally:
+            stranger.close()
+        assert trunk.stats.untrusted_rejected == 1
+        assert offered == [] and trunk.stats.calls_in == 0
