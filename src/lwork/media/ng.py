@@ -56,8 +56,10 @@ __all__ = [
 class NgClient(NgTransport):
     """Talks to one ng endpoint. Use as `async with NgClient(host, port) as ng:`."""
 
-    def __init__(self, host: str, port: int, *, timeout_s: float = 1.0, retries: int = 3) -> None:
-        super().__init__(host, port, timeout_s=timeout_s, retries=retries)
+    def __init__(
+        self, host: str, port: int, *, timeout_s: float = 1.0, retries: int = 3, secret: str = ""
+    ) -> None:
+        super().__init__(host, port, timeout_s=timeout_s, retries=retries, secret=secret)
         self.compact_stats: bool | None = None
         """Whether the relay answers `lwork stats`: None until asked, False from rtpengine."""
 

@@ -43,7 +43,7 @@ class _NgProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         try:
-            reply = self.server.handle_datagram(data, _monotonic(), time.time())
+            reply = self.server.handle_datagram(data, _monotonic(), time.time(), addr)
         except Exception:  # a bug must not take the control socket down with it
             log.exception("ng request failed")
             return
