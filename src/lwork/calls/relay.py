@@ -42,12 +42,15 @@ async def media_control(
     """An ng client to the configured relay, starting the built-in one for as long as needed;
     `link` learns of the relay child (for its restart count)."""
     timeout_s = settings.ng_timeout_s
+    flags = ("strict source",) if settings.strict_source else ()
     if settings.ng_url:
         url = urlsplit(settings.ng_url)
         if url.scheme not in ("udp", "") or not url.hostname or not url.port:
             raise ValueError(f"media.ng_url must be udp://host:port, not {settings.ng_url!r}")
         secret = settings.ng_secret.get_secret_value()
-        async with NgClient(url.hostname, url.port, timeout_s=timeout_s, secret=secret) as client:
+        async with NgClient(
+            url.hostname, url.port, timeout_s=timeout_s, secret=secret, sdp_flags=flags
+        ) as client:
             yield client
         return
     config = relay_config(settings)
@@ -58,7 +61,9 @@ async def media_control(
     if settings.relay_mode == "inline":
         async with RelayServer(config) as relay:
             host, port = relay.ng_address[:2]
-            async with NgClient(host, port, timeout_s=timeout_s, secret=secret) as client:
+            async with NgClient(
+                host, port, timeout_s=timeout_s, secret=secret, sdp_flags=flags
+            ) as client:
                 yield client
         return
     child = RelayChild(config)
@@ -66,7 +71,9 @@ async def media_control(
         link.child = child
     try:
         port = await child.start()
-        async with NgClient("127.0.0.1", port, timeout_s=timeout_s, secret=secret) as client:
+        async with NgClient(
+            "127.0.0.1", port, timeout_s=timeout_s, secret=secret, sdp_flags=flags
+        ) as client:
             yield client
     finally:
         await child.close()

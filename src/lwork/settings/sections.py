@@ -153,6 +153,11 @@ class MediaSettings(Section):
     sent). Set the same value on ``lwork relay`` and on the API nodes whose ``ng_url`` points at
     it; harmless toward an rtpengine, which echoes the cookie and checks nothing. Empty: the
     built-in relay child gets a random one per start; ``lwork relay`` takes unsigned requests."""
+    strict_source: bool = True
+    """Each call leg's media is taken only from the host the signalling gave for it: the app's
+    HTTP address, the carrier's SDP address (any port, for NAT; a new host only after the
+    signalling reports it). Sent to the relay as rtpengine's ``strict source`` flag. Off: a leg
+    latches onto whoever sends first, as rtpengine does by default."""
     ng_allowed_sources: list[str] = ["127.0.0.0/8", "::1"]
     """Addresses or networks ``lwork relay`` takes ng requests from (others are dropped
     unanswered); list the API nodes when they are on other hosts."""

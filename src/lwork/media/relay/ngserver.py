@@ -123,6 +123,10 @@ class NgServer:
             return {"result": "pong"}
         if command in ("offer", "answer"):
             options = request.rewrite_options()
+            flags = {flag.replace("-", " ").replace("_", " ") for flag in request.flags()}
+            # rtpengine's flags: `strict source` locks the leg to its SDP's host; `media
+            # handover` asks for the opposite (latch wherever the media comes from).
+            strict = "strict source" in flags and "media handover" not in flags
             if command == "offer":
                 sdp = table.offer(
                     request.text("call-id"),
@@ -131,6 +135,7 @@ class NgServer:
                     options,
                     now,
                     wall,
+                    strict,
                 )
             else:
                 sdp = table.answer(
@@ -140,6 +145,7 @@ class NgServer:
                     request.text("sdp"),
                     options,
                     wall,
+                    strict,
                 )
             return {"result": "ok", "sdp": sdp}
         if command == "delete":
