@@ -313,3 +313,28 @@ async def test_a_forged_received_in_the_via_does_not_borrow_the_trunks_trust(
             stranger.close()
         assert trunk.stats.untrusted_rejected == 1
         assert offered == [] and trunk.stats.calls_in == 0
+
+
+async def test_a_re_invite_that_moves_the_carriers_media_is_reported_once() -> None:
+    moved = OFFER.replace("127.0.0.1", "127.0.0.2").replace("40000", "40002")
+    async with trunk_and_carrier() as (trunk, carrier, address):
+        listener = Listener()
+        _, invite, _ = await answered_call(trunk, carrier, listener, address)
+        assert (await listener.next())[0] == "answered"
+        tags = f"From: <sip:carrier@127.0.0.1>;tag=c1\nTo: {invite.headers.get('From')}"
+        dialog = f"Call-ID: {invite.call_id}\n{tags}"
+        contact = f"Contact: <sip:carrier@127.0.0.1:{carrier.address[1]}>"
+        for cseq, sdp in ((7, OFFER), (8, moved), (9, moved)):  # same, moved, same again
+            via = f"Via: SIP/2.0/UDP 127.0.0.1:{carrier.address[1]};branch=z9hG4bKmv{cseq}"
+            carrier.send(
+                f"INVITE sip:lwork@127.0.0.1 SIP/2.0\n{via}\n{dialog}\nCSeq: {cseq} INVITE\n"
+                f"{contact}\nContent-Type: application/sdp\n\n{sdp}",
+                address,
+            )
+            assert (await carrier.next_response(200)).cseq.seq == cseq
+        bye_via = f"Via: SIP/2.0/UDP 127.0.0.1:{carrier.address[1]};branch=z9hG4bKmvbye"
+        carrier.send(
+            f"BYE sip:lwork@127.0.0.1 SIP/2.0\n{bye_via}\n{dialog}\nCSeq: 10 BYE\n\n", address
+        )
+        assert await listener.next() == ("media_moved", moved)
+        assert await listener.next() == ("ended", "remote_bye")

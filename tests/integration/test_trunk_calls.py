@@ -260,3 +260,45 @@ async def test_a_strangers_rtp_gets_none_of_the_apps_audio_for_the_phone(
         stranger.close()
         if carrier.returncode is None:
             carrier.kill()
+
+
+async def test_the_phones_media_follows_the_carriers_re_invite_to_a_new_host(
+    server_factory, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    phone_media = await RtpPeer.open()
+    moved_media = await RtpPeer.open("127.0.0.2")
+    port = free_udp_port()
+    ports = ["-set", "rtpport", str(phone_media.port), "-set", "rtpport2", str(moved_media.port)]
+    carrier = await sipp(tmp_path, "uas_pstn_media_moves.xml", "-p", str(port), *ports)
+    try:
+        async with server_factory(**trunk_settings(port)) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            started = await alice.call(PHONE_NUMBER, type_="pstn")
+            sid = started["session_id"]
+            await statuses_until(alice, sid, "hookoff", [])
+            active = server.services.calls.calls[sid]
+            to_carrier_leg = (started["ip"], parse_sdp(active.offer_sdp).port)
+            phone_media.send_rtp(RtpPacket(0, 1, 0, 0x9, bytes(32)), to_carrier_leg)
+            assert len(await alice.rtp.wait_rtp(1)) == 1
+            moved_media.send_rtp(RtpPacket(0, 2, 160, 0x9, bytes(32)), to_carrier_leg)
+            await asyncio.sleep(0.2)
+            assert len(alice.rtp.rtp_in) == 1  # the new host, before the re-INVITE: refused
+            leg = active.sip_leg
+            assert leg is not None
+            assert await eventually(lambda: "127.0.0.2" in (leg.remote_sdp or ""), 10)
+
+            def moved_heard() -> bool:
+                moved_media.send_rtp(RtpPacket(0, 3, 320, 0x9, bytes(32)), to_carrier_leg)
+                return len(alice.rtp.rtp_in) > 1
+
+            assert await eventually(moved_heard, 5)
+            alice.send((started["ip"], started["port"]), 5, ssrc=77)
+            assert len(await moved_media.wait_rtp(5)) >= 5
+            assert await alice.hangup(sid) == {"status": "ok"}
+            await finished(carrier)
+            alice.rtp.close()
+    finally:
+        phone_media.close()
+        moved_media.close()
+        if carrier.returncode is None:
+            carrier.kill()

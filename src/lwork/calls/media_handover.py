@@ -1,4 +1,5 @@
-"""An app's media moving to a new network mid-call (Wi-Fi -> LTE), told to the relay.
+"""A party's media moving mid-call, told to the relay: an app on a new network (Wi-Fi -> LTE),
+or the carrier's re-INVITE naming a new media address.
 
 The relay takes a leg's media only from the host the signalling gave it (``strict source``,
 ``media.strict_source``): the app's HTTP address when the call started or was answered. When
@@ -41,3 +42,20 @@ async def follow_app(media: MediaControl, active: Active, role: str, client_ip: 
             return
         active.app_media[role] = (client_ip, known[1])
     log.info("call %s: the %s's media moved to a new network", sid, role)
+
+
+async def follow_carrier(media: MediaControl, active: Active, sdp: str) -> None:
+    """The carrier's re-INVITE moved its media to ``sdp``'s address: tell the relay, whose
+    carrier leg otherwise keeps refusing media from there."""
+    if active.call.ended:
+        return
+    sid = active.call.sid
+    try:
+        if active.inbound is not None:
+            await media.offer(sid, "sip", sdp)  # the carrier offered the call: its tag
+        else:
+            await media.answer(sid, "caller", "callee", sdp)
+    except NgError as exc:
+        log.warning("call %s: relay refused the carrier's new SDP: %s", sid, exc)
+        return
+    log.info("call %s: the carrier moved its media", sid)

@@ -92,7 +92,7 @@ class InboundCall(SipLeg):
         self.invite = invite
         self.caller = caller
         self.callee = callee
-        self.remote_sdp = body_text(invite) or ""
+        self.remote_sdp: str = body_text(invite) or ""
         self._local_tag = new_tag()
         self._ack_waiter: AckWaiter | None = None
         self._acked = False
