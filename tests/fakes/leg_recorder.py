@@ -22,5 +22,8 @@ class RecordingListener:
     def ended(self, reason: str) -> None:
         self.events.put_nowait(("ended", reason))
 
+    def media_moved(self, sdp: str) -> None:
+        self.events.put_nowait(("media_moved", sdp))
+
     async def next(self) -> tuple[str, object]:
         return await asyncio.wait_for(self.events.get(), self.wait)

@@ -135,7 +135,7 @@ def test_ng_server_answers_or_drops_any_datagram(bodies: list[bytes]) -> None:
     table = CallTable(RelayConfig(port_min=30000, port_max=30010), NullBinder(), lambda: 7)
     server = NgServer(table, lambda *a: None, started_wall=0.0)
     for i, body in enumerate(bodies):
-        reply = server.handle_datagram(b"k%d " % i + body, float(i), float(i))
+        reply = server.handle_datagram(b"k%d " % i + body, float(i), float(i), ("127.0.0.1", 9))
         assert reply is None or reply.startswith(b"k%d " % i)
 
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 
 from lwork.media.ng import NgClient
@@ -381,3 +382,59 @@ async def test_status_through_rtpengine_queries_call_by_call(server_factory) -> 
             assert leg is not None and leg.rtp is not None and leg.rtp.packets == 20
             assert server.services.relay.client.compact_stats is False
             assert await alice.hangup(sid) == {"status": "ok"}
+
+
+async def answered(alice: App, bob: App) -> tuple[str, tuple[str, int], tuple[str, int]]:
+    """Alice calls Bob, Bob answers: (alice's sid, relay address alice sends to, bob's)."""
+    started = await alice.call(BOB)
+    opdata = (await bob.poll())["data"][0]["opdata"]
+    answer = await bob.post(
+        "p2p_answer", {"opdata": opdata, "sdp": {"ip": ["127.0.0.1"], "port": bob.rtp.port}}
+    )
+    assert answer["status"] == "ok"
+    return started["session_id"], (started["ip"], started["port"]), (answer["ip"], answer["port"])
+
+
+async def test_a_strangers_rtp_gets_none_of_the_callees_audio(server_factory) -> None:  # type: ignore[no-untyped-def]
+    async with server_factory(**FAST) as server, two_apps(server) as (alice, bob):
+        _, to_alice_leg, to_bob_leg = await answered(alice, bob)
+        stranger = await RtpPeer.open("127.0.0.2")
+        try:
+            for n in range(10):  # first on the port, before alice's app says a word
+                stranger.rtp.sendto(bytes(RtpPacket(102, n, 0, 0x5, bytes(32))), to_alice_leg)
+            await asyncio.sleep(0.2)
+            bob.send(to_bob_leg, 20, ssrc=0xB0B)
+            assert len(await alice.rtp.wait_rtp(20)) == 20  # to alice's announced address
+            alice.send(to_alice_leg, 20, ssrc=0xA11CE)
+            assert len(await bob.rtp.wait_rtp(20)) == 20
+            bob.send(to_bob_leg, 20, ssrc=0xB0B)
+            assert len(await alice.rtp.wait_rtp(40)) == 40
+            assert stranger.rtp_in == []
+            assert {RtpPacket.parse(r.data).ssrc for r in bob.rtp.rtp_in} == {0xA11CE}
+        finally:
+            stranger.close()
+
+
+async def test_the_callers_media_follows_its_status_read_from_a_new_network(server_factory) -> None:  # type: ignore[no-untyped-def]
+    async with server_factory(**FAST) as server, two_apps(server) as (alice, bob):
+        sid, to_alice_leg, to_bob_leg = await answered(alice, bob)
+        alice.send(to_alice_leg, 5, ssrc=0xA11CE)
+        assert len(await bob.rtp.wait_rtp(5)) == 5
+        moved = await RtpPeer.open("127.0.0.2")  # alice's phone, now on LTE
+        lte = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+        try:
+            packet = RtpPacket(102, 100, 0, 0xA11CE, bytes(32))
+            moved.send_rtp(packet, to_alice_leg)
+            await asyncio.sleep(0.2)
+            assert len(bob.rtp.rtp_in) == 5  # a new host is not believed on its own
+            async with httpx.AsyncClient(transport=lte, timeout=30) as client:
+                r = await client.get(
+                    server.url + "/lwork/mobile/voip/calls", params={"session_id": sid}
+                )
+            assert r.json()["peer_status"] == "p2p_hookoff"
+            moved.send_rtp(RtpPacket(102, 101, 160, 0xA11CE, bytes(32)), to_alice_leg)
+            assert len(await bob.rtp.wait_rtp(6)) == 6
+            bob.send(to_bob_leg, 3, ssrc=0xB0B)
+            assert len(await moved.wait_rtp(3)) == 3
+        finally:
+            moved.close()

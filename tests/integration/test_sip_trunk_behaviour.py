@@ -280,3 +280,61 @@ async def test_ring_timeout_cancels_and_fails_with_408() -> None:
         ack = await carrier.next_request("ACK")
         assert ack.top_via.branch == invite.top_via.branch
         assert call.final_status == 487
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "INVITE"])
+@pytest.mark.parametrize("via_params", [";received=127.0.0.1", ";received=127.0.0.1;rport=5060"])
+async def test_a_forged_received_in_the_via_does_not_borrow_the_trunks_trust(
+    method: str, via_params: str
+) -> None:
+    """Only 127.0.0.1 (the proxy) is trusted; a stranger on 127.0.0.2 claims it in its Via."""
+    offered: list[InboundCall] = []
+
+    async def record(call: InboundCall) -> None:
+        offered.append(call)
+
+    async with trunk_and_carrier(record) as (trunk, _, address):
+        stranger = await RawPeer.bind("127.0.0.2")
+        try:
+            host, port = stranger.address
+            via = f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bKforged{via_params}"
+            stranger.send(
+                f"{method} sip:02079460000@127.0.0.1 SIP/2.0\n{via}\n"
+                f"From: <sip:01632960001@{host}>;tag=f1\nTo: <sip:02079460000@127.0.0.1>\n"
+                f"Call-ID: forged-{method}\nCSeq: 1 {method}\n"
+                f"Contact: <sip:stranger@{host}:{port}>\n"
+                f"Content-Type: application/sdp\n\n{OFFER if method == 'INVITE' else ''}",
+                address,
+            )
+            refused = await stranger.next_response(403)
+            assert refused.call_id == f"forged-{method}"
+            assert refused.top_via.received == "127.0.0.2"
+        finally:
+            stranger.close()
+        assert trunk.stats.untrusted_rejected == 1
+        assert offered == [] and trunk.stats.calls_in == 0
+
+
+async def test_a_re_invite_that_moves_the_carriers_media_is_reported_once() -> None:
+    moved = OFFER.replace("127.0.0.1", "127.0.0.2").replace("40000", "40002")
+    async with trunk_and_carrier() as (trunk, carrier, address):
+        listener = Listener()
+        _, invite, _ = await answered_call(trunk, carrier, listener, address)
+        assert (await listener.next())[0] == "answered"
+        tags = f"From: <sip:carrier@127.0.0.1>;tag=c1\nTo: {invite.headers.get('From')}"
+        dialog = f"Call-ID: {invite.call_id}\n{tags}"
+        contact = f"Contact: <sip:carrier@127.0.0.1:{carrier.address[1]}>"
+        for cseq, sdp in ((7, OFFER), (8, moved), (9, moved)):  # same, moved, same again
+            via = f"Via: SIP/2.0/UDP 127.0.0.1:{carrier.address[1]};branch=z9hG4bKmv{cseq}"
+            carrier.send(
+                f"INVITE sip:lwork@127.0.0.1 SIP/2.0\n{via}\n{dialog}\nCSeq: {cseq} INVITE\n"
+                f"{contact}\nContent-Type: application/sdp\n\n{sdp}",
+                address,
+            )
+            assert (await carrier.next_response(200)).cseq.seq == cseq
+        bye_via = f"Via: SIP/2.0/UDP 127.0.0.1:{carrier.address[1]};branch=z9hG4bKmvbye"
+        carrier.send(
+            f"BYE sip:lwork@127.0.0.1 SIP/2.0\n{bye_via}\n{dialog}\nCSeq: 10 BYE\n\n", address
+        )
+        assert await listener.next() == ("media_moved", moved)
+        assert await listener.next() == ("ended", "remote_bye")

@@ -12,6 +12,7 @@ from test_p2p_calls import ALICE, BOB, App, make_app
 from test_sip_trunk import free_udp_port
 
 from lwork.media.relay.rtp import RtpPacket
+from lwork.media.sdp_min import parse_sdp
 
 from fakes.rtp_peer import RtpPeer, eventually
 
@@ -223,5 +224,81 @@ async def test_dtmf_as_sip_info_when_the_trunk_has_no_telephone_event(
             alice.rtp.close()
     finally:
         phone_media.close()
+        if carrier.returncode is None:
+            carrier.kill()
+
+
+async def test_a_strangers_rtp_gets_none_of_the_apps_audio_for_the_phone(
+    server_factory, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The carrier leg takes media only from its SDP's host (sipp's c=127.0.0.1)."""
+    phone_media = await RtpPeer.open()
+    stranger = await RtpPeer.open("127.0.0.2")
+    port = free_udp_port()
+    carrier = await sipp(tmp_path, "uas_pstn_media.xml", "-p", str(port), "-set", "rtpport",
+                         str(phone_media.port))  # fmt: skip
+    try:
+        async with server_factory(**trunk_settings(port)) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            started = await alice.call(PHONE_NUMBER, type_="pstn")
+            sid = started["session_id"]
+            await statuses_until(alice, sid, "hookoff", [])
+            # where the carrier sends the phone's voice: the relay address in our INVITE's SDP
+            relay_sdp = server.services.calls.calls[sid].offer_sdp
+            to_carrier_leg = (started["ip"], parse_sdp(relay_sdp).port)
+            for n in range(10):
+                stranger.send_rtp(RtpPacket(102, n, 0, 0x5, bytes(32)), to_carrier_leg)
+            await asyncio.sleep(0.2)
+            alice.send((started["ip"], started["port"]), 20, ssrc=77)
+            assert len(await phone_media.wait_rtp(20)) >= 20
+            assert stranger.rtp_in == []
+            assert await alice.hangup(sid) == {"status": "ok"}
+            await finished(carrier)
+            alice.rtp.close()
+    finally:
+        phone_media.close()
+        stranger.close()
+        if carrier.returncode is None:
+            carrier.kill()
+
+
+async def test_the_phones_media_follows_the_carriers_re_invite_to_a_new_host(
+    server_factory, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    phone_media = await RtpPeer.open()
+    moved_media = await RtpPeer.open("127.0.0.2")
+    port = free_udp_port()
+    ports = ["-set", "rtpport", str(phone_media.port), "-set", "rtpport2", str(moved_media.port)]
+    carrier = await sipp(tmp_path, "uas_pstn_media_moves.xml", "-p", str(port), *ports)
+    try:
+        async with server_factory(**trunk_settings(port)) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            started = await alice.call(PHONE_NUMBER, type_="pstn")
+            sid = started["session_id"]
+            await statuses_until(alice, sid, "hookoff", [])
+            active = server.services.calls.calls[sid]
+            to_carrier_leg = (started["ip"], parse_sdp(active.offer_sdp).port)
+            phone_media.send_rtp(RtpPacket(0, 1, 0, 0x9, bytes(32)), to_carrier_leg)
+            assert len(await alice.rtp.wait_rtp(1)) == 1
+            moved_media.send_rtp(RtpPacket(0, 2, 160, 0x9, bytes(32)), to_carrier_leg)
+            await asyncio.sleep(0.2)
+            assert len(alice.rtp.rtp_in) == 1  # the new host, before the re-INVITE: refused
+            leg = active.sip_leg
+            assert leg is not None
+            assert await eventually(lambda: "127.0.0.2" in (leg.remote_sdp or ""), 10)
+
+            def moved_heard() -> bool:
+                moved_media.send_rtp(RtpPacket(0, 3, 320, 0x9, bytes(32)), to_carrier_leg)
+                return len(alice.rtp.rtp_in) > 1
+
+            assert await eventually(moved_heard, 5)
+            alice.send((started["ip"], started["port"]), 5, ssrc=77)
+            assert len(await moved_media.wait_rtp(5)) >= 5
+            assert await alice.hangup(sid) == {"status": "ok"}
+            await finished(carrier)
+            alice.rtp.close()
+    finally:
+        phone_media.close()
+        moved_media.close()
         if carrier.returncode is None:
             carrier.kill()

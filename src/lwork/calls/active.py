@@ -37,6 +37,9 @@ class Active:
     opdata: dict[str, Any] = field(default_factory=dict)
     answered_wall: float | None = None
     """Wall-clock time the SIP leg answered: where the CDR's meter starts."""
+    app_media: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """The media (host, port) last signalled to the relay for each app party ("caller",
+    "callee"): the host is the app's HTTP address, where the relay expects its media."""
     warned: bool = False
     """A talk-time warning went to the caller's mailbox (taken back when the call ends)."""
 

@@ -176,7 +176,8 @@ class CallApi:
     # Each endpoint for an existing call runs where the call lives (``router.py``).
 
     async def status(self, req: ApiRequest) -> Reply:
-        return await self._router.run(session_id(req.query_param("session_id")), "status")
+        sid = session_id(req.query_param("session_id"))
+        return await self._router.run(sid, "status", {"client_ip": req.client_ip})
 
     async def hangup(self, req: ApiRequest) -> Reply:
         return await self._router.run(session_id(req.query_param("session_id")), "hangup")
@@ -222,7 +223,7 @@ class CallApi:
     # the operations, as the call's own node runs them
 
     async def _status(self, sid: str, args: dict[str, Any]) -> Reply:
-        status, stats = await self._calls.status(sid)
+        status, stats = await self._calls.status(sid, str(args.get("client_ip") or ""))
         return CallStatus(peer_status=status, state=status, stats=stats)
 
     async def _hangup(self, sid: str, args: dict[str, Any]) -> Reply:

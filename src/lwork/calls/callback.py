@@ -10,8 +10,8 @@ for the *other* party, and so is an ``answer``'s. So
    INVITE ``remote`` with (local's chosen codec, the relay's address);
 3. remote's 200 SDP goes in a repeated ``offer(sid, "remote", sdp)``: a new offer from a known
    from-tag replaces that party's address (a re-INVITE for lwork's relay and rtpengine alike),
-   so the relay sends local's voice to remote at once. Should that fail, the relay still
-   latches onto remote's first packet.
+   so the relay sends local's voice to remote at once, and takes remote's media from that
+   address only (strict source: until then, remote's leg accepts no media at all).
 
 Either leg failing or ending ends the other (CANCEL before an answer, BYE after). Ringing
 without answer ends by the trunk's ring timeout; every callback by ``max_s`` at the latest, or
@@ -92,6 +92,9 @@ class LegEvents:
 
     def ended(self, reason: str) -> None:
         self._service.leg_gone(self._running, f"{self._role}_{reason}")
+
+    def media_moved(self, sdp: str) -> None:
+        self._service.leg_moved(self._running, self._role, sdp)
 
 
 class CallbackService:
@@ -201,6 +204,22 @@ class CallbackService:
     def leg_gone(self, running: Running, reason: str) -> None:
         self._spawn(self.end(running, reason))
 
+    def leg_moved(self, running: Running, role: str, sdp: str) -> None:
+        self._spawn(self._leg_moved(running, role, sdp))
+
+    async def _leg_moved(self, running: Running, role: str, sdp: str) -> None:
+        """A party's re-INVITE moved its media: the relay takes it only from where it is told."""
+        if running.state.ended:
+            return
+        sid = running.state.sid
+        try:
+            if role == REMOTE:
+                await self.media.offer(sid, REMOTE, sdp)
+            else:
+                await self.media.answer(sid, REMOTE, LOCAL, sdp)
+        except NgError as exc:
+            log.warning("callback %s: relay refused %s's new SDP: %s", sid, role, exc)
+
     async def _call_remote(self, running: Running, local_sdp: str) -> None:
         try:
             for_remote = await self.media.answer(running.state.sid, REMOTE, LOCAL, local_sdp)
@@ -217,7 +236,7 @@ class CallbackService:
         try:
             await self.media.offer(running.state.sid, REMOTE, remote_sdp)
         except NgError as exc:
-            # Not fatal: the relay latches onto remote's first packet instead.
+            # Not fatal to the signalling; under strict source remote's media is refused.
             log.warning("callback %s: relay refused remote's SDP: %s", running.state.sid, exc)
         if running.state.answered(REMOTE):
             running.answered_wall[REMOTE] = self.wall()

@@ -44,11 +44,14 @@ async def answer(service: CallService, sid: str, client_ip: str, port: int) -> d
             raise Failed("session_not_exist")
         sdp = build_sdp(client_ip, port)
         if active.inbound is not None:
-            return await answer_inbound(service, active, active.inbound, sdp)
+            reply = await answer_inbound(service, active, active.inbound, sdp)
+            active.app_media["callee"] = (client_ip, port)
+            return reply
         try:
             await service.media.answer(sid, "caller", "callee", sdp)
         except NgError as exc:
             raise Failed("no_media_port") from exc
+        active.app_media["callee"] = (client_ip, port)
         callee_sid = new_call_session_id(service.node)
         active.call.callee_sid = callee_sid
         service.callee_sids[callee_sid] = sid

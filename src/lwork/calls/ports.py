@@ -41,6 +41,8 @@ class LegListener(Protocol):
 
     def ended(self, reason: str) -> None: ...
 
+    def media_moved(self, sdp: str) -> None: ...
+
 
 class SipLeg(Protocol):
     @property

@@ -4,6 +4,8 @@ relay as a child process (or inline in the event loop)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import secrets
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import urlsplit
 
@@ -28,6 +30,8 @@ def relay_config(settings: MediaSettings) -> RelayConfig:
         max_leg_pps=settings.max_leg_pps,
         workers=settings.relay_workers,
         realtime_priority=settings.relay_realtime_priority,
+        ng_allowed_sources=tuple(settings.ng_allowed_sources),
+        ng_secret=settings.ng_secret.get_secret_value(),
     )
 
 
@@ -37,18 +41,29 @@ async def media_control(
 ) -> AsyncIterator[NgClient]:
     """An ng client to the configured relay, starting the built-in one for as long as needed;
     `link` learns of the relay child (for its restart count)."""
+    timeout_s = settings.ng_timeout_s
+    flags = ("strict source",) if settings.strict_source else ()
     if settings.ng_url:
         url = urlsplit(settings.ng_url)
         if url.scheme not in ("udp", "") or not url.hostname or not url.port:
             raise ValueError(f"media.ng_url must be udp://host:port, not {settings.ng_url!r}")
-        async with NgClient(url.hostname, url.port, timeout_s=settings.ng_timeout_s) as client:
+        secret = settings.ng_secret.get_secret_value()
+        async with NgClient(
+            url.hostname, url.port, timeout_s=timeout_s, secret=secret, sdp_flags=flags
+        ) as client:
             yield client
         return
     config = relay_config(settings)
+    # The built-in relay listens on loopback, where any local user could send it commands: a
+    # secret of its own (random when none is set) keeps them out.
+    config = dataclasses.replace(config, ng_secret=config.ng_secret or secrets.token_hex(16))
+    secret = config.ng_secret
     if settings.relay_mode == "inline":
         async with RelayServer(config) as relay:
             host, port = relay.ng_address[:2]
-            async with NgClient(host, port, timeout_s=settings.ng_timeout_s) as client:
+            async with NgClient(
+                host, port, timeout_s=timeout_s, secret=secret, sdp_flags=flags
+            ) as client:
                 yield client
         return
     child = RelayChild(config)
@@ -56,7 +71,9 @@ async def media_control(
         link.child = child
     try:
         port = await child.start()
-        async with NgClient("127.0.0.1", port, timeout_s=settings.ng_timeout_s) as client:
+        async with NgClient(
+            "127.0.0.1", port, timeout_s=timeout_s, secret=secret, sdp_flags=flags
+        ) as client:
             yield client
     finally:
         await child.close()

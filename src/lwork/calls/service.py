@@ -20,6 +20,7 @@ from lwork.accounts.phone import normalise_phone
 from lwork.calls.active import Active
 from lwork.calls.charging import CallCharging
 from lwork.calls.inbound import accept_invite
+from lwork.calls.media_handover import follow_app
 from lwork.calls.model import (
     Call,
     Ended,
@@ -137,6 +138,7 @@ class CallService:
         )
         active = Active(call, relay_ip=relay_ip, callee_port=offer.media.port, offer_sdp=offer.sdp)
         active.caller_id = request.caller_id
+        active.app_media["caller"] = (request.client_ip, request.port)
         active.relay_ip = relay_ip or offer.media.ip
         self.calls[sid] = active
         response = {
@@ -163,12 +165,15 @@ class CallService:
                  "p2p" if call.p2p else "sip")  # fmt: skip
         return response
 
-    async def status(self, sid: str) -> tuple[Status, dict[str, Any]]:
-        """The status a leg's owner sees, with its live quality; also that leg's keep-alive."""
+    async def status(self, sid: str, client_ip: str = "") -> tuple[Status, dict[str, Any]]:
+        """The status a leg's owner sees, with its live quality; also that leg's keep-alive,
+        and from a new address (``client_ip``) the news that its media moved."""
         found = self._find(sid)
         if found is None:
             return Status.RELEASE, {}
         active, role = found
+        if client_ip:
+            await follow_app(self.media, active, role, client_ip)
         now = self.now()
         if role == "caller":
             active.call.caller_alive_at = now

@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from lwork.calls.active import Active
+from lwork.calls.media_handover import follow_carrier
 from lwork.calls.model import (
     Ended,
     Event,
@@ -47,6 +48,9 @@ class CallLegListener:
 
     def ended(self, reason: str) -> None:
         self._progress(Ended(reason), None)
+
+    def media_moved(self, sdp: str) -> None:
+        self._service.spawn(follow_carrier(self._service.media, self._active, sdp))
 
 
 async def dial(service: CallService, active: Active) -> None:

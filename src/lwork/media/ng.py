@@ -56,8 +56,19 @@ __all__ = [
 class NgClient(NgTransport):
     """Talks to one ng endpoint. Use as `async with NgClient(host, port) as ng:`."""
 
-    def __init__(self, host: str, port: int, *, timeout_s: float = 1.0, retries: int = 3) -> None:
-        super().__init__(host, port, timeout_s=timeout_s, retries=retries)
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout_s: float = 1.0,
+        retries: int = 3,
+        secret: str = "",
+        sdp_flags: Sequence[str] = (),
+    ) -> None:
+        super().__init__(host, port, timeout_s=timeout_s, retries=retries, secret=secret)
+        self.sdp_flags = tuple(sdp_flags)
+        """Flags every offer and answer carries besides its own (e.g. ``strict source``)."""
         self.compact_stats: bool | None = None
         """Whether the relay answers `lwork stats`: None until asked, False from rtpengine."""
 
@@ -76,6 +87,7 @@ class NgClient(NgTransport):
         ice: str | None = "remove",
     ) -> SdpResult:
         """Caller's SDP in; SDP for the callee out (its address is where the callee sends)."""
+        flags = (*self.sdp_flags, *flags)
         message = _sdp_message("offer", call_id, from_tag, sdp, flags, replace, ice)
         return _sdp_result(await self.request(message))
 
@@ -91,6 +103,7 @@ class NgClient(NgTransport):
         ice: str | None = "remove",
     ) -> SdpResult:
         """Callee's SDP in; SDP for the caller out (its address is where the caller sends)."""
+        flags = (*self.sdp_flags, *flags)
         message = _sdp_message("answer", call_id, from_tag, sdp, flags, replace, ice)
         message["to-tag"] = to_tag
         return _sdp_result(await self.request(message))

@@ -1,7 +1,9 @@
 """The transport of rtpengine's *ng* control protocol: bencode over UDP, one cookie per request.
 
 Requests are retransmitted with the same cookie on timeout (the relay answers a duplicate from
-its cache); a reply with `"result": "error"` raises `NgError` carrying `error-reason`.
+its cache); a reply with `"result": "error"` raises `NgError` carrying `error-reason`. With a
+secret, each request's cookie carries its signature (`ng_auth`); the secret itself is never
+sent, and rtpengine echoes the longer cookie like any other.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ import asyncio
 import itertools
 import os
 import secrets
+import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self
 
 from lwork.media import bencode
+from lwork.media.ng_auth import sign_cookie
 
 
 class NgError(Exception):
@@ -46,8 +50,11 @@ class _Protocol(asyncio.DatagramProtocol):
 class NgTransport:
     """Requests to one ng endpoint and their replies, matched by cookie."""
 
-    def __init__(self, host: str, port: int, *, timeout_s: float = 1.0, retries: int = 3) -> None:
+    def __init__(
+        self, host: str, port: int, *, timeout_s: float = 1.0, retries: int = 3, secret: str = ""
+    ) -> None:
         self.address = (host, port)
+        self._secret = secret.encode()
         self.timeout_s = timeout_s
         self.retries = retries
         self._prefix = f"{os.getpid():x}{secrets.token_hex(3)}_"
@@ -101,7 +108,10 @@ class NgTransport:
         """Send one command, retransmitting until its reply comes; the reply's body."""
         transport, protocol = await self._ensure_open()
         cookie = (self._prefix + str(next(self._counter))).encode()
-        datagram = cookie + b" " + bencode.encode(message)
+        body = bencode.encode(message)
+        if self._secret:
+            cookie = sign_cookie(self._secret, cookie, body, time.time())
+        datagram = cookie + b" " + body
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         protocol.waiting[cookie] = future
         try:

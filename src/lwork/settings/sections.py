@@ -178,6 +178,31 @@ class MediaSettings(Section):
     ``ulimit -n`` to 4 x calls + some). Off: one shared socket per port."""
     ng_timeout_s: float = Field(1.0, gt=0)
     """Wait for one ng reply before retransmitting (three tries)."""
+    ng_secret: SecretStr = SecretStr("")
+    """Shared secret signing every ng request (an HMAC in the cookie; the secret itself is never
+    sent). Set the same value on ``lwork relay`` and on the API nodes whose ``ng_url`` points at
+    it; harmless toward an rtpengine, which echoes the cookie and checks nothing. Empty: the
+    built-in relay child gets a random one per start; ``lwork relay`` takes unsigned requests."""
+    strict_source: bool = True
+    """Each call leg's media is taken only from the host the signalling gave for it: the app's
+    HTTP address, the carrier's SDP address (any port, for NAT; a new host only after the
+    signalling reports it). Sent to the relay as rtpengine's ``strict source`` flag. Off: a leg
+    latches onto whoever sends first, as rtpengine does by default."""
+    ng_allowed_sources: list[str] = ["127.0.0.0/8", "::1"]
+    """Addresses or networks ``lwork relay`` takes ng requests from (others are dropped
+    unanswered); list the API nodes when they are on other hosts."""
+
+    @field_validator("ng_allowed_sources")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        if not value:
+            raise ValueError("empty: nobody could drive the relay")
+        for text in value:
+            ipaddress.ip_network(text, strict=False)  # ValueError names the bad entry
+        return value
+
     max_leg_pps: int = Field(1000, ge=0)
     """Packets a second one phone may send into the built-in relay (RTP and RTCP together; a
     second's worth may come in a burst). The excess is dropped and counted as errors, so a

@@ -33,14 +33,16 @@ class TransportStats:
 
 
 def stamp_via(request: SipRequest, source: Address) -> None:
-    """Record where a request really came from in its top Via (RFC 3261 18.2.1, RFC 3581)."""
+    """Record where a request really came from in its top Via (RFC 3261 18.2.1, RFC 3581).
+
+    ``received`` is always written, even when it equals the sent-by host, and an ``rport`` the
+    sender asked for always gets the real port: whatever values the sender put there itself are
+    overwritten, so a Via claiming ``received=<a trusted host>`` cannot borrow that host's trust.
+    """
     first_line = request.headers.get("Via") or ""
     elements = [part.strip() for part in split_outside_quotes(first_line, ",")]
-    via = request.top_via
-    wants_rport = via.param("rport") == ""
-    if via.host != source[0] or wants_rport:
-        via = via.with_param("received", source[0])
-    if wants_rport:
+    via = request.top_via.with_param("received", source[0])
+    if via.param("rport") is not None:
         via = via.with_param("rport", str(source[1]))
     elements[0] = str(via)
     request.headers.replace_first("Via", ", ".join(elements))

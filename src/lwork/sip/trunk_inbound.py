@@ -67,9 +67,15 @@ def screen_invite(config: TrunkConfig, invite: SipRequest) -> tuple[str, str] | 
 
 
 def source_address(request: SipRequest) -> Address:
-    """Where a request came from: the transport stamped received/rport into its top Via."""
+    """Where a request came from: the socket's address, which the transport stamped into its
+    top Via as ``received`` (always) and ``rport`` (when asked for).
+
+    Without ``rport`` the port is the Via's sent-by port, where RFC 3261 18.2.2 sends responses;
+    only the host decides trust, and the host is never the sender's own claim.
+    """
     via = request.top_via
-    return via.received or via.host, via.rport or via.port or 5060
+    # No stamp means the request never came through a socket: an empty host, trusted by none.
+    return via.received or "", via.rport or via.port or 5060
 
 
 class InboundCall(SipLeg):
@@ -86,7 +92,7 @@ class InboundCall(SipLeg):
         self.invite = invite
         self.caller = caller
         self.callee = callee
-        self.remote_sdp = body_text(invite) or ""
+        self.remote_sdp: str = body_text(invite) or ""
         self._local_tag = new_tag()
         self._ack_waiter: AckWaiter | None = None
         self._acked = False

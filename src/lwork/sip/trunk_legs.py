@@ -15,6 +15,7 @@ from lwork.sip.builders import create_response
 from lwork.sip.dialog import Dialog, SentBy
 from lwork.sip.headers import NameAddr
 from lwork.sip.message import SipRequest, SipResponse
+from lwork.sip.sdp import SessionDescription
 from lwork.sip.transaction import Address, TimerSettings
 from lwork.sip.trunk_config import TrunkConfig
 
@@ -42,6 +43,10 @@ class LegListener(Protocol):
 
     def ended(self, reason: str) -> None:
         """Either direction: "remote_bye", "cancelled" (inbound) or "ack_timeout" (inbound)."""
+
+    def media_moved(self, sdp: str) -> None:
+        """Either direction: a re-INVITE or UPDATE from the carrier names another audio address
+        than its last SDP (``sdp``, the new one): its media comes from there now."""
 
 
 class Cancellable(Protocol):
@@ -93,6 +98,8 @@ class SipLeg:
         self.state = LegState.OFFERED
         self.dialog: Dialog | None = None
         self.local_sdp = ""
+        self.remote_sdp: str | None = None
+        """The carrier's latest SDP (None: none yet)."""
         self.end_reason: str | None = None
         self._closed = False
         self._refresh_ack: AckWaiter | None = None
@@ -128,13 +135,18 @@ class SipLeg:
             self._refresh_ack = None
 
     def _answer_refresh(self, request: SipRequest) -> None:
-        # A session refresh: we keep our media where it is, so the answer is our last SDP.
+        # A session refresh: we keep our media where it is, so the answer is our last SDP. The
+        # carrier's may have moved; the relay takes media only from where it was told.
         ok = self._ok_with_sdp(request)
         self.host.send_response(ok)
         if request.method == "INVITE" and self.state is LegState.ANSWERED:
             if self._refresh_ack is not None:
                 self._refresh_ack.acked()
             self._refresh_ack = AckWaiter(self.host, ok, reliable=self._reliable, on_give_up=None)
+        offer = body_text(request)
+        if offer and audio_address(offer) not in (None, audio_address(self.remote_sdp or "")):
+            self.remote_sdp = offer
+            self._notify(lambda listener: listener.media_moved(offer))
 
     def _ok_with_sdp(self, request: SipRequest, to_tag: str | None = None) -> SipResponse:
         return create_response(
@@ -188,6 +200,20 @@ class SipLeg:
         except Exception:
             self.host.count_handler_error()
             log.exception("leg listener failed for call %s", self.call_id)
+
+
+def audio_address(sdp: str) -> tuple[str, int] | None:
+    """(connection address, port) of the first audio stream of ``sdp``; None when it has none
+    or does not parse."""
+    try:
+        description = SessionDescription.parse(sdp)
+    except ValueError:
+        return None
+    for media in description.media:
+        if media.media == "audio" and media.port:
+            connection = media.connection or description.connection
+            return (connection.address if connection else "", media.port)
+    return None
 
 
 def body_text(message: SipRequest | SipResponse) -> str | None:

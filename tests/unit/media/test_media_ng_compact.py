@@ -18,6 +18,8 @@ from lwork.media.sdp_min import build_sdp
 
 from fakes.null_binder import NullBinder
 
+LOCAL = ("127.0.0.1", 40000)
+
 
 class Relay:
     def __init__(self, port_max: int = 30099) -> None:
@@ -30,7 +32,7 @@ class Relay:
         """The decoded reply, as `NgClient` receives it."""
         self.cookie += 1
         cookie = b"c%d " % self.cookie
-        reply = self.ng.handle_datagram(cookie + bencode.encode(message), now, 1000.0 + now)
+        reply = self.ng.handle_datagram(cookie + bencode.encode(message), now, 1000.0 + now, LOCAL)
         assert reply is not None and reply.startswith(cookie)
         decoded = bencode.decode(reply[len(cookie) :])
         assert isinstance(decoded, dict)
@@ -110,7 +112,7 @@ def test_a_full_batch_fits_one_datagram() -> None:
         relay.call(call_id)
         relay.rtp(call_id, 3)
     datagram = relay.ng.handle_datagram(
-        b"k " + bencode.encode({"command": "lwork stats", "call-ids": ids}), 5.0, 1005.0
+        b"k " + bencode.encode({"command": "lwork stats", "call-ids": ids}), 5.0, 1005.0, LOCAL
     )
     assert datagram is not None and len(datagram) < 60_000
     decoded = bencode.decode(datagram[2:])

@@ -12,6 +12,8 @@ from lwork.media.relay.ngserver import NgServer
 from lwork.media.relay.session import Address, Leg
 from lwork.media.sdp_min import build_sdp, parse_sdp
 
+LOCAL = ("127.0.0.1", 40000)
+
 
 class RecordingBinder:
     """Stands in for sockets: the boundary, not our logic."""
@@ -46,7 +48,10 @@ class Harness:
     def send(self, message: Mapping[str, bencode.Encodable]) -> dict[bytes, bencode.BValue]:
         self.cookie += 1
         reply = self.ng.handle_datagram(
-            f"c{self.cookie} ".encode() + bencode.encode(message), self.now, 1000.0 + self.now
+            f"c{self.cookie} ".encode() + bencode.encode(message),
+            self.now,
+            1000.0 + self.now,
+            LOCAL,
         )
         assert reply is not None and reply.startswith(f"c{self.cookie} ".encode())
         decoded = bencode.decode(reply.partition(b" ")[2])
@@ -103,8 +108,8 @@ def test_retransmitted_offer_gets_the_cached_reply_and_no_new_ports() -> None:
     datagram = b"same-cookie " + bencode.encode(
         {"command": "offer", "call-id": "x", "from-tag": "a", "sdp": build_sdp("192.0.2.1", 4)}
     )
-    first = h.ng.handle_datagram(datagram, 1.0, 1001.0)
-    second = h.ng.handle_datagram(datagram, 1.5, 1001.5)
+    first = h.ng.handle_datagram(datagram, 1.0, 1001.0, LOCAL)
+    second = h.ng.handle_datagram(datagram, 1.5, 1001.5, LOCAL)
     assert first == second
     assert h.table.pool.in_use == 2
     assert h.ng.counters.retransmissions == 1
@@ -166,11 +171,11 @@ def test_errors_use_result_error_and_reason(
 
 def test_garbage_datagrams_never_raise() -> None:
     h = Harness()
-    assert h.ng.handle_datagram(b"", 1.0, 1.0) is None
-    assert h.ng.handle_datagram(b"nospace", 1.0, 1.0) is None
-    reply = h.ng.handle_datagram(b"c1 d3:key", 1.0, 1.0)
+    assert h.ng.handle_datagram(b"", 1.0, 1.0, LOCAL) is None
+    assert h.ng.handle_datagram(b"nospace", 1.0, 1.0, LOCAL) is None
+    reply = h.ng.handle_datagram(b"c1 d3:key", 1.0, 1.0, LOCAL)
     assert reply is not None and b"error" in reply
-    reply = h.ng.handle_datagram(b"c2 li1ee", 1.0, 1.0)
+    reply = h.ng.handle_datagram(b"c2 li1ee", 1.0, 1.0, LOCAL)
     assert reply is not None and b"not a dictionary" in reply
     assert h.ng.counters.malformed == 4
 

@@ -56,13 +56,15 @@ def test_anonymous_caller_is_kept_as_sent() -> None:
 @pytest.mark.parametrize(
     ("via", "expected"),
     [
-        ("SIP/2.0/UDP 203.0.113.10:5060;branch=z9hG4bKa", ("203.0.113.10", 5060)),
+        ("SIP/2.0/UDP 203.0.113.10:5060;branch=z9hG4bKa", ("", 5060)),
+        ("SIP/2.0/UDP 203.0.113.10:5070;branch=z9hG4bKa;received=203.0.113.10",
+         ("203.0.113.10", 5070)),
         ("SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKa;received=198.51.100.1;rport=4000",
          ("198.51.100.1", 4000)),
-        ("SIP/2.0/UDP carrier.example;branch=z9hG4bKa", ("carrier.example", 5060)),
+        ("SIP/2.0/UDP carrier.example;branch=z9hG4bKa", ("", 5060)),
     ],
 )  # fmt: skip
-def test_source_address_prefers_what_the_transport_stamped(
+def test_source_address_is_only_what_the_transport_stamped(
     via: str, expected: tuple[str, int]
 ) -> None:
     invite = captured_invite()

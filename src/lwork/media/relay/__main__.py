@@ -12,6 +12,7 @@ import json
 import os
 import signal
 
+from lwork.media.relay.child import SECRET_ENV
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.front import serve_sharded
 from lwork.media.relay.scheduling import apply_realtime_priority
@@ -50,6 +51,8 @@ async def _worker(config: RelayConfig) -> None:
 def _config_from_json(text: str) -> RelayConfig:
     names = {f.name for f in dataclasses.fields(RelayConfig)}
     values = {k: v for k, v in json.loads(text).items() if k in names}
+    values["ng_allowed_sources"] = tuple(values.get("ng_allowed_sources", ("127.0.0.1",)))
+    values["ng_secret"] = os.environ.get(SECRET_ENV, "")
     return RelayConfig(**values)
 
 
@@ -66,6 +69,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--realtime-priority", type=int, default=0, help="SCHED_FIFO priority 1-99 (0: off)"
+    )
+    parser.add_argument(
+        "--ng-allow",
+        default="127.0.0.0/8,::1",
+        help=f"comma-separated networks ng requests are taken from (secret: ${SECRET_ENV})",
     )
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument("--config-json", help="worker mode: full RelayConfig as JSON")
@@ -91,6 +99,8 @@ def main() -> None:
             workers=args.workers,
             realtime_priority=args.realtime_priority,
             max_leg_pps=args.max_leg_pps,
+            ng_allowed_sources=tuple(n.strip() for n in args.ng_allow.split(",") if n.strip()),
+            ng_secret=os.environ.get(SECRET_ENV, ""),
         )
     )
 

@@ -7,6 +7,7 @@ I/O and is driven in tests by a binder that only records ports.
 from __future__ import annotations
 
 import heapq
+import ipaddress
 import itertools
 import random
 from collections.abc import Callable
@@ -35,7 +36,8 @@ class PortBinder(Protocol):
         """Bind RTP `port` and RTCP `port + 1`; raise OSError if either is taken."""
 
     def attach(self, leg: Leg) -> None:
-        """Start delivering datagrams on the leg's ports to the leg."""
+        """Start delivering datagrams on the leg's ports to the leg; called again when the
+        signalling moved its latch, to drop what was connected to the old source."""
 
     def close_pair(self, port: int) -> None:
         """Close both sockets of the pair."""
@@ -106,8 +108,10 @@ class CallTable:
         options: sdp_rewrite.RewriteOptions,
         now: float,
         wall: float,
+        strict_source: bool = False,
     ) -> str:
-        """Register the caller's SDP; return it rewritten to the port the callee must use."""
+        """Register the caller's SDP; return it rewritten to the port the callee must use.
+        `strict_source`: the leg latches only onto its SDP's host (see `session`)."""
         media = _describe(sdp)
         call = self.calls.get(call_id)
         if call is None:
@@ -121,6 +125,7 @@ class CallTable:
             else:
                 raise CallError("Unknown from-tag for this call")
         _apply_media(leg, media)
+        self._expect(leg, media.ip, strict_source)
         call.last_signal_wall = wall
         assert leg.other is not None
         return sdp_rewrite.rewrite(sdp, self.config.sdp_address, leg.other.rtp_port, options)
@@ -133,6 +138,7 @@ class CallTable:
         sdp: str,
         options: sdp_rewrite.RewriteOptions,
         wall: float,
+        strict_source: bool = False,
     ) -> str:
         """Register the callee's SDP; return it rewritten to the port the caller must use."""
         media = _describe(sdp)
@@ -147,9 +153,24 @@ class CallTable:
         else:
             raise CallError("Unknown from-tag or to-tag for this call")
         _apply_media(leg, media)
+        self._expect(leg, media.ip, strict_source)
         call.last_signal_wall = wall
         assert leg.other is not None
         return sdp_rewrite.rewrite(sdp, self.config.sdp_address, leg.other.rtp_port, options)
+
+    def _expect(self, leg: Leg, host: str, strict_source: bool) -> None:
+        """Where the signalling says the leg's media comes from. Under strict source, a leg
+        latched elsewhere lets go, so the new host's first packet takes it (a handover the
+        signalling asked for: a phone on a new network, a carrier's re-INVITE)."""
+        leg.strict_source = strict_source
+        leg.expected_host = _usable_host(host)
+        if not strict_source:
+            return
+        latched = [peer for peer in (leg.rtp_peer, leg.rtcp_peer) if peer is not None]
+        if any(_usable_host(peer[0]) != leg.expected_host for peer in latched):
+            leg.rtp_peer = leg.rtcp_peer = None
+            leg.relatches += 1
+            self.binder.attach(leg)
 
     def delete(self, call_id: str) -> Call | None:
         call = self.calls.pop(call_id, None)
@@ -289,6 +310,18 @@ def _apply_media(leg: Leg, media: MediaAddress) -> None:
     events = {pt for pt, enc in media.rtpmap.items() if enc.lower().startswith("telephone-event")}
     leg.telephone_event_pts = frozenset(events or {101})
     leg.clock_rate = _clock_rate(media) or leg.clock_rate
+
+
+def _usable_host(host: str) -> str | None:
+    """`host` as the sockets write it (canonical, IPv4 unmapped); None for what no packet can
+    come from: an unspecified address (held, or not known yet) or a name."""
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return None if address.is_unspecified else str(address)
 
 
 def _clock_rate(media: MediaAddress) -> int | None:

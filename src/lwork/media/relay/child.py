@@ -5,7 +5,9 @@ unanswered requests. The calls the dead process carried are gone (their media st
 it); new calls work again within a second.
 
 The child (`python -m lwork.media.relay --config-json`) prints ``READY <ng port>`` once it
-listens and exits when its standard input closes, so it never outlives the API process.
+listens and exits when its standard input closes, so it never outlives the API process. The ng
+secret goes through the environment (``SECRET_ENV``), not the command line that any local user
+can read.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import sys
 import time
 
@@ -24,6 +27,8 @@ log = logging.getLogger("lwork.media")
 START_TIMEOUT_S = 20.0
 RESTART_DELAYS_S = (0.2, 1.0, 2.0, 5.0, 10.0, 30.0)
 """Waits before restarting a relay that died again soon after its last start (crash loop)."""
+SECRET_ENV = "LWORKRELAY_NG_SECRET"
+"""Environment variable carrying `RelayConfig.ng_secret` to a relay child."""
 STABLE_S = 30.0
 """A relay that ran this long before dying is restarted after the shortest wait."""
 
@@ -77,14 +82,17 @@ class RelayChild:
 
 
 async def _spawn(config: RelayConfig) -> tuple[asyncio.subprocess.Process, int]:
+    values = dataclasses.asdict(config)
+    env = {**os.environ, SECRET_ENV: values.pop("ng_secret")}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "lwork.media.relay",
         "--config-json",
-        json.dumps(dataclasses.asdict(config)),
+        json.dumps(values),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
+        env=env,
     )
     assert process.stdout is not None
     try:

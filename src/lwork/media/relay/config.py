@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from lwork.media.ng_auth import SourcePolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +16,7 @@ class RelayConfig:
     advertised_address: str | None = None
     """Address written into rewritten SDP; defaults to `bind_host` (set it behind 1:1 NAT)."""
     ng_host: str = "127.0.0.1"
-    """Address of the ng control socket. Keep it private: ng has no authentication."""
+    """Address of the ng control socket. Keep it private: ng itself has no authentication."""
     ng_port: int = 2223
     """UDP port of the ng control socket (rtpengine's customary 2223); 0 picks a free port."""
     port_min: int = 30000
@@ -34,8 +36,15 @@ class RelayConfig:
     tick_s: float = 0.02
     """Granularity of timers (RTCP generation, media timeout). Each tick's work stalls the
     packet path while it runs: short ticks keep that to a fraction of a millisecond."""
+    ng_allowed_sources: tuple[str, ...] = ("127.0.0.0/8", "::1")
+    """Addresses or networks ng requests are taken from; a datagram from anywhere else is
+    dropped unanswered (no reflection) and counted."""
+    ng_secret: str = field(default="", repr=False)
+    """Shared secret: when set, each ng request must carry a fresh HMAC of itself in its cookie
+    (`lwork.media.ng_auth`); unsigned or badly signed requests get an error. Empty: none."""
     ng_cache_s: float = 30.0
-    """How long ng replies are kept to answer retransmitted requests (same cookie) again."""
+    """How long ng replies are kept to answer retransmitted requests (same cookie and same
+    request) again; also how far a signed request's time may be from the relay's clock."""
     use_uvloop: bool = True
     """Run `run_relay` on uvloop when it is installed."""
     connected_peers: bool = True
@@ -68,5 +77,8 @@ class RelayConfig:
             raise ValueError("RelayConfig: max_leg_pps must be >= 0")
         if not 0 <= self.realtime_priority <= 99:
             raise ValueError("RelayConfig: realtime_priority must be 0-99")
+        if not self.ng_allowed_sources:
+            raise ValueError("RelayConfig: ng_allowed_sources is empty: nobody could drive it")
+        SourcePolicy(self.ng_allowed_sources)  # ValueError for a malformed entry
         if self.media_timeout_s <= 0 or self.rtcp_interval_s <= 0 or self.tick_s <= 0:
             raise ValueError("RelayConfig: timeouts and intervals must be positive")

@@ -3,7 +3,9 @@
 `serve_sharded` starts `config.workers` relay processes (`python -m lwork.media.relay
 --config-json ...`, restarted when they die), each with a slice of the port range and a private
 ng port on loopback, then forwards every ng request verbatim to the worker owning its call-id
-and the reply back.
+and the reply back. The front applies `ng_allowed_sources` and `ng_secret` itself, before any
+forwarding; the workers take requests from loopback only and check the same secret again (a
+verbatim request keeps its signature; the front signs the requests it writes itself).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from typing import cast
 
 from lwork.media import bencode
+from lwork.media.ng_auth import SourcePolicy, sign_cookie, verify_cookie
 from lwork.media.relay.child import RelayChild
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.sharding import merge_lists, merge_statistics, split_ports, worker_for
@@ -52,20 +55,33 @@ class _WorkerLink(asyncio.DatagramProtocol):
 class _Front(asyncio.DatagramProtocol):
     """The public ng socket: routes by call-id, merges `list` and `statistics`."""
 
-    def __init__(self, links: list[_WorkerLink]) -> None:
+    def __init__(self, links: list[_WorkerLink], config: RelayConfig) -> None:
         self.links = links
         self.transport: asyncio.DatagramTransport | None = None
         self.pending: OrderedDict[tuple[int, bytes], tuple[Address, float]] = OrderedDict()
         self.malformed = 0
+        self.refused = 0
+        self.sources = SourcePolicy(config.ng_allowed_sources)
+        self.secret = config.ng_secret.encode()
+        self.window_s = config.ng_cache_s
         self._tasks: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
+        if not self.sources.allows(addr[0]):
+            self.refused += 1
+            return
         cookie, sep, body = data.partition(b" ")
         if not sep or not cookie or len(cookie) > 128:
             self.malformed += 1
+            return
+        if self.secret and not verify_cookie(self.secret, cookie, body, time.time(), self.window_s):
+            self.refused += 1
+            reply = {"result": "error", "error-reason": "Authentication failed"}
+            if self.transport is not None:
+                self.transport.sendto(cookie + b" " + bencode.encode(reply), addr)
             return
         try:
             message = bencode.decode(body)
@@ -94,13 +110,16 @@ class _Front(asyncio.DatagramProtocol):
     ) -> None:
         loop = asyncio.get_running_loop()
         futures = []
+        body = bencode.encode(message)
         for index, link in enumerate(self.links):
             inner = b"%s-%d" % (cookie, index)
+            if self.secret:
+                inner = sign_cookie(self.secret, inner, body, time.time())
             future: asyncio.Future[bytes] = loop.create_future()
             link.fanout[inner] = future
             futures.append(future)
             if link.transport is not None:
-                link.transport.sendto(inner + b" " + bencode.encode(message))
+                link.transport.sendto(inner + b" " + body)
         try:
             bodies = await asyncio.wait_for(asyncio.gather(*futures), timeout=2.0)
             replies = [bencode.decode(b) for b in bodies]
@@ -141,13 +160,14 @@ async def serve_sharded(
     transports: list[asyncio.BaseTransport] = []
     try:
         links: list[_WorkerLink] = []
-        front = _Front(links)
+        front = _Front(links, config)
         for ports in split_ports(config.port_min, config.port_max, config.workers):
             child = RelayChild(
                 dataclasses.replace(
                     config,
                     ng_host="127.0.0.1",
                     ng_port=0,
+                    ng_allowed_sources=("127.0.0.1",),  # the front's links
                     port_min=ports[0],
                     port_max=ports[1],
                     workers=1,

@@ -1,8 +1,12 @@
 """The ng control protocol server side: cookie framing, retransmission cache, commands. Pure.
 
 A request is `<cookie> <bencoded dictionary>`; the reply repeats the cookie. Replies are cached
-per cookie for `ng_cache_s`, so a retransmitted `offer` gets the same ports instead of a second
-allocation. Keys and reply shapes follow rtpengine's ng protocol documentation.
+per cookie and request for `ng_cache_s`, so a retransmitted `offer` gets the same ports instead
+of a second allocation, while another request that reuses a cookie is carried out and answered
+on its own. Keys and reply shapes follow rtpengine's ng protocol documentation.
+
+Requests are taken only from `ng_allowed_sources` (others are dropped unanswered) and, with an
+`ng_secret`, only with a valid signature in their cookie (`lwork.media.ng_auth`).
 
 One command is lwork's own: `lwork stats` answers for many calls at once with only what a call
 status shows (`COMPACT_LEG_FIELDS`), because a `query` reply is ~2.5 KB of bencode per call and
@@ -17,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lwork.media import bencode
+from lwork.media.ng_auth import SourcePolicy, request_digest, verify_cookie
 from lwork.media.ng_compact import COMPACT_LEG_FIELDS, MAX_COMPACT_CALLS, compact_leg
 from lwork.media.relay.calls import Call, CallError, CallTable
 from lwork.media.relay.dtmf import ScheduledPacket, digit_code
@@ -39,6 +44,10 @@ class NgCounters:
     errors: int = 0
     malformed: int = 0
     retransmissions: int = 0
+    refused_sources: int = 0
+    """Datagrams from outside `ng_allowed_sources`, dropped unanswered."""
+    unauthenticated: int = 0
+    """Requests without a valid signature while an `ng_secret` is set."""
 
 
 class NgServer:
@@ -49,25 +58,39 @@ class NgServer:
         self.dtmf_sink = dtmf_sink
         self.started_wall = started_wall
         self.counters = NgCounters()
+        self.sources = SourcePolicy(table.config.ng_allowed_sources)
+        self._secret = table.config.ng_secret.encode()
         self._cache: OrderedDict[bytes, tuple[float, bytes]] = OrderedDict()
 
-    def handle_datagram(self, data: bytes, now: float, wall: float) -> bytes | None:
-        """Reply to one request datagram; None for input too broken to carry a cookie."""
+    def handle_datagram(
+        self, data: bytes, now: float, wall: float, source: Address
+    ) -> bytes | None:
+        """Reply to one request datagram from `source`; None for a source that is not allowed
+        or input too broken to carry a cookie."""
+        if not self.sources.allows(source[0]):
+            self.counters.refused_sources += 1
+            return None
         cookie, sep, body = data.partition(b" ")
         if not sep or not cookie or len(cookie) > 128:
             self.counters.malformed += 1
             return None
-        cached = self._cache.get(cookie)
+        if self._secret and not verify_cookie(
+            self._secret, cookie, body, wall, self.table.config.ng_cache_s
+        ):
+            self.counters.unauthenticated += 1
+            return cookie + b" " + bencode.encode(_error("Authentication failed"))
+        key = cookie + b" " + request_digest(body)
+        cached = self._cache.get(key)
         if cached is not None and now - cached[0] < self.table.config.ng_cache_s:
             self.counters.retransmissions += 1
             return cached[1]
         reply = cookie + b" " + bencode.encode(self.handle_body(body, now, wall))
-        self._remember(cookie, reply, now)
+        self._remember(key, reply, now)
         return reply
 
-    def _remember(self, cookie: bytes, reply: bytes, now: float) -> None:
-        self._cache[cookie] = (now, reply)
-        self._cache.move_to_end(cookie)
+    def _remember(self, key: bytes, reply: bytes, now: float) -> None:
+        self._cache[key] = (now, reply)
+        self._cache.move_to_end(key)
         horizon = now - self.table.config.ng_cache_s
         while self._cache and (
             len(self._cache) > MAX_CACHED or next(iter(self._cache.values()))[0] < horizon
@@ -100,6 +123,10 @@ class NgServer:
             return {"result": "pong"}
         if command in ("offer", "answer"):
             options = request.rewrite_options()
+            flags = {flag.replace("-", " ").replace("_", " ") for flag in request.flags()}
+            # rtpengine's flags: `strict source` locks the leg to its SDP's host; `media
+            # handover` asks for the opposite (latch wherever the media comes from).
+            strict = "strict source" in flags and "media handover" not in flags
             if command == "offer":
                 sdp = table.offer(
                     request.text("call-id"),
@@ -108,6 +135,7 @@ class NgServer:
                     options,
                     now,
                     wall,
+                    strict,
                 )
             else:
                 sdp = table.answer(
@@ -117,6 +145,7 @@ class NgServer:
                     request.text("sdp"),
                     options,
                     wall,
+                    strict,
                 )
             return {"result": "ok", "sdp": sdp}
         if command == "delete":

@@ -43,7 +43,7 @@ class _NgProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         try:
-            reply = self.server.handle_datagram(data, _monotonic(), time.time())
+            reply = self.server.handle_datagram(data, _monotonic(), time.time(), addr)
         except Exception:  # a bug must not take the control socket down with it
             log.exception("ng request failed")
             return
@@ -127,6 +127,10 @@ class RelayServer:
         other_rtp, other_rtcp = self._pairs[leg.other.rtp_port]
         rtp.attach(leg, other_rtp)
         rtcp.attach(leg, other_rtcp)
+        # Again after the signalling moved the latch: a companion connected to the old source
+        # must go now, not at the next datagram on the shared socket.
+        rtp.follow()
+        rtcp.follow()
 
     def close_pair(self, port: int) -> None:
         pair = self._pairs.pop(port, None)

@@ -8,6 +8,14 @@ Latching (symmetric RTP): a leg latches onto the source of its first packet. A p
 another source re-latches the leg when it carries an SSRC already seen on the leg (the same
 phone after a Wi-Fi -> LTE move) or when the latched source has been silent for
 `relatch_idle_s`; otherwise it is dropped and counted, so a stray sender cannot hijack a call.
+
+Strict source (rtpengine's `strict source` flag on the leg's offer/answer, which lwork always
+sends): only packets from `expected_host`, the host of the leg's own SDP, may latch or
+re-latch it, from any port (NAT picks the port; the rules above still decide a port change).
+A stranger elsewhere can neither take the leg before the phone's first packet nor after it.
+A new host takes over only when the signalling says so: a new offer/answer with its address
+(`CallTable` then unlatches the leg). No usable address (none, 0.0.0.0, a host name): nothing
+latches until signalling gives one.
 """
 
 from __future__ import annotations
@@ -64,6 +72,12 @@ class Leg:
     last_sr: tuple[int, float] | None = None
     """(compact NTP of the endpoint's last SR, arrival time) for our LSR/DLSR."""
     relatches: int = 0
+    strict_source: bool = False
+    """Latch only onto `expected_host` (any port); see the module docstring."""
+    expected_host: str | None = None
+    """The host the signalling gave for this leg's media, canonical text; None: none usable."""
+    foreign_drops: int = 0
+    """Packets refused because, under strict source, they came from another host."""
     other: Leg | None = None
     sent_packets: int = 0
     sent_octets: int = 0
@@ -160,7 +174,20 @@ class Leg:
         receiver = receivers[ssrc] = StreamReceiver(ssrc, self.clock_rate, sequence, now)
         return receiver
 
+    def _foreign(self, host: str) -> bool:
+        """Whether strict source refuses a packet from `host`; counts it if so."""
+        if not self.strict_source:
+            return False
+        if host.startswith("::ffff:"):  # IPv4 on a dual-stack socket
+            host = host[7:]
+        if host == self.expected_host:
+            return False
+        self.foreign_drops += 1
+        return True
+
     def _accept_source(self, ssrc: int, source: Address, now: float) -> bool:
+        if self._foreign(source[0]):
+            return False
         if self.rtp_peer is not None:
             last = self.rtp.last_packet
             moved = ssrc in self.receivers  # a stream we know, from a new address: handover
@@ -184,6 +211,9 @@ class Leg:
             self.rtcp.errors += 1
             return None
         if source != self.rtcp_peer:
+            if self._foreign(source[0]):
+                self.rtcp.errors += 1
+                return None
             idle = (
                 self.rtcp.last_packet is None or now - self.rtcp.last_packet >= self.relatch_idle_s
             )
