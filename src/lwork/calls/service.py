@@ -108,9 +108,9 @@ class CallService:
 
     async def start(self, request: StartRequest) -> dict[str, Any]:
         callee_uuid = await self.reachable(request.callee_phone) if request.p2p else None
-        if callee_uuid is None:  # a call to the callee's phone: the first minute must be paid
-            await self.charging.check(request.caller)
         sid = new_call_session_id(self.node)
+        if callee_uuid is None:  # a call to the callee's phone: the first minute must be paid
+            await self.charging.check(request.caller, sid)
         sdp = build_sdp(request.client_ip, request.port)
         try:
             offer = await self.media.offer(sid, "caller", sdp)
@@ -119,6 +119,7 @@ class CallService:
             log.warning("relay refused call %s: %s", sid, exc)
             with contextlib.suppress(NgError):
                 await self.media.delete(sid)
+            await self.charging.release(sid)
             raise Failed("no_media_port") from exc
         now = self.now()
         call = Call(

@@ -54,7 +54,7 @@ async def dial(service: CallService, active: Active) -> None:
     call = active.call
     listener = CallLegListener(service, active)
     try:
-        await service.charging.check(call.caller)  # again: a fallback comes seconds later
+        await service.charging.check(call.caller, call.sid)  # a fallback holds from here on
     except Failed as exc:
         log.info("call %s: no SIP leg to %s: %s", call.sid, call.callee_phone, exc.reason)
         await service.end(active, exc.reason)
