@@ -118,8 +118,9 @@ async def answered_call(client: httpx.AsyncClient, gateway: SmsGateway, url: str
     """Alice registers and calls the carrier's phone until it is answered; the session id."""
     await client.post(url + "/lwork/sms/auth_code", json={"uuid": ALICE, "type": "register"})
     code = gateway.last_code(ALICE)
-    r = await client.post(url + "/lwork/mobile/register", json={
-        "uuid": ALICE, "device_id": "A", "auth_code": code, "pwd": PWD, "group_id": "common"})  # fmt: skip
+    account = {"uuid": ALICE, "device_id": "A", "auth_code": code, "pwd": PWD,
+               "group_id": "common"}  # fmt: skip
+    r = await client.post(url + "/lwork/mobile/register", json=account)
     assert r.json() == {"status": "ok"}, r.text
     r = await client.post(url + "/lwork/mobile/login",
                           json={"acc": ALICE, "pwd": PWD, "device_id": "A"})  # fmt: skip
