@@ -47,11 +47,15 @@ async def test_an_app_to_app_call_leaves_a_p2p_record(server_factory: Factory) -
         assert records is not None
         [opened] = await records.rows(ALICE, 0, 1e12)  # opened at the answer
         assert (opened["kind"], opened["ended_at"]) == ("p2p", None)
-        await alice.hangup(sid)
+        started = opdata  # the caller's relay address, as pushed to the callee
+        alice.send((started["ip"], started["port"]), 50, ssrc=0xA11CE)
+        await asyncio.sleep(0.3)
+        await alice.hangup(sid)  # nobody read the call's status: no cached statistics
         [row] = await closed_records(server, ALICE, 1)
         assert (row["id"], row["kind"], row["caller"], row["callee"]) == (sid, "p2p", ALICE, BOB)
         assert row["answered_at"] is not None and row["end_reason"] == "hangup_caller"
         assert (row["minutes"], row["cost"], row["node"]) == (0, 0, "n1")
+        assert row["mos"] > 4 and row["loss"] == 0 and row["jitter_ms"] is not None
 
 
 async def test_a_busy_phone_leaves_an_unanswered_uncharged_record(

@@ -48,7 +48,10 @@ class RecordKeeper:
     async def start(self) -> None:
         """Close what an earlier life of this node (or a dead node) left open, then keep ours
         alive."""
-        await self.sweep()
+        try:
+            await self.sweep()
+        except Exception:  # the database is down: the periodic sweep tries again
+            log.exception("call records: the start-up sweep failed")
         self._task = asyncio.create_task(self._run(), name="call-records")
 
     async def close(self) -> None:

@@ -212,7 +212,10 @@ class CallService:
         if active.inbound is not None:
             active.inbound.hangup()  # BYE once answered, 480 before (a no-op if it ended)
         with contextlib.suppress(NgError):
-            await self.media.forget(call.sid)  # the final statistics are shown to nobody
+            if active.answered_wall is None:
+                await self.media.forget(call.sid)  # the final statistics are shown to nobody
+            elif (final := await self.media.delete(call.sid)) is not None:
+                active.set_stats(final)  # the record keeps the media quality at the end
         if call.p2p or active.warned:  # an invitation or a warning may wait in a mailbox
             await self.push.cancel_call(call.sid)
         await self.charging.ended(active)
