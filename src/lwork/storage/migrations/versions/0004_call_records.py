@@ -40,9 +40,13 @@ def upgrade() -> None:
         batch.alter_column("answered_at", existing_type=sa.Float, nullable=True)
         batch.alter_column("ended_at", existing_type=sa.Float, nullable=True)
     # Records written before 0004 were answered outbound legs: they started when answered.
+    # Whole seconds, rounded down on both (SQLite's CAST truncates, PostgreSQL's rounds).
+    seconds = "ended_at - answered_at"
+    if op.get_bind().dialect.name == "postgresql":
+        seconds = f"FLOOR({seconds})"
     op.execute(
-        "UPDATE cdrs SET started_at = answered_at, "
-        "billsec = CAST(ended_at - answered_at AS INTEGER) WHERE started_at IS NULL"
+        f"UPDATE cdrs SET started_at = answered_at, billsec = CAST({seconds} AS INTEGER) "
+        "WHERE started_at IS NULL"
     )
     op.create_index("ix_cdrs_started", "cdrs", ["uuid", "started_at"])
     op.create_index("ix_cdrs_owner", "cdrs", ["owner", "ended_at"])
