@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from lwork.billing.rating import Balance, Charge, Tariff
+from lwork.billing.rating import Balance, Charge
 from lwork.storage.tables import balances, ledger
 
 
@@ -54,35 +54,28 @@ class LedgerStore:
             return False
         return True
 
-    async def charge_in(
+    async def apply_charge(
         self,
         conn: AsyncConnection,
         uuid: str,
         ref: str,
-        tariff: Tariff,
-        minutes: int,
+        before: Balance,
+        charge: Charge,
         note: str,
         now: float,
-    ) -> Charge:
-        """Take ``minutes`` of ``tariff`` from the balance inside the caller's transaction (a
-        call record's close); IntegrityError if ``ref`` was charged before."""
+    ) -> None:
+        """Take ``charge`` from the balance read (locked) as ``before`` in the caller's
+        transaction (a call record's close); IntegrityError if ``ref`` was charged before."""
         await conn.execute(ledger.insert().values(
-            uuid=uuid, ref=ref, kind="charge", coins=0, gift_coins=0, minutes=0, forgiven=0,
+            uuid=uuid, ref=ref, kind="charge", coins=-charge.coins, gift_coins=-charge.gift_coins,
+            minutes=-charge.minutes, forgiven=charge.forgiven_cents + charge.forgiven_minutes,
             note=note[:200], created_at=now))  # fmt: skip
-        before = await self.locked_balance(conn, uuid, now)
-        charge = tariff.charge(before, minutes)
         await conn.execute(
             update(balances).where(balances.c.uuid == uuid).values(
                 coins=before.coins - charge.coins,
                 gift_coins=before.gift_coins - charge.gift_coins,
                 minutes=before.minutes - charge.minutes, updated_at=now)
         )  # fmt: skip
-        await conn.execute(
-            update(ledger).where(ledger.c.ref == ref).values(
-                coins=-charge.coins, gift_coins=-charge.gift_coins, minutes=-charge.minutes,
-                forgiven=charge.forgiven_cents + charge.forgiven_minutes)
-        )  # fmt: skip
-        return charge
 
     async def charged_since(self, uuid: str, since: float) -> Balance:
         """What charges took from the account since ``since`` (positive amounts)."""

@@ -46,14 +46,28 @@ class RecordStore:
         assert record.ended_at is not None
         minutes = billable_minutes(record.ended_at - record.answered_at) if (
             record.answered_at is not None and tariff is not None) else 0  # fmt: skip
-        closing = {
+        closing: dict[str, Any] = {
             "ended_at": record.ended_at, "billsec": record.billsec, "minutes": minutes,
             "end_reason": record.end_reason[:64], "sip_status": record.sip_status,
             **_quality(record.quality), "heartbeat_at": None, "dialog": None,
         }  # fmt: skip
         charge = Charge()
+        paid = tariff is not None and minutes > 0
         try:
             async with self._engine.begin() as conn:
+                # The balance first (the lock every change of the account queues on), then the
+                # claim: a second closer waits here and then finds the record closed.
+                if paid:
+                    assert tariff is not None
+                    before = await self._ledger.locked_balance(conn, record.account, now)
+                    charge = tariff.charge(before, minutes)
+                closing |= {
+                    "cost": charge.minutes if tariff is not None and tariff.pays_minutes
+                    else charge.cents,
+                    "charge_coins": charge.coins, "charge_gift_coins": charge.gift_coins,
+                    "charge_minutes": charge.minutes,
+                    "forgiven": charge.forgiven_cents + charge.forgiven_minutes,
+                }  # fmt: skip
                 claimed = 0
                 if record.answered_at is not None:
                     result = await conn.execute(
@@ -63,19 +77,12 @@ class RecordStore:
                     )
                     claimed = result.rowcount
                 if not claimed:  # never opened (unanswered, or the open failed): IntegrityError
-                    await conn.execute(cdrs.insert().values(  # if it was closed already
-                        **_identity(record), cost=0, **closing))  # fmt: skip
-                if tariff is not None and minutes:
-                    charge = await self._ledger.charge_in(
-                        conn, record.account, "cdr:" + record.id, tariff, minutes,
+                    await conn.execute(cdrs.insert().values(**_identity(record), **closing))
+                if paid:  # if it was closed already, this raises too
+                    await self._ledger.apply_charge(
+                        conn, record.account, "cdr:" + record.id, before, charge,
                         f"{minutes} min to {record.callee}", now,
                     )  # fmt: skip
-                cost = charge.minutes if tariff is not None and tariff.pays_minutes else (
-                    charge.cents)  # fmt: skip
-                forgiven = charge.forgiven_cents + charge.forgiven_minutes
-                await conn.execute(update(cdrs).where(cdrs.c.id == record.id).values(
-                    cost=cost, charge_coins=charge.coins, charge_gift_coins=charge.gift_coins,
-                    charge_minutes=charge.minutes, forgiven=forgiven))  # fmt: skip
                 if release is not None:
                     await ReservationStore.release_in(conn, release)
         except IntegrityError:
