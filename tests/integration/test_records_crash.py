@@ -134,7 +134,7 @@ async def answered_call(client: httpx.AsyncClient, gateway: SmsGateway, url: str
         started: dict[str, Any] = r.json()
         assert started["status"] == "ok", started
         sid: str = started["session_id"]
-        for _ in range(200):
+        for _ in range(600):  # a loaded machine: sipp may take a while to answer
             status = await client.get(url + "/lwork/mobile/voip/calls", params={"session_id": sid})
             if status.json()["peer_status"] == "hookoff":
                 return sid
@@ -181,7 +181,7 @@ async def test_a_node_killed_mid_call_closes_charges_and_hangs_up_when_it_restar
     tmp_path: Path, gateway: SmsGateway
 ) -> None:
     carrier_port = free_udp_port()
-    carrier = await sipp(tmp_path, "uas_answer.xml", "-p", str(carrier_port))
+    carrier: asyncio.subprocess.Process | None = None  # sipp's 30 s start with the call
     env = node_env(gateway, carrier_port)
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'n1' / 'lwork.db'}"
     first = Node("n1", tmp_path, env)
@@ -189,6 +189,7 @@ async def test_a_node_killed_mid_call_closes_charges_and_hangs_up_when_it_restar
     try:
         async with httpx.AsyncClient(timeout=30) as client:
             await first.ready(client)
+            carrier = await sipp(tmp_path, "uas_answer.xml", "-p", str(carrier_port))
             sid = await answered_call(client, gateway, first.url)
             opened = await open_record(db_url, sid)
             assert opened["ended_at"] is None and '"call_id"' in opened["dialog"]
@@ -212,7 +213,7 @@ async def test_a_node_killed_mid_call_closes_charges_and_hangs_up_when_it_restar
         for node in (first, again):
             if node is not None:
                 node.stop()
-        if carrier.returncode is None:
+        if carrier is not None and carrier.returncode is None:
             carrier.kill()
 
 
@@ -220,7 +221,7 @@ async def test_the_surviving_node_settles_a_dead_nodes_call_once(
     tmp_path: Path, gateway: SmsGateway, postgres_url: str, redis_url: str
 ) -> None:
     carrier_port = free_udp_port()
-    carrier = await sipp(tmp_path, "uas_answer.xml", "-p", str(carrier_port))
+    carrier: asyncio.subprocess.Process | None = None  # sipp runs 30 s: started late
     env = node_env(gateway, carrier_port, LWORK_DATABASE__URL=postgres_url,
                    LWORK_BUS__URL=redis_url, LWORK_CALLS__CDR_LEASE_S="2")  # fmt: skip
     nodes = [Node(name, tmp_path, env) for name in ("n1", "n2", "n3")]
@@ -229,6 +230,7 @@ async def test_the_surviving_node_settles_a_dead_nodes_call_once(
             for node in nodes:
                 await node.ready(client)
             dying, *survivors = nodes
+            carrier = await sipp(tmp_path, "uas_answer.xml", "-p", str(carrier_port))
             sid = await answered_call(client, gateway, dying.url)
             assert sid.startswith("n1@@")
             opened = await open_record(postgres_url, sid)
@@ -248,5 +250,5 @@ async def test_the_surviving_node_settles_a_dead_nodes_call_once(
     finally:
         for node in nodes:
             node.stop()
-        if carrier.returncode is None:
+        if carrier is not None and carrier.returncode is None:
             carrier.kill()
