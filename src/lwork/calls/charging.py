@@ -113,24 +113,36 @@ class CallCharging:
         return charge is not None
 
     def record(self, active: Active, ended: bool = False) -> CallRecord:
+        """The record of ``active``'s leg: open (with its dialog) or, ``ended``, closed now."""
         call = active.call
-        inbound = active.inbound
         leg: Persistable | None
-        started = self._wall() - (self._monotonic() - call.created_at)
-        if inbound is not None:
-            kind, account, caller = "in", call.callee_uuid or call.callee_phone, call.caller
-            leg, tag = inbound, "sip"
+        if active.inbound is not None:  # a phone called an app: the app's account
+            kind, account, leg, tag = (
+                "in",
+                call.callee_uuid or call.callee_phone,
+                active.inbound,
+                "sip",
+            )
         else:
             kind = "p2p" if call.p2p and not call.fell_back else "out"
-            account, caller, leg = call.caller, call.caller, active.sip_leg
-            tag = "caller" if kind == "p2p" else "callee"  # the phone's media, on a SIP leg
+            account, leg = call.caller, active.sip_leg
+            tag = "caller" if kind == "p2p" else "callee"  # whose media the relay measured
+        now = self._wall()
         answered = active.answered_wall
-        dialog = leg.persisted_dialog() if leg is not None and not ended else None
+        started = min(now - (self._monotonic() - call.created_at), answered or now)
         return CallRecord(
-            id=call.sid, account=account, kind=kind, caller=caller, callee=call.callee_phone,
-            caller_id=active.caller_id if kind == "out" else "", started_at=min(started,
-            answered or started), answered_at=answered, ended_at=self._wall() if ended else None,
-            end_reason=call.end_reason, node=self.node, dialog=dialog,
-            sip_status=sip_status(call.end_reason, answered is not None) if kind != "p2p" else None,
-            quality=leg_quality(active.stats, tag) if ended else leg_quality(None, tag),
-        )  # fmt: skip
+            id=call.sid,
+            account=account,
+            kind=kind,
+            caller=call.caller,
+            callee=call.callee_phone,
+            caller_id=active.caller_id if kind == "out" else "",
+            started_at=started,
+            answered_at=answered,
+            ended_at=now if ended else None,
+            end_reason=call.end_reason,
+            sip_status=None if kind == "p2p" else sip_status(call.end_reason, answered is not None),
+            quality=leg_quality(active.stats if ended else None, tag),
+            node=self.node,
+            dialog=leg.persisted_dialog() if leg is not None and not ended else None,
+        )
