@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -36,6 +37,7 @@ pytestmark = pytest.mark.skipif(
 )
 PWD = "e10adc3949ba59abbe56e057f20f883e"
 ALICE = "13800138000"
+BOB = "13900000002"
 
 
 class Node:
@@ -114,17 +116,21 @@ def node_env(gateway: SmsGateway, carrier_port: int, **extra: str) -> dict[str, 
     }
 
 
-async def answered_call(client: httpx.AsyncClient, gateway: SmsGateway, url: str) -> str:
-    """Alice registers and calls the carrier's phone until it is answered; the session id."""
-    await client.post(url + "/lwork/sms/auth_code", json={"uuid": ALICE, "type": "register"})
-    code = gateway.last_code(ALICE)
-    account = {"uuid": ALICE, "device_id": "A", "auth_code": code, "pwd": PWD,
+async def sign_up(client: httpx.AsyncClient, gateway: SmsGateway, url: str, uuid: str) -> None:
+    await client.post(url + "/lwork/sms/auth_code", json={"uuid": uuid, "type": "register"})
+    code = gateway.last_code(uuid)
+    account = {"uuid": uuid, "device_id": "A", "auth_code": code, "pwd": PWD,
                "group_id": "common"}  # fmt: skip
     r = await client.post(url + "/lwork/mobile/register", json=account)
     assert r.json() == {"status": "ok"}, r.text
     r = await client.post(url + "/lwork/mobile/login",
-                          json={"acc": ALICE, "pwd": PWD, "device_id": "A"})  # fmt: skip
+                          json={"acc": uuid, "pwd": PWD, "device_id": "A"})  # fmt: skip
     assert r.json()["status"] == "ok", r.text
+
+
+async def answered_call(client: httpx.AsyncClient, gateway: SmsGateway, url: str) -> str:
+    """Alice registers and calls the carrier's phone until it is answered; the session id."""
+    await sign_up(client, gateway, url, ALICE)
     media = await RtpPeer.open()
     try:
         r = await client.post(url + "/lwork/mobile/voip/calls", json={
@@ -250,5 +256,53 @@ async def test_the_surviving_node_settles_a_dead_nodes_call_once(
     finally:
         for node in nodes:
             node.stop()
+        if carrier is not None and carrier.returncode is None:
+            carrier.kill()
+
+
+async def test_an_inbound_call_of_a_killed_node_is_hung_up_toward_the_phone(
+    tmp_path: Path, gateway: SmsGateway
+) -> None:
+    """The dialog of a call the carrier placed (lwork the UAS) is restored the other way round:
+    our BYE's To carries the caller's tag (the scenario checks it)."""
+    env = node_env(gateway, free_udp_port(), LWORK_PUSH__HOLD_S="0.5")
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'n1' / 'lwork.db'}"
+    first = Node("n1", tmp_path, env)
+    again: Node | None = None
+    carrier: asyncio.subprocess.Process | None = None
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            await first.ready(client)
+            await sign_up(client, gateway, first.url, BOB)
+            poll = {"acc": BOB, "device_id": "A", "clidata": "c"}
+            await client.post(first.url + "/channel/push_service", json=poll)  # reachable
+            sip_port = int(re.findall(r"SIP trunk on 127\.0\.0\.1:(\d+)", first.log())[0])
+            carrier = await sipp(tmp_path, "uac_call_app_await_bye.xml", "-s", BOB,
+                                 f"127.0.0.1:{sip_port}")  # fmt: skip
+            opdata: dict[str, Any] = {}
+            for _ in range(40):
+                events = (await client.post(first.url + "/channel/push_service", json=poll)).json()
+                if events["data"][0]["event"] == "p2p_inform_called":
+                    opdata = events["data"][0]["opdata"]
+                    break
+            mobile = first.url + "/lwork/mobile/"
+            assert (await client.post(mobile + "p2p_ringing", json={"opdata": opdata})).json()[
+                "status"] == "ok"  # fmt: skip
+            answer = {"opdata": opdata, "sdp": {"ip": [], "port": 4000}}
+            assert (await client.post(mobile + "p2p_answer", json=answer)).json()["status"] == "ok"
+            sid = opdata["session_id"]
+            opened = await open_record(db_url, sid)
+            assert opened["kind"] == "in" and opened["uuid"] == BOB
+            first.kill()
+
+            again = Node("n1", tmp_path, env)
+            await again.ready(client)
+            await finished(carrier)  # its BYE check (To: the caller's tag) passed
+            record, charged, _ = await closed_record(db_url, sid)
+            assert (record["end_reason"], record["cost"], charged) == ("node_lost", 0, 0)
+    finally:
+        for node in (first, again):
+            if node is not None:
+                node.stop()
         if carrier is not None and carrier.returncode is None:
             carrier.kill()
