@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from test_p2p_calls import ALICE, BOB, FAST, make_app, two_apps
 from test_sip_trunk import free_udp_port
-from test_trunk_calls import PHONE_NUMBER, SIPP, finished, sipp, trunk_settings
+from test_trunk_calls import PHONE_NUMBER, SIPP, finished, sipp, statuses_until, trunk_settings
 
 from conftest import LiveServer
 from fakes.rtp_peer import eventually
@@ -154,3 +154,30 @@ async def test_at_most_the_allowed_paid_calls_per_account(server_factory: Factor
             alice.rtp.close()
     finally:
         silent.close()
+
+
+async def test_an_answered_call_reserves_its_cap_so_no_second_call_can_spend_it(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    port = free_udp_port()
+    carrier = await sipp(tmp_path, "uas_answer.xml", "-p", str(port))
+    two_minutes = {"billing": {"signup_gift_coins": 6}}
+    try:
+        async with server_factory(**trunk_settings(port), **two_minutes) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            first = (await alice.call(PHONE_NUMBER, type_="pstn"))["session_id"]
+            seen: list[str] = []
+            await statuses_until(alice, first, "hookoff", seen)
+            assert seen[-1] == "hookoff"
+            # answered, the first call may talk both minutes and holds them: none left to start
+            refused = await alice.call(PHONE_NUMBER, type_="pstn")
+            assert refused == {"status": "failed", "reason": "balance_not_enough"}
+            await alice.hangup(first)
+            await finished(carrier)
+            [row] = await closed_records(server, ALICE, 1)
+            assert row["minutes"] == 1 and row["cost"] == 300
+            assert (await alice.call(PHONE_NUMBER, type_="pstn"))["status"] == "ok"  # 1 left
+            alice.rtp.close()
+    finally:
+        if carrier.returncode is None:
+            carrier.kill()
