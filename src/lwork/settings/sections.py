@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class Section(BaseModel):
@@ -128,6 +128,13 @@ class CallSettings(Section):
     """Open records (and balance reservations) whose heartbeat is older than this belong to a
     dead node: a live node takes them over, closes and charges them, and sends BYE for their
     SIP dialogs. Keep it well above ``cdr_heartbeat_s``."""
+
+    @model_validator(mode="after")
+    def _lease_outlasts_heartbeats(self) -> CallSettings:
+        # A lease shorter than two heartbeats would let another node close live calls.
+        if self.cdr_lease_s < 2 * self.cdr_heartbeat_s:
+            raise ValueError("calls.cdr_lease_s must be at least twice calls.cdr_heartbeat_s")
+        return self
 
 
 class MediaSettings(Section):
