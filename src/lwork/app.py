@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from lwork.calls.callback_api import CallbackApi
 from lwork.calls.charging import CallCharging
 from lwork.calls.model import Timing
 from lwork.calls.ports import TrunkSwitch
+from lwork.calls.records_store import RecordStore
+from lwork.calls.recovery import RecordKeeper
 from lwork.calls.relay import RelayLink, media_control
 from lwork.calls.router import CallRouter
 from lwork.calls.service import CallPolicy, CallService
@@ -84,6 +87,8 @@ class Services:
     fraud: FraudService
     sip_address: tuple[str, int] | None = None
     """Where the SIP trunk user agent listens, once started."""
+    records: RecordStore | None = None
+    keeper: RecordKeeper | None = None
 
 
 def build_app(
@@ -220,6 +225,17 @@ def build_app(
         keepalive_s=settings.calls.keepalive_s,
     )
     sip_legs = TrunkSwitch()
+    records = RecordStore(engine, billing.ledger)
+    # This life of the node: records it opens are its own to heart-beat; after a crash the
+    # next life (same node name, another owner) closes them.
+    charging = CallCharging(
+        billing, records, node=settings.node, owner=f"{settings.node}/{secrets.token_hex(6)}",
+        wall=clock.wall, monotonic=clock.monotonic, warning_s=settings.billing.warning_s,
+    )  # fmt: skip
+    keeper = RecordKeeper(
+        records, charging, heartbeat_s=settings.calls.cdr_heartbeat_s,
+        lease_s=settings.calls.cdr_lease_s, wall=clock.wall,
+    )  # fmt: skip
     calls = CallService(
         node=settings.node,
         media=relay,
@@ -235,12 +251,12 @@ def build_app(
             stats_refresh_s=settings.calls.stats_refresh_s,
         ),
         monotonic=clock.monotonic,
-        charging=CallCharging(billing, clock.wall, settings.billing.warning_s),
+        charging=charging,
         fraud=fraud,
     )
     callbacks = CallbackService(
         node=settings.node, media=relay, trunk=sip_legs, max_s=settings.calls.callback_max_s,
-        billing=billing, wall=clock.wall, fraud=fraud,
+        charging=charging, wall=clock.wall, fraud=fraud,
     )  # fmt: skip
     # Several nodes share a bus: requests for a call go to the node holding it.
     router = CallRouter(
@@ -303,9 +319,11 @@ def build_app(
             if trunk is not None:
                 services.sip_address = await trunk.start()
                 sip_legs.legs = TrunkLegs(trunk)
+                keeper.end_dialog = trunk.end_persisted
                 log.info(
                     "SIP trunk on %s:%d toward %s", *services.sip_address, settings.sip.proxy_host
                 )
+            await keeper.start()  # after the trunk: orphaned dialogs get their BYE
             await calls.start_ticker()
             if on_ready is not None:
                 on_ready()
@@ -323,6 +341,7 @@ def build_app(
                 if freezer is not None:
                     await freezer.close()
                 await router.close()
+                await keeper.close()
                 await callbacks.close()
                 await calls.close()
                 if trunk is not None:
@@ -340,7 +359,19 @@ def build_app(
                 await engine.dispose()
 
     services = Services(
-        engine, accounts, store, versions, passwords, push, registry, mailbox, calls, relay,
-        billing, fraud,
-    )  # fmt: skip
+        engine,
+        accounts,
+        store,
+        versions,
+        passwords,
+        push,
+        registry,
+        mailbox,
+        calls,
+        relay,
+        billing,
+        fraud,
+        records=records,
+        keeper=keeper,
+    )
     return build_starlette(edge, lifespan), services

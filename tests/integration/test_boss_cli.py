@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lwork.billing.ledger import Cdr, LedgerStore
-from lwork.billing.rating import Tariff
+from lwork.billing.ledger import LedgerStore
+from lwork.billing.rating import Balance, Tariff
+from lwork.calls.records import CallRecord, Quality
+from lwork.calls.records_store import RecordStore
 from lwork.storage.engine import create_engine
 
 
@@ -49,15 +51,28 @@ async def test_call_details_of_an_account_by_local_date(tmp_path: Path) -> None:
     assert lwork(tmp_path, "boss", "open", "02100001111", "boss-pw").returncode == 0  # migrates
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'lwork.db'}", 1)
     answered = dt.datetime(2026, 3, 31, 23, 30, tzinfo=dt.UTC).timestamp()
-    cdr = Cdr("n1@@" + "a" * 32, "02100001111", "call", "02079460000", answered,
-              answered + 61, "hangup_caller")  # fmt: skip
-    await LedgerStore(engine).settle(cdr, Tariff(pays_minutes=True), answered + 61)
+    cdr = CallRecord(id="n1@@" + "a" * 32, account="02100001111", kind="out",
+                     caller="02100001111", callee="02079460000", caller_id="02100001111",
+                     started_at=answered - 4, answered_at=answered, ended_at=answered + 61,
+                     end_reason="hangup_caller", sip_status=200, node="n1",
+                     quality=Quality(mos=4.3, loss=0.01, jitter_ms=3.5, rtt_ms=42.0))  # fmt: skip
+    await LedgerStore(engine).credit("02100001111", "credit:x", Balance(minutes=5), None, 1.0)
+    records = RecordStore(engine, LedgerStore(engine))
+    await records.close(cdr, Tariff(pays_minutes=True), answered + 61)
     await engine.dispose()
     found = lwork(tmp_path, "boss", "cdrs", "02100001111", "--start", "2026-03-31",
                   "--end", "2026-03-31")  # fmt: skip
     assert found.returncode == 0, found.stderr
     [row] = [json.loads(line) for line in found.stdout.splitlines()]
-    assert (row["id"], row["minutes"], row["callee"]) == (cdr.id, 2, "02079460000")
+    assert row == {
+        "id": cdr.id, "account": "02100001111", "kind": "out", "caller": "02100001111",
+        "callee": "02079460000", "caller_id": "02100001111", "start": "2026-03-31T23:29:56+00:00",
+        "answer": "2026-03-31T23:30:00+00:00", "end": "2026-03-31T23:31:01+00:00",
+        "billsec": 61, "minutes": 2,
+        "charge": {"coins": 0, "gift_coins": 0, "minutes": 2, "forgiven": 0},
+        "end_reason": "hangup_caller", "sip_status": 200,
+        "quality": {"mos": 4.3, "loss": 0.01, "jitter_ms": 3.5, "rtt_ms": 42.0}, "node": "n1",
+    }  # fmt: skip
     # the same call in Shanghai's calendar falls on 1 April
     shanghai = {"LWORK_BILLING__TIMEZONE": "Asia/Shanghai"}
     other = lwork(tmp_path, "boss", "cdrs", "02100001111", "--start", "2026-03-31",
@@ -66,6 +81,7 @@ async def test_call_details_of_an_account_by_local_date(tmp_path: Path) -> None:
     april = lwork(tmp_path, "boss", "cdrs", "02100001111", "--start", "2026-04-01",
                   "--end", "2026-04-01", env=shanghai)  # fmt: skip
     assert json.loads(april.stdout)["id"] == cdr.id
+    assert json.loads(april.stdout)["answer"] == "2026-04-01T07:30:00+08:00"
     backwards = lwork(tmp_path, "boss", "cdrs", "02100001111", "--start", "2026-04-02",
                       "--end", "2026-04-01")  # fmt: skip
     assert backwards.returncode == 1 and "before" in backwards.stderr

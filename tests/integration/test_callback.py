@@ -144,10 +144,12 @@ async def test_callback_bridges_both_phones(server_factory: Factory, tmp_path: P
             assert r.json() == {"status": "ok"}  # idempotent
 
             # both legs were billed: one started minute each at 2.5 coins, gift coins first
-            cdrs = await server.services.billing.ledger.cdrs(ALICE, 0, 1e12)
-            assert sorted((c["id"], c["minutes"], c["cost"]) for c in cdrs) == [
-                (sid + "/local", 1, 250), (sid + "/remote", 1, 250),
+            cdrs = await server.services.records.rows(ALICE, 0, 1e12)  # type: ignore[union-attr]
+            assert sorted((c["id"], c["kind"], c["minutes"], c["cost"]) for c in cdrs) == [
+                (sid + "/local", "callback_local", 1, 250),
+                (sid + "/remote", "callback_remote", 1, 250),
             ]  # fmt: skip
+            assert all(c["sip_status"] == 200 and c["caller"] == ALICE for c in cdrs)
             r = await server.post("/lwork/mobile/get_coin", {"uuid": ALICE})
             assert r.json() == {"status": "ok", "coins": 0, "gift_coins": 295,
                                 "month_consumed": 5}  # fmt: skip

@@ -18,7 +18,7 @@ from test_p2p_calls import ALICE, BOB, make_app
 from test_trunk_calls import PHONE_NUMBER, statuses_until, trunk_settings
 
 from lwork.accounts.provisioning import ProvisioningService
-from lwork.billing.ledger import Cdr
+from lwork.calls.records import CallRecord
 
 from conftest import LiveServer
 from fakes.rtp_peer import eventually
@@ -165,8 +165,12 @@ async def test_denied_destinations_are_refused_before_any_invite(
 async def settle_call(server: LiveServer, sid: str, seconds: float) -> None:
     """A call of alice's that has just ended, charged as the call service charges it."""
     now = time.time()
-    cdr = Cdr(sid, ALICE, "call", PHONE_NUMBER, now - seconds, now, "hangup_caller")
-    assert await server.services.billing.settle(cdr) is not None
+    record = CallRecord(id=sid, account=ALICE, kind="out", caller=ALICE, callee=PHONE_NUMBER,
+                        caller_id=ALICE, started_at=now - seconds, answered_at=now - seconds,
+                        ended_at=now, end_reason="hangup_caller")  # fmt: skip
+    assert server.services.records is not None
+    tariff = await server.services.billing.tariff(ALICE, "call")
+    assert await server.services.records.close(record, tariff, now) is not None
 
 
 async def test_the_daily_cap_refuses_calls_until_the_operator_raises_it(

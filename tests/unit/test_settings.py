@@ -44,3 +44,9 @@ def test_missing_config_file_is_an_error(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("LWORK_CONFIG", raising=False)
     with pytest.raises(FileNotFoundError):
         load_settings("/nonexistent/lwork.toml")
+
+
+def test_a_record_lease_must_outlast_two_heartbeats() -> None:
+    assert Settings(calls={"cdr_heartbeat_s": 10, "cdr_lease_s": 20}).calls.cdr_lease_s == 20
+    with pytest.raises(ValidationError, match="cdr_lease_s"):
+        Settings(calls={"cdr_heartbeat_s": 15, "cdr_lease_s": 20})

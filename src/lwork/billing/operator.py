@@ -14,6 +14,8 @@ from lwork.accounts.phone import normalise_phone
 from lwork.accounts.service import AccountService
 from lwork.billing.rating import Balance, coins_value, to_cents
 from lwork.billing.service import MINUTES_GROUPS, BillingService
+from lwork.calls.records import boss_view
+from lwork.calls.records_store import RecordStore
 
 COMMANDS = ("credit", "balance", "cdrs")
 
@@ -58,13 +60,15 @@ async def run(
 
 
 async def _cdr_lines(billing: BillingService, uuid: str, start: dt.date, end: dt.date) -> str:
-    """CDRs answered from ``start`` to ``end`` (local dates of ``billing.timezone``)."""
+    """Records of calls started from ``start`` to ``end`` (dates of ``billing.timezone``), as
+    CONTRACT §9 names their fields."""
     if end < start:
         raise ValueError("--end is before --start")
     first = billing.day_start(start)
     after = billing.day_start(end + dt.timedelta(days=1))
-    rows = await billing.ledger.cdrs(uuid, first, after)
-    return "\n".join(json.dumps(row, sort_keys=True) for row in rows) or f"no calls of {uuid}"
+    rows = await RecordStore(billing.ledger.engine, billing.ledger).rows(uuid, first, after)
+    lines = (json.dumps(boss_view(row, billing.zone), ensure_ascii=False) for row in rows)
+    return "\n".join(lines) or f"no calls of {uuid}"
 
 
 async def _balance_line(billing: BillingService, uuid: str, group: str) -> str:

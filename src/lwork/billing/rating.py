@@ -97,3 +97,31 @@ def talk_cap_s(tariff: Tariff, balance: Balance) -> float | None:
     """The longest talk ``balance`` pays for (None: unlimited)."""
     minutes = tariff.affordable_minutes(balance)
     return None if minutes >= UNLIMITED else minutes * 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """What live paid calls may still spend: their talk-time caps' worth (CONTRACT §8)."""
+
+    cents: int = 0
+    minutes: int = 0
+
+    def __add__(self, other: Reserved) -> Reserved:
+        return Reserved(self.cents + other.cents, self.minutes + other.minutes)
+
+
+def reserve(tariff: Tariff, minutes: int) -> Reserved:
+    """The reservation of ``minutes`` of talk at ``tariff``."""
+    if tariff.pays_minutes:
+        return Reserved(minutes=minutes)
+    return Reserved(cents=minutes * tariff.cents_per_minute)
+
+
+def spendable(balance: Balance, reserved: Reserved) -> Balance:
+    """The balance once other live calls have spent all they may (gift coins go first, as a
+    charge takes them)."""
+    gift = max(0, balance.gift_coins)
+    from_gift = min(gift, reserved.cents)
+    coins = max(0, balance.coins) - (reserved.cents - from_gift)
+    return Balance(coins=max(0, coins), gift_coins=gift - from_gift,
+                   minutes=max(0, balance.minutes - reserved.minutes))  # fmt: skip

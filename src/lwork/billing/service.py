@@ -1,4 +1,4 @@
-"""Billing: may this account dial, how long may it talk, and settling a call that ended.
+"""Billing: may this account dial, how long may it talk (its reservation), balances and gifts.
 
 Only answered SIP legs cost anything (app-to-app calls are free, CONTRACT §8). The tariff is
 chosen by the account's *stored* group, never by what an app sends.
@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from lwork.billing.ledger import Cdr, LedgerStore
-from lwork.billing.rating import Balance, Charge, Tariff, coins_value, talk_cap_s, to_cents
+from lwork.billing.ledger import LedgerStore
+from lwork.billing.rating import UNLIMITED, Balance, Tariff, coins_value, to_cents
+from lwork.billing.reservations import ReservationStore
 from lwork.errors import Failed
 from lwork.settings import BillingSettings
 
@@ -34,6 +35,8 @@ class BillingPolicy:
     """Welcome gift of a new minute-paying account."""
     timezone: str = "UTC"
     """Where a calendar month starts, for ``month_consumed``."""
+    max_concurrent_paid_calls: int = 2
+    """Paid calls one account may have at once, over all nodes."""
 
     @classmethod
     def of(cls, section: BillingSettings) -> BillingPolicy:
@@ -43,6 +46,7 @@ class BillingPolicy:
             gift_cents=to_cents(section.signup_gift_coins),
             gift_minutes=section.signup_gift_minutes,
             timezone=section.timezone,
+            max_concurrent_paid_calls=section.max_concurrent_paid_calls,
         )
 
 
@@ -55,6 +59,7 @@ class BillingService:
         wall: Callable[[], float],
     ) -> None:
         self.ledger = ledger
+        self.reservations = ReservationStore(ledger.engine, ledger)
         self._group_of = group_of
         self._policy = policy
         self._zone = ZoneInfo(policy.timezone)
@@ -69,31 +74,32 @@ class BillingService:
             rate = self._policy.callback_cents_per_leg_minute
         return Tariff(pays_minutes=False, cents_per_minute=rate)
 
-    async def check_can_dial(self, uuid: str, kind: str = "call", legs: int = 1) -> None:
-        """``balance_not_enough`` unless the balance pays the first minute of ``legs`` legs."""
+    async def hold(self, uuid: str, call_id: str, kind: str, legs: int, owner: str) -> None:
+        """Reserve the first minute of a paid call (CONTRACT §8): ``balance_not_enough`` when
+        the balance, after what the account's other live calls may still spend, does not pay
+        it, or when the account has ``max_concurrent_paid_calls`` already (the contract names
+        no other reason a start may fail with for money)."""
         tariff = await self.tariff(uuid, kind)
-        if tariff.affordable_minutes(await self.ledger.balance(uuid)) < legs:
+        refused = await self.reservations.hold(
+            call_id, uuid, tariff, legs, self._policy.max_concurrent_paid_calls, owner,
+            self._wall(),
+        )  # fmt: skip
+        if refused is not None:
+            log.info("call %s of %s refused: %s", call_id, uuid, refused.value)
             raise Failed("balance_not_enough")
 
-    async def talk_cap_s(self, uuid: str, kind: str = "call", legs: int = 1) -> float | None:
-        """How long a call answered now may last (None: no limit from the balance)."""
+    async def cap_s(
+        self, uuid: str, call_id: str, kind: str, legs: int, owner: str
+    ) -> float | None:
+        """How long a call answered now may last (None: its tariff is free), reserving it."""
         tariff = await self.tariff(uuid, kind)
-        cap = talk_cap_s(tariff, await self.ledger.balance(uuid))
-        return None if cap is None else cap // legs // 60 * 60
+        if tariff.affordable_minutes(Balance()) >= UNLIMITED:
+            return None
+        minutes = await self.reservations.cap(call_id, uuid, tariff, legs, owner, self._wall())
+        return minutes * 60.0
 
-    async def settle(self, cdr: Cdr) -> Charge | None:
-        """Record the CDR and charge it; a repeat of the same CDR changes nothing."""
-        tariff = await self.tariff(cdr.uuid, cdr.kind)
-        charge = await self.ledger.settle(cdr, tariff, self._wall())
-        if charge is None:
-            log.info("CDR %s was settled before", cdr.id)
-        else:
-            log.info("CDR %s: %s, %d min to %s, charged %s", cdr.id, cdr.uuid, cdr.minutes,
-                     cdr.callee, charge)  # fmt: skip
-            if charge.forgiven_cents or charge.forgiven_minutes:
-                log.warning("CDR %s: the balance of %s lacked %d cents / %d min", cdr.id,
-                            cdr.uuid, charge.forgiven_cents, charge.forgiven_minutes)  # fmt: skip
-        return charge
+    async def release(self, call_id: str) -> None:
+        await self.reservations.release(call_id)
 
     async def credit(self, uuid: str, ref: str, amount: Balance, note: str | None = None) -> bool:
         return await self.ledger.credit(uuid, ref, amount, note, self._wall())
@@ -107,6 +113,10 @@ class BillingService:
             coins_value(balance.gift_coins),
             coins_value(spent.coins + spent.gift_coins),
         )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self._zone
 
     def day_start(self, day: dt.date) -> float:
         """When ``day`` begins in the billing time zone (Unix time)."""

@@ -30,11 +30,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from lwork.billing.ledger import Cdr
 from lwork.calls.callback_state import LOCAL, REMOTE, Callback, LegStatus
-from lwork.calls.charging import CallBilling
+from lwork.calls.charging import CallCharging
 from lwork.calls.model import CAP_MARGIN_S
 from lwork.calls.ports import MediaControl, SipLeg, SipLegs, TrunkUnavailable
+from lwork.calls.records import CallRecord, sip_status
 from lwork.errors import Failed
 from lwork.fraud.service import FraudService
 from lwork.ids import new_call_session_id
@@ -71,6 +71,8 @@ class Running:
     deadline: asyncio.TimerHandle | None = None
     answered_wall: dict[str, float] = field(default_factory=dict)
     """When each leg answered (wall clock): where its CDR's meter starts."""
+    dialled_wall: dict[str, float] = field(default_factory=dict)
+    """When each leg was dialled (wall clock): its record's start."""
 
 
 class LegEvents:
@@ -107,12 +109,12 @@ class CallbackService:
         media: MediaControl,
         trunk: SipLegs,
         max_s: float,
-        billing: CallBilling | None = None,
+        charging: CallCharging | None = None,
         wall: Callable[[], float] = time.time,
         fraud: FraudService | None = None,
     ) -> None:
-        """``billing`` None: callbacks are free (tests of the SIP flow alone)."""
-        self.billing = billing
+        """``charging`` None: callbacks are free and unrecorded (tests of the SIP flow alone)."""
+        self.charging = charging
         self.fraud = fraud
         self.wall = wall
         self.node = node
@@ -131,13 +133,15 @@ class CallbackService:
         """Ring ``local`` now, ``remote`` once local answers; the callback's session id."""
         if owner in self._by_owner:
             raise Failed("session_already_exist")
-        if self.billing is not None:
-            await self.billing.check_can_dial(owner, "callback", legs=2)
         if self.fraud is not None:  # both legs' destinations, the daily cap, velocity
             await self.fraud.check_callback(owner, local, remote)
-        if owner in self._by_owner:  # started meanwhile
-            raise Failed("session_already_exist")
         sid = new_call_session_id(self.node)
+        billing = self.charging.billing if self.charging is not None else None
+        if billing is not None:  # one reservation for both legs: a callback is one paid call
+            await billing.hold(owner, sid, "callback", 2, self.charging_owner)
+            if owner in self._by_owner:  # started meanwhile
+                await billing.release(sid)
+                raise Failed("session_already_exist")
         self._by_owner[owner] = sid  # claimed before the first await: concurrent starts lose
         try:
             offer = await self.media.offer(sid, REMOTE, placeholder_offer())
@@ -146,6 +150,8 @@ class CallbackService:
             del self._by_owner[owner]
             with contextlib.suppress(NgError):
                 await self.media.delete(sid)
+            if billing is not None:
+                await billing.release(sid)
             raise Failed("no_media_port") from exc
         running = Running(Callback(sid, owner, local, remote, caller_id))
         self.callbacks[sid] = running
@@ -193,10 +199,15 @@ class CallbackService:
 
     # SIP leg events
 
+    @property
+    def charging_owner(self) -> str:
+        return self.charging.owner if self.charging is not None else self.node
+
     def leg_answered(self, running: Running, role: str, sdp: str) -> None:
         if role == LOCAL:
             if running.state.answered(LOCAL):
                 running.answered_wall[LOCAL] = self.wall()
+                self._spawn(self._open_record(running, LOCAL))
                 self._spawn(self._call_remote(running, sdp))
         else:
             self._spawn(self._remote_answered(running, sdp))
@@ -240,13 +251,16 @@ class CallbackService:
             log.warning("callback %s: relay refused remote's SDP: %s", running.state.sid, exc)
         if running.state.answered(REMOTE):
             running.answered_wall[REMOTE] = self.wall()
+            await self._open_record(running, REMOTE)
             await self._cap(running)
 
     async def _cap(self, running: Running) -> None:
         """Hang up when the balance has paid both legs as long as it can."""
-        if self.billing is None or running.deadline is None:
+        billing = self.charging.billing if self.charging is not None else None
+        if billing is None or running.deadline is None:
             return
-        cap = await self.billing.talk_cap_s(running.state.owner, "callback", legs=2)
+        state = running.state
+        cap = await billing.cap_s(state.owner, state.sid, "callback", 2, self.charging_owner)
         loop = asyncio.get_running_loop()
         if cap is None:
             return
@@ -255,23 +269,39 @@ class CallbackService:
             running.deadline.cancel()
             running.deadline = loop.call_later(cap, self._expire, running, "balance_exhausted")
 
+    def _record(self, running: Running, role: str, ended: float | None) -> CallRecord:
+        state = running.state
+        number = state.local_number if role == LOCAL else state.remote_number
+        answered = running.answered_wall.get(role)
+        leg = running.sip_legs.get(role)
+        return CallRecord(
+            id=f"{state.sid}/{role}", account=state.owner, kind=f"callback_{role}",
+            caller=state.owner, callee=number, caller_id=state.caller_id,
+            started_at=running.dialled_wall.get(role, answered or self.wall()),
+            answered_at=answered, ended_at=ended, end_reason=state.end_reason,
+            sip_status=sip_status(state.end_reason if state.end_reason.startswith(role) else "",
+                                  answered is not None),
+            node=self.node, dialog=leg.persisted_dialog() if leg and ended is None else None,
+        )  # fmt: skip
+
+    async def _open_record(self, running: Running, role: str) -> None:
+        if self.charging is not None:
+            await self.charging.open_record(self._record(running, role, None))
+
     async def _settle(self, running: Running) -> None:
-        state, ended = running.state, self.wall()
-        if self.billing is None:
+        """Both legs' records (each dialled leg leaves one) are closed and charged."""
+        if self.charging is None:
             return
-        for role, answered in running.answered_wall.items():
-            number = state.local_number if role == LOCAL else state.remote_number
-            cdr = Cdr(id=f"{state.sid}/{role}", uuid=state.owner, kind="callback",
-                      callee=number, answered_at=answered, ended_at=ended,
-                      end_reason=state.end_reason[:64])  # fmt: skip
-            try:
-                await self.billing.settle(cdr)
-            except Exception:  # the database failed: keep the CDR in the log, for the operator
-                log.exception("CDR NOT WRITTEN, settle by hand: %s", cdr)
+        ended = self.wall()
+        roles = [role for role in (LOCAL, REMOTE) if role in running.dialled_wall]
+        for index, role in enumerate(roles):  # the last close drops the reservation with it
+            release = running.state.sid if index == len(roles) - 1 else None
+            await self.charging.close_record(self._record(running, role, ended), release)
 
     async def _dial(self, running: Running, role: str, sdp: str) -> None:
         state = running.state
         number = state.local_number if role == LOCAL else state.remote_number
+        running.dialled_wall[role] = self.wall()
         try:
             events = LegEvents(self, running, role)
             leg = await self.trunk.dial(number, state.caller_id, sdp, events)

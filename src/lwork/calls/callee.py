@@ -56,6 +56,7 @@ async def answer(service: CallService, sid: str, client_ip: str, port: int) -> d
         active.call.callee_sid = callee_sid
         service.callee_sids[callee_sid] = sid
         service.apply(active, CalleeAnswered())
+        await service.charging.answered(active, service.now())  # opens the p2p call's record
     await service.push.cancel_call(sid)
     return {
         "status": "ok",

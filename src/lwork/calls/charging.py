@@ -1,8 +1,11 @@
-"""The call service's side of billing (CONTRACT §8): a balance check before every SIP leg to a
-callee's phone, the talk-time cap when that leg answers, the CDR when the call ends.
+"""The call service's side of billing and call records (CONTRACT §8, §9).
 
-App-to-app calls never come here; calls *from* the trunk to an app are not charged either
-(the app's user did not place them).
+A paid leg (an app's call to a phone number, directly or after the app-to-app fallback) holds
+a reservation from its start: ``balance_not_enough`` when the balance, after what the
+account's other live calls may still spend, does not pay its first minute. When it answers its
+talk time is capped at what is left after those calls, and reserved. Every leg, paid or not,
+answered or not, leaves one record: opened at answer with its SIP dialog, closed and charged at
+its end (``records_store.py``), so that a crash loses neither the record nor the charge.
 """
 
 from __future__ import annotations
@@ -11,55 +14,135 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from lwork.billing.ledger import Cdr
-from lwork.billing.rating import Charge
+from lwork.billing.rating import Tariff
 from lwork.calls.active import Active
+from lwork.calls.records import CallRecord, leg_quality, sip_status
+from lwork.calls.records_store import RecordStore
 
 log = logging.getLogger("lwork.calls")
 
 
+class Persistable(Protocol):
+    def persisted_dialog(self) -> str | None: ...
+
+
 class CallBilling(Protocol):
-    async def check_can_dial(self, uuid: str, kind: str = "call", legs: int = 1) -> None:
+    async def tariff(self, uuid: str, kind: str) -> Tariff: ...
+
+    async def hold(self, uuid: str, call_id: str, kind: str, legs: int, owner: str) -> None:
         """Raise ``Failed("balance_not_enough")`` unless the first minute is paid for."""
         ...
 
-    async def talk_cap_s(self, uuid: str, kind: str = "call", legs: int = 1) -> float | None: ...
+    async def cap_s(
+        self, uuid: str, call_id: str, kind: str, legs: int, owner: str
+    ) -> float | None: ...
 
-    async def settle(self, cdr: Cdr) -> Charge | None: ...
+    async def release(self, call_id: str) -> None: ...
 
 
 class CallCharging:
     def __init__(
-        self, billing: CallBilling | None, wall: Callable[[], float], warning_s: float
+        self,
+        billing: CallBilling | None,
+        records: RecordStore | None,
+        *,
+        node: str,
+        owner: str,
+        wall: Callable[[], float],
+        monotonic: Callable[[], float],
+        warning_s: float,
     ) -> None:
-        """``billing`` None: calls are free (tests of the call flow alone)."""
-        self._billing = billing
+        """``billing`` and ``records`` None: calls are free and unrecorded (tests of the call
+        flow alone). ``owner`` names this process's life on ``node`` (records it heart-beats)."""
+        self.billing = billing
+        self.records = records
+        self.node = node
+        self.owner = owner
         self._wall = wall
+        self._monotonic = monotonic
         self._warning_s = warning_s
 
-    async def check(self, uuid: str) -> None:
-        if self._billing is not None:
-            await self._billing.check_can_dial(uuid)
+    async def check(self, uuid: str, call_id: str) -> None:
+        """A SIP leg to a phone is about to be placed: reserve its first minute."""
+        if self.billing is not None:
+            await self.billing.hold(uuid, call_id, "call", 1, self.owner)
+
+    async def release(self, call_id: str) -> None:
+        """A call that held a reservation failed to start."""
+        if self.billing is not None:
+            await self.billing.release(call_id)
 
     async def answered(self, active: Active, now: float) -> None:
-        """The SIP leg answered: start the meter and cap the talk at what the balance pays."""
+        """A leg answered: open its record and, if it is paid, cap its talk time."""
         active.answered_wall = self._wall()
-        if self._billing is None or active.inbound is not None:
+        record = self.record(active)
+        await self.open_record(record)
+        if self.billing is None or record.tariff_kind is None:
             return
-        cap = await self._billing.talk_cap_s(active.call.caller)
+        call = active.call
+        cap = await self.billing.cap_s(call.caller, call.sid, record.tariff_kind, 1, self.owner)
         if cap is not None:
-            active.call.cap_talk(now, cap, self._warning_s)
-            log.info("call %s: talk time capped at %.0f s by the balance", active.call.sid, cap)
+            call.cap_talk(now, cap, self._warning_s)
+            log.info("call %s: talk time capped at %.0f s by the balance", call.sid, cap)
 
     async def ended(self, active: Active) -> None:
-        """Write the CDR of an answered outbound SIP leg and charge it."""
-        call = active.call
-        if self._billing is None or active.answered_wall is None or active.inbound is not None:
+        """Close the leg's record (written now if it never answered) and charge it."""
+        await self.close_record(self.record(active, ended=True), release=active.call.sid)
+
+    async def open_record(self, record: CallRecord) -> None:
+        if self.records is None:
             return
-        cdr = Cdr(id=call.sid, uuid=call.caller, kind="call", callee=call.callee_phone,
-                  answered_at=active.answered_wall, ended_at=self._wall(),
-                  end_reason=call.end_reason[:64])  # fmt: skip
         try:
-            await self._billing.settle(cdr)
-        except Exception:  # the database failed: keep the CDR in the log, for the operator
-            log.exception("CDR NOT WRITTEN, settle by hand: %s", cdr)
+            await self.records.open(record, self.owner, self._wall())
+        except Exception:  # not fatal: the record is inserted at its end instead
+            log.exception("call %s: record not opened", record.id)
+
+    async def close_record(self, record: CallRecord, release: str | None) -> bool:
+        """Close and charge ``record``, dropping the reservation ``release`` with it; False if
+        it was closed before (by another node) or could not be written."""
+        if self.records is None:
+            return False
+        try:
+            tariff = None
+            if self.billing is not None and record.tariff_kind is not None:
+                tariff = await self.billing.tariff(record.account, record.tariff_kind)
+            charge = await self.records.close(record, tariff, self._wall(), release=release)
+        except Exception:  # the database failed: keep the record in the log, for the operator
+            log.exception("CDR NOT WRITTEN, settle by hand: %s", record)
+            return False
+        return charge is not None
+
+    def record(self, active: Active, ended: bool = False) -> CallRecord:
+        """The record of ``active``'s leg: open (with its dialog) or, ``ended``, closed now."""
+        call = active.call
+        leg: Persistable | None
+        if active.inbound is not None:  # a phone called an app: the app's account
+            kind, account, leg, tag = (
+                "in",
+                call.callee_uuid or call.callee_phone,
+                active.inbound,
+                "sip",
+            )
+        else:
+            kind = "p2p" if call.p2p and not call.fell_back else "out"
+            account, leg = call.caller, active.sip_leg
+            tag = "caller" if kind == "p2p" else "callee"  # whose media the relay measured
+        now = self._wall()
+        answered = active.answered_wall
+        started = min(now - (self._monotonic() - call.created_at), answered or now)
+        return CallRecord(
+            id=call.sid,
+            account=account,
+            kind=kind,
+            caller=call.caller,
+            callee=call.callee_phone,
+            caller_id=active.caller_id if kind == "out" else "",
+            started_at=started,
+            answered_at=answered,
+            ended_at=now if ended else None,
+            end_reason=call.end_reason,
+            sip_status=None if kind == "p2p" else sip_status(call.end_reason, answered is not None),
+            quality=leg_quality(active.stats if ended else None, tag),
+            node=self.node,
+            dialog=leg.persisted_dialog() if leg is not None and not ended else None,
+        )

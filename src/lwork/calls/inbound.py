@@ -85,6 +85,7 @@ async def answer_inbound(
         carrier_sdp = answer.sdp  # no AMR offered: the relay's own rewrite is the best left
     inbound.answer(carrier_sdp)
     service.apply(active, CalleeAnswered())
+    await service.charging.answered(active, service.now())  # opens the record, with the dialog
     service.spawn(service.push.cancel_call(active.call.sid))
     return {"status": "ok", **active.opdata}  # status first, as every answer
 

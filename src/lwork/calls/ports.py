@@ -52,6 +52,10 @@ class SipLeg(Protocol):
 
     def send_info_dtmf(self, digit: str, duration_ms: int = 160) -> None: ...
 
+    def persisted_dialog(self) -> str | None:
+        """The answered dialog as JSON, to end it with BYE after a crash (None: no dialog)."""
+        ...
+
 
 class TrunkUnavailable(Exception):
     """No SIP leg can be placed (no trunk configured, or it refused at once)."""

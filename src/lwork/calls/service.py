@@ -112,11 +112,11 @@ class CallService:
 
     async def start(self, request: StartRequest) -> dict[str, Any]:
         callee_uuid = await self.reachable(request.callee_phone) if request.p2p else None
-        if callee_uuid is None:  # a call to the callee's phone: the first minute must be paid
-            await self.charging.check(request.caller)
-            if self.fraud is not None:
-                await self.fraud.check_call(request.caller, request.callee_phone)
         sid = new_call_session_id(self.node)
+        if callee_uuid is None:  # a call to the callee's phone: allowed, and its first minute paid
+            if self.fraud is not None:  # before the reservation, which a refusal would leave
+                await self.fraud.check_call(request.caller, request.callee_phone)
+            await self.charging.check(request.caller, sid)
         sdp = build_sdp(request.client_ip, request.port)
         try:
             offer = await self.media.offer(sid, "caller", sdp)
@@ -125,6 +125,7 @@ class CallService:
             log.warning("relay refused call %s: %s", sid, exc)
             with contextlib.suppress(NgError):
                 await self.media.delete(sid)
+            await self.charging.release(sid)
             raise Failed("no_media_port") from exc
         now = self.now()
         call = Call(
@@ -221,7 +222,10 @@ class CallService:
         if active.inbound is not None:
             active.inbound.hangup()  # BYE once answered, 480 before (a no-op if it ended)
         with contextlib.suppress(NgError):
-            await self.media.forget(call.sid)  # the final statistics are shown to nobody
+            if active.answered_wall is None:
+                await self.media.forget(call.sid)  # the final statistics are shown to nobody
+            elif (final := await self.media.delete(call.sid)) is not None:
+                active.set_stats(final)  # the record keeps the media quality at the end
         if call.p2p or active.warned:  # an invitation or a warning may wait in a mailbox
             await self.push.cancel_call(call.sid)
         await self.charging.ended(active)

@@ -58,9 +58,9 @@ async def dial(service: CallService, active: Active) -> None:
     call = active.call
     listener = CallLegListener(service, active)
     try:
-        await service.charging.check(call.caller)  # again: a fallback comes seconds later
         if service.fraud is not None and call.callee_uuid is not None:  # not checked at start
             await service.fraud.check_call(call.caller, call.callee_phone)
+        await service.charging.check(call.caller, call.sid)  # a fallback holds from here on
     except Failed as exc:
         log.info("call %s: no SIP leg to %s: %s", call.sid, call.callee_phone, exc.reason)
         await service.end(active, exc.reason)

@@ -106,9 +106,9 @@ class FraudStore:
         return int(result.rowcount or 0)
 
     async def spending(self, uuid: str, since: float) -> list[Spend]:
-        """The account's call records that ran after ``since``."""
+        """The account's answered call records that ended after ``since``."""
         query = select(cdrs.c.cost, cdrs.c.answered_at, cdrs.c.ended_at).where(
-            cdrs.c.uuid == uuid, cdrs.c.ended_at > since
+            cdrs.c.uuid == uuid, cdrs.c.ended_at > since, cdrs.c.answered_at.is_not(None)
         )
         async with self._engine.connect() as conn:
             return [Spend(r.cost, r.answered_at, r.ended_at) for r in await conn.execute(query)]

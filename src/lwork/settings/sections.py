@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class Section(BaseModel):
@@ -150,6 +150,21 @@ class CallSettings(Section):
     forward_timeout_s: float = Field(2.0, gt=0)
     """With several nodes, a request for a call held by another node (its session id names the
     node) waits this long for that node's answer over the bus; then the call counts as gone."""
+    cdr_heartbeat_s: float = Field(15.0, gt=0)
+    """While a call lasts its record's heartbeat is refreshed this often (one batched write per
+    node for all its calls): a node that dies mid-call leaves records closed at their last
+    heartbeat, so at most this much talk goes unbilled."""
+    cdr_lease_s: float = Field(60.0, gt=0)
+    """Open records (and balance reservations) whose heartbeat is older than this belong to a
+    dead node: a live node takes them over, closes and charges them, and sends BYE for their
+    SIP dialogs. Keep it well above ``cdr_heartbeat_s``."""
+
+    @model_validator(mode="after")
+    def _lease_outlasts_heartbeats(self) -> CallSettings:
+        # A lease shorter than two heartbeats would let another node close live calls.
+        if self.cdr_lease_s < 2 * self.cdr_heartbeat_s:
+            raise ValueError("calls.cdr_lease_s must be at least twice calls.cdr_heartbeat_s")
+        return self
 
 
 class MediaSettings(Section):
@@ -230,6 +245,9 @@ class BillingSettings(Section):
     """Gift coins credited once to every newly registered ``common`` account."""
     signup_gift_minutes: int = Field(0, ge=0)
     """Package minutes credited once to every newly registered ``dth`` account."""
+    max_concurrent_paid_calls: int = Field(2, ge=1)
+    """Paid calls (through the SIP trunk; a callback counts once) one account may have at once,
+    over all nodes; a further start fails ``balance_not_enough``."""
     warning_s: float = Field(60.0, ge=0)
     """A call capped by its balance gets a ``talk_time_warning`` event this long before the
     cap hangs it up (0: no warning)."""

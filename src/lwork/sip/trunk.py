@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 
 from lwork.sip.builders import create_response
 from lwork.sip.dialog import SentBy
+from lwork.sip.dialog_snapshot import DialogSnapshot
 from lwork.sip.events import (
     AckReceived,
     RequestReceived,
@@ -146,6 +147,19 @@ class Trunk:
         self._stats.calls_out += 1
         call.start()
         return call
+
+    def end_persisted(self, snapshot: DialogSnapshot) -> None:
+        """BYE for a dialog another process (or this node before a crash) answered."""
+        if self.local_address is None:
+            raise CallStateError("trunk not started")
+        dialog = snapshot.restore(local_contact=self.contact, sent_by=self.sent_by)
+        call_id = snapshot.call_id
+
+        def on_response(response: SipResponse | None) -> None:
+            outcome = "no answer" if response is None else str(response.status_code)
+            log.info("BYE for the persisted dialog %s: %s", call_id, outcome)
+
+        self.send_request(dialog.create_request("BYE"), snapshot.peer, on_response)
 
     # LegHost: what legs, registration and keep-alive use.
 

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from lwork.sip.builders import create_response
 from lwork.sip.dialog import Dialog, SentBy
+from lwork.sip.dialog_snapshot import DialogSnapshot
 from lwork.sip.headers import NameAddr
 from lwork.sip.message import SipRequest, SipResponse
 from lwork.sip.sdp import SessionDescription
@@ -107,6 +108,12 @@ class SipLeg:
     @property
     def is_active(self) -> bool:
         return self.state is not LegState.ENDED
+
+    def persisted_dialog(self) -> str | None:
+        """The confirmed dialog as JSON (``DialogSnapshot``), for a BYE after a crash."""
+        if self.dialog is None or self.state is not LegState.ANSWERED:
+            return None
+        return DialogSnapshot.of(self.dialog, self.peer).to_json()
 
     def receive_in_dialog(self, request: SipRequest) -> None:
         """An in-dialog request from the carrier (RFC 3261 12.2.2)."""

@@ -43,6 +43,9 @@ class DialledLeg:
     def send_info_dtmf(self, digit: str, duration_ms: int = 160) -> None:
         raise AssertionError("no DTMF in callbacks")
 
+    def persisted_dialog(self) -> str | None:
+        return None
+
 
 @dataclass
 class RecordingTrunk:

@@ -1,0 +1,103 @@
+"""Balance reservations of live paid calls, in the database so that every node sees them.
+
+Theory of operation (CONTRACT §8, "parallel calls never overdraw"). A paid call holds one
+reservation row from its start until its record is charged: first the price of its first
+minute (so that a second call cannot start on the same last coins), from its answer its whole
+talk-time cap's worth. A call answered now is capped at what the balance pays *after* every
+other reservation of the account; it then reserves that cap itself. The charge at the end never
+exceeds the cap (the call is hung up at it), so the charges of any number of parallel calls add
+up to at most the balance. Every operation runs in the ledger's transaction discipline: the
+account's balance row is locked first (SQLite: the write lock; PostgreSQL: ``FOR UPDATE``), so
+the reservations of one account change one transaction at a time, whichever node asks.
+
+A reservation is heart-beaten with its node's open records (``calls.records_store``); a dead
+node's are dropped by the node that takes over its records.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from lwork.billing.ledger import LedgerStore
+from lwork.billing.rating import Reserved, Tariff, reserve, spendable
+from lwork.storage.tables import reservations
+
+
+class Refusal(enum.Enum):
+    POOR = "the balance (after the account's other live calls) does not pay the first minute"
+    TOO_MANY = "the account has its most concurrent paid calls already"
+
+
+class ReservationStore:
+    def __init__(self, engine: AsyncEngine, ledger: LedgerStore) -> None:
+        self._engine = engine
+        self._ledger = ledger
+
+    async def hold(
+        self,
+        id_: str,
+        uuid: str,
+        tariff: Tariff,
+        legs: int,
+        max_calls: int,
+        owner: str,
+        now: float,
+    ) -> Refusal | None:
+        """Reserve the first minute of ``legs`` legs for call ``id_`` (again: a no-op)."""
+        async with self._engine.begin() as conn:
+            balance = await self._ledger.locked_balance(conn, uuid, now)
+            held = await self._held(conn, uuid)
+            if id_ in held:
+                return None
+            if len(held) >= max_calls:
+                return Refusal.TOO_MANY
+            others = sum(held.values(), Reserved())
+            if tariff.affordable_minutes(spendable(balance, others)) < legs:
+                return Refusal.POOR
+            first = reserve(tariff, legs)
+            await conn.execute(reservations.insert().values(
+                id=id_, uuid=uuid, cents=first.cents, minutes=first.minutes, owner=owner,
+                heartbeat_at=now))  # fmt: skip
+        return None
+
+    async def cap(
+        self, id_: str, uuid: str, tariff: Tariff, legs: int, owner: str, now: float
+    ) -> int:
+        """Minutes each of ``legs`` legs may talk from now, after the account's other
+        reservations; the call's reservation becomes that cap's worth."""
+        async with self._engine.begin() as conn:
+            balance = await self._ledger.locked_balance(conn, uuid, now)
+            held = await self._held(conn, uuid)
+            others = sum((r for key, r in held.items() if key != id_), Reserved())
+            minutes = tariff.affordable_minutes(spendable(balance, others)) // legs
+            mine = reserve(tariff, minutes * legs)
+            if id_ in held:
+                await conn.execute(update(reservations).where(reservations.c.id == id_).values(
+                    cents=mine.cents, minutes=mine.minutes, heartbeat_at=now))  # fmt: skip
+            else:  # taken away meanwhile (a sweep after a long database outage): hold again
+                await conn.execute(reservations.insert().values(
+                    id=id_, uuid=uuid, cents=mine.cents, minutes=mine.minutes, owner=owner,
+                    heartbeat_at=now))  # fmt: skip
+        return minutes
+
+    async def release(self, id_: str) -> None:
+        async with self._engine.begin() as conn:
+            await self.release_in(conn, id_)
+
+    @staticmethod
+    async def release_in(conn: AsyncConnection, id_: str) -> None:
+        await conn.execute(delete(reservations).where(reservations.c.id == id_))
+
+    async def held(self, uuid: str) -> dict[str, Reserved]:
+        async with self._engine.connect() as conn:
+            return await self._held(conn, uuid)
+
+    @staticmethod
+    async def _held(conn: AsyncConnection, uuid: str) -> dict[str, Reserved]:
+        query = select(reservations.c.id, reservations.c.cents, reservations.c.minutes).where(
+            reservations.c.uuid == uuid
+        )
+        return {row.id: Reserved(row.cents, row.minutes) for row in await conn.execute(query)}
