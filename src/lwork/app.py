@@ -40,7 +40,7 @@ from lwork.calls.trunk_link import TrunkLegs, trunk_config
 from lwork.clock import Clock, SystemClock
 from lwork.gcpolicy import SurvivorFreezer
 from lwork.http.openapi import openapi_document
-from lwork.http.operational import operational_routes
+from lwork.http.operational import MetricsAccess, operational_routes
 from lwork.http.request import ApiRequest
 from lwork.http.routing import Reply, Route, RouteTable
 from lwork.http.server import HttpEdge, build_starlette
@@ -236,7 +236,15 @@ def build_app(
             *CallbackApi(callbacks, accounts, router, caller_id_from_did).routes(),
             *VersionApi(versions).routes(),
             *BillingApi(billing, accounts).routes(),
-            *operational_routes(engine, node_metrics),
+            *operational_routes(
+                engine,
+                node_metrics,
+                MetricsAccess(
+                    settings.metrics.token.get_secret_value(),
+                    settings.metrics.allow_from,
+                    settings.metrics.public,
+                ),
+            ),
         ]
     )
     document = openapi_document(table)

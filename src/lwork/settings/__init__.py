@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from lwork.settings.metrics import MetricsSettings
+from lwork.settings.production import production_problems
 from lwork.settings.push import (
     ApnsSettings,
     BaiduSettings,
@@ -52,6 +54,7 @@ __all__ = [
     "FcmSettings",
     "HttpSettings",
     "MediaSettings",
+    "MetricsSettings",
     "PresenceSettings",
     "PushSettings",
     "RetrySettings",
@@ -75,7 +78,8 @@ class Settings(BaseSettings):
     )
 
     env: Literal["development", "production"] = "development"
-    """``production`` refuses development-only conveniences (the log SMS provider)."""
+    """``production`` refuses to start with development-only conveniences: an empty or short
+    ``secret_key``, the log SMS provider, an unprotected ``/metrics``."""
     node: str = "n1"
     """This node's name: the prefix of call session ids, so any node can route a call request."""
     data_dir: Path = Path("./var")
@@ -96,6 +100,7 @@ class Settings(BaseSettings):
     sip: SipSettings = SipSettings()
     presence: PresenceSettings = PresenceSettings()
     billing: BillingSettings = BillingSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @field_validator("node")
     @classmethod
@@ -133,6 +138,7 @@ def load_settings(config: str | None = None, **overrides: Any) -> Settings:
     elif os.environ.get("LWORK_CONFIG") and not Path(os.environ["LWORK_CONFIG"]).is_file():
         raise FileNotFoundError(f"config file not found: {os.environ['LWORK_CONFIG']}")
     settings = Settings(**overrides)
-    if settings.env == "production" and settings.sms.provider == "log":
-        raise ValueError("sms.provider = 'log' is for development only; configure sms.provider")
+    problems = production_problems(settings)
+    if problems:
+        raise ValueError("env = 'production' refuses: " + "; ".join(problems))
     return settings
