@@ -141,19 +141,31 @@ class _NoSockets:
         pass
 
 
-_ng_server = NgServer(
-    CallTable(RelayConfig(port_min=30000, port_max=30100), _NoSockets(), lambda: 7),
-    lambda *a: None,
-    started_wall=0.0,
-)
-_ng_clock = [0.0]
+def _fresh_ng_server() -> NgServer:
+    table = CallTable(RelayConfig(port_min=30000, port_max=30100), _NoSockets(), lambda: 7)
+    return NgServer(table, lambda *a: None, started_wall=0.0)
 
 
-def ng_command(raw: bytes) -> None:
-    """The relay's ng server: answers a datagram or drops it, and never raises."""
-    _ng_clock[0] += 1.0
-    reply = _ng_server.handle_datagram(b"c1 " + raw, _ng_clock[0], _ng_clock[0])
-    assert reply is None or reply.startswith(b"c1 ")
+class _NgCommands:
+    """The relay's ng server: answers a datagram or drops it, and never raises. A new cookie
+    each time (a repeated one is answered from the retransmission cache without parsing), and a
+    fresh server now and then (offers fill the port range)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.server = _fresh_ng_server()
+
+    def __call__(self, raw: bytes) -> None:
+        self.count += 1
+        if self.count % 500 == 0:
+            self.server = _fresh_ng_server()
+        cookie = b"c%d" % self.count
+        now = float(self.count)
+        reply = self.server.handle_datagram(cookie + b" " + raw, now, now)
+        assert reply is None or reply.startswith(cookie + b" ")
+
+
+ng_command = _NgCommands()
 
 
 def _sip_seeds() -> list[bytes]:
