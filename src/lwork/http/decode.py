@@ -56,12 +56,16 @@ def too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     normal request, the status poll included) is answered by two ``bytes.count`` calls. Larger
     ones are reduced to their brackets outside strings, and innermost ``[]`` pairs are deleted
     ``limit`` times: a pair left after that sat deeper than ``limit``. Every step is a C-level
-    pass, so even a full-size body costs well under a millisecond. Malformed text (unbalanced
-    brackets) is left to the decoder, which rejects it.
+    pass: the worst full 64 KiB body (every group exactly ``limit`` deep) costs a few
+    milliseconds, a fraction of one login's password hash; a body with ``limit + 1`` openers in
+    a row, the usual attack, is refused after one search. Malformed text (unbalanced brackets)
+    is left to the decoder, which rejects it.
     """
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return False
     brackets = _STRING.sub(b"", raw).translate(_FOLD, _NOT_BRACKET)
+    if b"[" * (limit + 1) in brackets:
+        return True  # the usual attack, thousands of openers in a row: no peeling needed
     for _ in range(limit):
         shorter = brackets.replace(b"[]", b"")
         if len(shorter) == len(brackets):
