@@ -6,8 +6,9 @@
 
 Not part of CI (too long). Each parser runs in its own child process (libFuzzer runs once per
 process) on one core; the parent prints inputs, inputs/s and crashes per parser and exits 1 if
-any parser crashed (a crash input is saved under --artifacts). Without atheris it falls back to
-a plain random-mutation loop over the same seeds (same targets, same verdict, no coverage).
+any parser crashed. A crash input is saved under --artifacts, next to each parser's corpus
+(kept between runs). Without atheris it falls back to a plain random-mutation loop over the
+same seeds (same targets, same verdict, no coverage).
 Targets and seeds: bench/fuzz_targets.py.
 """
 
@@ -19,7 +20,6 @@ import random
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -44,7 +44,9 @@ def run_child(name: str, runs: int, artifacts: Path) -> None:
         with atheris.instrument_imports(include=["lwork"]):
             from fuzz_targets import TARGETS
         target = TARGETS[name]
-        corpus = Path(tempfile.mkdtemp(prefix=f"fuzz-{name}-"))
+        # Kept between runs: a later run starts from what earlier ones found.
+        corpus = artifacts / f"corpus-{name}"
+        corpus.mkdir(exist_ok=True)
         for i, seed in enumerate(target.seeds):
             (corpus / f"seed{i}").write_bytes(seed)
         atheris.Setup(
