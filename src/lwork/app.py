@@ -49,7 +49,7 @@ from lwork.fraud.setup import fraud_policy
 from lwork.fraud.store import FraudStore
 from lwork.gcpolicy import SurvivorFreezer
 from lwork.http.openapi import openapi_document
-from lwork.http.operational import operational_routes
+from lwork.http.operational import MetricsAccess, operational_routes
 from lwork.http.request import ApiRequest
 from lwork.http.routing import Reply, Route, RouteTable
 from lwork.http.server import HttpEdge, build_starlette
@@ -285,7 +285,15 @@ def build_app(
             *CallbackApi(callbacks, accounts, router, caller_id_from_did, fraud).routes(),
             *VersionApi(versions).routes(),
             *BillingApi(billing, accounts).routes(),
-            *operational_routes(engine, node_metrics),
+            *operational_routes(
+                engine,
+                node_metrics,
+                MetricsAccess(
+                    settings.metrics.token.get_secret_value(),
+                    settings.metrics.allow_from,
+                    settings.metrics.public,
+                ),
+            ),
         ]
     )
     document = openapi_document(table)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,3 +87,30 @@ def test_random_json_gets_a_contract_shape(
         path = path.replace("/lwork/mobile/", "/lwork/mobile1/")
     response = client.request(method, base_url + path, json=body)
     check_shape(response)
+
+
+def deep(levels: int) -> bytes:
+    return b'{"acc":' + b"[" * levels + b"]" * levels + b"}"
+
+
+raw_bodies = (
+    st.binary(max_size=200)
+    | st.lists(st.sampled_from(list(b'[]{}",:\\ 0123456789truefalsn')), max_size=200).map(bytes)
+    | st.integers(0, 60).map(deep)
+    | st.sampled_from([deep(1000), deep(5000)])
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data(), raw=raw_bodies, enveloped=st.booleans(), wrapped=st.booleans())
+def test_random_bytes_and_deep_nesting_get_a_contract_shape(
+    base_url: str, client: httpx.Client, routes: list[tuple[str, str]], data: st.DataObject,
+    raw: bytes, enveloped: bool, wrapped: bool,
+) -> None:  # fmt: skip
+    """Not just JSON objects: any bytes, JSON-ish noise, thousands of levels, inside data_enc."""
+    method, path = data.draw(st.sampled_from(routes))
+    if wrapped and path.startswith("/lwork/mobile/"):
+        path = path.replace("/lwork/mobile/", "/lwork/mobile1/")
+    if enveloped:
+        raw = b'{"data_enc":"1234567' + base64.b64encode(raw) + b'"}'
+    check_shape(client.request(method, base_url + path, content=raw))

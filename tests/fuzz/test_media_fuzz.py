@@ -2,7 +2,7 @@
 
 import struct
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lwork.media import bencode
@@ -97,6 +97,8 @@ def test_telephone_event_parse(data: bytes) -> None:
 
 @FUZZ
 @given(st.text(max_size=300))
+# Found by bench/fuzz_parsers.py: a bare "m=audio" line before the stream parse_sdp accepts.
+@example("v=0\r\nc=IN IP4 192.0.2.9\r\nm=audio \r\nm=audio 4000 RTP/AVP 0\r\n")
 def test_sdp_parse_and_rewrite(text: str) -> None:
     _value_or_value_error(parse_sdp, text)
     _value_or_value_error(

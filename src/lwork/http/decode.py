@@ -14,6 +14,18 @@ from lwork.errors import InvalidParams
 
 T = TypeVar("T", bound=msgspec.Struct)
 
+MAX_JSON_DEPTH = 32
+"""The deepest nesting of arrays and objects a request body may have. The apps send at most
+three levels; msgspec's decoder recurses once per level, so a body thousands deep ends in a
+RecursionError (and a deep value later recurses again wherever it is copied or encoded)."""
+
+# A JSON string, or an unterminated one running to the end. Possessive repeats and the ``\Z``
+# alternative keep this linear: every match attempt succeeds where it starts, so a body of
+# escaped quotes cannot make the scan restart inside a string.
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+(?:"|\Z)', re.DOTALL)
+_FOLD = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 _AT = re.compile(r"- at `\$\.?([^`]*)`")
 
@@ -35,6 +47,31 @@ def _is_union(tp: Any) -> bool:
 def _is_str(tp: Any) -> bool:
     # ``Annotated[str, Meta(...)]`` has ``str`` as its origin.
     return tp is str or getattr(tp, "__origin__", None) is str
+
+
+def too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON text ``raw`` nests arrays/objects more than ``limit`` levels deep.
+
+    Decided without decoding: a body with at most ``limit`` opening brackets in all (every
+    normal request, the status poll included) is answered by two ``bytes.count`` calls. Larger
+    ones are reduced to their brackets outside strings, and innermost ``[]`` pairs are deleted
+    ``limit`` times: a pair left after that sat deeper than ``limit``. Every step is a C-level
+    pass: the worst full 64 KiB body (every group exactly ``limit`` deep) costs a few
+    milliseconds, a fraction of one login's password hash; a body with ``limit + 1`` openers in
+    a row, the usual attack, is refused after one search. Malformed text (unbalanced brackets)
+    is left to the decoder, which rejects it.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    brackets = _STRING.sub(b"", raw).translate(_FOLD, _NOT_BRACKET)
+    if b"[" * (limit + 1) in brackets:
+        return True  # the usual attack, thousands of openers in a row: no peeling needed
+    for _ in range(limit):
+        shorter = brackets.replace(b"[]", b"")
+        if len(shorter) == len(brackets):
+            return False
+        brackets = shorter
+    return b"[]" in brackets
 
 
 def field_of(error: msgspec.ValidationError, prefix: str = "") -> str:

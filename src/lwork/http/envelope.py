@@ -9,6 +9,8 @@ from typing import Any
 
 import msgspec
 
+from lwork.http.decode import MAX_JSON_DEPTH, too_deep
+
 _PREFIX_LEN = 7
 
 
@@ -36,6 +38,8 @@ def unwrap_request(body: Any) -> Any:
         decoded = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise EnvelopeError("data_enc is not Base64") from exc
+    if too_deep(decoded):
+        raise EnvelopeError(f"data_enc nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         return msgspec.json.decode(decoded)
     except msgspec.DecodeError as exc:

@@ -2,15 +2,51 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+from collections.abc import Sequence
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from lwork.errors import HttpError
 from lwork.http.request import ApiRequest
 from lwork.http.routing import RawReply, Reply, Route
 from lwork.metrics import NodeMetrics
 
 
-def operational_routes(engine: AsyncEngine, node_metrics: NodeMetrics) -> list[Route]:
+class Forbidden(HttpError):
+    status_code = 403
+    reason = "forbidden"
+
+
+class MetricsAccess:
+    """Who may read ``/metrics``: loopback always; a listed address or network; a bearer of the
+    token; anyone when ``public``. Pure: the client address and bearer come from the request."""
+
+    def __init__(self, token: str, allow_from: Sequence[str], public: bool) -> None:
+        self._token = token.encode()
+        self._networks = [ipaddress.ip_network(entry, strict=False) for entry in allow_from]
+        self._public = public
+
+    def allows(self, client_ip: str, bearer: str | None) -> bool:
+        if self._public:
+            return True
+        # compare_digest: the time taken does not tell how much of a guessed token was right.
+        if self._token and bearer is not None and hmac.compare_digest(bearer.encode(), self._token):
+            return True
+        try:
+            address = ipaddress.ip_address(client_ip)
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return address.is_loopback or any(address in network for network in self._networks)
+
+
+def operational_routes(
+    engine: AsyncEngine, node_metrics: NodeMetrics, access: MetricsAccess
+) -> list[Route]:
     async def healthz(req: ApiRequest) -> Reply:
         return {"status": "ok"}
 
@@ -20,6 +56,8 @@ def operational_routes(engine: AsyncEngine, node_metrics: NodeMetrics) -> list[R
         return {"status": "ok"}
 
     async def metrics(req: ApiRequest) -> Reply:
+        if not access.allows(req.client_ip, req.bearer):
+            raise Forbidden("metrics are not open to this client")
         scrape = node_metrics.exposition(req.headers.get("accept", ""))
         if scrape is not None:
             return RawReply(*scrape)

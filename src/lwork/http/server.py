@@ -28,6 +28,7 @@ from lwork.errors import (
     TooManyRequests,
 )
 from lwork.http.client_address import ClientAddress
+from lwork.http.decode import MAX_JSON_DEPTH, too_deep
 from lwork.http.envelope import EnvelopeError, unwrap_request, wrap_response
 from lwork.http.request import ApiRequest
 from lwork.http.routing import AfterSend, Match, RawReply, RouteTable
@@ -132,6 +133,9 @@ class HttpEdge:
             if wait:
                 raise TooManyRequests(wait)
         raw = await self._read_raw(request)
+        if too_deep(raw):
+            # Before any decoding: msgspec recurses once per level (see MAX_JSON_DEPTH).
+            raise InvalidParams("body", f"the body nests deeper than {MAX_JSON_DEPTH} levels")
         typed = None
         if route.body is not None and raw and b'"data_enc"' not in raw:
             # Plain JSON straight into the request struct; anything unusual (an envelope,

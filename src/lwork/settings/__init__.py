@@ -21,6 +21,8 @@ from pydantic_settings import (
 )
 
 from lwork.settings.fraud import FraudGroupSettings, FraudSettings
+from lwork.settings.metrics import MetricsSettings
+from lwork.settings.production import production_problems
 from lwork.settings.push import (
     ApnsSettings,
     BaiduSettings,
@@ -55,6 +57,7 @@ __all__ = [
     "FraudSettings",
     "HttpSettings",
     "MediaSettings",
+    "MetricsSettings",
     "PresenceSettings",
     "PushSettings",
     "RetrySettings",
@@ -78,7 +81,8 @@ class Settings(BaseSettings):
     )
 
     env: Literal["development", "production"] = "development"
-    """``production`` refuses development-only conveniences (the log SMS provider)."""
+    """``production`` refuses to start with development-only conveniences: an empty or short
+    ``secret_key``, the log SMS provider, an unprotected ``/metrics``."""
     node: str = "n1"
     """This node's name: the prefix of call session ids, so any node can route a call request."""
     data_dir: Path = Path("./var")
@@ -100,6 +104,7 @@ class Settings(BaseSettings):
     presence: PresenceSettings = PresenceSettings()
     billing: BillingSettings = BillingSettings()
     fraud: FraudSettings = FraudSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @field_validator("node")
     @classmethod
@@ -137,6 +142,7 @@ def load_settings(config: str | None = None, **overrides: Any) -> Settings:
     elif os.environ.get("LWORK_CONFIG") and not Path(os.environ["LWORK_CONFIG"]).is_file():
         raise FileNotFoundError(f"config file not found: {os.environ['LWORK_CONFIG']}")
     settings = Settings(**overrides)
-    if settings.env == "production" and settings.sms.provider == "log":
-        raise ValueError("sms.provider = 'log' is for development only; configure sms.provider")
+    problems = production_problems(settings)
+    if problems:
+        raise ValueError("env = 'production' refuses: " + "; ".join(problems))
     return settings

@@ -44,7 +44,8 @@ def rewrite(sdp: str, ip: str, port: int, options: RewriteOptions) -> str:
             continue
         if line.startswith("m="):
             fields = line[2:].split()
-            if fields and fields[0] == "audio" and not audio_done:
+            # The stream parse_sdp validated: an "m=audio" line with port and protocol.
+            if len(fields) >= 3 and fields[0] == "audio" and not audio_done:
                 section = "audio"
                 audio_done = True
                 fields[1] = str(port)
