@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from lwork.billing.ledger import Cdr, LedgerStore
+from lwork.billing.ledger import LedgerStore
 from lwork.billing.rating import Tariff
+from lwork.calls.records import CallRecord
+from lwork.calls.records_store import RecordStore
 from lwork.fraud.limits import Override
 from lwork.fraud.store import ACCOUNT, PREFIX, Alarm, FraudStore
 
@@ -39,12 +41,22 @@ async def test_alarms_block_until_they_expire_or_are_lifted(engine: AsyncEngine)
     assert await store.unblock(UUID, 600.0) == 0
 
 
+def out_leg(
+    id_: str, started: float, answered: float | None, ended: float, reason: str
+) -> CallRecord:
+    return CallRecord(id=id_, account=UUID, kind="out", caller=UUID, callee="02079460000",
+                      caller_id=UUID, started_at=started, answered_at=answered, ended_at=ended,
+                      end_reason=reason)  # fmt: skip
+
+
 async def test_spending_reads_the_call_records_that_ran_lately(engine: AsyncEngine) -> None:
-    ledger = LedgerStore(engine)
+    records = RecordStore(engine, LedgerStore(engine))
     tariff = Tariff(pays_minutes=False, cents_per_minute=300)
     for n, (answered, ended) in enumerate(((0.0, 50.0), (900.0, 960.0), (990.0, 1_010.0))):
-        cdr = Cdr(f"n1@@{n}", UUID, "call", "02079460000", answered, ended, "hangup_caller")
-        await ledger.settle(cdr, tariff, ended)
+        record = out_leg(f"n1@@{n}", answered, answered, ended, "hangup_caller")
+        await records.close(record, tariff, ended)
+    # a leg never answered (it left a record too) is no spending
+    await records.close(out_leg("n1@@9", 995.0, None, 1_000.0, "sip_486"), tariff, 1_000.0)
     assert sorted(s.ended_at for s in await FraudStore(engine).spending(UUID, 940.0)) == [
         960.0, 1_010.0
     ]  # fmt: skip
