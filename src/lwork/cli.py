@@ -35,7 +35,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it has already shut down on
+        pass
     return 0
 
 
