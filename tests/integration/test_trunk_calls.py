@@ -225,3 +225,46 @@ async def test_dtmf_as_sip_info_when_the_trunk_has_no_telephone_event(
         phone_media.close()
         if carrier.returncode is None:
             carrier.kill()
+
+
+async def test_sip_answer_without_sdp_learns_the_apps_media_from_its_rtp(  # type: ignore[no-untyped-def]
+    server_factory, tmp_path: Path
+) -> None:
+    # The spec's `sip_answer` takes `session_id, clidata` only (CONTRACT §6.2 item 4).
+    async with server_factory(**trunk_settings(free_udp_port())) as server:
+        bob = await make_app(server, BOB, "bob-phone")
+        await bob.poll()
+        assert server.services.sip_address is not None
+        target = "{}:{}".format(*server.services.sip_address)
+        carrier = await sipp(tmp_path, "uac_call_app_talk.xml", "-s", BOB, target)
+        phone = await RtpPeer.open()  # the carrier's media
+        try:
+            opdata: dict[str, Any] = {}
+            for _ in range(40):
+                events = (await bob.poll())["data"]
+                if events[0]["event"] != "shake_hand":
+                    opdata = events[0]["opdata"]
+                    break
+            sid = opdata["session_id"]
+            assert await bob.post("sip_ringing", {"session_id": sid}) == {"status": "ok"}
+            answer = await bob.post("sip_answer", {"session_id": sid, "clidata": {"x": 1}})
+            assert answer == {**opdata, "status": "ok"}
+            # the app speaks first; the phone's audio then reaches the app where it spoke from
+            bob.send((opdata["ip"], opdata["port"]), 5, ssrc=0xB0B)
+            ng = server.services.relay.client
+            assert ng is not None
+            legs = (await ng.query(sid)).legs
+            sip_rtp = legs["sip"].rtp
+            assert sip_rtp is not None and sip_rtp.local_port is not None
+            for n in range(10):
+                packet = RtpPacket(96, n, n * 160, 0xCA11, payload=bytes(32))
+                phone.send_rtp(packet, ("127.0.0.1", sip_rtp.local_port))
+            assert len(await bob.rtp.wait_rtp(10)) == 10
+            assert {RtpPacket.parse(r.data).ssrc for r in bob.rtp.rtp_in} == {0xCA11}
+            await finished(carrier)
+            assert await eventually(lambda: server.services.calls.active == 0, 10)
+        finally:
+            bob.rtp.close()
+            phone.close()
+            if carrier.returncode is None:
+                carrier.kill()
