@@ -201,6 +201,7 @@ def build_app(
             payload_mode=settings.calls.payload_mode,
             country_code=settings.sip.default_country_code,
             stats_refresh_s=settings.calls.stats_refresh_s,
+            ended_memory_s=settings.calls.ended_memory_s,
         ),
         monotonic=clock.monotonic,
         charging=CallCharging(billing, clock.wall, settings.billing.warning_s),

@@ -187,6 +187,30 @@ async def test_caller_hangs_up_while_it_rings(server_factory) -> None:  # type: 
         }  # fmt: skip
 
 
+async def test_p2p_poll_after_the_caller_hung_up_answers_release_for_a_while(
+    server_factory,
+) -> None:  # type: ignore[no-untyped-def]
+    settings = {"push": {"hold_s": 0.5}, "calls": {"p2p_fallback_s": 30, "ended_memory_s": 1.5}}
+    async with server_factory(**settings) as server, two_apps(server) as (alice, bob):
+        sid = (await alice.call(BOB))["session_id"]
+        opdata = (await bob.poll())["data"][0]["opdata"]
+        assert await bob.post("p2p_ringing", {"opdata": opdata}) == {"status": "ok"}
+        assert (await bob.post("p2p_poll", {"opdata": opdata}))["peer_status"] == "p2p_ring"
+        assert await alice.hangup(sid) == {"status": "ok"}
+        # the ringing app learns that the caller gave up, for calls.ended_memory_s ...
+        assert await bob.post("p2p_poll", {"opdata": opdata}) == {
+            "status": "ok", "peer_status": "release", "stats": {},
+        }  # fmt: skip
+        assert await bob.post("p2p_answer", {"opdata": opdata, "sdp": {"port": 4000}}) == {
+            "status": "failed", "reason": "session_not_exist",
+        }  # fmt: skip
+        # ... and then the call is forgotten
+        await asyncio.sleep(1.6)
+        assert await bob.post("p2p_poll", {"opdata": opdata}) == {
+            "status": "failed", "reason": "session_not_exist",
+        }  # fmt: skip
+
+
 async def test_no_answer_ends_at_the_ring_timeout(server_factory) -> None:  # type: ignore[no-untyped-def]
     settings = {"push": {"hold_s": 0.5}, "calls": {"p2p_fallback_s": 30, "ring_timeout_s": 1}}
     async with server_factory(**settings) as server, two_apps(server) as (alice, bob):

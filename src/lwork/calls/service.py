@@ -19,6 +19,7 @@ from typing import Any
 from lwork.accounts.phone import normalise_phone
 from lwork.calls.active import Active
 from lwork.calls.charging import CallCharging
+from lwork.calls.ended import EndedCalls
 from lwork.calls.inbound import accept_invite
 from lwork.calls.model import (
     Call,
@@ -53,6 +54,8 @@ class CallPolicy:
     """The trunk's default country code, to map E.164 numbers back to the apps' numbers."""
     stats_refresh_s: float = 2.0
     """Relay queries per call at most this often, however many status reads arrive."""
+    ended_memory_s: float = 120.0
+    """How long an ended call still answers ``p2p_poll`` with ``release``."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class CallService:
         self.charging = charging
         self.calls: dict[str, Active] = {}
         self.callee_sids: dict[str, str] = {}
+        self.ended = EndedCalls(policy.ended_memory_s)
         self._ticker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.refresher = StatsRefresher(media, self.spawn, on_gone=self._relay_lost)
@@ -203,6 +207,7 @@ class CallService:
                 return
             self.apply(active, event or Ended(reason))
         self.calls.pop(call.sid, None)
+        self.ended.add(call.sid, self.now())
         if call.callee_sid is not None:
             self.callee_sids.pop(call.callee_sid, None)
         log.info("call %s released: %s", call.sid, call.end_reason)

@@ -117,6 +117,9 @@ class CallSettings(Section):
     callback_max_s: float = Field(4 * 3600.0, gt=0)
     """A callback (``/lwork/mobile/callback``, two SIP legs) is hung up after this long at the
     latest: it needs no keep-alive from the app, so this bounds a forgotten one."""
+    ended_memory_s: float = Field(120.0, ge=0)
+    """A call that ended within this long still answers the callee's ``p2p_poll`` with
+    ``peer_status`` ``release`` (then ``session_not_exist``). 0: not remembered."""
     forward_timeout_s: float = Field(2.0, gt=0)
     """With several nodes, a request for a call held by another node (its session id names the
     node) waits this long for that node's answer over the bus; then the call counts as gone."""
