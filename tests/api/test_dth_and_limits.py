@@ -201,8 +201,12 @@ async def test_query_status_of_a_bound_did_reports_its_account(server: LiveServe
     assert (await server.post("/lwork/mobile/register", base)).json() == {"status": "ok"}
     login = {"acc": sdn, "pwd": PWD, "device_id": "d"}
     assert (await server.post("/lwork/mobile/login", login)).json()["status"] == "ok"
-    users = [{"acc": "by did", "phone": did}, {"acc": "by sdn", "phone": sdn},
-             {"acc": "", "phone": "0086" + did}, {"acc": "nobody", "phone": "13700000000"}]  # fmt: skip
+    users = [
+        {"acc": "by did", "phone": did},
+        {"acc": "by sdn", "phone": sdn},
+        {"acc": "", "phone": "0086" + did},
+        {"acc": "nobody", "phone": "13700000000"},
+    ]
 
     async def states() -> list[str]:
         r = await server.post("/lwork/mobile/query_status", {"users": users})
