@@ -7,6 +7,7 @@ import contextlib
 import resource
 import shutil
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -163,6 +164,39 @@ async def test_answered_call_with_media_both_ways(server_factory) -> None:  # ty
         assert (await alice.status(answer["session_id"]))["peer_status"] == "release"
         assert await bob.hangup(answer["session_id"]) == {"status": "ok"}  # idempotent
         assert server.services.calls.active == 0
+
+
+async def test_a_status_read_after_a_pause_shows_figures_no_older_than_the_refresh(  # type: ignore[no-untyped-def]
+    server_factory,
+) -> None:
+    async with server_factory(**FAST) as server, two_apps(server) as (alice, bob):
+        started = await alice.call(BOB)
+        sid = started["session_id"]
+        opdata = (await bob.poll())["data"][0]["opdata"]
+        body = {"opdata": opdata, "sdp": {"ip": [], "port": bob.rtp.port}}
+        assert (await bob.post("p2p_answer", body))["status"] == "ok"
+        refresh_s = server.settings.calls.stats_refresh_s
+        sent_at: list[float] = []
+
+        async def talk() -> None:  # 50 packets a second, as AMR
+            for n in range(1000):
+                packet = RtpPacket(102, n, n * 160, 0xA11CE, payload=bytes(32))
+                sent_at.append(alice.rtp.send_rtp(packet, (started["ip"], started["port"])))
+                await asyncio.sleep(0.02)
+
+        talking = asyncio.create_task(talk())
+        try:
+            assert await eventually(lambda: len(sent_at) >= 10, 5)
+            await alice.status(sid)  # the app reads once, then pauses
+            await asyncio.sleep(refresh_s + 1.5)
+            read_at = time.monotonic()
+            stats = (await alice.status(sid))["stats"]
+            # every packet sent refresh_s before the read is counted (the relay gets them
+            # within a millisecond on loopback)
+            due = sum(1 for t in sent_at if t <= read_at - refresh_s)
+            assert due > 60 and stats["pr"] >= due, (stats["pr"], due)
+        finally:
+            talking.cancel()
 
 
 async def test_reject(server_factory) -> None:  # type: ignore[no-untyped-def]

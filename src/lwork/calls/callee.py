@@ -78,4 +78,4 @@ async def peer_status(service: CallService, sid: str) -> tuple[Status, dict[str,
         if service.ended.ended_recently(sid, service.now()):
             return Status.RELEASE, {}  # the caller hung up: the callee's app learns it here
         raise Failed("session_not_exist")
-    return active.call.status, service.leg_view(active, "caller", service.now())
+    return active.call.status, await service.leg_view(active, "caller", service.now())

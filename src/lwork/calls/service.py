@@ -175,7 +175,7 @@ class CallService:
         else:
             active.call.callee_alive_at = now
             status = active.call.status if active.inbound else Status.P2P_HOOKOFF
-        return status, self.leg_view(active, role, now)
+        return status, await self.leg_view(active, role, now)
 
     async def hangup(self, sid: str) -> None:
         found = self._find(sid)
@@ -247,9 +247,10 @@ class CallService:
             log.info("call %s: %s", active.call.sid, exc)
         active.next_check = 0.0  # its timers may have changed: the next tick looks again
 
-    def leg_view(self, active: Active, role: str, now: float) -> dict[str, Any]:
-        """The ``stats`` object of ``role``'s status, from the cached relay view."""
-        self.cached_stats(active, now)
+    async def leg_view(self, active: Active, role: str, now: float) -> dict[str, Any]:
+        """The ``stats`` object of ``role``'s status: from the cached relay view while it is
+        fresh enough, else once the refresh it waits for has come (CONTRACT §6.1)."""
+        await self.current_stats(active, now)
         view = active.views.get(role)
         if view is None:
             stats = active.stats
@@ -257,12 +258,21 @@ class CallService:
         return view
 
     def cached_stats(self, active: Active, now: float) -> CallStats | None:
-        """The relay's view for status reads and the timers' first-RTP watch: never waits for
-        the relay (a thousand apps poll every second), but asks for a refresh, batched with
-        other calls', when the cached view is ``stats_refresh_s`` old."""
-        if now - active.stats_at >= self.policy.stats_refresh_s:
+        """The relay's view for the timers' first-RTP watch, never waiting for the relay; a
+        refresh, batched with other calls', is asked for when it is half ``stats_refresh_s``
+        old, so that an app reading its status every second never waits either."""
+        if now - active.stats_at >= self.policy.stats_refresh_s / 2:
             active.stats_at = now
-            self.refresher.request(active)
+            active.refreshing = self.refresher.request(active)
+        return active.stats
+
+    async def current_stats(self, active: Active, now: float) -> CallStats | None:
+        """The relay's view with no figure older than ``stats_refresh_s``: a read after a pause
+        waits for the refresh (bounded by ``stats_refresh_s``, should the relay not answer)."""
+        self.cached_stats(active, now)
+        pending = active.refreshing
+        if now - active.stats_fresh_at >= self.policy.stats_refresh_s and pending is not None:
+            await asyncio.wait([pending], timeout=self.policy.stats_refresh_s)
         return active.stats
 
     async def fresh_stats(self, active: Active, now: float) -> CallStats | None:
