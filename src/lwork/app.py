@@ -19,6 +19,7 @@ from lwork.accounts.passwords import PasswordService
 from lwork.accounts.poll_touches import PollTouches
 from lwork.accounts.poll_writes_sqlite import SqlitePollWrites
 from lwork.accounts.presence import SessionPresence
+from lwork.accounts.provisioning import ProvisioningService
 from lwork.accounts.service import AccountService, AuthPolicy
 from lwork.accounts.setup import server_secret, sms_provider
 from lwork.accounts.sms import SmsProvider
@@ -27,6 +28,7 @@ from lwork.appversions import VersionApi, VersionStore
 from lwork.billing.api import BillingApi
 from lwork.billing.ledger import LedgerStore
 from lwork.billing.service import BillingPolicy, BillingService
+from lwork.calls.account_sweep import DEACTIVATED, AccountSweep
 from lwork.calls.api import CallApi
 from lwork.calls.callback import CallbackService
 from lwork.calls.callback_api import CallbackApi
@@ -77,6 +79,8 @@ class Services:
     billing: BillingService
     sip_address: tuple[str, int] | None = None
     """Where the SIP trunk user agent listens, once started."""
+    provisioning: ProvisioningService | None = None
+    """BOSS's provisioning (the CLI's, and the coming BOSS HTTP interface's)."""
 
 
 def build_app(
@@ -206,6 +210,12 @@ def build_app(
         monotonic=clock.monotonic,
         charging=CallCharging(billing, clock.wall, settings.billing.warning_s),
     )
+    sweep = AccountSweep(calls, accounts.inactive_among, settings.calls.account_sweep_s)
+
+    async def deactivated(uuid: str) -> None:
+        await calls.end_calls_of(uuid, DEACTIVATED)
+
+    provisioning = ProvisioningService(store, passwords, on_deactivated=deactivated)
     callbacks = CallbackService(
         node=settings.node, media=relay, trunk=sip_legs, max_s=settings.calls.callback_max_s,
         billing=billing, wall=clock.wall,
@@ -275,6 +285,7 @@ def build_app(
                     "SIP trunk on %s:%d toward %s", *services.sip_address, settings.sip.proxy_host
                 )
             await calls.start_ticker()
+            sweep.start()
             if on_ready is not None:
                 on_ready()
             if freezer is not None:
@@ -292,6 +303,7 @@ def build_app(
                     await freezer.close()
                 await router.close()
                 await callbacks.close()
+                await sweep.close()
                 await calls.close()
                 if trunk is not None:
                     await trunk.close()
@@ -308,6 +320,7 @@ def build_app(
                 await engine.dispose()
 
     services = Services(
-        engine, accounts, store, versions, passwords, push, registry, mailbox, calls, relay, billing
-    )
+        engine, accounts, store, versions, passwords, push, registry, mailbox, calls, relay,
+        billing, provisioning=provisioning,
+    )  # fmt: skip
     return build_starlette(edge, lifespan), services

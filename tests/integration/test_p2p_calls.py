@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import resource
 import shutil
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -345,6 +347,56 @@ async def test_a_deactivated_account_cannot_call(server_factory) -> None:  # typ
         await provisioning.open(ALICE, "x", "dth", time.time())
         await provisioning.set_active(ALICE, False)
         assert await alice.call(BOB) == {"status": "failed", "reason": "not_actived"}
+
+
+async def answered_call(alice: App, bob: App) -> tuple[str, dict[str, Any], str]:
+    """Alice calls Bob, who answers: the caller's sid, the opdata and the callee's sid."""
+    sid = (await alice.call(BOB))["session_id"]
+    opdata = (await bob.poll())["data"][0]["opdata"]
+    body = {"opdata": opdata, "sdp": {"ip": [], "port": bob.rtp.port}}
+    answer = await bob.post("p2p_answer", body)
+    assert answer["status"] == "ok"
+    return sid, opdata, answer["session_id"]
+
+
+async def test_deactivating_an_account_in_another_process_ends_its_calls(  # type: ignore[no-untyped-def]
+    server_factory, tmp_path, db_url: str
+) -> None:
+    settings = {**FAST, "calls": {"p2p_fallback_s": 30, "account_sweep_s": 1.0}}
+    async with server_factory(**settings) as server, two_apps(server) as (alice, bob):
+        assert server.services.provisioning is not None
+        await server.services.provisioning.open(ALICE, "boss-pw", "dth", time.time())
+        sid, opdata, callee_sid = await answered_call(alice, bob)
+        assert (await alice.status(sid))["peer_status"] == "p2p_hookoff"
+        # `lwork boss deactivate` is another process: it writes the database, nothing more
+        env = {**os.environ, "LWORK_DATA_DIR": str(tmp_path / "cli"),
+               "LWORK_DATABASE__URL": db_url}  # fmt: skip
+        boss = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "lwork", "boss", "deactivate", ALICE, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        output, _ = await boss.communicate()
+        assert boss.returncode == 0, output
+        deactivated = time.monotonic()
+        assert await eventually(lambda: server.services.calls.active == 0, 5)
+        assert time.monotonic() - deactivated < 1.0 + 0.5  # within the sweep period
+        assert (await alice.status(sid))["peer_status"] == "release"
+        assert (await bob.status(callee_sid))["peer_status"] == "release"
+        assert (await bob.post("p2p_poll", {"opdata": opdata}))["peer_status"] == "release"
+        assert await alice.call(BOB) == {"status": "failed", "reason": "not_actived"}
+
+
+async def test_deactivating_through_the_service_ends_the_calls_at_once(server_factory) -> None:  # type: ignore[no-untyped-def]
+    settings = {**FAST, "calls": {"p2p_fallback_s": 30, "account_sweep_s": 3600}}
+    async with server_factory(**settings) as server, two_apps(server) as (alice, bob):
+        provisioning = server.services.provisioning
+        assert provisioning is not None
+        await provisioning.open(BOB, "boss-pw", "dth", time.time())
+        sid, opdata, callee_sid = await answered_call(alice, bob)
+        await provisioning.set_active(BOB, False)  # the callee's account: its calls end too
+        assert server.services.calls.active == 0
+        assert (await alice.status(sid))["peer_status"] == "release"
+        assert (await bob.post("p2p_poll", {"opdata": opdata}))["peer_status"] == "release"
 
 
 async def test_port_exhaustion_is_a_clean_error(server_factory) -> None:  # type: ignore[no-untyped-def]

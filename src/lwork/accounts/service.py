@@ -184,6 +184,10 @@ class AccountService:
         if provisioned is not None and not provisioned.active:
             raise Failed("not_actived")
 
+    async def inactive_among(self, uuids: list[str]) -> set[str]:
+        """The deactivated accounts among ``uuids`` (whose live calls must end)."""
+        return await self._store.inactive_among(uuids)
+
     async def registered(self, uuid: str) -> bool:
         return await self._store.get(normalise_phone(uuid)) is not None
 

@@ -225,6 +225,20 @@ class AccountStore(ProvisioningRecords, PushRegistrations):
             found.update({row[0]: row[1] for row in bound})
         return found
 
+    async def inactive_among(self, uuids: list[str]) -> set[str]:
+        """The provisioned accounts among ``uuids`` that are deactivated."""
+        found: set[str] = set()
+        async with self._engine.connect() as conn:
+            for i in range(0, len(uuids), 500):  # bounded IN lists, whatever the call count
+                rows = await conn.execute(
+                    select(provisioning.c.account).where(
+                        provisioning.c.account.in_(uuids[i : i + 500]),
+                        provisioning.c.active.is_(False),
+                    )
+                )
+                found.update(row[0] for row in rows)
+        return found
+
     async def last_polls(self, uuids: list[str]) -> dict[str, float | None]:
         """For each existing account among ``uuids``: its live sessions' latest long poll."""
         if not uuids:

@@ -182,6 +182,24 @@ class CallService:
         if found is not None:
             await self.end(found[0], "hangup_" + found[1])
 
+    def parties(self) -> set[str]:
+        """The accounts taking part in this node's live calls (callers and callee apps)."""
+        found = {active.call.caller for active in self.calls.values()}
+        found.update(a.call.callee_uuid for a in self.calls.values() if a.call.callee_uuid)
+        return found
+
+    async def end_calls_of(self, uuid: str, reason: str) -> int:
+        """End every live call of an account here (deactivated: ``not_actived``); how many."""
+        mine = [
+            active
+            for active in self.calls.values()
+            if uuid in (active.call.caller, active.call.callee_uuid)
+        ]
+        for active in mine:
+            log.info("call %s: account %s %s", active.call.sid, uuid, reason)
+            await self.end(active, reason)
+        return len(mine)
+
     async def dtmf(self, sid: str, digits: str) -> None:
         found = self._find(sid)
         if found is None:

@@ -120,6 +120,10 @@ class CallSettings(Section):
     ended_memory_s: float = Field(120.0, ge=0)
     """A call that ended within this long still answers the callee's ``p2p_poll`` with
     ``peer_status`` ``release`` (then ``session_not_exist``). 0: not remembered."""
+    account_sweep_s: float = Field(10.0, gt=0)
+    """Every this long each node ends its live calls of accounts deactivated meanwhile
+    (``not_actived``), by one query: how a deactivation written by another process or node
+    reaches the calls. One through this process's own service ends them at once."""
     forward_timeout_s: float = Field(2.0, gt=0)
     """With several nodes, a request for a call held by another node (its session id names the
     node) waits this long for that node's answer over the bus; then the call counts as gone."""
