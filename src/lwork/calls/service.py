@@ -30,7 +30,7 @@ from lwork.calls.model import (
     Timing,
 )
 from lwork.calls.ports import MediaControl, SipLegs
-from lwork.calls.quality import leg_stats
+from lwork.calls.quality import party_stats
 from lwork.calls.sip_leg import dial
 from lwork.calls.stats_refresh import StatsRefresher
 from lwork.calls.timers import tick_forever
@@ -271,8 +271,7 @@ class CallService:
         await self.current_stats(active, now)
         view = active.views.get(role)
         if view is None:
-            stats = active.stats
-            view = active.views[role] = leg_stats(stats.legs.get(role) if stats else None)
+            view = active.views[role] = party_stats(active.stats, role)
         return view
 
     def cached_stats(self, active: Active, now: float) -> CallStats | None:
