@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from lwork.media.ng import NgClient
+from lwork.media.relay import rtcp
 from lwork.media.relay.rtp import RtpPacket
 
 from conftest import LiveServer
@@ -459,7 +460,7 @@ async def rtpengine() -> AsyncIterator[str]:
 
 async def test_status_through_rtpengine_maps_what_its_query_reports(server_factory) -> None:  # type: ignore[no-untyped-def]
     # rtpengine refuses the built-in relay's `lwork stats`: statuses refresh by `query`, and map
-    # what it reports (CONTRACT §6.1; its per-SSRC RTCP figures: tests/unit/calls/test_quality).
+    # what it reports: its packet counts and the per-SSRC figures of the phones' RTCP (§6.1).
     async with rtpengine() as ng_url, server_factory(**FAST, media={"ng_url": ng_url}) as server:
         async with two_apps(server) as (alice, bob):
             started = await alice.call(BOB)
@@ -493,5 +494,33 @@ async def test_status_through_rtpengine_maps_what_its_query_reports(server_facto
                 "down_lostrate", "mos", "total_eval",
             ]}  # fmt: skip
             assert server.services.relay.client.compact_stats is False
+
+            # the phones report in RTCP: Bob received Alice's stream with 19 % loss (fraction
+            # 51/256), 12 packets lost, 40 ms jitter (320 at 8 kHz). (rtpengine keeps a report
+            # once both phones have sent one, and then Bob's only: Alice's downstream stays
+            # unknown.)
+            def cname(ssrc: int) -> bytes:
+                return bytes(rtcp.SourceDescription(((ssrc, ((1, b"app@phone"),)),)))
+
+            ntp = rtcp.ntp_from_unix(time.time())
+            for app, ssrc in ((alice, 0xA11CE), (bob, 0xB0B)):
+                sr = rtcp.SenderReport(ssrc, ntp, 3200, 20, 640)
+                host, port = to_relay[app.phone]
+                app.rtp.send_rtcp(bytes(sr) + cname(ssrc), (host, port + 1))
+            await asyncio.sleep(0.2)
+            reports = ((alice, 0xA11CE, 0xB0B, 25, 7, 160), (bob, 0xB0B, 0xA11CE, 51, 12, 320))
+            for app, ssrc, about, fraction, lost, jitter in reports:
+                block = rtcp.ReportBlock(about, fraction, lost, 19, jitter,
+                                         rtcp.ntp_middle32(ntp), 6553)  # fmt: skip
+                host, port = to_relay[app.phone]
+                rr = rtcp.ReceiverReport(ssrc, (block,))
+                app.rtp.send_rtcp(bytes(rr) + cname(ssrc), (host, port + 1))
+            stats = await stats_until(lambda s: "lostrate" in s and "pl" in s)
+            assert (stats["pr"], stats.get("pl"), stats["lostrate"]) == (20, 12, 0.19), stats
+            assert (stats["jitter"], stats["avgIJ"]) == (40, 40)
+            assert (
+                1 <= stats["mos"] <= 2 and stats["rttms"] > 0
+            )  # the E-model, from loss and RTT and stats["total_eval"] == "极差"  # 19 % loss
+            assert stats["missing"] == ["down_jitter", "down_lostrate"]
 
             assert await alice.hangup(sid) == {"status": "ok"}
