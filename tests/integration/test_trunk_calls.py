@@ -261,6 +261,14 @@ async def test_sip_answer_without_sdp_learns_the_apps_media_from_its_rtp(  # typ
                 phone.send_rtp(packet, ("127.0.0.1", sip_rtp.local_port))
             assert len(await bob.rtp.wait_rtp(10)) == 10
             assert {RtpPacket.parse(r.data).ssrc for r in bob.rtp.rtp_in} == {0xCA11}
+            # p2p_poll shows the phone's leg: what the relay received from the carrier
+            polled: dict[str, Any] = {}
+            for _ in range(50):
+                polled = await bob.post("p2p_poll", {"opdata": opdata})
+                if polled["stats"].get("pr") == 10:
+                    break
+                await asyncio.sleep(0.1)
+            assert polled["peer_status"] == "p2p_hookoff" and polled["stats"]["pr"] == 10
             await finished(carrier)
             assert await eventually(lambda: server.services.calls.active == 0, 10)
         finally:

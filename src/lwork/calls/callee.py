@@ -78,4 +78,5 @@ async def peer_status(service: CallService, sid: str) -> tuple[Status, dict[str,
         if service.ended.ended_recently(sid, service.now()):
             return Status.RELEASE, {}  # the caller hung up: the callee's app learns it here
         raise Failed("session_not_exist")
-    return active.call.status, await service.leg_view(active, "caller", service.now())
+    peer = "sip" if active.inbound is not None else "caller"  # the relay's tag of the caller
+    return active.call.status, await service.leg_view(active, peer, service.now())
