@@ -285,11 +285,12 @@ class CallService:
 
     async def current_stats(self, active: Active, now: float) -> CallStats | None:
         """The relay's view with no figure older than ``stats_refresh_s``: a read after a pause
-        waits for the refresh (bounded by ``stats_refresh_s``, should the relay not answer)."""
+        waits for the refresh. Should the relay not answer, the wait ends after half
+        ``stats_refresh_s``, well within the time another node gives a forwarded read."""
         self.cached_stats(active, now)
         pending = active.refreshing
         if now - active.stats_fresh_at >= self.policy.stats_refresh_s and pending is not None:
-            await asyncio.wait([pending], timeout=self.policy.stats_refresh_s)
+            await asyncio.wait([pending], timeout=self.policy.stats_refresh_s / 2)
         return active.stats
 
     async def fresh_stats(self, active: Active, now: float) -> CallStats | None:
