@@ -210,16 +210,19 @@ def build_app(
         monotonic=clock.monotonic,
         charging=CallCharging(billing, clock.wall, settings.billing.warning_s),
     )
-    sweep = AccountSweep(calls, accounts.inactive_among, settings.calls.account_sweep_s)
-
-    async def deactivated(uuid: str) -> None:
-        await calls.end_calls_of(uuid, DEACTIVATED)
-
-    provisioning = ProvisioningService(store, passwords, on_deactivated=deactivated)
     callbacks = CallbackService(
         node=settings.node, media=relay, trunk=sip_legs, max_s=settings.calls.callback_max_s,
         billing=billing, wall=clock.wall,
     )  # fmt: skip
+    sweep = AccountSweep(
+        [calls, callbacks], accounts.inactive_among, settings.calls.account_sweep_s
+    )
+
+    async def deactivated(uuid: str) -> None:
+        await calls.end_calls_of(uuid, DEACTIVATED)
+        await callbacks.end_calls_of(uuid, DEACTIVATED)
+
+    provisioning = ProvisioningService(store, passwords, on_deactivated=deactivated)
     # Several nodes share a bus: requests for a call go to the node holding it.
     router = CallRouter(
         settings.node, bus if settings.bus.url else None, settings.calls.forward_timeout_s
@@ -301,9 +304,9 @@ def build_app(
             finally:
                 if freezer is not None:
                     await freezer.close()
+                await sweep.close()
                 await router.close()
                 await callbacks.close()
-                await sweep.close()
                 await calls.close()
                 if trunk is not None:
                     await trunk.close()

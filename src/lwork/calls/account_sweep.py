@@ -12,19 +12,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-
-from lwork.calls.service import CallService
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 log = logging.getLogger("lwork.calls")
 
 DEACTIVATED = "not_actived"
 
 
+class LiveCalls(Protocol):
+    """Calls held on this node (app and phone calls; callbacks)."""
+
+    def parties(self) -> set[str]: ...
+
+    async def end_calls_of(self, uuid: str, reason: str) -> int: ...
+
+
 class AccountSweep:
     def __init__(
         self,
-        calls: CallService,
+        calls: Sequence[LiveCalls],
         inactive_among: Callable[[list[str]], Awaitable[set[str]]],
         period_s: float,
     ) -> None:
@@ -44,12 +51,13 @@ class AccountSweep:
 
     async def sweep(self) -> int:
         """End the live calls of deactivated accounts; how many ended."""
-        parties = self._calls.parties()
+        parties = set().union(*(calls.parties() for calls in self._calls))
         if not parties:
             return 0
         ended = 0
         for uuid in await self._inactive_among(sorted(parties)):
-            ended += await self._calls.end_calls_of(uuid, DEACTIVATED)
+            for calls in self._calls:
+                ended += await calls.end_calls_of(uuid, DEACTIVATED)
         return ended
 
     async def _forever(self) -> None:
