@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_p2p_calls import ALICE, BOB, App, make_app
+from test_p2p_calls import ALICE, BOB, App, make_app, rtpengine
 from test_sip_trunk import free_udp_port
 
 from lwork.media.relay.rtp import RtpPacket
@@ -227,11 +228,16 @@ async def test_dtmf_as_sip_info_when_the_trunk_has_no_telephone_event(
             carrier.kill()
 
 
+@pytest.mark.parametrize("relay", ["builtin", "rtpengine"])
 async def test_sip_answer_without_sdp_learns_the_apps_media_from_its_rtp(  # type: ignore[no-untyped-def]
-    server_factory, tmp_path: Path
+    server_factory, tmp_path: Path, relay: str
 ) -> None:
     # The spec's `sip_answer` takes `session_id, clidata` only (CONTRACT §6.2 item 4).
-    async with server_factory(**trunk_settings(free_udp_port())) as server:
+    async with contextlib.AsyncExitStack() as stack:
+        settings = trunk_settings(free_udp_port())
+        if relay == "rtpengine":
+            settings["media"] = {"ng_url": await stack.enter_async_context(rtpengine())}
+        server = await stack.enter_async_context(server_factory(**settings))
         bob = await make_app(server, BOB, "bob-phone")
         await bob.poll()
         assert server.services.sip_address is not None
