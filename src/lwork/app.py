@@ -22,6 +22,7 @@ from lwork.accounts.passwords import PasswordService
 from lwork.accounts.poll_touches import PollTouches
 from lwork.accounts.poll_writes_sqlite import SqlitePollWrites
 from lwork.accounts.presence import SessionPresence
+from lwork.accounts.provisioning import ProvisioningService
 from lwork.accounts.service import AccountService, AuthPolicy
 from lwork.accounts.setup import server_secret, sms_provider
 from lwork.accounts.sms import SmsProvider
@@ -31,6 +32,7 @@ from lwork.appversions import VersionApi, VersionStore
 from lwork.billing.api import BillingApi
 from lwork.billing.ledger import LedgerStore
 from lwork.billing.service import BillingPolicy, BillingService
+from lwork.calls.account_sweep import DEACTIVATED, AccountSweep
 from lwork.calls.api import CallApi
 from lwork.calls.callback import CallbackService
 from lwork.calls.callback_api import CallbackApi
@@ -89,6 +91,8 @@ class Services:
     """Where the SIP trunk user agent listens, once started."""
     records: RecordStore | None = None
     keeper: RecordKeeper | None = None
+    provisioning: ProvisioningService | None = None
+    """BOSS's provisioning (the CLI's, and the coming BOSS HTTP interface's)."""
 
 
 def build_app(
@@ -249,6 +253,7 @@ def build_app(
             payload_mode=settings.calls.payload_mode,
             country_code=settings.sip.default_country_code,
             stats_refresh_s=settings.calls.stats_refresh_s,
+            ended_memory_s=settings.calls.ended_memory_s,
         ),
         monotonic=clock.monotonic,
         charging=charging,
@@ -258,6 +263,15 @@ def build_app(
         node=settings.node, media=relay, trunk=sip_legs, max_s=settings.calls.callback_max_s,
         charging=charging, wall=clock.wall, fraud=fraud,
     )  # fmt: skip
+    sweep = AccountSweep(
+        [calls, callbacks], accounts.inactive_among, settings.calls.account_sweep_s
+    )
+
+    async def deactivated(uuid: str) -> None:
+        await calls.end_calls_of(uuid, DEACTIVATED)
+        await callbacks.end_calls_of(uuid, DEACTIVATED)
+
+    provisioning = ProvisioningService(store, passwords, on_deactivated=deactivated)
     # Several nodes share a bus: requests for a call go to the node holding it.
     router = CallRouter(
         settings.node, bus if settings.bus.url else None, settings.calls.forward_timeout_s
@@ -333,6 +347,7 @@ def build_app(
                 )
             await keeper.start()  # after the trunk: orphaned dialogs get their BYE
             await calls.start_ticker()
+            sweep.start()
             if on_ready is not None:
                 on_ready()
             if freezer is not None:
@@ -348,6 +363,7 @@ def build_app(
             finally:
                 if freezer is not None:
                     await freezer.close()
+                await sweep.close()
                 await router.close()
                 await keeper.close()
                 await callbacks.close()
@@ -381,5 +397,6 @@ def build_app(
         fraud,
         records=records,
         keeper=keeper,
+        provisioning=provisioning,
     )
     return build_starlette(edge, lifespan), services

@@ -35,7 +35,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it has already shut down on
+        pass
     return 0
 
 
@@ -93,15 +96,13 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _boss(settings: Settings, args: argparse.Namespace) -> int:
-    from lwork.accounts.provisioning import ProvisioningService
-
     async def action(services: Any) -> str:
         from lwork.billing import operator
 
         if args.boss_command in operator.COMMANDS:
             return await operator.run(args.boss_command, args, services.billing, services.accounts)
-        provisioning = ProvisioningService(services.account_store, services.passwords)
-        return await provisioning.run(args.boss_command, args)
+        done: str = await services.provisioning.run(args.boss_command, args)
+        return done
 
     return _with_services(settings, action)
 

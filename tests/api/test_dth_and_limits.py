@@ -194,3 +194,28 @@ async def test_health_readiness_openapi(server: LiveServer) -> None:
     ref = login["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert set(schema["required"]) == {"pwd", "device_id"}
+
+
+async def test_query_status_of_a_bound_did_reports_its_account(server: LiveServer) -> None:
+    sdn, did = "02150004321", "13911113333"
+    provisioning = await provision(server, sdn, "boss-pw")
+    await provisioning.bind(sdn, did)  # what `lwork boss bind` does
+    base = {"uuid": sdn, "device_id": "d", "pwd": PWD, "group_id": "dth", "auth_code": "boss-pw"}
+    assert (await server.post("/lwork/mobile/register", base)).json() == {"status": "ok"}
+    login = {"acc": sdn, "pwd": PWD, "device_id": "d"}
+    assert (await server.post("/lwork/mobile/login", login)).json()["status"] == "ok"
+    users = [
+        {"acc": "by did", "phone": did},
+        {"acc": "by sdn", "phone": sdn},
+        {"acc": "", "phone": "0086" + did},
+        {"acc": "nobody", "phone": "13700000000"},
+    ]
+
+    async def states() -> list[str]:
+        r = await server.post("/lwork/mobile/query_status", {"users": users})
+        return [user["state"] for user in r.json()["data"]]
+
+    assert await states() == ["offline", "offline", "offline", "unregistered"]
+    poll = {"acc": sdn, "device_id": "d", "self_phone": sdn}
+    await server.post("/channel/push_service", poll)
+    assert await states() == ["online", "online", "online", "unregistered"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from test_p2p_calls import ALICE, BOB, make_app
 from test_trunk_calls import SCENARIOS, SIPP, finished, free_udp_port, trunk_settings
 
+from lwork.accounts.provisioning import ProvisioningService
 from lwork.fraud.limits import Override
 from lwork.http.envelope import unwrap_response
 from lwork.media.relay.rtp import RtpPacket
@@ -271,3 +273,41 @@ async def test_unanswered_local_is_cancelled_at_ring_timeout(
     finally:
         if sipp.returncode is None:
             sipp.kill()
+
+
+async def test_deactivating_the_account_ends_its_callback(server_factory: Factory) -> None:
+    settings = trunk_settings(0)
+    settings["calls"]["account_sweep_s"] = 3600  # the service's own path, not the sweep
+    with silent_proxy() as port:
+        settings["sip"]["proxy_port"] = port
+        async with server_factory(**settings) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            alice.rtp.close()
+            provisioning = server.services.provisioning
+            assert provisioning is not None
+            await provisioning.open(ALICE, "boss-pw", "dth", time.time())
+            body = {"uuid": ALICE, "local": LOCAL, "remote": REMOTE}
+            sid = (await start(server, body))["session_id"]
+            assert await legs(server, sid) == ("idle", "idle")
+            await provisioning.set_active(ALICE, False)
+            assert await legs(server, sid) == ("release", "release")
+
+
+async def test_the_sweep_ends_a_callback_of_an_account_deactivated_elsewhere(
+    server_factory: Factory,
+) -> None:
+    settings = trunk_settings(0)
+    settings["calls"]["account_sweep_s"] = 0.5
+    with silent_proxy() as port:
+        settings["sip"]["proxy_port"] = port
+        async with server_factory(**settings) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            alice.rtp.close()
+            # another process's provisioning service: it tells this server nothing
+            elsewhere = ProvisioningService(server.services.account_store,
+                                            server.services.passwords)  # fmt: skip
+            await elsewhere.open(ALICE, "boss-pw", "dth", time.time())
+            body = {"uuid": ALICE, "local": LOCAL, "remote": REMOTE}
+            sid = (await start(server, body))["session_id"]
+            await elsewhere.set_active(ALICE, False)
+            assert await until_legs(server, sid, ("release", "release")) == ("release", "release")

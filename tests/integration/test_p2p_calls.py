@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import resource
 import shutil
 import socket
-from collections.abc import AsyncIterator
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +18,7 @@ import httpx
 import pytest
 
 from lwork.media.ng import NgClient
+from lwork.media.relay import rtcp
 from lwork.media.relay.rtp import RtpPacket
 
 from conftest import LiveServer
@@ -171,6 +175,39 @@ async def test_answered_call_with_media_both_ways(server_factory) -> None:  # ty
         assert server.services.calls.active == 0
 
 
+async def test_a_status_read_after_a_pause_shows_figures_no_older_than_the_refresh(  # type: ignore[no-untyped-def]
+    server_factory,
+) -> None:
+    async with server_factory(**FAST) as server, two_apps(server) as (alice, bob):
+        started = await alice.call(BOB)
+        sid = started["session_id"]
+        opdata = (await bob.poll())["data"][0]["opdata"]
+        body = {"opdata": opdata, "sdp": {"ip": [], "port": bob.rtp.port}}
+        assert (await bob.post("p2p_answer", body))["status"] == "ok"
+        refresh_s = server.settings.calls.stats_refresh_s
+        sent_at: list[float] = []
+
+        async def talk() -> None:  # 50 packets a second, as AMR
+            for n in range(1000):
+                packet = RtpPacket(102, n, n * 160, 0xA11CE, payload=bytes(32))
+                sent_at.append(alice.rtp.send_rtp(packet, (started["ip"], started["port"])))
+                await asyncio.sleep(0.02)
+
+        talking = asyncio.create_task(talk())
+        try:
+            assert await eventually(lambda: len(sent_at) >= 10, 5)
+            await alice.status(sid)  # the app reads once, then pauses
+            await asyncio.sleep(refresh_s + 1.5)
+            read_at = time.monotonic()
+            stats = (await alice.status(sid))["stats"]
+            # every packet sent refresh_s before the read is counted (the relay gets them
+            # within a millisecond on loopback)
+            due = sum(1 for t in sent_at if t <= read_at - refresh_s)
+            assert due > 60 and stats["pr"] >= due, (stats["pr"], due)
+        finally:
+            talking.cancel()
+
+
 async def test_reject(server_factory) -> None:  # type: ignore[no-untyped-def]
     async with server_factory(**FAST) as server, two_apps(server) as (alice, bob):
         sid = (await alice.call(BOB))["session_id"]
@@ -189,6 +226,30 @@ async def test_caller_hangs_up_while_it_rings(server_factory) -> None:  # type: 
         assert (await bob.poll())["data"] == [{"event": "shake_hand"}]
         opdata = {"session_id": sid, "event": "p2p"}
         assert await bob.post("p2p_ringing", {"opdata": opdata}) == {
+            "status": "failed", "reason": "session_not_exist",
+        }  # fmt: skip
+
+
+async def test_p2p_poll_after_the_caller_hung_up_answers_release_for_a_while(
+    server_factory,
+) -> None:  # type: ignore[no-untyped-def]
+    settings = {"push": {"hold_s": 0.5}, "calls": {"p2p_fallback_s": 30, "ended_memory_s": 1.5}}
+    async with server_factory(**settings) as server, two_apps(server) as (alice, bob):
+        sid = (await alice.call(BOB))["session_id"]
+        opdata = (await bob.poll())["data"][0]["opdata"]
+        assert await bob.post("p2p_ringing", {"opdata": opdata}) == {"status": "ok"}
+        assert (await bob.post("p2p_poll", {"opdata": opdata}))["peer_status"] == "p2p_ring"
+        assert await alice.hangup(sid) == {"status": "ok"}
+        # the ringing app learns that the caller gave up, for calls.ended_memory_s ...
+        assert await bob.post("p2p_poll", {"opdata": opdata}) == {
+            "status": "ok", "peer_status": "release", "stats": {},
+        }  # fmt: skip
+        assert await bob.post("p2p_answer", {"opdata": opdata, "sdp": {"port": 4000}}) == {
+            "status": "failed", "reason": "session_not_exist",
+        }  # fmt: skip
+        # ... and then the call is forgotten
+        await asyncio.sleep(1.6)
+        assert await bob.post("p2p_poll", {"opdata": opdata}) == {
             "status": "failed", "reason": "session_not_exist",
         }  # fmt: skip
 
@@ -295,6 +356,56 @@ async def test_a_deactivated_account_cannot_call(server_factory) -> None:  # typ
         assert await alice.call(BOB) == {"status": "failed", "reason": "not_actived"}
 
 
+async def answered_call(alice: App, bob: App) -> tuple[str, dict[str, Any], str]:
+    """Alice calls Bob, who answers: the caller's sid, the opdata and the callee's sid."""
+    sid = (await alice.call(BOB))["session_id"]
+    opdata = (await bob.poll())["data"][0]["opdata"]
+    body = {"opdata": opdata, "sdp": {"ip": [], "port": bob.rtp.port}}
+    answer = await bob.post("p2p_answer", body)
+    assert answer["status"] == "ok"
+    return sid, opdata, answer["session_id"]
+
+
+async def test_deactivating_an_account_in_another_process_ends_its_calls(  # type: ignore[no-untyped-def]
+    server_factory, tmp_path, db_url: str
+) -> None:
+    settings = {**FAST, "calls": {"p2p_fallback_s": 30, "account_sweep_s": 1.0}}
+    async with server_factory(**settings) as server, two_apps(server) as (alice, bob):
+        assert server.services.provisioning is not None
+        await server.services.provisioning.open(ALICE, "boss-pw", "dth", time.time())
+        sid, opdata, callee_sid = await answered_call(alice, bob)
+        assert (await alice.status(sid))["peer_status"] == "p2p_hookoff"
+        # `lwork boss deactivate` is another process: it writes the database, nothing more
+        env = {**os.environ, "LWORK_DATA_DIR": str(tmp_path / "cli"),
+               "LWORK_DATABASE__URL": db_url}  # fmt: skip
+        boss = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "lwork", "boss", "deactivate", ALICE, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        output, _ = await boss.communicate()
+        assert boss.returncode == 0, output
+        deactivated = time.monotonic()
+        assert await eventually(lambda: server.services.calls.active == 0, 5)
+        assert time.monotonic() - deactivated < 1.0 + 0.5  # within the sweep period
+        assert (await alice.status(sid))["peer_status"] == "release"
+        assert (await bob.status(callee_sid))["peer_status"] == "release"
+        assert (await bob.post("p2p_poll", {"opdata": opdata}))["peer_status"] == "release"
+        assert await alice.call(BOB) == {"status": "failed", "reason": "not_actived"}
+
+
+async def test_deactivating_through_the_service_ends_the_calls_at_once(server_factory) -> None:  # type: ignore[no-untyped-def]
+    settings = {**FAST, "calls": {"p2p_fallback_s": 30, "account_sweep_s": 3600}}
+    async with server_factory(**settings) as server, two_apps(server) as (alice, bob):
+        provisioning = server.services.provisioning
+        assert provisioning is not None
+        await provisioning.open(BOB, "boss-pw", "dth", time.time())
+        sid, opdata, callee_sid = await answered_call(alice, bob)
+        await provisioning.set_active(BOB, False)  # the callee's account: its calls end too
+        assert server.services.calls.active == 0
+        assert (await alice.status(sid))["peer_status"] == "release"
+        assert (await bob.post("p2p_poll", {"opdata": opdata}))["peer_status"] == "release"
+
+
 async def test_port_exhaustion_is_a_clean_error(server_factory) -> None:  # type: ignore[no-untyped-def]
     settings = {**FAST, "media": {"relay_mode": "inline", "port_min": 41000, "port_max": 41003}}
     async with server_factory(**settings) as server, two_apps(server) as (alice, bob):
@@ -353,8 +464,9 @@ async def rtpengine() -> AsyncIterator[str]:
         await process.wait()
 
 
-async def test_status_through_rtpengine_queries_call_by_call(server_factory) -> None:  # type: ignore[no-untyped-def]
-    # rtpengine refuses the built-in relay's `lwork stats`: statuses still refresh, by `query`.
+async def test_status_through_rtpengine_maps_what_its_query_reports(server_factory) -> None:  # type: ignore[no-untyped-def]
+    # rtpengine refuses the built-in relay's `lwork stats`: statuses refresh by `query`, and map
+    # what it reports: its packet counts and the per-SSRC figures of the phones' RTCP (§6.1).
     async with rtpengine() as ng_url, server_factory(**FAST, media={"ng_url": ng_url}) as server:
         async with two_apps(server) as (alice, bob):
             started = await alice.call(BOB)
@@ -364,23 +476,59 @@ async def test_status_through_rtpengine_queries_call_by_call(server_factory) -> 
                 "p2p_answer",
                 {"opdata": opdata, "sdp": {"ip": ["127.0.0.1"], "port": bob.rtp.port}},
             )
-            alice.send((started["ip"], started["port"]), 20, ssrc=0xA11CE)
-            bob.send((answer["ip"], answer["port"]), 20, ssrc=0xB0B)
+            to_relay = {ALICE: (started["ip"], started["port"]),
+                        BOB: (answer["ip"], answer["port"])}  # fmt: skip
+            alice.send(to_relay[ALICE], 20, ssrc=0xA11CE)
+            bob.send(to_relay[BOB], 20, ssrc=0xB0B)
             assert len(await bob.rtp.wait_rtp(20)) == 20
 
-            service = server.services.calls
-            active = service.calls[sid]
+            async def stats_until(done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+                stats: dict[str, Any] = {}
+                for _ in range(60):
+                    status = await alice.status(sid)
+                    assert status["peer_status"] == "p2p_hookoff"
+                    stats = status["stats"]
+                    if done(stats):
+                        break
+                    await asyncio.sleep(0.1)
+                return stats
 
-            for _ in range(80):  # refreshed every calls.stats_refresh_s (2 s)
-                status = await alice.status(sid)
-                assert status["peer_status"] == "p2p_hookoff"
-                assert status["stats"] == {}  # rtpengine measures no quality
-                leg = active.stats.legs.get("caller") if active.stats else None
-                if leg is not None and leg.rtp is not None and leg.rtp.packets == 20:
-                    break
-                await asyncio.sleep(0.1)
-            assert leg is not None and leg.rtp is not None and leg.rtp.packets == 20
+            # no RTCP: what rtpengine counts, and the names of what it cannot tell
+            stats = await stats_until(lambda s: s.get("pr") == 20)
+            assert stats == {"ip": "127.0.0.1", "pr": 20, "missing": [
+                "pl", "avgIJ", "jitter", "avgrttms", "rttms", "lostrate", "down_jitter",
+                "down_lostrate", "mos", "total_eval",
+            ]}  # fmt: skip
             assert server.services.relay.client.compact_stats is False
+
+            # the phones report in RTCP: Bob received Alice's stream with 19 % loss (fraction
+            # 51/256), 12 packets lost, 40 ms jitter (320 at 8 kHz). (rtpengine keeps a report
+            # once both phones have sent one, and then Bob's only: Alice's downstream stays
+            # unknown.)
+            def cname(ssrc: int) -> bytes:
+                return bytes(rtcp.SourceDescription(((ssrc, ((1, b"app@phone"),)),)))
+
+            ntp = rtcp.ntp_from_unix(time.time())
+            for app, ssrc in ((alice, 0xA11CE), (bob, 0xB0B)):
+                sr = rtcp.SenderReport(ssrc, ntp, 3200, 20, 640)
+                host, port = to_relay[app.phone]
+                app.rtp.send_rtcp(bytes(sr) + cname(ssrc), (host, port + 1))
+            await asyncio.sleep(0.2)
+            reports = ((alice, 0xA11CE, 0xB0B, 25, 7, 160), (bob, 0xB0B, 0xA11CE, 51, 12, 320))
+            for app, ssrc, about, fraction, lost, jitter in reports:
+                block = rtcp.ReportBlock(about, fraction, lost, 19, jitter,
+                                         rtcp.ntp_middle32(ntp), 6553)  # fmt: skip
+                host, port = to_relay[app.phone]
+                rr = rtcp.ReceiverReport(ssrc, (block,))
+                app.rtp.send_rtcp(bytes(rr) + cname(ssrc), (host, port + 1))
+            stats = await stats_until(lambda s: "lostrate" in s and "pl" in s)
+            assert (stats["pr"], stats.get("pl"), stats["lostrate"]) == (20, 12, 0.19), stats
+            assert (stats["jitter"], stats["avgIJ"]) == (40, 40)
+            assert (
+                1 <= stats["mos"] <= 2 and stats["rttms"] > 0
+            )  # the E-model, from loss and RTT and stats["total_eval"] == "极差"  # 19 % loss
+            assert stats["missing"] == ["down_jitter", "down_lostrate"]
+
             assert await alice.hangup(sid) == {"status": "ok"}
 
 

@@ -213,3 +213,55 @@ async def test_a_dead_worker_is_restarted_and_the_other_workers_calls_go_on() ->
     finally:
         for peer in peers:
             peer.close()
+
+
+@pytest.mark.parametrize("how", ["ctrl_c", "service_stop"])
+async def test_stopping_lwork_serve_stops_its_relay_without_restarting_it(
+    how: str, tmp_path: Path
+) -> None:
+    # A terminal's Ctrl-C sends SIGINT to the foreground process group; a service manager
+    # (systemd's KillMode=control-group) sends SIGTERM to every process of the service.
+    import httpx
+
+    from fakes.servers import free_port
+
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log_file:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "lwork", "serve", "--port", str(port)],
+            env={**os.environ, "LWORK_DATA_DIR": str(tmp_path / "var"),
+                 "LWORK_MEDIA__PORT_MIN": "26000", "LWORK_MEDIA__PORT_MAX": "26999"},
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            for _ in range(300):
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(f"http://{HOST}:{port}/readyz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError(log_path.read_text())
+        relays = [
+            pid
+            for pid in _children(serve.pid)
+            if b"lwork.media.relay" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert len(relays) == 1
+        if how == "ctrl_c":
+            os.killpg(serve.pid, signal.SIGINT)  # the relay has a session of its own
+        else:
+            os.kill(serve.pid, signal.SIGTERM)
+            os.kill(relays[0], signal.SIGTERM)
+        # uvicorn re-raises a SIGTERM once it has shut down (systemd counts that a clean stop)
+        expected = 0 if how == "ctrl_c" else -signal.SIGTERM
+        assert await asyncio.to_thread(serve.wait, 20) == expected
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
+    log = log_path.read_text()
+    assert "Application shutdown complete" in log, log
+    assert "; restarting it" not in log and " ERROR " not in log and "Traceback" not in log, log
+    assert not _alive(relays[0])

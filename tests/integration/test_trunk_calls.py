@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_p2p_calls import ALICE, BOB, App, make_app
+from test_p2p_calls import ALICE, BOB, App, make_app, rtpengine
 from test_sip_trunk import free_udp_port
 
 from lwork.media.relay.rtp import RtpPacket
@@ -302,3 +303,59 @@ async def test_the_phones_media_follows_the_carriers_re_invite_to_a_new_host(
         moved_media.close()
         if carrier.returncode is None:
             carrier.kill()
+
+
+@pytest.mark.parametrize("relay", ["builtin", "rtpengine"])
+async def test_sip_answer_without_sdp_learns_the_apps_media_from_its_rtp(  # type: ignore[no-untyped-def]
+    server_factory, tmp_path: Path, relay: str
+) -> None:
+    # The spec's `sip_answer` takes `session_id, clidata` only (CONTRACT §6.2 item 4).
+    async with contextlib.AsyncExitStack() as stack:
+        settings = trunk_settings(free_udp_port())
+        if relay == "rtpengine":
+            settings["media"] = {"ng_url": await stack.enter_async_context(rtpengine())}
+        server = await stack.enter_async_context(server_factory(**settings))
+        bob = await make_app(server, BOB, "bob-phone")
+        await bob.poll()
+        assert server.services.sip_address is not None
+        target = "{}:{}".format(*server.services.sip_address)
+        carrier = await sipp(tmp_path, "uac_call_app_talk.xml", "-s", BOB, target)
+        phone = await RtpPeer.open()  # the carrier's media
+        try:
+            opdata: dict[str, Any] = {}
+            for _ in range(40):
+                events = (await bob.poll())["data"]
+                if events[0]["event"] != "shake_hand":
+                    opdata = events[0]["opdata"]
+                    break
+            sid = opdata["session_id"]
+            assert await bob.post("sip_ringing", {"session_id": sid}) == {"status": "ok"}
+            answer = await bob.post("sip_answer", {"session_id": sid, "clidata": {"x": 1}})
+            assert answer == {**opdata, "status": "ok"}
+            # the app speaks first; the phone's audio then reaches the app where it spoke from
+            bob.send((opdata["ip"], opdata["port"]), 5, ssrc=0xB0B)
+            ng = server.services.relay.client
+            assert ng is not None
+            legs = (await ng.query(sid)).legs
+            sip_rtp = legs["sip"].rtp
+            assert sip_rtp is not None and sip_rtp.local_port is not None
+            for n in range(10):
+                packet = RtpPacket(96, n, n * 160, 0xCA11, payload=bytes(32))
+                phone.send_rtp(packet, ("127.0.0.1", sip_rtp.local_port))
+            assert len(await bob.rtp.wait_rtp(10)) == 10
+            assert {RtpPacket.parse(r.data).ssrc for r in bob.rtp.rtp_in} == {0xCA11}
+            # p2p_poll shows the phone's leg: what the relay received from the carrier
+            polled: dict[str, Any] = {}
+            for _ in range(50):
+                polled = await bob.post("p2p_poll", {"opdata": opdata})
+                if polled["stats"].get("pr") == 10:
+                    break
+                await asyncio.sleep(0.1)
+            assert polled["peer_status"] == "p2p_hookoff" and polled["stats"]["pr"] == 10
+            await finished(carrier)
+            assert await eventually(lambda: server.services.calls.active == 0, 10)
+        finally:
+            bob.rtp.close()
+            phone.close()
+            if carrier.returncode is None:
+                carrier.kill()

@@ -256,9 +256,11 @@ class AccountApi:
         body = req.parse(QueryStatusRequest)
         phones = [normalise_phone(user.phone or user.acc) for user in body.users]
         unique = [p for p in dict.fromkeys(phones) if p]
-        states = await self._presence.states(unique)
+        # A number is an account's uuid or a DID bound to one: either reports the account.
+        owners = await self._service.owners(unique)
+        states = await self._presence.states(list(dict.fromkeys(owners.values())))
         data = [
-            UserState(user.acc, user.phone, states.get(phone, "unregistered"))
+            UserState(user.acc, user.phone, states.get(owners.get(phone, ""), "unregistered"))
             for user, phone in zip(body.users, phones, strict=True)
         ]
         return QueryStatusResponse(data=data)

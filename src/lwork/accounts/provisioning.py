@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Awaitable, Callable
 
 from lwork.accounts.passwords import PasswordService
 from lwork.accounts.phone import normalise_phone
@@ -15,9 +16,17 @@ from lwork.accounts.store_records import AlreadyExists
 
 
 class ProvisioningService:
-    def __init__(self, store: AccountStore, passwords: PasswordService) -> None:
+    def __init__(
+        self,
+        store: AccountStore,
+        passwords: PasswordService,
+        on_deactivated: Callable[[str], Awaitable[object]] | None = None,
+    ) -> None:
+        """``on_deactivated(uuid)`` ends the account's live calls in this process at once
+        (other processes and nodes find the deactivation by their periodic sweep)."""
         self._store = store
         self._passwords = passwords
+        self._on_deactivated = on_deactivated
 
     async def open(self, account: str, pwd: str, group: str, now: float) -> None:
         await self._store.provision(
@@ -25,8 +34,11 @@ class ProvisioningService:
         )
 
     async def set_active(self, account: str, active: bool) -> None:
-        if not await self._store.update_provisioning(self._number(account), active=active):
+        number = self._number(account)
+        if not await self._store.update_provisioning(number, active=active):
             raise LookupError(f"account {account} is not provisioned")
+        if not active and self._on_deactivated is not None:
+            await self._on_deactivated(number)
 
     async def bind(self, account: str, phone: str | None) -> None:
         did = self._number(phone) if phone else None

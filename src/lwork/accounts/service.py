@@ -241,6 +241,10 @@ class AccountService:
         if provisioned is not None and not provisioned.active:
             raise Failed("not_actived")
 
+    async def inactive_among(self, uuids: list[str]) -> set[str]:
+        """The deactivated accounts among ``uuids`` (whose live calls must end)."""
+        return await self._store.inactive_among(uuids)
+
     async def registered(self, uuid: str) -> bool:
         return await self._store.get(normalise_phone(uuid)) is not None
 
@@ -257,6 +261,10 @@ class AccountService:
     async def owner(self, number: str) -> str | None:
         """The account a number (its uuid or a DID bound to it) belongs to."""
         return await self._store.uuid_for_number(normalise_phone(number))
+
+    async def owners(self, numbers: list[str]) -> dict[str, str]:
+        """The account each of ``numbers`` (normalised) belongs to, where one does."""
+        return await self._store.owners_of(numbers)
 
     async def did(self, uuid: str) -> str | None:
         """The phone number (DID) bound to an account, shown as its caller id."""

@@ -216,6 +216,36 @@ class AccountStore(ProvisioningRecords, PushRegistrations):
                 )
         return str(found) if found is not None else None
 
+    async def owners_of(self, numbers: list[str]) -> dict[str, str]:
+        """For each number among ``numbers`` that reaches an account (its uuid, or a DID bound
+        to it): that account's uuid. Two queries, however many numbers."""
+        if not numbers:
+            return {}
+        async with self._engine.connect() as conn:
+            own = await conn.execute(select(accounts.c.uuid).where(accounts.c.uuid.in_(numbers)))
+            found = {row[0]: row[0] for row in own}
+            bound = await conn.execute(
+                select(provisioning.c.did, provisioning.c.account).where(
+                    provisioning.c.did.in_([n for n in numbers if n not in found])
+                )
+            )
+            found.update({row[0]: row[1] for row in bound})
+        return found
+
+    async def inactive_among(self, uuids: list[str]) -> set[str]:
+        """The provisioned accounts among ``uuids`` that are deactivated."""
+        found: set[str] = set()
+        async with self._engine.connect() as conn:
+            for i in range(0, len(uuids), 500):  # bounded IN lists, whatever the call count
+                rows = await conn.execute(
+                    select(provisioning.c.account).where(
+                        provisioning.c.account.in_(uuids[i : i + 500]),
+                        provisioning.c.active.is_(False),
+                    )
+                )
+                found.update(row[0] for row in rows)
+        return found
+
     async def last_polls(self, uuids: list[str]) -> dict[str, float | None]:
         """For each existing account among ``uuids``: its live sessions' latest long poll."""
         if not uuids:

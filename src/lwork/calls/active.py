@@ -25,7 +25,11 @@ class Active:
     rssrc: str = field(default_factory=lambda: str(secrets.randbits(32)))
     stats: CallStats | None = None
     stats_at: float = -1e9
-    """When a refresh of ``stats`` was last started."""
+    """When a refresh of ``stats`` was last asked for."""
+    stats_fresh_at: float = -1e9
+    """When the refresh that gave ``stats`` was asked for: its figures are no older."""
+    refreshing: asyncio.Future[None] | None = None
+    """The batch that will bring the refresh asked for last (done once it has)."""
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The ``stats`` object each party's status shows, made once per refresh, not per read."""
     packets_seen: dict[str, int] = field(default_factory=dict)
@@ -43,6 +47,7 @@ class Active:
     warned: bool = False
     """A talk-time warning went to the caller's mailbox (taken back when the call ends)."""
 
-    def set_stats(self, stats: CallStats) -> None:
+    def set_stats(self, stats: CallStats, fresh_at: float) -> None:
         self.stats = stats
+        self.stats_fresh_at = max(self.stats_fresh_at, fresh_at)
         self.views = {}

@@ -20,6 +20,10 @@ from lwork.http.routing import Reply, Route
 Short = Annotated[str, Meta(max_length=64)]
 _SID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}@@[0-9a-f]{32}$")
 _DTMF = re.compile(r"^[0-9*#A-D]{1,32}$")
+UNKNOWN_MEDIA_PORT = 9
+"""The port told to the relay for an app that gave none (``sip_answer`` without ``sdp``): the
+discard port, SDP's usual placeholder. The relay latches onto the app's first RTP packet, so
+only what it sends before that packet goes there (and is dropped)."""
 
 
 class Sdp(Struct):
@@ -115,6 +119,8 @@ def media_port(sdp: Sdp) -> int:
 class SipAliasRequest(Struct):
     session_id: Annotated[str, Meta(max_length=128)]
     sdp: Sdp | None = None
+    """Optional (CONTRACT §6.2): without it the app's media address is its first RTP packet's."""
+    clidata: Any = None
 
 
 class CallApi:
@@ -211,9 +217,8 @@ class CallApi:
 
     async def sip_answer(self, req: ApiRequest) -> Reply:
         body = req.parse(SipAliasRequest)
-        if body.sdp is None:
-            raise InvalidParams("sdp", "sdp is required")
-        media = {"ip": req.client_ip, "port": media_port(body.sdp)}
+        port = UNKNOWN_MEDIA_PORT if body.sdp is None else media_port(body.sdp)
+        media = {"ip": req.client_ip, "port": port}
         return await self._router.run(self._sid_of(body.session_id), "answer", media)
 
     async def sip_reject(self, req: ApiRequest) -> Reply:

@@ -169,6 +169,18 @@ class CallbackService:
         legs = running.state.legs
         return legs[LOCAL], legs[REMOTE]
 
+    def parties(self) -> set[str]:
+        """The accounts whose callbacks run here."""
+        return set(self._by_owner)
+
+    async def end_calls_of(self, uuid: str, reason: str) -> int:
+        """End the account's callback here (deactivated: ``not_actived``); how many ended."""
+        running = self.callbacks.get(self._by_owner.get(uuid, ""))
+        if running is None:
+            return 0
+        await self.end(running, reason)
+        return 1
+
     async def hangup(self, sid: str) -> None:
         running = self.callbacks.get(sid)
         if running is not None:

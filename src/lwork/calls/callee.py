@@ -79,5 +79,8 @@ async def reject(service: CallService, sid: str) -> None:
 async def peer_status(service: CallService, sid: str) -> tuple[Status, dict[str, Any]]:
     active = service.calls.get(sid)
     if active is None:
+        if service.ended.ended_recently(sid, service.now()):
+            return Status.RELEASE, {}  # the caller hung up: the callee's app learns it here
         raise Failed("session_not_exist")
-    return active.call.status, service.leg_view(active, "caller", service.now())
+    peer = "sip" if active.inbound is not None else "caller"  # the relay's tag of the caller
+    return active.call.status, await service.leg_view(active, peer, service.now())

@@ -19,6 +19,7 @@ from typing import Any
 from lwork.accounts.phone import normalise_phone
 from lwork.calls.active import Active
 from lwork.calls.charging import CallCharging
+from lwork.calls.ended import EndedCalls
 from lwork.calls.inbound import accept_invite
 from lwork.calls.media_handover import follow_app
 from lwork.calls.model import (
@@ -30,7 +31,7 @@ from lwork.calls.model import (
     Timing,
 )
 from lwork.calls.ports import MediaControl, SipLegs
-from lwork.calls.quality import leg_stats
+from lwork.calls.quality import party_stats
 from lwork.calls.sip_leg import dial
 from lwork.calls.stats_refresh import StatsRefresher
 from lwork.calls.timers import tick_forever
@@ -55,6 +56,8 @@ class CallPolicy:
     """The trunk's default country code, to map E.164 numbers back to the apps' numbers."""
     stats_refresh_s: float = 2.0
     """Relay queries per call at most this often, however many status reads arrive."""
+    ended_memory_s: float = 120.0
+    """How long an ended call still answers ``p2p_poll`` with ``release``."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class CallService:
         self.fraud = fraud
         self.calls: dict[str, Active] = {}
         self.callee_sids: dict[str, str] = {}
+        self.ended = EndedCalls(policy.ended_memory_s)
         self._ticker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.refresher = StatsRefresher(media, self.spawn, on_gone=self._relay_lost)
@@ -182,12 +186,30 @@ class CallService:
         else:
             active.call.callee_alive_at = now
             status = active.call.status if active.inbound else Status.P2P_HOOKOFF
-        return status, self.leg_view(active, role, now)
+        return status, await self.leg_view(active, role, now)
 
     async def hangup(self, sid: str) -> None:
         found = self._find(sid)
         if found is not None:
             await self.end(found[0], "hangup_" + found[1])
+
+    def parties(self) -> set[str]:
+        """The accounts taking part in this node's live calls (callers and callee apps)."""
+        found = {active.call.caller for active in self.calls.values()}
+        found.update(a.call.callee_uuid for a in self.calls.values() if a.call.callee_uuid)
+        return found
+
+    async def end_calls_of(self, uuid: str, reason: str) -> int:
+        """End every live call of an account here (deactivated: ``not_actived``); how many."""
+        mine = [
+            active
+            for active in self.calls.values()
+            if uuid in (active.call.caller, active.call.callee_uuid)
+        ]
+        for active in mine:
+            log.info("call %s: account %s %s", active.call.sid, uuid, reason)
+            await self.end(active, reason)
+        return len(mine)
 
     async def dtmf(self, sid: str, digits: str) -> None:
         found = self._find(sid)
@@ -214,6 +236,7 @@ class CallService:
                 return
             self.apply(active, event or Ended(reason))
         self.calls.pop(call.sid, None)
+        self.ended.add(call.sid, self.now())
         if call.callee_sid is not None:
             self.callee_sids.pop(call.callee_sid, None)
         log.info("call %s released: %s", call.sid, call.end_reason)
@@ -225,7 +248,7 @@ class CallService:
             if active.answered_wall is None:
                 await self.media.forget(call.sid)  # the final statistics are shown to nobody
             elif (final := await self.media.delete(call.sid)) is not None:
-                active.set_stats(final)  # the record keeps the media quality at the end
+                active.set_stats(final, self.now())  # the record keeps the quality at the end
         if call.p2p or active.warned:  # an invitation or a warning may wait in a mailbox
             await self.push.cancel_call(call.sid)
         await self.charging.ended(active)
@@ -256,22 +279,32 @@ class CallService:
             log.info("call %s: %s", active.call.sid, exc)
         active.next_check = 0.0  # its timers may have changed: the next tick looks again
 
-    def leg_view(self, active: Active, role: str, now: float) -> dict[str, Any]:
-        """The ``stats`` object of ``role``'s status, from the cached relay view."""
-        self.cached_stats(active, now)
+    async def leg_view(self, active: Active, role: str, now: float) -> dict[str, Any]:
+        """The ``stats`` object of ``role``'s status: from the cached relay view while it is
+        fresh enough, else once the refresh it waits for has come (CONTRACT §6.1)."""
+        await self.current_stats(active, now)
         view = active.views.get(role)
         if view is None:
-            stats = active.stats
-            view = active.views[role] = leg_stats(stats.legs.get(role) if stats else None)
+            view = active.views[role] = party_stats(active.stats, role)
         return view
 
     def cached_stats(self, active: Active, now: float) -> CallStats | None:
-        """The relay's view for status reads and the timers' first-RTP watch: never waits for
-        the relay (a thousand apps poll every second), but asks for a refresh, batched with
-        other calls', when the cached view is ``stats_refresh_s`` old."""
-        if now - active.stats_at >= self.policy.stats_refresh_s:
+        """The relay's view for the timers' first-RTP watch, never waiting for the relay; a
+        refresh, batched with other calls', is asked for when it is half ``stats_refresh_s``
+        old, so that an app reading its status every second never waits either."""
+        if now - active.stats_at >= self.policy.stats_refresh_s / 2:
             active.stats_at = now
-            self.refresher.request(active)
+            active.refreshing = self.refresher.request(active)
+        return active.stats
+
+    async def current_stats(self, active: Active, now: float) -> CallStats | None:
+        """The relay's view with no figure older than ``stats_refresh_s``: a read after a pause
+        waits for the refresh. Should the relay not answer, the wait ends after half
+        ``stats_refresh_s``, well within the time another node gives a forwarded read."""
+        self.cached_stats(active, now)
+        pending = active.refreshing
+        if now - active.stats_fresh_at >= self.policy.stats_refresh_s and pending is not None:
+            await asyncio.wait([pending], timeout=self.policy.stats_refresh_s / 2)
         return active.stats
 
     async def fresh_stats(self, active: Active, now: float) -> CallStats | None:

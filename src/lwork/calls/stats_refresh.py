@@ -6,7 +6,9 @@ were a ``query``, and decoding a ``query`` reply (~2.5 KB of bencode) costs the 
 than answering the status poll itself. So refreshes wait ``batch_delay_s`` to gather, then go
 out as one ``query_many`` per ``batch_size`` calls: to the built-in relay, one ``lwork stats``
 request whose compact reply has a tenth of the tokens (rtpengine gets a ``query`` per call).
-Status reads never wait for any of this: they show the cached view.
+Status reads ask for a refresh when the cached view is half ``stats_refresh_s`` old, so an app
+polling every second never waits; a read after a pause, whose cache is older than
+``stats_refresh_s``, waits for its batch (CONTRACT §6.1: no figure is older than that).
 """
 
 from __future__ import annotations
@@ -41,34 +43,45 @@ class StatsRefresher:
         self.batch_delay_s = batch_delay_s
         self.batch_size = batch_size
         self._pending: dict[str, Active] = {}
+        self._batch: asyncio.Future[None] | None = None
 
-    def request(self, active: Active) -> None:
-        """Refresh ``active.stats`` soon, together with the other calls asked for meanwhile."""
-        if not self._pending:
-            self._spawn(self._flush_later())
+    def request(self, active: Active) -> asyncio.Future[None]:
+        """Refresh ``active.stats`` soon, together with the other calls asked for meanwhile;
+        the future is done when the batch has been answered (or failed)."""
+        if self._batch is None:
+            self._batch = asyncio.get_running_loop().create_future()
+            self._spawn(self._flush_later(self._batch))
         self._pending[active.call.sid] = active
+        return self._batch
 
     async def now(self, active: Active) -> None:
         """Refresh ``active.stats`` at once (a timer about to end a silent call)."""
         await self._refresh([active])
 
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self.batch_delay_s)
-        pending, self._pending = list(self._pending.values()), {}
-        batches = [
-            pending[i : i + self.batch_size] for i in range(0, len(pending), self.batch_size)
-        ]
-        await asyncio.gather(*(self._refresh(batch) for batch in batches))
+    async def _flush_later(self, done: asyncio.Future[None]) -> None:
+        try:
+            await asyncio.sleep(self.batch_delay_s)
+            pending, self._pending, self._batch = list(self._pending.values()), {}, None
+            batches = [
+                pending[i : i + self.batch_size] for i in range(0, len(pending), self.batch_size)
+            ]
+            await asyncio.gather(*(self._refresh(batch) for batch in batches))
+        finally:
+            if self._batch is done:  # cancelled before it went out
+                self._pending, self._batch = {}, None
+            if not done.done():
+                done.set_result(None)
 
     async def _refresh(self, batch: list[Active]) -> None:
+        asked = [active.stats_at for active in batch]  # the figures will be no older
         try:
             found = await self._media.query_many([active.call.sid for active in batch])
         except NgError as exc:
             log.debug("stats of %d calls: %s", len(batch), exc)
             return
-        for active in batch:
+        for active, asked_at in zip(batch, asked, strict=True):
             stats = found.get(active.call.sid)
             if stats is not None:
-                active.set_stats(stats)
+                active.set_stats(stats, asked_at)
             elif self._on_gone is not None:
                 self._on_gone(active)

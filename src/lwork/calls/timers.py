@@ -28,6 +28,7 @@ async def tick_forever(service: CallService) -> None:
     while True:
         await asyncio.sleep(TICK_S)
         now = service.now()
+        service.ended.prune(now)
         for active in [a for a in service.calls.values() if a.next_check <= now]:
             try:
                 await tick(service, active, now)

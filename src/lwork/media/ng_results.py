@@ -26,6 +26,8 @@ class StreamInfo:
     errors: int
     last_packet: int | None
     confirmed: bool
+    ssrc: int | None = None
+    """The SSRC rtpengine last saw on this stream (its ``SSRC`` key; None elsewhere)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,20 @@ class LegInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class RtcpFigures:
+    """One of rtpengine's per-SSRC quality blocks (``average MOS``, an entry of ``MOS
+    progression``): what the phone sending this SSRC reported in RTCP about the stream it
+    receives. rtpengine sends MOS x 10, round-trip times in us, jitter in ms, loss in %."""
+
+    mos: float | None
+    rtt_ms: float | None
+    """Round trip phone - rtpengine (``round-trip time leg``), else the whole path's."""
+    jitter_ms: float | None
+    loss: float | None
+    """0..1."""
+
+
+@dataclass(frozen=True, slots=True)
 class SsrcInfo:
     """rtpengine's per-SSRC entry; `mos` from `average MOS` when present."""
 
@@ -67,6 +83,11 @@ class SsrcInfo:
     cumulative_loss: int
     mos: float | None
     tag: str | None
+    average: RtcpFigures | None = None
+    latest: RtcpFigures | None = None
+    """The last entry of ``MOS progression`` (else the average)."""
+    reported_loss: int | None = None
+    """``cumulative loss`` as reported, None when rtpengine gave none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +142,19 @@ def parse_call_stats(reply: Mapping[str, Any]) -> CallStats:
         average = _dict(entry.get("average MOS"))
         mos = average.get("MOS")
         tag_value = entry.get("tag")
+        progression = _dict(entry.get("MOS progression")).get("entries")
+        last = progression[-1] if isinstance(progression, list) and progression else average
+        loss = entry.get("cumulative loss")
         ssrcs[int(key)] = SsrcInfo(
             ssrc=int(key),
             packets=_int(entry.get("packets")),
             bytes=_int(entry.get("bytes")),
-            cumulative_loss=_int(entry.get("cumulative loss")),
+            cumulative_loss=_int(loss),
             mos=mos / 10 if isinstance(mos, int) else None,
             tag=tag_value if isinstance(tag_value, str) else None,
+            average=_rtcp_figures(average),
+            latest=_rtcp_figures(last),
+            reported_loss=loss if isinstance(loss, int) else None,
         )
     return CallStats(
         created=_int(reply.get("created")),
@@ -172,6 +199,23 @@ def _endpoint(value: Any) -> tuple[str, int] | None:
     return None
 
 
+def _rtcp_figures(block: Any) -> RtcpFigures | None:
+    if not isinstance(block, dict) or not block:
+        return None
+
+    def scaled(key: str, scale: float) -> float | None:
+        value = block.get(key)
+        return value / scale if isinstance(value, int) else None
+
+    leg_rtt = scaled("round-trip time leg", 1000)
+    return RtcpFigures(
+        mos=scaled("MOS", 10),
+        rtt_ms=leg_rtt if leg_rtt is not None else scaled("round-trip time", 1000),
+        jitter_ms=scaled("jitter", 1),
+        loss=scaled("packet loss", 100),
+    )
+
+
 def _stream(stream: dict[str, Any]) -> StreamInfo:
     stats = _dict(stream.get("stats"))
     local_port = stream.get("local port")
@@ -186,6 +230,7 @@ def _stream(stream: dict[str, Any]) -> StreamInfo:
         errors=_int(stats.get("errors")),
         last_packet=last if isinstance(last, int) else None,
         confirmed="confirmed" in (stream.get("flags") or []),
+        ssrc=ssrc if isinstance(ssrc := stream.get("SSRC"), int) else None,
     )
 
 

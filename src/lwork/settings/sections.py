@@ -147,6 +147,13 @@ class CallSettings(Section):
     callback_max_s: float = Field(4 * 3600.0, gt=0)
     """A callback (``/lwork/mobile/callback``, two SIP legs) is hung up after this long at the
     latest: it needs no keep-alive from the app, so this bounds a forgotten one."""
+    ended_memory_s: float = Field(120.0, ge=0)
+    """A call that ended within this long still answers the callee's ``p2p_poll`` with
+    ``peer_status`` ``release`` (then ``session_not_exist``). 0: not remembered."""
+    account_sweep_s: float = Field(10.0, gt=0)
+    """Every this long each node ends its live calls of accounts deactivated meanwhile
+    (``not_actived``), by one query: how a deactivation written by another process or node
+    reaches the calls. One through this process's own service ends them at once."""
     forward_timeout_s: float = Field(2.0, gt=0)
     """With several nodes, a request for a call held by another node (its session id names the
     node) waits this long for that node's answer over the bus; then the call counts as gone."""

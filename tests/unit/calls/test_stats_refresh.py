@@ -108,8 +108,8 @@ async def test_calls_the_relay_no_longer_knows_keep_their_last_stats_and_are_rep
     gone_calls: list[Active] = []
     refresher = StatsRefresher(relay, tasks.spawn, batch_delay_s=0.01, on_gone=gone_calls.append)
     kept, gone = active(1), active(2)
-    kept.set_stats(stats(9))
-    gone.set_stats(stats(9))
+    kept.set_stats(stats(9), 0.0)
+    gone.set_stats(stats(9), 0.0)
     relay.known = {kept.call.sid}
     refresher.request(kept)
     refresher.request(gone)

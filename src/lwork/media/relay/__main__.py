@@ -31,7 +31,9 @@ async def _worker(config: RelayConfig) -> None:
             stop.set()
 
     loop.add_reader(0, on_stdin)
+    # Stopped on purpose, by whichever signal: exit 0, which tells the parent not to restart it.
     loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
     if config.workers > 1:
         front = asyncio.create_task(
             serve_sharded(config, lambda address: print(f"READY {address[1]}", flush=True))

@@ -7,7 +7,10 @@ it); new calls work again within a second.
 The child (`python -m lwork.media.relay --config-json`) prints ``READY <ng port>`` once it
 listens and exits when its standard input closes, so it never outlives the API process. The ng
 secret goes through the environment (``SECRET_ENV``), not the command line that any local user
-can read.
+can read. It runs in a session of its own, so a terminal's Ctrl-C reaches only the API, which
+then stops it in order (its calls first). A relay that exits with code 0 was stopped on purpose
+(stdin closed, SIGTERM or SIGINT, as a service manager sends to every process of the service)
+and is not restarted; one that crashes or is killed is.
 """
 
 from __future__ import annotations
@@ -64,6 +67,9 @@ class RelayChild:
         while self._process is not None:
             started = time.monotonic()
             code = await self._process.wait()
+            if code == 0:
+                log.info("media relay stopped (code 0); not restarting it")
+                return
             quick_deaths = 0 if time.monotonic() - started >= STABLE_S else quick_deaths + 1
             log.error("media relay exited (code %s); restarting it on ng port %d", code, self.port)
             again = dataclasses.replace(self.config, ng_port=self.port)
@@ -93,6 +99,7 @@ async def _spawn(config: RelayConfig) -> tuple[asyncio.subprocess.Process, int]:
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         env=env,
+        start_new_session=True,
     )
     assert process.stdout is not None
     try:
