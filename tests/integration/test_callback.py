@@ -282,6 +282,7 @@ async def test_deactivating_the_account_ends_its_callback(server_factory: Factor
         settings["sip"]["proxy_port"] = port
         async with server_factory(**settings) as server:
             alice = await make_app(server, ALICE, "alice-phone")
+            await allow_local(server, ALICE)
             alice.rtp.close()
             provisioning = server.services.provisioning
             assert provisioning is not None
@@ -302,6 +303,7 @@ async def test_the_sweep_ends_a_callback_of_an_account_deactivated_elsewhere(
         settings["sip"]["proxy_port"] = port
         async with server_factory(**settings) as server:
             alice = await make_app(server, ALICE, "alice-phone")
+            await allow_local(server, ALICE)
             alice.rtp.close()
             # another process's provisioning service: it tells this server nothing
             elsewhere = ProvisioningService(server.services.account_store,
