@@ -111,6 +111,7 @@ def node_env(gateway: SmsGateway, carrier_port: int, **extra: str) -> dict[str, 
         "LWORK_SIP__NUMBER_RULES": '[["00", "+"], ["0", "+44"]]',
         "LWORK_SIP__DEFAULT_COUNTRY_CODE": "44",
         "LWORK_CALLS__CDR_HEARTBEAT_S": "0.3",
+        "LWORK_PUSH__HOLD_S": "0.5",
         "LWORK_BILLING__SIGNUP_GIFT_COINS": "30",  # ten minutes at 3 coins
         **extra,
     }
@@ -125,6 +126,10 @@ async def sign_up(client: httpx.AsyncClient, gateway: SmsGateway, url: str, uuid
     assert r.json() == {"status": "ok"}, r.text
     r = await client.post(url + "/lwork/mobile/login",
                           json={"acc": uuid, "pwd": PWD, "device_id": "A"})  # fmt: skip
+    assert r.json()["status"] == "ok", r.text
+    # the app comes online: its long poll's address may then spend (CONTRACT §3)
+    poll = {"acc": uuid, "device_id": "A", "self_phone": uuid}
+    r = await client.post(url + "/channel/push_service", json=poll)
     assert r.json()["status"] == "ok", r.text
 
 
