@@ -27,7 +27,8 @@ from bench.http_bench import run_async
 OFFERED_SHORTFALL = 0.95
 """A step whose calls were started at less than this share of the rate did not test it."""
 SETTLE_S = 2.0
-"""Pause between steps: the last calls' BYEs and relay deletes are over before the next."""
+"""Pause between steps: the last calls' BYEs and relay deletes are over before the next (0.5 s
+in ``--smoke``, whose steps have a handful of calls)."""
 
 
 @dataclass(frozen=True)
@@ -102,11 +103,11 @@ def ramp(
     while rate <= args.ramp_to:
         step = run_step(port, pid, carrier_port, tmp, rate, args)
         steps.append(step)
-        time.sleep(SETTLE_S)
+        time.sleep(0.5 if args.smoke else SETTLE_S)
         if step.failed:
             step = run_step(port, pid, carrier_port, tmp, rate, args)
             steps.append(step)
-            time.sleep(SETTLE_S)
+            time.sleep(0.5 if args.smoke else SETTLE_S)
         if step.failed or not step.offered:
             break
         rate += args.ramp_step
