@@ -80,6 +80,10 @@ RAMP_LIMIT_S = 240.0
 Device = tuple[str, str]
 
 
+class RunFailed(Exception):
+    """A server's run cannot give figures (its polls are not held)."""
+
+
 def device(i: int) -> Device:
     return f"139{i:08d}", f"bench-{i}"
 
@@ -152,7 +156,13 @@ def run_server(
         try:
             warm = shares[0][:WARM_UP]
             clients[0].call({"cmd": "open", "devices": warm})
-            wait_held(port, len(warm), 60)
+            if (warm_held := wait_held(port, len(warm), 30)) < len(warm):
+                # nothing below would measure anything: fail now, not after the ramp's limit
+                check = clients[0].call({"cmd": "check"})
+                raise RunFailed(
+                    f"{mode} server held {warm_held} of {len(warm)} warm-up polls; "
+                    f"client errors: {check['errors']} {check['error_samples']}"
+                )
             if mode != "bare-sleep":  # the wake path once per device; they poll again
                 batches = [[uuid for uuid, _ in warm[i : i + 10]] for i in range(0, len(warm), 10)]
                 clients[0].call({"cmd": "latency", "batches": batches, "expect_held": len(warm)})
@@ -278,9 +288,13 @@ def main() -> None:
         runs: dict[str, dict[str, Any]] = {}
         for mode in args.modes.split(","):
             profile = args.profile if mode == "lwork" else None
-            runs[mode] = run_server(
-                mode, settings_file, shares, args.seconds, latency_devices, profile
-            )
+            try:
+                runs[mode] = run_server(
+                    mode, settings_file, shares, args.seconds, latency_devices, profile
+                )
+            except RunFailed as failed:
+                verdict.require(False, f"{mode} server", str(failed))
+                verdict.conclude()
             run = runs[mode]
             verdict.none_failed(f"{mode} server", "polls or events", errors_of(run))
             verdict.require(
