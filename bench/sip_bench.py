@@ -19,11 +19,12 @@ Prints one JSON line per figure, each with the reference measured in the same ru
 * ``pstn_concurrent``: ``--concurrent`` calls established at ``--rate`` and held together;
   established calls counted by lwork (every status ``hookoff``) and by sipp (peak current
   calls). Reference: sipp calling sipp with the same count and hold.
-* ``pstn_ramp`` (``--ramp``): the offered rate raised step by step until calls fail; the highest
-  rate with zero failures and the rate where failures begin (``bench._sip_ramp``).
+* ``pstn_ramp`` (``--ramp``): the offered rate raised step by step until calls fail or lwork
+  falls behind; the highest rate carried with zero failures, the rate where failures begin and
+  the rate where lwork fell behind (``bench._sip_ramp``).
 
 Exits 1, saying why on stderr, when any call failed in ``pstn_cps`` or ``pstn_concurrent``, when
-the ramp found no rate without failures, or when a figure is missing. ``--smoke``: a few
+the ramp found no rate carried without failures, or when a figure is missing. ``--smoke``: a few
 seconds at 20 calls/s (and a two-step ramp) on the same code path, for CI.
 
 Placement: the server (one uvicorn worker) on core 0, its relay child process on core 1, sipp
@@ -252,7 +253,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true", help="py-spy the server (extra CPS run)")
     parser.add_argument("--ramp", action="store_true", help="also raise the rate until failures")
     parser.add_argument("--ramp-from", type=float, default=100.0, help="first rate of the ramp")
-    parser.add_argument("--ramp-step", type=float, default=50.0, help="rate added each step")
+    parser.add_argument("--ramp-step", type=float, default=20.0, help="rate added each step")
     parser.add_argument("--ramp-to", type=float, default=1000.0, help="last rate tried")
     parser.add_argument("--ramp-seconds", type=float, default=5.0, help="length of each step")
     parser.add_argument("--smoke", action="store_true", help="a few seconds, tiny load (CI)")

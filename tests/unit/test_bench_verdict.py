@@ -51,8 +51,12 @@ def test_a_missing_figure_fails(capsys: pytest.CaptureFixture[str]) -> None:
     assert "login_flood: figure missing" in capsys.readouterr().err
 
 
-def step(rate: float, failed: int, offered: float | None = None) -> Step:
-    return Step(rate, int(rate * 5), failed, rate if offered is None else offered, {})
+def step(
+    rate: float, failed: int, offered: float | None = None, ok: float | None = None,
+    lag: float = 1.0,
+) -> Step:  # fmt: skip
+    offered = rate if offered is None else offered
+    return Step(rate, int(rate * 5), failed, offered, offered if ok is None else ok, lag, {})
 
 
 def test_ramp_reports_the_last_clean_rate_and_where_failures_begin() -> None:
@@ -61,6 +65,7 @@ def test_ramp_reports_the_last_clean_rate_and_where_failures_begin() -> None:
     assert outcome(steps) == {
         "value": 150,
         "failures_begin_at": 200,
+        "fell_behind_at": None,
         "driver_fell_behind_at": None,
     }
 
@@ -75,6 +80,24 @@ def test_ramp_with_failures_from_the_first_rate_has_no_value() -> None:
     assert outcome([step(100, 5), step(100, 5)])["value"] is None
 
 
+def test_a_rate_lwork_did_not_keep_up_with_is_not_carried() -> None:
+    # no call failed at 150/s, but lwork started them at 120/s: a queue growing, not 150/s
+    steps = [step(100, 0), step(150, 0, ok=120.0), step(150, 0, ok=118.0)]
+    assert outcome(steps) == {
+        "value": 100,
+        "failures_begin_at": None,
+        "fell_behind_at": 150,
+        "driver_fell_behind_at": None,
+    }
+
+
+def test_a_short_step_whose_last_call_started_on_time_kept_up() -> None:
+    # 10 calls: one late answer moves the first-to-last rate, not the backlog
+    assert outcome([step(10, 0, ok=9.0, lag=0.1)])["value"] == 10
+    assert outcome([step(10, 0, ok=9.0, lag=0.5), step(10, 0, ok=9.0, lag=0.5)])["value"] is None
+
+
 def test_a_rate_the_driver_could_not_offer_is_not_claimed() -> None:
     steps = [step(100, 0), step(150, 0, offered=120.0)]
-    assert outcome(steps) == {"value": 100, "failures_begin_at": None, "driver_fell_behind_at": 150}
+    assert outcome(steps)["value"] == 100
+    assert outcome(steps)["driver_fell_behind_at"] == 150
