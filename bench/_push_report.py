@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from bench._load import percentile
+from bench._verdict import Verdict
 
 MEMORY_TARGET_KIB = 24.0
 LATENCY_TARGET_P99_MS = 20.0
@@ -13,6 +13,7 @@ LATENCY_TARGET_P99_MS = 20.0
 # The shape of a run (push_bench drives it, the figures describe it).
 WARM_UP = 200
 LATENCY_DEVICES = 1000
+SMOKE_LATENCY_DEVICES = 100
 LATENCY_BATCH = 10
 SINGLE_DEVICES = 200
 THROUGHPUT_WORKERS = 4
@@ -25,15 +26,15 @@ def errors_of(run: dict[str, Any]) -> int:
     return count
 
 
-def emit(figure: dict[str, Any]) -> None:
-    print(json.dumps({"bench": "push", **figure}), flush=True)
+verdict = Verdict("push")
+emit = verdict.emit
 
 
 def ms(values: list[float], q: float) -> float:
     return round(percentile(values, q), 2)
 
 
-def report(runs: dict[str, dict[str, Any]], polls: int, clients: int) -> None:
+def report(runs: dict[str, dict[str, Any]], polls: int, clients: int, latency_devices: int) -> None:
     lwork, sleep, event = runs["lwork"], runs["bare-sleep"], runs["bare-event"]
     context = {
         "server": "uvicorn 1 worker, uvloop, httptools, pinned to core 0; SQLite default storage",
@@ -80,7 +81,7 @@ def report(runs: dict[str, dict[str, Any]], polls: int, clients: int) -> None:
             "p99_ms": ms(lat, 99),
             "max_ms": round(max(lat, default=float("nan")), 2),
             "target_p99_ms": LATENCY_TARGET_P99_MS,
-            "met": ms(lat, 99) <= LATENCY_TARGET_P99_MS and len(lat) == LATENCY_DEVICES,
+            "met": ms(lat, 99) <= LATENCY_TARGET_P99_MS and len(lat) == latency_devices,
             "batches_short_of_held": lwork["batches_short_of_held"],
             "reference": "bare Starlette app, one asyncio.Event per held poll, same trigger",
             "reference_p50_ms": ms(ref, 50),
@@ -132,3 +133,10 @@ def report(runs: dict[str, dict[str, Any]], polls: int, clients: int) -> None:
             **context,
         }
     )
+    for mode, run in (("lwork", lwork), ("bare-event", event)):
+        verdict.require(
+            len(run["latency_ms"]) == latency_devices,
+            "notify_latency",
+            f"{mode}: {len(run['latency_ms'])} of {latency_devices} events arrived",
+        )
+        verdict.some("events_per_s", f"events delivered by {mode}", run["delivered"])

@@ -1,7 +1,7 @@
 """Call benchmarks (issues 5 and 6). Run by hand from the repository root:
 
     .venv/bin/python -m bench.calls_bench [--calls 1000] [--seconds 5] [--rounds 3]
-        [--pairs 16] [--setup-seconds 15] [--relay process|inline] [--profile]
+        [--pairs 16] [--setup-seconds 15] [--relay process|inline] [--profile] [--smoke]
 
 Prints one JSON line per figure, each with the reference measured in the same run:
 
@@ -19,6 +19,10 @@ Prints one JSON line per figure, each with the reference measured in the same ru
   same pairs doing the same number of HTTP round trips (5) against ``/bare``. ``--profile``
   adds a py-spy summary of the server during an extra set-up run (``p2p_setups_profile``).
 
+Exits 1, saying why on stderr, when a request failed (wrk errors, a call not up after the
+polls, a set-up that failed), a run served nothing, or a figure is missing. ``--smoke``: 20 calls,
+2 pairs, one-second runs on the same code path, for CI.
+
 Placement: the server (``bench.http_server``, one uvicorn worker, uvloop, httptools) on core 0;
 its built-in relay runs as a child process (``media.relay_mode: process``) moved to core 1, or
 with ``--relay inline`` in the server's own event loop; the load generators (wrk, this script)
@@ -29,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import statistics
@@ -44,7 +47,6 @@ from bench._calls_common import (
     callee_phone,
     caller_phone,
     context,
-    expect,
     populate,
     rss_mib,
     server,
@@ -54,16 +56,15 @@ from bench._calls_profile import find_pyspy, record, summarise
 from bench._calls_setups import bare_cycles, setups
 from bench._calls_status import WRK_CONNECTIONS, CpuMeter, create_calls, cycling_script, sweep, wrk
 from bench._load import percentile
+from bench._verdict import Verdict
 from bench.http_bench import WRK_SCRIPT, can_pin, free_port, pinned, run_async
 from bench.http_server import BARE_PATH
 from lwork.settings import Settings
 
-STATUS_TARGET = 0.5
+STATUS_TARGET = 0.6
 HOT = 100
-
-
-def emit(figure: dict[str, Any]) -> None:
-    print(json.dumps({"bench": "calls", **figure}), flush=True)
+verdict = Verdict("calls")
+emit = verdict.emit
 
 
 def status_figures(
@@ -76,7 +77,8 @@ def status_figures(
     path = f"{CALLS}?session_id={sids[0]}"
     wrk(port, WRK_SCRIPT, BARE_PATH, 1.0)  # warm-up
     wrk(port, script, path, 1.0)
-    hot_script = cycling_script(sids[:HOT], tmp, "hot")
+    hot = sids[:HOT]
+    hot_script = cycling_script(hot, tmp, "hot")
     bare_runs = [wrk(port, WRK_SCRIPT, BARE_PATH, args.seconds)]
     runs, ratios, hot_runs, hot_ratios = [], [], [], []
     cpu, hot_cpu = CpuMeter(pid), CpuMeter(pid)
@@ -130,8 +132,8 @@ def status_figures(
             "figure": "status_polls_mostly_cached",
             "diagnosis": "the status path with few relay queries (no target): each of these "
             "calls is read many times a second, so most polls hit the one-second stats cache",
-            "path": f"GET {CALLS}?session_id=… (cycling over {HOT} of {len(sids)} calls)",
-            "relay_queries_per_s_at_most": HOT,
+            "path": f"GET {CALLS}?session_id=… (cycling over {len(hot)} of {len(sids)} calls)",
+            "relay_queries_per_s_at_most": len(hot),
             "value": round(statistics.median(r["rps"] for r in hot_runs)),
             "unit": "requests/s",
             "reference": "bare Starlette JSON endpoint, same process, runs before and after",
@@ -145,8 +147,17 @@ def status_figures(
             **extra,
         }
     )
+    for figure, measured in (("status_polls", runs), ("status_polls_mostly_cached", hot_runs)):
+        verdict.none_failed(figure, "requests", sum(r["errors"] for r in measured))
+        verdict.some(figure, "requests served", min(r["rps"] for r in measured))
+    verdict.some("status_polls", "bare requests served", min(r["rps"] for r in bare_runs))
+    verdict.require(
+        after == {"p2p_hookoff": len(sids)},
+        "status_polls",
+        f"of {len(sids)} calls, after the polls: {after}",
+    )
     pyspy = find_pyspy()
-    if (args.profile or not met) and pyspy:
+    if (args.profile or not (met or args.smoke)) and pyspy:
         out = tmp / "status.collapsed"
         recorder = record(pyspy, pid, args.seconds + 2, out)
         time.sleep(0.5)
@@ -161,7 +172,7 @@ def status_figures(
             }
         )
     hung_up = run_async(sweep(port, sids, "DELETE"))
-    expect(hung_up == {"ok": len(sids)}, hung_up)
+    verdict.require(hung_up == {"ok": len(sids)}, "status_polls", f"hang-ups: {hung_up}")
 
 
 def setup_figures(port: int, pid: int, args: argparse.Namespace, extra: dict[str, Any]) -> None:
@@ -203,6 +214,9 @@ def setup_figures(port: int, pid: int, args: argparse.Namespace, extra: dict[str
             **extra,
         }
     )
+    verdict.none_failed("p2p_setups", "set-ups", failures)
+    verdict.some("p2p_setups", "set-ups", len(times))
+    verdict.some("p2p_setups", "reference round trips", len(ref_times))
     pyspy = find_pyspy()
     if args.profile and pyspy:
         seconds = min(args.setup_seconds, 10.0)
@@ -230,6 +244,7 @@ def main() -> None:
     parser.add_argument("--setup-seconds", type=float, default=15.0, help="set-up run length")
     parser.add_argument("--profile", action="store_true", help="py-spy the status polls")
     parser.add_argument("--only", choices=["status", "setup"], help="run one part only")
+    parser.add_argument("--smoke", action="store_true", help="a few seconds, tiny load (CI)")
     parser.add_argument(
         "--relay",
         choices=["process", "inline"],
@@ -237,6 +252,9 @@ def main() -> None:
         help="built-in relay as a child process (moved to core 1) or in the server's loop",
     )
     args = parser.parse_args()
+    if args.smoke:
+        args.calls, args.seconds, args.rounds, args.pairs, args.setup_seconds = 20, 1.0, 1, 2, 2.0
+        args.profile = False
     if not shutil.which("wrk"):
         raise SystemExit("wrk not installed: apt-get install wrk")
     if can_pin():
@@ -250,8 +268,10 @@ def main() -> None:
             + (", moved to core 1" if can_pin() else "")
             if args.relay == "process"
             else "built-in, inline in the server's event loop (media.relay_mode=inline)",
+            "smoke": args.smoke,
         }
     )
+    expected = []
     n = max(args.calls, args.pairs)
     with tempfile.TemporaryDirectory(prefix="lwork-calls-bench-") as name:
         tmp = Path(name)
@@ -265,9 +285,12 @@ def main() -> None:
         port = free_port()
         with server(write_settings(tmp, overrides), port) as proc:
             if args.only != "setup":
+                expected += ["status_polls", "status_polls_mostly_cached"]
                 status_figures(port, proc.pid, args, tmp, extra)
             if args.only != "status":
+                expected.append("p2p_setups")
                 setup_figures(port, proc.pid, args, extra)
+    verdict.conclude(expected)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """HTTP benchmarks of the server foundation (issue 2). Run by hand from the repository root:
 
-    .venv/bin/python -m bench.http_bench [--seconds 6] [--rounds 2]
+    .venv/bin/python -m bench.http_bench [--seconds 4] [--rounds 3] [--smoke]
 
 Prints one JSON line per figure, each with the reference measured in the same run:
 
@@ -11,6 +11,10 @@ Prints one JSON line per figure, each with the reference measured in the same ru
   raw argon2-cffi verify with the same parameters;
 * a login flood: ``GET /healthz`` latency from a separate probe process during the flood (vs.
   idle), and how many logins the bounded hash queue refused with 429.
+
+Exits 1, saying why on stderr, when requests failed (connection errors, unexpected statuses,
+``{"status":"failed"}`` answers where ``ok`` was due), a run served nothing, or a figure is
+missing. ``--smoke``: one-second runs, one round, on the same code path, for CI.
 
 The server runs in its own process pinned to core 0; the load generator (``wrk`` if installed,
 else ``bench._load``) is pinned to core 1. Only 127.0.0.1 is used; every run is time-bounded.
@@ -37,6 +41,7 @@ from typing import Any
 from argon2 import PasswordHasher
 
 from bench._load import build_request, closed_loop, percentile, read_response, stop_process
+from bench._verdict import Verdict
 from bench.http_server import BARE_PATH
 from lwork.accounts.store import Account, Session
 from lwork.app import build_app
@@ -56,6 +61,7 @@ UNREGISTERED = [f"1382000{i:04d}" for i in range(6)]
 LOGIN_CLIENTS = 8
 FLOOD_CLIENTS = 200
 WRK_CONNECTIONS = 32
+OK_PREFIX = '{"status":"ok"'
 
 
 def settings_overrides(data_dir: Path) -> dict[str, Any]:
@@ -178,11 +184,14 @@ def server(settings_file: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def throughput(
-    port: int, method: str, path: str, body: bytes | None, seconds: float, wrk: bool
-) -> dict[str, Any]:
-    """Requests/s of one endpoint at saturation, with wrk or the asyncio fallback."""
+    port: int, method: str, path: str, body: bytes | None, seconds: float, wrk: bool,
+    ok_prefix: str = "",
+) -> dict[str, Any]:  # fmt: skip
+    """Requests/s of one endpoint at saturation, with wrk or the asyncio fallback. With
+    ``ok_prefix``, an answer whose body does not start with it counts as an error."""
     if wrk:
-        env = {**os.environ, "WRK_METHOD": method, "WRK_BODY": (body or b"").decode()}
+        env = {**os.environ, "WRK_METHOD": method, "WRK_BODY": (body or b"").decode(),
+               "WRK_OK_PREFIX": ok_prefix}  # fmt: skip
         cmd = [
             *pinned(1),
             "wrk",
@@ -201,7 +210,14 @@ def throughput(
         report = json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1])
         errors = sum(
             report[k]
-            for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx_3xx")
+            for k in (
+                "connect_errors",
+                "read_errors",
+                "write_errors",
+                "timeouts",
+                "non_2xx_3xx",
+                "not_ok",
+            )  # fmt: skip
         )
         return {
             "rps": report["wrk_requests"] / (report["duration_us"] / 1e6),
@@ -211,11 +227,12 @@ def throughput(
         }
     raw = build_request(method, path, body)
     result = run_async(closed_loop(port, [raw] * WRK_CONNECTIONS, seconds))
+    not_ok = result.count - result.ok_bodies if ok_prefix == OK_PREFIX else 0
     return {
         "rps": result.count / result.elapsed,
         "p50_ms": percentile(result.latencies, 50) * 1e3,
         "p99_ms": percentile(result.latencies, 99) * 1e3,
-        "errors": result.errors + result.count - result.statuses[200],
+        "errors": result.errors + result.count - result.statuses[200] + not_ok,
     }
 
 
@@ -256,24 +273,25 @@ def http_figures(
 ) -> None:
     """Each lwork run sits between two bare runs; its ratio is to their mean, so a machine whose
     load drifts (other jobs on the host) biases neither side. Figures are medians over rounds."""
-    bare = ("GET", BARE_PATH, None)
+    # The version answer has no status field (the apps' format); check_answers read it once.
+    bare = ("GET", BARE_PATH, None, OK_PREFIX)
     measured = {
-        "version_dth_no": (("GET", VERSION_PATH, None), 0.6),
-        "query_status_20": (("POST", QUERY_PATH, query_body()), 0.4),
+        "version_dth_no": (("GET", VERSION_PATH, None, ""), 0.6),
+        "query_status_20": (("POST", QUERY_PATH, query_body(), OK_PREFIX), 0.4),
     }
-    for method, path, body in [bare, *(e for e, _ in measured.values())]:  # warm-up
+    for method, path, body, _ in [bare, *(e for e, _ in measured.values())]:  # warm-up
         throughput(port, method, path, body, 1.0, wrk)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in measured}
     ratios: dict[str, list[float]] = {name: [] for name in measured}
-    bare_runs = [throughput(port, *bare, seconds, wrk)]
+    bare_runs = [throughput(port, *bare[:3], seconds, wrk, bare[3])]
     for _ in range(rounds):
         for name, (endpoint, _) in measured.items():
-            runs[name].append(throughput(port, *endpoint, seconds, wrk))
-            bare_runs.append(throughput(port, *bare, seconds, wrk))
+            runs[name].append(throughput(port, *endpoint[:3], seconds, wrk, endpoint[3]))
+            bare_runs.append(throughput(port, *bare[:3], seconds, wrk, bare[3]))
             reference = (bare_runs[-2]["rps"] + bare_runs[-1]["rps"]) / 2
             ratios[name].append(runs[name][-1]["rps"] / reference)
     bare_rps = statistics.median(r["rps"] for r in bare_runs)
-    for name, ((_, path, _), target) in measured.items():
+    for name, ((_, path, _, _), target) in measured.items():
         ratio = statistics.median(ratios[name])
         emit(
             {
@@ -297,6 +315,10 @@ def http_figures(
                 **context,
             }
         )
+        verdict.none_failed(f"rps_{name}", "requests", sum(r["errors"] for r in runs[name]))
+        verdict.some(f"rps_{name}", "requests served", min(r["rps"] for r in runs[name]))
+    verdict.none_failed("rps_bare", "bare requests", sum(r["errors"] for r in bare_runs))
+    verdict.some("rps_bare", "bare requests served", min(r["rps"] for r in bare_runs))
 
 
 # login
@@ -370,6 +392,14 @@ def login_figures(
             **common,
         }
     )
+    verdict.none_failed("login_steady", "connections", steady.errors)
+    verdict.some("login_steady", "logins", steady.ok_bodies)
+    verdict.require(
+        steady.ok_bodies == steady.count,
+        "login_steady",
+        f"{steady.count - steady.ok_bodies} of {steady.count} logins not ok: "
+        f"{ {k: v[:200] for k, v in steady.samples.items()} }",
+    )
 
     idle = probe_result(probe(port, 3.0), 30)
     flood_bodies = [build_request("POST", LOGIN_PATH, login_body(i)) for i in range(FLOOD_CLIENTS)]
@@ -404,10 +434,22 @@ def login_figures(
             **common,
         }
     )
+    verdict.none_failed("login_flood", "connections", flood.errors)
+    verdict.some("login_flood", "logins", flood.ok_bodies)
+    verdict.require(
+        set(flood.statuses) <= {200, 429},
+        "login_flood",
+        f"statuses other than 200 and 429: {dict(flood.statuses)}",
+    )
+    verdict.require(
+        set(during["statuses"]) == {"200"} and not during["errors"] and idle["count"] > 0,
+        "login_flood",
+        f"/healthz probe: idle {idle}, during the flood {during}",
+    )
 
 
-def emit(figure: dict[str, Any]) -> None:
-    print(json.dumps({"bench": "http", **figure}), flush=True)
+verdict = Verdict("http")
+emit = verdict.emit
 
 
 def main() -> None:
@@ -415,6 +457,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved throughput rounds")
     parser.add_argument("--only", choices=["http", "login"], help="run one part only")
+    parser.add_argument("--smoke", action="store_true", help="a few seconds, tiny load (CI)")
     parser.add_argument(
         "--load",
         choices=["wrk", "python"],
@@ -422,6 +465,8 @@ def main() -> None:
         help="throughput load generator (default: wrk if installed)",
     )
     args = parser.parse_args()
+    if args.smoke:
+        args.seconds, args.rounds = 1.0, 1
     wrk = args.load == "wrk"
     if can_pin():
         os.sched_setaffinity(0, {1})  # this process generates load (login, fallback client)
@@ -431,6 +476,7 @@ def main() -> None:
         "server": "1 uvicorn worker, uvloop, httptools, access log off"
         + (", core 0" if pinned(0) else ", unpinned"),
         "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "smoke": args.smoke,
     }
     load = f"wrk -t1 -c{WRK_CONNECTIONS}" if wrk else f"bench._load, {WRK_CONNECTIONS} connections"
     http_context = {**context, "load": load + core1}
@@ -443,12 +489,16 @@ def main() -> None:
         settings_file = data_dir / "settings.json"
         settings_file.write_text(json.dumps(overrides))
         port = free_port()
+        expected = []
         with server(settings_file, port):
             check_answers(port)
             if args.only != "login":
+                expected += ["rps_version_dth_no", "rps_query_status_20"]
                 http_figures(port, args.seconds, args.rounds, wrk, http_context)
             if args.only != "http":
+                expected += ["login_steady", "login_flood"]
                 login_figures(port, settings, parameters, args.seconds, login_context)
+    verdict.conclude(expected)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmarks of the long-poll push channel (issue 3). Run by hand from the repository root:
 
-    .venv/bin/python -m bench.push_bench [--polls 19000] [--clients 2] [--seconds 10]
+    .venv/bin/python -m bench.push_bench [--polls 19000] [--clients 2] [--seconds 10] [--smoke]
 
 Prints one JSON line per figure, each with a reference measured in the same run:
 
@@ -24,6 +24,11 @@ pauses of the server per phase (``GET /_bench/gc``), events delivered twice (at 
 server's logged errors, and the ramp time of the polls. ``--profile FILE`` records lwork's
 deliveries with py-spy (``pip install py-spy``) as collapsed stacks. The whole run is bounded:
 about 3-4 minutes with the defaults.
+
+Exits 1, saying why on stderr, when any server's run had errors (a poll answered with an error or
+closed, an event that never arrived), held fewer polls than asked, measured fewer latencies than
+devices, delivered nothing, or a figure is missing. ``--smoke``: 600 polls, one client, 100
+latency devices and a one-second delivery run on the same code path, for CI.
 """
 
 from __future__ import annotations
@@ -57,11 +62,14 @@ from bench._push_report import (
     LATENCY_BATCH,
     LATENCY_DEVICES,
     SINGLE_DEVICES,
+    SMOKE_LATENCY_DEVICES,
     THROUGHPUT_BATCH,
     THROUGHPUT_WORKERS,
     WARM_UP,
+    errors_of,
     ms,
     report,
+    verdict,
 )
 from bench._push_server import GC_PATH, MODES, raise_fd_limit
 
@@ -70,6 +78,10 @@ RAMP_STEP = 1000
 RAMP_LIMIT_S = 240.0
 
 Device = tuple[str, str]
+
+
+class RunFailed(Exception):
+    """A server's run cannot give figures (its polls are not held)."""
 
 
 def device(i: int) -> Device:
@@ -132,6 +144,7 @@ def run_server(
     settings_file: Path,
     shares: list[list[Device]],
     seconds: float,
+    latency_devices: int,
     profile: Path | None = None,
 ) -> dict[str, Any]:
     """Warm up, hold every poll, then (except bare-sleep) latency and throughput."""
@@ -143,7 +156,13 @@ def run_server(
         try:
             warm = shares[0][:WARM_UP]
             clients[0].call({"cmd": "open", "devices": warm})
-            wait_held(port, len(warm), 60)
+            if (warm_held := wait_held(port, len(warm), 30)) < len(warm):
+                # nothing below would measure anything: fail now, not after the ramp's limit
+                check = clients[0].call({"cmd": "check"})
+                raise RunFailed(
+                    f"{mode} server held {warm_held} of {len(warm)} warm-up polls; "
+                    f"client errors: {check['errors']} {check['error_samples']}"
+                )
             if mode != "bare-sleep":  # the wake path once per device; they poll again
                 batches = [[uuid for uuid, _ in warm[i : i + 10]] for i in range(0, len(warm), 10)]
                 clients[0].call({"cmd": "latency", "batches": batches, "expect_held": len(warm)})
@@ -178,7 +197,9 @@ def run_server(
                 return out
 
             with profiled(proc.pid, profile):
-                out.update(deliveries(port, proc.pid, clients, shares, total, seconds))
+                out.update(
+                    deliveries(port, proc.pid, clients, shares, total, seconds, latency_devices)
+                )
             out["held_after"] = wait_held(port, total, 30)
             out["after_all"] = merge_checks(all_call(clients, [{"cmd": "check"}] * len(clients)))
             out["server_log_errors"] = log_errors(settings_file, mode)
@@ -195,12 +216,13 @@ def deliveries(
     shares: list[list[Device]],
     total: int,
     seconds: float,
+    latency_devices: int,
 ) -> dict[str, Any]:
     """Latency of notify with every poll held, then a sustained delivery run."""
     out: dict[str, Any] = {}
     get_json(port, GC_PATH)  # a fresh window
     rng = random.Random(3)
-    sample = [uuid for uuid, _ in rng.sample(shares[0], LATENCY_DEVICES)]
+    sample = [uuid for uuid, _ in rng.sample(shares[0], latency_devices)]
     batches = [sample[i : i + LATENCY_BATCH] for i in range(0, len(sample), LATENCY_BATCH)]
     result = clients[0].call({"cmd": "latency", "batches": batches, "expect_held": total})
     out["latency_ms"] = [lat * 1e3 for lat in result["latencies"]]
@@ -239,7 +261,12 @@ def main() -> None:
     parser.add_argument(
         "--modes", default=",".join(MODES), help="servers to run (all three for the figures)"
     )
+    parser.add_argument("--smoke", action="store_true", help="a few seconds, tiny load (CI)")
     args = parser.parse_args()
+    latency_devices = LATENCY_DEVICES
+    if args.smoke:
+        args.polls, args.clients, args.seconds = 600, 1, 1.0
+        latency_devices = SMOKE_LATENCY_DEVICES
     # A timeout's SIGTERM unwinds through the finally blocks that stop the child processes.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("push_bench: terminated"))
     limit = raise_fd_limit()
@@ -247,8 +274,8 @@ def main() -> None:
         sys.exit(f"--polls {args.polls} needs more open files than the hard limit {limit}")
     if args.polls // args.clients + 100 > limit:
         sys.exit("too few client processes for the open-files limit")
-    if args.polls < WARM_UP + LATENCY_DEVICES * args.clients:
-        sys.exit(f"--polls must be at least {WARM_UP + LATENCY_DEVICES * args.clients}")
+    if args.polls < WARM_UP + latency_devices * args.clients:
+        sys.exit(f"--polls must be at least {WARM_UP + latency_devices * args.clients}")
 
     partial = set(args.modes.split(",")) != set(MODES)  # no figures: print each run instead
     devices = [device(i) for i in range(args.polls)]
@@ -261,7 +288,21 @@ def main() -> None:
         runs: dict[str, dict[str, Any]] = {}
         for mode in args.modes.split(","):
             profile = args.profile if mode == "lwork" else None
-            runs[mode] = run_server(mode, settings_file, shares, args.seconds, profile)
+            try:
+                runs[mode] = run_server(
+                    mode, settings_file, shares, args.seconds, latency_devices, profile
+                )
+            except RunFailed as failed:
+                verdict.require(False, f"{mode} server", str(failed))
+                verdict.conclude()
+            run = runs[mode]
+            verdict.none_failed(f"{mode} server", "polls or events", errors_of(run))
+            verdict.require(
+                run["held"] == args.polls,
+                f"{mode} server",
+                f"held {run['held']} of {args.polls} polls; client errors: "
+                f"{run.get('after_all', run['after_hold']).get('error_samples')}",
+            )
             if args.verbose or partial:
                 summary = {
                     k: [ms(v, 50), ms(v, 99)] if k.endswith("latency_ms") else v
@@ -269,7 +310,8 @@ def main() -> None:
                 }
                 print(json.dumps({"bench": "push-run", **summary}), file=sys.stderr, flush=True)
     if not partial:
-        report(runs, args.polls, args.clients)
+        report(runs, args.polls, args.clients, latency_devices)
+    verdict.conclude([] if partial else ["held_poll_memory", "notify_latency", "events_per_s"])
 
 
 if __name__ == "__main__":

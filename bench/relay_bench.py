@@ -12,7 +12,13 @@ syscalls with sendmmsg/recvmmsg (through ctypes) and lets many calls share each 
 (a relay tells calls apart by its own ports, so endpoints may share an address); `--generators`
 splits the calls over several processes.
 
-    python bench/relay_bench.py [--streams 1 1000] [--seconds 5] [--skip-rtpengine]
+    python -m bench.relay_bench [--streams 1 1000] [--seconds 5] [--skip-rtpengine] [--smoke]
+
+Exits 1, saying why on stderr, when a relay relayed nothing, lost more than MAX_PACED_LOSS of a
+paced load (packets failing, not a figure), or a figure is missing. ``--smoke``: 10 streams,
+one-second runs, every relay and the flood, on the same code path, for CI. The open-files
+limit is raised to the hard limit first: rtpengine, started from here, needs four descriptors
+a call.
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ import array
 import asyncio
 import contextlib
 import ctypes
-import json
 import multiprocessing
 import os
 import select
@@ -31,11 +36,14 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
+from bench._push_server import raise_fd_limit
+from bench._verdict import Verdict
 from lwork.media.ng import NgClient
 from lwork.media.sdp_min import build_sdp
 
@@ -51,9 +59,13 @@ backlog of latching 2,000 legs at once drained; the target is about calls in pro
 RELAY_CORE = 0
 """With --pin (the default on 2+ cores) a single-process relay runs on this core and the
 generators on the others, so neither steals the other's core and runs compare alike."""
+SMOKE_WARMUP_S = 0.5
 DRAIN_S = 0.3
 WINDOW_S = 0.1
 TARGET_ADDED_P99_MS = 2.0
+MAX_PACED_LOSS = 0.01
+"""More loss than this in a paced run fails the benchmark: the relay is losing calls' audio,
+and its latency figures describe whatever got through."""
 LATE_SLOT_NS = 1_000_000
 """A slot the generator reaches later than this is skipped, not sent late: catching up would
 send several slots at once, a burst a thousand independent phones do not make, and the
@@ -268,7 +280,7 @@ def _generate(
     ]
     flooder = _Sender(calls.sides_a[0], calls.a_targets[:1] * 64, ssrcs_a[:1] * 64)
     receiver = _Receiver()
-    begin, end = start + WARMUP_S, start + WARMUP_S + seconds
+    begin, end = start + _WARMUP[0], start + _WARMUP[0] + seconds
     window = (int(begin * 1e9), int(end * 1e9))
     slot_s = 1.0 / pps / slots
     sent = rounds = skipped = 0
@@ -325,6 +337,7 @@ def _generator_process(
 
 _PIN = [True]
 _REALTIME = [0]  # --realtime: SCHED_FIFO priority for both relays' packet threads
+_WARMUP = [WARMUP_S]  # --smoke: shorter (a handful of calls latch at once)
 
 
 def _pinning() -> bool:
@@ -411,19 +424,27 @@ def _relay_process(kind: str, ng_port: int, flood: bool) -> Iterator[int | None]
     env = {**os.environ, "LWORK_INTERPRETED": "1" if kind == "builtin-interpreted" else ""}
     single_process = "x" not in kind  # --workers N spreads over every core by design
     pin = _pinning() and single_process
+    log = tempfile.TemporaryFile()  # read only when the run fails
     process = subprocess.Popen(
         command,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
         # in the child before exec: every thread rtpengine starts inherits the one core
         preexec_fn=(lambda: os.sched_setaffinity(0, {RELAY_CORE})) if pin else None,
     )
     try:
         yield process.pid
+    except Exception as exc:
+        log.seek(0)
+        tail = log.read()[-1500:].decode(errors="replace")
+        raise RuntimeError(
+            f"{kind} relay, exit code {process.poll()} ({exc!r}); its stderr ends: {tail!r}"
+        ) from exc
     finally:
         process.terminate()
         process.wait(10)
+        log.close()
 
 
 async def _setup_calls(ng_port: int | None, shares: list[Calls], streams: int) -> None:
@@ -480,7 +501,7 @@ def run_scenario(kind: str, streams: int, args: argparse.Namespace, flood: bool)
                 others = set(range(os.cpu_count() or 1)) - {RELAY_CORE}
                 for gen_pid in gen_pids:
                     os.sched_setaffinity(gen_pid, others)
-            time.sleep(max(0.0, start + WARMUP_S - time.monotonic()))
+            time.sleep(max(0.0, start + _WARMUP[0] - time.monotonic()))
             cpu_start = _cpu_seconds([pid], pid) if pid else None
             gen_start = _cpu_seconds(gen_pids)
             time.sleep(args.seconds)
@@ -538,7 +559,13 @@ def main() -> None:
     parser.add_argument(
         "--interpreted", action="store_true", help="also run builtin from source (no mypyc)"
     )
+    parser.add_argument("--smoke", action="store_true", help="a few seconds, tiny load (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.streams, args.seconds = [10], 1.0
+        _WARMUP[0] = SMOKE_WARMUP_S
+    raise_fd_limit()
+    verdict = Verdict("relay")
     _PIN[0] = not args.no_pin
     _REALTIME[0] = args.realtime
     relays = ["builtin"]
@@ -550,7 +577,8 @@ def main() -> None:
         relays.append("rtpengine")
     for streams in args.streams:
         direct = run_scenario("direct", streams, args, flood=False)
-        print(json.dumps(_figure("direct", streams, direct, direct, "paced", args)), flush=True)
+        verdict.emit(_figure("direct", streams, direct, direct, "paced", args))
+        check_paced(verdict, "direct", streams, direct)
         results = {kind: run_scenario(kind, streams, args, flood=False) for kind in relays}
         for kind, result in results.items():
             line = _figure(kind, streams, result, direct, "paced", args)
@@ -560,8 +588,10 @@ def main() -> None:
                 line["ratio_to_interpreted_cpu_per_packet"] = _cpu_ratio(
                     result, results["builtin-interpreted"]
                 )
-            print(json.dumps(line), flush=True)
+            verdict.emit(line)
+            check_paced(verdict, kind, streams, result)
     if args.no_flood:
+        verdict.conclude()
         return
     direct = run_scenario("direct", 1, args, flood=True)
     floods = {kind: run_scenario(kind, 1, args, flood=True) for kind in relays}
@@ -575,7 +605,21 @@ def main() -> None:
                 "rtpengine's flood guard discards a port's packets once its receive queue "
                 "held over 50 packets 5 times: no throughput figure to compare"
             )
-        print(json.dumps(line), flush=True)
+        else:
+            verdict.some(f"relay_flood {kind}", "packets relayed", result.received)
+        verdict.emit(line)
+    verdict.conclude()
+
+
+def check_paced(verdict: Verdict, kind: str, streams: int, result: Result) -> None:
+    name = f"relay_paced {kind} x{streams}"
+    verdict.some(name, "packets relayed", result.received)
+    loss = 1 - result.received / result.sent if result.sent else 1.0
+    verdict.require(
+        loss <= MAX_PACED_LOSS,
+        name,
+        f"lost {loss:.1%} of {result.sent} packets (at most {MAX_PACED_LOSS:.0%})",
+    )
 
 
 def _window_p99s(latencies: array.array[int], size: int) -> list[int]:

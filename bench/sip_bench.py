@@ -2,12 +2,14 @@
 the repository root (needs sipp: apt-get install sip-tester):
 
     .venv/bin/python -m bench.sip_bench [--rate 100] [--seconds 20] [--hold 1] [--concurrent 1000]
-        [--profile]
+        [--ramp] [--profile] [--smoke]
 
 Calls go through the API and the call service, as an app's would: ``POST voip/calls`` with
 ``type: "pstn"`` (relay offer, trunk INVITE, sipp's 200, ACK), after ``--hold`` seconds one
 ``GET`` (the call must be ``hookoff``), then ``DELETE`` (BYE, sipp's 200, relay delete). sipp
-runs ``bench/sipp_uas.xml``: it answers at once and accepts our BYE. No media.
+runs ``bench/sipp_uas.xml``: it answers at once and accepts our BYE. No media. The callers are
+credited through the billing service first, as ``lwork boss credit`` does: calls to phone
+numbers are charged, and an account without a balance may not dial one.
 
 Prints one JSON line per figure, each with the reference measured in the same run:
 
@@ -17,6 +19,13 @@ Prints one JSON line per figure, each with the reference measured in the same ru
 * ``pstn_concurrent``: ``--concurrent`` calls established at ``--rate`` and held together;
   established calls counted by lwork (every status ``hookoff``) and by sipp (peak current
   calls). Reference: sipp calling sipp with the same count and hold.
+* ``pstn_ramp`` (``--ramp``): the offered rate raised step by step until calls fail or lwork
+  falls behind; the highest rate carried with zero failures, the rate where failures begin and
+  the rate where lwork fell behind (``bench._sip_ramp``).
+
+Exits 1, saying why on stderr, when any call failed in ``pstn_cps`` or ``pstn_concurrent``, when
+the ramp found no rate carried without failures, or when a figure is missing. ``--smoke``: a few
+seconds at 20 calls/s (and a two-step ramp) on the same code path, for CI.
 
 Placement: the server (one uvicorn worker) on core 0, its relay child process on core 1, sipp
 and this script (asyncio, raw keep-alive sockets) on core 1. Only 127.0.0.1.
@@ -26,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import tempfile
 import time
@@ -35,132 +43,35 @@ from typing import Any
 
 from bench import _calls_sipp as sipp
 from bench._calls_common import (
-    CALLS,
-    Pool,
-    base_overrides,
     caller_phone,
     context,
     cpu_seconds,
     populate,
     rss_mib,
     server,
-    start_body,
     write_settings,
 )
 from bench._calls_profile import find_pyspy, record, summarise
 from bench._load import percentile
+from bench._sip_drive import (
+    CALLERS,
+    TOP_UP_COINS,
+    carrier_wait_s,
+    drive,
+    for_each,
+    free_udp_port,
+    rate_of,
+    top_up,
+    trunk_overrides,
+)
+from bench._sip_ramp import ramp
+from bench._verdict import Verdict
 from bench.http_bench import can_pin, free_port, pinned, run_async
 from lwork.settings import Settings
 
-CALLERS = 50
 CPS_TARGET = 100.0
 CONCURRENT_TARGET = 1000
-
-
-def emit(figure: dict[str, Any]) -> None:
-    print(json.dumps({"bench": "sip", **figure}), flush=True)
-
-
-def free_udp_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def trunk_overrides(tmp: Path, carrier_port: int, concurrent: int) -> dict[str, Any]:
-    overrides = base_overrides(tmp)
-    overrides["sip"] = {
-        "enabled": True, "proxy_port": carrier_port, "listen_port": 0, "options_interval_s": 0,
-        "trusted_sources": ["127.0.0.1"], "number_rules": [["00", "+"], ["0", "+44"]],
-        "default_country_code": "44", "max_concurrent_calls": concurrent + 500,
-        "calls_per_second": 5000.0,
-    }  # fmt: skip
-    # Concurrent calls take this many relay port pairs at once (two legs each).
-    overrides["media"] = {**overrides["media"], "port_min": 20000, "port_max": 40000}
-    return overrides
-
-
-class Outcomes:
-    def __init__(self) -> None:
-        self.start_ms: list[float] = []
-        self.started_at: list[float] = []
-        self.answered_at: list[float] = []
-        self.statuses: dict[str, int] = {}
-        self.failures: dict[str, int] = {}
-        self.sids: list[str] = []
-
-    def fail(self, why: str) -> None:
-        self.failures[why] = self.failures.get(why, 0) + 1
-
-    def seen(self, status: str) -> None:
-        self.statuses[status] = self.statuses.get(status, 0) + 1
-
-
-async def drive(
-    port: int, count: int, rate: float, hold: float, hang_up: bool = True
-) -> tuple[Outcomes, float]:
-    """``count`` phone calls started open-loop at ``rate``; each held ``hold`` seconds, its
-    status read, then (if ``hang_up``) ended. Returns when all are done."""
-    pool = Pool(port, 48)
-    out = Outcomes()
-
-    async def one(i: int) -> None:
-        caller = caller_phone(i % CALLERS)
-        callee = f"020794{i % 100000:05d}"
-        sent = time.perf_counter()
-        out.started_at.append(sent)
-        try:
-            _, started = await pool.request("POST", CALLS, start_body(caller, callee, 4000, "pstn"))
-        except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
-            return out.fail(f"start:{type(exc).__name__}")
-        out.answered_at.append(time.perf_counter())
-        out.start_ms.append((out.answered_at[-1] - sent) * 1e3)
-        if started.get("status") != "ok":
-            return out.fail(f"start:{started.get('reason')}")
-        sid = started["session_id"]
-        out.sids.append(sid)
-        await asyncio.sleep(hold)
-        _, status = await pool.request("GET", f"{CALLS}?session_id={sid}")
-        out.seen(status.get("peer_status", "?"))
-        if hang_up:
-            _, ended = await pool.request("DELETE", f"{CALLS}?session_id={sid}")
-            if ended.get("status") != "ok":
-                out.fail("hangup")
-        return None
-
-    began = time.perf_counter()
-    tasks = []
-    for i in range(count):
-        delay = began + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i)))
-    await asyncio.gather(*tasks)
-    pool.close()
-    return out, time.perf_counter() - began
-
-
-async def hang_up_all(port: int, sids: list[str]) -> dict[str, int]:
-    pool = Pool(port, 32)
-    seen: dict[str, int] = {}
-
-    async def one(sid: str) -> None:
-        code, ended = await pool.request("DELETE", f"{CALLS}?session_id={sid}")
-        key = f"{code} {ended.get('status', '?')} {ended.get('reason', '')}".strip()
-        seen[key] = seen.get(key, 0) + 1
-
-    await asyncio.gather(*(one(s) for s in sids))
-    pool.close()
-    return seen
-
-
-def rate_of(times: list[float]) -> float:
-    if len(times) < 2:
-        return 0.0
-    return (len(times) - 1) / (max(times) - min(times))
+verdict = Verdict("sip")
 
 
 def reference(tmp: Path, name: str, count: int, rate: float, hold: float) -> dict[str, Any]:
@@ -202,12 +113,11 @@ def cps_figure(
     cpu_before = cpu_seconds(pid)
     out, elapsed = run_async(drive(port, count, args.rate, args.hold))
     server_cpu = (cpu_seconds(pid) - cpu_before) / elapsed
-    uas_rc = sipp.finish(uas, 30)
+    uas_rc = sipp.finish(uas, carrier_wait_s(out.failures))
     carrier = sipp.summary(tmp, "cps_uas")
-    not_up = sum(n for status, n in out.statuses.items() if status != "hookoff")
-    failed = carrier["failed"] + sum(out.failures.values()) + not_up
+    failed = carrier["failed"] + sum(out.failures.values()) + out.not_up
     achieved = rate_of(out.answered_at)
-    emit(
+    verdict.emit(
         {
             "figure": "pstn_cps",
             "driven": "through the API: POST voip/calls type pstn, GET after hold, DELETE",
@@ -236,6 +146,18 @@ def cps_figure(
             **extra,
         }
     )
+    verdict.none_failed("pstn_cps", "calls", failed)
+    verdict.require(
+        out.statuses.get("hookoff", 0) == count and carrier["successful"] == count,
+        "pstn_cps",
+        f"{out.statuses.get('hookoff', 0)} of {count} calls established, "
+        f"{carrier['successful']} completed at the carrier; failures {out.failures}",
+    )
+    verdict.require(ref["exit_codes"] == [0, 0], "pstn_cps", f"reference sipp failed: {ref}")
+    # a smoke run is too short for sipp's per-second medians
+    verdict.require(
+        args.smoke or ref["calls_per_s"] is not None, "pstn_cps", f"no reference rate: {ref}"
+    )
 
 
 def profile_cps(
@@ -245,7 +167,9 @@ def profile_cps(
     so the measured run is not profiled)."""
     pyspy = find_pyspy()
     if pyspy is None:
-        emit({"figure": "pstn_cps_profile", "error": "py-spy not found (pip install py-spy)"})
+        verdict.emit(
+            {"figure": "pstn_cps_profile", "error": "py-spy not found (pip install py-spy)"}
+        )
         return
     seconds = min(args.seconds, 10.0)
     count = int(args.rate * seconds)
@@ -256,8 +180,8 @@ def profile_cps(
     recorder = record(pyspy, pid, seconds, profile)
     out, _ = run_async(drive(port, count, args.rate, args.hold))
     recorder.wait(60)
-    sipp.finish(uas, 30)
-    emit(
+    sipp.finish(uas, carrier_wait_s(out.failures))
+    verdict.emit(
         {
             "figure": "pstn_cps_profile",
             "tool": "py-spy record --nonblocking --threads --rate 250, server process, "
@@ -274,8 +198,7 @@ def concurrent_figure(
     extra: dict[str, Any],
 ) -> None:  # fmt: skip
     count = args.concurrent
-    plateau = 5.0
-    hold = count / args.rate + plateau
+    hold = count / args.rate + args.plateau
     ref = reference(tmp, "ref_conc", count, args.rate, hold)
     uas = sipp.start(sipp.UAS, ["-p", str(carrier_port), "-m", str(count)], tmp, "conc_uas",
                      hold + 120)  # fmt: skip
@@ -284,14 +207,14 @@ def concurrent_figure(
     # every call is read once ``plateau`` seconds after the last one started
     out, _ = run_async(drive(port, count, args.rate, 0.0, hang_up=False))
     established_in = time.perf_counter() - began
-    time.sleep(max(0.0, plateau - 2))
-    recheck, _ = run_async(statuses(port, out.sids))
+    time.sleep(max(0.0, args.plateau - 2))
+    recheck = run_async(for_each(port, "GET", out.sids))
     rss = rss_mib(pid)
-    hung_up = run_async(hang_up_all(port, out.sids))
-    uas_rc = sipp.finish(uas, 60)
+    hung_up = run_async(for_each(port, "DELETE", out.sids))
+    uas_rc = sipp.finish(uas, carrier_wait_s(out.failures))
     carrier = sipp.summary(tmp, "conc_uas")
     held = recheck.get("hookoff", 0)
-    emit(
+    verdict.emit(
         {
             "figure": "pstn_concurrent",
             "driven": "through the API: POST voip/calls type pstn at the rate, all held, "
@@ -316,32 +239,38 @@ def concurrent_figure(
             **extra,
         }
     )
+    verdict.none_failed("pstn_concurrent", "calls", out.failures)
+    verdict.none_failed("pstn_concurrent", "carrier calls", carrier["failed"])
+    verdict.require(held == count, "pstn_concurrent", f"{held} of {count} held: {recheck}")
+    verdict.require(hung_up == {"ok": count}, "pstn_concurrent", f"hang-ups: {hung_up}")
+    verdict.require(ref["exit_codes"] == [0, 0], "pstn_concurrent", f"reference sipp failed: {ref}")
 
 
-async def statuses(port: int, sids: list[str]) -> tuple[dict[str, int], float]:
-    pool = Pool(port, 32)
-    seen: dict[str, int] = {}
-    began = time.perf_counter()
-
-    async def one(sid: str) -> None:
-        _, status = await pool.request("GET", f"{CALLS}?session_id={sid}")
-        key = status.get("peer_status", "?")
-        seen[key] = seen.get(key, 0) + 1
-
-    await asyncio.gather(*(one(s) for s in sids))
-    pool.close()
-    return seen, time.perf_counter() - began
-
-
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=100.0, help="offered calls per second")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the CPS run")
     parser.add_argument("--hold", type=float, default=1.0, help="seconds each CPS call lasts")
     parser.add_argument("--concurrent", type=int, default=1000, help="calls held at once")
+    parser.add_argument("--plateau", type=float, default=5.0, help="seconds all are held")
     parser.add_argument("--only", choices=["cps", "concurrent"], help="run one part only")
     parser.add_argument("--profile", action="store_true", help="py-spy the server (extra CPS run)")
+    parser.add_argument("--ramp", action="store_true", help="also raise the rate until failures")
+    parser.add_argument("--ramp-from", type=float, default=100.0, help="first rate of the ramp")
+    parser.add_argument("--ramp-step", type=float, default=20.0, help="rate added each step")
+    parser.add_argument("--ramp-to", type=float, default=1000.0, help="last rate tried")
+    parser.add_argument("--ramp-seconds", type=float, default=5.0, help="length of each step")
+    parser.add_argument("--smoke", action="store_true", help="a few seconds, tiny load (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.rate, args.seconds, args.hold, args.concurrent, args.plateau = 20.0, 1.0, 0.5, 20, 3.0
+        args.ramp, args.ramp_from, args.ramp_step, args.ramp_to = True, 10.0, 10.0, 20.0
+        args.ramp_seconds = 1.0
+    return args
+
+
+def main() -> None:
+    args = arguments()
     if not sipp.have_sipp():
         raise SystemExit("sipp not installed: apt-get install sip-tester")
     if can_pin():
@@ -353,23 +282,31 @@ def main() -> None:
             + (", core 0" if pinned(0) else ", unpinned"),
             "relay": "built-in, child process" + (", moved to core 1" if can_pin() else ""),
             "sipp_and_client": "core 1" if can_pin() else "unpinned",
+            "smoke": args.smoke,
         }
     )
+    expected = []
     with tempfile.TemporaryDirectory(prefix="lwork-sip-bench-") as name:
         tmp = Path(name)
         carrier_port = free_udp_port()
         overrides = trunk_overrides(tmp, carrier_port, args.concurrent)
-        asyncio.run(
-            populate(Settings(**overrides), [caller_phone(i) for i in range(CALLERS)], set())
-        )
+        callers = [caller_phone(i) for i in range(CALLERS)]
+        asyncio.run(populate(Settings(**overrides), callers, set()))
+        asyncio.run(top_up(Settings(**overrides), callers, TOP_UP_COINS))
         port = free_port()
         with server(write_settings(tmp, overrides), port) as proc:
             if args.only != "concurrent":
+                expected.append("pstn_cps")
                 cps_figure(port, proc.pid, carrier_port, tmp, args, extra)
             if args.profile and args.only != "concurrent":
                 profile_cps(port, proc.pid, carrier_port, tmp, args)
             if args.only != "cps":
+                expected.append("pstn_concurrent")
                 concurrent_figure(port, proc.pid, carrier_port, tmp, args, extra)
+            if args.ramp:
+                expected.append("pstn_ramp")
+                ramp(port, proc.pid, carrier_port, tmp, args, extra, verdict)
+    verdict.conclude(expected)
 
 
 if __name__ == "__main__":
