@@ -291,7 +291,9 @@ def main() -> None:
         carrier_port = free_udp_port()
         overrides = trunk_overrides(tmp, carrier_port, args.concurrent)
         callers = [caller_phone(i) for i in range(CALLERS)]
-        asyncio.run(populate(Settings(**overrides), callers, set()))
+        # Online, as an app is before it pays for a call: its long poll's address (this
+        # machine's) vouches for its calls (CONTRACT §3).
+        asyncio.run(populate(Settings(**overrides), callers, set(callers)))
         asyncio.run(top_up(Settings(**overrides), callers, TOP_UP_COINS))
         port = free_port()
         with server(write_settings(tmp, overrides), port) as proc:
