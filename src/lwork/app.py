@@ -8,6 +8,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -34,16 +35,16 @@ from lwork.billing.ledger import LedgerStore
 from lwork.billing.service import BillingPolicy, BillingService
 from lwork.calls.account_sweep import DEACTIVATED, AccountSweep
 from lwork.calls.api import CallApi
-from lwork.calls.callback import CallbackService
+from lwork.calls.bridge import Timing
 from lwork.calls.callback_api import CallbackApi
 from lwork.calls.charging import CallCharging
-from lwork.calls.model import Timing
+from lwork.calls.engine import CallEngine, CallPolicy
+from lwork.calls.inbound import accept_invite
 from lwork.calls.ports import TrunkSwitch
 from lwork.calls.records_store import RecordStore
 from lwork.calls.recovery import RecordKeeper
 from lwork.calls.relay import RelayLink, media_control
 from lwork.calls.router import CallRouter
-from lwork.calls.service import CallPolicy, CallService
 from lwork.calls.trunk_link import TrunkLegs, trunk_config
 from lwork.clock import Clock, SystemClock
 from lwork.fraud.service import FraudService
@@ -83,7 +84,7 @@ class Services:
     push: PushService
     polls: PollRegistry
     mailbox: Mailbox
-    calls: CallService
+    calls: CallEngine
     relay: RelayLink
     billing: BillingService
     fraud: FraudService
@@ -227,6 +228,7 @@ def build_app(
         fallback_s=settings.calls.p2p_fallback_s,
         ring_timeout_s=settings.calls.ring_timeout_s,
         keepalive_s=settings.calls.keepalive_s,
+        warning_s=settings.billing.warning_s,
     )
     sip_legs = TrunkSwitch()
     records = RecordStore(engine, billing.ledger)
@@ -234,13 +236,13 @@ def build_app(
     # next life (same node name, another owner) closes them.
     charging = CallCharging(
         billing, records, node=settings.node, owner=f"{settings.node}/{secrets.token_hex(6)}",
-        wall=clock.wall, monotonic=clock.monotonic, warning_s=settings.billing.warning_s,
+        wall=clock.wall,
     )  # fmt: skip
     keeper = RecordKeeper(
         records, charging, heartbeat_s=settings.calls.cdr_heartbeat_s,
         lease_s=settings.calls.cdr_lease_s, wall=clock.wall,
     )  # fmt: skip
-    calls = CallService(
+    calls = CallEngine(
         node=settings.node,
         media=relay,
         push=push,
@@ -250,26 +252,22 @@ def build_app(
         policy=CallPolicy(
             timing=timing,
             inbound_timing=dataclasses.replace(timing, ring_timeout_s=settings.sip.inbound_ring_s),
+            # Nobody keeps a callback alive, nobody is warned: it ends by its length at most.
+            callback_timing=Timing(max_s=settings.calls.callback_max_s),
             payload_mode=settings.calls.payload_mode,
             country_code=settings.sip.default_country_code,
             stats_refresh_s=settings.calls.stats_refresh_s,
             ended_memory_s=settings.calls.ended_memory_s,
         ),
         monotonic=clock.monotonic,
+        wall=clock.wall,
         charging=charging,
         fraud=fraud,
     )
-    callbacks = CallbackService(
-        node=settings.node, media=relay, trunk=sip_legs, max_s=settings.calls.callback_max_s,
-        charging=charging, wall=clock.wall, fraud=fraud,
-    )  # fmt: skip
-    sweep = AccountSweep(
-        [calls, callbacks], accounts.inactive_among, settings.calls.account_sweep_s
-    )
+    sweep = AccountSweep([calls], accounts.inactive_among, settings.calls.account_sweep_s)
 
     async def deactivated(uuid: str) -> None:
         await calls.end_calls_of(uuid, DEACTIVATED)
-        await callbacks.end_calls_of(uuid, DEACTIVATED)
 
     provisioning = ProvisioningService(store, passwords, on_deactivated=deactivated)
     # Several nodes share a bus: requests for a call go to the node holding it.
@@ -277,7 +275,11 @@ def build_app(
         settings.node, bus if settings.bus.url else None, settings.calls.forward_timeout_s
     )
     caller_id_from_did = settings.sip.caller_id == "did_else_uuid"
-    trunk = Trunk(trunk_config(settings.sip), calls.on_invite) if settings.sip.enabled else None
+    trunk = (
+        Trunk(trunk_config(settings.sip), partial(accept_invite, calls))
+        if settings.sip.enabled
+        else None
+    )
     versions = VersionStore(engine, clock.monotonic)
 
     node_metrics = NodeMetrics(
@@ -296,7 +298,7 @@ def build_app(
             *AccountApi(accounts, presence).routes(),
             *channel.routes(),
             *CallApi(calls, accounts, router, caller_id_from_did).routes(),
-            *CallbackApi(callbacks, accounts, router, caller_id_from_did, fraud).routes(),
+            *CallbackApi(calls, accounts, router, caller_id_from_did, fraud).routes(),
             *VersionApi(versions).routes(),
             *BillingApi(billing, accounts).routes(),
             *operational_routes(
@@ -366,7 +368,6 @@ def build_app(
                 await sweep.close()
                 await router.close()
                 await keeper.close()
-                await callbacks.close()
                 await calls.close()
                 if trunk is not None:
                     await trunk.close()

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from lwork.calls.active import Active
-from lwork.calls.model import Call, Timing
+from lwork.calls.bridge import Bridge, Shape, Timing
+from lwork.calls.live import LiveCall
 from lwork.calls.stats_refresh import StatsRefresher
 from lwork.media.ng import CallStats, NgTimeout, SdpResult
 
@@ -54,9 +54,9 @@ class FakeRelay:
         raise NotImplementedError
 
 
-def active(n: int) -> Active:
-    timing = Timing(fallback_s=5, ring_timeout_s=60, keepalive_s=60)
-    return Active(Call(f"n1@@{n:032x}", "alice", "139", "bob", True, 0.0, timing))
+def active(n: int) -> LiveCall:
+    bridge = Bridge(Shape.P2P, 0.0, Timing(fallback_s=5, ring_timeout_s=60, keepalive_s=60))
+    return LiveCall(f"n1@@{n:032x}", bridge, "alice", {"caller": "alice", "callee": "139"})
 
 
 class Tasks:
@@ -81,13 +81,13 @@ async def test_requests_meanwhile_go_out_together_in_bounded_batches() -> None:
     refresher.request(calls[0])  # asked twice before the batch left: once in it
     await tasks.settle()
     assert [len(batch) for batch in relay.batches] == [4, 4, 2]
-    assert sorted(sum(relay.batches, [])) == sorted(c.call.sid for c in calls)
+    assert sorted(sum(relay.batches, [])) == sorted(c.sid for c in calls)
     assert all(c.stats == stats(1) and c.views == {} for c in calls)
 
     relay.packets = 2
     refresher.request(calls[3])
     await tasks.settle()
-    assert relay.batches[-1] == [calls[3].call.sid] and calls[3].stats == stats(2)
+    assert relay.batches[-1] == [calls[3].sid] and calls[3].stats == stats(2)
 
 
 async def test_a_timeout_loses_one_refresh_only() -> None:
@@ -105,26 +105,26 @@ async def test_a_timeout_loses_one_refresh_only() -> None:
 
 async def test_calls_the_relay_no_longer_knows_keep_their_last_stats_and_are_reported() -> None:
     relay, tasks = FakeRelay(), Tasks()
-    gone_calls: list[Active] = []
+    gone_calls: list[LiveCall] = []
     refresher = StatsRefresher(relay, tasks.spawn, batch_delay_s=0.01, on_gone=gone_calls.append)
     kept, gone = active(1), active(2)
     kept.set_stats(stats(9), 0.0)
     gone.set_stats(stats(9), 0.0)
-    relay.known = {kept.call.sid}
+    relay.known = {kept.sid}
     refresher.request(kept)
     refresher.request(gone)
     await tasks.settle()
     assert (kept.stats, gone.stats) == (stats(1), stats(9))
     assert gone_calls == [gone]
     await refresher.now(gone)  # the same when a timer asks at once
-    assert gone.stats == stats(9) and relay.batches[-1] == [gone.call.sid]
+    assert gone.stats == stats(9) and relay.batches[-1] == [gone.sid]
     assert gone_calls == [gone, gone]
 
 
 async def test_a_relay_that_does_not_answer_reports_no_call_gone() -> None:
     relay, tasks = FakeRelay(known=set()), Tasks()
     relay.timeouts = 1
-    gone_calls: list[Active] = []
+    gone_calls: list[LiveCall] = []
     refresher = StatsRefresher(relay, tasks.spawn, batch_delay_s=0.01, on_gone=gone_calls.append)
     refresher.request(active(1))
     await tasks.settle()
