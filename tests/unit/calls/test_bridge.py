@@ -382,3 +382,15 @@ def test_the_cap_counts_from_the_answer_however_late_the_balance_answers() -> No
     call.handle(LegAnswered(PHONE), T0)
     call.handle(Capped(180), T0 + 5)  # the database was slow
     assert call.cap_at == T0 + 180 - CAP_MARGIN_S
+
+
+def test_the_app_a_phone_called_is_kept_alive_once_it_answered() -> None:
+    call = bridge(Shape.IN)
+    assert call.next_deadline() == T0 + 60  # ringing: only the ring timeout
+    call.handle(LegAnswered(CALLEE), T0 + 10)
+    assert call.next_deadline() == T0 + 40
+    assert call.due(T0 + 40) == [CheckMedia(CALLEE)]
+    assert call.handle(MediaSilent(CALLEE), T0 + 41) == [
+        Hangup(PHONE, "keepalive_timeout_callee"),
+        Released("keepalive_timeout_callee"),
+    ]
