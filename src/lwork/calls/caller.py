@@ -105,7 +105,8 @@ async def status(
     if found is None:
         return Status.RELEASE, {}
     live, role = found
-    if client_ip:
+    known = live.app_media.get(role)
+    if client_ip and known is not None and known[0] != client_ip:  # checked here: it rarely is
         await follow_app(engine.media, live, role, client_ip)
     now = engine.now()
     # A read only ever pushes the call's deadlines later: no need to wake the ticker for it.

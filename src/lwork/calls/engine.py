@@ -278,7 +278,9 @@ class CallEngine:
         """The ``stats`` object of the party on relay leg ``tag``: from the cached relay view
         while it is fresh enough, else once the refresh it waits for has come (CONTRACT
         §6.1)."""
-        await self.current_stats(live, now)
+        self.cached_stats(live, now)
+        if now - live.stats_fresh_at >= self.policy.stats_refresh_s:  # rare: after a pause
+            await self.current_stats(live, now)
         view = live.views.get(tag)
         if view is None:
             view = live.views[tag] = party_stats(live.stats, tag)
