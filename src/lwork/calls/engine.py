@@ -60,6 +60,9 @@ from lwork.push.service import PushService
 
 log = logging.getLogger("lwork.calls")
 TICK_S = 0.25
+REFRESH_AHEAD_S = 0.5
+"""How long before a cached relay view becomes too old its refresh is asked for: a batch takes
+``batch_delay_s`` to gather and a round trip to come back."""
 
 
 @dataclass(frozen=True)
@@ -288,21 +291,24 @@ class CallEngine:
 
     def cached_stats(self, live: LiveCall, now: float) -> CallStats | None:
         """The relay's view for the timers' first-RTP watch, never waiting for the relay; a
-        refresh, batched with other calls', is asked for when it is half ``stats_refresh_s``
-        old, so that an app reading its status every second never waits either."""
-        if now - live.stats_at >= self.policy.stats_refresh_s / 2:
+        refresh, batched with other calls', is asked for ``REFRESH_AHEAD_S`` before the view
+        is ``stats_refresh_s`` old (at half that age at the latest), so that an app reading
+        its status every second never waits, and the relay is asked no more than needed."""
+        refresh_s = self.policy.stats_refresh_s
+        if now - live.stats_at >= max(refresh_s / 2, refresh_s - REFRESH_AHEAD_S):
             live.stats_at = now
-            live.refreshing = self.refresher.request(live)
+            live.refreshing = self.refresher.request(live, refresh_s / 2)
         return live.stats
 
     async def current_stats(self, live: LiveCall, now: float) -> CallStats | None:
         """The relay's view with no figure older than ``stats_refresh_s``: a read after a pause
-        waits for the refresh. Should the relay not answer, the wait ends after half
+        waits for the refresh. Should the relay not answer, the batch gives up after half
         ``stats_refresh_s``, well within the time another node gives a forwarded read."""
         self.cached_stats(live, now)
         pending = live.refreshing
         if now - live.stats_fresh_at >= self.policy.stats_refresh_s and pending is not None:
-            await asyncio.wait([pending], timeout=self.policy.stats_refresh_s / 2)
+            # Shielded: a read that goes away must not cancel the batch others wait for.
+            await asyncio.shield(pending)
         return live.stats
 
     async def fresh_stats(self, live: LiveCall, now: float) -> CallStats | None:

@@ -45,12 +45,17 @@ class StatsRefresher:
         self._pending: dict[str, LiveCall] = {}
         self._batch: asyncio.Future[None] | None = None
 
-    def request(self, active: LiveCall) -> asyncio.Future[None]:
+    def request(self, active: LiveCall, give_up_s: float | None = None) -> asyncio.Future[None]:
         """Refresh ``active.stats`` soon, together with the other calls asked for meanwhile;
-        the future is done when the batch has been answered (or failed)."""
+        the future is done when the batch has been answered (or failed), or after
+        ``give_up_s`` (the reads waiting for it show the last view)."""
         if self._batch is None:
-            self._batch = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            self._batch = loop.create_future()
             self._spawn(self._flush_later(self._batch))
+            if give_up_s is not None:
+                # One timer per batch, not one per waiting read.
+                loop.call_later(self.batch_delay_s + give_up_s, _resolve, self._batch)
         self._pending[active.sid] = active
         return self._batch
 
@@ -85,3 +90,8 @@ class StatsRefresher:
                 active.set_stats(stats, asked_at)
             elif self._on_gone is not None:
                 self._on_gone(active)
+
+
+def _resolve(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)

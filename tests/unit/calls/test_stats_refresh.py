@@ -24,6 +24,7 @@ class FakeRelay:
         self.batches: list[list[str]] = []
         self.timeouts = 0
         self.packets = 1
+        self.silent = False
 
     def _knows(self, call_id: str) -> bool:
         return self.known is None or call_id in self.known
@@ -32,6 +33,8 @@ class FakeRelay:
         if self.timeouts:
             self.timeouts -= 1
             raise NgTimeout("no reply")
+        if self.silent:  # the relay's answer is late: the client's own timeout is long
+            await asyncio.sleep(3600)
         self.batches.append(list(call_ids))
         return {c: stats(self.packets) for c in call_ids if self._knows(c)}
 
@@ -129,3 +132,16 @@ async def test_a_relay_that_does_not_answer_reports_no_call_gone() -> None:
     refresher.request(active(1))
     await tasks.settle()
     assert gone_calls == []  # silence is not "unknown"
+
+
+async def test_the_reads_waiting_for_a_late_relay_are_let_go_after_give_up_s() -> None:
+    relay, tasks = FakeRelay(), Tasks()
+    relay.silent = True
+    refresher = StatsRefresher(relay, tasks.spawn, batch_delay_s=0.01)
+    call = active(1)
+    call.set_stats(stats(7), 0.0)
+    waited = refresher.request(call, give_up_s=0.1)
+    await asyncio.wait_for(asyncio.shield(waited), 1.0)  # done although the relay is silent
+    assert call.stats == stats(7)  # the last view stays
+    for task in tasks.running:
+        task.cancel()
