@@ -58,7 +58,7 @@ from lwork.http.routing import Reply, Route, RouteTable
 from lwork.http.server import HttpEdge, build_starlette
 from lwork.metrics import NodeMetrics
 from lwork.push.api import PushChannelApi
-from lwork.push.bus import BusMessage
+from lwork.push.bus import BusMessage, Resync, SessionsChanged
 from lwork.push.channel import PollRegistry
 from lwork.push.mailbox import Mailbox, open_mailbox
 from lwork.push.service import PushPolicy, PushService
@@ -147,15 +147,16 @@ def build_app(
     registry = PollRegistry(bus, settings.push.hold_s)
 
     def on_bus(message: BusMessage) -> None:
-        if message.kind == "session":  # a login, logout or reset on any node
-            presence.forget(message.device)
-            live.forget(message.device)
-        elif message.kind == "resync":
-            live.clear()
+        match message:
+            case SessionsChanged(account=account):  # a login, logout or reset on any node
+                presence.forget(account)
+                live.forget(account)
+            case Resync():
+                live.clear()
 
     async def sessions_changed(uuid: str) -> None:
-        on_bus(BusMessage("session", uuid))  # at once here; other nodes hear it over the bus
-        await bus.publish(BusMessage("session", uuid))
+        on_bus(SessionsChanged(uuid))  # at once here; other nodes hear it over the bus
+        await bus.publish(SessionsChanged(uuid))
 
     bus.subscribe(on_bus)
     http2_client = httpx.AsyncClient(http2=True)

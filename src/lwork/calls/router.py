@@ -21,7 +21,7 @@ import msgspec
 
 from lwork.errors import Failed
 from lwork.http.routing import AfterSend, RawReply, Reply
-from lwork.push.bus import Bus, BusMessage
+from lwork.push.bus import Bus, BusMessage, CallReply, CallRequest
 
 log = logging.getLogger("lwork.calls")
 Operation = Callable[[str, dict[str, Any]], Awaitable[Reply]]
@@ -39,7 +39,7 @@ class CallRouter:
         self._bus = bus
         self._timeout_s = timeout_s
         self._operations: dict[str, Operation] = {}
-        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._waiting: dict[str, asyncio.Future[CallReply]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.forwarded = 0
         self.unanswered = 0
@@ -58,23 +58,18 @@ class CallRouter:
         answer = await self._ask(node, sid, name, args)
         if answer is None:
             return await self._operations[name](sid, args)  # the call is gone with its node
-        if "failed" in answer:
-            raise Failed(str(answer["failed"]), **answer.get("extra", {}))
-        reply: dict[str, Any] = answer["reply"]
-        return reply
+        if answer.failed is not None:
+            raise Failed(answer.failed, **answer.extra)
+        return answer.reply
 
-    async def _ask(
-        self, node: str, sid: str, name: str, args: dict[str, Any]
-    ) -> dict[str, Any] | None:
+    async def _ask(self, node: str, sid: str, name: str, args: dict[str, Any]) -> CallReply | None:
         assert self._bus is not None
         request_id = secrets.token_hex(12)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[CallReply] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
         self.forwarded += 1
         try:
-            payload = {"from": self.node, "op": name, "sid": sid, "args": args}
-            await self._bus.publish(BusMessage("call", node, request_id=request_id,
-                                               payload=payload))  # fmt: skip
+            await self._bus.publish(CallRequest(node, request_id, self.node, name, sid, args))
             return await asyncio.wait_for(future, self._timeout_s)
         except TimeoutError:
             self.unanswered += 1
@@ -84,38 +79,35 @@ class CallRouter:
             self._waiting.pop(request_id, None)
 
     def _on_message(self, message: BusMessage) -> None:
-        if message.device != self.node or message.payload is None:
-            return
-        if message.kind == "call_reply":
-            future = self._waiting.get(message.request_id)
-            if future is not None and not future.done():
-                future.set_result(message.payload)
-        elif message.kind == "call":
-            task = asyncio.get_running_loop().create_task(self._serve(message, message.payload))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        match message:
+            case CallReply() if message.node == self.node:
+                future = self._waiting.get(message.request_id)
+                if future is not None and not future.done():
+                    future.set_result(message)
+            case CallRequest() if message.node == self.node:
+                task = asyncio.get_running_loop().create_task(self._serve(message))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
-    async def _serve(self, message: BusMessage, request: dict[str, Any]) -> None:
-        origin = request.get("from")
-        operation = self._operations.get(str(request.get("op")))
-        if not isinstance(origin, str) or operation is None:
-            log.warning("bad call request on the bus: %r", request)
+    async def _serve(self, request: CallRequest) -> None:
+        operation = self._operations.get(request.op)
+        if operation is None:
+            log.warning("call request for an unknown operation on the bus: %r", request)
             return
         try:
-            reply = await operation(str(request.get("sid")), dict(request.get("args") or {}))
-            if isinstance(reply, AfterSend | RawReply):
+            answer = await operation(request.sid, request.args)
+            if isinstance(answer, AfterSend | RawReply):
                 raise TypeError("call operations answer at once")
-            answer: dict[str, Any] = {"reply": msgspec.to_builtins(reply)}
+            reply = CallReply(request.origin, request.request_id, reply=msgspec.to_builtins(answer))
         except Failed as exc:
-            answer = {"failed": exc.reason, "extra": msgspec.to_builtins(exc.extra)}
+            reply = CallReply(request.origin, request.request_id, failed=exc.reason,
+                              extra=msgspec.to_builtins(exc.extra))  # fmt: skip
         except Exception:  # answered as any failure of ours is: never a silent timeout
-            log.exception("call request %s from %s", request.get("op"), origin)
-            answer = {"failed": "service_not_available"}
-        reply_message = BusMessage("call_reply", origin, request_id=message.request_id,
-                                   payload=answer)  # fmt: skip
+            log.exception("call request %s from %s", request.op, request.origin)
+            reply = CallReply(request.origin, request.request_id, failed="service_not_available")
         assert self._bus is not None  # requests only arrive over a bus
         with contextlib.suppress(Exception):  # the bus is down: the asker times out
-            await self._bus.publish(reply_message)
+            await self._bus.publish(reply)
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -12,30 +12,83 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import msgspec
 
 log = logging.getLogger("lwork.bus")
 
 
-class BusMessage(msgspec.Struct, frozen=True):
-    """``device`` is a device key (``kick``: the account logged in elsewhere; ``ended``: the
-    device's session was ended by a logout or a password change), except for ``session`` (an
-    account's sessions changed), where it is the account's uuid. A ``wake`` may carry the event
-    that caused it, so the poll it ends can answer without reading the mailbox back. ``resync``
-    is never sent: a bus delivers it locally after an outage, when messages may have been
-    missed. ``call`` and ``call_reply`` carry a request for a call to the node holding it and
-    that node's answer (``device`` is then the node addressed)."""
+class _Message(msgspec.Struct, frozen=True, tag_field="kind"):
+    """On the wire each message is a JSON object whose ``kind`` names its type."""
 
-    kind: Literal["wake", "kick", "ended", "replaced", "session", "resync", "call", "call_reply"]
+
+class Wake(_Message, frozen=True, tag="wake"):
+    """An event was queued for ``device``: its held poll answers. The event rides along so
+    that poll can answer without reading the mailbox back."""
+
     device: str
-    poll_id: str = ""
-    event_id: str = ""
-    event: dict[str, Any] | None = None
-    request_id: str = ""
-    payload: dict[str, Any] | None = None
+    event_id: str
+    event: dict[str, Any]
 
+
+class Kick(_Message, frozen=True, tag="kick"):
+    """The account logged in on another device: ``device``'s poll answers ``login_otherwhere``."""
+
+    device: str
+
+
+class SessionEnded(_Message, frozen=True, tag="session_ended"):
+    """A logout or a password change ended ``device``'s session."""
+
+    device: str
+
+
+class Replaced(_Message, frozen=True, tag="replaced"):
+    """``device`` opened poll ``poll_id``: an older poll it holds on any node ends."""
+
+    device: str
+    poll_id: str
+
+
+class SessionsChanged(_Message, frozen=True, tag="sessions_changed"):
+    """A login, logout or reset changed ``account``'s sessions: cached views of them are stale."""
+
+    account: str
+
+
+class Resync(_Message, frozen=True, tag="resync"):
+    """Never sent: a bus delivers it locally after an outage, when messages may have been
+    missed, so every cache and held poll reads its source again."""
+
+
+class CallRequest(_Message, frozen=True, tag="call_request"):
+    """Node ``origin`` asks ``node``, which holds call ``sid``, to run operation ``op``."""
+
+    node: str
+    request_id: str
+    origin: str
+    op: str
+    sid: str
+    args: dict[str, Any]
+
+
+class CallReply(_Message, frozen=True, tag="call_reply"):
+    """``node``'s request ``request_id`` was answered: ``reply``, or the failure ``failed``
+    with its ``extra`` fields."""
+
+    node: str
+    request_id: str
+    reply: dict[str, Any] = {}
+    failed: str | None = None
+    extra: dict[str, Any] = {}
+
+
+BusMessage = (
+    Wake | Kick | SessionEnded | Replaced | SessionsChanged | Resync | CallRequest | CallReply
+)
+"""Everything the bus carries; a subscriber matches on the type and reads its routing key
+(``device``, ``account`` or ``node``) from it."""
 
 Handler = Callable[[BusMessage], None]
 
@@ -142,7 +195,7 @@ class RedisBus:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(self._channel)
                     if self._subscribed.is_set():  # back after an outage: caches may be stale
-                        self._deliver(BusMessage("resync", ""))
+                        self._deliver(Resync())
                     self._subscribed.set()
                     delay = 0.1
                     async for raw in pubsub.listen():
@@ -158,11 +211,15 @@ class RedisBus:
     def _dispatch(self, data: bytes) -> None:
         try:
             message = self._decoder.decode(data)
-        except msgspec.DecodeError:
+        except msgspec.DecodeError as exc:  # never fatal: the reader must keep serving the node
             self.bad_messages += 1
+            log.warning("dropped a malformed bus message (%s): %r", exc, data[:200])
             return
         self._deliver(message)
 
     def _deliver(self, message: BusMessage) -> None:
         for handler in self._handlers:
-            handler(message)
+            try:
+                handler(message)
+            except Exception:  # one subscriber's bug must not cost the others their messages
+                log.exception("bus subscriber failed on %r", message)

@@ -15,7 +15,7 @@ import enum
 import secrets
 from collections.abc import Awaitable, Callable
 
-from lwork.push.bus import Bus, BusMessage
+from lwork.push.bus import Bus, BusMessage, Kick, Replaced, Resync, SessionEnded, Wake
 from lwork.push.mailbox import Pending
 
 
@@ -98,7 +98,7 @@ class PollRegistry:
             older.end(Outcome.REPLACED)
             self.replaced += 1
         await self._bus.mark_held(device, poll.poll_id, self._hold_s + 5)
-        await self._bus.publish(BusMessage("replaced", device, poll.poll_id))
+        await self._bus.publish(Replaced(device, poll.poll_id))
         return poll
 
     async def close(self, poll: HeldPoll) -> None:
@@ -107,23 +107,25 @@ class PollRegistry:
             await self._bus.unmark_held(poll.device, poll.poll_id)
 
     def _on_message(self, message: BusMessage) -> None:
-        if message.kind == "resync":
-            # Wake-ups may have been lost: every poll reads its mailbox again now rather than
-            # sit on a missed event until its hold ends.
-            for held in self._held.values():
-                held.end(Outcome.WOKEN)
-            return
-        poll = self._held.get(message.device)
-        if poll is None:
-            return
-        if message.kind == "wake":
-            if message.event is not None and poll.carries():
-                poll.carried.append(Pending(message.event_id, message.event))
-            poll.end(Outcome.WOKEN)
-        elif message.kind == "kick":
-            poll.end(Outcome.KICKED)
-        elif message.kind == "ended":
-            poll.end(Outcome.ENDED)
-        elif message.kind == "replaced" and message.poll_id != poll.poll_id:
-            poll.end(Outcome.REPLACED)
-            self.replaced += 1
+        match message:
+            case Resync():
+                # Wake-ups may have been lost: every poll reads its mailbox again now rather than
+                # sit on a missed event until its hold ends.
+                for held in self._held.values():
+                    held.end(Outcome.WOKEN)
+            case Wake(device=device, event_id=event_id, event=event):
+                if (poll := self._held.get(device)) is not None:
+                    if poll.carries():
+                        poll.carried.append(Pending(event_id, event))
+                    poll.end(Outcome.WOKEN)
+            case Kick(device=device):
+                if (poll := self._held.get(device)) is not None:
+                    poll.end(Outcome.KICKED)
+            case SessionEnded(device=device):
+                if (poll := self._held.get(device)) is not None:
+                    poll.end(Outcome.ENDED)
+            case Replaced(device=device, poll_id=poll_id):
+                poll = self._held.get(device)
+                if poll is not None and poll.poll_id != poll_id:
+                    poll.end(Outcome.REPLACED)
+                    self.replaced += 1

@@ -15,7 +15,7 @@ from typing import Any
 
 from lwork.accounts.live_sessions import LiveSessions
 from lwork.accounts.store import AccountStore
-from lwork.push.bus import Bus, BusMessage
+from lwork.push.bus import Bus, Kick, SessionEnded, Wake
 from lwork.push.mailbox import Mailbox, device_key
 from lwork.push.providers import PushMessage, PushProvider, PushTarget
 
@@ -70,7 +70,7 @@ class PushService:
         ttl = self._policy.invite_ttl_s if kind == "call" else self._policy.account_event_ttl_s
         key = device_key(uuid, session.device_id)
         event_id = await self._mailbox.put(key, event, self._wall(), ttl, call_id)
-        await self._bus.publish(BusMessage("wake", key, event_id=event_id, event=event))
+        await self._bus.publish(Wake(key, event_id, event))
         if not await self._bus.is_held(key):
             self._push_later(uuid, session.device_id, event, kind, ttl)
         return event_id
@@ -86,7 +86,7 @@ class PushService:
         """The account logged in elsewhere: tell the old device, held poll or asleep."""
         key = device_key(uuid, device_id)
         if await self._bus.is_held(key):
-            await self._bus.publish(BusMessage("kick", key))
+            await self._bus.publish(Kick(key))
         else:
             event = {"event": "login_otherwhere"}
             self._push_later(uuid, device_id, event, "account", self._policy.account_event_ttl_s)
@@ -94,7 +94,7 @@ class PushService:
     async def session_ended(self, uuid: str, device_id: str) -> None:
         """A logout or a password change ended the device's session: a poll it holds (on any
         node) answers ``unlogined`` now rather than at the end of its hold."""
-        await self._bus.publish(BusMessage("ended", device_key(uuid, device_id)))
+        await self._bus.publish(SessionEnded(device_key(uuid, device_id)))
 
     def _push_later(
         self, uuid: str, device_id: str, event: dict[str, Any], kind: str, ttl: float

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from lwork.calls.router import CallRouter
 from lwork.errors import Failed
-from lwork.push.bus import BusMessage, InProcessBus
+from lwork.push.bus import CallReply, CallRequest, InProcessBus
 
 SID_N2 = "n2@@" + "ab" * 16
 
@@ -69,12 +70,23 @@ async def test_without_a_bus_every_call_is_local() -> None:
     assert await alone.run(SID_N2, "here") == {"sid": SID_N2}
 
 
-async def test_malformed_requests_on_the_bus_are_ignored() -> None:
+async def test_stray_requests_and_replies_on_the_bus_are_ignored() -> None:
     bus, one, two = nodes()
-    for payload in ({"op": "here"}, {"from": 5, "op": "here"}, {"from": "n1", "op": "nope"}):
-        await bus.publish(BusMessage("call", "n2", request_id="r", payload=payload))
-    await bus.publish(BusMessage("call_reply", "n1", request_id="unknown", payload={}))
-    await bus.publish(BusMessage("call", "n2", request_id="r", payload=None))
+    await bus.publish(CallRequest("n2", "r", "n1", "nope", SID_N2, {}))  # no such operation
+    await bus.publish(CallReply("n1", "unknown", reply={}))  # nobody asked
     assert await one.run(SID_N2, "here") == {"served_by": "n2"}  # still serving
+    await one.close()
+    await two.close()
+
+
+async def test_only_the_node_a_request_names_serves_it() -> None:
+    bus, one, two = nodes()
+    replies: list[CallReply] = []
+    bus.subscribe(lambda m: replies.append(m) if isinstance(m, CallReply) else None)
+    await bus.publish(CallRequest("n3", "r3", "n1", "here", "n3@@" + "cd" * 16, {}))
+    await bus.publish(CallRequest("n2", "r2", "n1", "here", SID_N2, {}))
+    for _ in range(5):  # let the served request's task run
+        await asyncio.sleep(0)
+    assert replies == [CallReply("n1", "r2", reply={"served_by": "n2"})]
     await one.close()
     await two.close()

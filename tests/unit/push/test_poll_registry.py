@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from lwork.push.bus import BusMessage, InProcessBus
+from lwork.push.bus import InProcessBus, Wake
 from lwork.push.channel import Outcome, PollRegistry
 
 DEVICE = "13800138000/A"
@@ -14,8 +14,8 @@ async def never_gone() -> None:
     await asyncio.Event().wait()
 
 
-def wake(n: int) -> BusMessage:
-    return BusMessage("wake", DEVICE, event_id=f"e{n}", event={"event": "e", "n": n})
+def wake(n: int) -> Wake:
+    return Wake(DEVICE, f"e{n}", {"event": "e", "n": n})
 
 
 async def test_back_to_back_events_leave_in_one_answer() -> None:
