@@ -41,10 +41,8 @@ from lwork.calls.model import Timing
 from lwork.calls.ports import TrunkSwitch
 from lwork.calls.records_store import RecordStore
 from lwork.calls.recovery import RecordKeeper
-from lwork.calls.relay import RelayLink, media_control
 from lwork.calls.router import CallRouter
 from lwork.calls.service import CallPolicy, CallService
-from lwork.calls.trunk_link import TrunkLegs, trunk_config
 from lwork.clock import Clock, SystemClock
 from lwork.fraud.service import FraudService
 from lwork.fraud.setup import fraud_policy
@@ -55,6 +53,7 @@ from lwork.http.operational import MetricsAccess, operational_routes
 from lwork.http.request import ApiRequest
 from lwork.http.routing import Reply, Route, RouteTable
 from lwork.http.server import HttpEdge, build_starlette
+from lwork.media.control import RelayLink, media_control
 from lwork.metrics import NodeMetrics
 from lwork.push.api import PushChannelApi
 from lwork.push.bus import BusMessage
@@ -65,7 +64,8 @@ from lwork.push.setup import build_bus, build_providers
 from lwork.push.upkeep import Upkeep
 from lwork.ratelimit import RateLimiter
 from lwork.settings import Settings
-from lwork.sip.trunk import Trunk
+from lwork.sip.trunk.user_agent import Trunk
+from lwork.sip.trunk.wiring import TrunkLegs, trunk_config
 from lwork.storage.engine import create_engine, migrate, sqlite_hot_path
 
 log = logging.getLogger("lwork")

@@ -43,7 +43,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _relay(settings: Settings, args: argparse.Namespace) -> int:
-    from lwork.calls.relay import relay_config
+    from lwork.media.control import relay_config
     from lwork.media.relay.server import run_relay
 
     config = relay_config(settings.media)

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lwork.media.ng import NgClient
+from lwork.media.ng.client import NgClient
 from lwork.media.relay import rtcp
 from lwork.media.relay.rtp import RtpPacket
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from lwork.calls.relay import RelayLink, media_control, relay_config
-from lwork.media.ng import NgClient, NgError
+from lwork.media.control import RelayLink, media_control, relay_config
+from lwork.media.ng.client import NgClient, NgError
 from lwork.media.relay.rtp import RtpPacket
 from lwork.media.relay.sharding import split_ports
 from lwork.media.sdp_min import build_sdp

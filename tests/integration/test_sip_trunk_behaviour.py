@@ -12,9 +12,9 @@ import pytest
 
 from lwork.sip.message import SipRequest, SipResponse, parse_message
 from lwork.sip.transaction import TimerSettings
-from lwork.sip.trunk import InboundCall, OnInvite, Trunk, TrunkBusy
-from lwork.sip.trunk_config import NumberRule, TrunkConfig
-from lwork.sip.trunk_outbound import OutboundCall
+from lwork.sip.trunk.config import NumberRule, TrunkConfig
+from lwork.sip.trunk.outbound import OutboundCall
+from lwork.sip.trunk.user_agent import InboundCall, OnInvite, Trunk, TrunkBusy
 
 from fakes.leg_recorder import RecordingListener as Listener
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from lwork.calls.model import Call
 from lwork.calls.ports import SipLeg
-from lwork.media.ng import CallStats
-from lwork.sip.trunk_inbound import InboundCall
+from lwork.media.ng.client import CallStats
+from lwork.sip.trunk.inbound import InboundCall
 
 
 @dataclass

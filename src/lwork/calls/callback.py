@@ -38,7 +38,7 @@ from lwork.calls.records import CallRecord, sip_status
 from lwork.errors import Failed
 from lwork.fraud.service import FraudService
 from lwork.ids import new_call_session_id
-from lwork.media.ng import NgError
+from lwork.media.ng.client import NgError
 from lwork.sip.offer_answer import PayloadFormat, build_offer
 from lwork.sip.sdp import Origin
 

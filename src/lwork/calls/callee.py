@@ -11,7 +11,7 @@ from lwork.calls.inbound import answer_inbound
 from lwork.calls.model import SIP_STATUSES, CalleeAnswered, CalleeRejected, CalleeRinging, Status
 from lwork.errors import Failed
 from lwork.ids import new_call_session_id
-from lwork.media.ng import NgError
+from lwork.media.ng.client import NgError
 from lwork.media.sdp_min import build_sdp
 
 if TYPE_CHECKING:

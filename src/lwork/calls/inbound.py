@@ -19,8 +19,8 @@ from lwork.calls.model import Call, CalleeAnswered
 from lwork.calls.sip_leg import CallLegListener
 from lwork.errors import Failed
 from lwork.ids import new_call_session_id
-from lwork.media.ng import NgError
-from lwork.sip.trunk_inbound import InboundCall
+from lwork.media.ng.client import NgError
+from lwork.sip.trunk.inbound import InboundCall
 
 if TYPE_CHECKING:
     from lwork.calls.service import CallService

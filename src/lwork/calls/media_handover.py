@@ -16,7 +16,7 @@ import logging
 
 from lwork.calls.active import Active
 from lwork.calls.ports import MediaControl
-from lwork.media.ng import NgError
+from lwork.media.ng.client import NgError
 from lwork.media.sdp_min import build_sdp
 
 log = logging.getLogger("lwork.calls")

@@ -1,7 +1,8 @@
 """What the call service needs from the media relay and from the SIP trunk (ports, not adapters).
 
-``NgClient`` (``lwork.media.ng``) is the media control; the SIP trunk (``lwork.sip.trunk``) places
-SIP legs. Until a trunk is configured, ``NoTrunk`` refuses every SIP leg cleanly.
+``NgClient`` (``lwork.media.ng.client``) is the media control; the SIP trunk places SIP legs
+(``lwork.sip.trunk.wiring.TrunkLegs``). Until a trunk is configured, ``NoTrunk`` refuses every
+SIP leg cleanly.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from lwork.media.ng import CallStats, SdpResult
+from lwork.media.ng.client import CallStats, SdpResult
 
 
 class MediaControl(Protocol):

@@ -38,10 +38,10 @@ from lwork.calls.timers import tick_forever
 from lwork.errors import Failed
 from lwork.fraud.service import FraudService
 from lwork.ids import new_call_session_id
-from lwork.media.ng import CallStats, NgError
+from lwork.media.ng.client import CallStats, NgError
 from lwork.media.sdp_min import build_sdp
 from lwork.push.service import PushService
-from lwork.sip.trunk_inbound import InboundCall
+from lwork.sip.trunk.inbound import InboundCall
 
 log = logging.getLogger("lwork.calls")
 

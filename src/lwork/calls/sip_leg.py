@@ -19,7 +19,7 @@ from lwork.calls.model import (
 )
 from lwork.calls.ports import TrunkUnavailable
 from lwork.errors import Failed
-from lwork.media.ng import NgError
+from lwork.media.ng.client import NgError
 
 if TYPE_CHECKING:
     from lwork.calls.service import CallService

@@ -38,13 +38,13 @@ from lwork.sip.ids import new_tag
 from lwork.sip.matching import TransactionKey
 from lwork.sip.message import SipRequest, SipResponse
 from lwork.sip.transaction import DEFAULT_TIMERS, Address, TimerSettings, TransactionStateError
-from lwork.sip.transport import SipEndpoint
-from lwork.sip.trunk_config import NumberRule, TrunkConfig
-from lwork.sip.trunk_inbound import InboundCall, Refusal, screen_invite, source_address
-from lwork.sip.trunk_legs import CallStateError, Cancellable, LegListener, LegState, SipLeg
-from lwork.sip.trunk_limits import TokenBucket, TrunkBusy, TrunkStats
-from lwork.sip.trunk_outbound import OutboundCall
-from lwork.sip.trunk_register import KeepAlive, Registration
+from lwork.sip.trunk.config import NumberRule, TrunkConfig
+from lwork.sip.trunk.inbound import InboundCall, Refusal, screen_invite, source_address
+from lwork.sip.trunk.legs import CallStateError, Cancellable, LegListener, LegState, SipLeg
+from lwork.sip.trunk.limits import TokenBucket, TrunkBusy, TrunkStats
+from lwork.sip.trunk.outbound import OutboundCall
+from lwork.sip.trunk.register import KeepAlive, Registration
+from lwork.sip.trunk.transport import SipEndpoint
 from lwork.sip.uri import SipUri
 
 log = logging.getLogger(__name__)

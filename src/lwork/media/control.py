@@ -9,7 +9,7 @@ import secrets
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import urlsplit
 
-from lwork.media.ng import CallStats, NgClient, NgError, SdpResult
+from lwork.media.ng.client import CallStats, NgClient, NgError, SdpResult
 from lwork.media.relay.child import RelayChild
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.server import RelayServer
