@@ -281,6 +281,7 @@ def build_app(
         settings.node, bus if settings.bus.url else None, settings.calls.forward_timeout_s
     )
     caller_id_from_did = settings.sip.caller_id == "did_else_uuid"
+    sip_config = trunk_config(settings.sip) if settings.sip.enabled else None  # bad: fails now
     versions = VersionStore(engine, clock.monotonic)
     metrics_access = MetricsAccess(
         settings.metrics.token.get_secret_value(),
@@ -372,7 +373,7 @@ def build_app(
         async with media_control(settings.media) as relay:
             # The call services dial through the trunk and answer its INVITEs: the trunk is
             # built first (no I/O yet), given their ``on_invite`` once they exist, then started.
-            trunk = Trunk(trunk_config(settings.sip)) if settings.sip.enabled else None
+            trunk = None if sip_config is None else Trunk(sip_config)
             calls, callbacks = call_services(
                 relay.ng, NoTrunk() if trunk is None else TrunkLegs(trunk)
             )
