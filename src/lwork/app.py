@@ -8,6 +8,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -34,15 +35,15 @@ from lwork.billing.ledger import LedgerStore
 from lwork.billing.service import BillingPolicy, BillingService
 from lwork.calls.account_sweep import DEACTIVATED, AccountSweep
 from lwork.calls.api import CallApi
-from lwork.calls.callback import CallbackService
+from lwork.calls.bridge import Timing
 from lwork.calls.callback_api import CallbackApi
 from lwork.calls.charging import CallCharging
-from lwork.calls.model import Timing
+from lwork.calls.engine import CallEngine, CallPolicy
+from lwork.calls.inbound import accept_invite
 from lwork.calls.ports import NoTrunk, SipLegs
 from lwork.calls.records_store import RecordStore
 from lwork.calls.recovery import RecordKeeper
 from lwork.calls.router import CallRouter
-from lwork.calls.service import CallPolicy, CallService
 from lwork.clock import Clock, SystemClock
 from lwork.fraud.service import FraudService
 from lwork.fraud.setup import fraud_policy
@@ -74,12 +75,11 @@ log = logging.getLogger("lwork")
 
 @dataclass
 class CallSide:
-    """What is composed once the media relay and the SIP trunk run: the call services over them,
-    and what reaches into those services."""
+    """What is composed once the media relay and the SIP trunk run: the call engine over them,
+    and what reaches into it."""
 
     relay: RelayConnection
-    calls: CallService
-    callbacks: CallbackService
+    calls: CallEngine
     provisioning: ProvisioningService
     """BOSS's provisioning (the CLI's, and the coming BOSS HTTP interface's): deactivating an
     account ends its live calls here at once."""
@@ -112,16 +112,16 @@ class Services:
 
     def started(self) -> CallSide:
         if self.call_side is None:
-            raise NotStarted("lwork has not started: the call services do not exist yet")
+            raise NotStarted("lwork has not started: the call engine does not exist yet")
         return self.call_side
 
     @property
-    def calls(self) -> CallService:
+    def calls(self) -> CallEngine:
         return self.started().calls
 
     @property
     def ng(self) -> NgClient:
-        """The ng client of the relay the call services use."""
+        """The ng client of the relay the call engine uses."""
         return self.started().relay.ng
 
     @property
@@ -264,13 +264,14 @@ def build_app(
         fallback_s=settings.calls.p2p_fallback_s,
         ring_timeout_s=settings.calls.ring_timeout_s,
         keepalive_s=settings.calls.keepalive_s,
+        warning_s=settings.billing.warning_s,
     )
     records = RecordStore(engine, billing.ledger)
     # This life of the node: records it opens are its own to heart-beat; after a crash the
     # next life (same node name, another owner) closes them.
     charging = CallCharging(
         billing, records, node=settings.node, owner=f"{settings.node}/{secrets.token_hex(6)}",
-        wall=clock.wall, monotonic=clock.monotonic, warning_s=settings.billing.warning_s,
+        wall=clock.wall,
     )  # fmt: skip
     keeper = RecordKeeper(
         records, charging, heartbeat_s=settings.calls.cdr_heartbeat_s,
@@ -291,9 +292,9 @@ def build_app(
     ip_limiter = RateLimiter(settings.http.ip_rate_per_minute, 60.0)
     login_limiter = RateLimiter(auth.login_per_minute_per_ip, 60.0)
 
-    def call_services(ng: NgClient, sip_legs: SipLegs) -> tuple[CallService, CallbackService]:
-        """The call services over a running relay and trunk (``NoTrunk`` when SIP is off)."""
-        calls = CallService(
+    def call_engine(ng: NgClient, sip_legs: SipLegs) -> CallEngine:
+        """The call engine over a running relay and trunk (``NoTrunk`` when SIP is off)."""
+        return CallEngine(
             node=settings.node,
             media=ng,
             push=push,
@@ -305,24 +306,22 @@ def build_app(
                 inbound_timing=dataclasses.replace(
                     timing, ring_timeout_s=settings.sip.inbound_ring_s
                 ),
+                # Nobody keeps a callback alive, nobody is warned: it ends by its length at most.
+                callback_timing=Timing(max_s=settings.calls.callback_max_s),
                 payload_mode=settings.calls.payload_mode,
                 country_code=settings.sip.default_country_code,
                 stats_refresh_s=settings.calls.stats_refresh_s,
                 ended_memory_s=settings.calls.ended_memory_s,
             ),
             monotonic=clock.monotonic,
+            wall=clock.wall,
             charging=charging,
             fraud=fraud,
         )
-        callbacks = CallbackService(
-            node=settings.node, media=ng, trunk=sip_legs, max_s=settings.calls.callback_max_s,
-            charging=charging, wall=clock.wall, fraud=fraud,
-        )  # fmt: skip
-        return calls, callbacks
 
     def edge_over(side: CallSide) -> HttpEdge:
-        """The HTTP edge with every route, the call routes over the started call services."""
-        calls, callbacks, relay = side.calls, side.callbacks, side.relay
+        """The HTTP edge with every route, the call routes over the started call engine."""
+        calls, relay = side.calls, side.relay
         node_metrics = NodeMetrics(
             lambda: {
                 "held_polls": registry.held,
@@ -339,7 +338,7 @@ def build_app(
                 *AccountApi(accounts, presence).routes(),
                 *channel.routes(),
                 *CallApi(calls, accounts, router, caller_id_from_did).routes(),
-                *CallbackApi(callbacks, accounts, router, caller_id_from_did, fraud).routes(),
+                *CallbackApi(calls, accounts, router, caller_id_from_did, fraud).routes(),
                 *VersionApi(versions).routes(),
                 *BillingApi(billing, accounts).routes(),
                 *operational_routes(engine, node_metrics, metrics_access),
@@ -371,30 +370,25 @@ def build_app(
         await bus.start()
         upkeep.start()
         async with media_control(settings.media) as relay:
-            # The call services dial through the trunk and answer its INVITEs: the trunk is
-            # built first (no I/O yet), given their ``on_invite`` once they exist, then started.
+            # The call engine dials through the trunk and answers its INVITEs: the trunk is
+            # built first (no I/O yet), given the engine's invite handler once the engine
+            # exists, then started.
             trunk = None if sip_config is None else Trunk(sip_config)
-            calls, callbacks = call_services(
-                relay.ng, NoTrunk() if trunk is None else TrunkLegs(trunk)
-            )
+            calls = call_engine(relay.ng, NoTrunk() if trunk is None else TrunkLegs(trunk))
             sip_address = None
             if trunk is not None:
-                trunk.on_invite = calls.on_invite
+                trunk.on_invite = partial(accept_invite, calls)
                 sip_address = await trunk.start()
                 keeper.end_dialog = trunk.end_persisted
                 log.info("SIP trunk on %s:%d toward %s", *sip_address, settings.sip.proxy_host)
-            sweep = AccountSweep(
-                [calls, callbacks], accounts.inactive_among, settings.calls.account_sweep_s
-            )
+            sweep = AccountSweep([calls], accounts.inactive_among, settings.calls.account_sweep_s)
 
             async def deactivated(uuid: str) -> None:
                 await calls.end_calls_of(uuid, DEACTIVATED)
-                await callbacks.end_calls_of(uuid, DEACTIVATED)
 
             side = CallSide(
                 relay=relay,
                 calls=calls,
-                callbacks=callbacks,
                 provisioning=ProvisioningService(store, passwords, on_deactivated=deactivated),
                 sip_address=sip_address,
             )
@@ -421,7 +415,6 @@ def build_app(
                 await sweep.close()
                 await router.close()
                 await keeper.close()
-                await callbacks.close()
                 await calls.close()
                 if trunk is not None:
                     await trunk.close()

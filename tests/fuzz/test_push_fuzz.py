@@ -19,11 +19,11 @@ from lwork.push.providers import (
 )
 from lwork.push.providers.apns import parse_apns_reason
 from lwork.push.providers.baidu import BaiduResponse, php_urlencode
-from lwork.push.providers.base import Delivered, Failed, RetryLater, TokenRejected
+from lwork.push.providers.base import Delivered, RetryLater, TokenRejected, Undeliverable
 from lwork.push.providers.fcm import FcmErrorResponse
 from lwork.push.providers.httputil import parse_retry_after
 
-OUTCOMES = (Delivered, TokenRejected, RetryLater, Failed)
+OUTCOMES = (Delivered, TokenRejected, RetryLater, Undeliverable)
 FUZZ = settings(max_examples=200, deadline=None)
 
 json_values = st.recursive(

@@ -245,7 +245,7 @@ async def test_a_strangers_rtp_gets_none_of_the_apps_audio_for_the_phone(
             sid = started["session_id"]
             await statuses_until(alice, sid, "hookoff", [])
             # where the carrier sends the phone's voice: the relay address in our INVITE's SDP
-            relay_sdp = server.services.calls.calls[sid].offer_sdp
+            relay_sdp = server.services.calls.calls[sid].sdp_for["phone"]
             to_carrier_leg = (started["ip"], parse_sdp(relay_sdp).port)
             for n in range(10):
                 stranger.send_rtp(RtpPacket(102, n, 0, 0x5, bytes(32)), to_carrier_leg)
@@ -278,13 +278,13 @@ async def test_the_phones_media_follows_the_carriers_re_invite_to_a_new_host(
             sid = started["session_id"]
             await statuses_until(alice, sid, "hookoff", [])
             active = server.services.calls.calls[sid]
-            to_carrier_leg = (started["ip"], parse_sdp(active.offer_sdp).port)
+            to_carrier_leg = (started["ip"], parse_sdp(active.sdp_for["phone"]).port)
             phone_media.send_rtp(RtpPacket(0, 1, 0, 0x9, bytes(32)), to_carrier_leg)
             assert len(await alice.rtp.wait_rtp(1)) == 1
             moved_media.send_rtp(RtpPacket(0, 2, 160, 0x9, bytes(32)), to_carrier_leg)
             await asyncio.sleep(0.2)
             assert len(alice.rtp.rtp_in) == 1  # the new host, before the re-INVITE: refused
-            leg = active.sip_leg
+            leg = active.sip.get("phone")
             assert leg is not None
             assert await eventually(lambda: "127.0.0.2" in (leg.remote_sdp or ""), 10)
 

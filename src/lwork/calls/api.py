@@ -10,9 +10,11 @@ from msgspec import Meta, Struct
 from lwork.accounts.authorization import DEVICE, DEVICE_AND_POLL, Proof
 from lwork.accounts.phone import normalise_phone
 from lwork.accounts.service import AccountService
-from lwork.calls import callee
+from lwork.calls import callee, caller
+from lwork.calls.caller import StartRequest, normalised_callee
+from lwork.calls.engine import CallEngine
+from lwork.calls.replies import AnswerResponse, CallStatus, PeerStatus, StartCallResponse
 from lwork.calls.router import CallRouter
-from lwork.calls.service import CallService, StartRequest, normalised_callee
 from lwork.errors import Failed, InvalidParams
 from lwork.http.request import ApiRequest
 from lwork.http.routing import Reply, Route
@@ -44,24 +46,6 @@ class StartCallRequest(Struct):
     token: Annotated[str, Meta(max_length=128)] | None = None
 
 
-class StartCallResponse(Struct, kw_only=True):
-    status: str = "ok"
-    session_id: str
-    ip: str
-    port: int
-    codec: int
-    codec_name: str
-    payload_mode: str
-    rssrc: str
-
-
-class CallStatus(Struct, kw_only=True):
-    status: str = "ok"
-    peer_status: str
-    state: str
-    stats: dict[str, Any]
-
-
 class DtmfRequest(Struct):
     session_id: Annotated[str, Meta(max_length=128)]
     num: Annotated[str, Meta(max_length=64)]
@@ -83,22 +67,6 @@ class AnswerRequest(Struct):
     callee_phone: Short | None = None
     userclass: Short | None = None
     clidata: Any = None
-
-
-class AnswerResponse(Struct, kw_only=True):
-    status: str = "ok"
-    session_id: str
-    ip: str
-    port: int
-    codec_name: str
-    payload_mode: str
-    rssrc: str
-
-
-class PeerStatus(Struct, kw_only=True):
-    status: str = "ok"
-    peer_status: str
-    stats: dict[str, Any]
 
 
 def session_id(raw: str) -> str:
@@ -126,7 +94,7 @@ class SipAliasRequest(Struct):
 class CallApi:
     def __init__(
         self,
-        calls: CallService,
+        calls: CallEngine,
         accounts: AccountService,
         router: CallRouter,
         caller_id_from_did: bool = True,
@@ -158,25 +126,26 @@ class CallApi:
     async def start(self, req: ApiRequest) -> Reply:
         body = req.parse(StartCallRequest)
         port = media_port(body.sdp)
-        caller = body.user_id.split("_", 1)[0]
+        user = body.user_id.split("_", 1)[0]
         callee = normalised_callee(body.callee_phone)
         proof = Proof(req.bearer or body.token, body.dev_id, req.client_ip)
         # A phone call costs the account money; an app call is free (a fallback to the callee's
         # phone is the caller's cost too, but the contract asks only a device id of p2p).
         guard = DEVICE if body.type == "p2p" else DEVICE_AND_POLL
-        session = await self._accounts.authorize(caller, proof, guard)
+        session = await self._accounts.authorize(user, proof, guard)
         await self._accounts.may_call(session.uuid)
         did = await self._accounts.did(session.uuid) if self._caller_id_from_did else None
-        return await self._calls.start(
+        return await caller.start(
+            self._calls,
             StartRequest(
                 caller=session.uuid,
-                caller_display=normalise_phone(caller),
+                caller_display=normalise_phone(user),
                 callee_phone=callee,
                 client_ip=req.client_ip,
                 port=port,
                 p2p=body.type == "p2p",
                 caller_id=did or session.uuid,
-            )
+            ),
         )
 
     # Each endpoint for an existing call runs where the call lives (``router.py``).
@@ -228,15 +197,15 @@ class CallApi:
     # the operations, as the call's own node runs them
 
     async def _status(self, sid: str, args: dict[str, Any]) -> Reply:
-        status, stats = await self._calls.status(sid, str(args.get("client_ip") or ""))
+        status, stats = await caller.status(self._calls, sid, str(args.get("client_ip") or ""))
         return CallStatus(peer_status=status, state=status, stats=stats)
 
     async def _hangup(self, sid: str, args: dict[str, Any]) -> Reply:
-        await self._calls.hangup(sid)
+        await caller.hangup(self._calls, sid)
         return {"status": "ok"}
 
     async def _dtmf(self, sid: str, args: dict[str, Any]) -> Reply:
-        await self._calls.dtmf(sid, str(args["num"]))
+        await caller.dtmf(self._calls, sid, str(args["num"]))
         return {"status": "ok"}
 
     async def _ringing(self, sid: str, args: dict[str, Any]) -> Reply:

@@ -8,10 +8,12 @@ from msgspec import Meta, Struct
 
 from lwork.accounts.authorization import POLL, Proof
 from lwork.accounts.service import AccountService
+from lwork.calls import callback
 from lwork.calls.api import session_id
-from lwork.calls.callback import CallbackService
+from lwork.calls.caller import normalised_callee
+from lwork.calls.engine import CallEngine
+from lwork.calls.replies import CallbackStarted, CallbackStatus
 from lwork.calls.router import CallRouter
-from lwork.calls.service import normalised_callee
 from lwork.fraud.service import FraudService
 from lwork.http.request import ApiRequest
 from lwork.http.routing import Reply, Route
@@ -30,23 +32,12 @@ class CallbackRequest(Struct):
     token: Annotated[str, Meta(max_length=128)] | None = None
 
 
-class CallbackStarted(Struct, kw_only=True):
-    status: str = "ok"
-    session_id: str
-
-
-class CallbackStatus(Struct, kw_only=True):
-    status: str = "ok"
-    local: str
-    remote: str
-
-
 class CallbackApi:
-    """Routes of ``/lwork/mobile/callback`` over a ``CallbackService``."""
+    """Routes of ``/lwork/mobile/callback``."""
 
     def __init__(
         self,
-        callbacks: CallbackService,
+        callbacks: CallEngine,
         accounts: AccountService,
         router: CallRouter,
         caller_id_from_did: bool = True,
@@ -80,7 +71,9 @@ class CallbackApi:
         if self._fraud is not None:  # CONTRACT §6.3: the user's own phone, or one allowed
             await self._fraud.check_callback_local(session.uuid, local)
         did = await self._accounts.did(session.uuid) if self._caller_id_from_did else None
-        sid = await self._callbacks.start(session.uuid, local, remote, did or session.uuid)
+        sid = await callback.start(
+            self._callbacks, session.uuid, local, remote, did or session.uuid
+        )
         return CallbackStarted(session_id=sid)
 
     async def status(self, req: ApiRequest) -> Reply:
@@ -92,9 +85,9 @@ class CallbackApi:
         return await self._router.run(sid, "callback_hangup")
 
     async def _status(self, sid: str, args: dict[str, Any]) -> Reply:
-        local, remote = self._callbacks.status(sid)
+        local, remote = callback.status(self._callbacks, sid)
         return CallbackStatus(local=local, remote=remote)
 
     async def _stop(self, sid: str, args: dict[str, Any]) -> Reply:
-        await self._callbacks.hangup(sid)
+        await callback.hangup(self._callbacks, sid)
         return {"status": "ok"}

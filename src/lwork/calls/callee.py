@@ -1,86 +1,105 @@
-"""The callee app's side of an app-to-app call (CONTRACT §6.2): ringing, answer, reject and
-``p2p_poll``, each by the call's session id from the pushed ``opdata``. The same endpoints drive
-a phone's call to an app (``sip_call_in``), whose SIP side is in ``inbound.py``."""
+"""The invited app's side of a call (CONTRACT §6.2): ringing, answer, reject and ``p2p_poll``,
+each by the call's session id from the pushed ``opdata``. The same endpoints drive a phone's
+call to an app (``sip_call_in``, ``inbound.py``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import secrets
+from typing import Any
 
-from lwork.calls.active import Active
-from lwork.calls.inbound import answer_inbound
-from lwork.calls.model import SIP_STATUSES, CalleeAnswered, CalleeRejected, CalleeRinging, Status
+import msgspec
+
+from lwork.calls.bridge import (
+    CALLEE,
+    CALLER,
+    PHONE,
+    Event,
+    LegAnswered,
+    LegEnded,
+    LegRinging,
+    LegState,
+    Refused,
+    Shape,
+    Status,
+)
+from lwork.calls.carrier_sdp import answer_for_carrier
+from lwork.calls.engine import CallEngine
+from lwork.calls.live import LiveCall
+from lwork.calls.media_handover import signal
+from lwork.calls.replies import AnswerResponse
 from lwork.errors import Failed
 from lwork.ids import new_call_session_id
 from lwork.media.ng.client import NgError
 from lwork.media.sdp_min import build_sdp
 
-if TYPE_CHECKING:
-    from lwork.calls.service import CallService
+INVITED = (Shape.P2P, Shape.IN)
 
 
-def invited(service: CallService, sid: str) -> Active:
-    active = service.calls.get(sid)
-    if active is None or active.call.ended:
+def invited(engine: CallEngine, sid: str) -> LiveCall:
+    live = engine.calls.get(sid)
+    if live is None or live.bridge.ended or live.shape not in INVITED:
         raise Failed("session_not_exist")
-    if active.call.fell_back or active.call.status in SIP_STATUSES:
+    if live.bridge.fell_back:
         raise Failed("already_call_real_phone")
-    return active
+    return live
 
 
-async def ringing(service: CallService, sid: str) -> None:
-    active = invited(service, sid)
-    async with active.lock:
-        if active.call.status is Status.P2P_IDLE:
-            if active.inbound is not None:
-                active.inbound.ring()
-            service.apply(active, CalleeRinging())
+async def tell(engine: CallEngine, live: LiveCall, event: Event) -> None:
+    """Hand the app's word to the bridge; what it refuses, the app is told."""
+    try:
+        await engine.feed(live, event)
+    except Refused as exc:
+        raise Failed(exc.reason) from None
 
 
-async def answer(service: CallService, sid: str, client_ip: str, port: int) -> dict[str, Any]:
-    active = invited(service, sid)
-    async with active.lock:
-        active = invited(service, sid)
-        if active.call.status is Status.P2P_HOOKOFF:
-            raise Failed("session_not_exist")
-        sdp = build_sdp(client_ip, port)
-        if active.inbound is not None:
-            reply = await answer_inbound(service, active, active.inbound, sdp)
-            active.app_media["callee"] = (client_ip, port)
-            return reply
+async def ringing(engine: CallEngine, sid: str) -> None:
+    await tell(engine, invited(engine, sid), LegRinging(CALLEE))
+
+
+async def answer(engine: CallEngine, sid: str, client_ip: str, port: int) -> AnswerResponse:
+    live = invited(engine, sid)
+    if live.answering or live.bridge.legs[CALLEE].state is LegState.HOOKOFF:
+        raise Failed("session_not_exist")  # answered once, by this app or a copy of it
+    live.answering = True
+    try:
+        result = await signal(engine.media, live, CALLEE, build_sdp(client_ip, port))
+    except NgError as exc:
+        live.answering = False
+        raise Failed("no_media_port") from exc
+    live.app_media[CALLEE] = (client_ip, port)
+    if live.inbound is not None:  # the relay's SDP goes to the carrier in the 200
         try:
-            await service.media.answer(sid, "caller", "callee", sdp)
-        except NgError as exc:
-            raise Failed("no_media_port") from exc
-        active.app_media["callee"] = (client_ip, port)
-        callee_sid = new_call_session_id(service.node)
-        active.call.callee_sid = callee_sid
-        service.callee_sids[callee_sid] = sid
-        service.apply(active, CalleeAnswered())
-        await service.charging.answered(active, service.now())  # opens the p2p call's record
-    await service.push.cancel_call(sid)
-    return {
-        "status": "ok",
-        "session_id": callee_sid,
-        "ip": active.relay_ip,
-        "port": active.callee_port,
-        "codec_name": service.policy.codec_name,
-        "payload_mode": service.policy.payload_mode,
-        "rssrc": active.rssrc,
-    }
+            live.sdp_for[PHONE] = answer_for_carrier(
+                live.inbound.remote_sdp, result.media.ip, result.media.port, secrets.randbits(31)
+            )
+        except ValueError:
+            live.sdp_for[PHONE] = result.sdp  # no AMR offered: the relay's rewrite is the best
+        await tell(engine, live, LegAnswered(CALLEE))
+        return msgspec.convert({"status": "ok", **live.invitation["opdata"]}, AnswerResponse)
+    callee_sid = new_call_session_id(engine.node)
+    live.callee_sid = callee_sid
+    engine.callee_sids[callee_sid] = sid
+    await tell(engine, live, LegAnswered(CALLEE))
+    return AnswerResponse(
+        status="ok",
+        session_id=callee_sid,
+        ip=live.relay_ip,
+        port=live.callee_port,
+        codec_name=engine.policy.codec_name,
+        payload_mode=engine.policy.payload_mode,
+        rssrc=live.rssrc,
+    )
 
 
-async def reject(service: CallService, sid: str) -> None:
-    active = invited(service, sid)
-    if active.inbound is not None:
-        active.inbound.reject(486)
-    await service.end(active, "rejected", CalleeRejected())
+async def reject(engine: CallEngine, sid: str) -> None:
+    await tell(engine, invited(engine, sid), LegEnded(CALLEE, "rejected"))
 
 
-async def peer_status(service: CallService, sid: str) -> tuple[Status, dict[str, Any]]:
-    active = service.calls.get(sid)
-    if active is None:
-        if service.ended.ended_recently(sid, service.now()):
+async def peer_status(engine: CallEngine, sid: str) -> tuple[Status, dict[str, Any]]:
+    live = engine.calls.get(sid)
+    if live is None or live.shape not in INVITED:
+        if engine.ended.ended_recently(sid, engine.now()):
             return Status.RELEASE, {}  # the caller hung up: the callee's app learns it here
         raise Failed("session_not_exist")
-    peer = "sip" if active.inbound is not None else "caller"  # the relay's tag of the caller
-    return active.call.status, await service.leg_view(active, peer, service.now())
+    peer = PHONE if live.shape is Shape.IN else CALLER
+    return live.bridge.status(), await engine.leg_view(live, live.tag(peer), engine.now())

@@ -15,15 +15,12 @@ from collections.abc import Callable
 from typing import Protocol
 
 from lwork.billing.rating import Tariff
-from lwork.calls.active import Active
+from lwork.calls.bridge import CALLEE, CALLER, LOCAL, PAID, PHONE, REMOTE, Shape
+from lwork.calls.live import LiveCall
 from lwork.calls.records import CallRecord, leg_quality, sip_status
 from lwork.calls.records_store import RecordStore
 
 log = logging.getLogger("lwork.calls")
-
-
-class Persistable(Protocol):
-    def persisted_dialog(self) -> str | None: ...
 
 
 class CallBilling(Protocol):
@@ -49,8 +46,6 @@ class CallCharging:
         node: str,
         owner: str,
         wall: Callable[[], float],
-        monotonic: Callable[[], float],
-        warning_s: float,
     ) -> None:
         """``billing`` and ``records`` None: calls are free and unrecorded (tests of the call
         flow alone). ``owner`` names this process's life on ``node`` (records it heart-beats)."""
@@ -59,35 +54,44 @@ class CallCharging:
         self.node = node
         self.owner = owner
         self._wall = wall
-        self._monotonic = monotonic
-        self._warning_s = warning_s
 
-    async def check(self, uuid: str, call_id: str) -> None:
-        """A SIP leg to a phone is about to be placed: reserve its first minute."""
-        if self.billing is not None:
-            await self.billing.hold(uuid, call_id, "call", 1, self.owner)
+    async def hold(self, live: LiveCall) -> None:
+        """A paid SIP leg is about to be placed: reserve the first minute of the call's paid
+        legs (again: a no-op)."""
+        kind = TARIFFS.get(live.shape)
+        if self.billing is not None and kind is not None:
+            legs = len(PAID[live.shape])
+            await self.billing.hold(live.account, live.sid, kind, legs, self.owner)
+            live.held = True
 
     async def release(self, call_id: str) -> None:
         """A call that held a reservation failed to start."""
         if self.billing is not None:
             await self.billing.release(call_id)
 
-    async def answered(self, active: Active, now: float) -> None:
-        """A leg answered: open its record and, if it is paid, cap its talk time."""
-        active.answered_wall = self._wall()
-        record = self.record(active)
-        await self.open_record(record)
-        if self.billing is None or record.tariff_kind is None:
-            return
-        call = active.call
-        cap = await self.billing.cap_s(call.caller, call.sid, record.tariff_kind, 1, self.owner)
+    async def cap_s(self, live: LiveCall, legs: int) -> float | None:
+        """How long the balance pays ``legs`` answered legs of ``live`` (None: no limit)."""
+        kind = TARIFFS.get(live.shape)
+        if self.billing is None or kind is None:
+            return None
+        cap = await self.billing.cap_s(live.account, live.sid, kind, legs, self.owner)
         if cap is not None:
-            call.cap_talk(now, cap, self._warning_s)
-            log.info("call %s: talk time capped at %.0f s by the balance", call.sid, cap)
+            log.info("call %s: talk time capped at %.0f s by the balance", live.sid, cap)
+        return cap
 
-    async def ended(self, active: Active) -> None:
-        """Close the leg's record (written now if it never answered) and charge it."""
-        await self.close_record(self.record(active, ended=True), release=active.call.sid)
+    async def opened(self, live: LiveCall, role: str) -> None:
+        """``role`` answered: open the record it is metered in, with its SIP dialog."""
+        await self.open_record(self.record(live, record_role(live, role), ended=False))
+
+    async def settle(self, live: LiveCall) -> None:
+        """The call ended: close each of its records (written now if it never answered) and
+        charge it; the last close drops the call's reservation."""
+        roles = record_roles(live)
+        for index, role in enumerate(roles):
+            release = live.sid if index == len(roles) - 1 else None
+            await self.close_record(self.record(live, role, ended=True), release)
+        if not roles:
+            await self.release(live.sid)
 
     async def open_record(self, record: CallRecord) -> None:
         if self.records is None:
@@ -112,37 +116,66 @@ class CallCharging:
             return False
         return charge is not None
 
-    def record(self, active: Active, ended: bool = False) -> CallRecord:
-        """The record of ``active``'s leg: open (with its dialog) or, ``ended``, closed now."""
-        call = active.call
-        leg: Persistable | None
-        if active.inbound is not None:  # a phone called an app: the app's account
-            kind, account, leg, tag = (
-                "in",
-                call.callee_uuid or call.callee_phone,
-                active.inbound,
-                "sip",
-            )
-        else:
-            kind = "p2p" if call.p2p and not call.fell_back else "out"
-            account, leg = call.caller, active.sip_leg
-            tag = "caller" if kind == "p2p" else "callee"  # whose media the relay measured
+    def record(self, live: LiveCall, role: str, ended: bool) -> CallRecord:
+        """The record of ``live``'s ``role`` leg: open (with its dialog) or, ``ended``, closed
+        now."""
+        bridge = live.bridge
+        callback = live.shape is Shape.CALLBACK
+        kind = f"callback_{role}" if callback else record_kind(live)
         now = self._wall()
-        answered = active.answered_wall
-        started = min(now - (self._monotonic() - call.created_at), answered or now)
+        answered = live.answered_wall.get(role)
+        started = live.dialled_wall.get(role, live.started_wall) if callback else live.started_wall
+        leg = live.inbound if live.shape is Shape.IN else live.sip.get(role)
+        reason = bridge.end_reason
+        # A callback leg's SIP status is its own failure's, never the other leg's.
+        own_reason = reason if not callback or reason.startswith(role) else ""
+        if callback:
+            caller, callee, measured = live.account, live.numbers[role], role
+        elif live.shape is Shape.IN:
+            caller, callee, measured = live.numbers[PHONE], live.numbers[CALLEE], PHONE
+        else:
+            callee = live.numbers.get(CALLEE) or live.numbers[PHONE]
+            caller, measured = live.numbers[CALLER], CALLER if kind == "p2p" else PHONE
         return CallRecord(
-            id=call.sid,
-            account=account,
+            id=f"{live.sid}/{role}" if callback else live.sid,
+            account=live.account,
             kind=kind,
-            caller=call.caller,
-            callee=call.callee_phone,
-            caller_id=active.caller_id if kind == "out" else "",
-            started_at=started,
+            caller=caller,
+            callee=callee,
+            caller_id=live.caller_id if kind in ("out", *PAID_CALLBACK) else "",
+            started_at=min(started, answered or started),
             answered_at=answered,
             ended_at=now if ended else None,
-            end_reason=call.end_reason,
-            sip_status=None if kind == "p2p" else sip_status(call.end_reason, answered is not None),
-            quality=leg_quality(active.stats if ended else None, tag),
+            end_reason=reason,
+            sip_status=None if kind == "p2p" else sip_status(own_reason, answered is not None),
+            quality=leg_quality(live.stats if ended else None, live.tag(measured)),
             node=self.node,
             dialog=leg.persisted_dialog() if leg is not None and not ended else None,
         )
+
+
+TARIFFS = {Shape.OUT: "call", Shape.P2P: "call", Shape.CALLBACK: "callback"}
+PAID_CALLBACK = ("callback_local", "callback_remote")
+
+
+def record_kind(live: LiveCall) -> str:
+    if live.shape is Shape.P2P:
+        return "out" if live.bridge.fell_back else "p2p"
+    return str(live.shape)
+
+
+def record_role(live: LiveCall, role: str) -> str:
+    """The leg whose record ``role``'s answer opens: a callback's own, else the call's one
+    record, kept under the leg that is not the caller's app."""
+    if live.shape is Shape.CALLBACK:
+        return role
+    if live.shape is Shape.P2P and not live.bridge.fell_back:
+        return CALLEE
+    return PHONE if live.shape is not Shape.IN else CALLEE
+
+
+def record_roles(live: LiveCall) -> list[str]:
+    """The records a call leaves: a callback one per leg it dialled, any other call one."""
+    if live.shape is Shape.CALLBACK:
+        return [role for role in (LOCAL, REMOTE) if role in live.dialled_wall]
+    return [record_role(live, CALLEE)]

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from lwork.calls.active import Active
+from lwork.calls.live import LiveCall
 from lwork.calls.ports import MediaControl
 from lwork.media.ng.client import NgError
 
@@ -33,7 +33,7 @@ class StatsRefresher:
         *,
         batch_delay_s: float = 0.05,
         batch_size: int = 64,
-        on_gone: Callable[[Active], None] | None = None,
+        on_gone: Callable[[LiveCall], None] | None = None,
     ) -> None:
         self._media = media
         self._spawn = spawn
@@ -42,19 +42,24 @@ class StatsRefresher:
         media out): the call has no media any more."""
         self.batch_delay_s = batch_delay_s
         self.batch_size = batch_size
-        self._pending: dict[str, Active] = {}
+        self._pending: dict[str, LiveCall] = {}
         self._batch: asyncio.Future[None] | None = None
 
-    def request(self, active: Active) -> asyncio.Future[None]:
+    def request(self, active: LiveCall, give_up_s: float | None = None) -> asyncio.Future[None]:
         """Refresh ``active.stats`` soon, together with the other calls asked for meanwhile;
-        the future is done when the batch has been answered (or failed)."""
+        the future is done when the batch has been answered (or failed), or after
+        ``give_up_s`` (the reads waiting for it show the last view)."""
         if self._batch is None:
-            self._batch = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            self._batch = loop.create_future()
             self._spawn(self._flush_later(self._batch))
-        self._pending[active.call.sid] = active
+            if give_up_s is not None:
+                # One timer per batch, not one per waiting read.
+                loop.call_later(self.batch_delay_s + give_up_s, _resolve, self._batch)
+        self._pending[active.sid] = active
         return self._batch
 
-    async def now(self, active: Active) -> None:
+    async def now(self, active: LiveCall) -> None:
         """Refresh ``active.stats`` at once (a timer about to end a silent call)."""
         await self._refresh([active])
 
@@ -72,16 +77,21 @@ class StatsRefresher:
             if not done.done():
                 done.set_result(None)
 
-    async def _refresh(self, batch: list[Active]) -> None:
+    async def _refresh(self, batch: list[LiveCall]) -> None:
         asked = [active.stats_at for active in batch]  # the figures will be no older
         try:
-            found = await self._media.query_many([active.call.sid for active in batch])
+            found = await self._media.query_many([active.sid for active in batch])
         except NgError as exc:
             log.debug("stats of %d calls: %s", len(batch), exc)
             return
         for active, asked_at in zip(batch, asked, strict=True):
-            stats = found.get(active.call.sid)
+            stats = found.get(active.sid)
             if stats is not None:
                 active.set_stats(stats, asked_at)
             elif self._on_gone is not None:
                 self._on_gone(active)
+
+
+def _resolve(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from lwork.billing.ledger import LedgerStore
 from lwork.billing.rating import Balance, Reserved, Tariff
 from lwork.billing.reservations import Refusal, ReservationStore
-from lwork.calls.model import CAP_MARGIN_S
+from lwork.calls.bridge import CAP_MARGIN_S
 from lwork.calls.records import CallRecord
 from lwork.calls.records_store import RecordStore
 

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from lwork.calls.active import Active
-from lwork.calls.model import Call, Timing
+from lwork.calls.bridge import Bridge, Shape, Timing
+from lwork.calls.live import LiveCall
 from lwork.calls.stats_refresh import StatsRefresher
 from lwork.media.ng.client import CallStats, NgTimeout, SdpResult
 
@@ -24,6 +24,7 @@ class FakeRelay:
         self.batches: list[list[str]] = []
         self.timeouts = 0
         self.packets = 1
+        self.silent = False
 
     def _knows(self, call_id: str) -> bool:
         return self.known is None or call_id in self.known
@@ -32,6 +33,8 @@ class FakeRelay:
         if self.timeouts:
             self.timeouts -= 1
             raise NgTimeout("no reply")
+        if self.silent:  # the relay's answer is late: the client's own timeout is long
+            await asyncio.sleep(3600)
         self.batches.append(list(call_ids))
         return {c: stats(self.packets) for c in call_ids if self._knows(c)}
 
@@ -54,9 +57,9 @@ class FakeRelay:
         raise NotImplementedError
 
 
-def active(n: int) -> Active:
-    timing = Timing(fallback_s=5, ring_timeout_s=60, keepalive_s=60)
-    return Active(Call(f"n1@@{n:032x}", "alice", "139", "bob", True, 0.0, timing))
+def active(n: int) -> LiveCall:
+    bridge = Bridge(Shape.P2P, 0.0, Timing(fallback_s=5, ring_timeout_s=60, keepalive_s=60))
+    return LiveCall(f"n1@@{n:032x}", bridge, "alice", {"caller": "alice", "callee": "139"})
 
 
 class Tasks:
@@ -81,13 +84,13 @@ async def test_requests_meanwhile_go_out_together_in_bounded_batches() -> None:
     refresher.request(calls[0])  # asked twice before the batch left: once in it
     await tasks.settle()
     assert [len(batch) for batch in relay.batches] == [4, 4, 2]
-    assert sorted(sum(relay.batches, [])) == sorted(c.call.sid for c in calls)
+    assert sorted(sum(relay.batches, [])) == sorted(c.sid for c in calls)
     assert all(c.stats == stats(1) and c.views == {} for c in calls)
 
     relay.packets = 2
     refresher.request(calls[3])
     await tasks.settle()
-    assert relay.batches[-1] == [calls[3].call.sid] and calls[3].stats == stats(2)
+    assert relay.batches[-1] == [calls[3].sid] and calls[3].stats == stats(2)
 
 
 async def test_a_timeout_loses_one_refresh_only() -> None:
@@ -105,27 +108,40 @@ async def test_a_timeout_loses_one_refresh_only() -> None:
 
 async def test_calls_the_relay_no_longer_knows_keep_their_last_stats_and_are_reported() -> None:
     relay, tasks = FakeRelay(), Tasks()
-    gone_calls: list[Active] = []
+    gone_calls: list[LiveCall] = []
     refresher = StatsRefresher(relay, tasks.spawn, batch_delay_s=0.01, on_gone=gone_calls.append)
     kept, gone = active(1), active(2)
     kept.set_stats(stats(9), 0.0)
     gone.set_stats(stats(9), 0.0)
-    relay.known = {kept.call.sid}
+    relay.known = {kept.sid}
     refresher.request(kept)
     refresher.request(gone)
     await tasks.settle()
     assert (kept.stats, gone.stats) == (stats(1), stats(9))
     assert gone_calls == [gone]
     await refresher.now(gone)  # the same when a timer asks at once
-    assert gone.stats == stats(9) and relay.batches[-1] == [gone.call.sid]
+    assert gone.stats == stats(9) and relay.batches[-1] == [gone.sid]
     assert gone_calls == [gone, gone]
 
 
 async def test_a_relay_that_does_not_answer_reports_no_call_gone() -> None:
     relay, tasks = FakeRelay(known=set()), Tasks()
     relay.timeouts = 1
-    gone_calls: list[Active] = []
+    gone_calls: list[LiveCall] = []
     refresher = StatsRefresher(relay, tasks.spawn, batch_delay_s=0.01, on_gone=gone_calls.append)
     refresher.request(active(1))
     await tasks.settle()
     assert gone_calls == []  # silence is not "unknown"
+
+
+async def test_the_reads_waiting_for_a_late_relay_are_let_go_after_give_up_s() -> None:
+    relay, tasks = FakeRelay(), Tasks()
+    relay.silent = True
+    refresher = StatsRefresher(relay, tasks.spawn, batch_delay_s=0.01)
+    call = active(1)
+    call.set_stats(stats(7), 0.0)
+    waited = refresher.request(call, give_up_s=0.1)
+    await asyncio.wait_for(asyncio.shield(waited), 1.0)  # done although the relay is silent
+    assert call.stats == stats(7)  # the last view stays
+    for task in tasks.running:
+        task.cancel()

@@ -33,7 +33,7 @@ from lwork.push.providers import (
     make_google_service_jwt,
 )
 from lwork.push.providers.baidu import php_urlencode
-from lwork.push.providers.base import Delivered, Failed, RetryLater, TokenRejected
+from lwork.push.providers.base import Delivered, RetryLater, TokenRejected, Undeliverable
 from lwork.push.providers.fcm_auth import AccessToken
 from lwork.push.providers.httputil import parse_retry_after
 
@@ -137,7 +137,7 @@ def test_build_baidu_request_for_an_ios_app_wraps_in_aps() -> None:
         (500, b'{"request_id":1,"error_code":30600,"error_msg":"Internal Server Error"}',
          RetryLater("baidu error 30600: Internal Server Error", 5.0)),
         (401, b'{"request_id":1,"error_code":30603,"error_msg":"Authentication Failed"}',
-         Failed("baidu error 30603: Authentication Failed")),
+         Undeliverable("baidu error 30603: Authentication Failed")),
     ],
 )  # fmt: skip
 def test_classify_baidu_response(status: int, body: bytes, expected: object) -> None:
@@ -146,7 +146,7 @@ def test_classify_baidu_response(status: int, body: bytes, expected: object) -> 
 
 def test_classify_baidu_garbage() -> None:
     assert isinstance(classify_baidu_response(502, b"<html>", None), RetryLater)
-    assert isinstance(classify_baidu_response(403, b"<html>", None), Failed)
+    assert isinstance(classify_baidu_response(403, b"<html>", None), Undeliverable)
 
 
 # -- FCM -------------------------------------------------------------------------------------
@@ -191,13 +191,13 @@ def _fcm_body(
         (400, _fcm_body("INVALID_ARGUMENT", error_code="INVALID_ARGUMENT", message=NOT_A_TOKEN),
          TokenRejected),
         (400, _fcm_body("INVALID_ARGUMENT", field="message.token"), TokenRejected),
-        (400, _fcm_body("INVALID_ARGUMENT", field="message.data[0].value"), Failed),
+        (400, _fcm_body("INVALID_ARGUMENT", field="message.data[0].value"), Undeliverable),
         (429, _fcm_body("RESOURCE_EXHAUSTED", error_code="QUOTA_EXCEEDED"), RetryLater),
         (503, _fcm_body("UNAVAILABLE"), RetryLater),
         (500, b"not json", RetryLater),
         (401, _fcm_body("UNAUTHENTICATED"), RetryLater),
-        (401, _fcm_body("UNAUTHENTICATED", error_code="THIRD_PARTY_AUTH_ERROR"), Failed),
-        (400, b"not json", Failed),
+        (401, _fcm_body("UNAUTHENTICATED", error_code="THIRD_PARTY_AUTH_ERROR"), Undeliverable),
+        (400, b"not json", Undeliverable),
     ],
 )  # fmt: skip
 def test_classify_fcm_response(status: int, body: bytes, kind: type) -> None:
@@ -312,13 +312,13 @@ def test_build_apns_request_for_an_account_event_is_an_alert() -> None:
         (410, b'{"reason":"ExpiredToken"}', TokenRejected),
         (400, b'{"reason":"BadDeviceToken"}', TokenRejected),
         (400, b'{"reason":"DeviceTokenNotForTopic"}', TokenRejected),
-        (400, b'{"reason":"BadTopic"}', Failed),
-        (403, b'{"reason":"InvalidProviderToken"}', Failed),
+        (400, b'{"reason":"BadTopic"}', Undeliverable),
+        (403, b'{"reason":"InvalidProviderToken"}', Undeliverable),
         (403, b'{"reason":"ExpiredProviderToken"}', RetryLater),
         (429, b'{"reason":"TooManyRequests"}', RetryLater),
         (500, b'{"reason":"InternalServerError"}', RetryLater),
         (503, b'{"reason":"ServiceUnavailable"}', RetryLater),
-        (413, b'{"reason":"PayloadTooLarge"}', Failed),
+        (413, b'{"reason":"PayloadTooLarge"}', Undeliverable),
         (502, b"garbage", RetryLater),
     ],
 )

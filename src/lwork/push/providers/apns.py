@@ -27,13 +27,13 @@ import httpx
 
 from lwork.push.providers.base import (
     Delivered,
-    Failed,
     Outcome,
     PushMessage,
     PushResult,
     PushTarget,
     RetryLater,
     TokenRejected,
+    Undeliverable,
     result_from_outcome,
 )
 from lwork.push.providers.httputil import (
@@ -142,7 +142,7 @@ def classify_apns_response(status: int, body: bytes, retry_after: float | None) 
         return RetryLater(text, retry_after)
     if status == 403 and reason == "ExpiredProviderToken":
         return RetryLater(text, 0.0)
-    return Failed(text)
+    return Undeliverable(text)
 
 
 class ApnsProvider:
@@ -178,7 +178,9 @@ class ApnsProvider:
                 message, target.token, self._config.bundle_id, self._clock()
             )
         except ValueError as exc:
-            return result_from_outcome(Failed(f"apns request not built: {exc}"), target.token)
+            return result_from_outcome(
+                Undeliverable(f"apns request not built: {exc}"), target.token
+            )
         jwt = self.provider_token()
         response = await post(
             self._client,

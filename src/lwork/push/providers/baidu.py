@@ -31,13 +31,13 @@ import httpx
 
 from lwork.push.providers.base import (
     Delivered,
-    Failed,
     Outcome,
     PushMessage,
     PushResult,
     PushTarget,
     RetryLater,
     TokenRejected,
+    Undeliverable,
     result_from_outcome,
 )
 from lwork.push.providers.httputil import (
@@ -180,19 +180,19 @@ def classify_baidu_response(status: int, body: bytes, retry_after: float | None)
     except ValueError as exc:
         if temporary_status or 200 <= status < 300:
             return RetryLater(f"baidu HTTP {status}, unreadable answer ({exc})", retry_after)
-        return Failed(f"baidu HTTP {status}, unreadable answer ({exc})")
+        return Undeliverable(f"baidu HTTP {status}, unreadable answer ({exc})")
     if response.error_code is None:
         if 200 <= status < 300:
             return Delivered()
         if temporary_status:
             return RetryLater(f"baidu HTTP {status}", retry_after)
-        return Failed(f"baidu HTTP {status}")
+        return Undeliverable(f"baidu HTTP {status}")
     reason = f"baidu error {response.error_code}: {response.error_msg}"
     if response.error_code in INVALID_CHANNEL_ERRORS:
         return TokenRejected(reason)
     if response.error_code in TEMPORARY_ERRORS or temporary_status:
         return RetryLater(reason, retry_after)
-    return Failed(reason)
+    return Undeliverable(reason)
 
 
 class BaiduProvider:

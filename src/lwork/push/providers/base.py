@@ -13,8 +13,8 @@ cannot fix (bad credentials, a request the service refuses) raises `PermanentPus
 capped exponential backoff and finally into a `PushResult`, so callers only ever see data.
 
 Each provider classifies a response with a pure function returning an `Outcome`
-(`Delivered | TokenRejected | RetryLater | Failed`); `result_from_outcome` is the single place
-where an outcome becomes a result or one of the two exceptions.
+(`Delivered | TokenRejected | RetryLater | Undeliverable`); `result_from_outcome` is the single
+place where an outcome becomes a result or one of the two exceptions.
 """
 
 from __future__ import annotations
@@ -144,13 +144,13 @@ class RetryLater:
 
 
 @dataclass(frozen=True, slots=True)
-class Failed:
+class Undeliverable:
     """A permanent failure that is not about the token."""
 
     reason: str
 
 
-Outcome = Delivered | TokenRejected | RetryLater | Failed
+Outcome = Delivered | TokenRejected | RetryLater | Undeliverable
 
 
 def result_from_outcome(outcome: Outcome, token: str) -> PushResult:
@@ -162,5 +162,5 @@ def result_from_outcome(outcome: Outcome, token: str) -> PushResult:
             return PushResult(delivered=False, rejected_tokens=(token,), failure=reason)
         case RetryLater(reason, retry_after):
             raise TemporaryPushError(reason, retry_after)
-        case Failed(reason):
+        case Undeliverable(reason):
             raise PermanentPushError(reason)

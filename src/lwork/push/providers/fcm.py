@@ -27,13 +27,13 @@ import httpx
 
 from lwork.push.providers.base import (
     Delivered,
-    Failed,
     Outcome,
     PushMessage,
     PushResult,
     PushTarget,
     RetryLater,
     TokenRejected,
+    Undeliverable,
     result_from_outcome,
 )
 from lwork.push.providers.fcm_auth import GoogleTokenSource, ServiceAccount
@@ -151,7 +151,7 @@ def classify_fcm_response(status: int, body: bytes, retry_after: float | None) -
     except ValueError as exc:
         if temporary_status:
             return RetryLater(f"fcm HTTP {status}, unreadable answer ({exc})", retry_after)
-        return Failed(f"fcm HTTP {status}, unreadable answer ({exc})")
+        return Undeliverable(f"fcm HTTP {status}, unreadable answer ({exc})")
     code = error.error_code or error.status
     reason = f"fcm HTTP {status} {code}: {error.message}"
     if code in DEAD_TOKEN_ERRORS:
@@ -163,7 +163,7 @@ def classify_fcm_response(status: int, body: bytes, retry_after: float | None) -
     if status == 401 and code != "THIRD_PARTY_AUTH_ERROR":
         # Our access token was refused (revoked or expired early): fetch a new one and retry.
         return RetryLater(reason, 0.0)
-    return Failed(reason)
+    return Undeliverable(reason)
 
 
 class FcmProvider:

@@ -8,7 +8,7 @@ raise out of the event handler: malformed input is counted in ``stats`` and drop
 
 Usage::
 
-    trunk = Trunk(config, on_invite=call_service.on_invite)
+    trunk = Trunk(config, on_invite=take_call)   # or set trunk.on_invite before start()
     await trunk.start()
     call = await trunk.dial("+442079460000", caller_id="+441632960001", sdp=offer,
                             listener=leg_listener)          # raises TrunkBusy
