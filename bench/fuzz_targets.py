@@ -20,10 +20,10 @@ from lwork.errors import InvalidParams
 from lwork.http.decode import parse_struct, too_deep
 from lwork.http.envelope import EnvelopeError, unwrap_request
 from lwork.http.server import HttpEdge
-from lwork.media import bencode
-from lwork.media.ng_compact import parse_compact_stats
-from lwork.media.ng_results import parse_call_stats
-from lwork.media.ng_transport import to_text
+from lwork.media.ng import bencode
+from lwork.media.ng.compact import parse_compact_stats
+from lwork.media.ng.results import parse_call_stats
+from lwork.media.ng.transport import to_text
 from lwork.media.relay import rtcp
 from lwork.media.relay.calls import CallTable
 from lwork.media.relay.config import RelayConfig

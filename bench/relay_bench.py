@@ -44,7 +44,7 @@ from multiprocessing.connection import Connection
 
 from bench._push_server import raise_fd_limit
 from bench._verdict import Verdict
-from lwork.media.ng import NgClient
+from lwork.media.ng.client import NgClient
 from lwork.media.sdp_min import build_sdp
 
 HOST = "127.0.0.1"

@@ -40,12 +40,10 @@ from lwork.calls.callback_api import CallbackApi
 from lwork.calls.charging import CallCharging
 from lwork.calls.engine import CallEngine, CallPolicy
 from lwork.calls.inbound import accept_invite
-from lwork.calls.ports import TrunkSwitch
+from lwork.calls.ports import NoTrunk, SipLegs
 from lwork.calls.records_store import RecordStore
 from lwork.calls.recovery import RecordKeeper
-from lwork.calls.relay import RelayLink, media_control
 from lwork.calls.router import CallRouter
-from lwork.calls.trunk_link import TrunkLegs, trunk_config
 from lwork.clock import Clock, SystemClock
 from lwork.fraud.service import FraudService
 from lwork.fraud.setup import fraud_policy
@@ -55,7 +53,9 @@ from lwork.http.openapi import openapi_document
 from lwork.http.operational import MetricsAccess, operational_routes
 from lwork.http.request import ApiRequest
 from lwork.http.routing import Reply, Route, RouteTable
-from lwork.http.server import HttpEdge, build_starlette
+from lwork.http.server import EDGE, HttpEdge, build_starlette_composed
+from lwork.media.control import RelayConnection, media_control
+from lwork.media.ng.client import NgClient
 from lwork.metrics import NodeMetrics
 from lwork.push.api import PushChannelApi
 from lwork.push.bus import BusMessage, Resync, SessionsChanged
@@ -66,10 +66,29 @@ from lwork.push.setup import build_bus, build_providers
 from lwork.push.upkeep import Upkeep
 from lwork.ratelimit import RateLimiter
 from lwork.settings import Settings
-from lwork.sip.trunk import Trunk
+from lwork.sip.trunk.user_agent import Trunk
+from lwork.sip.trunk.wiring import TrunkLegs, trunk_config
 from lwork.storage.engine import create_engine, migrate, sqlite_hot_path
 
 log = logging.getLogger("lwork")
+
+
+@dataclass
+class CallSide:
+    """What is composed once the media relay and the SIP trunk run: the call engine over them,
+    and what reaches into it."""
+
+    relay: RelayConnection
+    calls: CallEngine
+    provisioning: ProvisioningService
+    """BOSS's provisioning (the CLI's, and the coming BOSS HTTP interface's): deactivating an
+    account ends its live calls here at once."""
+    sip_address: tuple[str, int] | None
+    """Where the SIP trunk user agent listens (None: SIP disabled)."""
+
+
+class NotStarted(RuntimeError):
+    """The call side exists only between start-up and shut-down."""
 
 
 @dataclass
@@ -84,16 +103,34 @@ class Services:
     push: PushService
     polls: PollRegistry
     mailbox: Mailbox
-    calls: CallEngine
-    relay: RelayLink
     billing: BillingService
     fraud: FraudService
-    sip_address: tuple[str, int] | None = None
-    """Where the SIP trunk user agent listens, once started."""
-    records: RecordStore | None = None
-    keeper: RecordKeeper | None = None
-    provisioning: ProvisioningService | None = None
-    """BOSS's provisioning (the CLI's, and the coming BOSS HTTP interface's)."""
+    records: RecordStore
+    keeper: RecordKeeper
+    call_side: CallSide | None = None
+    """Set at start-up (see ``CallSide``); kept after shut-down for what tests read then."""
+
+    def started(self) -> CallSide:
+        if self.call_side is None:
+            raise NotStarted("lwork has not started: the call engine does not exist yet")
+        return self.call_side
+
+    @property
+    def calls(self) -> CallEngine:
+        return self.started().calls
+
+    @property
+    def ng(self) -> NgClient:
+        """The ng client of the relay the call engine uses."""
+        return self.started().relay.ng
+
+    @property
+    def sip_address(self) -> tuple[str, int] | None:
+        return self.started().sip_address
+
+    @property
+    def provisioning(self) -> ProvisioningService:
+        return self.started().provisioning
 
 
 def build_app(
@@ -220,7 +257,6 @@ def build_app(
         on_registered=billing.welcome,
         sms_destination=fraud.check_sms,
     )
-    relay = RelayLink()
 
     async def reachable(number: str) -> str | None:
         return await accounts.reachable(number, settings.presence.window_s)
@@ -231,7 +267,6 @@ def build_app(
         keepalive_s=settings.calls.keepalive_s,
         warning_s=settings.billing.warning_s,
     )
-    sip_legs = TrunkSwitch()
     records = RecordStore(engine, billing.ledger)
     # This life of the node: records it opens are its own to heart-beat; after a crash the
     # next life (same node name, another owner) closes them.
@@ -243,90 +278,86 @@ def build_app(
         records, charging, heartbeat_s=settings.calls.cdr_heartbeat_s,
         lease_s=settings.calls.cdr_lease_s, wall=clock.wall,
     )  # fmt: skip
-    calls = CallEngine(
-        node=settings.node,
-        media=relay,
-        push=push,
-        trunk=sip_legs,
-        reachable=reachable,
-        owner=accounts.owner,
-        policy=CallPolicy(
-            timing=timing,
-            inbound_timing=dataclasses.replace(timing, ring_timeout_s=settings.sip.inbound_ring_s),
-            # Nobody keeps a callback alive, nobody is warned: it ends by its length at most.
-            callback_timing=Timing(max_s=settings.calls.callback_max_s),
-            payload_mode=settings.calls.payload_mode,
-            country_code=settings.sip.default_country_code,
-            stats_refresh_s=settings.calls.stats_refresh_s,
-            ended_memory_s=settings.calls.ended_memory_s,
-        ),
-        monotonic=clock.monotonic,
-        wall=clock.wall,
-        charging=charging,
-        fraud=fraud,
-    )
-    sweep = AccountSweep([calls], accounts.inactive_among, settings.calls.account_sweep_s)
-
-    async def deactivated(uuid: str) -> None:
-        await calls.end_calls_of(uuid, DEACTIVATED)
-
-    provisioning = ProvisioningService(store, passwords, on_deactivated=deactivated)
     # Several nodes share a bus: requests for a call go to the node holding it.
     router = CallRouter(
         settings.node, bus if settings.bus.url else None, settings.calls.forward_timeout_s
     )
     caller_id_from_did = settings.sip.caller_id == "did_else_uuid"
-    trunk = (
-        Trunk(trunk_config(settings.sip), partial(accept_invite, calls))
-        if settings.sip.enabled
-        else None
-    )
+    sip_config = trunk_config(settings.sip) if settings.sip.enabled else None  # bad: fails now
     versions = VersionStore(engine, clock.monotonic)
-
-    node_metrics = NodeMetrics(
-        lambda: {
-            "held_polls": registry.held,
-            "polls_replaced": registry.replaced,
-            "mailbox_dropped": mailbox.dropped,
-            "active_calls": calls.active,
-            "calls_forwarded": router.forwarded,
-            "calls_forward_unanswered": router.unanswered,
-            "relay_restarts": relay.restarts,
-        }
+    metrics_access = MetricsAccess(
+        settings.metrics.token.get_secret_value(),
+        settings.metrics.allow_from,
+        settings.metrics.public,
     )
-    table = RouteTable(
-        [
-            *AccountApi(accounts, presence).routes(),
-            *channel.routes(),
-            *CallApi(calls, accounts, router, caller_id_from_did).routes(),
-            *CallbackApi(calls, accounts, router, caller_id_from_did, fraud).routes(),
-            *VersionApi(versions).routes(),
-            *BillingApi(billing, accounts).routes(),
-            *operational_routes(
-                engine,
-                node_metrics,
-                MetricsAccess(
-                    settings.metrics.token.get_secret_value(),
-                    settings.metrics.allow_from,
-                    settings.metrics.public,
+    ip_limiter = RateLimiter(settings.http.ip_rate_per_minute, 60.0)
+    login_limiter = RateLimiter(auth.login_per_minute_per_ip, 60.0)
+
+    def call_engine(ng: NgClient, sip_legs: SipLegs) -> CallEngine:
+        """The call engine over a running relay and trunk (``NoTrunk`` when SIP is off)."""
+        return CallEngine(
+            node=settings.node,
+            media=ng,
+            push=push,
+            trunk=sip_legs,
+            reachable=reachable,
+            owner=accounts.owner,
+            policy=CallPolicy(
+                timing=timing,
+                inbound_timing=dataclasses.replace(
+                    timing, ring_timeout_s=settings.sip.inbound_ring_s
                 ),
+                # Nobody keeps a callback alive, nobody is warned: it ends by its length at most.
+                callback_timing=Timing(max_s=settings.calls.callback_max_s),
+                payload_mode=settings.calls.payload_mode,
+                country_code=settings.sip.default_country_code,
+                stats_refresh_s=settings.calls.stats_refresh_s,
+                ended_memory_s=settings.calls.ended_memory_s,
             ),
-        ]
-    )
-    document = openapi_document(table)
+            monotonic=clock.monotonic,
+            wall=clock.wall,
+            charging=charging,
+            fraud=fraud,
+        )
 
-    async def openapi(req: ApiRequest) -> Reply:
-        return document
+    def edge_over(side: CallSide) -> HttpEdge:
+        """The HTTP edge with every route, the call routes over the started call engine."""
+        calls, relay = side.calls, side.relay
+        node_metrics = NodeMetrics(
+            lambda: {
+                "held_polls": registry.held,
+                "polls_replaced": registry.replaced,
+                "mailbox_dropped": mailbox.dropped,
+                "active_calls": calls.active,
+                "calls_forwarded": router.forwarded,
+                "calls_forward_unanswered": router.unanswered,
+                "relay_restarts": relay.restarts,
+            }
+        )
+        table = RouteTable(
+            [
+                *AccountApi(accounts, presence).routes(),
+                *channel.routes(),
+                *CallApi(calls, accounts, router, caller_id_from_did).routes(),
+                *CallbackApi(calls, accounts, router, caller_id_from_did, fraud).routes(),
+                *VersionApi(versions).routes(),
+                *BillingApi(billing, accounts).routes(),
+                *operational_routes(engine, node_metrics, metrics_access),
+            ]
+        )
+        document = openapi_document(table)
 
-    table = RouteTable([*table.routes, Route("GET", "/openapi.json", openapi, rate_limited=False)])
-    edge = HttpEdge(
-        table,
-        body_limit=settings.http.body_limit,
-        ip_limiter=RateLimiter(settings.http.ip_rate_per_minute, 60.0),
-        login_limiter=RateLimiter(auth.login_per_minute_per_ip, 60.0),
-        trusted_proxies=settings.http.trusted_proxies,
-        monotonic=clock.monotonic,
-    )
+        async def openapi(req: ApiRequest) -> Reply:
+            return document
+
+        return HttpEdge(
+            RouteTable([*table.routes, Route("GET", "/openapi.json", openapi, rate_limited=False)]),
+            body_limit=settings.http.body_limit,
+            ip_limiter=ip_limiter,
+            login_limiter=login_limiter,
+            trusted_proxies=settings.http.trusted_proxies,
+            monotonic=clock.monotonic,
+        )
 
     freezer = (
         SurvivorFreezer(settings.http.gc_release_every_s, clock.monotonic)
@@ -335,19 +366,35 @@ def build_app(
     )
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, HttpEdge]]:
         await migrate(engine)
         await bus.start()
         upkeep.start()
-        async with media_control(settings.media, relay) as ng:
-            relay.client = ng
+        async with media_control(settings.media) as relay:
+            # The call engine dials through the trunk and answers its INVITEs: the trunk is
+            # built first (no I/O yet), given the engine's invite handler once the engine
+            # exists, then started.
+            trunk = None if sip_config is None else Trunk(sip_config)
+            calls = call_engine(relay.ng, NoTrunk() if trunk is None else TrunkLegs(trunk))
+            sip_address = None
             if trunk is not None:
-                services.sip_address = await trunk.start()
-                sip_legs.legs = TrunkLegs(trunk)
+                trunk.on_invite = partial(accept_invite, calls)
+                sip_address = await trunk.start()
                 keeper.end_dialog = trunk.end_persisted
-                log.info(
-                    "SIP trunk on %s:%d toward %s", *services.sip_address, settings.sip.proxy_host
-                )
+                log.info("SIP trunk on %s:%d toward %s", *sip_address, settings.sip.proxy_host)
+            sweep = AccountSweep([calls], accounts.inactive_among, settings.calls.account_sweep_s)
+
+            async def deactivated(uuid: str) -> None:
+                await calls.end_calls_of(uuid, DEACTIVATED)
+
+            side = CallSide(
+                relay=relay,
+                calls=calls,
+                provisioning=ProvisioningService(store, passwords, on_deactivated=deactivated),
+                sip_address=sip_address,
+            )
+            edge = edge_over(side)
+            services.call_side = side
             await keeper.start()  # after the trunk: orphaned dialogs get their BYE
             await calls.start_ticker()
             sweep.start()
@@ -358,11 +405,11 @@ def build_app(
             log.info(
                 "lwork ready: database %s, relay ng %s:%d, %s",
                 engine.url.render_as_string(),
-                *ng.address[:2],
+                *relay.ng.address[:2],
                 passwords.parameters,
             )
             try:
-                yield
+                yield {EDGE: edge}
             finally:
                 if freezer is not None:
                     await freezer.close()
@@ -372,7 +419,6 @@ def build_app(
                 await calls.close()
                 if trunk is not None:
                     await trunk.close()
-                relay.client = None
                 await push.close()
                 await upkeep.close()
                 await mailbox.close()
@@ -385,20 +431,17 @@ def build_app(
                 await engine.dispose()
 
     services = Services(
-        engine,
-        accounts,
-        store,
-        versions,
-        passwords,
-        push,
-        registry,
-        mailbox,
-        calls,
-        relay,
-        billing,
-        fraud,
+        engine=engine,
+        accounts=accounts,
+        account_store=store,
+        versions=versions,
+        passwords=passwords,
+        push=push,
+        polls=registry,
+        mailbox=mailbox,
+        billing=billing,
+        fraud=fraud,
         records=records,
         keeper=keeper,
-        provisioning=provisioning,
     )
-    return build_starlette(edge, lifespan), services
+    return build_starlette_composed(lifespan), services

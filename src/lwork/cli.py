@@ -43,7 +43,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _relay(settings: Settings, args: argparse.Namespace) -> int:
-    from lwork.calls.relay import relay_config
+    from lwork.media.control import relay_config
     from lwork.media.relay.server import run_relay
 
     config = relay_config(settings.media)
@@ -101,7 +101,12 @@ def _boss(settings: Settings, args: argparse.Namespace) -> int:
 
         if args.boss_command in operator.COMMANDS:
             return await operator.run(args.boss_command, args, services.billing, services.accounts)
-        done: str = await services.provisioning.run(args.boss_command, args)
+        from lwork.accounts.provisioning import ProvisioningService
+
+        # No call lives in this process: a deactivated account's calls end on the serving
+        # nodes, whose account sweep sees the change within calls.account_sweep_s.
+        provisioning = ProvisioningService(services.account_store, services.passwords)
+        done: str = await provisioning.run(args.boss_command, args)
         return done
 
     return _with_services(settings, action)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from lwork.media.ng import NgClient
+from lwork.media.ng.client import NgClient
 from lwork.media.relay.server import RelayServer
 from lwork.media.sdp_min import build_sdp
 

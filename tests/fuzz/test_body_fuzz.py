@@ -17,9 +17,9 @@ from lwork.errors import InvalidParams
 from lwork.http.decode import MAX_JSON_DEPTH, parse_struct, too_deep
 from lwork.http.envelope import EnvelopeError, unwrap_request
 from lwork.http.server import HttpEdge
-from lwork.media import bencode
-from lwork.media.ng_results import parse_call_stats
-from lwork.media.ng_transport import to_text
+from lwork.media.ng import bencode
+from lwork.media.ng.results import parse_call_stats
+from lwork.media.ng.transport import to_text
 from lwork.push.api import PollRequest
 
 FUZZ = settings(max_examples=400, deadline=None)

@@ -5,8 +5,8 @@ import struct
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from lwork.media import bencode
-from lwork.media.ng_compact import COMPACT_LEG_FIELDS, parse_compact_stats
+from lwork.media.ng import bencode
+from lwork.media.ng.compact import COMPACT_LEG_FIELDS, parse_compact_stats
 from lwork.media.relay import rtcp
 from lwork.media.relay.calls import CallTable
 from lwork.media.relay.config import RelayConfig

@@ -65,7 +65,7 @@ async def test_an_empty_balance_refuses_phone_calls_but_not_app_calls(
         r = await server.post("/lwork/mobile/callback",
                               {"uuid": ALICE, "local": ALICE, "remote": PHONE_NUMBER})  # fmt: skip
         assert r.json() == refused
-        ng = server.services.relay.client
+        ng = server.services.ng
         assert ng is not None and await ng.list(limit=100) == []  # refused before the relay
         await bob.poll()  # bob's app is reachable: app-to-app calls are free
         started = await alice.call(BOB)

@@ -122,7 +122,7 @@ async def test_callback_bridges_both_phones(server_factory: Factory, tmp_path: P
             assert await until_legs(server, sid, ("hookoff", "hookoff")) == ("hookoff", "hookoff")
 
             # where each phone sends: the ports the relay gave the two tags of the callback
-            relay = server.services.relay
+            relay = server.services.ng
             local_relay = await relay.relay_address(sid, "local")
             remote_relay = await relay.relay_address(sid, "remote")
             assert local_relay != remote_relay

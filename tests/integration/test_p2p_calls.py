@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lwork.media.ng import NgClient
+from lwork.media.ng.client import NgClient
 from lwork.media.relay import rtcp
 from lwork.media.relay.rtp import RtpPacket
 
@@ -163,7 +163,7 @@ async def test_answered_call_with_media_both_ways(server_factory) -> None:  # ty
                 "down_jitter", "down_lostrate", "mos", "total_eval"]  # fmt: skip
         assert list(stats) == keys
         assert stats["ip"] == "127.0.0.1" and 1 <= stats["mos"] <= 5
-        assert server.services.relay.client.compact_stats  # the built-in relay's `lwork stats`
+        assert server.services.ng.compact_stats  # the built-in relay's `lwork stats`
         callee_view = await alice.status(answer["session_id"])
         assert callee_view["peer_status"] == "p2p_hookoff"
 
@@ -285,7 +285,7 @@ async def test_a_call_the_relay_no_longer_knows_is_ended(server_factory) -> None
     async with server_factory(**settings) as server, two_apps(server) as (alice, bob):
         started = await alice.call(BOB)
         sid = started["session_id"]
-        relay = server.services.relay.client
+        relay = server.services.ng
         assert relay is not None
         await relay.delete(sid)  # as after a relay restart, or its media timeout
         # the next statistics refresh (at most calls.stats_refresh_s later) finds it gone
@@ -419,7 +419,7 @@ async def test_port_exhaustion_is_a_clean_error(server_factory) -> None:  # type
 @pytest.mark.slow
 async def test_200_simultaneous_calls_leave_nothing_behind(server_factory) -> None:  # type: ignore[no-untyped-def]
     async with server_factory(**FAST) as server, two_apps(server) as (alice, bob):
-        ng = server.services.relay.client
+        ng = server.services.ng
         assert ng is not None
         baseline = await ng.list()
         ports_before = (await ng.statistics())["currentstatistics"]["portsinuse"]
@@ -499,7 +499,7 @@ async def test_status_through_rtpengine_maps_what_its_query_reports(server_facto
                 "pl", "avgIJ", "jitter", "avgrttms", "rttms", "lostrate", "down_jitter",
                 "down_lostrate", "mos", "total_eval",
             ]}  # fmt: skip
-            assert server.services.relay.client.compact_stats is False
+            assert server.services.ng.compact_stats is False
 
             # the phones report in RTCP: Bob received Alice's stream with 19 % loss (fraction
             # 51/256), 12 packets lost, 40 ms jitter (320 at 8 kHz). (rtpengine keeps a report

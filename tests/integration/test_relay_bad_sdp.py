@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from lwork.media.ng import NgClient, NgError, NgTimeout
+from lwork.media.ng.client import NgClient, NgError, NgTimeout
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.server import RelayServer
 

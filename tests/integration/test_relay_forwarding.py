@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from lwork.media.ng import NgClient, NgError, call_status_stats
+from lwork.media.ng.client import NgClient, NgError, call_status_stats
 from lwork.media.relay import rtcp
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.dtmf import TelephoneEvent

@@ -10,9 +10,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
 
-from lwork.media import bencode
-from lwork.media.ng import NgClient, NgError
-from lwork.media.ng_auth import sign_cookie
+from lwork.media.ng import bencode
+from lwork.media.ng.auth import sign_cookie
+from lwork.media.ng.client import NgClient, NgError
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.server import RelayServer, serve_relay
 from lwork.media.sdp_min import build_sdp

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from lwork.calls.relay import RelayLink, media_control, relay_config
-from lwork.media.ng import NgClient, NgError
+from lwork.media.control import media_control, relay_config
+from lwork.media.ng.client import NgClient, NgError
 from lwork.media.relay.rtp import RtpPacket
 from lwork.media.relay.sharding import split_ports
 from lwork.media.sdp_min import build_sdp
@@ -75,7 +75,8 @@ async def test_relay_workers_from_settings_share_calls_and_leave_with_the_api() 
     slices = split_ports(PORTS["port_min"], PORTS["port_max"], 2)
     peers = [await RtpPeer.open() for _ in range(2)]
     try:
-        async with media_control(settings) as ng:
+        async with media_control(settings) as relay:
+            ng = relay.ng
             front, workers = _relay_tree()
             assert len(workers) == 2
             used = set()
@@ -103,7 +104,8 @@ async def test_relay_workers_from_settings_share_calls_and_leave_with_the_api() 
 @pytest.mark.skipif(not _realtime_allowed(), reason="no root, CAP_SYS_NICE or RLIMIT_RTPRIO here")
 async def test_realtime_priority_raises_the_packet_processes_only() -> None:
     settings = MediaSettings(relay_workers=2, relay_realtime_priority=3, **PORTS)
-    async with media_control(settings) as ng:
+    async with media_control(settings) as relay:
+        ng = relay.ng
         assert await ng.ping()
         front, workers = _relay_tree()
         assert os.sched_getscheduler(front) == os.SCHED_OTHER  # routes ng only
@@ -148,8 +150,8 @@ async def test_a_relay_that_dies_is_restarted_on_the_same_ng_port(
 ) -> None:
     peer = await RtpPeer.open()
     try:
-        link = RelayLink()
-        async with media_control(MediaSettings(ng_timeout_s=0.2, **PORTS), link) as ng:
+        async with media_control(MediaSettings(ng_timeout_s=0.2, **PORTS)) as relay:
+            ng = relay.ng
             first, _ = _relay_tree()
             await ng.offer("before", "a", build_sdp(HOST, peer.port))
             os.kill(first, signal.SIGKILL)
@@ -160,7 +162,7 @@ async def test_a_relay_that_dies_is_restarted_on_the_same_ng_port(
             with pytest.raises(NgError, match="Unknown call-id"):
                 await ng.query("before")  # its calls died with it, and nothing pretends not
             assert (await ng.offer("after", "a", build_sdp(HOST, peer.port))).media.port
-            assert link.restarts == 1  # /metrics: lwork_relay_restarts_total
+            assert relay.restarts == 1  # /metrics: lwork_relay_restarts_total
         assert "media relay exited (code -9); restarting it" in caplog.text
         assert "media relay restarted (1 so far)" in caplog.text
         assert not _alive(second)
@@ -172,7 +174,10 @@ async def test_a_dead_worker_is_restarted_and_the_other_workers_calls_go_on() ->
     slices = split_ports(PORTS["port_min"], PORTS["port_max"], 2)
     peers = [await RtpPeer.open() for _ in range(2)]
     try:
-        async with media_control(MediaSettings(relay_workers=2, ng_timeout_s=0.2, **PORTS)) as ng:
+        async with media_control(
+            MediaSettings(relay_workers=2, ng_timeout_s=0.2, **PORTS)
+        ) as relay:
+            ng = relay.ng
             front, workers = _relay_tree()
             by_slice: dict[int, str] = {}
             for i in range(12):  # a call on each worker

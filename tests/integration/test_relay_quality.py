@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lwork.media.ng import NgClient
+from lwork.media.ng.client import NgClient
 from lwork.media.relay import rtcp
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.rtp import RtpPacket

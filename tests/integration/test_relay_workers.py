@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from lwork.media.ng import NgClient, NgError
+from lwork.media.ng.client import NgClient, NgError
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.rtp import RtpPacket
 from lwork.media.relay.server import serve_relay

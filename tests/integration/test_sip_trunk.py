@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lwork.sip.trunk import InboundCall, Trunk
-from lwork.sip.trunk_config import NumberRule, TrunkConfig
+from lwork.sip.trunk.config import NumberRule, TrunkConfig
+from lwork.sip.trunk.user_agent import InboundCall, Trunk
 
 from fakes.leg_recorder import RecordingListener
 

@@ -12,9 +12,9 @@ import pytest
 
 from lwork.sip.message import SipRequest, SipResponse, parse_message
 from lwork.sip.transaction import TimerSettings
-from lwork.sip.trunk import InboundCall, OnInvite, Trunk, TrunkBusy
-from lwork.sip.trunk_config import NumberRule, TrunkConfig
-from lwork.sip.trunk_outbound import OutboundCall
+from lwork.sip.trunk.config import NumberRule, TrunkConfig
+from lwork.sip.trunk.outbound import OutboundCall
+from lwork.sip.trunk.user_agent import CallStateError, InboundCall, OnInvite, Trunk, TrunkBusy
 
 from fakes.leg_recorder import RecordingListener as Listener
 
@@ -213,6 +213,42 @@ async def test_inbound_cancel_gets_487_and_ends_the_leg() -> None:
         assert terminated.to_addr.tag == ringing.to_addr.tag
         assert await listener.next() == ("ended", "cancelled")
         assert trunk.stats.active_calls == 0
+
+
+async def test_a_trunk_does_not_listen_before_it_knows_who_takes_its_calls() -> None:
+    carrier = await RawPeer.bind()
+    config = TrunkConfig(
+        proxy_host="127.0.0.1",
+        proxy_port=carrier.address[1],
+        listen_port=0,
+        number_rules=(NumberRule("0", "+44"),),
+        options_interval_s=0,
+    )
+    trunk = Trunk(config)  # the app builds it before the call service that answers INVITEs
+    try:
+        with pytest.raises(CallStateError, match="no invite handler"):
+            await trunk.start()
+        assert trunk.local_address is None  # no socket was bound
+
+        taken: list[str] = []
+
+        async def take(call: InboundCall) -> None:
+            taken.append(call.callee)
+            call.reject(486)
+
+        trunk.on_invite = take  # bound once the call service exists, then started
+        address = await trunk.start()
+        carrier.send(inbound_invite(carrier, "late-bound", "z9hG4bKlate"), address)
+        assert (await carrier.next_response(486)).call_id == "late-bound"
+        assert taken == ["+442079460000"]
+
+        trunk.on_invite = None  # nobody takes calls any more: refused, not dropped
+        carrier.send(inbound_invite(carrier, "nobody", "z9hG4bKnobody"), address)
+        assert (await carrier.next_response(503)).call_id == "nobody"
+        assert taken == ["+442079460000"]
+    finally:
+        await trunk.close()
+        carrier.close()
 
 
 async def test_unacknowledged_answer_is_resent_then_given_up_with_bye() -> None:

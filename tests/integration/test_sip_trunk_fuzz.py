@@ -5,8 +5,8 @@ import random
 import socket
 
 from lwork.sip.message import SipResponse, parse_message
-from lwork.sip.trunk import InboundCall, Trunk
-from lwork.sip.trunk_config import NumberRule, TrunkConfig
+from lwork.sip.trunk.config import NumberRule, TrunkConfig
+from lwork.sip.trunk.user_agent import InboundCall, Trunk
 
 WAIT = 15.0
 SDP = (

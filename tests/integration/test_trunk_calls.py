@@ -334,7 +334,7 @@ async def test_sip_answer_without_sdp_learns_the_apps_media_from_its_rtp(  # typ
             assert answer == {**opdata, "status": "ok"}
             # the app speaks first; the phone's audio then reaches the app where it spoke from
             bob.send((opdata["ip"], opdata["port"]), 5, ssrc=0xB0B)
-            ng = server.services.relay.client
+            ng = server.services.ng
             assert ng is not None
             legs = (await ng.query(sid)).legs
             sip_rtp = legs["sip"].rtp

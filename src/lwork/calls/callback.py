@@ -30,7 +30,7 @@ from lwork.calls.live import LiveCall
 from lwork.calls.media_handover import signal
 from lwork.errors import Failed
 from lwork.ids import new_call_session_id
-from lwork.media.ng import NgError
+from lwork.media.ng.client import NgError
 from lwork.sip.offer_answer import PayloadFormat, build_offer
 from lwork.sip.sdp import Origin
 

@@ -29,7 +29,7 @@ from lwork.calls.media_handover import signal
 from lwork.calls.replies import AnswerResponse
 from lwork.errors import Failed
 from lwork.ids import new_call_session_id
-from lwork.media.ng import NgError
+from lwork.media.ng.client import NgError
 from lwork.media.sdp_min import build_sdp
 
 INVITED = (Shape.P2P, Shape.IN)

@@ -18,7 +18,7 @@ from lwork.calls.media_handover import follow_app
 from lwork.calls.replies import StartCallResponse
 from lwork.errors import Failed
 from lwork.ids import new_call_session_id
-from lwork.media.ng import NgError
+from lwork.media.ng.client import NgError
 from lwork.media.sdp_min import build_sdp
 
 log = logging.getLogger("lwork.calls")

@@ -55,7 +55,7 @@ from lwork.calls.ports import MediaControl, SipLegs
 from lwork.calls.quality import party_stats
 from lwork.calls.stats_refresh import StatsRefresher
 from lwork.fraud.service import FraudService
-from lwork.media.ng import CallStats, NgError
+from lwork.media.ng.client import CallStats, NgError
 from lwork.push.service import PushService
 
 log = logging.getLogger("lwork.calls")

@@ -17,8 +17,8 @@ from lwork.calls.live import LiveCall
 from lwork.calls.media_handover import signal
 from lwork.calls.sip_legs import LegEvents
 from lwork.ids import new_call_session_id
-from lwork.media.ng import NgError
-from lwork.sip.trunk_inbound import InboundCall
+from lwork.media.ng.client import NgError
+from lwork.sip.trunk.inbound import InboundCall
 
 log = logging.getLogger("lwork.calls")
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from lwork.calls.bridge import CALLEE, CALLER, LOCAL, PHONE, REMOTE, Bridge, Shape
 from lwork.calls.ports import SipLeg
-from lwork.media.ng import CallStats
-from lwork.sip.trunk_inbound import InboundCall
+from lwork.media.ng.client import CallStats
+from lwork.sip.trunk.inbound import InboundCall
 
 RELAY_TAGS: dict[Shape, dict[str, str]] = {
     Shape.P2P: {CALLER: "caller", CALLEE: "callee", PHONE: "callee"},

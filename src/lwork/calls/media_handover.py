@@ -21,7 +21,7 @@ import logging
 from lwork.calls.bridge import Shape
 from lwork.calls.live import LiveCall
 from lwork.calls.ports import MediaControl
-from lwork.media.ng import NgError, SdpResult
+from lwork.media.ng.client import NgError, SdpResult
 from lwork.media.sdp_min import build_sdp
 
 log = logging.getLogger("lwork.calls")

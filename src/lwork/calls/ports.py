@@ -1,7 +1,7 @@
 """What the call service needs from the media relay and from the SIP trunk (ports, not adapters).
 
-``NgClient`` (``lwork.media.ng``) is the media control; the SIP trunk (``lwork.sip.trunk``) places
-SIP legs. Until a trunk is configured, ``NoTrunk`` refuses every SIP leg cleanly.
+``NgClient`` (``lwork.media.ng.client``) is the media control; the SIP trunk places SIP legs
+(``lwork.sip.trunk.wiring.TrunkLegs``). Without a trunk, ``NoTrunk`` refuses every SIP leg cleanly.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from lwork.media.ng import CallStats, SdpResult
+from lwork.media.ng.client import CallStats, SdpResult
 
 
 class MediaControl(Protocol):
@@ -68,17 +68,7 @@ class SipLegs(Protocol):
 
 
 class NoTrunk:
-    """The SIP trunk before one is configured: every SIP leg fails cleanly."""
+    """The SIP legs when no trunk is configured: every SIP leg fails cleanly."""
 
     async def dial(self, number: str, caller_id: str, sdp: str, listener: LegListener) -> SipLeg:
         raise TrunkUnavailable("no SIP trunk is configured")
-
-
-class TrunkSwitch:
-    """The SIP legs of the call service: none until the trunk has started (then ``legs``)."""
-
-    def __init__(self) -> None:
-        self.legs: SipLegs = NoTrunk()
-
-    async def dial(self, number: str, caller_id: str, sdp: str, listener: LegListener) -> SipLeg:
-        return await self.legs.dial(number, caller_id, sdp, listener)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lwork.media.ng_results import CallStats, LegInfo, RtcpFigures, SsrcInfo
+from lwork.media.ng.results import CallStats, LegInfo, RtcpFigures, SsrcInfo
 
 LABELS = ("优", "良", "中", "差", "很差", "极差")  # excellent, good, fair, poor, bad, terrible
 JITTER_MS = (20.0, 50.0, 80.0, 100.0, 150.0)

@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from lwork.billing.rating import coins_value
-from lwork.media.ng_results import CallStats
+from lwork.media.ng.results import CallStats
 
 KINDS = ("out", "in", "p2p", "callback_local", "callback_remote")
 PAID_KINDS = {"out": "call", "callback_local": "callback", "callback_remote": "callback"}

@@ -16,7 +16,7 @@ from lwork.calls.live import LiveCall
 from lwork.calls.media_handover import follow_carrier, signal
 from lwork.calls.ports import TrunkUnavailable
 from lwork.errors import Failed
-from lwork.media.ng import NgError
+from lwork.media.ng.client import NgError
 
 if TYPE_CHECKING:
     from lwork.calls.engine import CallEngine

@@ -20,7 +20,7 @@ from typing import Any
 
 from lwork.calls.live import LiveCall
 from lwork.calls.ports import MediaControl
-from lwork.media.ng import NgError
+from lwork.media.ng.client import NgError
 
 log = logging.getLogger("lwork.calls")
 

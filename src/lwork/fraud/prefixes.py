@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lwork.sip.trunk_config import NumberRule, normalise_number
+from lwork.sip.trunk.config import NumberRule, normalise_number
 
 PREFIX = re.compile(r"^\+[0-9]{0,15}$")
 

@@ -6,7 +6,7 @@ from lwork.fraud.defaults import group_limits, prefix_calls_per_minute
 from lwork.fraud.prefixes import NumberPlan
 from lwork.fraud.service import FraudPolicy
 from lwork.settings import Settings
-from lwork.sip.trunk_config import NumberRule
+from lwork.sip.trunk.config import NumberRule
 
 
 def fraud_policy(settings: Settings) -> FraudPolicy:

@@ -6,7 +6,7 @@ Every response carries a JSON body with ``status``; no request produces a 500 (C
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -214,11 +214,25 @@ class HttpEdge:
         return _json(exc.status_code, body, headers)
 
 
-def build_starlette(
-    edge: HttpEdge,
-    lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
-) -> Starlette:
+def build_starlette(edge: HttpEdge) -> Starlette:
+    """An app serving ``edge``, whose routes are all known now."""
+    return Starlette(routes=[StarletteRoute("/{path:path}", edge.handle, methods=_METHODS)])
+
+
+EDGE = "edge"
+ComposingLifespan = Callable[[Starlette], AbstractAsyncContextManager[Mapping[str, HttpEdge]]]
+"""A lifespan that composes the edge at start-up and yields it as ``{EDGE: edge}``."""
+
+
+def build_starlette_composed(lifespan: ComposingLifespan) -> Starlette:
+    """An app whose edge is composed at start-up, once what its routes need runs (the relay, the
+    SIP trunk): ``lifespan`` yields it as Starlette's lifespan state, which the server copies
+    into every request's scope; requests are only served after start-up, so each finds it."""
+
+    async def handle(request: Request) -> Response:
+        edge: HttpEdge = request.scope["state"][EDGE]
+        return await edge.handle(request)
+
     return Starlette(
-        routes=[StarletteRoute("/{path:path}", edge.handle, methods=_METHODS)],
-        lifespan=lifespan,
+        routes=[StarletteRoute("/{path:path}", handle, methods=_METHODS)], lifespan=lifespan
     )

@@ -18,7 +18,7 @@ from lwork.calls.charging import CallCharging
 from lwork.calls.engine import CallEngine, CallPolicy
 from lwork.calls.ports import LegListener, SipLeg, TrunkUnavailable
 from lwork.errors import Failed
-from lwork.media.ng import NgClient
+from lwork.media.ng.client import NgClient
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.server import RelayServer
 from lwork.media.sdp_min import build_sdp, parse_sdp

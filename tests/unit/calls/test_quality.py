@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from lwork.calls.quality import FIELDS, party_stats
-from lwork.media.ng_results import parse_call_stats
+from lwork.media.ng.results import parse_call_stats
 
 DATA = Path(__file__).parent.parent.parent / "data"
 

@@ -16,7 +16,7 @@ from lwork.billing.rating import Balance, Tariff
 from lwork.billing.reservations import ReservationStore
 from lwork.calls.records import CallRecord, boss_view, iso, leg_quality, sip_status
 from lwork.calls.records_store import RecordStore
-from lwork.media.ng_results import CallStats, LegInfo, LegQuality
+from lwork.media.ng.results import CallStats, LegInfo, LegQuality
 from lwork.storage.tables import ledger
 
 COINS = Tariff(pays_minutes=False, cents_per_minute=300)

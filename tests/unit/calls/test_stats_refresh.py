@@ -9,7 +9,7 @@ from typing import Any
 from lwork.calls.bridge import Bridge, Shape, Timing
 from lwork.calls.live import LiveCall
 from lwork.calls.stats_refresh import StatsRefresher
-from lwork.media.ng import CallStats, NgTimeout, SdpResult
+from lwork.media.ng.client import CallStats, NgTimeout, SdpResult
 
 
 def stats(packets: int) -> CallStats:

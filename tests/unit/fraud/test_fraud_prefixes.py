@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from lwork.fraud.defaults import CALL_ALLOW, CALL_DENY, SMS_ALLOW, SMS_DENY
 from lwork.fraud.prefixes import NumberPlan, PrefixRules, checked_prefix
-from lwork.sip.trunk_config import NumberRule
+from lwork.sip.trunk.config import NumberRule
 
 digits = st.text("0123456789", min_size=0, max_size=6)
 prefixes = st.lists(digits.map(lambda d: "+" + d), max_size=6).map(tuple)

@@ -1,6 +1,6 @@
 import pytest
 
-from lwork.media import bencode
+from lwork.media.ng import bencode
 
 
 def test_encodes_rtpengine_documented_ping_and_pong() -> None:

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from lwork.calls.quality import leg_stats
-from lwork.media import bencode
-from lwork.media.ng_compact import COMPACT_LEG_FIELDS, MAX_COMPACT_CALLS, parse_compact_stats
-from lwork.media.ng_results import parse_call_stats
-from lwork.media.ng_transport import to_text
+from lwork.media.ng import bencode
+from lwork.media.ng.compact import COMPACT_LEG_FIELDS, MAX_COMPACT_CALLS, parse_compact_stats
+from lwork.media.ng.results import parse_call_stats
+from lwork.media.ng.transport import to_text
 from lwork.media.relay.calls import CallTable
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.ngserver import NgServer

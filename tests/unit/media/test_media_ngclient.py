@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lwork.media import bencode
-from lwork.media.ng import NgClient, NgError, NgTimeout, call_status_stats, parse_call_stats
+from lwork.media.ng import bencode
+from lwork.media.ng.client import NgClient, NgError, NgTimeout, call_status_stats, parse_call_stats
 
 DATA = Path(__file__).parents[2] / "data"
 

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from lwork.media import bencode
+from lwork.media.ng import bencode
 from lwork.media.relay.calls import CallTable
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.dtmf import ScheduledPacket

@@ -17,7 +17,7 @@ from lwork.sip.ids import new_branch, new_call_id, new_tag
 from lwork.sip.message import SipRequest
 from lwork.sip.offer_answer import PayloadFormat, build_answer, select_audio
 from lwork.sip.sdp import Origin, SessionDescription
-from lwork.sip.transport import SipEndpoint
+from lwork.sip.trunk.transport import SipEndpoint
 from lwork.sip.uri import SipUri
 
 EventT = TypeVar("EventT")

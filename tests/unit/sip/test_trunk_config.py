@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lwork.sip.trunk_config import NumberRule, TrunkConfig, normalise_number
+from lwork.sip.trunk.config import NumberRule, TrunkConfig, normalise_number
 
 UK_RULES = (NumberRule("00", "+"), NumberRule("0", "+44"))
 

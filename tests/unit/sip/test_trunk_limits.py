@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lwork.sip.trunk_limits import TokenBucket
+from lwork.sip.trunk.limits import TokenBucket
 
 
 def test_full_bucket_allows_a_burst_then_refuses() -> None:

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from lwork.sip.message import SipRequest, parse_message
-from lwork.sip.trunk_config import NumberRule, TrunkConfig
-from lwork.sip.trunk_inbound import Refusal, screen_invite, source_address
+from lwork.sip.trunk.config import NumberRule, TrunkConfig
+from lwork.sip.trunk.inbound import Refusal, screen_invite, source_address
 
 CAPTURE = Path(__file__).parents[2] / "data" / "sip" / "invite.sip"
 CHINA = TrunkConfig(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lwork.media.ng_auth import SourcePolicy
+from lwork.media.ng.auth import SourcePolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ class RelayConfig:
     dropped unanswered (no reflection) and counted."""
     ng_secret: str = field(default="", repr=False)
     """Shared secret: when set, each ng request must carry a fresh HMAC of itself in its cookie
-    (`lwork.media.ng_auth`); unsigned or badly signed requests get an error. Empty: none."""
+    (`lwork.media.ng.auth`); unsigned or badly signed requests get an error. Empty: none."""
     ng_cache_s: float = 30.0
     """How long ng replies are kept to answer retransmitted requests (same cookie and same
     request) again; also how far a signed request's time may be from the relay's clock."""

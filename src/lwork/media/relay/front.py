@@ -18,8 +18,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import cast
 
-from lwork.media import bencode
-from lwork.media.ng_auth import SourcePolicy, sign_cookie, verify_cookie
+from lwork.media.ng import bencode
+from lwork.media.ng.auth import SourcePolicy, sign_cookie, verify_cookie
 from lwork.media.relay.child import RelayChild
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.sharding import merge_lists, merge_statistics, split_ports, worker_for

@@ -4,7 +4,7 @@ RTCP sender report toward the phone. Pure; runs per query or report interval, no
 
 from __future__ import annotations
 
-from lwork.media.ng_results import LegQuality
+from lwork.media.ng.results import LegQuality
 from lwork.media.relay import rtcp
 from lwork.media.relay.mos import estimate_mos
 from lwork.media.relay.session import Leg

@@ -6,7 +6,7 @@ of a second allocation, while another request that reuses a cookie is carried ou
 on its own. Keys and reply shapes follow rtpengine's ng protocol documentation.
 
 Requests are taken only from `ng_allowed_sources` (others are dropped unanswered) and, with an
-`ng_secret`, only with a valid signature in their cookie (`lwork.media.ng_auth`).
+`ng_secret`, only with a valid signature in their cookie (`lwork.media.ng.auth`).
 
 One command is lwork's own: `lwork stats` answers for many calls at once with only what a call
 status shows (`COMPACT_LEG_FIELDS`), because a `query` reply is ~2.5 KB of bencode per call and
@@ -20,9 +20,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lwork.media import bencode
-from lwork.media.ng_auth import SourcePolicy, request_digest, verify_cookie
-from lwork.media.ng_compact import COMPACT_LEG_FIELDS, MAX_COMPACT_CALLS, compact_leg
+from lwork.media.ng import bencode
+from lwork.media.ng.auth import SourcePolicy, request_digest, verify_cookie
+from lwork.media.ng.compact import COMPACT_LEG_FIELDS, MAX_COMPACT_CALLS, compact_leg
 from lwork.media.relay.calls import Call, CallError, CallTable
 from lwork.media.relay.dtmf import ScheduledPacket, digit_code
 from lwork.media.relay.ports import PortsExhausted

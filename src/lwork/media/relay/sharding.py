@@ -10,7 +10,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping, Sequence
 
-from lwork.media.bencode import BValue, Encodable
+from lwork.media.ng.bencode import BValue, Encodable
 
 
 def worker_for(call_id: bytes, workers: int) -> int:

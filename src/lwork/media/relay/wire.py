@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lwork.media.bencode import Encodable
+from lwork.media.ng.bencode import Encodable
 from lwork.media.relay.calls import Call
 from lwork.media.relay.leg_reports import leg_quality
 from lwork.media.relay.session import Address, Counters, Leg

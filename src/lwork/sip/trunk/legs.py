@@ -18,7 +18,7 @@ from lwork.sip.headers import NameAddr
 from lwork.sip.message import SipRequest, SipResponse
 from lwork.sip.sdp import SessionDescription
 from lwork.sip.transaction import Address, TimerSettings
-from lwork.sip.trunk_config import TrunkConfig
+from lwork.sip.trunk.config import TrunkConfig
 
 log = logging.getLogger(__name__)
 

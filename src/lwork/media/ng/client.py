@@ -1,7 +1,7 @@
 """Async client of rtpengine's *ng* control protocol (bencode over UDP), lwork's only way to
 drive a media relay: the built-in `lwork relay` or an rtpengine cluster.
 
-The commands lwork uses, over the transport in ``ng_transport.py``.
+The commands lwork uses, over the transport in ``transport.py``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lwork.media import bencode
-from lwork.media.ng_compact import parse_compact_stats
-from lwork.media.ng_results import (
+from lwork.media.ng import bencode
+from lwork.media.ng.compact import parse_compact_stats
+from lwork.media.ng.results import (
     CallStats,
     LegInfo,
     LegQuality,
@@ -23,7 +23,7 @@ from lwork.media.ng_results import (
     call_status_stats,
     parse_call_stats,
 )
-from lwork.media.ng_transport import NgError, NgTimeout, NgTransport
+from lwork.media.ng.transport import NgError, NgTimeout, NgTransport
 from lwork.media.sdp_min import MediaAddress, parse_sdp
 
 log = logging.getLogger("lwork.media")
@@ -130,7 +130,7 @@ class NgClient(NgTransport):
 
     async def query_many(self, call_ids: Sequence[str]) -> dict[str, CallStats]:
         """Statistics of many calls as a call status needs them: one `lwork stats` request to
-        the built-in relay (see `ng_compact`); from a relay that refuses it (rtpengine), one
+        the built-in relay (see `compact`); from a relay that refuses it (rtpengine), one
         `query` per call, concurrently. A call absent from the result is one the relay said it
         does not know; a relay that left any request unanswered raises NgTimeout instead, so
         absence never stands for silence."""

@@ -2,7 +2,7 @@
 
 Requests are retransmitted with the same cookie on timeout (the relay answers a duplicate from
 its cache); a reply with `"result": "error"` raises `NgError` carrying `error-reason`. With a
-secret, each request's cookie carries its signature (`ng_auth`); the secret itself is never
+secret, each request's cookie carries its signature (`auth`); the secret itself is never
 sent, and rtpengine echoes the longer cookie like any other.
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self
 
-from lwork.media import bencode
-from lwork.media.ng_auth import sign_cookie
+from lwork.media.ng import bencode
+from lwork.media.ng.auth import sign_cookie
 
 
 class NgError(Exception):

@@ -1,13 +1,14 @@
-"""The call service's SIP legs through lwork's trunk user agent (``lwork.sip.trunk``)."""
+"""How lwork wires its SIP trunk: its ``TrunkConfig`` from settings, and the trunk as the SIP legs
+the call services dial through (``lwork.calls.ports.SipLegs``)."""
 
 from __future__ import annotations
 
 from lwork.calls.ports import LegListener, SipLeg, TrunkUnavailable
 from lwork.settings import SipSettings
-from lwork.sip.trunk import Trunk
-from lwork.sip.trunk_config import NumberRule, TrunkConfig
-from lwork.sip.trunk_legs import CallStateError
-from lwork.sip.trunk_limits import TrunkBusy
+from lwork.sip.trunk.config import NumberRule, TrunkConfig
+from lwork.sip.trunk.legs import CallStateError
+from lwork.sip.trunk.limits import TrunkBusy
+from lwork.sip.trunk.user_agent import Trunk
 
 
 def trunk_config(settings: SipSettings) -> TrunkConfig:

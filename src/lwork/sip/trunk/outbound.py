@@ -24,7 +24,7 @@ from lwork.sip.dialog import Dialog
 from lwork.sip.headers import NameAddr
 from lwork.sip.ids import new_branch, new_call_id, new_cnonce, new_tag
 from lwork.sip.message import SipRequest, SipResponse
-from lwork.sip.trunk_legs import (
+from lwork.sip.trunk.legs import (
     SDP,
     CallStateError,
     Cancellable,

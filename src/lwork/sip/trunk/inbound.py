@@ -18,8 +18,8 @@ from lwork.sip.message import SipRequest
 from lwork.sip.offer_answer import NoCommonCodec, select_audio
 from lwork.sip.sdp import SessionDescription
 from lwork.sip.transaction import Address
-from lwork.sip.trunk_config import TrunkConfig
-from lwork.sip.trunk_legs import (
+from lwork.sip.trunk.config import TrunkConfig
+from lwork.sip.trunk.legs import (
     SDP,
     AckWaiter,
     CallStateError,

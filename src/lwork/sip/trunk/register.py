@@ -22,8 +22,8 @@ from lwork.sip.headers import NameAddr
 from lwork.sip.ids import new_branch, new_call_id, new_cnonce, new_tag
 from lwork.sip.message import SipRequest, SipResponse
 from lwork.sip.transaction import Address
-from lwork.sip.trunk_legs import Cancellable, LegHost
-from lwork.sip.trunk_limits import TrunkStats
+from lwork.sip.trunk.legs import Cancellable, LegHost
+from lwork.sip.trunk.limits import TrunkStats
 from lwork.sip.uri import SipUri, parse_host_port
 
 log = logging.getLogger(__name__)

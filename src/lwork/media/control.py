@@ -6,10 +6,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-from lwork.media.ng import CallStats, NgClient, NgError, SdpResult
+from lwork.media.ng.client import NgClient
 from lwork.media.relay.child import RelayChild
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.server import RelayServer
@@ -35,12 +35,23 @@ def relay_config(settings: MediaSettings) -> RelayConfig:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class RelayConnection:
+    """The relay lwork is connected to: its ng client, and the relay child process when lwork
+    started one (None for an external relay or the inline one)."""
+
+    ng: NgClient
+    child: RelayChild | None = None
+
+    @property
+    def restarts(self) -> int:
+        """Times the built-in relay child was started again after dying (0: none, or not ours)."""
+        return 0 if self.child is None else self.child.restarts
+
+
 @contextlib.asynccontextmanager
-async def media_control(
-    settings: MediaSettings, link: RelayLink | None = None
-) -> AsyncIterator[NgClient]:
-    """An ng client to the configured relay, starting the built-in one for as long as needed;
-    `link` learns of the relay child (for its restart count)."""
+async def media_control(settings: MediaSettings) -> AsyncIterator[RelayConnection]:
+    """A connection to the configured relay, starting the built-in one for as long as needed."""
     timeout_s = settings.ng_timeout_s
     flags = ("strict source",) if settings.strict_source else ()
     if settings.ng_url:
@@ -51,7 +62,7 @@ async def media_control(
         async with NgClient(
             url.hostname, url.port, timeout_s=timeout_s, secret=secret, sdp_flags=flags
         ) as client:
-            yield client
+            yield RelayConnection(client)
         return
     config = relay_config(settings)
     # The built-in relay listens on loopback, where any local user could send it commands: a
@@ -64,58 +75,14 @@ async def media_control(
             async with NgClient(
                 host, port, timeout_s=timeout_s, secret=secret, sdp_flags=flags
             ) as client:
-                yield client
+                yield RelayConnection(client)
         return
     child = RelayChild(config)
-    if link is not None:
-        link.child = child
     try:
         port = await child.start()
         async with NgClient(
             "127.0.0.1", port, timeout_s=timeout_s, secret=secret, sdp_flags=flags
         ) as client:
-            yield client
+            yield RelayConnection(client, child)
     finally:
         await child.close()
-
-
-class RelayLink:
-    """The media control of the call service, connected once the relay is up (at start-up)."""
-
-    def __init__(self) -> None:
-        self.client: NgClient | None = None
-        self.child: RelayChild | None = None
-
-    @property
-    def restarts(self) -> int:
-        """Times the built-in relay child was started again after dying (0: none, or not ours)."""
-        return 0 if self.child is None else self.child.restarts
-
-    def _ng(self) -> NgClient:
-        if self.client is None:
-            raise NgError("the media relay is not connected")
-        return self.client
-
-    async def offer(self, call_id: str, from_tag: str, sdp: str) -> SdpResult:
-        return await self._ng().offer(call_id, from_tag, sdp)
-
-    async def answer(self, call_id: str, from_tag: str, to_tag: str, sdp: str) -> SdpResult:
-        return await self._ng().answer(call_id, from_tag, to_tag, sdp)
-
-    async def delete(self, call_id: str, from_tag: str | None = None) -> CallStats | None:
-        return await self._ng().delete(call_id, from_tag)
-
-    async def forget(self, call_id: str) -> None:
-        await self._ng().forget(call_id)
-
-    async def query(self, call_id: str, from_tag: str | None = None) -> CallStats:
-        return await self._ng().query(call_id, from_tag)
-
-    async def query_many(self, call_ids: Sequence[str]) -> dict[str, CallStats]:
-        return await self._ng().query_many(call_ids)
-
-    async def relay_address(self, call_id: str, tag: str) -> tuple[str, int]:
-        return await self._ng().relay_address(call_id, tag)
-
-    async def play_dtmf(self, call_id: str, from_tag: str, digit: str) -> None:
-        await self._ng().play_dtmf(call_id, from_tag, digit)

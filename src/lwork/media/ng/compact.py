@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lwork.media.ng_results import CallStats, LegInfo, LegQuality, StreamInfo
+from lwork.media.ng.results import CallStats, LegInfo, LegQuality, StreamInfo
 from lwork.media.relay.leg_reports import leg_quality
 
 if TYPE_CHECKING:  # the API node imports this module for the parser, not the relay

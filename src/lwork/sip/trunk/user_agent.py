@@ -8,7 +8,7 @@ raise out of the event handler: malformed input is counted in ``stats`` and drop
 
 Usage::
 
-    trunk = Trunk(config, on_invite=call_service.on_trunk_invite)
+    trunk = Trunk(config, on_invite=take_call)   # or set trunk.on_invite before start()
     await trunk.start()
     call = await trunk.dial("+442079460000", caller_id="+441632960001", sdp=offer,
                             listener=leg_listener)          # raises TrunkBusy
@@ -38,13 +38,13 @@ from lwork.sip.ids import new_tag
 from lwork.sip.matching import TransactionKey
 from lwork.sip.message import SipRequest, SipResponse
 from lwork.sip.transaction import DEFAULT_TIMERS, Address, TimerSettings, TransactionStateError
-from lwork.sip.transport import SipEndpoint
-from lwork.sip.trunk_config import NumberRule, TrunkConfig
-from lwork.sip.trunk_inbound import InboundCall, Refusal, screen_invite, source_address
-from lwork.sip.trunk_legs import CallStateError, Cancellable, LegListener, LegState, SipLeg
-from lwork.sip.trunk_limits import TokenBucket, TrunkBusy, TrunkStats
-from lwork.sip.trunk_outbound import OutboundCall
-from lwork.sip.trunk_register import KeepAlive, Registration
+from lwork.sip.trunk.config import NumberRule, TrunkConfig
+from lwork.sip.trunk.inbound import InboundCall, Refusal, screen_invite, source_address
+from lwork.sip.trunk.legs import CallStateError, Cancellable, LegListener, LegState, SipLeg
+from lwork.sip.trunk.limits import TokenBucket, TrunkBusy, TrunkStats
+from lwork.sip.trunk.outbound import OutboundCall
+from lwork.sip.trunk.register import KeepAlive, Registration
+from lwork.sip.trunk.transport import SipEndpoint
 from lwork.sip.uri import SipUri
 
 log = logging.getLogger(__name__)
@@ -70,11 +70,18 @@ class Trunk:
     """SIP user agent towards one carrier; see the module docstring."""
 
     def __init__(
-        self, config: TrunkConfig, on_invite: OnInvite, *, timers: TimerSettings = DEFAULT_TIMERS
+        self,
+        config: TrunkConfig,
+        on_invite: OnInvite | None = None,
+        *,
+        timers: TimerSettings = DEFAULT_TIMERS,
     ) -> None:
         self.config = config
         self.timers = timers
-        self._on_invite = on_invite
+        self.on_invite = on_invite
+        """Who takes the carrier's calls. It may be set after construction, because what answers
+        them (the call service) dials through this trunk and so is built after it; ``start``
+        refuses to listen without one."""
         self._endpoint = SipEndpoint(self._on_event, timers=timers)
         self._bucket = TokenBucket(config.calls_per_second, config.cps_burst)
         self._stats = TrunkStats()
@@ -97,6 +104,8 @@ class Trunk:
 
     async def start(self) -> Address:
         """Bind the socket, then start REGISTER and OPTIONS keep-alive; returns the address."""
+        if self.on_invite is None:
+            raise CallStateError("trunk has no invite handler: set on_invite before start")
         config = self.config
         if config.transport == "tcp":
             address = await self._endpoint.listen_tcp(config.listen_host, config.listen_port)
@@ -283,6 +292,10 @@ class Trunk:
             self._respond(invite, screened.code, reason=screened.reason)
             return
         caller, callee = screened
+        on_invite = self.on_invite
+        if on_invite is None:  # unset again after start: nobody takes calls now
+            self._respond(invite, 503)
+            return
         try:
             call = InboundCall(self, invite, source, caller=caller, callee=callee)
         except ValueError:
@@ -290,13 +303,13 @@ class Trunk:
             return
         self._legs[call.call_id] = call
         self._stats.calls_in += 1
-        task = asyncio.get_running_loop().create_task(self._offer(call))
+        task = asyncio.get_running_loop().create_task(self._offer(call, on_invite))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _offer(self, call: InboundCall) -> None:
+    async def _offer(self, call: InboundCall, on_invite: OnInvite) -> None:
         try:
-            await self._on_invite(call)
+            await on_invite(call)
         except Exception:
             self._stats.handler_errors += 1
             log.exception("on_invite failed for call %s", call.call_id)

@@ -1,4 +1,4 @@
-"""asyncio UDP and TCP transports under the SIP transaction layer: the only I/O in lwork.sip.
+"""asyncio UDP and TCP transports under the SIP transaction layer: the SIP socket I/O of lwork.
 
 ``SipEndpoint`` owns one TransactionLayer, feeds it every parsed message with the loop's
 monotonic time, sends what it emits (UDP or TCP, as the top Via says), keeps a single timer
