@@ -57,6 +57,9 @@ from lwork.http.request import ApiRequest
 from lwork.http.routing import Reply, Route, RouteTable
 from lwork.http.server import HttpEdge, build_starlette
 from lwork.metrics import NodeMetrics
+from lwork.payments.api import PaymentApi
+from lwork.payments.notify import notify_routes
+from lwork.payments.setup import build_payments
 from lwork.push.api import PushChannelApi
 from lwork.push.bus import BusMessage
 from lwork.push.channel import PollRegistry
@@ -281,6 +284,7 @@ def build_app(
         else None
     )
     versions = VersionStore(engine, clock.monotonic)
+    payments = build_payments(settings, engine, billing.ledger, clock.wall)
 
     node_metrics = NodeMetrics(
         lambda: {
@@ -301,6 +305,7 @@ def build_app(
             *CallbackApi(calls, accounts, router, caller_id_from_did, fraud).routes(),
             *VersionApi(versions).routes(),
             *BillingApi(billing, accounts).routes(),
+            *PaymentApi(payments, accounts).routes(),
             *operational_routes(
                 engine,
                 node_metrics,
@@ -400,4 +405,7 @@ def build_app(
         keeper=keeper,
         provisioning=provisioning,
     )
-    return build_starlette(edge, lifespan), services
+    app = build_starlette(edge, lifespan)
+    # Provider notifications need their raw bytes and answer in the provider's own way.
+    app.router.routes[:0] = notify_routes(payments, settings.http.body_limit)
+    return app, services
