@@ -26,11 +26,14 @@ class _TooLarge(Exception):
 
 def notify_routes(payments: PaymentService, body_limit: int) -> list[BaseRoute]:
     """One route per enabled provider; a disabled provider's path stays ``not_found``."""
-    return [
-        Route(f"/lwork/pay/notify/{pay_type}", _endpoint(payments, pay_type, body_limit),
-              methods=_ANY_METHOD)
-        for pay_type in payments.providers
-    ]  # fmt: skip
+    routes: list[BaseRoute] = []
+    for pay_type in payments.providers:
+        endpoint = _endpoint(payments, pay_type, body_limit)
+        paths = [f"/lwork/pay/notify/{pay_type}"]
+        if pay_type == "alipay":  # where the original's apps told Alipay to notify
+            paths += ["/lwork/mobile/paytest", "/lwork/mobile1/paytest"]
+        routes += [Route(path, endpoint, methods=_ANY_METHOD) for path in paths]
+    return routes
 
 
 def _endpoint(

@@ -124,6 +124,8 @@ class OrderStore:
         order = (await conn.execute(
             select(orders).where(orders.c.payid == notice.payid).with_for_update()
         )).one()  # fmt: skip
+        if notice.event == "pending":
+            return Settled.UNCHANGED
         if order.state != "created" and order.state != "closed":
             if order.state == "paid" and order.trade_no != notice.trade_no:
                 log.error("order %s paid by trade %s was paid again by trade %s: refund it",

@@ -31,7 +31,8 @@ class Notice:
     trade_no: str
     """The provider's own number for the payment: the ledger row's reference."""
     money_fen: int
-    event: Literal["paid", "closed"]
+    event: Literal["paid", "closed", "pending"]
+    """``pending``: the buyer has not paid yet (nothing changes)."""
     mismatch: str | None = None
     """A field the provider checks that names another app or merchant: the order is flagged."""
 

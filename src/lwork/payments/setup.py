@@ -7,6 +7,7 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lwork.billing.ledger import LedgerStore
+from lwork.payments.alipay import AlipayProvider
 from lwork.payments.orders import OrderStore
 from lwork.payments.products import Catalogue
 from lwork.payments.provider import Provider
@@ -19,6 +20,9 @@ def build_payments(
     settings: Settings, engine: AsyncEngine, ledger: LedgerStore, wall: Callable[[], float]
 ) -> PaymentService:
     providers: dict[str, Provider] = {}
+    alipay = settings.payments.alipay
+    if alipay.enabled:
+        providers["alipay"] = AlipayProvider(alipay)
     test = settings.payments.test
     if test.enabled:
         providers["test"] = TestPayProvider(test.secret.get_secret_value().encode())

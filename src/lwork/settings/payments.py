@@ -88,8 +88,42 @@ class TestPaySettings(Section):
         return self
 
 
+class AlipaySettings(Section):
+    """Alipay App Pay (``alipay.trade.app.pay``): orders signed RSA2 by the server."""
+
+    enabled: bool = False
+    """Offer ``pay_type = "alipay"`` and accept ``POST /lwork/pay/notify/alipay`` (and the
+    original's ``/lwork/mobile/paytest``)."""
+    app_id: str = ""
+    """The application's id on the Alipay open platform."""
+    seller_id: str = ""
+    """The merchant's Alipay user id (2088…); a notification naming another seller is flagged.
+    Empty: not checked."""
+    app_private_key: SecretStr = SecretStr("")
+    """The application's RSA private key (PEM, PKCS#1 or PKCS#8) that signs orders; never sent
+    to an app."""
+    alipay_public_key: str = ""
+    """Alipay's RSA public key (PEM, or the bare Base64 the console shows) that notifications
+    are verified with."""
+    notify_url: str = ""
+    """Where Alipay posts notifications: this service's public
+    ``https://…/lwork/pay/notify/alipay``."""
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> AlipaySettings:
+        if self.enabled:
+            missing = [name for name in ("app_id", "alipay_public_key", "notify_url")
+                       if not getattr(self, name)]  # fmt: skip
+            if not self.app_private_key.get_secret_value():
+                missing.append("app_private_key")
+            if missing:
+                raise ValueError("payments.alipay is enabled without " + ", ".join(missing))
+        return self
+
+
 class PaymentSettings(Section):
     order_ttl_s: int = Field(1800, ge=60)
     """An order not paid this long after ``get_payid`` is closed (seconds); the providers are
     told the same deadline."""
+    alipay: AlipaySettings = AlipaySettings()
     test: TestPaySettings = TestPaySettings()

@@ -68,3 +68,9 @@ def test_production_refuses_the_test_provider() -> None:
     assert not any("payments.test" in p for p in problems)
     with pytest.raises(ValidationError, match="at least 16"):
         Settings(payments={"test": {"enabled": True, "secret": "short"}})
+
+
+def test_alipay_enabled_without_its_keys_is_refused() -> None:
+    with pytest.raises(ValidationError, match="app_private_key"):
+        Settings(payments={"alipay": {"enabled": True, "app_id": "1", "notify_url": "https://x",
+                                      "alipay_public_key": "k"}})  # fmt: skip
