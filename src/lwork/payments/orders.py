@@ -92,13 +92,6 @@ class OrderStore:
             rows = (await conn.execute(query)).all()
         return [Recharge(r.paid_at, r.money, r.coins, r.minutes) for r in rows]
 
-    async def state(self, payid: str) -> str | None:
-        async with self._engine.connect() as conn:
-            state: str | None = await conn.scalar(
-                select(orders.c.state).where(orders.c.payid == payid)
-            )
-        return state
-
     async def settle(self, provider: str, notice: Notice, now: float) -> Settled:
         try:
             async with self._engine.begin() as conn:

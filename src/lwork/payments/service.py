@@ -100,6 +100,3 @@ class PaymentService:
         if settled is Settled.UNKNOWN:
             return provider.refused(404)
         return provider.accepted()
-
-    async def order_state(self, payid: str) -> str | None:
-        return await self._orders.state(payid)
