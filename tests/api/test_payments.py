@@ -148,6 +148,14 @@ async def test_get_payid_and_recharges_need_the_accounts_session(paying: LiveSer
     assert r.json() == {"status": "failed", "reason": "no_logined"}
     r = await paying.post("/lwork/mobile/get_recharges", {"uuid": PHONE, "device_id": "other"})
     assert r.json() == {"status": "failed", "reason": "no_logined"}
+    # without the token: the account's device, from the network of its long poll
+    await paying.long_poll(PHONE, "d")
+    r = await paying.post("/lwork/mobile/get_recharges", {"uuid": PHONE, "device_id": "d"})
+    assert r.json() == {"status": "ok", "recharges": []}
+    r = await paying.post("/lwork/mobile/get_recharges", {"uuid": PHONE})
+    assert r.json() == {"status": "failed", "reason": "no_logined"}
+    r = await paying.post("/lwork/mobile/get_payid", {**body, "device_id": "d"})
+    assert r.json()["status"] == "ok"
     r = await paying.post("/lwork/mobile/get_payid", {**body, "uuid": "13900000000"})
     assert r.json() == {"status": "failed", "reason": "account_not_existed"}
     r = await paying.post("/lwork/mobile/get_recharges", {"uuid": "13900000000"})

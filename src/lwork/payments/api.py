@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from msgspec import Meta, Struct
 
-from lwork.accounts.authorization import DEVICE_AND_POLL, POLL, Proof
+from lwork.accounts.authorization import DEVICE_AND_POLL, Proof
 from lwork.accounts.service import AccountService
 from lwork.errors import Failed, InvalidParams
 from lwork.http.request import ApiRequest
@@ -64,7 +64,8 @@ class PaymentApi:
         group = await self._accounts.group(body.uuid)
         if group is None:
             raise Failed("account_not_existed")
-        # An order spends money: the account's own device, from where it polls (CONTRACT §3).
+        # An order spends money (and recharges are private): without the login token, only
+        # the account's own device, from where it polls, may ask (CONTRACT §3).
         proof = Proof(req.bearer or body.token, body.device_id, req.client_ip)
         session = await self._accounts.authorize(body.uuid, proof, DEVICE_AND_POLL)
         product = self._payments.product(
@@ -78,7 +79,7 @@ class PaymentApi:
         if not await self._accounts.registered(body.uuid):
             raise Failed("register_uuid_not_existed")
         proof = Proof(req.bearer or body.token, body.device_id, req.client_ip)
-        session = await self._accounts.authorize(body.uuid, proof, POLL)
+        session = await self._accounts.authorize(body.uuid, proof, DEVICE_AND_POLL)
         return RechargesResponse(recharges=await self._payments.recharges(session.uuid))
 
 
