@@ -57,6 +57,9 @@ from lwork.http.server import EDGE, HttpEdge, build_starlette_composed
 from lwork.media.control import RelayConnection, media_control
 from lwork.media.ng.client import NgClient
 from lwork.metrics import NodeMetrics
+from lwork.payments.api import PaymentApi
+from lwork.payments.notify import notify_routes
+from lwork.payments.setup import build_payments
 from lwork.push.api import PushChannelApi
 from lwork.push.bus import BusMessage, Resync, SessionsChanged
 from lwork.push.channel import PollRegistry
@@ -285,6 +288,7 @@ def build_app(
     caller_id_from_did = settings.sip.caller_id == "did_else_uuid"
     sip_config = trunk_config(settings.sip) if settings.sip.enabled else None  # bad: fails now
     versions = VersionStore(engine, clock.monotonic)
+    payments = build_payments(settings, engine, billing.ledger, clock.wall)
     metrics_access = MetricsAccess(
         settings.metrics.token.get_secret_value(),
         settings.metrics.allow_from,
@@ -342,6 +346,7 @@ def build_app(
                 *CallbackApi(calls, accounts, router, caller_id_from_did, fraud).routes(),
                 *VersionApi(versions).routes(),
                 *BillingApi(billing, accounts).routes(),
+                *PaymentApi(payments, accounts).routes(),
                 *operational_routes(engine, node_metrics, metrics_access),
             ]
         )
@@ -444,4 +449,7 @@ def build_app(
         records=records,
         keeper=keeper,
     )
-    return build_starlette_composed(lifespan), services
+    app = build_starlette_composed(lifespan)
+    # Provider notifications need their raw bytes and answer in the provider's own way.
+    app.router.routes[:0] = notify_routes(payments, settings.http.body_limit)
+    return app, services

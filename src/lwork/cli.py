@@ -96,6 +96,12 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _boss(settings: Settings, args: argparse.Namespace) -> int:
+    if args.boss_command == "products":
+        from lwork.billing.operator import product_lines
+
+        print(product_lines(settings.billing.products))
+        return 0
+
     async def action(services: Any) -> str:
         from lwork.billing import operator
 

@@ -85,3 +85,10 @@ async def test_call_details_of_an_account_by_local_date(tmp_path: Path) -> None:
     backwards = lwork(tmp_path, "boss", "cdrs", "02100001111", "--start", "2026-04-02",
                       "--end", "2026-04-01")  # fmt: skip
     assert backwards.returncode == 1 and "before" in backwards.stderr
+
+
+def test_products_lists_the_catalogue(tmp_path: Path) -> None:
+    shown = lwork(tmp_path, "boss", "products")
+    assert shown.returncode == 0, shown.stderr
+    assert "coins_300\tcommon\t30.00 yuan\t300 coins" in shown.stdout.splitlines()
+    assert "minutes_300x3\tdth\t150.00 yuan\t300 minutes × 3 period(s) of 30 days" in shown.stdout

@@ -36,23 +36,35 @@ class LedgerStore:
         self, uuid: str, ref: str, balance: Balance, note: str | None, now: float
     ) -> bool:
         """Add ``balance`` to the account's; False if ``ref`` was applied before."""
-        delta = {"coins": balance.coins, "gift_coins": balance.gift_coins,
-                 "minutes": balance.minutes}  # fmt: skip
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(ledger.insert().values(
-                    uuid=uuid, ref=ref, kind="credit", forgiven=0, note=note, created_at=now,
-                    **delta))  # fmt: skip
-                await self.locked_balance(conn, uuid, now)
-                await conn.execute(
-                    update(balances)
-                    .where(balances.c.uuid == uuid)
-                    .values(updated_at=now,
-                            **{k: getattr(balances.c, k) + v for k, v in delta.items()})
-                )  # fmt: skip
+                await self.apply_credit(conn, uuid, ref, balance, note, now)
         except IntegrityError:
             return False
         return True
+
+    async def apply_credit(
+        self,
+        conn: AsyncConnection,
+        uuid: str,
+        ref: str,
+        balance: Balance,
+        note: str | None,
+        now: float,
+    ) -> None:
+        """Add ``balance`` in the caller's transaction (a paid order's); IntegrityError if
+        ``ref`` was applied before."""
+        delta = {"coins": balance.coins, "gift_coins": balance.gift_coins,
+                 "minutes": balance.minutes}  # fmt: skip
+        await conn.execute(ledger.insert().values(
+            uuid=uuid, ref=ref, kind="credit", forgiven=0, note=note, created_at=now,
+            **delta))  # fmt: skip
+        await self.locked_balance(conn, uuid, now)
+        await conn.execute(
+            update(balances)
+            .where(balances.c.uuid == uuid)
+            .values(updated_at=now, **{k: getattr(balances.c, k) + v for k, v in delta.items()})
+        )
 
     async def apply_charge(
         self,

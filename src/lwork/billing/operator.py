@@ -1,4 +1,5 @@
-"""The operator's billing commands (``lwork boss credit|balance``): top-ups and balance reads.
+"""The operator's billing commands (``lwork boss credit|balance|cdrs|products``): top-ups,
+balance reads, call records and the product catalogue.
 
 The authenticated BOSS HTTP interface (CONTRACT §9) will call the same service.
 """
@@ -9,6 +10,7 @@ import argparse
 import datetime as dt
 import json
 import secrets
+from collections.abc import Sequence
 
 from lwork.accounts.phone import normalise_phone
 from lwork.accounts.service import AccountService
@@ -16,6 +18,7 @@ from lwork.billing.rating import Balance, coins_value, to_cents
 from lwork.billing.service import MINUTES_GROUPS, BillingService
 from lwork.calls.records import boss_view
 from lwork.calls.records_store import RecordStore
+from lwork.settings import ProductSettings
 
 COMMANDS = ("credit", "balance", "cdrs")
 
@@ -31,11 +34,19 @@ def add_commands(boss: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     boss.add_parser("balance", help="coins and package minutes of an account").add_argument(
         "account"
     )
+    boss.add_parser("products", help="the product catalogue (billing.products)")
     cdrs = boss.add_parser("cdrs", help="an account's call detail records, one JSON line each")
     cdrs.add_argument("account")
     cdrs.add_argument("--start", type=dt.date.fromisoformat, required=True, help="YYYY-MM-DD")
     cdrs.add_argument("--end", type=dt.date.fromisoformat, required=True,
                       help="YYYY-MM-DD, inclusive")  # fmt: skip
+
+
+def product_lines(entries: Sequence[ProductSettings]) -> str:
+    """``lwork boss products``: one tab-separated line per product (no database needed)."""
+    from lwork.payments.products import describe
+
+    return "\n".join(describe(entry) for entry in entries) or "no products configured"
 
 
 async def run(

@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from lwork.settings.fraud import FraudGroupSettings, FraudSettings
 from lwork.settings.metrics import MetricsSettings
+from lwork.settings.payments import PaymentSettings, ProductSettings, TestPaySettings
 from lwork.settings.production import production_problems
 from lwork.settings.push import (
     ApnsSettings,
@@ -58,13 +59,16 @@ __all__ = [
     "HttpSettings",
     "MediaSettings",
     "MetricsSettings",
+    "PaymentSettings",
     "PresenceSettings",
+    "ProductSettings",
     "PushSettings",
     "RetrySettings",
     "Section",
     "Settings",
     "SipSettings",
     "SmsSettings",
+    "TestPaySettings",
     "load_settings",
 ]
 
@@ -105,6 +109,7 @@ class Settings(BaseSettings):
     billing: BillingSettings = BillingSettings()
     fraud: FraudSettings = FraudSettings()
     metrics: MetricsSettings = MetricsSettings()
+    payments: PaymentSettings = PaymentSettings()
 
     @field_validator("node")
     @classmethod

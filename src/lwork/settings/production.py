@@ -36,4 +36,10 @@ def production_problems(settings: Settings) -> list[str]:
             "/metrics would be open to the world: set metrics.token or metrics.allow_from "
             "(or metrics.public = true to allow it on purpose)"
         )
+    test_pay = settings.payments.test
+    if test_pay.enabled and not test_pay.allow_in_production:
+        problems.append(
+            "payments.test.enabled: anyone holding payments.test.secret can credit any order; "
+            "turn it off (or set payments.test.allow_in_production = true on a staging service)"
+        )
     return problems

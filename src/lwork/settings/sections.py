@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+from lwork.settings.base import Section as Section  # re-exported: the sections import it here
+from lwork.settings.payments import ProductSettings, default_products, unique_ids
 
 
 class HttpSettings(Section):
@@ -259,7 +258,18 @@ class BillingSettings(Section):
     """A call capped by its balance gets a ``talk_time_warning`` event this long before the
     cap hangs it up (0: no warning)."""
     timezone: str = "UTC"
-    """Time zone whose calendar months ``month_consumed`` counts (e.g. ``Asia/Shanghai``)."""
+    """Time zone whose calendar months ``month_consumed`` counts and in which ``get_recharges``
+    gives dates (e.g. ``Asia/Shanghai``)."""
+    products: list[ProductSettings] = Field(default_factory=default_products)
+    """The catalogue apps buy from (CONTRACT §8): each entry an ``id``, a ``group``, a price
+    ``money`` in yuan and either ``coins`` or package ``minutes`` (per ``period_days``, for
+    ``periods``). Defaults: coin packs ``coins_100/300/1000`` and ``dth`` packages
+    ``minutes_100x1``, ``minutes_300x3``; ``lwork boss products`` lists what is configured."""
+
+    @field_validator("products")
+    @classmethod
+    def _unique_products(cls, value: list[ProductSettings]) -> list[ProductSettings]:
+        return unique_ids(value)
 
     @field_validator("timezone")
     @classmethod

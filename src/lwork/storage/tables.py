@@ -246,3 +246,25 @@ fraud_alarms = Table(
     Index("ix_fraud_alarms_subject", "subject", "blocked_until"),
     Index("ix_fraud_alarms_created", "created_at"),
 )
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("payid", String(32), primary_key=True, doc="unguessable; the providers' order number"),
+    Column("uuid", String(64), nullable=False, doc="the account it credits"),
+    Column("uuid_raw", String(64), nullable=False, doc="as the app sent it (echoed)"),
+    Column("product_id", String(64), nullable=False),
+    Column("pay_type", String(16), nullable=False, doc="alipay | wechat | apple | test"),
+    Column("money", BigInteger, nullable=False, doc="price in fen"),
+    Column("coins", BigInteger, nullable=False, doc="credit, hundredths of a coin"),
+    Column("minutes", Integer, nullable=False, doc="credit, package minutes"),
+    Column("state", String(16), nullable=False, doc="created | paid | closed | refunded | flagged"),
+    Column("trade_no", String(128), nullable=True, doc="the provider's trade number"),
+    Column("note", String(200), nullable=True, doc="why it was flagged or closed"),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("paid_at", Float, nullable=True),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_orders_uuid", "uuid", "state", "paid_at"),
+    Index("ix_orders_open", "state", "expires_at"),
+)

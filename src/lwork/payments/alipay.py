@@ -1,0 +1,137 @@
+"""Alipay App Pay: the order string the Alipay SDK opens, signed RSA2 (SHA256withRSA) with the
+application's key, and the asynchronous notification verified with Alipay's public key.
+
+Both signatures cover the same canonical text: every parameter but ``sign`` (and, for a
+notification, ``sign_type``) with a non-empty value, sorted by name, joined as ``k=v`` with
+``&``, values as they are (not URL-encoded).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+from urllib.parse import parse_qsl, quote_plus
+from zoneinfo import ZoneInfo
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from lwork.payments.products import FEN
+from lwork.payments.provider import Ack, NewOrder, Notice, NotVerified
+from lwork.settings.payments import AlipaySettings
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+"""Alipay's timestamps are Beijing time, whatever ``billing.timezone`` is."""
+PAID = frozenset({"TRADE_SUCCESS", "TRADE_FINISHED"})
+
+
+def canonical(params: Mapping[str, str], *skip: str) -> bytes:
+    pairs = sorted((k, v) for k, v in params.items() if v != "" and k not in skip)
+    return "&".join(f"{k}={v}" for k, v in pairs).encode()
+
+
+def load_public_key(text: str) -> rsa.RSAPublicKey:
+    pem = text.strip()
+    if not pem.startswith("-----BEGIN"):  # the console shows the bare Base64 of the DER
+        pem = f"-----BEGIN PUBLIC KEY-----\n{pem}\n-----END PUBLIC KEY-----"
+    key = serialization.load_pem_public_key(pem.encode())
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("payments.alipay.alipay_public_key is not an RSA key")
+    return key
+
+
+def load_private_key(text: str) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(text.strip().encode(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("payments.alipay.app_private_key is not an RSA key")
+    return key
+
+
+def _yuan(fen: int) -> str:
+    return f"{Decimal(fen) / FEN:.2f}"
+
+
+class AlipayProvider:
+    name = "alipay"
+
+    def __init__(self, settings: AlipaySettings) -> None:
+        self._settings = settings
+        self._private = load_private_key(settings.app_private_key.get_secret_value())
+        self._public = load_public_key(settings.alipay_public_key)
+
+    async def create(self, order: NewOrder) -> dict[str, Any]:
+        expire = dt.datetime.fromtimestamp(order.expires_at, BEIJING)
+        biz = {
+            "out_trade_no": order.payid,
+            "total_amount": _yuan(order.money_fen),
+            "subject": order.subject,
+            "product_code": "QUICK_MSECURITY_PAY",
+            "time_expire": expire.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        params = {
+            "app_id": self._settings.app_id,
+            "method": "alipay.trade.app.pay",
+            "format": "JSON",
+            "charset": "utf-8",
+            "sign_type": "RSA2",
+            "timestamp": dt.datetime.now(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
+            "version": "1.0",
+            "notify_url": self._settings.notify_url,
+            "biz_content": json.dumps(biz, separators=(",", ":"), ensure_ascii=False),
+        }
+        signature = self._private.sign(canonical(params), padding.PKCS1v15(), hashes.SHA256())
+        params["sign"] = base64.b64encode(signature).decode()
+        return {"alipay_order": "&".join(f"{k}={quote_plus(v)}" for k, v in params.items())}
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice:
+        try:
+            params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True,
+                                    strict_parsing=True))  # fmt: skip
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise NotVerified("not a UTF-8 form") from exc
+        if params.get("sign_type", "RSA2") != "RSA2":
+            raise NotVerified(f"sign_type {params.get('sign_type')!r} is not RSA2")
+        try:
+            signature = base64.b64decode(params.get("sign", ""), validate=True)
+            self._public.verify(signature, canonical(params, "sign", "sign_type"),
+                                padding.PKCS1v15(), hashes.SHA256())  # fmt: skip
+        except (InvalidSignature, binascii.Error) as exc:
+            raise NotVerified("bad or missing sign") from exc
+        return self._notice(params)
+
+    def _notice(self, params: dict[str, str]) -> Notice:
+        payid, trade_no = params.get("out_trade_no", ""), params.get("trade_no", "")
+        if not (0 < len(payid) <= 32 and 0 < len(trade_no) <= 64):
+            raise NotVerified("out_trade_no or trade_no missing or too long")
+        try:
+            fen = Decimal(params.get("total_amount", "")) * FEN
+        except InvalidOperation as exc:
+            raise NotVerified("total_amount is not a number") from exc
+        if not fen.is_finite() or fen != fen.to_integral_value() or not 0 < fen < 10**12:
+            raise NotVerified("total_amount is not a positive amount in yuan")
+        mismatch = None
+        if params.get("app_id") != self._settings.app_id:
+            mismatch = f"app_id {params.get('app_id')!r} is not ours"
+        elif self._settings.seller_id and params.get("seller_id") != self._settings.seller_id:
+            mismatch = f"seller_id {params.get('seller_id')!r} is not ours"
+        status = params.get("trade_status", "")
+        event: Literal["paid", "closed", "pending"]
+        if status in PAID:
+            event = "paid"
+        elif status == "TRADE_CLOSED":
+            event = "closed"
+        else:
+            event = "pending"  # WAIT_BUYER_PAY: nothing to do yet
+        return Notice(payid, trade_no, int(fen), event, mismatch)
+
+    def accepted(self) -> Ack:
+        return Ack(200, b"success")
+
+    def refused(self, status: int) -> Ack:
+        return Ack(status, b"failure")

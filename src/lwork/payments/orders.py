@@ -1,0 +1,162 @@
+"""Orders in the database, and the one transaction that settles a verified notification.
+
+Settling writes before it reads: the order row is touched first, which on SQLite takes the
+write lock before anything is read and on PostgreSQL locks the row, so duplicate notifications
+for one order queue and each sees the state the one before it left. The credit is a ledger row
+referenced by the provider's trade number, written in the same transaction as ``paid``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from lwork.billing.ledger import LedgerStore
+from lwork.billing.rating import Balance
+from lwork.payments.products import Product
+from lwork.payments.provider import Notice
+from lwork.storage.tables import ledger, orders
+
+log = logging.getLogger("lwork.payments")
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+PAYID_LENGTH = 22
+"""22 characters of 62: 130 random bits, within every provider's 32-character order number."""
+
+
+def new_payid() -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(PAYID_LENGTH))
+
+
+class Settled(enum.Enum):
+    CREDITED = "credited"
+    CLOSED = "closed"
+    UNCHANGED = "unchanged"
+    """A repeat, or news about an order already settled: accepted, nothing changes."""
+    FLAGGED = "flagged"
+    UNKNOWN = "unknown"
+    """No such order for this provider: not accepted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recharge:
+    paid_at: float
+    money_fen: int
+    coins_cents: int
+    minutes: int
+
+
+class OrderStore:
+    def __init__(self, engine: AsyncEngine, ledger_store: LedgerStore) -> None:
+        self._engine = engine
+        self._ledger = ledger_store
+
+    async def create(
+        self, uuid: str, uuid_raw: str, product: Product, pay_type: str, now: float, ttl_s: float
+    ) -> tuple[str, float]:
+        """A new ``created`` order (its payid and expiry); the account's expired ones close."""
+        payid, expires_at = new_payid(), now + ttl_s
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(orders)
+                .where(orders.c.uuid == uuid, orders.c.state == "created",
+                       orders.c.expires_at < now)
+                .values(state="closed", note="expired", updated_at=now)
+            )  # fmt: skip
+            await conn.execute(orders.insert().values(
+                payid=payid, uuid=uuid, uuid_raw=uuid_raw[:64], product_id=product.id,
+                pay_type=pay_type, money=product.money_fen, coins=product.coins_cents,
+                minutes=product.minutes, state="created", created_at=now, expires_at=expires_at,
+                updated_at=now))  # fmt: skip
+        return payid, expires_at
+
+    async def forget(self, payid: str) -> None:
+        """Drop an order the provider would not open (nothing was paid)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(orders.delete().where(orders.c.payid == payid))
+
+    async def recharges(self, uuid: str) -> list[Recharge]:
+        query = (
+            select(orders.c.paid_at, orders.c.money, orders.c.coins, orders.c.minutes)
+            .where(orders.c.uuid == uuid, orders.c.state == "paid")
+            .order_by(orders.c.paid_at, orders.c.payid)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Recharge(r.paid_at, r.money, r.coins, r.minutes) for r in rows]
+
+    async def settle(self, provider: str, notice: Notice, now: float) -> Settled:
+        try:
+            async with self._engine.begin() as conn:
+                return await self._settle(conn, provider, notice, now)
+        except IntegrityError:
+            # Another order took this trade number between our check and our insert: nothing
+            # was written; the provider's retry finds it and flags this order.
+            log.warning("order %s: trade %s credited concurrently elsewhere; retry will flag",
+                        notice.payid, notice.trade_no)  # fmt: skip
+            raise
+
+    async def _settle(
+        self, conn: AsyncConnection, provider: str, notice: Notice, now: float
+    ) -> Settled:
+        touched = await conn.execute(
+            update(orders)
+            .where(orders.c.payid == notice.payid, orders.c.pay_type == provider)
+            .values(updated_at=now)
+        )
+        if touched.rowcount == 0:
+            log.warning("%s notification for unknown order %r refused", provider, notice.payid)
+            return Settled.UNKNOWN
+        order = (await conn.execute(
+            select(orders).where(orders.c.payid == notice.payid).with_for_update()
+        )).one()  # fmt: skip
+        if notice.event == "pending":
+            return Settled.UNCHANGED
+        if order.state != "created" and order.state != "closed":
+            if order.state == "paid" and order.trade_no != notice.trade_no:
+                log.error("order %s paid by trade %s was paid again by trade %s: refund it",
+                          order.payid, order.trade_no, notice.trade_no)  # fmt: skip
+            return Settled.UNCHANGED
+        if notice.event == "closed":
+            if order.state == "closed":
+                return Settled.UNCHANGED
+            await _set(conn, order.payid, now, state="closed", note=f"closed by {provider}")
+            return Settled.CLOSED
+        problem = _mismatch(order, notice)
+        ref = f"pay:{provider}:{notice.trade_no}"
+        if problem is None and await conn.scalar(select(ledger.c.id).where(ledger.c.ref == ref)):
+            problem = f"trade {notice.trade_no} already credited another order"
+        if problem is not None:
+            log.error("order %s flagged, not credited: %s", order.payid, problem)
+            await _set(conn, order.payid, now, state="flagged", trade_no=notice.trade_no,
+                       note=problem[:200])  # fmt: skip
+            return Settled.FLAGGED
+        await _set(conn, order.payid, now, state="paid", trade_no=notice.trade_no, paid_at=now)
+        credit = Balance(coins=order.coins, minutes=order.minutes)
+        note = f"order {order.payid} ({order.product_id}, {provider})"
+        await self._ledger.apply_credit(conn, order.uuid, ref, credit, note, now)
+        log.info("order %s paid (trade %s): %s credited", order.payid, notice.trade_no, order.uuid)
+        return Settled.CREDITED
+
+
+def _mismatch(order: Any, notice: Notice) -> str | None:
+    if notice.mismatch is not None:
+        return notice.mismatch
+    if notice.money_fen != order.money:
+        return f"paid {notice.money_fen} fen for an order of {order.money} fen"
+    if order.state == "closed":
+        return f"paid after the order was closed ({order.note})"
+    return None
+
+
+async def _set(conn: AsyncConnection, payid: str, now: float, **values: Any) -> None:
+    await conn.execute(
+        update(orders).where(orders.c.payid == payid).values(updated_at=now, **values)
+    )

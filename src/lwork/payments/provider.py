@@ -1,0 +1,72 @@
+"""What every payment provider does for us, and what a verified notification tells us.
+
+A provider turns an order into what the app's payment SDK needs (signed by the server, never a
+key), and turns a notification's raw bytes into a :class:`Notice` only once its signature and
+fields are verified. Query and refund join this interface with the providers that have them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """An order as a provider is asked to open it."""
+
+    payid: str
+    money_fen: int
+    subject: str
+    """What the buyer sees on the provider's page (the product id)."""
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A verified notification: the provider says this about this order."""
+
+    payid: str
+    trade_no: str
+    """The provider's own number for the payment: the ledger row's reference."""
+    money_fen: int
+    event: Literal["paid", "closed", "pending"]
+    """``pending``: the buyer has not paid yet (nothing changes)."""
+    mismatch: str | None = None
+    """A field the provider checks that names another app or merchant: the order is flagged."""
+
+
+class NotVerified(Exception):
+    """A notification that cannot be believed (bad signature, malformed, wrong shape)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The provider's own way of hearing "accepted" or "send it again"."""
+
+    status: int
+    body: bytes
+    media_type: str = "text/plain"
+
+
+class Provider(Protocol):
+    name: str
+
+    async def create(self, order: NewOrder) -> dict[str, Any]:
+        """The fields ``get_payid`` adds for the app's payment SDK."""
+        ...
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice:
+        """The notification's meaning; NotVerified when it cannot be believed."""
+        ...
+
+    def accepted(self) -> Ack: ...
+
+    def refused(self, status: int) -> Ack:
+        """Not accepted: the provider sends it again (``status``: 4xx for what we refused)."""
+        ...

@@ -1,0 +1,36 @@
+"""Payments from the settings: the catalogue and the enabled providers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from lwork.billing.ledger import LedgerStore
+from lwork.payments.alipay import AlipayProvider
+from lwork.payments.orders import OrderStore
+from lwork.payments.products import Catalogue
+from lwork.payments.provider import Provider
+from lwork.payments.service import PaymentService
+from lwork.payments.testpay import TestPayProvider
+from lwork.settings import Settings
+
+
+def build_payments(
+    settings: Settings, engine: AsyncEngine, ledger: LedgerStore, wall: Callable[[], float]
+) -> PaymentService:
+    providers: dict[str, Provider] = {}
+    alipay = settings.payments.alipay
+    if alipay.enabled:
+        providers["alipay"] = AlipayProvider(alipay)
+    test = settings.payments.test
+    if test.enabled:
+        providers["test"] = TestPayProvider(test.secret.get_secret_value().encode())
+    return PaymentService(
+        OrderStore(engine, ledger),
+        Catalogue(settings.billing.products),
+        providers,
+        settings.payments.order_ttl_s,
+        settings.billing.timezone,
+        wall,
+    )

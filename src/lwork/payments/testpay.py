@@ -1,0 +1,62 @@
+"""The ``test`` provider, for staging: notifications are JSON ``{payid, money, trade_no}``
+signed with HMAC-SHA256 under ``payments.test.secret`` (hex in ``X-Lwork-Signature``)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import msgspec
+
+from lwork.payments.products import FEN
+from lwork.payments.provider import Ack, NewOrder, Notice, NotVerified
+
+SIGNATURE_HEADER = "x-lwork-signature"
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+class _TestNotice(msgspec.Struct):
+    payid: str
+    money: str | int | float
+    trade_no: str
+
+
+class TestPayProvider:
+    __test__ = False  # not a pytest test class, whatever its name
+    name = "test"
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    async def create(self, order: NewOrder) -> dict[str, Any]:
+        return {}  # the tester pays by sending the signed notification itself
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice:
+        given = headers.get(SIGNATURE_HEADER, "")
+        if not hmac.compare_digest(given.encode(), sign(self._secret, body).encode()):
+            raise NotVerified("bad or missing X-Lwork-Signature")
+        try:
+            notice = msgspec.json.decode(body, type=_TestNotice)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise NotVerified(f"malformed notification: {exc}") from exc
+        if not (0 < len(notice.trade_no) <= 64 and 0 < len(notice.payid) <= 32):
+            raise NotVerified("payid or trade_no empty or too long")
+        try:
+            fen = Decimal(str(notice.money)) * FEN
+        except InvalidOperation as exc:
+            raise NotVerified("money is not a number") from exc
+        if fen != fen.to_integral_value() or not 0 < fen < 10**12:
+            raise NotVerified("money is not a positive amount in yuan with two decimals")
+        return Notice(notice.payid, notice.trade_no, int(fen), "paid")
+
+    def accepted(self) -> Ack:
+        return Ack(200, b"success")
+
+    def refused(self, status: int) -> Ack:
+        return Ack(status, b"failure")

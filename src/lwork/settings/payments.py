@@ -1,0 +1,129 @@
+"""The product catalogue (``billing.products``) and the payment providers' settings
+(``payments``): what an order costs and gives, and who may take the money (CONTRACT §8)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import Field, SecretStr, StringConstraints, field_validator, model_validator
+
+from lwork.settings.base import Section
+
+ProductId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class ProductSettings(Section):
+    """One thing an app can buy: a coin pack or a minute package."""
+
+    id: ProductId
+    """What the app names in ``get_payid``'s ``product_id`` (and App Store product ids)."""
+    group: str = "common"
+    """The account group that may buy it (``common``: coins; ``dth``: package minutes)."""
+    money: Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=2)]
+    """Its price in yuan, at most two decimals (write it as a string, ``"30.00"``)."""
+    coins: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)] | None = None
+    """Coins it credits (a coin pack)."""
+    minutes: int | None = Field(None, gt=0)
+    """Package minutes it credits per period (a minute package)."""
+    period_days: int = Field(30, gt=0)
+    """Length of one period of a minute package, in days."""
+    periods: int = Field(1, gt=0)
+    """How many periods a minute package covers."""
+
+    @field_validator("money", "coins", mode="before")
+    @classmethod
+    def _no_binary_floats(cls, value: object) -> object:
+        # 0.1 as a binary float is not 0.1: read a float by its shortest decimal spelling.
+        return str(value) if isinstance(value, float) else value
+
+    @model_validator(mode="after")
+    def _coins_or_minutes(self) -> ProductSettings:
+        if (self.coins is None) == (self.minutes is None):
+            raise ValueError(f"product {self.id}: give either coins or minutes")
+        return self
+
+
+def default_products() -> list[ProductSettings]:
+    """The catalogue of a fresh install: three coin packs and two minute packages."""
+    coins = [("coins_100", "10.00", "100"), ("coins_300", "30.00", "300"),
+             ("coins_1000", "98.00", "1000")]  # fmt: skip
+    minutes = [("minutes_100x1", "20.00", 100, 1), ("minutes_300x3", "150.00", 300, 3)]
+    return [
+        *(ProductSettings(id=i, money=Decimal(m), coins=Decimal(c)) for i, m, c in coins),
+        *(
+            ProductSettings(id=i, group="dth", money=Decimal(m), minutes=n, periods=p)
+            for i, m, n, p in minutes
+        ),
+    ]
+
+
+def unique_ids(products: list[ProductSettings]) -> list[ProductSettings]:
+    seen: set[str] = set()
+    for product in products:
+        if product.id in seen:
+            raise ValueError(f"product id {product.id} appears twice")
+        seen.add(product.id)
+    return products
+
+
+class TestPaySettings(Section):
+    """The ``test`` provider: notifications signed with a shared secret, for staging."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    enabled: bool = False
+    """Accept ``pay_type = "test"`` orders and ``POST /lwork/pay/notify/test``. Anyone who
+    knows ``secret`` can credit any order: never on a service taking real money."""
+    secret: SecretStr = SecretStr("")
+    """Key of the HMAC-SHA256 in ``X-Lwork-Signature`` (hex of the raw body's MAC)."""
+    allow_in_production: bool = False
+    """``env = "production"`` refuses an enabled test provider unless this is set too (a
+    staging service run with production settings)."""
+
+    @model_validator(mode="after")
+    def _secret_when_enabled(self) -> TestPaySettings:
+        if self.enabled and len(self.secret.get_secret_value()) < 16:
+            raise ValueError("payments.test.secret: at least 16 characters when enabled")
+        return self
+
+
+class AlipaySettings(Section):
+    """Alipay App Pay (``alipay.trade.app.pay``): orders signed RSA2 by the server."""
+
+    enabled: bool = False
+    """Offer ``pay_type = "alipay"`` and accept ``POST /lwork/pay/notify/alipay`` (and the
+    original's ``/lwork/mobile/paytest``)."""
+    app_id: str = ""
+    """The application's id on the Alipay open platform."""
+    seller_id: str = ""
+    """The merchant's Alipay user id (2088…); a notification naming another seller is flagged.
+    Empty: not checked."""
+    app_private_key: SecretStr = SecretStr("")
+    """The application's RSA private key (PEM, PKCS#1 or PKCS#8) that signs orders; never sent
+    to an app."""
+    alipay_public_key: str = ""
+    """Alipay's RSA public key (PEM, or the bare Base64 the console shows) that notifications
+    are verified with."""
+    notify_url: str = ""
+    """Where Alipay posts notifications: this service's public
+    ``https://…/lwork/pay/notify/alipay``."""
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> AlipaySettings:
+        if self.enabled:
+            missing = [name for name in ("app_id", "alipay_public_key", "notify_url")
+                       if not getattr(self, name)]  # fmt: skip
+            if not self.app_private_key.get_secret_value():
+                missing.append("app_private_key")
+            if missing:
+                raise ValueError("payments.alipay is enabled without " + ", ".join(missing))
+        return self
+
+
+class PaymentSettings(Section):
+    order_ttl_s: int = Field(1800, ge=60)
+    """An order not paid this long after ``get_payid`` is closed (seconds); the providers are
+    told the same deadline."""
+    alipay: AlipaySettings = AlipaySettings()
+    test: TestPaySettings = TestPaySettings()
