@@ -13,22 +13,22 @@ import hashlib
 import logging
 import re
 import time
+
 import pytest
 from sqlalchemy import select
-
-from lwork.storage.tables import accounts
-
 from test_impersonation import (
     DEVICE,
     HELD,
-    M,
     NO_LOGINED,
     PWD,
     VICTIM,
+    M,
     call,
     stranger,
     victim,
 )
+
+from lwork.storage.tables import accounts
 
 RELEASED = {"status": "ok", "peer_status": "release", "state": "release", "stats": {}}
 NOTHING = (RELEASED, {"status": "failed", "reason": "invalid_sid"})
