@@ -8,11 +8,12 @@ the rows about calls (2 is here: it needs no media) are in
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -29,6 +30,8 @@ from test_impersonation import (
 )
 
 from lwork.storage.tables import accounts
+
+from fakes.push_servers import FakeBaiduServer
 
 RELEASED = {"status": "ok", "peer_status": "release", "state": "release", "stats": {}}
 NOTHING = (RELEASED, {"status": "failed", "reason": "invalid_sid"})
@@ -197,20 +200,40 @@ async def test_row_15_a_session_ids_node_is_not_dialled(server_factory) -> None:
         assert time.monotonic() - started < 3  # no connection attempt, no RPC timeout
 
 
-async def test_row_16_a_push_token_is_never_run_by_a_shell(server_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The original ran ``php … <device_token>`` through a shell; tokens here are data."""
+@pytest.fixture
+async def baidu() -> AsyncIterator[FakeBaiduServer]:
+    server = FakeBaiduServer("api-key", "secret-key")
+    await server.start()
+    yield server
+    await server.close()
+
+
+async def test_row_16_a_push_token_is_never_run_by_a_shell(
+    server_factory, baidu: FakeBaiduServer, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The original ran ``php … <device_token>`` through a shell: a token of shell syntax
+    reaches the push provider as data, and runs nothing."""
     marker = tmp_path / "pwned"
     token = f"tok'; touch {marker}; echo '$(touch {marker})`touch {marker}`"
-    async with server_factory(**HELD) as server:
+    push = {
+        "hold_s": 30,
+        "baidu": {
+            "enabled": True,
+            "api_key": "api-key",
+            "secret_key": "secret-key",
+            "base_url": baidu.base_url,
+        },
+    }
+    async with server_factory(push=push) as server:
         await victim(server)
         async with server.polling(VICTIM, DEVICE):
-            body = {"account": VICTIM, "device_id": DEVICE, "user_id": "u",
-                    "channel_id": token, "provider": "apns"}  # fmt: skip
+            body = {"account": VICTIM, "device_id": DEVICE, "user_id": "u", "channel_id": token}
             assert (await server.post(M + "baidu_push_register", body)).json()["status"] == "ok"
-        store = server.services.account_store
-        assert await store.push_registrations(VICTIM, DEVICE) == {"apns": token}
-        await server.services.push.notify(VICTIM, {"event": "p2p_inform_called"})
-        await asyncio.sleep(0.5)
+        # the device sleeps: an invitation wakes it through its registration
+        invite = {"event": "p2p_inform_called", "caller": "13900000000", "opdata": {}}
+        await server.services.push.notify(VICTIM, invite, call_id="n1@@x")
+        await baidu.wait_for_requests(1)
+        assert baidu.problems == [] and baidu.forms[-1]["channel_id"] == token
     assert not marker.exists()
 
 
