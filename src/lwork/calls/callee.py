@@ -4,6 +4,7 @@ call to an app (``sip_call_in``, ``inbound.py``)."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from typing import Any
 
@@ -21,6 +22,7 @@ from lwork.calls.bridge import (
     Refused,
     Shape,
     Status,
+    StatusRead,
 )
 from lwork.calls.carrier_sdp import answer_for_carrier
 from lwork.calls.engine import CallEngine
@@ -102,4 +104,10 @@ async def peer_status(engine: CallEngine, sid: str) -> tuple[Status, dict[str, A
             return Status.RELEASE, {}  # the caller hung up: the callee's app learns it here
         raise Failed("session_not_exist")
     peer = PHONE if live.shape is Shape.IN else CALLER
-    return live.bridge.status(), await engine.leg_view(live, live.tag(peer), engine.now())
+    now = engine.now()
+    if CALLEE in live.bridge.legs:
+        # The invited app reads its call here: that is its leg's keep-alive as much as a read
+        # of its own id (the original's apps that only poll here lost the call, §12 row 22).
+        with contextlib.suppress(Refused):
+            live.bridge.handle(StatusRead(CALLEE), now)
+    return live.bridge.status(), await engine.leg_view(live, live.tag(peer), now)
