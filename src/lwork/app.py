@@ -33,6 +33,8 @@ from lwork.appversions import VersionApi, VersionStore
 from lwork.billing.api import BillingApi
 from lwork.billing.ledger import LedgerStore
 from lwork.billing.service import BillingPolicy, BillingService
+from lwork.boss.opening import OpeningMinutes
+from lwork.boss.setup import boss_route
 from lwork.calls.account_sweep import DEACTIVATED, AccountSweep
 from lwork.calls.api import CallApi
 from lwork.calls.bridge import Timing
@@ -269,7 +271,16 @@ def build_app(
     async def deactivated(uuid: str) -> None:
         await calls.end_calls_of(uuid, DEACTIVATED)
 
-    provisioning = ProvisioningService(store, passwords, on_deactivated=deactivated)
+    async def sessions_closed(uuid: str, devices: list[str]) -> None:
+        await sessions_changed(uuid)
+        for device in devices:
+            await push.session_ended(uuid, device)
+
+    provisioning = ProvisioningService(
+        store, passwords, on_deactivated=deactivated,
+        on_opened=OpeningMinutes(billing, settings.boss.open_minutes),
+        on_sessions_ended=sessions_closed,
+    )  # fmt: skip
     # Several nodes share a bus: requests for a call go to the node holding it.
     router = CallRouter(
         settings.node, bus if settings.bus.url else None, settings.calls.forward_timeout_s
@@ -400,4 +411,9 @@ def build_app(
         keeper=keeper,
         provisioning=provisioning,
     )
-    return build_starlette(edge, lifespan), services
+    starlette = build_starlette(edge, lifespan)
+    # Before the catch-all route of the mobile API's edge: the BOSS's own door (CONTRACT §9).
+    starlette.router.routes.insert(
+        0, boss_route(settings, engine, provisioning, billing, accounts, clock.wall)
+    )
+    return starlette, services

@@ -85,3 +85,25 @@ async def test_call_details_of_an_account_by_local_date(tmp_path: Path) -> None:
     backwards = lwork(tmp_path, "boss", "cdrs", "02100001111", "--start", "2026-04-02",
                       "--end", "2026-04-01")  # fmt: skip
     assert backwards.returncode == 1 and "before" in backwards.stderr
+
+
+def test_close_and_the_audit_trail_of_cli_actions(tmp_path: Path) -> None:
+    assert lwork(tmp_path, "boss", "open", "02100001111", "secret-boss-pw").returncode == 0
+    unknown = lwork(tmp_path, "boss", "activate", "02100009999")
+    assert unknown.returncode == 1 and "not provisioned" in unknown.stderr
+    closed = lwork(tmp_path, "boss", "close", "02100001111")
+    assert closed.returncode == 0 and "closed 02100001111" in closed.stdout
+    again = lwork(tmp_path, "boss", "activate", "02100001111")
+    assert again.returncode == 1 and "is closed" in again.stderr
+    trail = lwork(tmp_path, "boss", "audit")
+    assert trail.returncode == 0, trail.stderr
+    lines = trail.stdout.splitlines()
+    assert [line.split()[1:5] for line in lines] == [
+        ["cli", "open", "02100001111", "ok"],
+        ["cli", "activate", "02100009999", "account_not_exist"],
+        ["cli", "close", "02100001111", "ok"],
+        ["cli", "activate", "02100001111", "account_closed"],
+    ]
+    assert "secret-boss-pw" not in trail.stdout
+    mine = lwork(tmp_path, "boss", "audit", "--account", "02100009999")
+    assert len(mine.stdout.splitlines()) == 1

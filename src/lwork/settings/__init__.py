@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from lwork.settings.boss import BossSettings
 from lwork.settings.fraud import FraudGroupSettings, FraudSettings
 from lwork.settings.metrics import MetricsSettings
 from lwork.settings.production import production_problems
@@ -49,6 +50,7 @@ __all__ = [
     "AuthSettings",
     "BaiduSettings",
     "BillingSettings",
+    "BossSettings",
     "BusSettings",
     "CallSettings",
     "DatabaseSettings",
@@ -105,6 +107,7 @@ class Settings(BaseSettings):
     billing: BillingSettings = BillingSettings()
     fraud: FraudSettings = FraudSettings()
     metrics: MetricsSettings = MetricsSettings()
+    boss: BossSettings = BossSettings()
 
     @field_validator("node")
     @classmethod
