@@ -3,10 +3,13 @@ contract: operations over the provisioning and billing services, once per reques
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -185,3 +188,18 @@ async def test_every_admitted_request_is_in_the_audit_trail(server_factory: Fact
         ("billing", "activate", "02150009999", "account_not_exist"),
     ]
     assert entries[0].detail == {"request_id": "o", "account": SDN, "group": "dth"}
+
+
+async def test_the_readme_example_is_answered(server_factory: Factory) -> None:
+    """The README's curl + openssl lines, as an operator would paste them."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    example = readme.split("A worked example", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    async with boss_server(server_factory) as (server, boss):
+        await boss.call("open", {"request_id": "o", "account": SDN, "pwd": "boss-pw"})
+        script = example.replace("<secret>", SECRET).replace("http://127.0.0.1:8080", server.url)
+        process = await asyncio.create_subprocess_exec(
+            "bash", "-c", script, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await process.communicate()
+    assert process.returncode == 0, err
+    assert json.loads(out) == {"status": "ok", "account": SDN, "minutes": 0, "packages": []}
