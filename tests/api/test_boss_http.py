@@ -203,3 +203,17 @@ async def test_the_readme_example_is_answered(server_factory: Factory) -> None:
         out, err = await process.communicate()
     assert process.returncode == 0, err
     assert json.loads(out) == {"status": "ok", "account": SDN, "minutes": 0, "packages": []}
+
+
+async def test_concurrent_retries_of_one_request_id_change_once(server_factory: Factory) -> None:
+    opened = {"request_id": "open-x", "account": SDN, "pwd": "boss-pw"}
+    async with boss_server(server_factory) as (_, boss):
+        now = int(time.time())
+        requests = [boss.signed("open", opened, timestamp=now + i) for i in range(6)]
+        answers = await asyncio.gather(*(boss.send(request) for request in requests))
+        results = sorted((r.status_code, r.json().get("reason", "ok")) for r in answers)
+        # the first runs; the others answer as it did, or that it is still running
+        assert set(results) <= {(200, "ok"), (409, "request_in_progress")}, results
+        assert (200, "ok") in results
+        later = await retry(boss, "open", opened, later=10)
+        assert later == {"status": "ok", "account": SDN}
