@@ -108,10 +108,19 @@ async def test_an_account_from_open_to_close(server_factory: Factory) -> None:
         assert r.json()["status"] == "ok"
         assert (await server.services.accounts.inactive_among([SDN])) == set()
 
+        nothing = await boss.call("credit", {**credit, "request_id": "r6b", "minutes": 0})
+        assert (nothing.status_code, nothing.json()["reason"]) == (400, "invalid_amount")
+
         token = (await login(server))["token"]
-        assert token
+        info = {"uuid": SDN, "device_id": "d", "info": 1}
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert (await server.post("/lwork/mobile/add_info", info, headers=bearer)).json() == {
+            "status": "ok"}  # fmt: skip
         r = await boss.call("close", {"request_id": "r9", "account": SDN})
         assert (r.status_code, r.json()) == (200, {"status": "ok", "account": SDN})
+        # its session ended with it
+        assert (await server.post("/lwork/mobile/add_info", info, headers=bearer)).json() == {
+            "status": "failed", "reason": "no_logined"}  # fmt: skip
         assert (await login(server))["status"] == "failed"
         reset = {"uuid": SDN, "auth_code": "boss-pw", "pwd": "new", "group_id": "dth",
                  "name": "dora"}  # fmt: skip

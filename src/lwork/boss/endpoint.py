@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -41,13 +41,13 @@ class BossEndpoint:
         store: BossStore,
         operations: BossOperations,
         cdrs: CdrReader,
-        known_account: Callable[[str], Any],
+        known_account: Callable[[str], Awaitable[str]],
         audit: AuditTrail,
         addresses: ClientAddress,
         body_limit: int,
         wall: Callable[[], float],
     ) -> None:
-        """``known_account(account)``: its uuid, or LookupError (awaitable)."""
+        """``known_account(account)``: its uuid, or LookupError."""
         self._gate = gate
         self._store = store
         self._operations = operations

@@ -110,11 +110,12 @@ OPERATIONS: dict[str, Operation] = {
     "bind": Operation(BindBody, True),
     "unbind": Operation(UnbindBody, True),
     "credit": Operation(CreditBody, True),
-    "package": Operation(LaterBody, True),
     "minutes": Operation(MinutesBody, False),
     "cdrs": Operation(CdrsBody, False),
+    # Not built yet: their request ids are not kept, so a retry once they exist is done then.
+    "package": Operation(LaterBody, False),
     "orders": Operation(LaterBody, False),
-    "refund": Operation(LaterBody, True),
+    "refund": Operation(LaterBody, False),
 }
 
 
