@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lwork.calls.records import boss_view
@@ -52,10 +52,8 @@ class CdrReader:
             query = select(cdrs).where(*where)
             if cursor is not None:
                 started, ident = cursor
-                query = query.where(
-                    or_(cdrs.c.started_at > started,
-                        and_(cdrs.c.started_at == started, cdrs.c.id > ident))
-                )  # fmt: skip
+                # A row value, which both databases walk in the (start, id) index order.
+                query = query.where(tuple_(cdrs.c.started_at, cdrs.c.id) > tuple_(started, ident))
             query = query.order_by(cdrs.c.started_at, cdrs.c.id).limit(self._batch)
             async with self._engine.connect() as conn:
                 rows = [row._mapping for row in await conn.execute(query)]

@@ -25,17 +25,22 @@ class Earlier:
 
 
 class BossStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, prune_every_s: float = 30.0) -> None:
         self._engine = engine
+        self._prune_every_s = prune_every_s
+        self._pruned_at = 0.0
 
     async def first_use(self, signature: str, now: float, forget_before: float) -> bool:
         """Record ``signature``; False if it was recorded before (a replay). Signatures older
-        than ``forget_before`` can no longer verify (their timestamp is stale): dropped."""
+        than ``forget_before`` can no longer verify (their timestamp is stale): dropped now and
+        then, not on every request (a left-over row only refuses a signature that is stale)."""
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(
-                    delete(boss_signatures).where(boss_signatures.c.seen_at < forget_before)
-                )
+                if now - self._pruned_at >= self._prune_every_s:
+                    self._pruned_at = now
+                    await conn.execute(
+                        delete(boss_signatures).where(boss_signatures.c.seen_at < forget_before)
+                    )
                 await conn.execute(
                     boss_signatures.insert().values(signature=signature, seen_at=now)
                 )
