@@ -59,6 +59,13 @@ class BossEndpoint:
         self._wall = wall
 
     async def handle(self, request: Request) -> Response:
+        try:
+            return await self._handle(request)
+        except Exception:  # a database that fails: an answer the BOSS can read, not a 500
+            log.exception("BOSS request failed")
+            return _json(503, {"status": "failed", "reason": "service_not_available"})
+
+    async def _handle(self, request: Request) -> Response:
         operation = request.path_params["operation"]
         peer = request.client.host if request.client else ""
         client_ip = self._addresses.client(peer, request.headers.getlist("x-forwarded-for"))
