@@ -2,14 +2,14 @@
 and an index to stream every account's call records by start.
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0004"
+down_revision = "0008"
 
 
 def upgrade() -> None:
