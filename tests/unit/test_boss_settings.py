@@ -20,9 +20,11 @@ def test_a_toml_boss_section_and_its_environment_override(
         f'[boss]\nkeys = {{ billing = ["{SECRET}", "{SECRET}-next"] }}\n'
         'allowed_sources = ["10.1.0.0/16"]\nopen_minutes = 30\n'
     )
-    monkeypatch.delenv("LWORK_CONFIG", raising=False)
+    # Through the environment, so the test leaves LWORK_CONFIG as it found it (load_settings
+    # with a path would set it for the rest of the process, and for the CLI tests' children).
+    monkeypatch.setenv("LWORK_CONFIG", str(config))
     monkeypatch.setenv("LWORK_BOSS__OPEN_MINUTES", "45")
-    boss = load_settings(str(config)).boss
+    boss = load_settings().boss
     assert [s.get_secret_value() for s in boss.keys["billing"]] == [SECRET, SECRET + "-next"]
     assert boss.allowed_sources == ["10.1.0.0/16"] and boss.open_minutes == 45
     assert boss.window_s == 300
