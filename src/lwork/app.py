@@ -33,6 +33,8 @@ from lwork.appversions import VersionApi, VersionStore
 from lwork.billing.api import BillingApi
 from lwork.billing.ledger import LedgerStore
 from lwork.billing.service import BillingPolicy, BillingService
+from lwork.boss.opening import OpeningMinutes
+from lwork.boss.setup import boss_route
 from lwork.calls.account_sweep import DEACTIVATED, AccountSweep
 from lwork.calls.api import CallApi
 from lwork.calls.bridge import Timing
@@ -83,9 +85,6 @@ class CallSide:
 
     relay: RelayConnection
     calls: CallEngine
-    provisioning: ProvisioningService
-    """BOSS's provisioning (the CLI's, and the coming BOSS HTTP interface's): deactivating an
-    account ends its live calls here at once."""
     sip_address: tuple[str, int] | None
     """Where the SIP trunk user agent listens (None: SIP disabled)."""
 
@@ -110,6 +109,9 @@ class Services:
     fraud: FraudService
     records: RecordStore
     keeper: RecordKeeper
+    provisioning: ProvisioningService
+    """BOSS's provisioning (the CLI's and the BOSS interface's): deactivating an account ends
+    its live calls here at once, once started."""
     call_side: CallSide | None = None
     """Set at start-up (see ``CallSide``); kept after shut-down for what tests read then."""
 
@@ -130,10 +132,6 @@ class Services:
     @property
     def sip_address(self) -> tuple[str, int] | None:
         return self.started().sip_address
-
-    @property
-    def provisioning(self) -> ProvisioningService:
-        return self.started().provisioning
 
 
 def build_app(
@@ -281,6 +279,23 @@ def build_app(
         records, charging, heartbeat_s=settings.calls.cdr_heartbeat_s,
         lease_s=settings.calls.cdr_lease_s, wall=clock.wall,
     )  # fmt: skip
+
+    async def deactivated(uuid: str) -> None:
+        # Calls exist only between start-up and shut-down; a process without them (the CLI)
+        # leaves them to the serving nodes' account sweep.
+        if services.call_side is not None:
+            await services.call_side.calls.end_calls_of(uuid, DEACTIVATED)
+
+    async def sessions_closed(uuid: str, devices: list[str]) -> None:
+        await sessions_changed(uuid)
+        for device in devices:
+            await push.session_ended(uuid, device)
+
+    provisioning = ProvisioningService(
+        store, passwords, on_deactivated=deactivated,
+        on_opened=OpeningMinutes(billing, settings.boss.open_minutes),
+        on_sessions_ended=sessions_closed,
+    )  # fmt: skip
     # Several nodes share a bus: requests for a call go to the node holding it.
     router = CallRouter(
         settings.node, bus if settings.bus.url else None, settings.calls.forward_timeout_s
@@ -388,16 +403,7 @@ def build_app(
                 keeper.end_dialog = trunk.end_persisted
                 log.info("SIP trunk on %s:%d toward %s", *sip_address, settings.sip.proxy_host)
             sweep = AccountSweep([calls], accounts.inactive_among, settings.calls.account_sweep_s)
-
-            async def deactivated(uuid: str) -> None:
-                await calls.end_calls_of(uuid, DEACTIVATED)
-
-            side = CallSide(
-                relay=relay,
-                calls=calls,
-                provisioning=ProvisioningService(store, passwords, on_deactivated=deactivated),
-                sip_address=sip_address,
-            )
+            side = CallSide(relay=relay, calls=calls, sip_address=sip_address)
             edge = edge_over(side)
             services.call_side = side
             await keeper.start()  # after the trunk: orphaned dialogs get their BYE
@@ -448,8 +454,13 @@ def build_app(
         fraud=fraud,
         records=records,
         keeper=keeper,
+        provisioning=provisioning,
     )
     app = build_starlette_composed(lifespan)
-    # Provider notifications need their raw bytes and answer in the provider's own way.
-    app.router.routes[:0] = notify_routes(payments, settings.http.body_limit)
+    # Before the catch-all route of the mobile API's edge: provider notifications need their
+    # raw bytes and answer in the provider's own way; the BOSS has its own door (CONTRACT §9).
+    app.router.routes[:0] = [
+        *notify_routes(payments, settings.http.body_limit),
+        boss_route(settings, engine, provisioning, billing, accounts, clock.wall),
+    ]
     return app, services

@@ -103,17 +103,29 @@ def _boss(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     async def action(services: Any) -> str:
+        import time
+
         from lwork.billing import operator
+        from lwork.boss.audit import AuditTrail
 
-        if args.boss_command in operator.COMMANDS:
-            return await operator.run(args.boss_command, args, services.billing, services.accounts)
-        from lwork.accounts.provisioning import ProvisioningService
-
-        # No call lives in this process: a deactivated account's calls end on the serving
-        # nodes, whose account sweep sees the change within calls.account_sweep_s.
-        provisioning = ProvisioningService(services.account_store, services.passwords)
-        done: str = await provisioning.run(args.boss_command, args)
-        return done
+        trail = AuditTrail(services.engine)
+        if args.boss_command == "audit":
+            entries = await trail.entries(args.account, args.limit)
+            return "\n".join(entry.line() for entry in entries) or "no BOSS actions yet"
+        fields = {k: v for k, v in vars(args).items()
+                  if k not in ("config", "command", "boss_command", "run")}  # fmt: skip
+        try:
+            if args.boss_command in operator.COMMANDS:
+                done = await operator.run(args.boss_command, args, services.billing,
+                                          services.accounts)  # fmt: skip
+            else:
+                done = await services.provisioning.run(args.boss_command, args)
+        except (LookupError, ValueError) as exc:
+            reason = getattr(exc, "reason", "invalid_params")
+            await trail.record("cli", args.boss_command, fields, reason, time.time())
+            raise
+        await trail.record("cli", args.boss_command, fields, "ok", time.time())
+        return str(done)
 
     return _with_services(settings, action)
 
@@ -189,6 +201,12 @@ def parser() -> argparse.ArgumentParser:
     opened.add_argument("--group", default="dth")
     for name in ("activate", "deactivate"):
         boss_sub.add_parser(name).add_argument("account")
+    boss_sub.add_parser(
+        "close", help="end an account for good: no login, no calls; its records stay"
+    ).add_argument("account")
+    audit = boss_sub.add_parser("audit", help="the BOSS actions taken, from HTTP and this CLI")
+    audit.add_argument("--account", help="only this account's")
+    audit.add_argument("--limit", type=int, default=100, help="the newest N (default 100)")
     for name in ("bind", "unbind"):
         bound = boss_sub.add_parser(name, help=f"{name} a phone number (DID)")
         bound.add_argument("account")

@@ -92,3 +92,25 @@ def test_products_lists_the_catalogue(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "coins_300\tcommon\t30.00 yuan\t300 coins" in shown.stdout.splitlines()
     assert "minutes_300x3\tdth\t150.00 yuan\t300 minutes × 3 period(s) of 30 days" in shown.stdout
+
+
+def test_close_and_the_audit_trail_of_cli_actions(tmp_path: Path) -> None:
+    assert lwork(tmp_path, "boss", "open", "02100001111", "secret-boss-pw").returncode == 0
+    unknown = lwork(tmp_path, "boss", "activate", "02100009999")
+    assert unknown.returncode == 1 and "not provisioned" in unknown.stderr
+    closed = lwork(tmp_path, "boss", "close", "02100001111")
+    assert closed.returncode == 0 and "closed 02100001111" in closed.stdout
+    again = lwork(tmp_path, "boss", "activate", "02100001111")
+    assert again.returncode == 1 and "is closed" in again.stderr
+    trail = lwork(tmp_path, "boss", "audit")
+    assert trail.returncode == 0, trail.stderr
+    lines = trail.stdout.splitlines()
+    assert [line.split()[1:5] for line in lines] == [
+        ["cli", "open", "02100001111", "ok"],
+        ["cli", "activate", "02100009999", "account_not_exist"],
+        ["cli", "close", "02100001111", "ok"],
+        ["cli", "activate", "02100001111", "account_closed"],
+    ]
+    assert "secret-boss-pw" not in trail.stdout
+    mine = lwork(tmp_path, "boss", "audit", "--account", "02100009999")
+    assert len(mine.stdout.splitlines()) == 1

@@ -1,8 +1,6 @@
 """The operator's billing commands (``lwork boss credit|balance|cdrs|products``): top-ups,
-balance reads, call records and the product catalogue.
-
-The authenticated BOSS HTTP interface (CONTRACT §9) will call the same service.
-"""
+balance and call record reads, the product catalogue. The signed BOSS HTTP interface
+(``lwork.boss``) calls the same."""
 
 from __future__ import annotations
 
@@ -11,13 +9,13 @@ import datetime as dt
 import json
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from lwork.accounts.phone import normalise_phone
 from lwork.accounts.service import AccountService
 from lwork.billing.rating import Balance, coins_value, to_cents
 from lwork.billing.service import MINUTES_GROUPS, BillingService
-from lwork.calls.records import boss_view
-from lwork.calls.records_store import RecordStore
+from lwork.boss.cdrs import CdrReader
 from lwork.settings import ProductSettings
 
 COMMANDS = ("credit", "balance", "cdrs")
@@ -49,41 +47,83 @@ def product_lines(entries: Sequence[ProductSettings]) -> str:
     return "\n".join(describe(entry) for entry in entries) or "no products configured"
 
 
+class UnknownAccount(LookupError):
+    reason = "account_not_exist"
+
+
+class NothingToCredit(ValueError):
+    reason = "invalid_amount"
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """An account's group and balance after a BOSS action."""
+
+    uuid: str
+    group: str
+    balance: Balance
+
+
+async def credit(
+    billing: BillingService, accounts: AccountService, account: str, amount: Balance, ref: str,
+    note: str | None = None,
+) -> tuple[bool, Standing]:  # fmt: skip
+    """Top ``account`` up by ``amount`` once per ``ref``; (applied now, the standing after)."""
+    uuid = await known_account(accounts, account)
+    if min(amount.coins, amount.gift_coins, amount.minutes) < 0 or amount == Balance():
+        raise NothingToCredit("credit a positive amount of --coins, --gift-coins or --minutes")
+    applied = await billing.credit(uuid, "credit:" + ref, amount, note)
+    return applied, await standing(billing, accounts, uuid)
+
+
+async def standing(billing: BillingService, accounts: AccountService, account: str) -> Standing:
+    uuid = await known_account(accounts, account)
+    group = await accounts.group(uuid)
+    assert group is not None
+    return Standing(uuid, group, await billing.ledger.balance(uuid))
+
+
+def cdr_reader(billing: BillingService, batch: int = 500) -> CdrReader:
+    """Call records by dates of ``billing.timezone``, named as CONTRACT §9 names them."""
+    return CdrReader(billing.ledger.engine, billing.zone, billing.day_start, batch)
+
+
 async def run(
     command: str, args: argparse.Namespace, billing: BillingService, accounts: AccountService
 ) -> str:
-    uuid = normalise_phone(args.account)
-    group = await accounts.group(uuid)
-    if group is None:
-        raise LookupError(f"account {args.account} does not exist")
     if command == "credit":
         amount = Balance(to_cents(args.coins), to_cents(args.gift_coins), args.minutes)
-        if min(amount.coins, amount.gift_coins, amount.minutes) < 0 or amount == Balance():
-            raise ValueError("credit a positive amount of --coins, --gift-coins or --minutes")
         ref = args.ref or "cli:" + secrets.token_hex(8)
-        if not await billing.credit(uuid, "credit:" + ref, amount, args.note):
+        applied, after = await credit(billing, accounts, args.account, amount, ref, args.note)
+        if not applied:
             return f"reference {ref} was credited before: nothing changed"
-        done = f"credited {uuid} (reference {ref})"
-        return done + "\n" + await _balance_line(billing, uuid, group)
+        return f"credited {after.uuid} (reference {ref})\n" + _balance_line(after)
     if command == "cdrs":
-        return await _cdr_lines(billing, uuid, args.start, args.end)
-    return await _balance_line(billing, uuid, group)
+        return await _cdr_lines(billing, await known_account(accounts, args.account), args.start,
+                                args.end)  # fmt: skip
+    return _balance_line(await standing(billing, accounts, args.account))
+
+
+async def known_account(accounts: AccountService, account: str) -> str:
+    uuid = normalise_phone(account)
+    if not uuid or await accounts.group(uuid) is None:
+        raise UnknownAccount(f"account {account} does not exist")
+    return uuid
 
 
 async def _cdr_lines(billing: BillingService, uuid: str, start: dt.date, end: dt.date) -> str:
-    """Records of calls started from ``start`` to ``end`` (dates of ``billing.timezone``), as
-    CONTRACT §9 names their fields."""
     if end < start:
         raise ValueError("--end is before --start")
-    first = billing.day_start(start)
-    after = billing.day_start(end + dt.timedelta(days=1))
-    rows = await RecordStore(billing.ledger.engine, billing.ledger).rows(uuid, first, after)
-    lines = (json.dumps(boss_view(row, billing.zone), ensure_ascii=False) for row in rows)
+    lines = [
+        json.dumps(row, ensure_ascii=False)
+        async for batch in cdr_reader(billing).records(uuid, start, end)
+        for row in batch
+    ]
     return "\n".join(lines) or f"no calls of {uuid}"
 
 
-async def _balance_line(billing: BillingService, uuid: str, group: str) -> str:
-    balance = await billing.ledger.balance(uuid)
+def _balance_line(after: Standing) -> str:
+    balance, uuid, group = after.balance, after.uuid, after.group
     if group in MINUTES_GROUPS:
         return f"{uuid} ({group}): {balance.minutes} package minutes"
     return (f"{uuid} ({group}): {coins_value(balance.coins)} coins, "

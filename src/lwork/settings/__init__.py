@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from lwork.settings.boss import BossSettings
 from lwork.settings.fraud import FraudGroupSettings, FraudSettings
 from lwork.settings.metrics import MetricsSettings
 from lwork.settings.payments import PaymentSettings, ProductSettings, TestPaySettings
@@ -50,6 +51,7 @@ __all__ = [
     "AuthSettings",
     "BaiduSettings",
     "BillingSettings",
+    "BossSettings",
     "BusSettings",
     "CallSettings",
     "DatabaseSettings",
@@ -110,6 +112,7 @@ class Settings(BaseSettings):
     fraud: FraudSettings = FraudSettings()
     metrics: MetricsSettings = MetricsSettings()
     payments: PaymentSettings = PaymentSettings()
+    boss: BossSettings = BossSettings()
 
     @field_validator("node")
     @classmethod

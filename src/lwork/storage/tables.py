@@ -268,3 +268,40 @@ orders = Table(
     Index("ix_orders_uuid", "uuid", "state", "paid_at"),
     Index("ix_orders_open", "state", "expires_at"),
 )
+
+boss_signatures = Table(
+    "boss_signatures",
+    metadata,
+    Column("signature", String(64), primary_key=True, doc="hex HMAC of an accepted request"),
+    Column("seen_at", Float, nullable=False, doc="kept past the timestamp window, then pruned"),
+    Index("ix_boss_signatures_seen", "seen_at"),
+)
+
+boss_requests = Table(
+    "boss_requests",
+    metadata,
+    Column("request_id", String(128), primary_key=True, doc="the BOSS's id of one change"),
+    Column("key_id", String(64), nullable=False),
+    Column("operation", String(16), nullable=False),
+    Column("body_hash", String(64), nullable=False, doc="hex SHA-256 of the first body"),
+    Column("status_code", Integer, nullable=True, doc="None: the first is still running"),
+    Column("answer", Text, nullable=True, doc="JSON the first request was answered"),
+    Column("created_at", Float, nullable=False),
+)
+
+boss_audit = Table(
+    "boss_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(64), nullable=False, doc="key id, or cli"),
+    Column("action", String(16), nullable=False, doc="the operation"),
+    Column("account", String(64), nullable=True),
+    Column("detail", Text, nullable=False, doc="JSON of the fields, secrets left out"),
+    Column("result", String(64), nullable=False, doc="ok, or the failure reason"),
+    Index("ix_boss_audit_at", "at"),
+    Index("ix_boss_audit_account", "account", "at"),
+)
+
+# Keyset pagination of every account's records by start (the BOSS's `cdrs` without account).
+Index("ix_cdrs_started_all", cdrs.c.started_at, cdrs.c.id)

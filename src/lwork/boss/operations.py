@@ -1,0 +1,205 @@
+"""The operations of CONTRACT §9: each body's fields, and the one service call it makes.
+
+Changes carry a ``request_id`` (kept by the endpoint); reads do not need one. A refusal raises
+``Refusal`` with the reason the BOSS is answered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from lwork.accounts.provisioning import ProvisioningService
+from lwork.accounts.service import AccountService
+from lwork.billing import operator
+from lwork.billing.rating import Balance, coins_value, to_cents
+from lwork.billing.service import BillingService
+from lwork.http.decode import too_deep
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Coins = Annotated[float, msgspec.Meta(ge=0, le=1_000_000)]
+Minutes = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
+
+
+class Refusal(Exception):
+    def __init__(self, reason: str, status_code: int = 400, detail: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status_code = status_code
+        self.detail = detail
+
+    def answer(self) -> dict[str, Any]:
+        answer = {"status": "failed", "reason": self.reason}
+        return answer if self.detail is None else answer | {"detail": self.detail}
+
+
+class Body(msgspec.Struct, forbid_unknown_fields=True):
+    """A BOSS request body: unknown fields are refused (a misspelt field is not ignored)."""
+
+
+class OpenBody(Body):
+    request_id: RequestId
+    account: Text
+    pwd: Password
+    group: Literal["dth"] = "dth"
+
+
+class AccountBody(Body):
+    request_id: RequestId
+    account: Text
+
+
+class BindBody(Body):
+    request_id: RequestId
+    account: Text
+    phone: Text
+
+
+class UnbindBody(Body):
+    request_id: RequestId
+    account: Text
+    phone: Text | None = None
+
+
+class CreditBody(Body):
+    request_id: RequestId
+    account: Text
+    ref: RequestId
+    coins: Coins = 0.0
+    minutes: Minutes = 0
+    note: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class MinutesBody(Body):
+    account: Text
+    request_id: RequestId | None = None
+
+
+class CdrsBody(Body):
+    start: dt.date
+    end: dt.date
+    account: Text | None = None
+    format: Literal["json", "csv"] = "json"
+    request_id: RequestId | None = None
+
+
+class LaterBody(Body, forbid_unknown_fields=False):
+    """``orders`` and ``refund``: answered ``not_available`` until payments exist."""
+
+    request_id: RequestId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    body: type[Body]
+    changes: bool
+    """Needs a ``request_id``, kept so a repeat answers the same and changes nothing."""
+
+
+OPERATIONS: dict[str, Operation] = {
+    "open": Operation(OpenBody, True),
+    "activate": Operation(AccountBody, True),
+    "deactivate": Operation(AccountBody, True),
+    "close": Operation(AccountBody, True),
+    "bind": Operation(BindBody, True),
+    "unbind": Operation(UnbindBody, True),
+    "credit": Operation(CreditBody, True),
+    "minutes": Operation(MinutesBody, False),
+    "cdrs": Operation(CdrsBody, False),
+    # Not built yet: their request ids are not kept, so a retry once they exist is done then.
+    "package": Operation(LaterBody, False),
+    "orders": Operation(LaterBody, False),
+    "refund": Operation(LaterBody, False),
+}
+
+
+def parse(operation: str, raw: bytes) -> Body:
+    """The body of ``operation``; Refusal says whether it is not JSON or which field is bad."""
+    if too_deep(raw):
+        raise Refusal("invalid_json")
+    try:
+        return msgspec.json.decode(raw, type=OPERATIONS[operation].body)
+    except msgspec.ValidationError as exc:
+        raise Refusal("invalid_params", detail=str(exc)) from exc
+    except msgspec.DecodeError as exc:
+        raise Refusal("invalid_json") from exc
+
+
+class BossOperations:
+    """Every operation but ``cdrs`` (streamed by the endpoint), one service call each."""
+
+    def __init__(
+        self,
+        provisioning: ProvisioningService,
+        billing: BillingService,
+        accounts: AccountService,
+        wall: Callable[[], float],
+    ) -> None:
+        self._provisioning = provisioning
+        self._billing = billing
+        self._accounts = accounts
+        self._wall = wall
+        self._handlers: dict[str, Callable[[Any], Awaitable[dict[str, Any]]]] = {
+            "open": self._open, "activate": self._activate, "deactivate": self._deactivate,
+            "close": self._close, "bind": self._bind, "unbind": self._unbind,
+            "credit": self._credit, "minutes": self._minutes,
+        }  # fmt: skip
+
+    async def run(self, operation: str, body: Body) -> dict[str, Any]:
+        handler = self._handlers.get(operation)
+        if handler is None:
+            # orders, refund, package: payments and dated packages are not built yet.
+            raise Refusal("not_available", 501)
+        try:
+            return await handler(body)
+        except (LookupError, ValueError) as exc:
+            raise Refusal(getattr(exc, "reason", "invalid_params")) from exc
+
+    async def _open(self, body: OpenBody) -> dict[str, Any]:
+        await self._provisioning.open(body.account, body.pwd, body.group, self._wall())
+        return {"status": "ok", "account": body.account}
+
+    async def _activate(self, body: AccountBody) -> dict[str, Any]:
+        await self._provisioning.set_active(body.account, True)
+        return {"status": "ok", "account": body.account}
+
+    async def _deactivate(self, body: AccountBody) -> dict[str, Any]:
+        await self._provisioning.set_active(body.account, False)
+        return {"status": "ok", "account": body.account}
+
+    async def _close(self, body: AccountBody) -> dict[str, Any]:
+        await self._provisioning.close(body.account, self._wall())
+        return {"status": "ok", "account": body.account}
+
+    async def _bind(self, body: BindBody) -> dict[str, Any]:
+        await self._provisioning.bind(body.account, body.phone)
+        return {"status": "ok", "account": body.account, "phone": body.phone}
+
+    async def _unbind(self, body: UnbindBody) -> dict[str, Any]:
+        await self._provisioning.bind(body.account, None)
+        return {"status": "ok", "account": body.account}
+
+    async def _credit(self, body: CreditBody) -> dict[str, Any]:
+        amount = Balance(coins=to_cents(body.coins), minutes=body.minutes)
+        applied, after = await operator.credit(
+            self._billing, self._accounts, body.account, amount, body.ref, body.note
+        )
+        return {"status": "ok", "account": after.uuid, "ref": body.ref, "applied": applied,
+                **_balance(after)}  # fmt: skip
+
+    async def _minutes(self, body: MinutesBody) -> dict[str, Any]:
+        after = await operator.standing(self._billing, self._accounts, body.account)
+        # Minutes are one balance without expiry: no dated packages until `package` exists.
+        return {"status": "ok", "account": after.uuid, "minutes": after.balance.minutes,
+                "packages": []}  # fmt: skip
+
+
+def _balance(after: operator.Standing) -> dict[str, Any]:
+    return {"minutes": after.balance.minutes, "coins": coins_value(after.balance.coins),
+            "gift_coins": coins_value(after.balance.gift_coins)}  # fmt: skip

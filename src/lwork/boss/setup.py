@@ -1,0 +1,50 @@
+"""The BOSS interface built from the settings and the services it drives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.routing import Route
+
+from lwork.accounts.provisioning import ProvisioningService
+from lwork.accounts.service import AccountService
+from lwork.billing import operator
+from lwork.billing.service import BillingService
+from lwork.boss.audit import AuditTrail
+from lwork.boss.endpoint import PATH, BossEndpoint
+from lwork.boss.gate import BossGate
+from lwork.boss.operations import BossOperations
+from lwork.boss.store import BossStore
+from lwork.http.client_address import ClientAddress
+from lwork.settings import Settings
+
+
+def boss_route(
+    settings: Settings,
+    engine: AsyncEngine,
+    provisioning: ProvisioningService,
+    billing: BillingService,
+    accounts: AccountService,
+    wall: Callable[[], float],
+) -> Route:
+    section = settings.boss
+    store = BossStore(engine)
+    keys = {key_id: [s.get_secret_value() for s in secrets]
+            for key_id, secrets in section.keys.items()}  # fmt: skip
+
+    async def known_account(account: str) -> str:
+        return await operator.known_account(accounts, account)
+
+    endpoint = BossEndpoint(
+        gate=BossGate(keys, section.allowed_sources, section.window_s, store, wall),
+        store=store,
+        operations=BossOperations(provisioning, billing, accounts, wall),
+        cdrs=operator.cdr_reader(billing, section.cdr_batch),
+        known_account=known_account,
+        audit=AuditTrail(engine),
+        addresses=ClientAddress(settings.http.trusted_proxies),
+        body_limit=section.body_limit,
+        wall=wall,
+    )
+    return Route(PATH, endpoint.handle, methods=["POST"])
