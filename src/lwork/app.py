@@ -34,7 +34,7 @@ from lwork.billing.api import BillingApi
 from lwork.billing.ledger import LedgerStore
 from lwork.billing.service import BillingPolicy, BillingService
 from lwork.boss.opening import OpeningMinutes
-from lwork.boss.setup import boss_route
+from lwork.boss.setup import boss_route, nmsi_server
 from lwork.calls.account_sweep import DEACTIVATED, AccountSweep
 from lwork.calls.api import CallApi
 from lwork.calls.bridge import Timing
@@ -96,6 +96,8 @@ class Services:
     keeper: RecordKeeper | None = None
     provisioning: ProvisioningService | None = None
     """BOSS's provisioning (the CLI's, and the coming BOSS HTTP interface's)."""
+    nmsi_address: tuple[str, int] | None = None
+    """Where the NMSI server listens, once started (``boss.nmsi_enabled``)."""
 
 
 def build_app(
@@ -292,6 +294,11 @@ def build_app(
         else None
     )
     versions = VersionStore(engine, clock.monotonic)
+    nmsi = (
+        nmsi_server(settings, engine, store, provisioning, billing, accounts, clock)
+        if settings.boss.nmsi_enabled
+        else None
+    )
 
     node_metrics = NodeMetrics(
         lambda: {
@@ -361,6 +368,11 @@ def build_app(
             await keeper.start()  # after the trunk: orphaned dialogs get their BYE
             await calls.start_ticker()
             sweep.start()
+            if nmsi is not None:
+                services.nmsi_address = await nmsi.start(
+                    settings.boss.nmsi_host, settings.boss.nmsi_port
+                )
+                log.info("NMSI on %s:%d", *services.nmsi_address)
             if on_ready is not None:
                 on_ready()
             if freezer is not None:
@@ -376,6 +388,8 @@ def build_app(
             finally:
                 if freezer is not None:
                     await freezer.close()
+                if nmsi is not None:
+                    await nmsi.close()
                 await sweep.close()
                 await router.close()
                 await keeper.close()
