@@ -235,3 +235,16 @@ async def after_abuse_a_new_peer_logs_in(server: LiveServer) -> bool:
     finally:
         await peer.close()
     return True
+
+
+async def test_stopping_the_server_hangs_up_its_peers_cleanly(
+    server_factory: Factory, caplog: Any
+) -> None:
+    settings = {"nmsi_enabled": True, "nmsi_port": 0, "nmsi_user": USER,
+                "nmsi_password": PASSWORD}  # fmt: skip
+    async with server_factory(boss=settings) as server:
+        peer = await NmsiPeer.connect(server.services.nmsi_address)
+        await peer.login(USER, PASSWORD)
+    assert await peer.closed(timeout=5)
+    await peer.close()
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]

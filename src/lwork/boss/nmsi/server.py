@@ -101,7 +101,7 @@ class NmsiServer:
         self._monotonic = monotonic
         self._actor = f"nmsi:{rules.user}"
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         self._server = await asyncio.start_server(self._connection, host, port)
@@ -111,18 +111,19 @@ class NmsiServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        for task in list(self._connections):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Hung up rather than cancelled: each connection's read ends and its task returns (a
+        # cancelled handler task is logged as an error by asyncio's streams).
+        for writer in self._connections.values():
+            writer.close()
+        if self._connections:
+            await asyncio.wait(list(self._connections), timeout=5)
         if self._server is not None:
             await self._server.wait_closed()
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self._connections.add(task)
+            self._connections[task] = writer
         try:
             await self._serve(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -131,7 +132,7 @@ class NmsiServer:
             log.exception("NMSI connection failed")
         finally:
             if task is not None:
-                self._connections.discard(task)
+                self._connections.pop(task, None)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
