@@ -190,8 +190,7 @@ class NmsiServer:
             case CreateSdn(sdn=sdn):
                 if not sdn:
                     return FAILED, "sdn empty"
-                await self._audit.record(self._actor, "create_sdn", {"account": sdn}, "ok",
-                                         self._wall())  # fmt: skip
+                await self._record("create_sdn", {"account": sdn}, "ok")
                 return 0, None
             case CreateSipregUser(sdn=sdn, password=password):
                 operation, fields = "open", {"account": sdn, "pwd": password, "group": "dth"}
@@ -213,8 +212,7 @@ class NmsiServer:
         try:
             body = msgspec.convert({**fields, "request_id": request_id}, type=body_type)
         except msgspec.ValidationError:
-            await self._audit.record(self._actor, operation, fields, "invalid_params",
-                                     self._wall())  # fmt: skip
+            await self._record(operation, fields, "invalid_params")
             return FAILED, "invalid_params"
         try:
             await self._operations.run(operation, body)
@@ -224,9 +222,14 @@ class NmsiServer:
         except Exception:
             log.exception("NMSI %s failed", operation)
             retn, desc, result = FAILED, "service_not_available", "service_not_available"
-        with contextlib.suppress(Exception):  # a failing database already answered above
-            await self._audit.record(self._actor, operation, fields, result, self._wall())
+        await self._record(operation, fields, result)
         return retn, desc
+
+    async def _record(self, operation: str, fields: dict[str, Any], result: str) -> None:
+        try:
+            await self._audit.record(self._actor, operation, fields, result, self._wall())
+        except Exception:  # a failing database: the peer still gets its ack
+            log.exception("NMSI audit of %s failed", operation)
 
     def _ack(self, header: Header | None, name: str, retn: int, desc: str | None) -> bytes:
         eid, tid = (header.eid, header.tid) if header is not None else (0, 0)
