@@ -77,6 +77,12 @@ def test_not_commands(text: str) -> None:
         parse_command(text)
 
 
+def test_acks_from_the_peer_are_passed_over() -> None:
+    ack = MAGIC + b"\x02" + command_frame(b"x : RETN=0")[5:]
+    events = FrameDecoder().feed(ack * 2000 + command_frame(b"90001;"))
+    assert [type(e) for e in events] == [CommandFrame]
+
+
 def test_frames_split_anywhere_and_joined() -> None:
     stream = command_frame(b"90001;") + MAGIC + b"\x03" + command_frame(b"2101;")
     decoder = FrameDecoder()

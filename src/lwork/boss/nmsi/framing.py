@@ -87,28 +87,31 @@ class FrameDecoder:
 
     def _next(self) -> Event | None:
         buffer = self._buffer
-        prefix = bytes(buffer[:4])
-        if not _MAGIC_BYTES.startswith(prefix):
-            return self._fatal(WRONG_MAGIC, None)
-        if len(buffer) < 5:
-            return None
-        if buffer[4] == HEARTBEAT:
-            del buffer[:5]
-            return Heartbeat()
-        if len(buffer) < HEADER_SIZE:
-            return None
-        header = Header(*HEADER.unpack_from(buffer)[1:9])
-        if header.length < HEADER_SIZE or header.length > self._max_frame:
-            return self._fatal(UNPARSABLE, header)
-        if len(buffer) < header.length:
-            return None
-        text = bytes(buffer[HEADER_SIZE : header.length])
-        del buffer[: header.length]
-        if header.version != VERSION:
-            return BadFrame(WRONG_VERSION, header, fatal=False)
-        if header.type != COMMAND:
-            return BadFrame(WRONG_TYPE, header, fatal=False)
-        return CommandFrame(header, text)
+        while True:
+            prefix = bytes(buffer[:4])
+            if not _MAGIC_BYTES.startswith(prefix):
+                return self._fatal(WRONG_MAGIC, None)
+            if len(buffer) < 5:
+                return None
+            if buffer[4] == HEARTBEAT:
+                del buffer[:5]
+                return Heartbeat()
+            if len(buffer) < HEADER_SIZE:
+                return None
+            header = Header(*HEADER.unpack_from(buffer)[1:9])
+            if header.length < HEADER_SIZE or header.length > self._max_frame:
+                return self._fatal(UNPARSABLE, header)
+            if len(buffer) < header.length:
+                return None
+            text = bytes(buffer[HEADER_SIZE : header.length])
+            del buffer[: header.length]
+            if header.version != VERSION:
+                return BadFrame(WRONG_VERSION, header, fatal=False)
+            if header.type == ACK:
+                continue  # the peer acknowledging: answering it could start an ack ping-pong
+            if header.type != COMMAND:
+                return BadFrame(WRONG_TYPE, header, fatal=False)
+            return CommandFrame(header, text)
 
     def _fatal(self, retn: int, header: Header | None) -> BadFrame:
         self._broken = True
