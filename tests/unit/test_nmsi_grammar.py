@@ -73,8 +73,9 @@ def test_quoted_values_keep_commas_and_semicolons() -> None:
      + ";"],
 )  # fmt: skip
 def test_not_commands(text: str) -> None:
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError) as refused:
         parse_command(text)
+    assert not set(str(refused.value)) & set(',;"')  # it becomes an ack's DESC
 
 
 def test_acks_from_the_peer_are_passed_over() -> None:

@@ -15,7 +15,8 @@ _MAX_FIELDS = 32
 
 
 class CommandError(ValueError):
-    """The text is not a command of the grammar."""
+    """The text is not a command of the grammar. Its message is an ack's DESC: plain words,
+    no commas, semicolons or quotes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +29,7 @@ class RawCommand:
 def parse_raw(text: str) -> RawCommand:
     text = text.strip().rstrip("\x00").strip()
     if not text.endswith(";"):
-        raise CommandError("no closing ';'")
+        raise CommandError("no closing semicolon")
     text = text[:-1]
     name, colon, rest = text.partition(":")
     name = name.strip()
@@ -39,7 +40,7 @@ def parse_raw(text: str) -> RawCommand:
     while colon and position < len(rest):
         key_end = rest.find("=", position)
         if key_end < 0:
-            raise CommandError("a field without '='")
+            raise CommandError("a field without an equals sign")
         key = rest[position:key_end].strip()
         if not _KEY.fullmatch(key):
             raise CommandError("bad field name")
@@ -49,10 +50,10 @@ def parse_raw(text: str) -> RawCommand:
         fields[key.lower()] = value
         if position < len(rest):
             if rest[position] != ",":
-                raise CommandError("fields are separated by ','")
+                raise CommandError("fields are separated by commas")
             position += 1
             if position == len(rest):
-                raise CommandError("a trailing ','")
+                raise CommandError("a trailing comma")
     return RawCommand(name.upper(), fields)
 
 

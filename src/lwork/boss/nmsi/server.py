@@ -168,7 +168,9 @@ class NmsiServer:
     async def _command(self, session: NmsiSession, frame: CommandFrame) -> bytes:
         try:
             name, command = parse_command(frame.text.decode("ascii"))
-        except (UnicodeDecodeError, CommandError) as exc:
+        except UnicodeDecodeError:
+            return self._ack(frame.header, "Unknow", UNPARSABLE, "not ascii")
+        except CommandError as exc:
             return self._ack(frame.header, "Unknow", UNPARSABLE, str(exc))
         if isinstance(command, Login):
             return self._ack(frame.header, name, session.login(command), None)
@@ -204,7 +206,11 @@ class NmsiServer:
                 operation, fields = "bind", {"account": account, "phone": number}
                 body_type = BindBody
             case UnbindNumber(number=number, account=account):
-                owner = account or (await self._owner_of(number) if number else None)
+                try:
+                    owner = account or (await self._owner_of(number) if number else None)
+                except Exception:
+                    log.exception("NMSI: the owner of %s could not be read", number)
+                    return FAILED, "service_not_available"
                 if not owner:
                     return 0, "phone_not_bound"  # the original answered RETN 0 always
                 operation, fields = "unbind", {"account": owner, "phone": number}
