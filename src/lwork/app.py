@@ -34,7 +34,7 @@ from lwork.billing.api import BillingApi
 from lwork.billing.ledger import LedgerStore
 from lwork.billing.service import BillingPolicy, BillingService
 from lwork.boss.opening import OpeningMinutes
-from lwork.boss.setup import boss_route
+from lwork.boss.setup import boss_route, nmsi_server
 from lwork.calls.account_sweep import DEACTIVATED, AccountSweep
 from lwork.calls.api import CallApi
 from lwork.calls.bridge import Timing
@@ -112,6 +112,8 @@ class Services:
     provisioning: ProvisioningService
     """BOSS's provisioning (the CLI's and the BOSS interface's): deactivating an account ends
     its live calls here at once, once started."""
+    nmsi_address: tuple[str, int] | None = None
+    """Where the NMSI server listens, once started (``boss.nmsi_enabled``)."""
     call_side: CallSide | None = None
     """Set at start-up (see ``CallSide``); kept after shut-down for what tests read then."""
 
@@ -303,6 +305,11 @@ def build_app(
     caller_id_from_did = settings.sip.caller_id == "did_else_uuid"
     sip_config = trunk_config(settings.sip) if settings.sip.enabled else None  # bad: fails now
     versions = VersionStore(engine, clock.monotonic)
+    nmsi = (
+        nmsi_server(settings, engine, store, provisioning, billing, accounts, clock)
+        if settings.boss.nmsi_enabled
+        else None
+    )
     payments = build_payments(settings, engine, billing.ledger, clock.wall)
     metrics_access = MetricsAccess(
         settings.metrics.token.get_secret_value(),
@@ -409,6 +416,11 @@ def build_app(
             await keeper.start()  # after the trunk: orphaned dialogs get their BYE
             await calls.start_ticker()
             sweep.start()
+            if nmsi is not None:
+                services.nmsi_address = await nmsi.start(
+                    settings.boss.nmsi_host, settings.boss.nmsi_port
+                )
+                log.info("NMSI on %s:%d", *services.nmsi_address)
             if on_ready is not None:
                 on_ready()
             if freezer is not None:
@@ -424,6 +436,8 @@ def build_app(
             finally:
                 if freezer is not None:
                     await freezer.close()
+                if nmsi is not None:
+                    await nmsi.close()
                 await sweep.close()
                 await router.close()
                 await keeper.close()

@@ -39,8 +39,21 @@ def test_a_toml_boss_section_and_its_environment_override(
         {"keys": {"billing": ["short"]}},
         {"allowed_sources": ["10.1.0.0/33"]},
         {"open_minutes": -1},
+        {"nmsi_enabled": True},
+        {"nmsi_enabled": True, "nmsi_user": "oss"},
+        {"nmsi_enabled": True, "nmsi_password": "pw"},
+        {"nmsi_port": 70000},
+        {"nmsi_heartbeat_s": 0},
     ],
 )
 def test_bad_boss_settings_stop_the_start(boss: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Settings(boss=boss)  # type: ignore[arg-type]
+
+
+def test_nmsi_is_off_by_default_and_its_password_kept_out_of_reprs() -> None:
+    assert Settings().boss.nmsi_enabled is False
+    boss = Settings(boss={"nmsi_enabled": True, "nmsi_user": "oss",  # type: ignore[arg-type]
+                          "nmsi_password": "nmsi-secret-pw"}).boss  # fmt: skip
+    assert (boss.nmsi_port, boss.nmsi_password.get_secret_value()) == (5321, "nmsi-secret-pw")
+    assert "nmsi-secret-pw" not in repr(boss) and "nmsi-secret-pw" not in str(boss.model_dump())

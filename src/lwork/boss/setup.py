@@ -9,13 +9,17 @@ from starlette.routing import Route
 
 from lwork.accounts.provisioning import ProvisioningService
 from lwork.accounts.service import AccountService
+from lwork.accounts.store import AccountStore
 from lwork.billing import operator
 from lwork.billing.service import BillingService
 from lwork.boss.audit import AuditTrail
 from lwork.boss.endpoint import PATH, BossEndpoint
 from lwork.boss.gate import BossGate
+from lwork.boss.nmsi.server import NmsiServer, did_owner
+from lwork.boss.nmsi.session import SessionRules
 from lwork.boss.operations import BossOperations
 from lwork.boss.store import BossStore
+from lwork.clock import Clock
 from lwork.http.client_address import ClientAddress
 from lwork.settings import Settings
 
@@ -48,3 +52,24 @@ def boss_route(
         wall=wall,
     )
     return Route(PATH, endpoint.handle, methods=["POST"])
+
+
+def nmsi_server(
+    settings: Settings,
+    engine: AsyncEngine,
+    store: AccountStore,
+    provisioning: ProvisioningService,
+    billing: BillingService,
+    accounts: AccountService,
+    clock: Clock,
+) -> NmsiServer:
+    """The NMSI server (started by the app when ``boss.nmsi_enabled``), over the same operations
+    and audit trail as the HTTP interface."""
+    section = settings.boss
+    rules = SessionRules(
+        section.nmsi_user, section.nmsi_password.get_secret_value(), section.nmsi_heartbeat_s
+    )
+    return NmsiServer(
+        BossOperations(provisioning, billing, accounts, clock.wall), AuditTrail(engine),
+        did_owner(store), rules, section.nmsi_max_frame, clock.wall, clock.monotonic,
+    )  # fmt: skip

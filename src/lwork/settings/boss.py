@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from lwork.settings.sections import Section
 
@@ -26,6 +26,28 @@ class BossSettings(Section):
     """Package minutes a newly opened ``dth`` account is given (0: none until a ``credit``)."""
     cdr_batch: int = Field(500, ge=1)
     """Call records read from the database per query while ``cdrs`` streams."""
+    nmsi_enabled: bool = False
+    """Serve NMSI, the original's TCP provisioning protocol, for BOSS systems that still speak
+    it (CONTRACT §9). Needs ``nmsi_user`` and ``nmsi_password``."""
+    nmsi_host: str = "127.0.0.1"
+    """Address NMSI listens on (``0.0.0.0``: every interface; firewall it to the BOSS)."""
+    nmsi_port: int = Field(5321, ge=0, le=65535)
+    """NMSI's TCP port (the original's 5321; 0: any free port)."""
+    nmsi_user: str = ""
+    """The account of NMSI's two-stage login (key ``1`` of ``90000`` and ``2100``); the audit
+    trail names NMSI actions ``nmsi:<user>``."""
+    nmsi_password: SecretStr = SecretStr("")
+    """Its password (key ``2``)."""
+    nmsi_heartbeat_s: float = Field(120.0, gt=0)
+    """The peer's heartbeat interval: silent for three of them, its connection is closed."""
+    nmsi_max_frame: int = Field(64 * 1024, ge=256)
+    """Largest NMSI frame, in bytes; a frame declaring more closes the connection."""
+
+    @model_validator(mode="after")
+    def _nmsi_login(self) -> BossSettings:
+        if self.nmsi_enabled and not (self.nmsi_user and self.nmsi_password.get_secret_value()):
+            raise ValueError("boss.nmsi_enabled needs boss.nmsi_user and boss.nmsi_password")
+        return self
 
     @field_validator("keys")
     @classmethod
