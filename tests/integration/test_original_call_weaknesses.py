@@ -17,7 +17,15 @@ from sqlalchemy import insert
 from test_call_records import closed_records
 from test_p2p_calls import ALICE, BOB, App, make_app, two_apps
 from test_sip_trunk import free_udp_port
-from test_trunk_calls import PHONE_NUMBER, SIPP, finished, sipp, statuses_until, trunk_settings
+from test_trunk_calls import (
+    PHONE_NUMBER,
+    SIPP,
+    finished,
+    first_invitation,
+    sipp,
+    statuses_until,
+    trunk_settings,
+)
 
 from lwork.billing.rating import billable_minutes
 from lwork.storage.tables import ledger
@@ -100,12 +108,7 @@ async def test_row_21_an_app_rejecting_a_phones_call_sends_the_carrier_busy(
         target = "{}:{}".format(*server.services.sip_address)
         carrier = await sipp(tmp_path, "uac_busy.xml", "-s", BOB, target)
         try:
-            invite: dict[str, Any] = {}
-            for _ in range(40):  # sipp takes a moment to start
-                events = (await bob.poll())["data"]
-                if events[0]["event"] != "shake_hand":
-                    invite = events[0]
-                    break
+            invite = await first_invitation(bob)
             opdata = invite["opdata"]
             body = {"opdata": opdata} if how == "p2p_reject" else opdata
             assert await bob.post(how, body) == {"status": "ok"}

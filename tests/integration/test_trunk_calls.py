@@ -135,6 +135,16 @@ async def test_p2p_call_falls_back_to_the_real_phone(server_factory, tmp_path: P
             carrier.kill()
 
 
+async def first_invitation(app: App) -> dict[str, Any]:
+    """The app's first event other than ``shake_hand`` ({} if none came): sipp, calling it,
+    takes a moment to start."""
+    for _ in range(40):
+        events = (await app.poll())["data"]
+        if events[0]["event"] != "shake_hand":
+            return dict(events[0])
+    return {}
+
+
 async def test_a_phone_calls_an_app(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     async with server_factory(**trunk_settings(free_udp_port())) as server:
         bob = await make_app(server, BOB, "bob-phone")
@@ -143,12 +153,7 @@ async def test_a_phone_calls_an_app(server_factory, tmp_path: Path) -> None:  # 
         target = "{}:{}".format(*server.services.sip_address)
         carrier = await sipp(tmp_path, "uac_call_app.xml", "-s", BOB, target)
         try:
-            invite: dict[str, Any] = {}
-            for _ in range(40):  # sipp takes a moment to start
-                events = (await bob.poll())["data"]
-                if events[0]["event"] != "shake_hand":
-                    invite = events[0]
-                    break
+            invite = await first_invitation(bob)
             assert invite["event"] == "p2p_inform_called"
             opdata = invite["opdata"]
             assert opdata["event"] == "sip_call_in" and opdata["caller"]
