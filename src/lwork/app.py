@@ -37,12 +37,12 @@ from lwork.boss.opening import OpeningMinutes
 from lwork.boss.setup import boss_route, nmsi_server
 from lwork.calls.account_sweep import DEACTIVATED, AccountSweep
 from lwork.calls.api import CallApi
+from lwork.calls.boundary import NoTrunk, PhoneDialer
 from lwork.calls.bridge import Timing
 from lwork.calls.callback_api import CallbackApi
 from lwork.calls.charging import CallCharging
 from lwork.calls.engine import CallEngine, CallPolicy
 from lwork.calls.inbound import accept_invite
-from lwork.calls.ports import NoTrunk, SipLegs
 from lwork.calls.records_store import RecordStore
 from lwork.calls.recovery import RecordKeeper
 from lwork.calls.router import CallRouter
@@ -319,7 +319,7 @@ def build_app(
     ip_limiter = RateLimiter(settings.http.ip_rate_per_minute, 60.0)
     login_limiter = RateLimiter(auth.login_per_minute_per_ip, 60.0)
 
-    def call_engine(ng: NgClient, sip_legs: SipLegs) -> CallEngine:
+    def call_engine(ng: NgClient, sip_legs: PhoneDialer) -> CallEngine:
         """The call engine over a running relay and trunk (``NoTrunk`` when SIP is off)."""
         return CallEngine(
             node=settings.node,

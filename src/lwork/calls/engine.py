@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from lwork.calls.boundary import MediaControl, PhoneDialer
 from lwork.calls.bridge import (
     CALLEE,
     Action,
@@ -51,7 +52,6 @@ from lwork.calls.bridge import (
 from lwork.calls.charging import CallCharging
 from lwork.calls.ended import EndedCalls
 from lwork.calls.live import LiveCall
-from lwork.calls.ports import MediaControl, SipLegs
 from lwork.calls.quality import party_stats
 from lwork.calls.stats_refresh import StatsRefresher
 from lwork.fraud.service import FraudService
@@ -87,7 +87,7 @@ class CallEngine:
         node: str,
         media: MediaControl,
         push: PushService,
-        trunk: SipLegs,
+        trunk: PhoneDialer,
         reachable: Callable[[str], Any],
         owner: Callable[[str], Any],
         policy: CallPolicy,

@@ -9,8 +9,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from lwork.calls.boundary import PhoneLeg
 from lwork.calls.bridge import CALLEE, CALLER, LOCAL, PHONE, REMOTE, Bridge, Shape
-from lwork.calls.ports import SipLeg
 from lwork.media.ng.client import CallStats
 from lwork.sip.trunk.inbound import InboundCall
 
@@ -41,7 +41,7 @@ class LiveCall:
     rssrc: str = field(default_factory=lambda: str(secrets.randbits(32)))
     sdp_for: dict[str, str] = field(default_factory=dict)
     """The relay's SDP each SIP leg is to be dialled with."""
-    sip: dict[str, SipLeg] = field(default_factory=dict)
+    sip: dict[str, PhoneLeg] = field(default_factory=dict)
     """The SIP legs the engine dialled."""
     inbound: InboundCall | None = None
     """The phone's call that started an ``in`` call."""

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import logging
 
+from lwork.calls.boundary import MediaControl
 from lwork.calls.bridge import Shape
 from lwork.calls.live import LiveCall
-from lwork.calls.ports import MediaControl
 from lwork.media.ng.client import NgError, SdpResult
 from lwork.media.sdp_min import build_sdp
 

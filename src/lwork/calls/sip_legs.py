@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from lwork.calls.boundary import TrunkUnavailable
 from lwork.calls.bridge import LOCAL, REMOTE, LegAnswered, LegEnded, LegRinging, Refused, Shape
 from lwork.calls.live import LiveCall
 from lwork.calls.media_handover import follow_carrier, signal
-from lwork.calls.ports import TrunkUnavailable
 from lwork.errors import Failed
 from lwork.media.ng.client import NgError
 

@@ -18,8 +18,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from lwork.calls.boundary import MediaControl
 from lwork.calls.live import LiveCall
-from lwork.calls.ports import MediaControl
 from lwork.media.ng.client import NgError
 
 log = logging.getLogger("lwork.calls")

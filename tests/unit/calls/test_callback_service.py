@@ -12,11 +12,11 @@ from typing import cast
 import pytest
 
 from lwork.calls import callback
+from lwork.calls.boundary import PhoneLeg, PhoneLegReports, TrunkUnavailable
 from lwork.calls.bridge import LegState as LegStatus
 from lwork.calls.bridge import Timing
 from lwork.calls.charging import CallCharging
 from lwork.calls.engine import CallEngine, CallPolicy
-from lwork.calls.ports import LegListener, SipLeg, TrunkUnavailable
 from lwork.errors import Failed
 from lwork.media.ng.client import NgClient
 from lwork.media.relay.config import RelayConfig
@@ -37,7 +37,7 @@ class DialledLeg:
     number: str
     caller_id: str
     sdp: str
-    listener: LegListener
+    listener: PhoneLegReports
     hung_up: int = 0
 
     @property
@@ -61,7 +61,9 @@ class RecordingTrunk:
     legs: list[DialledLeg] = field(default_factory=list)
     refuse: bool = False
 
-    async def dial(self, number: str, caller_id: str, sdp: str, listener: LegListener) -> SipLeg:
+    async def dial(
+        self, number: str, caller_id: str, sdp: str, listener: PhoneLegReports
+    ) -> PhoneLeg:
         if self.refuse:
             raise TrunkUnavailable("no SIP trunk is configured")
         leg = DialledLeg(number, caller_id, sdp, listener)

@@ -1,9 +1,9 @@
 """How lwork wires its SIP trunk: its ``TrunkConfig`` from settings, and the trunk as the SIP legs
-the call services dial through (``lwork.calls.ports.SipLegs``)."""
+the call engine dials through (``lwork.calls.boundary.PhoneDialer``)."""
 
 from __future__ import annotations
 
-from lwork.calls.ports import LegListener, SipLeg, TrunkUnavailable
+from lwork.calls.boundary import PhoneLeg, PhoneLegReports, TrunkUnavailable
 from lwork.settings import SipSettings
 from lwork.sip.trunk.config import NumberRule, TrunkConfig
 from lwork.sip.trunk.legs import CallStateError
@@ -37,12 +37,14 @@ def trunk_config(settings: SipSettings) -> TrunkConfig:
 
 
 class TrunkLegs:
-    """``SipLegs`` over the trunk: its refusals become ``TrunkUnavailable``."""
+    """``PhoneDialer`` over the trunk: its refusals become ``TrunkUnavailable``."""
 
     def __init__(self, trunk: Trunk) -> None:
         self.trunk = trunk
 
-    async def dial(self, number: str, caller_id: str, sdp: str, listener: LegListener) -> SipLeg:
+    async def dial(
+        self, number: str, caller_id: str, sdp: str, listener: PhoneLegReports
+    ) -> PhoneLeg:
         try:
             return await self.trunk.dial(number, caller_id, sdp, listener)
         except TrunkBusy as exc:

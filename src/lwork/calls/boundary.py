@@ -1,4 +1,5 @@
-"""What the call service needs from the media relay and from the SIP trunk (ports, not adapters).
+"""The call engine's boundary: what it needs from the media relay and from the SIP trunk (the
+protocols; the adapters live with the relay client and the trunk).
 
 ``NgClient`` (``lwork.media.ng.client``) is the media control; the SIP trunk places SIP legs
 (``lwork.sip.trunk.wiring.TrunkLegs``). Without a trunk, ``NoTrunk`` refuses every SIP leg cleanly.
@@ -30,7 +31,7 @@ class MediaControl(Protocol):
     async def play_dtmf(self, call_id: str, from_tag: str, digit: str) -> None: ...
 
 
-class LegListener(Protocol):
+class PhoneLegReports(Protocol):
     """How a SIP leg reports progress (plain callbacks, called on the event loop)."""
 
     def ringing(self, early_sdp: str | None) -> None: ...
@@ -44,7 +45,7 @@ class LegListener(Protocol):
     def media_moved(self, sdp: str) -> None: ...
 
 
-class SipLeg(Protocol):
+class PhoneLeg(Protocol):
     @property
     def remote_sdp(self) -> str | None: ...
 
@@ -61,8 +62,10 @@ class TrunkUnavailable(Exception):
     """No SIP leg can be placed (no trunk configured, or it refused at once)."""
 
 
-class SipLegs(Protocol):
-    async def dial(self, number: str, caller_id: str, sdp: str, listener: LegListener) -> SipLeg:
+class PhoneDialer(Protocol):
+    async def dial(
+        self, number: str, caller_id: str, sdp: str, listener: PhoneLegReports
+    ) -> PhoneLeg:
         """Place a call to ``number``; raise ``TrunkUnavailable`` when that cannot start."""
         ...
 
@@ -70,5 +73,7 @@ class SipLegs(Protocol):
 class NoTrunk:
     """The SIP legs when no trunk is configured: every SIP leg fails cleanly."""
 
-    async def dial(self, number: str, caller_id: str, sdp: str, listener: LegListener) -> SipLeg:
+    async def dial(
+        self, number: str, caller_id: str, sdp: str, listener: PhoneLegReports
+    ) -> PhoneLeg:
         raise TrunkUnavailable("no SIP trunk is configured")
