@@ -16,7 +16,7 @@ import httpx
 import pytest
 from test_p2p_calls import ALICE, BOB, make_app
 from test_sip_trunk import free_udp_port
-from test_trunk_calls import PHONE_NUMBER, finished, sipp, statuses_until, trunk_settings
+from test_trunk_calls import PHONE_NUMBER, SIPP, finished, sipp, statuses_until, trunk_settings
 
 from lwork.app import build_app
 from lwork.billing.rating import Balance
@@ -117,6 +117,7 @@ async def server_with_clock(
         yield LiveServer(url, client, services, gateway, settings)
 
 
+@pytest.mark.skipif(SIPP is None, reason="sipp not installed: apt-get install sip-tester")
 async def test_an_answered_call_is_capped_by_the_balance_warned_and_billed(
     tmp_path: Path, db_url: str, sms_gateway: SmsGateway
 ) -> None:
