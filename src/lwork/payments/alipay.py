@@ -23,7 +23,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from lwork.payments.products import FEN
-from lwork.payments.provider import Ack, NewOrder, Notice, NotVerified
+from lwork.payments.provider import (
+    Ack,
+    NewOrder,
+    Notice,
+    NotSupported,
+    NotVerified,
+    RefundRequest,
+    RefundResult,
+)
 from lwork.settings.payments import AlipaySettings
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -129,6 +137,12 @@ class AlipayProvider:
         else:
             event = "pending"  # WAIT_BUYER_PAY: nothing to do yet
         return Notice(payid, trade_no, int(fen), event, mismatch)
+
+    async def query(self, payid: str) -> Notice | None:
+        raise NotSupported("alipay.trade.query is not built yet")
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        raise NotSupported("alipay.trade.refund is not built yet")
 
     def accepted(self) -> Ack:
         return Ack(200, b"success")

@@ -2,7 +2,8 @@
 
 A provider turns an order into what the app's payment SDK needs (signed by the server, never a
 key), and turns a notification's raw bytes into a :class:`Notice` only once its signature and
-fields are verified. Query and refund join this interface with the providers that have them.
+fields are verified; it asks the provider about an order it heard nothing of (reconciliation)
+and gives money back (refunds).
 """
 
 from __future__ import annotations
@@ -54,6 +55,41 @@ class Ack:
     media_type: str = "text/plain"
 
 
+@dataclass(frozen=True, slots=True)
+class RefundRequest:
+    """Give back ``money_fen`` of a paid order."""
+
+    payid: str
+    trade_no: str
+    refund_no: str
+    """Our own unique number for this refund: the provider's idempotency key, so a retried
+    request never refunds twice."""
+    money_fen: int
+    total_fen: int
+    """What the order was paid in all (WeChat asks for both)."""
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    refund_no: str
+    provider_refund_no: str
+    """The provider's own number for the refund ("" if it gives none)."""
+    money_fen: int
+    state: Literal["done", "pending", "failed"]
+    """``pending``: accepted, the money moves later (WeChat); ``failed``: refused, with
+    ``reason``."""
+    reason: str = ""
+
+
+class NotSupported(Exception):
+    """The provider has no such operation (an App Store refund is the buyer's, through Apple)."""
+
+
+class ProviderUnavailable(Exception):
+    """The provider could not be asked (network, 5xx, a reply we cannot verify): try later."""
+
+
 class Provider(Protocol):
     name: str
 
@@ -63,6 +99,15 @@ class Provider(Protocol):
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice:
         """The notification's meaning; NotVerified when it cannot be believed."""
+        ...
+
+    async def query(self, payid: str) -> Notice | None:
+        """What the provider knows of the order now (verified like a notification); ``None``
+        when it has never heard of it. ProviderUnavailable when it cannot be asked."""
+        ...
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        """Ask the provider to give money back; NotSupported, or ProviderUnavailable."""
         ...
 
     def accepted(self) -> Ack: ...

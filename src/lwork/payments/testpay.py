@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from lwork.payments.products import FEN
-from lwork.payments.provider import Ack, NewOrder, Notice, NotVerified
+from lwork.payments.provider import Ack, NewOrder, Notice, NotVerified, RefundRequest, RefundResult
 
 SIGNATURE_HEADER = "x-lwork-signature"
 
@@ -54,6 +54,13 @@ class TestPayProvider:
         if fen != fen.to_integral_value() or not 0 < fen < 10**12:
             raise NotVerified("money is not a positive amount in yuan with two decimals")
         return Notice(notice.payid, notice.trade_no, int(fen), "paid")
+
+    async def query(self, payid: str) -> Notice | None:
+        return None  # the tester's notifications are all it ever hears: nothing to ask
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        # No money moved, so none moves back: the refund is done as soon as it is asked.
+        return RefundResult(request.refund_no, request.refund_no, request.money_fen, "done")
 
     def accepted(self) -> Ack:
         return Ack(200, b"success")
