@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import socket
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from bench._calls_common import CALLS, Pool, base_overrides, caller_phone, start
 from lwork.app import build_app
 from lwork.settings import Settings
 
-CALLERS = 50
+MIN_CALLERS = 50
 TOP_UP_COINS = 1_000_000.0
 """Each caller's balance: at 3 coins a started minute it pays for 333,333 bench calls."""
 CALL_TIMEOUT_S = 30.0
@@ -39,6 +40,14 @@ def trunk_overrides(tmp: Path, carrier_port: int, concurrent: int) -> dict[str, 
     # Concurrent calls take this many relay port pairs at once (two legs each).
     overrides["media"] = {**overrides["media"], "port_min": 20000, "port_max": 40000}
     return overrides
+
+
+def callers_for(peak_calls: float, settings: Settings) -> int:
+    """Enough callers that ``peak_calls`` calls at once stay within each account's
+    ``billing.max_concurrent_paid_calls`` (a further start fails ``balance_not_enough``), with
+    room for calls still ending while new ones start."""
+    per_account = settings.billing.max_concurrent_paid_calls
+    return max(MIN_CALLERS, math.ceil(2 * peak_calls / per_account))
 
 
 async def top_up(settings: Settings, phones: list[str], coins: float) -> None:
@@ -79,15 +88,16 @@ class Outcomes:
 
 
 async def drive(
-    port: int, count: int, rate: float, hold: float, hang_up: bool = True
+    port: int, count: int, rate: float, hold: float, callers: int, hang_up: bool = True
 ) -> tuple[Outcomes, float]:
-    """``count`` phone calls started open-loop at ``rate``; each held ``hold`` seconds, its
-    status read, then (if ``hang_up``) ended. Returns when all are done."""
+    """``count`` phone calls started open-loop at ``rate`` by ``callers`` accounts in turn;
+    each held ``hold`` seconds, its status read, then (if ``hang_up``) ended. Returns when all
+    are done."""
     pool = Pool(port, 48)
     out = Outcomes()
 
     async def call(i: int) -> None:
-        caller = caller_phone(i % CALLERS)
+        caller = caller_phone(i % callers)
         callee = f"020794{i % 100000:05d}"
         sent = time.perf_counter()
         out.started_at.append(sent)

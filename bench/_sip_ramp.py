@@ -98,7 +98,7 @@ def run_step(
                      args.ramp_seconds + args.hold + 60)  # fmt: skip
     time.sleep(0.5)
     cpu_before = cpu_seconds(pid)
-    out, elapsed = run_async(drive(port, count, rate, args.hold))
+    out, elapsed = run_async(drive(port, count, rate, args.hold, args.callers))
     due = min(out.started_at, default=0.0) + (count - 1) / rate
     server_cpu = (cpu_seconds(pid) - cpu_before) / elapsed
     uas_rc = sipp.finish(uas, carrier_wait_s(out.failures))

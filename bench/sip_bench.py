@@ -54,8 +54,8 @@ from bench._calls_common import (
 from bench._calls_profile import find_pyspy, record, summarise
 from bench._load import percentile
 from bench._sip_drive import (
-    CALLERS,
     TOP_UP_COINS,
+    callers_for,
     carrier_wait_s,
     drive,
     for_each,
@@ -111,7 +111,7 @@ def cps_figure(
                      args.seconds + args.hold + 60)  # fmt: skip
     time.sleep(0.5)
     cpu_before = cpu_seconds(pid)
-    out, elapsed = run_async(drive(port, count, args.rate, args.hold))
+    out, elapsed = run_async(drive(port, count, args.rate, args.hold, args.callers))
     server_cpu = (cpu_seconds(pid) - cpu_before) / elapsed
     uas_rc = sipp.finish(uas, carrier_wait_s(out.failures))
     carrier = sipp.summary(tmp, "cps_uas")
@@ -178,7 +178,7 @@ def profile_cps(
     time.sleep(0.5)
     profile = tmp / "cps.collapsed"
     recorder = record(pyspy, pid, seconds, profile)
-    out, _ = run_async(drive(port, count, args.rate, args.hold))
+    out, _ = run_async(drive(port, count, args.rate, args.hold, args.callers))
     recorder.wait(60)
     sipp.finish(uas, carrier_wait_s(out.failures))
     verdict.emit(
@@ -205,7 +205,7 @@ def concurrent_figure(
     time.sleep(0.5)
     began = time.perf_counter()
     # every call is read once ``plateau`` seconds after the last one started
-    out, _ = run_async(drive(port, count, args.rate, 0.0, hang_up=False))
+    out, _ = run_async(drive(port, count, args.rate, 0.0, args.callers, hang_up=False))
     established_in = time.perf_counter() - began
     time.sleep(max(0.0, args.plateau - 2))
     recheck = run_async(for_each(port, "GET", out.sids))
@@ -290,7 +290,10 @@ def main() -> None:
         tmp = Path(name)
         carrier_port = free_udp_port()
         overrides = trunk_overrides(tmp, carrier_port, args.concurrent)
-        callers = [caller_phone(i) for i in range(CALLERS)]
+        peak = max(args.concurrent, args.rate * args.hold, args.ramp_to * args.hold * args.ramp)
+        args.callers = callers_for(peak, Settings(**overrides))
+        extra["callers"] = args.callers
+        callers = [caller_phone(i) for i in range(args.callers)]
         # Online, as an app is before it pays for a call: its long poll's address (this
         # machine's) vouches for its calls (CONTRACT §3).
         asyncio.run(populate(Settings(**overrides), callers, set(callers)))
