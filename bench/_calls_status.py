@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from bench._calls_common import (
     start_body,
     udp_drops,
 )
-from bench.http_bench import WRK_SCRIPT, pinned
+from bench.http_bench import WRK_SCRIPT, run_wrk
 
 WRK_CONNECTIONS = 32
 OK_PREFIX = '{"status":"ok"'
@@ -83,31 +82,9 @@ def cycling_script(sids: list[str], directory: Path, name: str = "all") -> Path:
 
 
 def wrk(port: int, script: Path, path: str, seconds: float) -> dict[str, Any]:
-    cmd = [*pinned(1), "wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{seconds:g}s", "--timeout", "5s",
-           "-s", str(script), f"http://127.0.0.1:{port}{path}"]  # fmt: skip
     # both the bare endpoint and a live call's status answer {"status":"ok",...}
     env = {**os.environ, "WRK_METHOD": "GET", "WRK_BODY": "", "WRK_OK_PREFIX": OK_PREFIX}
-    out = subprocess.run(
-        cmd, env=env, capture_output=True, text=True, timeout=seconds + 30, check=True
-    )
-    report = json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1])
-    errors = sum(
-        report[k]
-        for k in (
-            "connect_errors",
-            "read_errors",
-            "write_errors",
-            "timeouts",
-            "non_2xx_3xx",
-            "not_ok",
-        )  # fmt: skip
-    )
-    return {
-        "rps": report["wrk_requests"] / (report["duration_us"] / 1e6),
-        "p50_ms": report["p50_us"] / 1e3,
-        "p99_ms": report["p99_us"] / 1e3,
-        "errors": errors,
-    }
+    return run_wrk(port, path, script, WRK_CONNECTIONS, seconds, env)
 
 
 async def create_calls(port: int, n: int) -> tuple[list[str], dict[str, int]]:

@@ -182,6 +182,28 @@ def server(settings_file: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
 
 # throughput
 
+WRK_ERRORS = ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx_3xx", "not_ok")
+"""The counts in wrk_report.lua's summary that each mean a request failed."""
+
+
+def run_wrk(
+    port: int, path: str, script: Path, connections: int, seconds: float, env: dict[str, str]
+) -> dict[str, Any]:
+    """One wrk run (one thread on core 1) with ``script`` (ending in wrk_report.lua); its
+    requests/s, latency percentiles and failed requests."""
+    cmd = [*pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s",
+           "-s", str(script), f"http://127.0.0.1:{port}{path}"]  # fmt: skip
+    out = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=seconds + 30, check=True
+    )
+    report = json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1])
+    return {
+        "rps": report["wrk_requests"] / (report["duration_us"] / 1e6),
+        "p50_ms": report["p50_us"] / 1e3,
+        "p99_ms": report["p99_us"] / 1e3,
+        "errors": sum(report[k] for k in WRK_ERRORS),
+    }
+
 
 def throughput(
     port: int, method: str, path: str, body: bytes | None, seconds: float, wrk: bool,
@@ -192,39 +214,7 @@ def throughput(
     if wrk:
         env = {**os.environ, "WRK_METHOD": method, "WRK_BODY": (body or b"").decode(),
                "WRK_OK_PREFIX": ok_prefix}  # fmt: skip
-        cmd = [
-            *pinned(1),
-            "wrk",
-            "-t1",
-            f"-c{WRK_CONNECTIONS}",
-            f"-d{seconds:g}s",
-            "--timeout",
-            "5s",
-            "-s",
-            str(WRK_SCRIPT),
-            f"http://127.0.0.1:{port}{path}",
-        ]
-        out = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=seconds + 30, check=True
-        )
-        report = json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1])
-        errors = sum(
-            report[k]
-            for k in (
-                "connect_errors",
-                "read_errors",
-                "write_errors",
-                "timeouts",
-                "non_2xx_3xx",
-                "not_ok",
-            )  # fmt: skip
-        )
-        return {
-            "rps": report["wrk_requests"] / (report["duration_us"] / 1e6),
-            "p50_ms": report["p50_us"] / 1e3,
-            "p99_ms": report["p99_us"] / 1e3,
-            "errors": errors,
-        }
+        return run_wrk(port, path, WRK_SCRIPT, WRK_CONNECTIONS, seconds, env)
     raw = build_request(method, path, body)
     result = run_async(closed_loop(port, [raw] * WRK_CONNECTIONS, seconds))
     not_ok = result.count - result.ok_bodies if ok_prefix == OK_PREFIX else 0

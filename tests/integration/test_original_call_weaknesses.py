@@ -5,33 +5,30 @@ the real relay, RTP over UDP, and sipp as the carrier. Row 24 (the long poll) is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import insert
 from test_call_records import closed_records
-from test_p2p_calls import ALICE, BOB, App, make_app, two_apps
+from test_p2p_calls import ALICE, BOB, make_app, two_apps
 from test_sip_trunk import free_udp_port
 from test_trunk_calls import (
     PHONE_NUMBER,
     SIPP,
+    fallen_back_call,
     finished,
     first_invitation,
     sipp,
-    statuses_until,
     trunk_settings,
 )
 
 from lwork.billing.rating import billable_minutes
 from lwork.storage.tables import ledger
 
-from conftest import LiveServer
-from fakes.rtp_peer import RtpPeer, eventually
+from fakes.rtp_peer import eventually
 
 needs_sipp = pytest.mark.skipif(
     SIPP is None, reason="sipp not installed: apt-get install sip-tester"
@@ -39,44 +36,11 @@ needs_sipp = pytest.mark.skipif(
 FALLEN_BACK = {"status": "failed", "reason": "already_call_real_phone"}
 
 
-@contextlib.asynccontextmanager
-async def fallen_back_call(
-    server_factory: Any, tmp_path: Path
-) -> AsyncIterator[tuple[LiveServer, App, App, str, dict[str, Any]]]:
-    """Alice calls Bob's app, which stays silent: the call falls back to Bob's phone (sipp),
-    which answers. Yields the server, both apps, the caller's sid and Bob's invitation."""
-    phone_media = await RtpPeer.open()
-    port = free_udp_port()
-    carrier = await sipp(tmp_path, "uas_pstn_media.xml", "-p", str(port), "-set", "rtpport",
-                         str(phone_media.port))  # fmt: skip
-    try:
-        async with server_factory(**trunk_settings(port, p2p_fallback_s=0.5)) as server:
-            alice = await make_app(server, ALICE, "alice-phone")
-            bob = await make_app(server, BOB, "bob-phone")
-            try:
-                await bob.poll()
-                sid = (await alice.call(BOB))["session_id"]
-                opdata = (await bob.poll())["data"][0]["opdata"]
-                seen: list[str] = []
-                await statuses_until(alice, sid, "hookoff", seen)
-                assert seen[-1] == "hookoff", seen
-                yield server, alice, bob, sid, opdata
-                await alice.hangup(sid)
-                await finished(carrier)
-            finally:
-                alice.rtp.close()
-                bob.rtp.close()
-    finally:
-        phone_media.close()
-        if carrier.returncode is None:
-            carrier.kill()
-
-
 @needs_sipp
 async def test_row_19_an_answer_after_the_fallback_makes_no_second_media_path(
     server_factory: Any, tmp_path: Path
 ) -> None:
-    async with fallen_back_call(server_factory, tmp_path) as (server, alice, bob, sid, opdata):
+    async with fallen_back_call(server_factory, tmp_path) as (server, alice, bob, sid, opdata, _):
         answer = {"opdata": opdata, "sdp": {"ip": [], "port": bob.rtp.port}}
         assert await bob.post("p2p_answer", answer) == FALLEN_BACK
         assert await bob.post("sip_answer", {"session_id": opdata["session_id"]}) == FALLEN_BACK
@@ -88,7 +52,7 @@ async def test_row_19_an_answer_after_the_fallback_makes_no_second_media_path(
 async def test_row_20_a_reject_after_the_fallback_leaves_the_phone_call_up(
     server_factory: Any, tmp_path: Path
 ) -> None:
-    async with fallen_back_call(server_factory, tmp_path) as (server, alice, bob, sid, opdata):
+    async with fallen_back_call(server_factory, tmp_path) as (server, alice, bob, sid, opdata, _):
         assert await bob.post("p2p_reject", {"opdata": opdata}) == FALLEN_BACK
         assert await bob.post("sip_reject", {"session_id": opdata["session_id"]}) == FALLEN_BACK
         await asyncio.sleep(0.3)

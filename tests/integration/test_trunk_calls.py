@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from test_sip_trunk import free_udp_port
 from lwork.media.relay.rtp import RtpPacket
 from lwork.media.sdp_min import parse_sdp
 
+from conftest import LiveServer
 from fakes.rtp_peer import RtpPeer, eventually
 
 SIPP = shutil.which("sipp")
@@ -105,7 +107,13 @@ async def test_call_to_a_phone_with_media_and_dtmf(server_factory, tmp_path: Pat
             carrier.kill()
 
 
-async def test_p2p_call_falls_back_to_the_real_phone(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@contextlib.asynccontextmanager
+async def fallen_back_call(
+    server_factory: Any, tmp_path: Path
+) -> AsyncIterator[tuple[LiveServer, App, App, str, dict[str, Any], list[str]]]:
+    """Alice calls Bob's app, which stays silent: the call falls back to Bob's phone (sipp),
+    which answers. Yields the server, both apps, the caller's sid, Bob's invitation and the
+    statuses Alice read until the phone answered; hangs up when done."""
     phone_media = await RtpPeer.open()
     port = free_udp_port()
     carrier = await sipp(tmp_path, "uas_pstn_media.xml", "-p", str(port), "-set", "rtpport",
@@ -114,25 +122,32 @@ async def test_p2p_call_falls_back_to_the_real_phone(server_factory, tmp_path: P
         async with server_factory(**trunk_settings(port, p2p_fallback_s=0.5)) as server:
             alice = await make_app(server, ALICE, "alice-phone")
             bob = await make_app(server, BOB, "bob-phone")
-            await bob.poll()  # bob's app is reachable, but will not ring
-            sid = (await alice.call(BOB))["session_id"]
-            opdata = (await bob.poll())["data"][0]["opdata"]
-            seen: list[str] = []
-            await statuses_until(alice, sid, "hookoff", seen)
-            assert seen == ["p2p_idle", "idle", "ring", "hookoff"], seen
-            late = await bob.post("p2p_answer", {"opdata": opdata, "sdp": {"port": 4000}})
-            assert late == {"status": "failed", "reason": "already_call_real_phone"}
-            assert (await bob.post("p2p_ringing", {"opdata": opdata}))["reason"] == (
-                "already_call_real_phone"
-            )
-            await alice.hangup(sid)
-            await finished(carrier)
-            for app in (alice, bob):
-                app.rtp.close()
+            try:
+                await bob.poll()  # bob's app is reachable, but will not ring
+                sid = (await alice.call(BOB))["session_id"]
+                opdata = (await bob.poll())["data"][0]["opdata"]
+                seen: list[str] = []
+                await statuses_until(alice, sid, "hookoff", seen)
+                yield server, alice, bob, sid, opdata, seen
+                await alice.hangup(sid)
+                await finished(carrier)  # sipp saw our BYE and answered it
+            finally:
+                alice.rtp.close()
+                bob.rtp.close()
     finally:
         phone_media.close()
         if carrier.returncode is None:
             carrier.kill()
+
+
+async def test_p2p_call_falls_back_to_the_real_phone(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    async with fallen_back_call(server_factory, tmp_path) as (_, _, bob, _, opdata, seen):
+        assert seen == ["p2p_idle", "idle", "ring", "hookoff"], seen
+        late = await bob.post("p2p_answer", {"opdata": opdata, "sdp": {"port": 4000}})
+        assert late == {"status": "failed", "reason": "already_call_real_phone"}
+        assert (await bob.post("p2p_ringing", {"opdata": opdata}))["reason"] == (
+            "already_call_real_phone"
+        )
 
 
 async def first_invitation(app: App) -> dict[str, Any]:
