@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 
 Address = IPv4Address | IPv6Address
@@ -27,6 +28,15 @@ def parse_address(text: str) -> Address | None:
     return address
 
 
+@functools.lru_cache(maxsize=4096)
+def canonical(text: str) -> str:
+    """``text``'s address as it is written everywhere (``parse_address``), or ``text`` itself
+    if it is none. Cached: a server hears the same few thousand peers over and over."""
+    parsed = parse_address(text)
+    return str(parsed) if parsed is not None else text
+
+
+@functools.lru_cache(maxsize=4096)
 def limit_key(address: str) -> str:
     """The key per-address limits count under: an IPv4 address, or an IPv6 address's /64
     (one subscriber's network: rotating within it is still one client)."""

@@ -9,6 +9,13 @@ request whose compact reply has a tenth of the tokens (rtpengine gets a ``query`
 Status reads ask for a refresh when the cached view is half ``stats_refresh_s`` old, so an app
 polling every second never waits; a read after a pause, whose cache is older than
 ``stats_refresh_s``, waits for its batch (CONTRACT §6.1: no figure is older than that).
+
+The batches are small and frequent (5 ms apart) rather than large and rare: with 1,000 calls
+polled and 50 ms between batches, bench.calls_bench saw 1-2 % of all status polls, none of them
+waiting for a batch, answered ~50 ms late and the server idle 15 % of the time (10,400 polls/s,
+p99 52 ms); at 5 ms, 11,500/s with p99 6 ms and the server busy. The cost is more, smaller
+``lwork stats`` requests (about 4 calls each at 700 refreshes/s), which the relay answers for
+about the same CPU per call.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ class StatsRefresher:
         media: MediaControl,
         spawn: Callable[[Coroutine[Any, Any, None]], None],
         *,
-        batch_delay_s: float = 0.05,
+        batch_delay_s: float = 0.005,
         batch_size: int = 64,
         on_gone: Callable[[LiveCall], None] | None = None,
     ) -> None:

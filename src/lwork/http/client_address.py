@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from ipaddress import ip_network
 
-from lwork.addresses import Address, parse_address
+from lwork.addresses import Address, canonical, parse_address
 
 # More hops than any real chain of proxies; bounds the work a long header can cause.
 _MAX_HOPS = 16
@@ -30,10 +30,12 @@ class ClientAddress:
         """The rightmost X-Forwarded-For address not written by a trusted proxy; the peer
         itself when the peer is not a trusted proxy. A malformed entry ends the walk at the
         last trusted hop: what lies beyond it cannot be read, so it is not believed."""
+        if not self._trusted:
+            return canonical(peer)
         hop = parse_address(peer)
         if hop is None:
             return peer
-        if not self._trusted or not self.trusted(hop):
+        if not self.trusted(hop):
             return str(hop)
         entries = [e for header in forwarded_for for e in header.split(",") if e.strip()]
         for entry in reversed(entries[-_MAX_HOPS:]):

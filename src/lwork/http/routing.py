@@ -79,6 +79,7 @@ class RouteTable:
                 raise ValueError(f"duplicate route {route.method} {route.path}")
             methods[route.method] = route
             self.routes.append(route)
+        self._allowed = {key: tuple(sorted(methods)) for key, methods in self._by_key.items()}
 
     def match(self, method: str, path: str) -> Match | None:
         key = normalise(path)
@@ -90,4 +91,4 @@ class RouteTable:
             return None
         if method == "HEAD" and "GET" in methods:
             method = "GET"
-        return Match(methods.get(method), tuple(sorted(methods)), wrapped)
+        return Match(methods.get(method), self._allowed[key], wrapped)
