@@ -89,7 +89,7 @@ async def test_a_phone_calling_an_app_records_the_carriers_codec(
                 await finished(carrier)
                 [row] = await closed_records(server, BOB, 1)
             assert (row["kind"], row["carrier_codec"]) == ("in", codec)
-            warned = [r for r in caplog.records if "transcode" in r.getMessage()]
+            warned = [r for r in caplog.records if "the carrier chose" in r.getMessage()]
             assert len(warned) == (codec != "AMR")
         finally:
             bob.rtp.close()
