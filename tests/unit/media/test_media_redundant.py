@@ -170,3 +170,16 @@ def test_leg_forwards_no_sequence_twice_whatever_the_datagrams(
     # SSRC or a far jump restarts the filter, as a restarted sender must.)
     if all(ssrc == 0xA and seq <= 40 for ssrc, seq in filtered):
         assert len(filtered) == len(set(filtered))
+
+
+def test_a_phone_sending_only_packed_datagrams_latches_by_their_ssrc() -> None:
+    a, _ = _pair()
+    assert a.receive_rtp(_two(_rtp(6), _rtp(5)), A, 1.0) is None
+    assert a.rtp_peer == A and a.unpacked == [_rtp(5), _rtp(6)] and a.unpacked_to == B
+    a.unpacked_to = None
+    stray = ("203.0.113.66", 9999)
+    assert a.receive_rtp(_two(_rtp(8, ssrc=0xBAD), _rtp(7, ssrc=0xBAD)), stray, 1.02) is None
+    assert a.unpacked_to is None and a.rtp_peer == A and a.rtp.errors == 1
+    moved = ("198.51.100.9", 61000)  # the same phone, on LTE: its SSRC moves the latch
+    assert a.receive_rtp(_three(_rtp(9), _rtp(8), _rtp(7)), moved, 1.04) is None
+    assert a.rtp_peer == moved and a.unpacked == [_rtp(7), _rtp(8), _rtp(9)]
