@@ -29,6 +29,7 @@ from lwork.calls.engine import CallEngine
 from lwork.calls.live import LiveCall
 from lwork.calls.media_handover import signal
 from lwork.calls.replies import AnswerResponse
+from lwork.calls.sip_legs import note_carrier_codec
 from lwork.errors import Failed
 from lwork.ids import new_call_session_id
 from lwork.media.ng.client import NgError
@@ -70,12 +71,17 @@ async def answer(engine: CallEngine, sid: str, client_ip: str, port: int) -> Ans
         raise Failed("no_media_port") from exc
     live.app_media[CALLEE] = (client_ip, port)
     if live.inbound is not None:  # the relay's SDP goes to the carrier in the 200
+        offer = live.inbound.remote_sdp
         try:
             live.sdp_for[PHONE] = answer_for_carrier(
-                live.inbound.remote_sdp, result.media.ip, result.media.port, secrets.randbits(31)
-            )
+                offer, result.media.ip, result.media.port, secrets.randbits(31),
+                transcoding=engine.policy.transcoding,
+            )  # fmt: skip
+            agreed = live.sdp_for[PHONE]
         except ValueError:
             live.sdp_for[PHONE] = result.sdp  # no AMR offered: the relay's rewrite is the best
+            agreed = offer  # what the carrier will send is its own first choice
+        note_carrier_codec(engine, live, PHONE, agreed)
         await tell(engine, live, LegAnswered(CALLEE))
         return msgspec.convert({"status": "ok", **live.invitation["opdata"]}, AnswerResponse)
     callee_sid = new_call_session_id(engine.node)

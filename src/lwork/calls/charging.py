@@ -150,6 +150,7 @@ class CallCharging:
             sip_status=None if kind == "p2p" else sip_status(own_reason, answered is not None),
             quality=leg_quality(live.stats if ended else None, live.tag(measured)),
             node=self.node,
+            carrier_codec=live.carrier_codec.get(role if callback else PHONE),
             dialog=leg.persisted_dialog() if leg is not None and not ended else None,
         )
 

@@ -78,6 +78,9 @@ class CallPolicy:
     """Relay queries per call at most this often, however many status reads arrive."""
     ended_memory_s: float = 120.0
     """How long an ended call still answers ``p2p_poll`` with ``release``."""
+    transcoding: bool = False
+    """The media path transcodes AMR <-> G.711: carriers are offered PCMA and PCMU after AMR,
+    and an inbound G.711 offer is answered in G.711 (``carrier_sdp``). No backend does yet."""
 
 
 class CallEngine:

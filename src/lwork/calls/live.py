@@ -41,6 +41,8 @@ class LiveCall:
     rssrc: str = field(default_factory=lambda: str(secrets.randbits(32)))
     sdp_for: dict[str, str] = field(default_factory=dict)
     """The relay's SDP each SIP leg is to be dialled with."""
+    carrier_codec: dict[str, str] = field(default_factory=dict)
+    """The codec each SIP leg agreed with the carrier (``carrier_sdp.chosen_codec``)."""
     sip: dict[str, PhoneLeg] = field(default_factory=dict)
     """The SIP legs the engine dialled."""
     inbound: InboundCall | None = None

@@ -57,6 +57,9 @@ class CallRecord:
     sip_status: int | None = None
     quality: Quality = Quality()
     node: str = ""
+    carrier_codec: str | None = None
+    """The codec of the leg to the carrier (``AMR``, ``PCMA``, ``PCMU``); None: no carrier leg
+    or none agreed. The app's leg is always AMR."""
     dialog: str | None = None
     """JSON of the persisted SIP dialog (``lwork.sip.dialog_snapshot``), if the leg has one."""
 

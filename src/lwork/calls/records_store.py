@@ -143,7 +143,7 @@ def _orphan(row: Any) -> CallRecord:
         callee=row["callee"], caller_id=row["caller_id"] or "",
         started_at=row["started_at"] or row["answered_at"], answered_at=row["answered_at"],
         ended_at=max(last_sign, row["answered_at"]), end_reason="node_lost", sip_status=200,
-        node=row["node"] or "", dialog=row["dialog"],
+        node=row["node"] or "", carrier_codec=row["carrier_codec"], dialog=row["dialog"],
     )  # fmt: skip
 
 
@@ -152,6 +152,7 @@ def _identity(record: CallRecord) -> dict[str, Any]:
         "id": record.id, "uuid": record.account, "kind": record.kind, "caller": record.caller,
         "callee": record.callee, "caller_id": record.caller_id, "started_at": record.started_at,
         "answered_at": record.answered_at, "node": record.node,
+        "carrier_codec": record.carrier_codec,
     }  # fmt: skip
 
 

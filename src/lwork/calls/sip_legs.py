@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from lwork.calls.boundary import TrunkUnavailable
 from lwork.calls.bridge import LOCAL, REMOTE, LegAnswered, LegEnded, LegRinging, Refused, Shape
+from lwork.calls.carrier_sdp import G711, chosen_codec, offer_for_carrier
 from lwork.calls.live import LiveCall
 from lwork.calls.media_handover import follow_carrier, signal
 from lwork.errors import Failed
@@ -57,6 +58,7 @@ async def progress(
     engine: CallEngine, live: LiveCall, event: LegRinging | LegAnswered | LegEnded, sdp: str | None
 ) -> None:
     if sdp and not live.bridge.ended:
+        note_carrier_codec(engine, live, event.role, sdp)
         try:
             result = await signal(engine.media, live, event.role, sdp)
         except NgError as exc:
@@ -69,6 +71,23 @@ async def progress(
         await engine.feed(live, event)
     except Refused as exc:  # a late word about a leg that ended: nothing left to do
         log.debug("call %s: %s ignored: %s", live.sid, event, exc.reason)
+
+
+def note_carrier_codec(engine: CallEngine, live: LiveCall, role: str, sdp: str) -> None:
+    """Keep the codec the carrier chose on ``role`` (the call record shows it) and say so when
+    it is G.711 toward an app while nothing transcodes: the app and the phone then cannot hear
+    each other (`carrier_sdp`)."""
+    codec = chosen_codec(sdp)
+    if codec is None or live.carrier_codec.get(role) == codec:
+        return
+    live.carrier_codec[role] = codec
+    if codec in G711 and live.shape is not Shape.CALLBACK and not engine.policy.transcoding:
+        log.warning(
+            "call %s: the carrier chose %s, which the app does not speak, and the media path "
+            "does not transcode: the audio will not be understood (CONTRACT §6.4)",
+            live.sid,
+            codec,
+        )
 
 
 async def dial(engine: CallEngine, live: LiveCall, role: str) -> None:
@@ -86,8 +105,11 @@ async def dial(engine: CallEngine, live: LiveCall, role: str) -> None:
         return
     live.dialled_wall[role] = engine.wall()
     events = LegEvents(engine, live, role)
+    sdp = live.sdp_for[role]
+    if live.shape is not Shape.CALLBACK:  # an app is on the other side: AMR, or transcoding
+        sdp = offer_for_carrier(sdp, transcoding=engine.policy.transcoding)
     try:
-        leg = await engine.trunk.dial(number, live.caller_id, live.sdp_for[role], events)
+        leg = await engine.trunk.dial(number, live.caller_id, sdp, events)
     except TrunkUnavailable as exc:
         log.warning("call %s: no SIP leg to %s: %s", live.sid, number, exc)
         await progress(engine, live, LegEnded(role, "trunk_unavailable"), None)

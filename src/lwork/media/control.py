@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
@@ -14,6 +15,12 @@ from lwork.media.relay.child import RelayChild
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.server import RelayServer
 from lwork.settings import MediaSettings
+
+log = logging.getLogger(__name__)
+NO_TRANSCODING = (
+    "media: %s does not transcode AMR <-> G.711: a carrier must speak AMR to be understood "
+    "(a G.711 carrier is logged per call, and kept in the call record's carrier_codec)"
+)
 
 
 def relay_config(settings: MediaSettings) -> RelayConfig:
@@ -59,11 +66,15 @@ async def media_control(settings: MediaSettings) -> AsyncIterator[RelayConnectio
         if url.scheme not in ("udp", "") or not url.hostname or not url.port:
             raise ValueError(f"media.ng_url must be udp://host:port, not {settings.ng_url!r}")
         secret = settings.ng_secret.get_secret_value()
+        # lwork asks no external relay to transcode: Debian's rtpengine, for one, decodes AMR
+        # but cannot encode it (`rtpengine --codecs`), so it could not give the apps AMR.
+        log.warning(NO_TRANSCODING, f"the relay at {settings.ng_url} (as lwork drives it)")
         async with NgClient(
             url.hostname, url.port, timeout_s=timeout_s, secret=secret, sdp_flags=flags
         ) as client:
             yield RelayConnection(client)
         return
+    log.warning(NO_TRANSCODING, "the built-in relay")
     config = relay_config(settings)
     # The built-in relay listens on loopback, where any local user could send it commands: a
     # secret of its own (random when none is set) keeps them out.

@@ -199,6 +199,8 @@ cdrs = Table(
     Column("loss", Float, nullable=True, doc="0..1"),
     Column("jitter_ms", Float, nullable=True),
     Column("rtt_ms", Float, nullable=True),
+    Column("carrier_codec", String(16), nullable=True,
+           doc="AMR, PCMA or PCMU on the carrier's leg; None: no carrier leg (the apps' is AMR)"),
     Column("node", String(64), nullable=True, doc="the node that carried the call"),
     Column("owner", String(96), nullable=True, doc="node incarnation that heart-beats it"),
     Column("heartbeat_at", Float, nullable=True, doc="last sign of life of an open record"),

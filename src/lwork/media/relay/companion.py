@@ -36,6 +36,18 @@ def forward(out: Port, data: bytes, destination: Address) -> bool:
     return True
 
 
+def forward_unpacked(out: Port, leg: Leg) -> bool:
+    """Send the packets of the packed datagram `leg` just took apart (`Leg.unpacked`) one by
+    one; False if the kernel refused any."""
+    destination = leg.unpacked_to
+    leg.unpacked_to = None
+    sent = True
+    if destination is not None:
+        for packet in leg.unpacked:
+            sent = forward(out, packet, destination) and sent
+    return sent
+
+
 class Companion(Reader):
     """A socket connected to a leg's latched source, sharing the leg's port: the fast path.
 
@@ -83,7 +95,10 @@ class Companion(Reader):
             else:
                 destination = leg.rtp_from_peer(data, now)
             # forward() is a native call in the compiled build: no need to inline it here.
-            if destination is not None and not forward(self.out, data, destination):
+            if destination is not None:
+                if not forward(self.out, data, destination):
+                    self.port.count_error()
+            elif leg.unpacked_to is not None and not forward_unpacked(self.out, leg):
                 self.port.count_error()
             self.budget = 2
             self.packets += 1
@@ -109,7 +124,10 @@ class Companion(Reader):
                 destination = leg.rtcp_from_peer(data, now)
             else:
                 destination = leg.rtp_from_peer(data, now)
-            if destination is not None and not forward(out, data, destination):
+            if destination is not None:
+                if not forward(out, data, destination):
+                    self.port.count_error()
+            elif leg.unpacked_to is not None and not forward_unpacked(out, leg):
                 self.port.count_error()
         self.budget = min(MAX_BATCH, budget * 2) if count == budget else max(1, count)
         self.packets += count

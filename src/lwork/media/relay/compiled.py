@@ -31,6 +31,7 @@ COMPILED = (
     "mos",
     "packet_loop",
     "packet_ports",
+    "redundant",
     "rtcp",
     "rtp",
     "session",

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from lwork.media.relay.companion import Companion, forward
+from lwork.media.relay.companion import Companion, forward, forward_unpacked
 from lwork.media.relay.packet_loop import (
     BACKLOG_S,
     DRAIN_LIMIT,
@@ -141,7 +141,10 @@ class Port(Reader):
                 destination = leg.receive_rtcp(data, source, now)
             else:
                 destination = leg.receive_rtp(data, source, now)
-            if destination is not None and not forward(out, data, destination):
+            if destination is not None:
+                if not forward(out, data, destination):
+                    self.count_error()
+            elif leg.unpacked_to is not None and not forward_unpacked(out, leg):
                 self.count_error()
         return count
 

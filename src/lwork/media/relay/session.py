@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from lwork.media.relay import rtcp
+from lwork.media.relay.redundant import SeenWindow, unpack
 from lwork.media.relay.rtcp import ReportBlock, RtcpPacket
 from lwork.media.relay.rtp import peek_header
 from lwork.media.relay.stats import RemoteView, RttEstimator, StreamReceiver
@@ -91,6 +92,17 @@ class Leg:
     one second's worth, packets are counted as errors and dropped. None: no limit."""
     flood_drops: int = 0
     flood_noted: int = 0
+    seen: SeenWindow | None = None
+    """Sequence numbers relayed lately, from the first packed datagram on (None before: a
+    leg of single packets has no duplicates to filter and pays nothing for this)."""
+    unpacked: list[bytes] = field(default_factory=list)
+    """The packets of the packed datagram just received that are to be forwarded (each
+    once, oldest first) toward `unpacked_to`; None: nothing to send."""
+    unpacked_to: Address | None = None
+    packed_datagrams: int = 0
+    """Redundant datagrams (original-behavior.md §8) unpacked on this leg."""
+    duplicates: int = 0
+    """Packets dropped because the leg had relayed their sequence number already."""
 
     @property
     def rtcp_port(self) -> int:
@@ -114,7 +126,7 @@ class Leg:
         """
         if source != self.rtp_peer:
             try:
-                ssrc = peek_header(data)[3]
+                ssrc = _first_ssrc(data)
             except ValueError:
                 self.rtp.errors += 1
                 return None
@@ -134,13 +146,79 @@ class Leg:
             return None
         size = len(data)
         # 0x80: version 2, no padding/extension/CSRC, the common case decided in one compare.
-        if first != 0x80 and (first & 0xC0 != 0x80 or size < 12 + 4 * (first & 0x0F)):
-            self.rtp.errors += 1
+        # A packed datagram never starts with 0x80 (its first byte is a count or a length of
+        # 128: too long for a 20 ms AMR packet, and taken as plain RTP).
+        if first != 0x80 and (
+            first & 0xC0 != 0x80 or size < 12 + 4 * (first & 0x0F) or unpack(data) is not None
+        ):
+            self._not_plain(data, now)
             return None
         counters = self.rtp
         if self.flood is not None and self._over_rate(self.flood, now):
             counters.errors += 1
             return None
+        seen = self.seen
+        if seen is not None and not seen.first_time(ssrc, sequence):
+            self.duplicates += 1
+            return None
+        counters.packets += 1
+        counters.bytes += size
+        counters.last_packet = now
+        try:
+            receiver = self.receivers[ssrc]
+        except KeyError:
+            receiver = self._new_stream(ssrc, sequence, now)
+        receiver.on_packet(
+            sequence, timestamp, size, now, marker_pt & 0x7F not in self.telephone_event_pts
+        )
+        other = self.other
+        if other is None:
+            return None
+        destination = other.rtp_peer or other.advertised
+        if destination is not None:
+            other.sent_packets += 1
+            other.sent_octets += size
+        return destination
+
+    def _not_plain(self, data: bytes, now: float) -> None:
+        """A datagram from the latched source that is not one plain RTP packet: a packed
+        one is taken apart into `unpacked` (the caller sends them), anything else is counted
+        as an error. None either way: the caller forwards no `data`."""
+        self.unpacked_to = None
+        packets = unpack(data)
+        if packets is None:
+            self.rtp.errors += 1
+            return None
+        if self.flood is not None and self._over_rate(self.flood, now):
+            self.rtp.errors += 1  # one datagram, one token: the app sends 50 of them a second
+            return None
+        self.packed_datagrams += 1
+        if self.seen is None:
+            self.seen = seen = SeenWindow()
+            ssrc = _RTP_HEADER(packets[0])[4]
+            known = self.receivers.get(ssrc)
+            if known is not None:
+                seen.seed(ssrc, known.max_seq)
+        unpacked = self.unpacked
+        unpacked.clear()
+        # The newest comes first: the oldest is relayed first, as it was sent.
+        for packet in reversed(packets):
+            destination = self._account_packed(packet, now)
+            if destination is not None:
+                unpacked.append(packet)
+                self.unpacked_to = destination
+        return None
+
+    def _account_packed(self, packet: bytes, now: float) -> Address | None:
+        """`rtp_from_peer`'s accounting for one packet out of a packed datagram (`unpack`
+        checked its header): once per sequence number."""
+        _first, marker_pt, sequence, timestamp, ssrc = _RTP_HEADER(packet)
+        seen = self.seen
+        if seen is not None and not seen.first_time(ssrc, sequence):
+            self.duplicates += 1
+            return None
+        size = len(packet)
+        counters = self.rtp
         counters.packets += 1
         counters.bytes += size
         counters.last_packet = now
@@ -278,6 +356,16 @@ class Leg:
 
     def last_activity(self) -> float:
         return max(self.created, self.rtp.last_packet or 0.0, self.rtcp.last_packet or 0.0)
+
+
+def _first_ssrc(data: bytes) -> int:
+    """The SSRC a datagram's source is latched by: its own, or its packed packets' (an app
+    sending only packed datagrams must latch like one sending single packets)."""
+    if data and data[0] != 0x80:
+        packets = unpack(data)
+        if packets is not None:
+            data = packets[0]
+    return peek_header(data)[3]
 
 
 def _last_heard(receiver: StreamReceiver) -> float:

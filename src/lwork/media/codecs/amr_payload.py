@@ -1,0 +1,126 @@
+"""The AMR RTP payload format (RFC 4867 §4), single channel, no interleaving or CRC: both the
+octet-aligned and the bandwidth-efficient mode, to and from storage-format frames (`amrnb`).
+
+A storage frame is a ToC byte `0 FT(4) Q 0 0` and the frame's speech bits left-aligned in
+whole bytes. In the octet-aligned mode the payload is a CMR byte, the ToC bytes (F set on all
+but the last) and the frames' bytes: nearly the storage form already. In the
+bandwidth-efficient mode the same fields are packed without padding: CMR 4 bits, ToC entries
+6 bits, then each frame's exact number of bits.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SPEECH_BITS: Final = (95, 103, 118, 134, 148, 159, 204, 244, 39)
+"""Bits of speech (or SID) per frame type 0-8 (3GPP TS 26.101); 15 (no data) has none."""
+NO_DATA: Final = 15
+NO_CMR: Final = 15
+MAX_FRAMES: Final = 16
+"""Frames one payload may carry here: a 20 ms packet has one; more is a lie or a flood."""
+
+
+def _frame_bits(frame_type: int) -> int:
+    if frame_type == NO_DATA:
+        return 0
+    if frame_type < len(SPEECH_BITS):
+        return SPEECH_BITS[frame_type]
+    raise ValueError(f"AMR: reserved frame type {frame_type}")
+
+
+def parse(payload: bytes, octet_aligned: bool) -> tuple[int, list[bytes]]:
+    """(CMR, storage frames) of an RTP payload; ValueError when it is malformed."""
+    if octet_aligned:
+        return _parse_octet(payload)
+    return _parse_efficient(payload)
+
+
+def _parse_octet(payload: bytes) -> tuple[int, list[bytes]]:
+    if len(payload) < 2:
+        raise ValueError("AMR: payload shorter than CMR and one ToC")
+    cmr = payload[0] >> 4
+    tocs: list[int] = []
+    at = 1
+    while True:
+        if at >= len(payload) or len(tocs) >= MAX_FRAMES:
+            raise ValueError("AMR: ToC runs past the payload")
+        toc = payload[at]
+        at += 1
+        tocs.append(toc)
+        if not toc & 0x80:
+            break
+    frames = []
+    for toc in tocs:
+        size = (_frame_bits((toc >> 3) & 0x0F) + 7) // 8
+        if at + size > len(payload):
+            raise ValueError("AMR: frame data truncated")
+        frames.append(bytes([toc & 0x7C]) + payload[at : at + size])
+        at += size
+    return cmr, frames
+
+
+class _Bits:
+    __slots__ = ("value", "left")
+
+    def __init__(self, data: bytes) -> None:
+        self.value = int.from_bytes(data, "big")
+        self.left = 8 * len(data)
+
+    def take(self, count: int) -> int:
+        if count > self.left:
+            raise ValueError("AMR: payload truncated")
+        self.left -= count
+        return (self.value >> self.left) & ((1 << count) - 1)
+
+
+def _parse_efficient(payload: bytes) -> tuple[int, list[bytes]]:
+    bits = _Bits(payload)
+    cmr = bits.take(4)
+    tocs: list[int] = []
+    while True:
+        if len(tocs) >= MAX_FRAMES:
+            raise ValueError("AMR: too many frames")
+        entry = bits.take(6)  # F FT(4) Q
+        tocs.append(entry)
+        if not entry & 0x20:
+            break
+    frames = []
+    for entry in tocs:
+        frame_type, quality = (entry >> 1) & 0x0F, entry & 1
+        count = _frame_bits(frame_type)
+        speech = bits.take(count)
+        size = (count + 7) // 8
+        aligned = speech << (8 * size - count) if count else 0
+        frames.append(bytes([(frame_type << 3) | (quality << 2)]) + aligned.to_bytes(size, "big"))
+    return cmr, frames
+
+
+def build(frames: list[bytes], octet_aligned: bool, cmr: int = NO_CMR) -> bytes:
+    """An RTP payload of storage frames (each ToC + speech bytes); ValueError for a bad one."""
+    if not frames:
+        raise ValueError("AMR: no frames")
+    if octet_aligned:
+        tocs = bytes(
+            (frame[0] & 0x7C) | (0x80 if i < len(frames) - 1 else 0)
+            for i, frame in enumerate(frames)
+        )
+        for frame in frames:
+            _check(frame)
+        return bytes([cmr << 4]) + tocs + b"".join(frame[1:] for frame in frames)
+    value, count = cmr, 4
+    for i, frame in enumerate(frames):
+        _check(frame)
+        follows = 1 if i < len(frames) - 1 else 0
+        value = (value << 6) | (follows << 5) | ((frame[0] >> 2) & 0x1F)
+        count += 6
+    for frame in frames:
+        frame_bits = _frame_bits((frame[0] >> 3) & 0x0F)
+        speech = int.from_bytes(frame[1:], "big") >> (8 * (len(frame) - 1) - frame_bits)
+        value, count = (value << frame_bits) | speech, count + frame_bits
+    pad = -count % 8
+    return (value << pad).to_bytes((count + pad) // 8, "big")
+
+
+def _check(frame: bytes) -> None:
+    if not frame or len(frame) != 1 + (_frame_bits((frame[0] >> 3) & 0x0F) + 7) // 8:
+        raise ValueError("AMR: storage frame of the wrong size")
