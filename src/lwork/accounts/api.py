@@ -135,6 +135,10 @@ class PushRegisterRequest(Struct):
 class Presence(Protocol):
     """Who is online (CONTRACT §4 query_status)."""
 
+    async def owners(self, numbers: list[str]) -> dict[str, str]:
+        """The account each of ``numbers`` (normalised) reaches: its uuid, or a DID's."""
+        ...
+
     async def states(self, uuids: list[str]) -> dict[str, str]:
         """``online``/``offline`` for the registered accounts among ``uuids``."""
         ...
@@ -257,7 +261,7 @@ class AccountApi:
         phones = [normalise_phone(user.phone or user.acc) for user in body.users]
         unique = [p for p in dict.fromkeys(phones) if p]
         # A number is an account's uuid or a DID bound to one: either reports the account.
-        owners = await self._service.owners(unique)
+        owners = await self._presence.owners(unique)
         states = await self._presence.states(list(dict.fromkeys(owners.values())))
         data = [
             UserState(user.acc, user.phone, states.get(owners.get(phone, ""), "unregistered"))

@@ -262,10 +262,6 @@ class AccountService:
         """The account a number (its uuid or a DID bound to it) belongs to."""
         return await self._store.uuid_for_number(normalise_phone(number))
 
-    async def owners(self, numbers: list[str]) -> dict[str, str]:
-        """The account each of ``numbers`` (normalised) belongs to, where one does."""
-        return await self._store.owners_of(numbers)
-
     async def did(self, uuid: str) -> str | None:
         """The phone number (DID) bound to an account, shown as its caller id."""
         provisioned = await self._store.provisioned(normalise_phone(uuid))
