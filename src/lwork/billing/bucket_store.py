@@ -1,0 +1,46 @@
+"""Package minute buckets in the database (``minute_buckets``), read and changed inside the
+ledger's transactions: the caller holds the account's balance lock (``LedgerStore``), so the
+buckets of one account change one transaction at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lwork.billing.buckets import Bucket, Grant, consume
+from lwork.storage.tables import minute_buckets
+
+
+async def buckets_of(conn: AsyncConnection, uuid: str) -> list[Bucket]:
+    """The account's buckets that still hold minutes (expired or not)."""
+    query = select(
+        minute_buckets.c.id, minute_buckets.c.minutes_left, minute_buckets.c.valid_from,
+        minute_buckets.c.expires_at,
+    ).where(minute_buckets.c.uuid == uuid, minute_buckets.c.minutes_left > 0)  # fmt: skip
+    return [
+        Bucket(row.id, row.minutes_left, row.valid_from, row.expires_at)
+        for row in await conn.execute(query)
+    ]
+
+
+async def grant(conn: AsyncConnection, uuid: str, ref: str, grants: Sequence[Grant]) -> None:
+    for item in grants:
+        if item.minutes > 0:
+            await conn.execute(minute_buckets.insert().values(
+                uuid=uuid, ref=ref, granted=item.minutes, minutes_left=item.minutes,
+                valid_from=item.valid_from, expires_at=item.expires_at))  # fmt: skip
+
+
+async def take(conn: AsyncConnection, uuid: str, minutes: int, at: float) -> int:
+    """Take up to ``minutes`` from the buckets usable at ``at``, expiring first; how many
+    were taken."""
+    taken = consume(await buckets_of(conn, uuid), minutes, at)
+    for bucket_id, amount in taken:
+        await conn.execute(
+            update(minute_buckets)
+            .where(minute_buckets.c.id == bucket_id)
+            .values(minutes_left=minute_buckets.c.minutes_left - amount)
+        )
+    return sum(amount for _, amount in taken)
