@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lwork.billing.buckets import Bucket, Grant, consume
@@ -44,3 +44,18 @@ async def take(conn: AsyncConnection, uuid: str, minutes: int, at: float) -> int
             .values(minutes_left=minute_buckets.c.minutes_left - amount)
         )
     return sum(amount for _, amount in taken)
+
+
+async def take_back(conn: AsyncConnection, uuid: str, ref: str) -> int:
+    """Empty the buckets the credit ``ref`` granted (a refund): the minutes they still held,
+    expired or not. What the grant gave less this is what calls used (a refund's shortfall)."""
+    query = select(func.coalesce(func.sum(minute_buckets.c.minutes_left), 0)).where(
+        minute_buckets.c.uuid == uuid, minute_buckets.c.ref == ref
+    )
+    held = int(await conn.scalar(query) or 0)
+    await conn.execute(
+        update(minute_buckets)
+        .where(minute_buckets.c.uuid == uuid, minute_buckets.c.ref == ref)
+        .values(minutes_left=0)
+    )
+    return held

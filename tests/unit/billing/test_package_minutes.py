@@ -10,6 +10,7 @@ from alembic import command
 from sqlalchemy import Connection, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from lwork.billing import bucket_store
 from lwork.billing.buckets import Grant
 from lwork.billing.ledger import LedgerStore
 from lwork.billing.rating import Balance, Tariff
@@ -152,3 +153,15 @@ async def test_plain_minutes_migrate_to_a_package_that_never_expires(db_url: str
         assert minutes == 42
     finally:
         await engine.dispose()
+
+
+async def test_a_refund_takes_back_what_a_package_still_holds(engine: AsyncEngine) -> None:
+    store = LedgerStore(engine)
+    await grant(store)  # package:p1 = 10 (until 1000) + 20 (until 2000); 5 undated
+    charge = await RecordStore(engine, store).close(cdr("n1@@g", 500.0, 12 * 60), MINUTES, 1300.0)
+    assert charge is not None and charge.minutes == 12  # 10 + 2 of the package
+    async with engine.begin() as conn:
+        await store.locked_balance(conn, UUID, 1500.0)
+        assert await bucket_store.take_back(conn, UUID, "package:p1") == 18
+        assert await bucket_store.take_back(conn, UUID, "package:p1") == 0  # nothing left
+    assert (await store.balance(UUID, 1500.0)).minutes == 5  # the undated credit stays
