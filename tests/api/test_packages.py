@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from lwork.billing.buckets import add_months
+from lwork.boss.audit import AuditTrail
 from lwork.storage.tables import orders
 
 from conftest import LiveServer
@@ -108,6 +109,10 @@ async def test_the_boss_grants_months_and_only_the_current_one_counts(
         assert (await boss.call("credit", credit)).json()["minutes"] == 107
         coin = await get_coin(server, auth)
         assert (coin["minutes"], coin["minutes_expire"]) == (107, last_day(start, 3))
+        trail = await AuditTrail(server.services.engine).entries(SDN)
+        grants = [e for e in trail if e.action == "package"]
+        assert sorted((e.actor, e.result, e.detail["minutes"]) for e in grants) == [
+            ("billing", "ok", 40), ("billing", "ok", 100), ("billing", "repeat", 100)]  # fmt: skip
 
 
 async def test_bad_package_requests_are_refused_without_a_change(server_factory: Factory) -> None:
