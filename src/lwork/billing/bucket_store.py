@@ -6,19 +6,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lwork.billing.buckets import Bucket, Grant, consume
 from lwork.storage.tables import minute_buckets
 
 
-async def buckets_of(conn: AsyncConnection, uuid: str) -> list[Bucket]:
-    """The account's buckets that still hold minutes (expired or not)."""
+async def buckets_of(conn: AsyncConnection, uuid: str, at: float | None = None) -> list[Bucket]:
+    """The account's buckets that still hold minutes: those not expired at ``at``, or (None)
+    all of them."""
     query = select(
         minute_buckets.c.id, minute_buckets.c.minutes_left, minute_buckets.c.valid_from,
         minute_buckets.c.expires_at,
     ).where(minute_buckets.c.uuid == uuid, minute_buckets.c.minutes_left > 0)  # fmt: skip
+    if at is not None:  # years of expired leftovers are never read again
+        query = query.where(
+            or_(minute_buckets.c.expires_at.is_(None), minute_buckets.c.expires_at > at)
+        )
     return [
         Bucket(row.id, row.minutes_left, row.valid_from, row.expires_at)
         for row in await conn.execute(query)
@@ -36,7 +41,7 @@ async def grant(conn: AsyncConnection, uuid: str, ref: str, grants: Sequence[Gra
 async def take(conn: AsyncConnection, uuid: str, minutes: int, at: float) -> int:
     """Take up to ``minutes`` from the buckets usable at ``at``, expiring first; how many
     were taken."""
-    taken = consume(await buckets_of(conn, uuid), minutes, at)
+    taken = consume(await buckets_of(conn, uuid, at), minutes, at)
     for bucket_id, amount in taken:
         await conn.execute(
             update(minute_buckets)

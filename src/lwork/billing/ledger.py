@@ -37,13 +37,13 @@ class LedgerStore:
         """Coins, and the package minutes usable at ``now``."""
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(balances).where(balances.c.uuid == uuid))).first()
-            minutes = total(await bucket_store.buckets_of(conn, uuid), now)
+            minutes = total(await bucket_store.buckets_of(conn, uuid, now), now)
         return _balance(row, minutes)
 
-    async def buckets(self, uuid: str) -> list[Bucket]:
-        """The account's package minute buckets with minutes left (expired ones too)."""
+    async def buckets(self, uuid: str, now: float) -> list[Bucket]:
+        """The account's package minute buckets with minutes left, not expired at ``now``."""
         async with self._engine.connect() as conn:
-            return await bucket_store.buckets_of(conn, uuid)
+            return await bucket_store.buckets_of(conn, uuid, now)
 
     async def credit(
         self, uuid: str, ref: str, balance: Balance, note: str | None, now: float,
@@ -135,8 +135,8 @@ class LedgerStore:
         )  # fmt: skip
         query = select(balances).where(balances.c.uuid == uuid).with_for_update()
         row = (await conn.execute(query)).first()
-        buckets = await bucket_store.buckets_of(conn, uuid)
-        return _balance(row, total(buckets, now if at is None else at))
+        instant = now if at is None else at
+        return _balance(row, total(await bucket_store.buckets_of(conn, uuid, instant), instant))
 
 
 def _balance(row: Any, minutes: int) -> Balance:

@@ -135,7 +135,8 @@ class BillingService:
         """``get_coin``'s ``minutes`` (usable now) and ``minutes_expire``: the last day the
         first of them to expire can be used (``YYYY-MM-DD`` in ``billing.timezone``; empty
         when none of them expires)."""
-        now, buckets = self._wall(), await self.ledger.buckets(uuid)
+        now = self._wall()
+        buckets = await self.ledger.buckets(uuid, now)
         expiry = earliest_expiry(buckets, now)
         day = "" if expiry is None else last_day(expiry, self._zone).isoformat()
         return sum(b.minutes_left for b in usable(buckets, now)), day
@@ -143,7 +144,8 @@ class BillingService:
     async def packages(self, uuid: str) -> list[Bucket]:
         """Buckets with minutes left that have not expired (usable now or later), expiring
         first."""
-        return unexpired(await self.ledger.buckets(uuid), self._wall())
+        now = self._wall()
+        return unexpired(await self.ledger.buckets(uuid, now), now)
 
     def day(self, at: float) -> str:
         """``at`` as ``YYYY-MM-DD`` in ``billing.timezone``."""
