@@ -164,7 +164,7 @@ async def test_an_answered_call_is_capped_by_the_balance_warned_and_billed(
                 "out", 200, ALICE, PHONE_NUMBER,
             )  # fmt: skip
             assert 116 <= cdr["billsec"] <= 118 and cdr["node"] == server.settings.node
-            assert await billing.ledger.balance(ALICE) == Balance()
+            assert await billing.balance(ALICE) == Balance()
             assert await coins(server, ALICE) == {"status": "ok", "coins": 0, "gift_coins": 0,
                                                   "month_consumed": 6}  # fmt: skip
             # the warning left the mailbox with the call

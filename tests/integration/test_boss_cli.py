@@ -8,7 +8,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from lwork.billing.buckets import add_months
 from lwork.billing.ledger import LedgerStore
 from lwork.billing.rating import Balance, Tariff
 from lwork.calls.records import CallRecord, Quality
@@ -34,7 +36,35 @@ def test_credit_and_balance_of_a_provisioned_account(tmp_path: Path) -> None:
     more = lwork(tmp_path, "boss", "credit", "02100001111", "--minutes", "5")
     assert "35 package minutes" in more.stdout
     shown = lwork(tmp_path, "boss", "balance", "02100001111")
-    assert shown.stdout.strip() == "02100001111 (dth): 35 package minutes"
+    assert shown.stdout.splitlines()[0] == "02100001111 (dth): 35 package minutes usable now"
+
+
+def test_a_package_of_months_from_the_cli(tmp_path: Path) -> None:
+    assert lwork(tmp_path, "boss", "open", "02100001111", "boss-pw").returncode == 0
+    env = {"LWORK_BILLING__TIMEZONE": "Asia/Shanghai"}
+    args = ("boss", "package", "02100001111", "--minutes", "100", "--periods", "2", "--start",
+            "2020-01-31", "--ref", "p-1")  # fmt: skip
+    granted = lwork(tmp_path, *args, env=env)
+    assert granted.returncode == 0, granted.stderr
+    # both months of 2020 are long over: nothing usable, nothing listed
+    assert granted.stdout.splitlines()[1:] == [
+        "02100001111 (dth): 0 package minutes usable now", "  no packages"]  # fmt: skip
+    again = lwork(tmp_path, *args, env=env)
+    assert again.returncode == 0 and "granted before: nothing changed" in again.stdout
+    too_long = lwork(tmp_path, "boss", "package", "02100001111", "--minutes", "60", "--start",
+                     "2020-01-31", "--periods", "1200", env=env)  # fmt: skip
+    assert too_long.returncode == 1 and "1..120 periods" in too_long.stderr
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    last = add_months(today, 1) - dt.timedelta(days=1)
+    current = lwork(tmp_path, "boss", "package", "02100001111", "--minutes", "60", "--start",
+                    today.isoformat(), env=env)  # fmt: skip
+    assert current.stdout.splitlines()[1:] == [
+        "02100001111 (dth): 60 package minutes usable now",
+        f"  60 min from {today.isoformat()} to {last.isoformat()}"]  # fmt: skip
+    audit = lwork(tmp_path, "boss", "audit", "--account", "02100001111")
+    assert "package" in audit.stdout
+    shown = lwork(tmp_path, "boss", "balance", "02100001111", env=env)
+    assert shown.stdout.splitlines() == current.stdout.splitlines()[1:]
 
 
 def test_credits_are_refused_for_unknown_accounts_and_empty_amounts(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -181,7 +182,8 @@ async def closed_record(db_url: str, sid: str) -> tuple[dict[str, Any], int, Bal
                     await conn.execute(select(ledger).where(ledger.c.ref == "cdr:" + sid))
                 ).all()
             if row is not None and row.ended_at is not None:
-                return dict(row._mapping), len(charges), await LedgerStore(engine).balance(ALICE)
+                left = await LedgerStore(engine).balance(ALICE, time.time())
+                return dict(row._mapping), len(charges), left
             await asyncio.sleep(0.05)
         raise AssertionError(f"record never closed: {row}")
     finally:

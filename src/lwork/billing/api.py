@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from msgspec import Meta, Struct
 
 from lwork.accounts.authorization import POLL, Proof
 from lwork.accounts.service import AccountService
-from lwork.billing.service import BillingService
+from lwork.billing.service import MINUTES_GROUPS, BillingService
 from lwork.errors import Failed
 from lwork.http.request import ApiRequest
 from lwork.http.routing import Reply, Route
@@ -25,6 +26,11 @@ class CoinResponse(Struct, kw_only=True):
     coins: int | float
     gift_coins: int | float
     month_consumed: int | float
+    minutes: int | msgspec.UnsetType = msgspec.UNSET
+    """``dth`` accounts: package minutes usable now."""
+    minutes_expire: str | msgspec.UnsetType = msgspec.UNSET
+    """``dth`` accounts: ``YYYY-MM-DD``, the last day of the first of them to expire ("" when
+    none expires)."""
 
 
 class BillingApi:
@@ -35,7 +41,8 @@ class BillingApi:
     def routes(self) -> list[Route]:
         return [
             Route("POST", "/lwork/mobile/get_coin", self.get_coin, GetCoinRequest, CoinResponse,
-                  summary="coins, gift coins and this month's spending of the caller's account"),
+                  summary="coins, gift coins, this month's spending (dth: package minutes) of "
+                  "the caller's account"),
         ]  # fmt: skip
 
     async def get_coin(self, req: ApiRequest) -> Reply:
@@ -46,4 +53,7 @@ class BillingApi:
         proof = Proof(req.bearer or body.token, body.device_id, req.client_ip)
         session = await self._accounts.authorize(body.uuid, proof, POLL)
         coins, gift_coins, month_consumed = await self._billing.coins(session.uuid)
-        return CoinResponse(coins=coins, gift_coins=gift_coins, month_consumed=month_consumed)
+        answer = CoinResponse(coins=coins, gift_coins=gift_coins, month_consumed=month_consumed)
+        if await self._accounts.group(session.uuid) in MINUTES_GROUPS:
+            answer.minutes, answer.minutes_expire = await self._billing.minutes(session.uuid)
+        return answer

@@ -5,10 +5,14 @@ applied in the same transaction as its ledger row, so a repeated call end or a r
 never counts twice, and nothing is lost across a restart. Transactions write before they read
 the balance: on SQLite that takes the write lock first (no stale snapshot to upgrade), on
 PostgreSQL the balance row is locked ``FOR UPDATE`` so two charges to one account queue.
+
+Package minutes live in dated buckets (``buckets.py``, ``bucket_store.py``) changed under the
+same lock; a balance's ``minutes`` are those usable at the instant asked.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -16,6 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from lwork.billing import bucket_store
+from lwork.billing.buckets import Bucket, Grant, granted, total, undated
 from lwork.billing.rating import Balance, Charge
 from lwork.storage.tables import balances, ledger
 
@@ -27,18 +33,26 @@ class LedgerStore:
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._ensure_balance = insert(balances).on_conflict_do_nothing(index_elements=["uuid"])
 
-    async def balance(self, uuid: str) -> Balance:
+    async def balance(self, uuid: str, now: float) -> Balance:
+        """Coins, and the package minutes usable at ``now``."""
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(balances).where(balances.c.uuid == uuid))).first()
-        return _balance(row)
+            minutes = total(await bucket_store.buckets_of(conn, uuid, now), now)
+        return _balance(row, minutes)
+
+    async def buckets(self, uuid: str, now: float) -> list[Bucket]:
+        """The account's package minute buckets with minutes left, not expired at ``now``."""
+        async with self._engine.connect() as conn:
+            return await bucket_store.buckets_of(conn, uuid, now)
 
     async def credit(
-        self, uuid: str, ref: str, balance: Balance, note: str | None, now: float
-    ) -> bool:
+        self, uuid: str, ref: str, balance: Balance, note: str | None, now: float,
+        grants: Sequence[Grant] | None = None,
+    ) -> bool:  # fmt: skip
         """Add ``balance`` to the account's; False if ``ref`` was applied before."""
         try:
             async with self._engine.begin() as conn:
-                await self.apply_credit(conn, uuid, ref, balance, note, now)
+                await self.apply_credit(conn, uuid, ref, balance, note, now, grants)
         except IntegrityError:
             return False
         return True
@@ -51,20 +65,25 @@ class LedgerStore:
         balance: Balance,
         note: str | None,
         now: float,
+        grants: Sequence[Grant] | None = None,
     ) -> None:
         """Add ``balance`` in the caller's transaction (a paid order's); IntegrityError if
-        ``ref`` was applied before."""
-        delta = {"coins": balance.coins, "gift_coins": balance.gift_coins,
-                 "minutes": balance.minutes}  # fmt: skip
+        ``ref`` was applied before. Its minutes are ``grants`` (dated buckets adding up to
+        them), else one bucket that never expires."""
+        dated = undated(balance.minutes, now) if grants is None else list(grants)
+        if granted(dated) != balance.minutes:
+            raise ValueError(f"buckets of {granted(dated)} minutes for {balance.minutes}")
+        coins = {"coins": balance.coins, "gift_coins": balance.gift_coins}
         await conn.execute(ledger.insert().values(
             uuid=uuid, ref=ref, kind="credit", forgiven=0, note=note, created_at=now,
-            **delta))  # fmt: skip
+            minutes=balance.minutes, **coins))  # fmt: skip
         await self.locked_balance(conn, uuid, now)
         await conn.execute(
             update(balances)
             .where(balances.c.uuid == uuid)
-            .values(updated_at=now, **{k: getattr(balances.c, k) + v for k, v in delta.items()})
+            .values(updated_at=now, **{k: getattr(balances.c, k) + v for k, v in coins.items()})
         )
+        await bucket_store.grant(conn, uuid, ref, dated)
 
     async def apply_charge(
         self,
@@ -75,9 +94,12 @@ class LedgerStore:
         charge: Charge,
         note: str,
         now: float,
+        at: float | None = None,
     ) -> None:
         """Take ``charge`` from the balance read (locked) as ``before`` in the caller's
-        transaction (a call record's close); IntegrityError if ``ref`` was charged before."""
+        transaction (a call record's close); IntegrityError if ``ref`` was charged before.
+        Its minutes come from the buckets usable at ``at`` (the call's answer; default now),
+        expiring first."""
         await conn.execute(ledger.insert().values(
             uuid=uuid, ref=ref, kind="charge", coins=-charge.coins, gift_coins=-charge.gift_coins,
             minutes=-charge.minutes, forgiven=charge.forgiven_cents + charge.forgiven_minutes,
@@ -85,9 +107,10 @@ class LedgerStore:
         await conn.execute(
             update(balances).where(balances.c.uuid == uuid).values(
                 coins=before.coins - charge.coins,
-                gift_coins=before.gift_coins - charge.gift_coins,
-                minutes=before.minutes - charge.minutes, updated_at=now)
+                gift_coins=before.gift_coins - charge.gift_coins, updated_at=now)
         )  # fmt: skip
+        if charge.minutes:
+            await bucket_store.take(conn, uuid, charge.minutes, now if at is None else at)
 
     async def charged_since(self, uuid: str, since: float) -> Balance:
         """What charges took from the account since ``since`` (positive amounts)."""
@@ -100,18 +123,23 @@ class LedgerStore:
             coins, gift, minutes = (await conn.execute(query)).one()
         return Balance(coins=int(coins), gift_coins=int(gift), minutes=int(minutes))
 
-    async def locked_balance(self, conn: AsyncConnection, uuid: str, now: float) -> Balance:
+    async def locked_balance(
+        self, conn: AsyncConnection, uuid: str, now: float, at: float | None = None
+    ) -> Balance:
         """The balance, locked until the transaction ends (every change of one account queues
-        here: charges, credits and reservations)."""
+        here: charges, credits and reservations), with the package minutes usable at ``at``
+        (default ``now``)."""
         await conn.execute(
             self._ensure_balance.values(uuid=uuid, coins=0, gift_coins=0, minutes=0,
                                         updated_at=now)
         )  # fmt: skip
         query = select(balances).where(balances.c.uuid == uuid).with_for_update()
-        return _balance((await conn.execute(query)).first())
+        row = (await conn.execute(query)).first()
+        instant = now if at is None else at
+        return _balance(row, total(await bucket_store.buckets_of(conn, uuid, instant), instant))
 
 
-def _balance(row: Any) -> Balance:
+def _balance(row: Any, minutes: int) -> Balance:
     if row is None:
-        return Balance()
-    return Balance(coins=row.coins, gift_coins=row.gift_coins, minutes=row.minutes)
+        return Balance(minutes=minutes)
+    return Balance(coins=row.coins, gift_coins=row.gift_coins, minutes=minutes)

@@ -1,6 +1,6 @@
-"""The operator's billing commands (``lwork boss credit|balance|cdrs|products``): top-ups,
-balance and call record reads, the product catalogue. The signed BOSS HTTP interface
-(``lwork.boss``) calls the same."""
+"""The operator's billing commands (``lwork boss credit|package|balance|cdrs|products``):
+top-ups, dated minute packages, balance and call record reads, the product catalogue. The
+signed BOSS HTTP interface (``lwork.boss``) calls the same."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from lwork.billing.service import MINUTES_GROUPS, BillingService
 from lwork.boss.cdrs import CdrReader
 from lwork.settings import ProductSettings
 
-COMMANDS = ("credit", "balance", "cdrs")
+COMMANDS = ("credit", "package", "balance", "cdrs")
+MAX_PERIODS = 120
+"""Longest package the BOSS may grant, in months (ten years)."""
 
 
 def add_commands(boss: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,6 +31,18 @@ def add_commands(boss: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     credit.add_argument("--minutes", type=int, default=0, help="package minutes (dth)")
     credit.add_argument("--ref", help="unique reference: a repeated command credits once")
     credit.add_argument("--note", default=None)
+    package = boss.add_parser("package", help="a package of minutes per calendar month (dth)")
+    package.add_argument("account")
+    package.add_argument("--minutes", type=int, required=True, help="minutes per period")
+    package.add_argument("--period", choices=["month"], default="month")
+    package.add_argument("--periods", type=int, default=1, help="how many months")
+    package.add_argument(
+        "--start",
+        type=dt.date.fromisoformat,
+        required=True,
+        help="YYYY-MM-DD (billing.timezone), the first period's first day",
+    )
+    package.add_argument("--ref", help="unique reference: a repeated command grants once")
     boss.add_parser("balance", help="coins and package minutes of an account").add_argument(
         "account"
     )
@@ -76,11 +90,24 @@ async def credit(
     return applied, await standing(billing, accounts, uuid)
 
 
+async def package(
+    billing: BillingService, accounts: AccountService, account: str, minutes: int,
+    periods: int, start: dt.date, ref: str,
+) -> tuple[bool, Standing]:  # fmt: skip
+    """Grant ``account`` ``minutes`` per month for ``periods`` months from ``start``, once per
+    ``ref``; (applied now, the standing after)."""
+    uuid = await known_account(accounts, account)
+    if minutes <= 0 or not 0 < periods <= MAX_PERIODS:
+        raise NothingToCredit(f"give minutes > 0 and 1..{MAX_PERIODS} periods")
+    applied = await billing.package(uuid, "package:" + ref, minutes, periods, start)
+    return applied, await standing(billing, accounts, uuid)
+
+
 async def standing(billing: BillingService, accounts: AccountService, account: str) -> Standing:
     uuid = await known_account(accounts, account)
     group = await accounts.group(uuid)
     assert group is not None
-    return Standing(uuid, group, await billing.ledger.balance(uuid))
+    return Standing(uuid, group, await billing.balance(uuid))
 
 
 def cdr_reader(billing: BillingService, batch: int = 500) -> CdrReader:
@@ -98,10 +125,21 @@ async def run(
         if not applied:
             return f"reference {ref} was credited before: nothing changed"
         return f"credited {after.uuid} (reference {ref})\n" + _balance_line(after)
+    if command == "package":
+        ref = args.ref or "cli:" + secrets.token_hex(8)
+        applied, after = await package(billing, accounts, args.account, args.minutes,
+                                       args.periods, args.start, ref)  # fmt: skip
+        if not applied:
+            return f"reference {ref} was granted before: nothing changed"
+        return (f"granted {after.uuid} (reference {ref})\n" + _balance_line(after) + "\n"
+                + await _package_lines(billing, after.uuid))  # fmt: skip
     if command == "cdrs":
         return await _cdr_lines(billing, await known_account(accounts, args.account), args.start,
                                 args.end)  # fmt: skip
-    return _balance_line(await standing(billing, accounts, args.account))
+    after = await standing(billing, accounts, args.account)
+    if after.group in MINUTES_GROUPS:
+        return _balance_line(after) + "\n" + await _package_lines(billing, after.uuid)
+    return _balance_line(after)
 
 
 async def known_account(accounts: AccountService, account: str) -> str:
@@ -122,9 +160,19 @@ async def _cdr_lines(billing: BillingService, uuid: str, start: dt.date, end: dt
     return "\n".join(lines) or f"no calls of {uuid}"
 
 
+async def _package_lines(billing: BillingService, uuid: str) -> str:
+    lines = [
+        f"  {bucket.minutes_left} min from {billing.day(bucket.valid_from)} "
+        + ("(no expiry)" if bucket.expires_at is None
+           else f"to {billing.last_day(bucket.expires_at)}")
+        for bucket in await billing.packages(uuid)
+    ]  # fmt: skip
+    return "\n".join(lines) or "  no packages"
+
+
 def _balance_line(after: Standing) -> str:
     balance, uuid, group = after.balance, after.uuid, after.group
     if group in MINUTES_GROUPS:
-        return f"{uuid} ({group}): {balance.minutes} package minutes"
+        return f"{uuid} ({group}): {balance.minutes} package minutes usable now"
     return (f"{uuid} ({group}): {coins_value(balance.coins)} coins, "
             f"{coins_value(balance.gift_coins)} gift coins")  # fmt: skip

@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from lwork.billing.buckets import (
+    Bucket,
+    Grant,
+    earliest_expiry,
+    last_day,
+    month_periods,
+    unexpired,
+    usable,
+)
 from lwork.billing.ledger import LedgerStore
 from lwork.billing.rating import UNLIMITED, Balance, Tariff, coins_value, to_cents
 from lwork.billing.reservations import ReservationStore
@@ -101,12 +110,53 @@ class BillingService:
     async def release(self, call_id: str) -> None:
         await self.reservations.release(call_id)
 
-    async def credit(self, uuid: str, ref: str, amount: Balance, note: str | None = None) -> bool:
-        return await self.ledger.credit(uuid, ref, amount, note, self._wall())
+    async def credit(
+        self, uuid: str, ref: str, amount: Balance, note: str | None = None,
+        grants: Sequence[Grant] | None = None,
+    ) -> bool:  # fmt: skip
+        """Add ``amount`` once per ``ref``; its minutes as ``grants`` (dated buckets) or, with
+        none, minutes that never expire."""
+        return await self.ledger.credit(uuid, ref, amount, note, self._wall(), grants)
+
+    async def package(
+        self, uuid: str, ref: str, minutes: int, periods: int, start: dt.date
+    ) -> bool:
+        """Grant ``minutes`` per calendar month for ``periods`` months from ``start`` (a day of
+        ``billing.timezone``), once per ``ref``."""
+        grants = month_periods(minutes, periods, start, self._zone)
+        note = f"package {minutes} min x {periods} month(s) from {start.isoformat()}"
+        return await self.credit(uuid, ref, Balance(minutes=minutes * periods), note, grants)
+
+    async def balance(self, uuid: str) -> Balance:
+        """Coins, and the package minutes usable now."""
+        return await self.ledger.balance(uuid, self._wall())
+
+    async def minutes(self, uuid: str) -> tuple[int, str]:
+        """``get_coin``'s ``minutes`` (usable now) and ``minutes_expire``: the last day the
+        first of them to expire can be used (``YYYY-MM-DD`` in ``billing.timezone``; empty
+        when none of them expires)."""
+        now = self._wall()
+        buckets = await self.ledger.buckets(uuid, now)
+        expiry = earliest_expiry(buckets, now)
+        day = "" if expiry is None else last_day(expiry, self._zone).isoformat()
+        return sum(b.minutes_left for b in usable(buckets, now)), day
+
+    async def packages(self, uuid: str) -> list[Bucket]:
+        """Buckets with minutes left that have not expired (usable now or later), expiring
+        first."""
+        now = self._wall()
+        return unexpired(await self.ledger.buckets(uuid, now), now)
+
+    def day(self, at: float) -> str:
+        """``at`` as ``YYYY-MM-DD`` in ``billing.timezone``."""
+        return dt.datetime.fromtimestamp(at, self._zone).date().isoformat()
+
+    def last_day(self, expires_at: float) -> str:
+        return last_day(expires_at, self._zone).isoformat()
 
     async def coins(self, uuid: str) -> tuple[int | float, int | float, int | float]:
         """``get_coin``'s figures (CONTRACT §8): coins, gift coins, spent this month."""
-        balance = await self.ledger.balance(uuid)
+        balance = await self.ledger.balance(uuid, self._wall())
         spent = await self.ledger.charged_since(uuid, self.month_start(self._wall()))
         return (
             coins_value(balance.coins),

@@ -76,6 +76,17 @@ class CreditBody(Body):
     note: Annotated[str, msgspec.Meta(max_length=200)] | None = None
 
 
+class PackageBody(Body):
+    request_id: RequestId
+    account: Text
+    minutes: Annotated[int, msgspec.Meta(gt=0, le=10_000_000)]
+    """Minutes per period."""
+    start: dt.date
+    """The first period's first day, in ``billing.timezone``."""
+    period: Literal["month"] = "month"
+    periods: Annotated[int, msgspec.Meta(gt=0, le=operator.MAX_PERIODS)] = 1
+
+
 class MinutesBody(Body):
     account: Text
     request_id: RequestId | None = None
@@ -90,7 +101,7 @@ class CdrsBody(Body):
 
 
 class LaterBody(Body, forbid_unknown_fields=False):
-    """``orders`` and ``refund``: answered ``not_available`` until payments exist."""
+    """``orders`` and ``refund``: answered ``not_available`` until they are built."""
 
     request_id: RequestId | None = None
 
@@ -110,10 +121,10 @@ OPERATIONS: dict[str, Operation] = {
     "bind": Operation(BindBody, True),
     "unbind": Operation(UnbindBody, True),
     "credit": Operation(CreditBody, True),
+    "package": Operation(PackageBody, True),
     "minutes": Operation(MinutesBody, False),
     "cdrs": Operation(CdrsBody, False),
     # Not built yet: their request ids are not kept, so a retry once they exist is done then.
-    "package": Operation(LaterBody, False),
     "orders": Operation(LaterBody, False),
     "refund": Operation(LaterBody, False),
 }
@@ -148,13 +159,13 @@ class BossOperations:
         self._handlers: dict[str, Callable[[Any], Awaitable[dict[str, Any]]]] = {
             "open": self._open, "activate": self._activate, "deactivate": self._deactivate,
             "close": self._close, "bind": self._bind, "unbind": self._unbind,
-            "credit": self._credit, "minutes": self._minutes,
+            "credit": self._credit, "package": self._package, "minutes": self._minutes,
         }  # fmt: skip
 
     async def run(self, operation: str, body: Body) -> dict[str, Any]:
         handler = self._handlers.get(operation)
         if handler is None:
-            # orders, refund, package: payments and dated packages are not built yet.
+            # orders, refund: not built yet.
             raise Refusal("not_available", 501)
         try:
             return await handler(body)
@@ -193,11 +204,32 @@ class BossOperations:
         return {"status": "ok", "account": after.uuid, "ref": body.ref, "applied": applied,
                 **_balance(after)}  # fmt: skip
 
+    async def _package(self, body: PackageBody) -> dict[str, Any]:
+        # The request id is the grant's reference: granted once, even past the endpoint's
+        # idempotency record.
+        applied, after = await operator.package(
+            self._billing, self._accounts, body.account, body.minutes, body.periods, body.start,
+            body.request_id,
+        )  # fmt: skip
+        return {"status": "ok", "account": after.uuid, "applied": applied,
+                "minutes": after.balance.minutes,
+                "packages": await self._packages(after.uuid)}  # fmt: skip
+
     async def _minutes(self, body: MinutesBody) -> dict[str, Any]:
         after = await operator.standing(self._billing, self._accounts, body.account)
-        # Minutes are one balance without expiry: no dated packages until `package` exists.
         return {"status": "ok", "account": after.uuid, "minutes": after.balance.minutes,
-                "packages": []}  # fmt: skip
+                "packages": await self._packages(after.uuid)}  # fmt: skip
+
+    async def _packages(self, uuid: str) -> list[dict[str, Any]]:
+        """Unexpired buckets, expiring first: ``expire`` is the last day one can be used
+        (None: never expires); ``start`` its first."""
+        return [
+            {"minutes_left": bucket.minutes_left,
+             "expire": None if bucket.expires_at is None
+             else self._billing.last_day(bucket.expires_at),
+             "start": self._billing.day(bucket.valid_from)}
+            for bucket in await self._billing.packages(uuid)
+        ]  # fmt: skip
 
 
 def _balance(after: operator.Standing) -> dict[str, Any]:

@@ -59,7 +59,10 @@ class RecordStore:
                 # claim: a second closer waits here and then finds the record closed.
                 if paid:
                     assert tariff is not None
-                    before = await self._ledger.locked_balance(conn, record.account, now)
+                    # Minutes valid at the answer pay the call (the cap came from them).
+                    before = await self._ledger.locked_balance(
+                        conn, record.account, now, at=record.answered_at
+                    )
                     charge = tariff.charge(before, minutes)
                 closing |= {
                     "cost": charge.minutes if tariff is not None and tariff.pays_minutes
@@ -81,7 +84,7 @@ class RecordStore:
                 if paid:  # if it was closed already, this raises too
                     await self._ledger.apply_charge(
                         conn, record.account, "cdr:" + record.id, before, charge,
-                        f"{minutes} min to {record.callee}", now,
+                        f"{minutes} min to {record.callee}", now, at=record.answered_at,
                     )  # fmt: skip
                 if release is not None:
                     await ReservationStore.release_in(conn, release)

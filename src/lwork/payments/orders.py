@@ -18,9 +18,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from lwork.billing.buckets import Grant
 from lwork.billing.ledger import LedgerStore
 from lwork.billing.rating import Balance
-from lwork.payments.products import Product
+from lwork.payments.products import Catalogue, Product
 from lwork.payments.provider import Notice
 from lwork.storage.tables import ledger, orders
 
@@ -54,9 +55,13 @@ class Recharge:
 
 
 class OrderStore:
-    def __init__(self, engine: AsyncEngine, ledger_store: LedgerStore) -> None:
+    def __init__(
+        self, engine: AsyncEngine, ledger_store: LedgerStore, catalogue: Catalogue | None = None
+    ) -> None:
+        """``catalogue`` dates a paid minute package's periods (none: minutes never expire)."""
         self._engine = engine
         self._ledger = ledger_store
+        self._catalogue = catalogue
 
     async def create(
         self, uuid: str, uuid_raw: str, product: Product, pay_type: str, now: float, ttl_s: float
@@ -141,9 +146,18 @@ class OrderStore:
         await _set(conn, order.payid, now, state="paid", trade_no=notice.trade_no, paid_at=now)
         credit = Balance(coins=order.coins, minutes=order.minutes)
         note = f"order {order.payid} ({order.product_id}, {provider})"
-        await self._ledger.apply_credit(conn, order.uuid, ref, credit, note, now)
+        grants = self._package_grants(order.product_id, order.minutes, now)
+        await self._ledger.apply_credit(conn, order.uuid, ref, credit, note, now, grants)
         log.info("order %s paid (trade %s): %s credited", order.payid, notice.trade_no, order.uuid)
         return Settled.CREDITED
+
+    def _package_grants(self, product_id: str, minutes: int, paid_at: float) -> list[Grant] | None:
+        """A paid package's periods from now; None (minutes that never expire) when the
+        catalogue no longer has the product as it was ordered: the buyer keeps what was paid."""
+        product = self._catalogue.get(product_id) if self._catalogue is not None else None
+        if not minutes or product is None or product.minutes != minutes:
+            return None
+        return product.grants(paid_at)
 
 
 def _mismatch(order: Any, notice: Notice) -> str | None:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from lwork.billing.buckets import Grant, day_periods
 from lwork.billing.rating import COIN, Balance
 from lwork.settings import ProductSettings
 
@@ -22,6 +23,13 @@ class Product:
     """Hundredths of a coin it credits (0 for a minute package)."""
     minutes: int
     """Package minutes it credits in all (per period × periods; 0 for a coin pack)."""
+    periods: int = 1
+    period_days: int = 30
+
+    def grants(self, paid_at: float) -> list[Grant]:
+        """A minute package's dated buckets, its first period starting when it is paid."""
+        per_period = self.minutes // self.periods
+        return day_periods(per_period, self.periods, self.period_days, paid_at)
 
     @property
     def credit(self) -> Balance:
@@ -35,6 +43,8 @@ class Product:
             money_fen=int(entry.money * FEN),
             coins_cents=int((entry.coins or Decimal(0)) * COIN),
             minutes=(entry.minutes or 0) * entry.periods,
+            periods=entry.periods,
+            period_days=entry.period_days,
         )
 
 
@@ -42,6 +52,9 @@ class Catalogue:
     def __init__(self, entries: Iterable[ProductSettings]) -> None:
         self.products = [Product.of(entry) for entry in entries]
         self._by_id = {product.id: product for product in self.products}
+
+    def get(self, product_id: str) -> Product | None:
+        return self._by_id.get(product_id)
 
     def find(
         self, group: str, product_id: str | None, money: Decimal | None, coins: Decimal | None

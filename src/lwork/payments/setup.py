@@ -26,9 +26,10 @@ def build_payments(
     test = settings.payments.test
     if test.enabled:
         providers["test"] = TestPayProvider(test.secret.get_secret_value().encode())
+    catalogue = Catalogue(settings.billing.products)
     return PaymentService(
-        OrderStore(engine, ledger),
-        Catalogue(settings.billing.products),
+        OrderStore(engine, ledger, catalogue),
+        catalogue,
         providers,
         settings.payments.order_ttl_s,
         settings.billing.timezone,

@@ -23,7 +23,8 @@ class BossSettings(Section):
     body_limit: int = Field(16 * 1024, ge=256)
     """Largest BOSS request body, in bytes."""
     open_minutes: int = Field(0, ge=0)
-    """Package minutes a newly opened ``dth`` account is given (0: none until a ``credit``)."""
+    """Package minutes a newly opened ``dth`` account is given, without expiry (0: none until
+    a ``credit`` or ``package``)."""
     cdr_batch: int = Field(500, ge=1)
     """Call records read from the database per query while ``cdrs`` streams."""
     nmsi_enabled: bool = False

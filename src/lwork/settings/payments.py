@@ -27,7 +27,8 @@ class ProductSettings(Section):
     minutes: int | None = Field(None, gt=0)
     """Package minutes it credits per period (a minute package)."""
     period_days: int = Field(30, gt=0)
-    """Length of one period of a minute package, in days."""
+    """Length of one period of a minute package, in days: the first starts when the order is
+    paid, and minutes left at a period's end expire with it."""
     periods: int = Field(1, gt=0)
     """How many periods a minute package covers."""
 

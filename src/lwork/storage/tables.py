@@ -153,9 +153,29 @@ balances = Table(
     Column("uuid", String(64), primary_key=True),
     Column("coins", BigInteger, nullable=False, default=0, doc="hundredths of a coin"),
     Column("gift_coins", BigInteger, nullable=False, default=0, doc="hundredths of a coin"),
-    Column("minutes", Integer, nullable=False, default=0, doc="package minutes (dth)"),
+    Column(
+        "minutes",
+        Integer,
+        nullable=False,
+        default=0,
+        doc="unused since 0011 (moved to minute_buckets, kept 0)",
+    ),
     Column("updated_at", Float, nullable=False),
 )
+
+minute_buckets = Table(
+    "minute_buckets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(64), nullable=False),
+    Column("ref", String(200), nullable=False, doc="the ledger credit that granted it"),
+    Column("granted", Integer, nullable=False, doc="package minutes it started with"),
+    Column("minutes_left", Integer, nullable=False),
+    Column("valid_from", Float, nullable=False, doc="Unix time it starts counting"),
+    Column("expires_at", Float, nullable=True, doc="Unix time it stops counting; None: never"),
+    Index("ix_minute_buckets_uuid", "uuid", "expires_at"),
+    Index("ix_minute_buckets_ref", "ref"),
+)  # fmt: skip
 
 ledger = Table(
     "ledger",

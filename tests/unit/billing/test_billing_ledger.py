@@ -26,11 +26,11 @@ def cdr(id_: str, seconds: float, answered: float = 1_000.0) -> CallRecord:
 
 async def test_a_credit_applies_once_per_reference(engine: AsyncEngine) -> None:
     store = LedgerStore(engine)
-    assert await store.balance(UUID) == Balance()
+    assert await store.balance(UUID, 5_000.0) == Balance()
     assert await store.credit(UUID, "credit:r1", Balance(coins=500, gift_coins=100), "top-up", 1.0)
     assert not await store.credit(UUID, "credit:r1", Balance(coins=500), None, 2.0)
     assert await store.credit(UUID, "credit:r2", Balance(minutes=7), None, 3.0)
-    assert await store.balance(UUID) == Balance(coins=500, gift_coins=100, minutes=7)
+    assert await store.balance(UUID, 5_000.0) == Balance(coins=500, gift_coins=100, minutes=7)
 
 
 async def test_settling_a_cdr_charges_started_minutes_once(engine: AsyncEngine) -> None:
@@ -40,7 +40,7 @@ async def test_settling_a_cdr_charges_started_minutes_once(engine: AsyncEngine) 
     charge = await records.close(cdr("n1@@a", 61), COINS, 2_000.0)
     assert charge is not None and (charge.gift_coins, charge.coins) == (100, 500)
     assert await records.close(cdr("n1@@a", 61), COINS, 2_001.0) is None  # a repeated end
-    assert await store.balance(UUID) == Balance(coins=500)
+    assert await store.balance(UUID, 5_000.0) == Balance(coins=500)
     [row] = await records.rows(UUID, 0.0, 10_000.0)
     assert (row["id"], row["minutes"], row["cost"], row["end_reason"], row["billsec"]) == (
         "n1@@a", 2, 600, "hangup_caller", 61,
@@ -61,7 +61,7 @@ async def test_a_cdr_the_balance_cannot_pay_takes_it_to_zero_and_records_the_res
         cdr("n1@@b", 150), COINS, 2_000.0
     )  # 3 minutes: 900 cents
     assert charge is not None and (charge.coins, charge.forgiven_cents) == (400, 500)
-    assert await store.balance(UUID) == Balance()
+    assert await store.balance(UUID, 5_000.0) == Balance()
     async with engine.connect() as conn:
         forgiven = await conn.scalar(select(ledger.c.forgiven).where(ledger.c.ref == "cdr:n1@@b"))
     assert forgiven == 500
@@ -75,7 +75,7 @@ async def test_concurrent_charges_never_overdraw(engine: AsyncEngine) -> None:
         *(records.close(cdr(f"n1@@c{i}", 30), COINS, 2_000.0 + i) for i in range(8))
     )
     taken = sum(c.coins for c in charges if c is not None)
-    assert taken == 1500 and await store.balance(UUID) == Balance()
+    assert taken == 1500 and await store.balance(UUID, 5_000.0) == Balance()
     async with engine.connect() as conn:
         rows = await conn.scalar(select(func.count()).select_from(ledger))
     assert rows == 9  # one credit and eight charges, none lost

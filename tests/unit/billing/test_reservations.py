@@ -119,6 +119,6 @@ async def test_any_interleaving_of_parallel_calls_charges_at_most_the_balance(
             charged += charge.cents
             forgiven += charge.forgiven_cents
     assert forgiven == 0 and charged <= cents
-    left = await ledger.balance(uuid)
+    left = await ledger.balance(uuid, now)
     assert left.coins + left.gift_coins == cents - charged and min(left.coins, left.gift_coins) >= 0
     assert await store.held(uuid) == {}

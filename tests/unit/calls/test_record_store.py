@@ -101,7 +101,7 @@ async def test_racing_closers_close_and_charge_once(engine: AsyncEngine) -> None
     closing = replace(opened("race"), ended_at=1_090.0, end_reason="node_lost")
     charges = await asyncio.gather(*(store.close(closing, COINS, 2_000.0) for store in stores))
     assert sum(c is not None for c in charges) == 1
-    assert await ledger_store.balance(UUID) == Balance(coins=2400)  # two minutes, once
+    assert await ledger_store.balance(UUID, 10_000.0) == Balance(coins=2400)  # two minutes, once
     async with engine.connect() as conn:
         refs = await conn.scalar(select(func.count()).where(ledger.c.ref == "cdr:race"))
     assert refs == 1

@@ -1,0 +1,66 @@
+"""Package minute buckets in the database (``minute_buckets``), read and changed inside the
+ledger's transactions: the caller holds the account's balance lock (``LedgerStore``), so the
+buckets of one account change one transaction at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lwork.billing.buckets import Bucket, Grant, consume
+from lwork.storage.tables import minute_buckets
+
+
+async def buckets_of(conn: AsyncConnection, uuid: str, at: float | None = None) -> list[Bucket]:
+    """The account's buckets that still hold minutes: those not expired at ``at``, or (None)
+    all of them."""
+    query = select(
+        minute_buckets.c.id, minute_buckets.c.minutes_left, minute_buckets.c.valid_from,
+        minute_buckets.c.expires_at,
+    ).where(minute_buckets.c.uuid == uuid, minute_buckets.c.minutes_left > 0)  # fmt: skip
+    if at is not None:  # years of expired leftovers are never read again
+        query = query.where(
+            or_(minute_buckets.c.expires_at.is_(None), minute_buckets.c.expires_at > at)
+        )
+    return [
+        Bucket(row.id, row.minutes_left, row.valid_from, row.expires_at)
+        for row in await conn.execute(query)
+    ]
+
+
+async def grant(conn: AsyncConnection, uuid: str, ref: str, grants: Sequence[Grant]) -> None:
+    for item in grants:
+        if item.minutes > 0:
+            await conn.execute(minute_buckets.insert().values(
+                uuid=uuid, ref=ref, granted=item.minutes, minutes_left=item.minutes,
+                valid_from=item.valid_from, expires_at=item.expires_at))  # fmt: skip
+
+
+async def take(conn: AsyncConnection, uuid: str, minutes: int, at: float) -> int:
+    """Take up to ``minutes`` from the buckets usable at ``at``, expiring first; how many
+    were taken."""
+    taken = consume(await buckets_of(conn, uuid, at), minutes, at)
+    for bucket_id, amount in taken:
+        await conn.execute(
+            update(minute_buckets)
+            .where(minute_buckets.c.id == bucket_id)
+            .values(minutes_left=minute_buckets.c.minutes_left - amount)
+        )
+    return sum(amount for _, amount in taken)
+
+
+async def take_back(conn: AsyncConnection, uuid: str, ref: str) -> int:
+    """Empty the buckets the credit ``ref`` granted (a refund): the minutes they still held,
+    expired or not. What the grant gave less this is what calls used (a refund's shortfall)."""
+    query = select(func.coalesce(func.sum(minute_buckets.c.minutes_left), 0)).where(
+        minute_buckets.c.uuid == uuid, minute_buckets.c.ref == ref
+    )
+    held = int(await conn.scalar(query) or 0)
+    await conn.execute(
+        update(minute_buckets)
+        .where(minute_buckets.c.uuid == uuid, minute_buckets.c.ref == ref)
+        .values(minutes_left=0)
+    )
+    return held
