@@ -115,7 +115,11 @@ def _boss(settings: Settings, args: argparse.Namespace) -> int:
         fields = {k: v for k, v in vars(args).items()
                   if k not in ("config", "command", "boss_command", "run")}  # fmt: skip
         try:
-            if args.boss_command in operator.COMMANDS:
+            if args.boss_command == "orders":
+                from lwork.payments import commands
+
+                done = await commands.run(args, services.payments, services.accounts)
+            elif args.boss_command in operator.COMMANDS:
                 done = await operator.run(args.boss_command, args, services.billing,
                                           services.accounts)  # fmt: skip
             else:
@@ -214,6 +218,9 @@ def parser() -> argparse.ArgumentParser:
     from lwork.billing.operator import add_commands as billing_commands
 
     billing_commands(boss_sub)
+    from lwork.payments.commands import add_commands as order_commands
+
+    order_commands(boss_sub)
     boss.set_defaults(run=_boss)
 
     fraud = sub.add_parser("fraud", help="toll-fraud limits, per-account overrides, alarms")

@@ -53,6 +53,15 @@ class Recharge:
     minutes: int
 
 
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """An order still ``created``, to be asked about at its provider."""
+
+    payid: str
+    pay_type: str
+    expires_at: float
+
+
 class OrderStore:
     def __init__(self, engine: AsyncEngine, ledger_store: LedgerStore) -> None:
         self._engine = engine
@@ -91,6 +100,41 @@ class OrderStore:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [Recharge(r.paid_at, r.money, r.coins, r.minutes) for r in rows]
+
+    async def listing(
+        self, uuid: str | None, since: float, until: float, state: str | None, limit: int
+    ) -> list[Any]:
+        """Orders opened in ``[since, until)``, oldest first, at most ``limit``."""
+        query = select(orders).where(orders.c.created_at >= since, orders.c.created_at < until)
+        if uuid is not None:
+            query = query.where(orders.c.uuid == uuid)
+        if state is not None:
+            query = query.where(orders.c.state == state)
+        query = query.order_by(orders.c.created_at, orders.c.payid).limit(limit)
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(query)).all())
+
+    async def waiting(self, created_before: float, limit: int) -> list[Waiting]:
+        """Orders still ``created`` that were opened before ``created_before``, oldest first."""
+        query = (
+            select(orders.c.payid, orders.c.pay_type, orders.c.expires_at)
+            .where(orders.c.state == "created", orders.c.created_at < created_before)
+            .order_by(orders.c.created_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Waiting(r.payid, r.pay_type, r.expires_at) for r in rows]
+
+    async def expire(self, payid: str, now: float) -> bool:
+        """Close an unpaid order past its expiry; False if something settled it first."""
+        async with self._engine.begin() as conn:
+            closed = await conn.execute(
+                update(orders)
+                .where(orders.c.payid == payid, orders.c.state == "created")
+                .values(state="closed", note="expired", updated_at=now)
+            )
+        return bool(closed.rowcount)
 
     async def settle(self, provider: str, notice: Notice, now: float) -> Settled:
         try:
