@@ -8,6 +8,8 @@ referenced by the provider's trade number, written in the same transaction as ``
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 import logging
 import secrets
@@ -66,6 +68,9 @@ class OrderStore:
     def __init__(self, engine: AsyncEngine, ledger_store: LedgerStore) -> None:
         self._engine = engine
         self._ledger = ledger_store
+        # SQLite has one writer: settlements queued here wait their turn in order, instead of
+        # holding pooled connections in SQLite's busy handler, which sleeps and retries.
+        self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     async def create(
         self, uuid: str, uuid_raw: str, product: Product, pay_type: str, now: float, ttl_s: float
@@ -138,7 +143,7 @@ class OrderStore:
 
     async def settle(self, provider: str, notice: Notice, now: float) -> Settled:
         try:
-            async with self._engine.begin() as conn:
+            async with self._one_writer(), self._engine.begin() as conn:
                 return await self._settle(conn, provider, notice, now)
         except IntegrityError:
             # Another order took this trade number between our check and our insert: nothing
@@ -146,6 +151,9 @@ class OrderStore:
             log.warning("order %s: trade %s credited concurrently elsewhere; retry will flag",
                         notice.payid, notice.trade_no)  # fmt: skip
             raise
+
+    def _one_writer(self) -> contextlib.AbstractAsyncContextManager[object]:
+        return self._sqlite_writer or contextlib.nullcontext()
 
     async def _settle(
         self, conn: AsyncConnection, provider: str, notice: Notice, now: float
