@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lwork.billing.ledger import LedgerStore
+from lwork.billing.rating import coins_value
 from lwork.payments.provider import (
     NotSupported,
     Provider,
@@ -57,10 +58,10 @@ class Refunded:
 
     def answer(self) -> dict[str, Any]:
         return {
-            "payid": self.payid, "refund_no": self.refund_no, "money": self.money_fen / 100,
-            "refund_state": self.state, "coins_taken": self.coins_taken / 100,
-            "minutes_taken": self.minutes_taken, "coins_short": self.coins_short / 100,
-            "minutes_short": self.minutes_short,
+            "payid": self.payid, "refund_no": self.refund_no,
+            "money": coins_value(self.money_fen), "refund_state": self.state,
+            "coins_taken": coins_value(self.coins_taken), "minutes_taken": self.minutes_taken,
+            "coins_short": coins_value(self.coins_short), "minutes_short": self.minutes_short,
         }  # fmt: skip
 
 

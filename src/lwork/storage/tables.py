@@ -163,7 +163,7 @@ ledger = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("uuid", String(64), nullable=False),
     Column("ref", String(200), nullable=False, unique=True, doc="what caused it; applied once"),
-    Column("kind", String(16), nullable=False, doc="credit | charge"),
+    Column("kind", String(16), nullable=False, doc="credit | charge | refund"),
     Column("coins", BigInteger, nullable=False, doc="change, hundredths of a coin"),
     Column("gift_coins", BigInteger, nullable=False, doc="change, hundredths of a coin"),
     Column("minutes", Integer, nullable=False, doc="change of package minutes"),
