@@ -311,3 +311,35 @@ async def test_boss_orders_lists_and_filters(world: World) -> None:
     bad = await w.boss.call("orders", {"start": "2000-01-01", "end": "2100-01-01",
                                        "state": "lost"})  # fmt: skip
     assert bad.json()["reason"] == "invalid_params"
+
+
+async def test_racing_refunds_of_one_order_refund_and_take_back_once(world: World) -> None:
+    w = world
+    payid = await paid_order(w)
+    answers = await asyncio.gather(*(w.refund(payid) for _ in range(4)))
+    assert {r.status_code for r in answers} == {200}, [r.text for r in answers]
+    assert len({r.json()["refund_no"] for r in answers}) == 1
+    assert w.gateway.refunded_fen(payid) == 3000
+    assert await coins(w.server, w.auth) == 0
+    async with w.server.services.engine.connect() as conn:
+        debits = (await conn.execute(select(ledger).where(ledger.c.kind == "refund"))).all()
+    assert len(debits) == 1
+
+
+async def test_a_refund_cut_short_after_alipay_gave_the_money_back_completes_once(
+    world: World,
+) -> None:
+    """The server stopped after Alipay refunded but before the ledger changed: the refund row
+    is still ``asked``; the operator's retry asks under the same number and Alipay, which
+    knows it, gives nothing more."""
+    w = world
+    payid = await paid_order(w)
+    w.gateway.http_status = 504  # the answer is lost on the way back ...
+    assert (await w.refund(payid, request_id="cut")).status_code == 503
+    w.gateway.refunds[f"{payid}R1"] = 3000  # ... after Alipay had refunded
+    w.gateway.http_status = 200
+    r = await w.refund(payid, request_id="cut", later=1)
+    assert r.status_code == 200, r.text
+    assert (r.json()["refund_no"], r.json()["coins_taken"]) == (f"{payid}R1", 300)
+    assert w.gateway.refunded_fen(payid) == 3000
+    assert await coins(w.server, w.auth) == 0

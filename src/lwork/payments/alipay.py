@@ -13,7 +13,7 @@ import binascii
 import datetime as dt
 import json
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote_plus
 from zoneinfo import ZoneInfo
@@ -124,7 +124,7 @@ class AlipayProvider:
             raise NotVerified("out_trade_no or trade_no missing or too long")
         try:
             fen = Decimal(params.get("total_amount", "")) * FEN
-        except InvalidOperation as exc:
+        except ArithmeticError as exc:  # InvalidOperation, or Overflow for 1e999999999
             raise NotVerified("total_amount is not a number") from exc
         if not fen.is_finite() or fen != fen.to_integral_value() or not 0 < fen < 10**12:
             raise NotVerified("total_amount is not a positive amount in yuan")

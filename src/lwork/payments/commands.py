@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from lwork.accounts.service import AccountService
 from lwork.billing import operator
@@ -50,8 +50,8 @@ async def run(args: argparse.Namespace, payments: PaymentService, accounts: Acco
 def _fen(amount: str) -> int:
     try:
         fen = Decimal(amount) * 100
-    except InvalidOperation as exc:
+    except ArithmeticError as exc:  # InvalidOperation, or Overflow for 1e999999999
         raise ValueError(f"--amount {amount!r} is not a number of yuan") from exc
-    if not fen.is_finite() or fen != fen.to_integral_value() or fen <= 0:
+    if not fen.is_finite() or not 0 < fen < 10**12 or fen != fen.to_integral_value():
         raise ValueError(f"--amount {amount!r} is not a positive amount with two decimals")
     return int(fen)
