@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -166,7 +168,27 @@ def figure(name: str, result: LoadResult, bare: float | None) -> dict[str, objec
     return out
 
 
-async def run(seconds: float, per_provider: int, verdict: Verdict) -> None:
+@contextlib.asynccontextmanager
+async def database(postgres: bool) -> AsyncIterator[tuple[str, str]]:
+    """A data directory, and a fresh SQLite file in it or a fresh database on the PostgreSQL
+    at 127.0.0.1:5432."""
+    with tempfile.TemporaryDirectory(prefix="lwork-pay-bench-") as tmp:
+        if not postgres:
+            yield tmp, f"sqlite+aiosqlite:///{Path(tmp) / 'lwork.db'}"
+            return
+        import asyncpg
+
+        name = f"lwork_pay_bench_{secrets.token_hex(4)}"
+        admin = await asyncpg.connect(host=HOST, user="postgres", database="postgres")
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield tmp, f"postgresql+asyncpg://postgres@{HOST}/{name}"
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+
+
+async def run(seconds: float, per_provider: int, postgres: bool, verdict: Verdict) -> None:
     app_key = new_key()
     fake = FakeAlipay(APP_ID, SELLER, app_key.public_key())
     cost = verify_cost(fake, app_key, 50 if per_provider < 5000 else 500)
@@ -178,11 +200,11 @@ async def run(seconds: float, per_provider: int, verdict: Verdict) -> None:
     alipay_requests = alipay_notifications(fake, alipay_ids)
     print(f"{2 * per_provider} notifications signed in {time.perf_counter() - began:.1f} s",
           file=sys.stderr)  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="lwork-pay-bench-") as tmp:
-        url = f"sqlite+aiosqlite:///{Path(tmp) / 'lwork.db'}"
+    db = "postgresql" if postgres else "sqlite"
+    async with database(postgres) as (tmp, url):
         await fill(url, [(p, "test") for p in test_ids] + [(p, "alipay") for p in alipay_ids])
         port = free_port()
-        env = {**os.environ, "LWORK_DATA_DIR": tmp, "LWORK_DATABASE__URL": "",
+        env = {**os.environ, "LWORK_DATA_DIR": tmp, "LWORK_DATABASE__URL": url if postgres else "",
                "LWORK_LOG_LEVEL": "WARNING", "LWORK_MEDIA__RELAY_MODE": "inline",
                "LWORK_PAYMENTS__TEST__ENABLED": "true", "LWORK_PAYMENTS__TEST__SECRET": SECRET,
                "LWORK_PAYMENTS__ALIPAY__ENABLED": "true", "LWORK_PAYMENTS__ALIPAY__APP_ID": APP_ID,
@@ -199,7 +221,7 @@ async def run(seconds: float, per_provider: int, verdict: Verdict) -> None:
             verdict.none_failed("bare_healthz", "requests", bare.errors)
             bare_ok = bare.statuses[200]
             verdict.require(bare_ok == bare.count, "bare_healthz", f"{bare.statuses}")
-            bare_fig = {"figure": "bare_healthz", "per_s": round(bare.rate),
+            bare_fig = {"figure": "bare_healthz", "db": db, "per_s": round(bare.rate),
                         "p99_ms": round(percentile(bare.latencies, 99) * 1000, 1),
                         "senders": SENDERS}  # fmt: skip
             verdict.emit(bare_fig)
@@ -223,7 +245,7 @@ async def run(seconds: float, per_provider: int, verdict: Verdict) -> None:
                 )
                 verdict.require(result.count < len(requests), name,
                                 "ran out of orders: raise --orders")  # fmt: skip
-                verdict.emit({**figure(name, result, bare.rate), "credited": paid})
+                verdict.emit({**figure(name, result, bare.rate), "db": db, "credited": paid})
         finally:
             stop_process(server)
 
@@ -251,11 +273,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--orders", type=int, default=8000, help="orders per provider")
+    parser.add_argument("--postgres", action="store_true",
+                        help="the server on PostgreSQL at 127.0.0.1:5432")  # fmt: skip
     parser.add_argument("--smoke", action="store_true", help="1 s per figure, 1,500 orders")
     args = parser.parse_args()
     seconds, per_provider = (1.0, 1500) if args.smoke else (args.seconds, args.orders)
     verdict = Verdict("pay_bench")
-    asyncio.run(run(seconds, per_provider, verdict))
+    asyncio.run(run(seconds, per_provider, args.postgres, verdict))
     verdict.conclude(["verify_cost", "bare_healthz", "notify_test", "notify_alipay"])
 
 
