@@ -61,6 +61,7 @@ from lwork.media.ng.client import NgClient
 from lwork.metrics import NodeMetrics
 from lwork.payments.api import PaymentApi
 from lwork.payments.notify import notify_routes
+from lwork.payments.service import PaymentService
 from lwork.payments.setup import build_payments
 from lwork.push.api import PushChannelApi
 from lwork.push.bus import BusMessage, Resync, SessionsChanged
@@ -112,6 +113,8 @@ class Services:
     provisioning: ProvisioningService
     """BOSS's provisioning (the CLI's and the BOSS interface's): deactivating an account ends
     its live calls here at once, once started."""
+    payments: PaymentService
+    """Orders, refunds and reconciliation (the CLI's and the BOSS interface's)."""
     nmsi_address: tuple[str, int] | None = None
     """Where the NMSI server listens, once started (``boss.nmsi_enabled``)."""
     call_side: CallSide | None = None
@@ -416,6 +419,7 @@ def build_app(
             await keeper.start()  # after the trunk: orphaned dialogs get their BYE
             await calls.start_ticker()
             sweep.start()
+            payments.reconciler.start()
             if nmsi is not None:
                 services.nmsi_address = await nmsi.start(
                     settings.boss.nmsi_host, settings.boss.nmsi_port
@@ -438,6 +442,7 @@ def build_app(
                     await freezer.close()
                 if nmsi is not None:
                     await nmsi.close()
+                await payments.reconciler.close()
                 await sweep.close()
                 await router.close()
                 await keeper.close()
@@ -469,12 +474,13 @@ def build_app(
         records=records,
         keeper=keeper,
         provisioning=provisioning,
+        payments=payments,
     )
     app = build_starlette_composed(lifespan)
     # Before the catch-all route of the mobile API's edge: provider notifications need their
     # raw bytes and answer in the provider's own way; the BOSS has its own door (CONTRACT §9).
     app.router.routes[:0] = [
         *notify_routes(payments, settings.http.body_limit),
-        boss_route(settings, engine, provisioning, billing, accounts, clock.wall),
+        boss_route(settings, engine, provisioning, billing, accounts, clock.wall, payments),
     ]
     return app, services

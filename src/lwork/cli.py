@@ -57,6 +57,8 @@ def _sim(settings: Settings, args: argparse.Namespace) -> int:
 
     # The phones print what happens; the server's and the HTTP client's chatter would drown it.
     logging.getLogger().setLevel(logging.WARNING)
+    if args.sim_command == "buy":
+        return _sim_buy(settings, args)
     if args.sim_command == "demo":
         report = asyncio.run(demo(args.seconds))
     else:
@@ -65,6 +67,25 @@ def _sim(settings: Settings, args: argparse.Namespace) -> int:
         report = asyncio.run(call_on_server(args.server, caller, callee, args.seconds))
     ok = report.callee_received > 0 and report.caller_received > 0
     return 0 if ok else 1
+
+
+def _sim_buy(settings: Settings, args: argparse.Namespace) -> int:
+    from lwork.sim.buy import buy
+    from lwork.sim.phone import SimError
+
+    # The price is the catalogue's: the same settings file as the server's.
+    product = next((p for p in settings.billing.products if p.id == args.product), None)
+    if product is None:
+        print(f"error: no product {args.product} in billing.products", file=sys.stderr)
+        return 1
+    secret = args.secret or settings.payments.test.secret.get_secret_value()
+    try:
+        bought = asyncio.run(buy(args.server, args.account, args.pwd, secret, product.id,
+                                 f"{product.money:.2f}"))  # fmt: skip
+    except (SimError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0 if bought.coins_after > bought.coins_before or product.minutes else 1
 
 
 def _with_services(settings: Settings, action: Callable[[Any], Awaitable[str]]) -> int:
@@ -115,7 +136,11 @@ def _boss(settings: Settings, args: argparse.Namespace) -> int:
         fields = {k: v for k, v in vars(args).items()
                   if k not in ("config", "command", "boss_command", "run")}  # fmt: skip
         try:
-            if args.boss_command in operator.COMMANDS:
+            if args.boss_command == "orders":
+                from lwork.payments import commands
+
+                done = await commands.run(args, services.payments, services.accounts)
+            elif args.boss_command in operator.COMMANDS:
                 done = await operator.run(args.boss_command, args, services.billing,
                                           services.accounts)  # fmt: skip
             else:
@@ -189,6 +214,12 @@ def parser() -> argparse.ArgumentParser:
     for role in ("caller", "callee"):
         sim_call.add_argument(f"--{role}", required=True, help="phone number (uuid)")
         sim_call.add_argument(f"--{role}-pwd", required=True, help="password as the app sends it")
+    sim_buy = sim_sub.add_parser("buy", help="buy a product with the test provider on a server")
+    sim_buy.add_argument("--server", default="http://127.0.0.1:8080")
+    sim_buy.add_argument("--account", required=True, help="phone number (uuid)")
+    sim_buy.add_argument("--pwd", required=True, help="password as the app sends it")
+    sim_buy.add_argument("--product", default="coins_300", help="a billing.products id")
+    sim_buy.add_argument("--secret", help="payments.test.secret (default: from the settings)")
     for parser_ in (sim_demo, sim_call):
         parser_.add_argument("--seconds", type=float, default=5.0, help="talk time")
     sim.set_defaults(run=_sim)
@@ -214,6 +245,9 @@ def parser() -> argparse.ArgumentParser:
     from lwork.billing.operator import add_commands as billing_commands
 
     billing_commands(boss_sub)
+    from lwork.payments.commands import add_commands as order_commands
+
+    order_commands(boss_sub)
     boss.set_defaults(run=_boss)
 
     fraud = sub.add_parser("fraud", help="toll-fraud limits, per-account overrides, alarms")

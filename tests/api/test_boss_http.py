@@ -12,8 +12,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from lwork.boss.audit import AuditTrail
 
 from conftest import LiveServer
@@ -164,16 +162,6 @@ async def test_either_secret_of_a_rotating_key_signs(server_factory: Factory) ->
             assert (await rotated.call("minutes", {"account": SDN})).json()["minutes"] == 0
         finally:
             await rotated.close()
-
-
-@pytest.mark.parametrize("operation", ["orders", "refund"])
-async def test_operations_without_a_service_yet_say_so(
-    server_factory: Factory, operation: str
-) -> None:
-    async with boss_server(server_factory) as (_, boss):
-        r = await boss.call(operation, {"request_id": "x", "account": SDN})
-        assert r.json() == {"status": "failed", "reason": "not_available"}
-        assert r.status_code == 501
 
 
 async def test_an_unknown_account_is_refused_without_a_change(server_factory: Factory) -> None:

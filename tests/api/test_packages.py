@@ -162,3 +162,21 @@ async def test_a_bought_package_runs_in_periods_from_its_payment(server_factory:
         r = await boss.call("minutes", {"account": SDN, "request_id": "m2"})
         assert [(p["minutes_left"], p["expire"]) for p in r.json()["packages"]] == [
             (300, day.isoformat()) for day in days]  # fmt: skip
+
+
+async def test_a_refunded_package_gives_back_its_periods_latest_first(
+    server_factory: Factory,
+) -> None:
+    async with dth_app(server_factory) as (server, boss, auth):
+        body = {"uuid": SDN, "device_id": "d", "pay_type": "test", "product_id": "minutes_300x3"}
+        payid = (await server.post("/lwork/mobile/get_payid", body, headers=auth)).json()["payid"]
+        raw, headers = signed({"payid": payid, "money": "150.00", "trade_no": "T-10"})
+        await server.client.post(server.url + "/lwork/pay/notify/test", content=raw,
+                                 headers=headers)  # fmt: skip
+        # Half the price back: 450 of the 900 minutes, from the two periods not yet reached.
+        r = await boss.call("refund", {"request_id": "r1", "payid": payid, "reason": "asked",
+                                       "money": 75.0})  # fmt: skip
+        assert r.json()["minutes_taken"] == 450 and r.json()["minutes_short"] == 0, r.json()
+        left = await boss.call("minutes", {"account": SDN, "request_id": "m3"})
+        assert [p["minutes_left"] for p in left.json()["packages"]] == [300, 150]
+        assert (await get_coin(server, auth))["minutes"] == 300  # the period in use is kept

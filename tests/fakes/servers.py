@@ -22,11 +22,18 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def serve_asgi(app: Any, port: int | None = None) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1; yields the base URL."""
+    """Serve ``app`` with uvicorn on 127.0.0.1; yields the base URL. Without ``port``, on a
+    socket bound here and handed to uvicorn: a port only found free, then bound later, can be
+    taken in between by whatever else runs on the machine."""
+    sock = None
+    if port is None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
-        port=port or free_port(),
+        port=port,
         log_config=None,
         access_log=False,
         lifespan="on",
@@ -35,7 +42,7 @@ async def serve_asgi(app: Any, port: int | None = None) -> AsyncIterator[str]:
         proxy_headers=False,
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock] if sock is not None else None))
     for _ in range(500):
         if server.started or task.done():
             break
@@ -49,6 +56,8 @@ async def serve_asgi(app: Any, port: int | None = None) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+        if sock is not None:
+            sock.close()
 
 
 @contextlib.contextmanager

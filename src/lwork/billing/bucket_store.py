@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lwork.billing.buckets import Bucket, Grant, consume
@@ -51,16 +51,27 @@ async def take(conn: AsyncConnection, uuid: str, minutes: int, at: float) -> int
     return sum(amount for _, amount in taken)
 
 
-async def take_back(conn: AsyncConnection, uuid: str, ref: str) -> int:
-    """Empty the buckets the credit ``ref`` granted (a refund): the minutes they still held,
-    expired or not. What the grant gave less this is what calls used (a refund's shortfall)."""
-    query = select(func.coalesce(func.sum(minute_buckets.c.minutes_left), 0)).where(
-        minute_buckets.c.uuid == uuid, minute_buckets.c.ref == ref
-    )
-    held = int(await conn.scalar(query) or 0)
-    await conn.execute(
-        update(minute_buckets)
-        .where(minute_buckets.c.uuid == uuid, minute_buckets.c.ref == ref)
-        .values(minutes_left=0)
-    )
-    return held
+async def take_back(conn: AsyncConnection, uuid: str, ref: str, up_to: int | None = None) -> int:
+    """Take back up to ``up_to`` (None: all) of the minutes the credit ``ref`` granted that its
+    buckets still hold, expired or not, latest-expiring first: a refund takes the periods the
+    buyer has not reached before the one in use. How many were taken; what the refund asked
+    for less this is what calls used (its shortfall)."""
+    query = (
+        select(minute_buckets.c.id, minute_buckets.c.minutes_left)
+        .where(minute_buckets.c.uuid == uuid, minute_buckets.c.ref == ref,
+               minute_buckets.c.minutes_left > 0)
+        .order_by(minute_buckets.c.expires_at.is_(None).desc(),
+                  minute_buckets.c.expires_at.desc(), minute_buckets.c.id.desc())
+    )  # fmt: skip
+    taken = 0
+    for row in (await conn.execute(query)).all():
+        amount = row.minutes_left if up_to is None else min(row.minutes_left, up_to - taken)
+        if amount <= 0:
+            break
+        await conn.execute(
+            update(minute_buckets)
+            .where(minute_buckets.c.id == row.id)
+            .values(minutes_left=minute_buckets.c.minutes_left - amount)
+        )
+        taken += amount
+    return taken

@@ -19,6 +19,9 @@ from lwork.billing import operator
 from lwork.billing.rating import Balance, coins_value, to_cents
 from lwork.billing.service import BillingService
 from lwork.http.decode import too_deep
+from lwork.payments.provider import ProviderUnavailable
+from lwork.payments.refunds import RefundRefused
+from lwork.payments.service import PaymentService
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -100,10 +103,20 @@ class CdrsBody(Body):
     request_id: RequestId | None = None
 
 
-class LaterBody(Body, forbid_unknown_fields=False):
-    """``orders`` and ``refund``: answered ``not_available`` until they are built."""
-
+class OrdersBody(Body):
+    start: dt.date
+    end: dt.date
+    account: Text | None = None
+    state: Literal["created", "paid", "closed", "refunded", "flagged"] | None = None
     request_id: RequestId | None = None
+
+
+class RefundBody(Body):
+    request_id: RequestId
+    payid: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    money: Annotated[float, msgspec.Meta(gt=0, le=10_000_000)] | None = None
+    """Part of the price to give back, in yuan; the whole price when absent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +137,8 @@ OPERATIONS: dict[str, Operation] = {
     "package": Operation(PackageBody, True),
     "minutes": Operation(MinutesBody, False),
     "cdrs": Operation(CdrsBody, False),
-    # Not built yet: their request ids are not kept, so a retry once they exist is done then.
-    "orders": Operation(LaterBody, False),
-    "refund": Operation(LaterBody, False),
+    "orders": Operation(OrdersBody, False),
+    "refund": Operation(RefundBody, True),
 }
 
 
@@ -151,8 +163,10 @@ class BossOperations:
         billing: BillingService,
         accounts: AccountService,
         wall: Callable[[], float],
+        payments: PaymentService | None = None,
     ) -> None:
         self._provisioning = provisioning
+        self._payments = payments
         self._billing = billing
         self._accounts = accounts
         self._wall = wall
@@ -161,14 +175,23 @@ class BossOperations:
             "close": self._close, "bind": self._bind, "unbind": self._unbind,
             "credit": self._credit, "package": self._package, "minutes": self._minutes,
         }  # fmt: skip
+        if payments is not None:
+            self._handlers |= {"orders": self._orders, "refund": self._refund}
 
     async def run(self, operation: str, body: Body) -> dict[str, Any]:
         handler = self._handlers.get(operation)
         if handler is None:
-            # orders, refund: not built yet.
+            # orders, refund: where no payments were composed (a BOSS without payments).
             raise Refusal("not_available", 501)
         try:
             return await handler(body)
+        except RefundRefused as exc:
+            if exc.reason == "provider_unavailable":
+                # Not a kept answer: the BOSS asks again with the same request_id later, and
+                # the refund is asked again with the same refund number.
+                raise ProviderUnavailable(exc.detail) from exc
+            raise Refusal(exc.reason, 404 if exc.reason == "unknown_payid" else 400,
+                          exc.detail or None) from exc  # fmt: skip
         except (LookupError, ValueError) as exc:
             raise Refusal(getattr(exc, "reason", "invalid_params")) from exc
 
@@ -230,6 +253,20 @@ class BossOperations:
              "start": self._billing.day(bucket.valid_from)}
             for bucket in await self._billing.packages(uuid)
         ]  # fmt: skip
+
+    async def _orders(self, body: OrdersBody) -> dict[str, Any]:
+        assert self._payments is not None
+        uuid = None
+        if body.account is not None:
+            uuid = await operator.known_account(self._accounts, body.account)
+        listed = await self._payments.orders(uuid, body.start, body.end, body.state)
+        return {"status": "ok", **listed}
+
+    async def _refund(self, body: RefundBody) -> dict[str, Any]:
+        assert self._payments is not None
+        fen = None if body.money is None else round(body.money * 100)
+        done = await self._payments.refund(body.payid, fen, body.reason)
+        return {"status": "ok", **done.answer()}
 
 
 def _balance(after: operator.Standing) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from lwork.boss.operations import BossOperations
 from lwork.boss.store import BossStore
 from lwork.clock import Clock
 from lwork.http.client_address import ClientAddress
+from lwork.payments.service import PaymentService
 from lwork.settings import Settings
 
 
@@ -31,6 +32,7 @@ def boss_route(
     billing: BillingService,
     accounts: AccountService,
     wall: Callable[[], float],
+    payments: PaymentService | None = None,
 ) -> Route:
     section = settings.boss
     store = BossStore(engine)
@@ -43,7 +45,7 @@ def boss_route(
     endpoint = BossEndpoint(
         gate=BossGate(keys, section.allowed_sources, section.window_s, store, wall),
         store=store,
-        operations=BossOperations(provisioning, billing, accounts, wall),
+        operations=BossOperations(provisioning, billing, accounts, wall, payments),
         cdrs=operator.cdr_reader(billing, section.cdr_batch),
         known_account=known_account,
         audit=AuditTrail(engine),

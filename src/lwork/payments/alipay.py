@@ -13,7 +13,7 @@ import binascii
 import datetime as dt
 import json
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote_plus
 from zoneinfo import ZoneInfo
@@ -22,13 +22,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from lwork.payments.alipay_gateway import Gateway, canonical
 from lwork.payments.products import FEN
 from lwork.payments.provider import (
     Ack,
     NewOrder,
     Notice,
-    NotSupported,
     NotVerified,
+    ProviderUnavailable,
     RefundRequest,
     RefundResult,
 )
@@ -37,11 +38,9 @@ from lwork.settings.payments import AlipaySettings
 BEIJING = ZoneInfo("Asia/Shanghai")
 """Alipay's timestamps are Beijing time, whatever ``billing.timezone`` is."""
 PAID = frozenset({"TRADE_SUCCESS", "TRADE_FINISHED"})
-
-
-def canonical(params: Mapping[str, str], *skip: str) -> bytes:
-    pairs = sorted((k, v) for k, v in params.items() if v != "" and k not in skip)
-    return "&".join(f"{k}={v}" for k, v in pairs).encode()
+SUCCESS = "10000"
+RETRY_LATER = frozenset({"ACQ.SYSTEM_ERROR", "aop.ACQ.SYSTEM_ERROR", "isp.unknow-error"})
+"""Errors Alipay documents as "ask again with the same numbers"."""
 
 
 def load_public_key(text: str) -> rsa.RSAPublicKey:
@@ -61,6 +60,11 @@ def load_private_key(text: str) -> rsa.RSAPrivateKey:
     return key
 
 
+def _error(answer: dict[str, Any]) -> str:
+    code, sub = answer.get("code", "?"), answer.get("sub_code", "")
+    return f"{code} {sub} {answer.get('sub_msg') or answer.get('msg', '')}".strip()[:200]
+
+
 def _yuan(fen: int) -> str:
     return f"{Decimal(fen) / FEN:.2f}"
 
@@ -72,6 +76,7 @@ class AlipayProvider:
         self._settings = settings
         self._private = load_private_key(settings.app_private_key.get_secret_value())
         self._public = load_public_key(settings.alipay_public_key)
+        self._gateway = Gateway(settings, self._private, self._public)
 
     async def create(self, order: NewOrder) -> dict[str, Any]:
         expire = dt.datetime.fromtimestamp(order.expires_at, BEIJING)
@@ -119,7 +124,7 @@ class AlipayProvider:
             raise NotVerified("out_trade_no or trade_no missing or too long")
         try:
             fen = Decimal(params.get("total_amount", "")) * FEN
-        except InvalidOperation as exc:
+        except ArithmeticError as exc:  # InvalidOperation, or Overflow for 1e999999999
             raise NotVerified("total_amount is not a number") from exc
         if not fen.is_finite() or fen != fen.to_integral_value() or not 0 < fen < 10**12:
             raise NotVerified("total_amount is not a positive amount in yuan")
@@ -139,10 +144,33 @@ class AlipayProvider:
         return Notice(payid, trade_no, int(fen), event, mismatch)
 
     async def query(self, payid: str) -> Notice | None:
-        raise NotSupported("alipay.trade.query is not built yet")
+        answer = await self._gateway.call("alipay.trade.query", {"out_trade_no": payid})
+        if answer.get("code") != SUCCESS:
+            if answer.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
+                return None  # the buyer never opened it: Alipay has no trade yet
+            raise ProviderUnavailable(_error(answer))
+        fields = {k: str(v) for k, v in answer.items() if isinstance(v, (str, int, float))}
+        # The query names no app or seller: those were checked when the order was opened.
+        fields |= {"app_id": self._settings.app_id, "seller_id": self._settings.seller_id}
+        try:
+            return self._notice(fields)
+        except NotVerified as exc:
+            raise ProviderUnavailable(f"alipay.trade.query answered {exc.reason}") from exc
 
     async def refund(self, request: RefundRequest) -> RefundResult:
-        raise NotSupported("alipay.trade.refund is not built yet")
+        biz = {
+            "out_trade_no": request.payid,
+            "refund_amount": _yuan(request.money_fen),
+            "out_request_no": request.refund_no,
+            "refund_reason": request.reason[:256],
+        }
+        answer = await self._gateway.call("alipay.trade.refund", biz)
+        if answer.get("code") == SUCCESS:
+            return RefundResult(request.refund_no, str(answer.get("trade_no", "")),
+                                request.money_fen, "done")  # fmt: skip
+        if answer.get("sub_code") in RETRY_LATER:
+            raise ProviderUnavailable(_error(answer))
+        return RefundResult(request.refund_no, "", request.money_fen, "failed", _error(answer))
 
     def accepted(self) -> Ack:
         return Ack(200, b"success")

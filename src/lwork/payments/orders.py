@@ -8,6 +8,8 @@ referenced by the provider's trade number, written in the same transaction as ``
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 import logging
 import secrets
@@ -54,6 +56,15 @@ class Recharge:
     minutes: int
 
 
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """An order still ``created``, to be asked about at its provider."""
+
+    payid: str
+    pay_type: str
+    expires_at: float
+
+
 class OrderStore:
     def __init__(
         self, engine: AsyncEngine, ledger_store: LedgerStore, catalogue: Catalogue | None = None
@@ -62,6 +73,9 @@ class OrderStore:
         self._engine = engine
         self._ledger = ledger_store
         self._catalogue = catalogue
+        # SQLite has one writer: settlements queued here wait their turn in order, instead of
+        # holding pooled connections in SQLite's busy handler, which sleeps and retries.
+        self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     async def create(
         self, uuid: str, uuid_raw: str, product: Product, pay_type: str, now: float, ttl_s: float
@@ -97,9 +111,44 @@ class OrderStore:
             rows = (await conn.execute(query)).all()
         return [Recharge(r.paid_at, r.money, r.coins, r.minutes) for r in rows]
 
+    async def listing(
+        self, uuid: str | None, since: float, until: float, state: str | None, limit: int
+    ) -> list[Any]:
+        """Orders opened in ``[since, until)``, oldest first, at most ``limit``."""
+        query = select(orders).where(orders.c.created_at >= since, orders.c.created_at < until)
+        if uuid is not None:
+            query = query.where(orders.c.uuid == uuid)
+        if state is not None:
+            query = query.where(orders.c.state == state)
+        query = query.order_by(orders.c.created_at, orders.c.payid).limit(limit)
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(query)).all())
+
+    async def waiting(self, created_before: float, limit: int) -> list[Waiting]:
+        """Orders still ``created`` that were opened before ``created_before``, oldest first."""
+        query = (
+            select(orders.c.payid, orders.c.pay_type, orders.c.expires_at)
+            .where(orders.c.state == "created", orders.c.created_at < created_before)
+            .order_by(orders.c.created_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Waiting(r.payid, r.pay_type, r.expires_at) for r in rows]
+
+    async def expire(self, payid: str, now: float) -> bool:
+        """Close an unpaid order past its expiry; False if something settled it first."""
+        async with self._engine.begin() as conn:
+            closed = await conn.execute(
+                update(orders)
+                .where(orders.c.payid == payid, orders.c.state == "created")
+                .values(state="closed", note="expired", updated_at=now)
+            )
+        return bool(closed.rowcount)
+
     async def settle(self, provider: str, notice: Notice, now: float) -> Settled:
         try:
-            async with self._engine.begin() as conn:
+            async with self._one_writer(), self._engine.begin() as conn:
                 return await self._settle(conn, provider, notice, now)
         except IntegrityError:
             # Another order took this trade number between our check and our insert: nothing
@@ -107,6 +156,9 @@ class OrderStore:
             log.warning("order %s: trade %s credited concurrently elsewhere; retry will flag",
                         notice.payid, notice.trade_no)  # fmt: skip
             raise
+
+    def _one_writer(self) -> contextlib.AbstractAsyncContextManager[object]:
+        return self._sqlite_writer or contextlib.nullcontext()
 
     async def _settle(
         self, conn: AsyncConnection, provider: str, notice: Notice, now: float

@@ -17,10 +17,15 @@ from lwork.errors import Failed
 from lwork.payments.orders import OrderStore, Recharge, Settled
 from lwork.payments.products import Catalogue, Product
 from lwork.payments.provider import Ack, NewOrder, NotVerified, Provider
+from lwork.payments.reconcile import Reconciler
+from lwork.payments.refunds import Refunded, Refunds
 
 log = logging.getLogger("lwork.payments")
 
 PAY_TYPES = ("alipay", "wechat", "apple", "test")
+STATES = ("created", "paid", "closed", "refunded", "flagged")
+ORDERS_LIMIT = 10_000
+"""Orders one listing answers at most (``truncated`` says there were more)."""
 
 
 class PaymentService:
@@ -32,8 +37,12 @@ class PaymentService:
         order_ttl_s: float,
         timezone: str,
         wall: Callable[[], float],
+        refunds: Refunds,
+        reconciler: Reconciler,
     ) -> None:
         self._orders = orders
+        self.refunds = refunds
+        self.reconciler = reconciler
         self._catalogue = catalogue
         self.providers = dict(providers)
         """The enabled providers by pay type."""
@@ -100,3 +109,37 @@ class PaymentService:
         if settled is Settled.UNKNOWN:
             return provider.refused(404)
         return provider.accepted()
+
+    async def refund(self, payid: str, money_fen: int | None, reason: str) -> Refunded:
+        """Refund a paid order through its provider and take back its credit (RefundRefused)."""
+        return await self.refunds.refund(payid, money_fen, reason, self._wall())
+
+    async def orders(
+        self, uuid: str | None, start: dt.date, end: dt.date, state: str | None
+    ) -> dict[str, Any]:
+        """Orders opened from ``start`` to ``end`` (inclusive, in ``billing.timezone``)."""
+        if end < start:
+            raise ValueError("end is before start")
+        if state is not None and state not in STATES:
+            raise ValueError(f"state is one of {', '.join(STATES)}")
+        since = dt.datetime.combine(start, dt.time(), self._zone).timestamp()
+        until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), self._zone).timestamp()
+        rows = await self._orders.listing(uuid, since, until, state, ORDERS_LIMIT + 1)
+        refunded = await self.refunds.of([r.payid for r in rows if r.state == "refunded"])
+        listed = [self._order(r, refunded.get(r.payid)) for r in rows[:ORDERS_LIMIT]]
+        return {"orders": listed, "truncated": len(rows) > ORDERS_LIMIT}
+
+    def _order(self, row: Any, refund: Refunded | None) -> dict[str, Any]:
+        def local(at: float | None) -> str | None:
+            return None if at is None else dt.datetime.fromtimestamp(at, self._zone).isoformat()
+
+        entry: dict[str, Any] = {
+            "payid": row.payid, "account": row.uuid, "product_id": row.product_id,
+            "pay_type": row.pay_type, "money": coins_value(row.money),
+            "coins": coins_value(row.coins), "minutes": row.minutes, "state": row.state,
+            "trade_no": row.trade_no, "note": row.note, "created": local(row.created_at),
+            "paid": local(row.paid_at),
+        }  # fmt: skip
+        if refund is not None:
+            entry["refund"] = refund.answer()
+        return entry

@@ -11,6 +11,8 @@ from lwork.payments.alipay import AlipayProvider
 from lwork.payments.orders import OrderStore
 from lwork.payments.products import Catalogue
 from lwork.payments.provider import Provider
+from lwork.payments.reconcile import Reconciler
+from lwork.payments.refunds import Refunds
 from lwork.payments.service import PaymentService
 from lwork.payments.testpay import TestPayProvider
 from lwork.settings import Settings
@@ -27,11 +29,15 @@ def build_payments(
     if test.enabled:
         providers["test"] = TestPayProvider(test.secret.get_secret_value().encode())
     catalogue = Catalogue(settings.billing.products)
+    orders = OrderStore(engine, ledger, catalogue)
+    section = settings.payments
     return PaymentService(
-        OrderStore(engine, ledger, catalogue),
+        orders,
         catalogue,
         providers,
         settings.payments.order_ttl_s,
         settings.billing.timezone,
         wall,
+        Refunds(engine, ledger, providers),
+        Reconciler(orders, providers, section.reconcile_after_s, section.reconcile_every_s, wall),
     )

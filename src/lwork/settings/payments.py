@@ -109,6 +109,12 @@ class AlipaySettings(Section):
     notify_url: str = ""
     """Where Alipay posts notifications: this service's public
     ``https://…/lwork/pay/notify/alipay``."""
+    gateway_url: str = "https://openapi.alipay.com/gateway.do"
+    """Alipay's open-platform gateway, asked by reconciliation (``alipay.trade.query``) and
+    refunds (``alipay.trade.refund``); the sandbox is
+    ``https://openapi-sandbox.dl.alipaydev.com/gateway.do``."""
+    timeout_s: float = Field(10.0, gt=0)
+    """How long one gateway call may take before it counts as unavailable (seconds)."""
 
     @model_validator(mode="after")
     def _complete_when_enabled(self) -> AlipaySettings:
@@ -126,5 +132,10 @@ class PaymentSettings(Section):
     order_ttl_s: int = Field(1800, ge=60)
     """An order not paid this long after ``get_payid`` is closed (seconds); the providers are
     told the same deadline."""
+    reconcile_after_s: int = Field(600, ge=10)
+    """An order still ``created`` this long after ``get_payid`` is asked about at its provider
+    (its notification may have been lost) and settled from the answer (seconds)."""
+    reconcile_every_s: float = Field(60.0, gt=0)
+    """How often the server's reconciliation round runs (seconds)."""
     alipay: AlipaySettings = AlipaySettings()
     test: TestPaySettings = TestPaySettings()

@@ -183,7 +183,7 @@ ledger = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("uuid", String(64), nullable=False),
     Column("ref", String(200), nullable=False, unique=True, doc="what caused it; applied once"),
-    Column("kind", String(16), nullable=False, doc="credit | charge"),
+    Column("kind", String(16), nullable=False, doc="credit | charge | refund"),
     Column("coins", BigInteger, nullable=False, doc="change, hundredths of a coin"),
     Column("gift_coins", BigInteger, nullable=False, doc="change, hundredths of a coin"),
     Column("minutes", Integer, nullable=False, doc="change of package minutes"),
@@ -289,6 +289,26 @@ orders = Table(
     Column("updated_at", Float, nullable=False),
     Index("ix_orders_uuid", "uuid", "state", "paid_at"),
     Index("ix_orders_open", "state", "expires_at"),
+    Index("ix_orders_created", "created_at"),
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("refund_no", String(40), primary_key=True, doc="ours; the provider's idempotency key"),
+    Column("payid", String(32), nullable=False),
+    Column("money", BigInteger, nullable=False, doc="fen given back"),
+    Column("reason", String(200), nullable=False),
+    Column("state", String(16), nullable=False, doc="asked | done | pending | failed"),
+    Column("provider_refund_no", String(128), nullable=True),
+    Column("failure", String(200), nullable=True, doc="why the provider refused"),
+    Column("coins_taken", BigInteger, nullable=False, doc="hundredths of a coin taken back"),
+    Column("minutes_taken", Integer, nullable=False),
+    Column("coins_short", BigInteger, nullable=False, doc="already spent: could not be taken"),
+    Column("minutes_short", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_refunds_payid", "payid"),
 )
 
 boss_signatures = Table(

@@ -1,0 +1,287 @@
+"""Payment notifications (CONTRACT §8): verified notifications/s and p99 latency at 200
+concurrent senders, for the ``test`` provider (HMAC) and Alipay (RSA2), against the same server
+answering ``GET /healthz`` with the same senders in the same run.
+
+    python -m bench.pay_bench              # 5 s per figure
+    python -m bench.pay_bench --smoke      # 1 s per figure: exits non-zero on any failure
+
+``lwork serve`` runs in its own process on SQLite in a temporary directory, holding one
+``created`` order per notification sent (each notification verifies, settles and credits a
+different order: the full path, not the duplicate shortcut). Figures, one JSON line each:
+
+* ``bare_healthz``: requests/s and p99 of ``GET /healthz``;
+* ``notify_test``, ``notify_alipay``: notifications/s answered ``success`` and p99, with the
+  ratio to ``bare_healthz`` (target ≥ 0.3), and the orders found credited afterwards;
+* ``verify_cost``: microseconds of CPU to verify one notification (HMAC-SHA256; RSA2 with a
+  2048-bit key), measured in this process, apart from HTTP and the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import msgspec
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import func, select
+from tests.fakes.alipay import FakeAlipay, bare_public, new_key, private_pem
+
+from bench._load import HOST, LoadResult, closed_loop, percentile, read_response, stop_process
+from bench._verdict import Verdict
+from bench.boss_bench import free_port
+from lwork.payments.alipay import AlipayProvider
+from lwork.payments.testpay import SIGNATURE_HEADER, TestPayProvider, sign
+from lwork.settings.payments import AlipaySettings
+from lwork.storage.engine import create_engine, migrate
+from lwork.storage.tables import orders
+
+SENDERS = 200
+SECRET = "bench-test-secret-0123456789"
+APP_ID, SELLER = "2021000000000001", "2088000000000001"
+TARGET = 0.3
+
+
+async def fill(url: str, payids: list[tuple[str, str]]) -> None:
+    engine = create_engine(url, 1)
+    await migrate(engine)
+    now = time.time()
+    values = [
+        {"payid": payid, "uuid": f"1380000{n % 1000:04d}", "uuid_raw": "x", "pay_type": pay_type,
+         "product_id": "coins_300", "money": 3000, "coins": 30000, "minutes": 0,
+         "state": "created", "created_at": now, "expires_at": now + 3600, "updated_at": now}
+        for n, (payid, pay_type) in enumerate(payids)
+    ]  # fmt: skip
+    async with engine.begin() as conn:
+        for first in range(0, len(values), 5000):
+            await conn.execute(orders.insert(), values[first : first + 5000])
+    await engine.dispose()
+
+
+async def credited(url: str, pay_type: str) -> int:
+    engine = create_engine(url, 1)
+    async with engine.connect() as conn:
+        count = await conn.scalar(
+            select(func.count()).where(orders.c.pay_type == pay_type, orders.c.state == "paid")
+        )
+    await engine.dispose()
+    return int(count or 0)
+
+
+def request(path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: {HOST}", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def test_notifications(payids: list[str]) -> list[bytes]:
+    built = []
+    for n, payid in enumerate(payids):
+        body = msgspec.json.encode({"payid": payid, "money": "30.00", "trade_no": f"T{n}"})
+        built.append(
+            request(
+                "/lwork/pay/notify/test",
+                body,
+                {SIGNATURE_HEADER: sign(SECRET.encode(), body), "Content-Type": "application/json"},
+            )
+        )
+    return built
+
+
+def alipay_notifications(fake: FakeAlipay, payids: list[str]) -> list[bytes]:
+    form = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    return [
+        request("/lwork/pay/notify/alipay", urlencode(fake.notification(p, "30.00")).encode(), form)
+        for p in payids
+    ]
+
+
+async def send_all(port: int, requests: list[bytes], seconds: float) -> LoadResult:
+    """SENDERS connections, each sending the next unsent notification once answered."""
+    result = LoadResult()
+    queue: Iterator[bytes] = iter(requests)
+    began = time.perf_counter()
+    deadline = began + seconds
+
+    async def sender() -> None:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            for raw in queue:
+                if time.perf_counter() >= deadline:
+                    break
+                start = time.perf_counter()
+                writer.write(raw)
+                status, body = await read_response(reader)
+                result.record(time.perf_counter() - start, status, body)
+                result.ok_bodies += body == b"success"
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            result.errors += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(sender() for _ in range(SENDERS)))
+    result.elapsed = time.perf_counter() - began
+    return result
+
+
+def verify_cost(fake: FakeAlipay, app_key: rsa.RSAPrivateKey, rounds: int) -> dict[str, float]:
+    """CPU microseconds per verification, apart from HTTP and the database."""
+    settings = AlipaySettings(
+        enabled=True,
+        app_id=APP_ID,
+        seller_id=SELLER,
+        app_private_key=private_pem(app_key),
+        alipay_public_key=bare_public(fake.key),
+        notify_url="https://x/",
+    )
+    alipay, test = AlipayProvider(settings), TestPayProvider(SECRET.encode())
+    form = urlencode(fake.notification("P" * 22, "30.00")).encode()
+    body = msgspec.json.encode({"payid": "P" * 22, "money": "30.00", "trade_no": "T"})
+    headers = {SIGNATURE_HEADER: sign(SECRET.encode(), body)}
+    costs = {}
+    for name, check in (("hmac_us", lambda: test.verify(body, headers)),
+                        ("rsa2_us", lambda: alipay.verify(form, {}))):  # fmt: skip
+        began = time.process_time()
+        for _ in range(rounds):
+            check()
+        costs[name] = round((time.process_time() - began) / rounds * 1e6, 1)
+    return costs
+
+
+def figure(name: str, result: LoadResult, bare: float | None) -> dict[str, object]:
+    ok = [lat for lat, st in zip(result.latencies, result.status_of, strict=True) if st == 200]
+    out: dict[str, object] = {"figure": name, "per_s": round(result.ok_bodies / result.elapsed),
+                              "p99_ms": round(percentile(ok, 99) * 1000, 1),
+                              "senders": SENDERS, "sent": result.count}  # fmt: skip
+    if bare:
+        out |= {"ratio": round(out["per_s"] / bare, 3), "target": TARGET}  # type: ignore[operator]
+        out["met"] = out["ratio"] >= TARGET  # type: ignore[operator]
+    return out
+
+
+@contextlib.asynccontextmanager
+async def database(postgres: bool) -> AsyncIterator[tuple[str, str]]:
+    """A data directory, and a fresh SQLite file in it or a fresh database on the PostgreSQL
+    at 127.0.0.1:5432."""
+    with tempfile.TemporaryDirectory(prefix="lwork-pay-bench-") as tmp:
+        if not postgres:
+            yield tmp, f"sqlite+aiosqlite:///{Path(tmp) / 'lwork.db'}"
+            return
+        import asyncpg
+
+        name = f"lwork_pay_bench_{secrets.token_hex(4)}"
+        admin = await asyncpg.connect(host=HOST, user="postgres", database="postgres")
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield tmp, f"postgresql+asyncpg://postgres@{HOST}/{name}"
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+
+
+async def run(seconds: float, per_provider: int, postgres: bool, verdict: Verdict) -> None:
+    app_key = new_key()
+    fake = FakeAlipay(APP_ID, SELLER, app_key.public_key())
+    cost = verify_cost(fake, app_key, 50 if per_provider < 5000 else 500)
+    verdict.emit({"figure": "verify_cost", **cost})
+    test_ids = [f"T{n:021d}" for n in range(per_provider)]
+    alipay_ids = [f"A{n:021d}" for n in range(per_provider)]
+    began = time.perf_counter()
+    test_requests = test_notifications(test_ids)
+    alipay_requests = alipay_notifications(fake, alipay_ids)
+    print(f"{2 * per_provider} notifications signed in {time.perf_counter() - began:.1f} s",
+          file=sys.stderr)  # fmt: skip
+    db = "postgresql" if postgres else "sqlite"
+    async with database(postgres) as (tmp, url):
+        await fill(url, [(p, "test") for p in test_ids] + [(p, "alipay") for p in alipay_ids])
+        port = free_port()
+        env = {**os.environ, "LWORK_DATA_DIR": tmp, "LWORK_DATABASE__URL": url if postgres else "",
+               "LWORK_LOG_LEVEL": "WARNING", "LWORK_MEDIA__RELAY_MODE": "inline",
+               "LWORK_PAYMENTS__TEST__ENABLED": "true", "LWORK_PAYMENTS__TEST__SECRET": SECRET,
+               "LWORK_PAYMENTS__ALIPAY__ENABLED": "true", "LWORK_PAYMENTS__ALIPAY__APP_ID": APP_ID,
+               "LWORK_PAYMENTS__ALIPAY__SELLER_ID": SELLER,
+               "LWORK_PAYMENTS__ALIPAY__APP_PRIVATE_KEY": private_pem(app_key),
+               "LWORK_PAYMENTS__ALIPAY__ALIPAY_PUBLIC_KEY": bare_public(fake.key),
+               "LWORK_PAYMENTS__ALIPAY__NOTIFY_URL": "https://pay.example.com/n",
+               "LWORK_PAYMENTS__RECONCILE_EVERY_S": "3600"}  # fmt: skip
+        server = subprocess.Popen([sys.executable, "-m", "lwork", "serve", "--port", str(port)],
+                                  env=env)  # fmt: skip
+        try:
+            await ready(port)
+            bare = await closed_loop(port, [request_get("/healthz")] * SENDERS, seconds)
+            verdict.none_failed("bare_healthz", "requests", bare.errors)
+            bare_ok = bare.statuses[200]
+            verdict.require(bare_ok == bare.count, "bare_healthz", f"{bare.statuses}")
+            bare_fig = {"figure": "bare_healthz", "db": db, "per_s": round(bare.rate),
+                        "p99_ms": round(percentile(bare.latencies, 99) * 1000, 1),
+                        "senders": SENDERS}  # fmt: skip
+            verdict.emit(bare_fig)
+            for name, pay_type, requests in (
+                ("notify_test", "test", test_requests),
+                ("notify_alipay", "alipay", alipay_requests),
+            ):
+                result = await send_all(port, requests, seconds)
+                verdict.none_failed(name, "connections", result.errors)
+                verdict.require(
+                    result.ok_bodies == result.count,
+                    name,
+                    f"{result.count - result.ok_bodies} not success: {result.statuses}",
+                )
+                verdict.some(name, "verified notifications", result.ok_bodies)
+                paid = await credited(url, pay_type)
+                verdict.require(
+                    paid == result.ok_bodies,
+                    name,
+                    f"{paid} orders credited for {result.ok_bodies} notifications",
+                )
+                verdict.require(result.count < len(requests), name,
+                                "ran out of orders: raise --orders")  # fmt: skip
+                verdict.emit({**figure(name, result, bare.rate), "db": db, "credited": paid})
+        finally:
+            stop_process(server)
+
+
+def request_get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+
+
+async def ready(port: int) -> None:
+    for _ in range(300):
+        try:
+            reader, writer = await asyncio.open_connection(HOST, port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        writer.write(request_get("/healthz"))
+        status, _ = await read_response(reader)
+        writer.close()
+        if status == 200:
+            return
+    raise RuntimeError("lwork serve did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--orders", type=int, default=8000, help="orders per provider")
+    parser.add_argument("--postgres", action="store_true",
+                        help="the server on PostgreSQL at 127.0.0.1:5432")  # fmt: skip
+    parser.add_argument("--smoke", action="store_true", help="1 s per figure, 1,500 orders")
+    args = parser.parse_args()
+    seconds, per_provider = (1.0, 1500) if args.smoke else (args.seconds, args.orders)
+    verdict = Verdict("pay_bench")
+    asyncio.run(run(seconds, per_provider, args.postgres, verdict))
+    verdict.conclude(["verify_cost", "bare_healthz", "notify_test", "notify_alipay"])
+
+
+if __name__ == "__main__":
+    main()
