@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -49,10 +49,10 @@ class TestPayProvider:
             raise NotVerified("payid or trade_no empty or too long")
         try:
             fen = Decimal(str(notice.money)) * FEN
-        except InvalidOperation as exc:
+            if fen != fen.to_integral_value() or not 0 < fen < 10**12:
+                raise NotVerified("money is not a positive amount in yuan with two decimals")
+        except ArithmeticError as exc:  # not a number, or one too large for any context
             raise NotVerified("money is not a number") from exc
-        if fen != fen.to_integral_value() or not 0 < fen < 10**12:
-            raise NotVerified("money is not a positive amount in yuan with two decimals")
         return Notice(notice.payid, notice.trade_no, int(fen), "paid")
 
     async def query(self, payid: str) -> Notice | None:
