@@ -157,10 +157,18 @@ class Leg:
         if self.flood is not None and self._over_rate(self.flood, now):
             counters.errors += 1
             return None
+        return self._account(size, marker_pt, sequence, timestamp, ssrc, now)
+
+    def _account(
+        self, size: int, marker_pt: int, sequence: int, timestamp: int, ssrc: int, now: float
+    ) -> Address | None:
+        """Count one RTP packet from the latched source (each sequence number once, where
+        packed datagrams repeat them) and say where it goes."""
         seen = self.seen
         if seen is not None and not seen.first_time(ssrc, sequence):
             self.duplicates += 1
             return None
+        counters = self.rtp
         counters.packets += 1
         counters.bytes += size
         counters.last_packet = now
@@ -211,32 +219,9 @@ class Leg:
 
     def _account_packed(self, packet: bytes, now: float) -> Address | None:
         """`rtp_from_peer`'s accounting for one packet out of a packed datagram (`unpack`
-        checked its header): once per sequence number."""
+        checked its header)."""
         _first, marker_pt, sequence, timestamp, ssrc = _RTP_HEADER(packet)
-        seen = self.seen
-        if seen is not None and not seen.first_time(ssrc, sequence):
-            self.duplicates += 1
-            return None
-        size = len(packet)
-        counters = self.rtp
-        counters.packets += 1
-        counters.bytes += size
-        counters.last_packet = now
-        try:
-            receiver = self.receivers[ssrc]
-        except KeyError:
-            receiver = self._new_stream(ssrc, sequence, now)
-        receiver.on_packet(
-            sequence, timestamp, size, now, marker_pt & 0x7F not in self.telephone_event_pts
-        )
-        other = self.other
-        if other is None:
-            return None
-        destination = other.rtp_peer or other.advertised
-        if destination is not None:
-            other.sent_packets += 1
-            other.sent_octets += size
-        return destination
+        return self._account(len(packet), marker_pt, sequence, timestamp, ssrc, now)
 
     def _over_rate(self, flood: TokenBucket, now: float) -> bool:
         if flood.take(now):
