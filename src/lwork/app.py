@@ -34,7 +34,7 @@ from lwork.billing.api import BillingApi
 from lwork.billing.ledger import LedgerStore
 from lwork.billing.service import BillingPolicy, BillingService
 from lwork.boss.opening import OpeningMinutes
-from lwork.boss.setup import boss_route, nmsi_server
+from lwork.boss.setup import boss_route, cdr_webhook, nmsi_server
 from lwork.calls.account_sweep import DEACTIVATED, AccountSweep
 from lwork.calls.api import CallApi
 from lwork.calls.boundary import NoTrunk, PhoneDialer
@@ -273,7 +273,10 @@ def build_app(
         keepalive_s=settings.calls.keepalive_s,
         warning_s=settings.billing.warning_s,
     )
-    records = RecordStore(engine, billing.ledger)
+    webhook = cdr_webhook(settings, engine, http_client, clock.wall)
+    records = RecordStore(
+        engine, billing.ledger, webhook is not None, webhook.wake if webhook else None
+    )
     # This life of the node: records it opens are its own to heart-beat; after a crash the
     # next life (same node name, another owner) closes them.
     charging = CallCharging(
@@ -361,6 +364,8 @@ def build_app(
                 "calls_forwarded": router.forwarded,
                 "calls_forward_unanswered": router.unanswered,
                 "relay_restarts": relay.restarts,
+                "cdr_outbox_depth": webhook.depth if webhook else 0,
+                "cdr_outbox_oldest_s": webhook.oldest_s if webhook else 0.0,
             }
         )
         table = RouteTable(
@@ -420,6 +425,8 @@ def build_app(
             await calls.start_ticker()
             sweep.start()
             payments.reconciler.start()
+            if webhook is not None:
+                webhook.start()
             if nmsi is not None:
                 services.nmsi_address = await nmsi.start(
                     settings.boss.nmsi_host, settings.boss.nmsi_port
@@ -443,6 +450,8 @@ def build_app(
                 if nmsi is not None:
                     await nmsi.close()
                 await payments.reconciler.close()
+                if webhook is not None:
+                    await webhook.close()
                 await sweep.close()
                 await router.close()
                 await keeper.close()

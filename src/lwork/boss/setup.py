@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import Route
 
@@ -19,6 +21,7 @@ from lwork.boss.nmsi.server import NmsiServer, did_owner
 from lwork.boss.nmsi.session import SessionRules
 from lwork.boss.operations import BossOperations
 from lwork.boss.store import BossStore
+from lwork.boss.webhook import CdrWebhook
 from lwork.clock import Clock
 from lwork.http.client_address import ClientAddress
 from lwork.payments.service import PaymentService
@@ -74,4 +77,20 @@ def nmsi_server(
     return NmsiServer(
         BossOperations(provisioning, billing, accounts, clock.wall), AuditTrail(engine),
         did_owner(store), rules, section.nmsi_max_frame, clock.wall, clock.monotonic,
+    )  # fmt: skip
+
+
+def cdr_webhook(
+    settings: Settings, engine: AsyncEngine, client: httpx.AsyncClient, wall: Callable[[], float]
+) -> CdrWebhook | None:
+    """The CDR webhook's sender, if ``boss.cdr_webhook_url`` is set."""
+    boss = settings.boss
+    if not boss.cdr_webhook_url:
+        return None
+    key_id = boss.cdr_webhook_key or next(iter(boss.keys))
+    return CdrWebhook(
+        engine, client, boss.cdr_webhook_url,
+        (key_id, boss.keys[key_id][0].get_secret_value()), ZoneInfo(settings.billing.timezone),
+        wall, timeout_s=boss.cdr_webhook_timeout_s, backoff_s=boss.cdr_webhook_backoff_s,
+        backoff_max_s=boss.cdr_webhook_backoff_max_s, concurrency=boss.cdr_webhook_concurrency,
     )  # fmt: skip

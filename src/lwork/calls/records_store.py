@@ -11,6 +11,7 @@ node restarted, or another node closes it, and only that closer sends BYE for it
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -21,15 +22,25 @@ from lwork.billing.ledger import LedgerStore
 from lwork.billing.rating import Charge, Tariff, billable_minutes
 from lwork.billing.reservations import ReservationStore
 from lwork.calls.records import CallRecord, Quality
-from lwork.storage.tables import cdrs, reservations
+from lwork.storage.tables import cdr_outbox, cdrs, reservations
 
 log = logging.getLogger("lwork.calls.records")
 
 
 class RecordStore:
-    def __init__(self, engine: AsyncEngine, ledger: LedgerStore) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        ledger: LedgerStore,
+        outbox: bool = False,
+        on_closed: Callable[[], None] | None = None,
+    ) -> None:
+        """``outbox``: every record closed is also queued for the BOSS's webhook, in the same
+        transaction; ``on_closed`` is told after each such commit (the sender wakes)."""
         self._engine = engine
         self._ledger = ledger
+        self._outbox = outbox
+        self._on_closed = on_closed
 
     async def open(self, record: CallRecord, owner: str, now: float) -> None:
         """Insert the record of a leg that has just answered, open (no end yet)."""
@@ -88,9 +99,15 @@ class RecordStore:
                     )  # fmt: skip
                 if release is not None:
                     await ReservationStore.release_in(conn, release)
+                if self._outbox:
+                    await conn.execute(cdr_outbox.insert().values(
+                        cdr_id=record.id, uuid=record.account, created_at=now, attempts=0,
+                        next_at=now))  # fmt: skip
         except IntegrityError:
             log.info("record %s was closed before", record.id)
             return None
+        if self._outbox and self._on_closed is not None:
+            self._on_closed()
         if charge.forgiven_cents or charge.forgiven_minutes:
             log.warning("record %s: the balance of %s lacked %d cents / %d min", record.id,
                         record.account, charge.forgiven_cents, charge.forgiven_minutes)  # fmt: skip

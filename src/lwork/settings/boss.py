@@ -27,6 +27,22 @@ class BossSettings(Section):
     a ``credit`` or ``package``)."""
     cdr_batch: int = Field(500, ge=1)
     """Call records read from the database per query while ``cdrs`` streams."""
+    cdr_webhook_url: str = ""
+    """Where each closed call record is POSTed (JSON, the fields of ``cdrs``), signed as BOSS
+    requests are; at least once, in order per account, retried with backoff until a 2xx
+    (CONTRACT §9). Empty: no webhook (and no outbox is kept)."""
+    cdr_webhook_key: str = ""
+    """The key id of ``keys`` whose (first) secret signs the webhook's requests; empty: the
+    first key id."""
+    cdr_webhook_timeout_s: float = Field(10.0, gt=0)
+    """How long one delivery may take before it counts as failed."""
+    cdr_webhook_backoff_s: float = Field(1.0, gt=0)
+    """The wait after a record's first failed delivery; it doubles with each failure (with
+    jitter), up to ``cdr_webhook_backoff_max_s``."""
+    cdr_webhook_backoff_max_s: float = Field(300.0, gt=0)
+    """The longest wait between two deliveries of one record."""
+    cdr_webhook_concurrency: int = Field(8, ge=1)
+    """Accounts whose records are delivered at once (each account's one after another)."""
     nmsi_enabled: bool = False
     """Serve NMSI, the original's TCP provisioning protocol, for BOSS systems that still speak
     it (CONTRACT §9). Needs ``nmsi_user`` and ``nmsi_password``."""
@@ -43,6 +59,17 @@ class BossSettings(Section):
     """The peer's heartbeat interval: silent for three of them, its connection is closed."""
     nmsi_max_frame: int = Field(64 * 1024, ge=256)
     """Largest NMSI frame, in bytes; a frame declaring more closes the connection."""
+
+    @model_validator(mode="after")
+    def _webhook_key(self) -> BossSettings:
+        if self.cdr_webhook_url:
+            if not self.cdr_webhook_url.startswith(("http://", "https://")):
+                raise ValueError("boss.cdr_webhook_url must be an http:// or https:// URL")
+            if not self.keys:
+                raise ValueError("boss.cdr_webhook_url needs boss.keys to sign with")
+            if self.cdr_webhook_key and self.cdr_webhook_key not in self.keys:
+                raise ValueError(f"boss.cdr_webhook_key {self.cdr_webhook_key!r} is not in keys")
+        return self
 
     @model_validator(mode="after")
     def _nmsi_login(self) -> BossSettings:

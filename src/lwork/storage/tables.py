@@ -292,6 +292,21 @@ orders = Table(
     Index("ix_orders_created", "created_at"),
 )
 
+cdr_outbox = Table(
+    "cdr_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True,
+           doc="order of closing: an account's records go out in this order"),
+    Column("cdr_id", String(200), nullable=False, doc="the closed record (cdrs.id) to send"),
+    Column("uuid", String(64), nullable=False, doc="its account"),
+    Column("created_at", Float, nullable=False, doc="when the record was closed"),
+    Column("attempts", Integer, nullable=False, doc="failed deliveries so far"),
+    Column("next_at", Float, nullable=False,
+           doc="not sent before: the backoff after a failure, or a sender's claim"),
+    Column("last_error", String(200), nullable=True),
+    Index("ix_cdr_outbox_next", "next_at"),
+)  # fmt: skip
+
 refunds = Table(
     "refunds",
     metadata,
