@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 from test_p2p_calls import ALICE, BOB, FAST, make_app, two_apps
 from test_sip_trunk import free_udp_port
-from test_trunk_calls import PHONE_NUMBER, SIPP, finished, sipp, statuses_until, trunk_settings
+from test_trunk_calls import (
+    PHONE_NUMBER,
+    SIPP,
+    finished,
+    first_invitation,
+    sipp,
+    statuses_until,
+    trunk_settings,
+)
 
 from conftest import LiveServer
 from fakes.rtp_peer import eventually
@@ -90,12 +98,7 @@ async def test_a_phone_calling_an_app_leaves_an_in_record(
         target = "{}:{}".format(*server.services.sip_address)
         carrier = await sipp(tmp_path, "uac_call_app.xml", "-s", BOB, target)
         try:
-            opdata: dict[str, Any] = {}
-            for _ in range(40):
-                events = (await bob.poll())["data"]
-                if events[0]["event"] != "shake_hand":
-                    opdata = events[0]["opdata"]
-                    break
+            opdata = (await first_invitation(bob)).get("opdata", {})
             assert await bob.post("p2p_ringing", {"opdata": opdata}) == {"status": "ok"}
             answer = {"opdata": opdata, "sdp": {"ip": [], "port": bob.rtp.port}}
             assert (await bob.post("p2p_answer", answer))["status"] == "ok"

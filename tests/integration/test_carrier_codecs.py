@@ -13,7 +13,15 @@ import pytest
 from test_call_records import closed_records
 from test_p2p_calls import ALICE, BOB, make_app
 from test_sip_trunk import free_udp_port
-from test_trunk_calls import PHONE_NUMBER, SIPP, finished, sipp, statuses_until, trunk_settings
+from test_trunk_calls import (
+    PHONE_NUMBER,
+    SIPP,
+    finished,
+    first_invitation,
+    sipp,
+    statuses_until,
+    trunk_settings,
+)
 
 from fakes.rtp_peer import RtpPeer
 
@@ -77,12 +85,7 @@ async def test_a_phone_calling_an_app_records_the_carriers_codec(
         carrier = await sipp(tmp_path, scenario, "-s", BOB, target)
         try:
             with caplog.at_level(logging.WARNING, logger="lwork.calls"):
-                opdata: dict[str, Any] = {}
-                for _ in range(40):
-                    events = (await bob.poll())["data"]
-                    if events[0]["event"] != "shake_hand":
-                        opdata = events[0]["opdata"]
-                        break
+                opdata = (await first_invitation(bob)).get("opdata", {})
                 assert await bob.post("p2p_ringing", {"opdata": opdata}) == {"status": "ok"}
                 answer = {"opdata": opdata, "sdp": {"ip": [], "port": bob.rtp.port}}
                 assert (await bob.post("p2p_answer", answer))["status"] == "ok"

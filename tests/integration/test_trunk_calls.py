@@ -342,12 +342,7 @@ async def test_sip_answer_without_sdp_learns_the_apps_media_from_its_rtp(  # typ
         carrier = await sipp(tmp_path, "uac_call_app_talk.xml", "-s", BOB, target)
         phone = await RtpPeer.open()  # the carrier's media
         try:
-            opdata: dict[str, Any] = {}
-            for _ in range(40):
-                events = (await bob.poll())["data"]
-                if events[0]["event"] != "shake_hand":
-                    opdata = events[0]["opdata"]
-                    break
+            opdata = (await first_invitation(bob)).get("opdata", {})
             sid = opdata["session_id"]
             assert await bob.post("sip_ringing", {"session_id": sid}) == {"status": "ok"}
             answer = await bob.post("sip_answer", {"session_id": sid, "clidata": {"x": 1}})
