@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from alembic import command
@@ -55,6 +55,17 @@ def _alembic_config(connection: Connection) -> Config:
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection
     return config
+
+
+def to_revision(revision: str, down: bool = False) -> Callable[[Connection], None]:
+    """What ``AsyncConnection.run_sync`` runs to bring the schema up (or ``down``) to
+    ``revision``: for tests of one migration's data, and an operator's rollback."""
+
+    def run(connection: Connection) -> None:
+        config = _alembic_config(connection)
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+    return run
 
 
 # Any constant: every lwork node takes the same PostgreSQL advisory lock while migrating.

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from alembic import command
-from sqlalchemy import Connection, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from lwork.billing import bucket_store
@@ -17,7 +16,7 @@ from lwork.billing.rating import Balance, Tariff
 from lwork.billing.reservations import Refusal, ReservationStore
 from lwork.calls.records import CallRecord
 from lwork.calls.records_store import RecordStore
-from lwork.storage.engine import _alembic_config, migrate
+from lwork.storage.engine import migrate, to_revision
 from lwork.storage.tables import minute_buckets
 
 UUID = "02150001234"
@@ -129,16 +128,9 @@ async def test_a_grant_must_add_up_to_the_credited_minutes(engine: AsyncEngine) 
 async def test_plain_minutes_migrate_to_a_package_that_never_expires(db_url: str) -> None:
     engine = create_async_engine(db_url)
 
-    def to(revision: str, down: bool = False) -> object:
-        def run(connection: Connection) -> None:
-            config = _alembic_config(connection)
-            (command.downgrade if down else command.upgrade)(config, revision)
-
-        return run
-
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(to("0009"))
+            await conn.run_sync(to_revision("0009"))
             await conn.execute(text(
                 "INSERT INTO balances (uuid, coins, gift_coins, minutes, updated_at) VALUES "
                 f"('{UUID}', 100, 0, 42, 10.0), ('13800138000', 500, 0, 0, 10.0)"))  # fmt: skip
@@ -148,7 +140,7 @@ async def test_plain_minutes_migrate_to_a_package_that_never_expires(db_url: str
         assert await store.balance("13800138000", 1e12) == Balance(coins=500)
         assert await left(engine) == [(42, None)]
         async with engine.begin() as conn:
-            await conn.run_sync(to("0009", down=True))
+            await conn.run_sync(to_revision("0009", down=True))
             minutes = await conn.scalar(text(f"SELECT minutes FROM balances WHERE uuid='{UUID}'"))
         assert minutes == 42
     finally:

@@ -3,11 +3,10 @@ outbound legs): they get a start and billsec, and a downgrade keeps them too."""
 
 from __future__ import annotations
 
-from alembic import command
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from lwork.storage.engine import _alembic_config, migrate
+from lwork.storage.engine import migrate, to_revision
 
 OLD_ROW = (
     "INSERT INTO cdrs (id, uuid, kind, callee, answered_at, ended_at, minutes, cost, end_reason)"
@@ -20,16 +19,9 @@ async def test_records_written_before_0004_survive_the_upgrade_and_a_downgrade(
 ) -> None:
     engine = create_async_engine(db_url)
 
-    def to(revision: str, down: bool = False) -> object:
-        def run(connection: Connection) -> None:
-            config = _alembic_config(connection)
-            (command.downgrade if down else command.upgrade)(config, revision)
-
-        return run
-
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(to("0003"))
+            await conn.run_sync(to_revision("0003"))
             await conn.execute(text(OLD_ROW))
         await migrate(engine)
         async with engine.connect() as conn:
@@ -40,7 +32,7 @@ async def test_records_written_before_0004_survive_the_upgrade_and_a_downgrade(
             await conn.execute(text(
                 "INSERT INTO cdrs (id, uuid, kind, callee, minutes, cost, end_reason) VALUES "
                 "('n1@@unanswered', '13800138000', 'out', '020', 0, 0, 'sip_486')"))  # fmt: skip
-            await conn.run_sync(to("0003", down=True))
+            await conn.run_sync(to_revision("0003", down=True))
         async with engine.connect() as conn:
             ids = (await conn.execute(text("SELECT id FROM cdrs"))).scalars().all()
         assert ids == ["n1@@old"]  # the old schema cannot hold an unanswered leg
