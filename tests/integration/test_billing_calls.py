@@ -174,3 +174,67 @@ async def test_an_answered_call_is_capped_by_the_balance_warned_and_billed(
         phone_media.close()
         if carrier.returncode is None:
             carrier.kill()
+
+
+@pytest.mark.skipif(SIPP is None, reason="sipp not installed: apt-get install sip-tester")
+async def test_two_calls_of_one_account_talk_at_once_on_grants_of_its_balance(
+    tmp_path: Path, db_url: str, sms_gateway: SmsGateway
+) -> None:
+    """An answered call reserves a grant of ``billing.grant_minutes``, not the whole balance:
+    the account's second call starts and talks beside it, and both outlive their first grant
+    (CONTRACT §8: at most ``max_concurrent_paid_calls`` paid calls, never an overdraft)."""
+    phone_media = await RtpPeer.open()
+    port = free_udp_port()
+    carrier = await sipp(tmp_path, "uas_pstn_media.xml", "-p", str(port), "-set", "rtpport",
+                         str(phone_media.port), calls=2)  # fmt: skip
+    clock = OffsetClock()
+    sections = trunk_settings(port, keepalive_s=3600)
+    sections["billing"] = {**BROKE["billing"], "warning_s": 0, "grant_minutes": 5}
+    try:
+        async with server_with_clock(tmp_path, db_url, sms_gateway, clock, **sections) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            billing = server.services.billing
+            assert await billing.credit(ALICE, "credit:t2", Balance(coins=6_000))  # 20 minutes
+            sids = []
+            for _ in range(2):
+                started = await alice.call(PHONE_NUMBER, type_="pstn")
+                assert started["status"] == "ok", started
+                sids.append(started["session_id"])
+                seen: list[str] = []
+                await statuses_until(alice, sids[-1], "hookoff", seen)
+                assert seen[-1] == "hookoff", seen
+            held = billing.reservations.held
+
+            async def reserved(cents: int) -> int:
+                total = 0
+                for _ in range(250):
+                    total = sum(r.cents for r in (await held(ALICE)).values())
+                    if total == cents:
+                        break
+                    await asyncio.sleep(0.02)
+                return total
+
+            assert await reserved(3_000) == 3_000  # a grant of 5 minutes each
+            clock.offset += 290.0  # past the next grant's asking (278 s), before the end (298 s)
+            assert await reserved(6_000) == 6_000, "no second grant"
+            clock.offset += 20.0  # past where the first grants would have hung up
+            await asyncio.sleep(0.5)
+            for sid in sids:
+                assert (await alice.status(sid))["peer_status"] == "hookoff"
+                await alice.hangup(sid)
+            await finished(carrier)
+            charged: list[int] = []
+            for _ in range(200):
+                cdrs = await server.services.records.rows(ALICE, 0, 1e12)  # type: ignore[union-attr]
+                charged = [c["cost"] for c in cdrs if c["ended_at"] is not None]
+                if len(charged) == 2:
+                    break
+                await asyncio.sleep(0.02)
+            assert charged == [1_800, 1_800]  # 310 s each: 6 started minutes at 3 coins
+            assert await billing.balance(ALICE) == Balance(coins=2_400)
+            assert await held(ALICE) == {}
+            alice.rtp.close()
+    finally:
+        phone_media.close()
+        if carrier.returncode is None:
+            carrier.kill()

@@ -27,10 +27,14 @@ SCENARIOS = Path(__file__).parent.parent / "data" / "sipp"
 PHONE_NUMBER = "02079460000"
 
 
-async def sipp(tmp_path: Path, scenario: str, *args: str) -> asyncio.subprocess.Process:
+async def sipp(
+    tmp_path: Path, scenario: str, *args: str, calls: int = 1
+) -> asyncio.subprocess.Process:
+    """sipp playing ``scenario`` ``calls`` times, then exiting (``finished``)."""
     assert SIPP is not None
     return await asyncio.create_subprocess_exec(
-        SIPP, "-sf", str(SCENARIOS / scenario), *args, "-m", "1", "-nostdin", "-timeout", "30s",
+        SIPP, "-sf", str(SCENARIOS / scenario), *args, "-m", str(calls), "-nostdin",
+        "-timeout", "30s",
         "-timeout_error", "-i", "127.0.0.1", "-mi", "127.0.0.1",
         cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip

@@ -2,11 +2,14 @@
 
 Theory of operation (CONTRACT §8, "parallel calls never overdraw"). A paid call holds one
 reservation row from its start until its record is charged: first the price of its first
-minute (so that a second call cannot start on the same last coins), from its answer its whole
-talk-time cap's worth. A call answered now is capped at what the balance pays *after* every
-other reservation of the account; it then reserves that cap itself. The charge at the end never
-exceeds the cap (the call is hung up at it), so the charges of any number of parallel calls add
-up to at most the balance. Every operation runs in the ledger's transaction discipline: the
+minute (so that a second call cannot start on the same last coins), from its answer a *grant* of
+talk time. A grant is what the balance pays *after* every other reservation of the account, but
+at most a chunk more than the call was granted before (``billing.grant_minutes``), as prepaid
+credit control grants quota: a call re-asks before its grant runs out, so one long call does not
+lock the whole balance and a second call of the same account can still start and talk. The
+call reserves its grant; the charge at the end never exceeds it (the call is hung up at it
+unless a new grant came), so the charges of any number of parallel calls add up to at most the
+balance. Every operation runs in the ledger's transaction discipline: the
 account's balance row is locked first (SQLite: the write lock; PostgreSQL: ``FOR UPDATE``), so
 the reservations of one account change one transaction at a time, whichever node asks.
 
@@ -17,6 +20,7 @@ node's are dropped by the node that takes over its records.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -29,6 +33,14 @@ from lwork.storage.tables import reservations
 class Refusal(enum.Enum):
     POOR = "the balance (after the account's other live calls) does not pay the first minute"
     TOO_MANY = "the account has its most concurrent paid calls already"
+
+
+@dataclass(frozen=True, slots=True)
+class TalkGrant:
+    minutes: int
+    """Minutes each answered leg may talk in all, counted from the call's last paid answer."""
+    final: bool
+    """The balance pays no more than this (after the other calls): do not ask again."""
 
 
 class ReservationStore:
@@ -64,15 +76,24 @@ class ReservationStore:
         return None
 
     async def cap(
-        self, id_: str, uuid: str, tariff: Tariff, legs: int, owner: str, now: float
-    ) -> int:
-        """Minutes each of ``legs`` legs may talk from now, after the account's other
-        reservations; the call's reservation becomes that cap's worth."""
+        self,
+        id_: str,
+        uuid: str,
+        tariff: Tariff,
+        legs: int,
+        owner: str,
+        now: float,
+        up_to: int | None = None,
+    ) -> TalkGrant:
+        """Minutes each of ``legs`` legs may talk, after the account's other reservations and
+        at most ``up_to`` (None: all the balance pays); the call's reservation becomes that
+        grant's worth."""
         async with self._engine.begin() as conn:
             balance = await self._ledger.locked_balance(conn, uuid, now)
             held = await self._held(conn, uuid)
             others = sum((r for key, r in held.items() if key != id_), Reserved())
-            minutes = tariff.affordable_minutes(spendable(balance, others)) // legs
+            affordable = tariff.affordable_minutes(spendable(balance, others)) // legs
+            minutes = affordable if up_to is None else min(affordable, up_to)
             mine = reserve(tariff, minutes * legs)
             if id_ in held:
                 await conn.execute(update(reservations).where(reservations.c.id == id_).values(
@@ -81,7 +102,7 @@ class ReservationStore:
                 await conn.execute(reservations.insert().values(
                     id=id_, uuid=uuid, cents=mine.cents, minutes=mine.minutes, owner=owner,
                     heartbeat_at=now))  # fmt: skip
-        return minutes
+        return TalkGrant(minutes, final=minutes >= affordable)
 
     async def release(self, id_: str) -> None:
         async with self._engine.begin() as conn:

@@ -23,7 +23,7 @@ from lwork.billing.buckets import (
 )
 from lwork.billing.ledger import LedgerStore
 from lwork.billing.rating import UNLIMITED, Balance, Tariff, coins_value, to_cents
-from lwork.billing.reservations import ReservationStore
+from lwork.billing.reservations import ReservationStore, TalkGrant
 from lwork.errors import Failed
 from lwork.settings import BillingSettings
 
@@ -46,6 +46,8 @@ class BillingPolicy:
     """Where a calendar month starts, for ``month_consumed``."""
     max_concurrent_paid_calls: int = 2
     """Paid calls one account may have at once, over all nodes."""
+    grant_minutes: int = 5
+    """The most talk time one grant adds to a call (it asks again before it runs out)."""
 
     @classmethod
     def of(cls, section: BillingSettings) -> BillingPolicy:
@@ -56,6 +58,7 @@ class BillingPolicy:
             gift_minutes=section.signup_gift_minutes,
             timezone=section.timezone,
             max_concurrent_paid_calls=section.max_concurrent_paid_calls,
+            grant_minutes=section.grant_minutes,
         )
 
 
@@ -97,15 +100,17 @@ class BillingService:
             log.info("call %s of %s refused: %s", call_id, uuid, refused.value)
             raise Failed("balance_not_enough")
 
-    async def cap_s(
-        self, uuid: str, call_id: str, kind: str, legs: int, owner: str
-    ) -> float | None:
-        """How long a call answered now may last (None: its tariff is free), reserving it."""
+    async def grant(
+        self, uuid: str, call_id: str, kind: str, legs: int, owner: str, after_minutes: int
+    ) -> TalkGrant | None:
+        """Talk time for a call answered now, or again for one whose grant of
+        ``after_minutes`` runs out: at most ``billing.grant_minutes`` more, reserved (None: its
+        tariff is free)."""
         tariff = await self.tariff(uuid, kind)
         if tariff.affordable_minutes(Balance()) >= UNLIMITED:
             return None
-        minutes = await self.reservations.cap(call_id, uuid, tariff, legs, owner, self._wall())
-        return minutes * 60.0
+        up_to = after_minutes + self._policy.grant_minutes
+        return await self.reservations.cap(call_id, uuid, tariff, legs, owner, self._wall(), up_to)
 
     async def release(self, call_id: str) -> None:
         await self.reservations.release(call_id)

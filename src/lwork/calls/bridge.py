@@ -37,6 +37,9 @@ from dataclasses import dataclass, field
 CAP_MARGIN_S = 2.0
 """A talk-time cap hangs up this much early: the ticker's granularity and the BYE's round trip
 must still land inside the last minute the balance paid for."""
+REGRANT_LEAD_S = 20.0
+"""A call asks for its next grant of talk time this long before the last one runs out, so a
+slow database answer does not hang it up."""
 
 
 class Shape(enum.StrEnum):
@@ -144,9 +147,11 @@ class StatusRead:
 
 @dataclass(frozen=True, slots=True)
 class Capped:
-    """The balance pays the answered paid legs for ``seconds`` more."""
+    """The balance pays the answered paid legs ``seconds`` from their last answer; not
+    ``final``: it may pay more, asked for again shortly before that runs out."""
 
     seconds: float
+    final: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,9 +227,11 @@ class OpenRecord:
 
 @dataclass(frozen=True, slots=True)
 class Cap:
-    """Ask how long the balance pays the answered paid legs (the answer is ``Capped``)."""
+    """Ask how long the balance pays the answered paid legs, which it was known to pay
+    ``after_s`` before (the answer is ``Capped``)."""
 
     legs: int
+    after_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +326,10 @@ class Bridge:
     """When the caller's first RTP reached the relay (p2p: the fallback counts from there)."""
     cap_at: float | None = None
     warn_at: float | None = None
+    granted_s: float = 0.0
+    """Talk time granted so far, from the last paid answer (``Capped``)."""
+    regrant_at: float | None = None
+    """When to ask for the next grant (None: none asked for)."""
 
     def __post_init__(self) -> None:
         for role, medium in SHAPES[self.shape]:
@@ -358,7 +369,7 @@ class Bridge:
         if isinstance(event, Release):
             return self._end(event.reason, None)
         if isinstance(event, Capped):
-            return self._cap(event.seconds, now)
+            return self._cap(event, now)
         leg = self._leg(event.role)
         if isinstance(event, StatusRead | MediaSeen):
             leg.alive_at = max(leg.alive_at, now)
@@ -409,9 +420,12 @@ class Bridge:
         elif self.shape is Shape.CALLBACK and leg.role == LOCAL:
             actions.append(Dial(REMOTE))
         if leg.role in self.paid_legs():
-            answered = [r for r in self.paid_legs() if self.legs[r].state is LegState.HOOKOFF]
-            actions.append(Cap(len(answered)))
+            self.granted_s = 0.0  # the meter starts again from this answer
+            actions.append(Cap(self._paid_answered()))
         return actions
+
+    def _paid_answered(self) -> int:
+        return sum(self.legs[r].state is LegState.HOOKOFF for r in self.paid_legs())
 
     def _fall_back(self, now: float) -> list[Action]:
         callee = self.legs[CALLEE]
@@ -438,14 +452,19 @@ class Bridge:
             leg.state = LegState.RELEASE
         return [*actions, Released(self.end_reason)]
 
-    def _cap(self, seconds: float, now: float) -> list[Action]:
+    def _cap(self, capped: Capped, now: float) -> list[Action]:
         """The meter runs from the last paid answer, whenever the balance's answer comes."""
         if self.ended:
             return []
         answers = [self.legs[role].answered_at for role in self.paid_legs()]
         since = max((at for at in answers if at is not None), default=now)
-        cap_s = max(0.0, seconds - CAP_MARGIN_S)
+        self.granted_s = capped.seconds
+        cap_s = max(0.0, capped.seconds - CAP_MARGIN_S)
         self.cap_at = since + cap_s
+        self.warn_at = self.regrant_at = None
+        if not capped.final:
+            self.regrant_at = max(now, self.cap_at - REGRANT_LEAD_S)
+            return []
         warning_s = self.timing.warning_s
         self.warn_at = self.cap_at - warning_s if 0 < warning_s < cap_s else None
         return []
@@ -492,6 +511,7 @@ class Bridge:
             self._fallback_at(),
             self._ring_timeout_at(),
             self.warn_at if self.warn_at is not None else self.cap_at,
+            self.regrant_at,
             None if self.timing.max_s is None else self.created_at + self.timing.max_s,
         ]
         deadlines += [
@@ -516,6 +536,9 @@ class Bridge:
             return self._end("max_duration", None)
         if self.cap_at is not None and now >= self.cap_at:
             return self._end("balance_exhausted", None)
+        if self.regrant_at is not None and now >= self.regrant_at:
+            self.regrant_at = None  # asked once; the answer (Capped) sets the next
+            actions.append(Cap(self._paid_answered(), self.granted_s))
         if self.warn_at is not None and self.cap_at is not None and now >= self.warn_at:
             self.warn_at = None
             actions.append(Warn(self.cap_at - now))

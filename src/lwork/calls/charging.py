@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from lwork.billing.rating import Tariff
+from lwork.billing.reservations import TalkGrant
 from lwork.calls.bridge import CALLEE, CALLER, LOCAL, PAID, PHONE, REMOTE, Shape
 from lwork.calls.live import LiveCall
 from lwork.calls.records import CallRecord, leg_quality, sip_status
@@ -30,9 +31,9 @@ class CallBilling(Protocol):
         """Raise ``Failed("balance_not_enough")`` unless the first minute is paid for."""
         ...
 
-    async def cap_s(
-        self, uuid: str, call_id: str, kind: str, legs: int, owner: str
-    ) -> float | None: ...
+    async def grant(
+        self, uuid: str, call_id: str, kind: str, legs: int, owner: str, after_minutes: int
+    ) -> TalkGrant | None: ...
 
     async def release(self, call_id: str) -> None: ...
 
@@ -69,15 +70,19 @@ class CallCharging:
         if self.billing is not None:
             await self.billing.release(call_id)
 
-    async def cap_s(self, live: LiveCall, legs: int) -> float | None:
-        """How long the balance pays ``legs`` answered legs of ``live`` (None: no limit)."""
+    async def grant(self, live: LiveCall, legs: int, after_s: float) -> TalkGrant | None:
+        """Talk time for ``legs`` answered legs of ``live``, which was granted ``after_s``
+        seconds before (None: no limit)."""
         kind = TARIFFS.get(live.shape)
         if self.billing is None or kind is None:
             return None
-        cap = await self.billing.cap_s(live.account, live.sid, kind, legs, self.owner)
-        if cap is not None:
-            log.info("call %s: talk time capped at %.0f s by the balance", live.sid, cap)
-        return cap
+        after_minutes = round(after_s / 60.0)
+        grant = await self.billing.grant(
+            live.account, live.sid, kind, legs, self.owner, after_minutes
+        )
+        if grant is not None and grant.final:
+            log.info("call %s: talk time capped at %d min by the balance", live.sid, grant.minutes)
+        return grant
 
     async def opened(self, live: LiveCall, role: str) -> None:
         """``role`` answered: open the record it is metered in, with its SIP dialog."""

@@ -192,9 +192,9 @@ class CallEngine:
             case OpenRecord(role):
                 live.answered_wall[role] = self.wall()
                 await self.charging.opened(live, role)
-            case Cap(legs):
-                cap = await self.charging.cap_s(live, legs)
-                return None if cap is None else Capped(cap)
+            case Cap(legs, after_s):
+                grant = await self.charging.grant(live, legs, after_s)
+                return None if grant is None else Capped(grant.minutes * 60.0, grant.final)
             case Warn(seconds_left):
                 await self._warn(live, seconds_left)
             case WatchMedia(role):

@@ -254,6 +254,12 @@ class BillingSettings(Section):
     max_concurrent_paid_calls: int = Field(2, ge=1)
     """Paid calls (through the SIP trunk; a callback counts once) one account may have at once,
     over all nodes; a further start fails ``balance_not_enough``."""
+    grant_minutes: int = Field(5, ge=1)
+    """The most talk time a paid call is granted at once. A call reserves its grant out of
+    the balance and asks for the next one shortly before it runs out, so a long call does not
+    lock the whole balance and the account's other calls can still start; a call whose balance
+    pays no further grant is warned and hung up at its end. Larger: fewer database writes per
+    call; smaller: less of the balance held by each call."""
     warning_s: float = Field(60.0, ge=0)
     """A call capped by its balance gets a ``talk_time_warning`` event this long before the
     cap hangs it up (0: no warning)."""

@@ -78,7 +78,7 @@ async def test_a_package_expiring_during_a_call_still_pays_for_it(engine: AsyncE
     assert await store.credit(UUID, "package:p2", Balance(minutes=3), None, 0.0, grants)
     reservations = ReservationStore(engine, store)
     assert await reservations.hold("n1@@c", UUID, MINUTES, 1, 5, OWNER, 900.0) is None
-    assert await reservations.cap("n1@@c", UUID, MINUTES, 1, OWNER, 900.0) == 3
+    assert (await reservations.cap("n1@@c", UUID, MINUTES, 1, OWNER, 900.0)).minutes == 3
     # answered at 900 with 3 minutes granted; it ends at 1080, after the package expired
     charge = await RecordStore(engine, store).close(cdr("n1@@c", 900.0, 180.0), MINUTES, 1080.0,
                                                     release="n1@@c")  # fmt: skip
@@ -91,14 +91,14 @@ async def test_reservations_see_only_unexpired_minutes(engine: AsyncEngine) -> N
     await grant(store)
     reservations = ReservationStore(engine, store)
     assert await reservations.hold("n1@@d", UUID, MINUTES, 1, 5, OWNER, 1500.0) is None
-    assert await reservations.cap("n1@@d", UUID, MINUTES, 1, OWNER, 1500.0) == 25
+    assert (await reservations.cap("n1@@d", UUID, MINUTES, 1, OWNER, 1500.0)).minutes == 25
     assert await reservations.hold("n1@@e", UUID, MINUTES, 1, 5, OWNER, 1500.0) is Refusal.POOR
     await reservations.release("n1@@d")
     assert await reservations.hold("n1@@e", UUID, MINUTES, 1, 5, OWNER, 2500.0) is None
-    assert await reservations.cap("n1@@e", UUID, MINUTES, 1, OWNER, 2500.0) == 5
+    assert (await reservations.cap("n1@@e", UUID, MINUTES, 1, OWNER, 2500.0)).minutes == 5
     future = [Grant(50, 3000.0, 4000.0)]  # not usable before it starts
     assert await store.credit(UUID, "package:later", Balance(minutes=50), None, 2500.0, future)
-    assert await reservations.cap("n1@@e", UUID, MINUTES, 1, OWNER, 2600.0) == 5
+    assert (await reservations.cap("n1@@e", UUID, MINUTES, 1, OWNER, 2600.0)).minutes == 5
 
 
 async def test_concurrent_charges_across_packages_never_overdraw(engine: AsyncEngine) -> None:

@@ -14,6 +14,7 @@ from lwork.calls.bridge import (
     CAP_MARGIN_S,
     LOCAL,
     PHONE,
+    REGRANT_LEAD_S,
     REMOTE,
     SHAPES,
     Action,
@@ -286,6 +287,40 @@ def test_a_cap_shorter_than_the_warning_just_ends_the_call() -> None:
     assert call.next_deadline() == T0 + 30 - CAP_MARGIN_S
 
 
+def test_a_call_granted_part_of_its_balance_asks_again_before_the_grant_ends() -> None:
+    call = bridge(Shape.OUT, Timing(keepalive_s=1000, warning_s=60))
+    assert call.handle(LegAnswered(PHONE), T0) == [OpenRecord(PHONE), Cap(1)]
+    call.handle(Capped(300, final=False), T0 + 1)
+    ask = T0 + 300 - CAP_MARGIN_S - REGRANT_LEAD_S
+    assert call.warn_at is None and call.next_deadline() == ask
+    assert call.due(ask - 1) == []
+    assert call.due(ask) == [Cap(1, 300)]
+    assert call.due(ask + 1) == []  # asked once
+    call.handle(StatusRead(CALLER), ask + 2)
+    call.handle(Capped(420, final=True), ask + 2)  # the last two minutes the balance pays
+    end = T0 + 420 - CAP_MARGIN_S
+    assert call.next_deadline() == end - 60
+    assert call.due(end - 60) == [Warn(60)]
+    assert call.due(end) == [Hangup(PHONE, "balance_exhausted"), Released("balance_exhausted")]
+
+
+def test_a_grant_that_never_comes_back_ends_the_call_at_the_last_one() -> None:
+    call = bridge(Shape.OUT, Timing(keepalive_s=1000, warning_s=60))
+    call.handle(LegAnswered(PHONE), T0)
+    call.handle(Capped(300, final=False), T0)
+    assert call.due(T0 + 300 - CAP_MARGIN_S - REGRANT_LEAD_S) == [Cap(1, 300)]
+    end = T0 + 300 - CAP_MARGIN_S  # the database did not answer
+    assert call.next_deadline() == end
+    assert call.due(end) == [Hangup(PHONE, "balance_exhausted"), Released("balance_exhausted")]
+
+
+def test_a_callbacks_second_answer_starts_its_grants_again() -> None:
+    call = bridge(Shape.CALLBACK, Timing(keepalive_s=1000, max_s=None))
+    call.handle(LegAnswered(LOCAL), T0)
+    call.handle(Capped(300, final=False), T0)
+    assert call.handle(LegAnswered(REMOTE), T0 + 10) == [OpenRecord(REMOTE), Cap(2)]
+
+
 # properties
 
 _events = st.sampled_from(
@@ -293,7 +328,7 @@ _events = st.sampled_from(
     + [LegAnswered(r) for r in (CALLEE, PHONE, LOCAL, REMOTE)]
     + [LegEnded(r, "bye") for r in (CALLER, CALLEE, PHONE, LOCAL, REMOTE)]
     + [Unreachable(CALLEE), MediaSeen(CALLER), StatusRead(CALLER), StatusRead(CALLEE)]
-    + [MediaSilent(CALLER), Capped(120), Release("hangup")]
+    + [MediaSilent(CALLER), Capped(120), Capped(300, final=False), Release("hangup")]
 )
 _steps = st.lists(st.tuples(_events, st.floats(0, 200)), max_size=12)
 
