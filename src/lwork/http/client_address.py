@@ -23,6 +23,11 @@ class ClientAddress:
         # ValueError on a bad entry: settings validate them first, so start-up fails loudly.
         self._trusted = tuple(ip_network(entry.strip(), strict=False) for entry in trusted_proxies)
 
+    @property
+    def proxied(self) -> bool:
+        """Whether X-Forwarded-For is read at all (some proxy is trusted)."""
+        return bool(self._trusted)
+
     def trusted(self, address: Address) -> bool:
         return any(address in network for network in self._trusted)
 

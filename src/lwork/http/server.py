@@ -6,7 +6,7 @@ Every response carries a JSON body with ``status``; no request produces a 500 (C
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import parse_qsl
@@ -41,14 +41,65 @@ from lwork.ratelimit import RateLimiter
 log = logging.getLogger("lwork.http")
 
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
-_JSON = "application/json"
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
 _NO_QUERY: dict[str, str] = {}
 
 
-def _json(status_code: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(_encoder.encode(body), status_code, headers=headers, media_type=_JSON)
+_JSON_TYPE = (b"content-type", b"application/json")
+_TEXT_TYPE = (b"content-type", b"text/plain; charset=utf-8")
+_ANY_ORIGIN = (b"access-control-allow-origin", b"*")
+
+
+class EdgeAnswer:
+    """A response as the edge makes it: sent straight through ASGI by ``EdgeFirst`` (a
+    Starlette ``Response`` costs a status poll a few per cent more), or as a ``Response`` where
+    Starlette routes the request."""
+
+    __slots__ = ("status", "body", "headers", "background")
+
+    def __init__(
+        self,
+        status: int,
+        body: bytes,
+        headers: list[tuple[bytes, bytes]],
+        background: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers
+        """Raw header pairs, without ``content-length`` (added when sent)."""
+        self.background = background
+
+    async def send(self, send: Send) -> None:
+        headers = [(b"content-length", str(len(self.body)).encode()), *self.headers]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+        if self.background is not None:
+            await self.background()
+
+    def response(self) -> Response:
+        response = Response(self.body, self.status)
+        response.raw_headers.extend(self.headers)
+        if self.background is not None:
+            response.background = BackgroundTask(self.background)
+        return response
+
+
+def _json(status_code: int, body: Any, headers: dict[str, str] | None = None) -> EdgeAnswer:
+    raw = [_JSON_TYPE]
+    if headers:
+        raw += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    return EdgeAnswer(status_code, _encoder.encode(body), raw)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    """The first header ``name`` (lower case) of ``scope``, read from the raw pairs: cheaper
+    than Starlette's ``Headers`` for the one or two a request needs before its handler."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value  # type: ignore[no-any-return]
+    return None
 
 
 def _query(raw: bytes) -> Mapping[str, str]:
@@ -89,7 +140,10 @@ class HttpEdge:
         self._monotonic = monotonic
 
     def client_ip(self, request: Request) -> str:
-        peer = request.client.host if request.client else "0.0.0.0"
+        client = request.scope.get("client")
+        peer = client[0] if client else "0.0.0.0"
+        if not self._addresses.proxied:
+            return self._addresses.client(peer, ())
         return self._addresses.client(peer, request.headers.getlist("x-forwarded-for"))
 
     @property
@@ -97,6 +151,10 @@ class HttpEdge:
         return self._table
 
     async def handle(self, request: Request, match: Match | None = None) -> Response:
+        """The answer to ``request`` as a Starlette response (routes Starlette dispatches)."""
+        return (await self.answer(request, match)).response()
+
+    async def answer(self, request: Request, match: Match | None = None) -> EdgeAnswer:
         """The answer to ``request``; ``match``: the table's match for it, if already made."""
         request_id = new_request_id()
         token = request_id_var.set(request_id)
@@ -106,36 +164,28 @@ class HttpEdge:
                 match = self._table.match(request.method, request.scope["path"])
             if match is not None:
                 wrapped = match.wrapped
-            response = await self._dispatch(request, match, request_id)
+            answer = await self._dispatch(request, match, request_id)
         except Failed as exc:
-            response = _json(200, {"status": "failed", "reason": exc.reason, **exc.extra})
+            answer = _json(200, {"status": "failed", "reason": exc.reason, **exc.extra})
         except HttpError as exc:
-            response = self._http_error(exc)
+            answer = self._http_error(exc)
         except ClientDisconnect:
-            response = Response(status_code=499)
+            answer = EdgeAnswer(499, b"", [])
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.scope["path"])
-            response = _json(200, {"status": "failed", "reason": "service_not_available"})
+            answer = _json(200, {"status": "failed", "reason": "service_not_available"})
         finally:
             request_id_var.reset(token)
-        if wrapped and response.body:
+        if wrapped and answer.body:
             # Apps on /lwork/mobile1/ decode every answer, errors included.
-            response = Response(
-                wrap_response(bytes(response.body)),
-                response.status_code,
-                headers={
-                    k: v for k, v in response.headers.items() if k.lower() != "content-length"
-                },
-                media_type=_JSON,
-            )
-        extra = [(b"x-request-id", request_id.encode())]
+            answer.body = wrap_response(answer.body)
+            answer.headers = [_JSON_TYPE, *(h for h in answer.headers if h[0] != b"content-type")]
+        answer.headers.append((b"x-request-id", request_id.encode()))
         if request.method == "POST":
-            extra.append((b"access-control-allow-origin", b"*"))
-        # Appending raw pairs skips MutableHeaders' rebuild of the header list on each set.
-        response.raw_headers.extend(extra)
-        return response
+            answer.headers.append(_ANY_ORIGIN)
+        return answer
 
-    async def _dispatch(self, request: Request, match: Match | None, request_id: str) -> Response:
+    async def _dispatch(self, request: Request, match: Match | None, request_id: str) -> EdgeAnswer:
         if match is None:
             raise NotFound("no such path")
         route = match.route
@@ -165,7 +215,7 @@ class HttpEdge:
             body, parse_body = self._parse_body(raw), None
         else:
             body, parse_body = None, lambda: self._parse_body(raw)
-        auth = request.headers.get("authorization", "")
+        auth = (_header(request.scope, b"authorization") or b"").decode("latin-1")
         bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
         api_request = ApiRequest(
             method=route.method,
@@ -182,17 +232,19 @@ class HttpEdge:
         )
         reply = await route.handler(api_request)
         if isinstance(reply, RawReply):
-            return Response(reply.body, 200, media_type=reply.media_type)
+            media_type = reply.media_type.encode()
+            if media_type.startswith(b"text/") and b"charset" not in media_type:
+                media_type += b"; charset=utf-8"  # as Starlette's Response adds it
+            return EdgeAnswer(200, reply.body, [(b"content-type", media_type)])
         if isinstance(reply, AfterSend):
-            response = _json(200, reply.reply)
-            response.background = BackgroundTask(reply.then)
-            return response
+            answer = _json(200, reply.reply)
+            answer.background = reply.then
+            return answer
         return _json(200, reply)
 
     async def _read_raw(self, request: Request) -> bytes:
-        headers = request.headers
-        declared = headers.get("content-length")
-        if declared is None and "transfer-encoding" not in headers:
+        declared = _header(request.scope, b"content-length")
+        if declared is None and _header(request.scope, b"transfer-encoding") is None:
             return b""  # no body announced (a GET): nothing to wait for
         if declared is not None and declared.isdigit() and int(declared) > self._body_limit:
             raise PayloadTooLarge("body too large")
@@ -218,7 +270,7 @@ class HttpEdge:
         except EnvelopeError as exc:
             raise InvalidParams("data_enc", str(exc)) from exc
 
-    def _http_error(self, exc: HttpError) -> Response:
+    def _http_error(self, exc: HttpError) -> EdgeAnswer:
         body: dict[str, Any] = {"status": "failed", "reason": exc.reason}
         headers: dict[str, str] = {}
         if isinstance(exc, InvalidParams):
@@ -268,7 +320,7 @@ class EdgeFirst(Starlette):
             match = edge.table.match(scope["method"], scope["path"]) if edge else None
             if edge is not None and match is not None and match.route is not None:
                 scope["app"] = self
-                response = await edge.handle(Request(scope, receive, send), match)
-                await response(scope, receive, send)
+                answer = await edge.answer(Request(scope, receive, send), match)
+                await answer.send(send)
                 return
         await super().__call__(scope, receive, send)
