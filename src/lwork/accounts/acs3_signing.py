@@ -68,6 +68,7 @@ def sign(
     nonce: str,
     key_id: str,
     secret: str,
+    content_type: str | None = None,
 ) -> dict[str, str]:
     """The headers of a signed request (``Authorization`` included); ``date`` is ISO 8601 UTC
     (``2023-10-26T10:22:32Z``) and ``nonce`` must differ on every request (replay defence)."""
@@ -79,6 +80,8 @@ def sign(
         "x-acs-signature-nonce": nonce,
         "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
     }
+    if content_type is not None:
+        headers["content-type"] = content_type
     request = canonical_request(method, path, query, headers, body)
     names = ";".join(signed_header_names(headers))
     headers["Authorization"] = (
