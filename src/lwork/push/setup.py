@@ -17,6 +17,7 @@ from lwork.push.providers import (
     RetryPolicy,
     ServiceAccount,
 )
+from lwork.push.providers.huawei import HuaweiConfig, HuaweiProvider
 from lwork.settings import BusSettings, PushSettings
 
 
@@ -89,4 +90,30 @@ def build_providers(
             max_in_flight=apns.max_in_flight,
             max_queued=apns.max_queued,
         )
+    _add_vendors(settings, client, policy, providers)
     return providers
+
+
+def _guard(inner: PushProvider, policy: RetryPolicy, in_flight: int, queued: int) -> PushProvider:
+    return GuardedProvider(inner, policy=policy, max_in_flight=in_flight, max_queued=queued)
+
+
+def _add_vendors(
+    settings: PushSettings,
+    client: httpx.AsyncClient,
+    policy: RetryPolicy,
+    providers: dict[str, PushProvider],
+) -> None:
+    """The Chinese phone makers' push services (one registration ``provider`` value each)."""
+    huawei = settings.huawei
+    if huawei.enabled:
+        huawei_config = HuaweiConfig(
+            app_id=huawei.app_id,
+            app_secret=huawei.app_secret.get_secret_value(),
+            token_url=huawei.token_url,
+            base_url=huawei.base_url,
+            timeout_s=huawei.timeout_s,
+        )
+        providers["huawei"] = _guard(
+            HuaweiProvider(huawei_config, client), policy, huawei.max_in_flight, huawei.max_queued
+        )

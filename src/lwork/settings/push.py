@@ -83,6 +83,25 @@ class ApnsSettings(Section):
     """Sends waiting for a slot before new ones are refused."""
 
 
+class HuaweiSettings(Section):
+    enabled: bool = False
+    """Wake Huawei (HMS) phones through Huawei Push Kit (``provider = "huawei"``)."""
+    app_id: str = ""
+    """The app's APP ID in AppGallery Connect (also the OAuth client id)."""
+    app_secret: SecretStr = SecretStr("")
+    """The app's APP SECRET (the OAuth client secret; never logged)."""
+    token_url: str = "https://oauth-login.cloud.huawei.com/oauth2/v3/token"
+    """OAuth 2.0 token endpoint."""
+    base_url: str = "https://push-api.cloud.huawei.com"
+    """Push Kit API base URL."""
+    timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one request."""
+    max_in_flight: int = Field(64, ge=1)
+    """Concurrent requests."""
+    max_queued: int = Field(1024, ge=0)
+    """Sends waiting for a slot before new ones are refused."""
+
+
 class PushSettings(Section):
     hold_s: float = Field(60.0, gt=0)
     """How long a long poll is held before answering shake_hand (seconds)."""
@@ -96,3 +115,4 @@ class PushSettings(Section):
     baidu: BaiduSettings = BaiduSettings()
     fcm: FcmSettings = FcmSettings()
     apns: ApnsSettings = ApnsSettings()
+    huawei: HuaweiSettings = HuaweiSettings()

@@ -1,0 +1,224 @@
+"""The Chinese phone makers' push services against fakes written from their documentation:
+a call push goes out at the priority the vendor allows for VoIP, an access token expiring
+mid-send is renewed, a dead device token is reported as data, throttling / quota / busy /
+malformed answers are retried within bounds, a hanging vendor is cut off, wrong credentials
+are a permanent failure; and through the whole server, an incoming call invitation reaches a
+device registered with each vendor and a dead registration is forgotten."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from lwork.push.providers import GuardedProvider, PushMessage, PushProvider, PushTarget, RetryPolicy
+from lwork.push.providers.huawei import HuaweiConfig, HuaweiProvider
+
+from conftest import LiveServer
+from fakes.push_huawei import APP_ID as HUAWEI_APP_ID
+from fakes.push_huawei import APP_SECRET as HUAWEI_SECRET
+from fakes.push_huawei import HuaweiPushFake
+from fakes.push_vendor import VendorPushFake
+
+CALL = PushMessage(
+    "p2p_inform_called",
+    {"event": "p2p_inform_called", "caller": "13900000000", "opdata": {"s": "n1@@x"}},
+    kind="call",
+)
+ACCOUNT = PushMessage("login_otherwhere", {"event": "login_otherwhere"}, kind="account")
+DEVICE_TOKEN = "device-token-1"
+
+
+@dataclass
+class Vendor:
+    name: str
+    fake: Callable[[], VendorPushFake]
+    build: Callable[[VendorPushFake, httpx.AsyncClient, str, float], PushProvider]
+    """(fake, client, secret, timeout) -> the provider under test."""
+    secret: str
+
+
+def _huawei(
+    fake: VendorPushFake, client: httpx.AsyncClient, secret: str, timeout: float
+) -> PushProvider:
+    config = HuaweiConfig(app_id=HUAWEI_APP_ID, app_secret=secret, timeout_s=timeout,
+                          token_url=fake.base_url + "/oauth2/v3/token", base_url=fake.base_url)  # fmt: skip
+    return HuaweiProvider(config, client)
+
+
+VENDORS = [Vendor("huawei", HuaweiPushFake, _huawei, HUAWEI_SECRET)]
+
+
+async def no_sleep(delay: float) -> None:
+    await asyncio.sleep(0)
+
+
+@pytest.fixture(params=VENDORS, ids=lambda v: v.name)
+async def vendor(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Vendor, VendorPushFake]]:
+    spec: Vendor = request.param
+    async with spec.fake().running() as fake:
+        yield spec, fake
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as http:
+        yield http
+
+
+def guarded(vendor: tuple[Vendor, VendorPushFake], client: httpx.AsyncClient, *,
+            secret: str | None = None, timeout_s: float = 5.0,
+            attempt_timeout_s: float = 20.0, attempts: int = 3) -> GuardedProvider:  # fmt: skip
+    spec, fake = vendor
+    inner = spec.build(fake, client, spec.secret if secret is None else secret, timeout_s)
+    policy = RetryPolicy(max_attempts=attempts, base_delay_s=0.01, max_delay_s=0.05,
+                         attempt_timeout_s=attempt_timeout_s)  # fmt: skip
+    return GuardedProvider(inner, policy=policy, sleep=no_sleep)
+
+
+TARGET = PushTarget("vendor", DEVICE_TOKEN, platform="android")
+
+
+async def test_a_call_goes_out_as_the_vendors_voip_priority(
+    vendor: tuple[Vendor, VendorPushFake], client: httpx.AsyncClient
+) -> None:
+    spec, fake = vendor
+    result = await guarded(vendor, client).send(CALL, TARGET)
+    assert result.delivered and result.attempts == 1, result
+    assert fake.problems == []
+    [delivery] = fake.delivered
+    assert delivery.token == DEVICE_TOKEN
+    assert delivery.event["event"] == "p2p_inform_called"
+    assert delivery.event["payload"]["opdata"] == {"s": "n1@@x"}
+    assert delivery.call_priority
+
+
+async def test_the_access_token_is_reused_then_renewed_when_it_expires_mid_send(
+    vendor: tuple[Vendor, VendorPushFake], client: httpx.AsyncClient
+) -> None:
+    spec, fake = vendor
+    provider = guarded(vendor, client)
+    assert (await provider.send(ACCOUNT, TARGET)).delivered
+    assert (await provider.send(ACCOUNT, TARGET)).delivered
+    fetched = fake.token_requests
+    fake.fail_next = ["expire_token"]
+    result = await provider.send(CALL, TARGET)
+    assert result.delivered, result
+    assert fake.token_requests == fetched + (1 if fetched else 0)
+    assert len(fake.delivered) == 3
+
+
+async def test_a_dead_device_token_is_reported_without_retry(
+    vendor: tuple[Vendor, VendorPushFake], client: httpx.AsyncClient
+) -> None:
+    spec, fake = vendor
+    result = await guarded(vendor, client).send(CALL, PushTarget("v", "uninstalled-token"))
+    assert not result.delivered and result.rejected_tokens == ("uninstalled-token",)
+    assert result.attempts == 1
+    fake.fail_next = ["dead_token"]
+    result = await guarded(vendor, client).send(CALL, TARGET)
+    assert result.rejected_tokens == (DEVICE_TOKEN,) and result.attempts == 1
+
+
+@pytest.mark.parametrize("failure", ["throttled", "quota", "busy", "malformed"])
+async def test_temporary_failures_are_retried_then_delivered(
+    vendor: tuple[Vendor, VendorPushFake], client: httpx.AsyncClient, failure: str
+) -> None:
+    spec, fake = vendor
+    fake.fail_next = [failure]
+    result = await guarded(vendor, client).send(CALL, TARGET)
+    assert result.delivered and result.attempts == 2, result
+    fake.fail_next = [failure] * 5
+    result = await guarded(vendor, client, attempts=3).send(CALL, TARGET)
+    assert not result.delivered and result.attempts == 3 and result.rejected_tokens == ()
+
+
+async def test_a_hanging_vendor_is_cut_off_within_bounds(
+    vendor: tuple[Vendor, VendorPushFake], client: httpx.AsyncClient
+) -> None:
+    spec, fake = vendor
+    provider = guarded(vendor, client)
+    assert (await provider.send(ACCOUNT, TARGET)).delivered  # the access token is held
+    fake.hang = True
+    hanging = guarded(vendor, client, timeout_s=0.3, attempts=2)
+    started = time.monotonic()
+    result = await hanging.send(CALL, TARGET)
+    assert not result.delivered and result.attempts == 2
+    assert time.monotonic() - started < 2.0
+
+
+async def test_wrong_credentials_are_a_permanent_failure(
+    vendor: tuple[Vendor, VendorPushFake], client: httpx.AsyncClient
+) -> None:
+    spec, fake = vendor
+    result = await guarded(vendor, client, secret="not-the-secret").send(CALL, TARGET)
+    assert not result.delivered and result.attempts == 1 and result.rejected_tokens == ()
+    assert fake.delivered == []
+    assert "not-the-secret" not in (result.failure or "")
+
+
+# -- through the whole server ----------------------------------------------------------------
+
+PWD = "e10adc3949ba59abbe56e057f20f883e"
+PHONE = "13800138000"
+
+
+async def sleeping_device(server: LiveServer, provider: str, token: str) -> None:
+    """Register, log in, register the vendor token while polling, then stop polling."""
+    await server.post("/lwork/sms/auth_code", {"uuid": PHONE, "type": "register"})
+    body = {"uuid": PHONE, "device_id": "A", "auth_code": server.gateway.last_code(PHONE),
+            "pwd": PWD, "group_id": "common"}  # fmt: skip
+    assert (await server.post("/lwork/mobile/register", body)).json() == {"status": "ok"}
+    r = await server.post("/lwork/mobile/login", {"acc": PHONE, "pwd": PWD, "device_id": "A"})
+    assert r.json()["status"] == "ok"
+    async with server.polling(PHONE, "A"):
+        r = await server.post("/lwork/mobile/baidu_push_register",
+                              {"account": PHONE, "user_id": "u", "channel_id": token,
+                               "provider": provider})  # fmt: skip
+    assert r.json() == {"status": "ok"}, r.text
+
+
+async def wait_for(predicate: Callable[[], Any], timeout_s: float = 5.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+async def test_an_incoming_call_reaches_a_device_registered_with_the_vendor(
+    vendor: tuple[Vendor, VendorPushFake], server_factory: Callable[..., Any]
+) -> None:
+    spec, fake = vendor
+    push = {"hold_s": 30, spec.name: fake.settings()}  # type: ignore[attr-defined]
+    async with server_factory(push=push) as server:
+        await sleeping_device(server, spec.name, DEVICE_TOKEN)
+        invite = {"event": "p2p_inform_called", "caller": "13900000000",
+                  "opdata": {"s": "n1@@x"}}  # fmt: skip
+        await server.services.push.notify(PHONE, invite, call_id="n1@@x")
+        await wait_for(lambda: fake.delivered)
+        [delivery] = fake.delivered
+        assert delivery.token == DEVICE_TOKEN and delivery.call_priority
+        assert delivery.event["payload"] == invite
+
+
+async def test_a_registration_the_vendor_reports_dead_is_forgotten(
+    vendor: tuple[Vendor, VendorPushFake], server_factory: Callable[..., Any]
+) -> None:
+    spec, fake = vendor
+    async with server_factory(push={spec.name: fake.settings()}) as server:  # type: ignore[attr-defined]
+        await sleeping_device(server, spec.name, "uninstalled-token")
+        store = server.services.account_store
+        assert await store.push_registrations(PHONE, "A") == {spec.name: "uninstalled-token"}
+        await server.services.push.notify(PHONE, {"event": "x"})
+        with contextlib.suppress(TimeoutError):
+            await wait_for(lambda: False, 0.1)
+        for _ in range(250):
+            if not await store.push_registrations(PHONE, "A"):
+                break
+            await asyncio.sleep(0.02)
+        assert await store.push_registrations(PHONE, "A") == {}
