@@ -4,9 +4,9 @@ credentials at ``/oauth2/v3/token``; ``POST /v1/{appId}/messages:send``; result 
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qsl
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -41,8 +41,10 @@ class HuaweiPushFake(VendorPushFake):
             return JSONResponse({"error": 1102, "error_description": "bad grant"}, 400)
         if form.get("client_id") != APP_ID or form.get("client_secret") != APP_SECRET:
             return JSONResponse({"error": 1101, "error_description": "invalid client"}, 401)
-        return JSONResponse({"access_token": self.issue(),
-                             "expires_in": int(self.token_lifetime_s), "token_type": "Bearer"})  # fmt: skip
+        lifetime = int(self.token_lifetime_s)
+        return JSONResponse(
+            {"access_token": self.issue(), "expires_in": lifetime, "token_type": "Bearer"}
+        )
 
     @staticmethod
     def _answer(status: int, code: str, msg: str) -> JSONResponse:

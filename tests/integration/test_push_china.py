@@ -47,8 +47,9 @@ class Vendor:
 def _huawei(
     fake: VendorPushFake, client: httpx.AsyncClient, secret: str, timeout: float
 ) -> PushProvider:
+    token_url = fake.base_url + "/oauth2/v3/token"
     config = HuaweiConfig(app_id=HUAWEI_APP_ID, app_secret=secret, timeout_s=timeout,
-                          token_url=fake.base_url + "/oauth2/v3/token", base_url=fake.base_url)  # fmt: skip
+                          token_url=token_url, base_url=fake.base_url)  # fmt: skip
     return HuaweiProvider(config, client)
 
 
