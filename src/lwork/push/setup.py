@@ -18,6 +18,7 @@ from lwork.push.providers import (
     ServiceAccount,
 )
 from lwork.push.providers.huawei import HuaweiConfig, HuaweiProvider
+from lwork.push.providers.xiaomi import XiaomiConfig, XiaomiProvider
 from lwork.settings import BusSettings, PushSettings
 
 
@@ -116,4 +117,15 @@ def _add_vendors(
         )
         providers["huawei"] = _guard(
             HuaweiProvider(huawei_config, client), policy, huawei.max_in_flight, huawei.max_queued
+        )
+    xiaomi = settings.xiaomi
+    if xiaomi.enabled:
+        xiaomi_config = XiaomiConfig(
+            app_secret=xiaomi.app_secret.get_secret_value(),
+            package_name=xiaomi.package_name,
+            base_url=xiaomi.base_url,
+            timeout_s=xiaomi.timeout_s,
+        )
+        providers["xiaomi"] = _guard(
+            XiaomiProvider(xiaomi_config, client), policy, xiaomi.max_in_flight, xiaomi.max_queued
         )

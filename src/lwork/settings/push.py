@@ -102,6 +102,23 @@ class HuaweiSettings(Section):
     """Sends waiting for a slot before new ones are refused."""
 
 
+class XiaomiSettings(Section):
+    enabled: bool = False
+    """Wake Xiaomi phones through MiPush (``provider = "xiaomi"``, pass-through messages)."""
+    app_secret: SecretStr = SecretStr("")
+    """The app's AppSecret (sent as ``Authorization: key=…``; never logged)."""
+    package_name: str = ""
+    """The Android package name the registration ids belong to."""
+    base_url: str = "https://api.xmpush.xiaomi.com"
+    """MiPush server API base URL."""
+    timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one request."""
+    max_in_flight: int = Field(64, ge=1)
+    """Concurrent requests."""
+    max_queued: int = Field(1024, ge=0)
+    """Sends waiting for a slot before new ones are refused."""
+
+
 class PushSettings(Section):
     hold_s: float = Field(60.0, gt=0)
     """How long a long poll is held before answering shake_hand (seconds)."""
@@ -116,3 +133,4 @@ class PushSettings(Section):
     fcm: FcmSettings = FcmSettings()
     apns: ApnsSettings = ApnsSettings()
     huawei: HuaweiSettings = HuaweiSettings()
+    xiaomi: XiaomiSettings = XiaomiSettings()
