@@ -19,12 +19,16 @@ import pytest
 
 from lwork.push.providers import GuardedProvider, PushMessage, PushProvider, PushTarget, RetryPolicy
 from lwork.push.providers.huawei import HuaweiConfig, HuaweiProvider
+from lwork.push.providers.oppo import OppoConfig, OppoProvider
 from lwork.push.providers.xiaomi import XiaomiConfig, XiaomiProvider
 
 from conftest import LiveServer
 from fakes.push_huawei import APP_ID as HUAWEI_APP_ID
 from fakes.push_huawei import APP_SECRET as HUAWEI_SECRET
 from fakes.push_huawei import HuaweiPushFake
+from fakes.push_oppo import APP_KEY as OPPO_KEY
+from fakes.push_oppo import MASTER_SECRET as OPPO_SECRET
+from fakes.push_oppo import OppoPushFake
 from fakes.push_vendor import VendorPushFake
 from fakes.push_xiaomi import APP_SECRET as XIAOMI_SECRET
 from fakes.push_xiaomi import PACKAGE as XIAOMI_PACKAGE
@@ -67,9 +71,18 @@ def _xiaomi(
     return XiaomiProvider(config, client)
 
 
+def _oppo(
+    fake: VendorPushFake, client: httpx.AsyncClient, secret: str, timeout: float
+) -> PushProvider:
+    config = OppoConfig(app_key=OPPO_KEY, master_secret=secret, base_url=fake.base_url,
+                        timeout_s=timeout)  # fmt: skip
+    return OppoProvider(config, client)
+
+
 VENDORS = [
     Vendor("huawei", HuaweiPushFake, _huawei, HUAWEI_SECRET),
     Vendor("xiaomi", XiaomiPushFake, _xiaomi, XIAOMI_SECRET, access_tokens=False),
+    Vendor("oppo", OppoPushFake, _oppo, OPPO_SECRET),
 ]
 
 

@@ -18,6 +18,7 @@ from lwork.push.providers import (
     ServiceAccount,
 )
 from lwork.push.providers.huawei import HuaweiConfig, HuaweiProvider
+from lwork.push.providers.oppo import OppoConfig, OppoProvider
 from lwork.push.providers.xiaomi import XiaomiConfig, XiaomiProvider
 from lwork.settings import BusSettings, PushSettings
 
@@ -128,4 +129,16 @@ def _add_vendors(
         )
         providers["xiaomi"] = _guard(
             XiaomiProvider(xiaomi_config, client), policy, xiaomi.max_in_flight, xiaomi.max_queued
+        )
+    oppo = settings.oppo
+    if oppo.enabled:
+        oppo_config = OppoConfig(
+            app_key=oppo.app_key,
+            master_secret=oppo.master_secret.get_secret_value(),
+            channel_id=oppo.channel_id,
+            base_url=oppo.base_url,
+            timeout_s=oppo.timeout_s,
+        )
+        providers["oppo"] = _guard(
+            OppoProvider(oppo_config, client), policy, oppo.max_in_flight, oppo.max_queued
         )

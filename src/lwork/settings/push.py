@@ -119,6 +119,25 @@ class XiaomiSettings(Section):
     """Sends waiting for a slot before new ones are refused."""
 
 
+class OppoSettings(Section):
+    enabled: bool = False
+    """Wake OPPO / OnePlus / realme phones through OPPO Push (``provider = "oppo"``)."""
+    app_key: str = ""
+    """The app's AppKey."""
+    master_secret: SecretStr = SecretStr("")
+    """The app's MasterSecret (only hashed into the auth signature; never logged)."""
+    channel_id: str = "lwork_calls"
+    """The notification channel the app creates for incoming calls."""
+    base_url: str = "https://api.push.oppomobile.com"
+    """OPPO Push server API base URL."""
+    timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one request."""
+    max_in_flight: int = Field(64, ge=1)
+    """Concurrent requests."""
+    max_queued: int = Field(1024, ge=0)
+    """Sends waiting for a slot before new ones are refused."""
+
+
 class PushSettings(Section):
     hold_s: float = Field(60.0, gt=0)
     """How long a long poll is held before answering shake_hand (seconds)."""
@@ -134,3 +153,4 @@ class PushSettings(Section):
     apns: ApnsSettings = ApnsSettings()
     huawei: HuaweiSettings = HuaweiSettings()
     xiaomi: XiaomiSettings = XiaomiSettings()
+    oppo: OppoSettings = OppoSettings()
