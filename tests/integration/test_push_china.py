@@ -20,6 +20,7 @@ import pytest
 from lwork.push.providers import GuardedProvider, PushMessage, PushProvider, PushTarget, RetryPolicy
 from lwork.push.providers.huawei import HuaweiConfig, HuaweiProvider
 from lwork.push.providers.oppo import OppoConfig, OppoProvider
+from lwork.push.providers.vivo import VivoConfig, VivoProvider
 from lwork.push.providers.xiaomi import XiaomiConfig, XiaomiProvider
 
 from conftest import LiveServer
@@ -30,6 +31,10 @@ from fakes.push_oppo import APP_KEY as OPPO_KEY
 from fakes.push_oppo import MASTER_SECRET as OPPO_SECRET
 from fakes.push_oppo import OppoPushFake
 from fakes.push_vendor import VendorPushFake
+from fakes.push_vivo import APP_ID as VIVO_ID
+from fakes.push_vivo import APP_KEY as VIVO_KEY
+from fakes.push_vivo import APP_SECRET as VIVO_SECRET
+from fakes.push_vivo import VivoPushFake
 from fakes.push_xiaomi import APP_SECRET as XIAOMI_SECRET
 from fakes.push_xiaomi import PACKAGE as XIAOMI_PACKAGE
 from fakes.push_xiaomi import XiaomiPushFake
@@ -79,10 +84,19 @@ def _oppo(
     return OppoProvider(config, client)
 
 
+def _vivo(
+    fake: VendorPushFake, client: httpx.AsyncClient, secret: str, timeout: float
+) -> PushProvider:
+    config = VivoConfig(app_id=VIVO_ID, app_key=VIVO_KEY, app_secret=secret,
+                        base_url=fake.base_url, timeout_s=timeout)  # fmt: skip
+    return VivoProvider(config, client)
+
+
 VENDORS = [
     Vendor("huawei", HuaweiPushFake, _huawei, HUAWEI_SECRET),
     Vendor("xiaomi", XiaomiPushFake, _xiaomi, XIAOMI_SECRET, access_tokens=False),
     Vendor("oppo", OppoPushFake, _oppo, OPPO_SECRET),
+    Vendor("vivo", VivoPushFake, _vivo, VIVO_SECRET),
 ]
 
 

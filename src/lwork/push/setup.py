@@ -19,6 +19,7 @@ from lwork.push.providers import (
 )
 from lwork.push.providers.huawei import HuaweiConfig, HuaweiProvider
 from lwork.push.providers.oppo import OppoConfig, OppoProvider
+from lwork.push.providers.vivo import VivoConfig, VivoProvider
 from lwork.push.providers.xiaomi import XiaomiConfig, XiaomiProvider
 from lwork.settings import BusSettings, PushSettings
 
@@ -141,4 +142,16 @@ def _add_vendors(
         )
         providers["oppo"] = _guard(
             OppoProvider(oppo_config, client), policy, oppo.max_in_flight, oppo.max_queued
+        )
+    vivo = settings.vivo
+    if vivo.enabled:
+        vivo_config = VivoConfig(
+            app_id=vivo.app_id,
+            app_key=vivo.app_key,
+            app_secret=vivo.app_secret.get_secret_value(),
+            base_url=vivo.base_url,
+            timeout_s=vivo.timeout_s,
+        )
+        providers["vivo"] = _guard(
+            VivoProvider(vivo_config, client), policy, vivo.max_in_flight, vivo.max_queued
         )

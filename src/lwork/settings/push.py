@@ -138,6 +138,25 @@ class OppoSettings(Section):
     """Sends waiting for a slot before new ones are refused."""
 
 
+class VivoSettings(Section):
+    enabled: bool = False
+    """Wake vivo / iQOO phones through vivo Push (``provider = "vivo"``)."""
+    app_id: str = ""
+    """The app's AppID."""
+    app_key: str = ""
+    """The app's AppKey."""
+    app_secret: SecretStr = SecretStr("")
+    """The app's AppSecret (only hashed into the auth signature; never logged)."""
+    base_url: str = "https://api-push.vivo.com.cn"
+    """vivo Push server API base URL."""
+    timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one request."""
+    max_in_flight: int = Field(64, ge=1)
+    """Concurrent requests."""
+    max_queued: int = Field(1024, ge=0)
+    """Sends waiting for a slot before new ones are refused."""
+
+
 class PushSettings(Section):
     hold_s: float = Field(60.0, gt=0)
     """How long a long poll is held before answering shake_hand (seconds)."""
@@ -154,3 +173,4 @@ class PushSettings(Section):
     huawei: HuaweiSettings = HuaweiSettings()
     xiaomi: XiaomiSettings = XiaomiSettings()
     oppo: OppoSettings = OppoSettings()
+    vivo: VivoSettings = VivoSettings()
