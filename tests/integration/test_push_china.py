@@ -18,12 +18,17 @@ import httpx
 import pytest
 
 from lwork.push.providers import GuardedProvider, PushMessage, PushProvider, PushTarget, RetryPolicy
+from lwork.push.providers.honor import HonorConfig, HonorProvider
 from lwork.push.providers.huawei import HuaweiConfig, HuaweiProvider
 from lwork.push.providers.oppo import OppoConfig, OppoProvider
 from lwork.push.providers.vivo import VivoConfig, VivoProvider
 from lwork.push.providers.xiaomi import XiaomiConfig, XiaomiProvider
 
 from conftest import LiveServer
+from fakes.push_honor import APP_ID as HONOR_APP_ID
+from fakes.push_honor import CLIENT_ID as HONOR_CLIENT_ID
+from fakes.push_honor import CLIENT_SECRET as HONOR_SECRET
+from fakes.push_honor import HonorPushFake
 from fakes.push_huawei import APP_ID as HUAWEI_APP_ID
 from fakes.push_huawei import APP_SECRET as HUAWEI_SECRET
 from fakes.push_huawei import HuaweiPushFake
@@ -92,11 +97,21 @@ def _vivo(
     return VivoProvider(config, client)
 
 
+def _honor(
+    fake: VendorPushFake, client: httpx.AsyncClient, secret: str, timeout: float
+) -> PushProvider:
+    config = HonorConfig(app_id=HONOR_APP_ID, client_id=HONOR_CLIENT_ID, client_secret=secret,
+                         token_url=fake.base_url + "/auth/token", base_url=fake.base_url,
+                         timeout_s=timeout)  # fmt: skip
+    return HonorProvider(config, client)
+
+
 VENDORS = [
     Vendor("huawei", HuaweiPushFake, _huawei, HUAWEI_SECRET),
     Vendor("xiaomi", XiaomiPushFake, _xiaomi, XIAOMI_SECRET, access_tokens=False),
     Vendor("oppo", OppoPushFake, _oppo, OPPO_SECRET),
     Vendor("vivo", VivoPushFake, _vivo, VIVO_SECRET),
+    Vendor("honor", HonorPushFake, _honor, HONOR_SECRET),
 ]
 
 

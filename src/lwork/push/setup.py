@@ -17,6 +17,7 @@ from lwork.push.providers import (
     RetryPolicy,
     ServiceAccount,
 )
+from lwork.push.providers.honor import HonorConfig, HonorProvider
 from lwork.push.providers.huawei import HuaweiConfig, HuaweiProvider
 from lwork.push.providers.oppo import OppoConfig, OppoProvider
 from lwork.push.providers.vivo import VivoConfig, VivoProvider
@@ -154,4 +155,17 @@ def _add_vendors(
         )
         providers["vivo"] = _guard(
             VivoProvider(vivo_config, client), policy, vivo.max_in_flight, vivo.max_queued
+        )
+    honor = settings.honor
+    if honor.enabled:
+        honor_config = HonorConfig(
+            app_id=honor.app_id,
+            client_id=honor.client_id,
+            client_secret=honor.client_secret.get_secret_value(),
+            token_url=honor.token_url,
+            base_url=honor.base_url,
+            timeout_s=honor.timeout_s,
+        )
+        providers["honor"] = _guard(
+            HonorProvider(honor_config, client), policy, honor.max_in_flight, honor.max_queued
         )

@@ -157,6 +157,27 @@ class VivoSettings(Section):
     """Sends waiting for a slot before new ones are refused."""
 
 
+class HonorSettings(Section):
+    enabled: bool = False
+    """Wake Honor phones through Honor Push (``provider = "honor"``, data messages)."""
+    app_id: str = ""
+    """The app's APP ID in the Honor developer console."""
+    client_id: str = ""
+    """The OAuth client id of the app."""
+    client_secret: SecretStr = SecretStr("")
+    """The OAuth client secret (never logged)."""
+    token_url: str = "https://iam.developer.honor.com/auth/token"
+    """OAuth 2.0 token endpoint."""
+    base_url: str = "https://push-api.cloud.honor.com"
+    """Honor Push API base URL."""
+    timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one request."""
+    max_in_flight: int = Field(64, ge=1)
+    """Concurrent requests."""
+    max_queued: int = Field(1024, ge=0)
+    """Sends waiting for a slot before new ones are refused."""
+
+
 class PushSettings(Section):
     hold_s: float = Field(60.0, gt=0)
     """How long a long poll is held before answering shake_hand (seconds)."""
@@ -174,3 +195,4 @@ class PushSettings(Section):
     xiaomi: XiaomiSettings = XiaomiSettings()
     oppo: OppoSettings = OppoSettings()
     vivo: VivoSettings = VivoSettings()
+    honor: HonorSettings = HonorSettings()
