@@ -20,6 +20,7 @@ import pytest
 from lwork.push.providers import GuardedProvider, PushMessage, PushProvider, PushTarget, RetryPolicy
 from lwork.push.providers.honor import HonorConfig, HonorProvider
 from lwork.push.providers.huawei import HuaweiConfig, HuaweiProvider
+from lwork.push.providers.jpush import JPushConfig, JPushProvider
 from lwork.push.providers.oppo import OppoConfig, OppoProvider
 from lwork.push.providers.vivo import VivoConfig, VivoProvider
 from lwork.push.providers.xiaomi import XiaomiConfig, XiaomiProvider
@@ -32,6 +33,9 @@ from fakes.push_honor import HonorPushFake
 from fakes.push_huawei import APP_ID as HUAWEI_APP_ID
 from fakes.push_huawei import APP_SECRET as HUAWEI_SECRET
 from fakes.push_huawei import HuaweiPushFake
+from fakes.push_jpush import APP_KEY as JPUSH_KEY
+from fakes.push_jpush import MASTER_SECRET as JPUSH_SECRET
+from fakes.push_jpush import JPushFake
 from fakes.push_oppo import APP_KEY as OPPO_KEY
 from fakes.push_oppo import MASTER_SECRET as OPPO_SECRET
 from fakes.push_oppo import OppoPushFake
@@ -106,12 +110,21 @@ def _honor(
     return HonorProvider(config, client)
 
 
+def _jpush(
+    fake: VendorPushFake, client: httpx.AsyncClient, secret: str, timeout: float
+) -> PushProvider:
+    config = JPushConfig(app_key=JPUSH_KEY, master_secret=secret, base_url=fake.base_url,
+                         timeout_s=timeout)  # fmt: skip
+    return JPushProvider(config, client)
+
+
 VENDORS = [
     Vendor("huawei", HuaweiPushFake, _huawei, HUAWEI_SECRET),
     Vendor("xiaomi", XiaomiPushFake, _xiaomi, XIAOMI_SECRET, access_tokens=False),
     Vendor("oppo", OppoPushFake, _oppo, OPPO_SECRET),
     Vendor("vivo", VivoPushFake, _vivo, VIVO_SECRET),
     Vendor("honor", HonorPushFake, _honor, HONOR_SECRET),
+    Vendor("jpush", JPushFake, _jpush, JPUSH_SECRET, access_tokens=False),
 ]
 
 

@@ -19,6 +19,7 @@ from lwork.push.providers import (
 )
 from lwork.push.providers.honor import HonorConfig, HonorProvider
 from lwork.push.providers.huawei import HuaweiConfig, HuaweiProvider
+from lwork.push.providers.jpush import JPushConfig, JPushProvider
 from lwork.push.providers.oppo import OppoConfig, OppoProvider
 from lwork.push.providers.vivo import VivoConfig, VivoProvider
 from lwork.push.providers.xiaomi import XiaomiConfig, XiaomiProvider
@@ -168,4 +169,15 @@ def _add_vendors(
         )
         providers["honor"] = _guard(
             HonorProvider(honor_config, client), policy, honor.max_in_flight, honor.max_queued
+        )
+    jpush = settings.jpush
+    if jpush.enabled:
+        jpush_config = JPushConfig(
+            app_key=jpush.app_key,
+            master_secret=jpush.master_secret.get_secret_value(),
+            base_url=jpush.base_url,
+            timeout_s=jpush.timeout_s,
+        )
+        providers["jpush"] = _guard(
+            JPushProvider(jpush_config, client), policy, jpush.max_in_flight, jpush.max_queued
         )

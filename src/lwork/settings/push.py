@@ -178,6 +178,23 @@ class HonorSettings(Section):
     """Sends waiting for a slot before new ones are refused."""
 
 
+class JPushSettings(Section):
+    enabled: bool = False
+    """Wake phones through the JPush aggregator (``provider = "jpush"``, registration ids)."""
+    app_key: str = ""
+    """The app's AppKey."""
+    master_secret: SecretStr = SecretStr("")
+    """The app's Master Secret (HTTP Basic password; never logged)."""
+    base_url: str = "https://api.jpush.cn"
+    """JPush API base URL."""
+    timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one request."""
+    max_in_flight: int = Field(64, ge=1)
+    """Concurrent requests."""
+    max_queued: int = Field(1024, ge=0)
+    """Sends waiting for a slot before new ones are refused."""
+
+
 class PushSettings(Section):
     hold_s: float = Field(60.0, gt=0)
     """How long a long poll is held before answering shake_hand (seconds)."""
@@ -196,3 +213,4 @@ class PushSettings(Section):
     oppo: OppoSettings = OppoSettings()
     vivo: VivoSettings = VivoSettings()
     honor: HonorSettings = HonorSettings()
+    jpush: JPushSettings = JPushSettings()
