@@ -91,7 +91,8 @@ def classify_huawei_response(status: int, body: bytes, retry_after: float | None
         answer = loads_object(body)
     except ValueError as exc:
         return RetryLater(f"huawei HTTP {status}, unreadable answer ({exc})", retry_after)
-    code = answer.get("code")
+    raw = answer.get("code")
+    code = raw if isinstance(raw, str) else None  # anything else is no documented code
     reason = f"huawei HTTP {status} code {code!r}"
     if code == SUCCESS and 200 <= status < 300:
         return Delivered()

@@ -93,7 +93,8 @@ def classify_jpush_response(status: int, body: bytes, retry_after: float | None)
         error = loads_object(body).get("error")
     except ValueError:
         error = None
-    code = error.get("code") if isinstance(error, dict) else None
+    raw = error.get("code") if isinstance(error, dict) else None
+    code = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
     reason = f"jpush HTTP {status} code {code!r}"
     if code in DEAD_TOKEN_CODES:
         return TokenRejected(reason)
