@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -298,3 +299,31 @@ async def test_a_registration_the_vendor_reports_dead_is_forgotten(
                 break
             await asyncio.sleep(0.02)
         assert await store.push_registrations(PHONE, "A") == {}
+
+
+async def test_a_hanging_vendor_holds_up_nothing_and_no_secret_is_logged(
+    vendor: tuple[Vendor, VendorPushFake],
+    server_factory: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spec, fake = vendor
+    caplog.set_level(logging.DEBUG)
+    retry = {"max_attempts": 2, "attempt_timeout_s": 0.3, "base_delay_s": 0.01}
+    push = {"retry": retry, spec.name: fake.settings(timeout_s=0.2)}  # type: ignore[attr-defined]
+    async with server_factory(push=push) as server:
+        await sleeping_device(server, spec.name, DEVICE_TOKEN)
+        fake.hang = True
+        started = time.monotonic()
+        invite = {"event": "p2p_inform_called", "caller": "13900000000"}
+        await server.services.push.notify(PHONE, invite, call_id="n2@@x")
+        # The push goes out in the background: the caller's request does not wait for it ...
+        assert time.monotonic() - started < 0.5
+        r = await server.post("/lwork/mobile/login", {"acc": PHONE, "pwd": PWD, "device_id": "A"})
+        assert r.json()["status"] == "ok"
+        assert time.monotonic() - started < 1.0
+        # ... and the vendor is asked at most max_attempts times, then given up on.
+        await wait_for(lambda: fake.send_requests >= 2)
+        await asyncio.sleep(0.5)
+        assert fake.send_requests == 2
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert spec.secret not in logged

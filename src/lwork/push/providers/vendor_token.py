@@ -19,7 +19,7 @@ Fetch = Callable[[], Awaitable[tuple[str, float]]]
 @dataclass(frozen=True, slots=True)
 class _Held:
     value: str
-    expires_at: float
+    renew_at: float
 
 
 class VendorToken:
@@ -36,11 +36,13 @@ class VendorToken:
     async def value(self) -> str:
         async with self._lock:
             held = self._held
-            if held is not None and self._clock() < held.expires_at - self._margin_s:
+            if held is not None and self._clock() < held.renew_at:
                 return held.value
             self.fetches += 1
             value, lifetime_s = await self._fetch()
-            self._held = _Held(value, self._clock() + lifetime_s)
+            # A short-lived token is renewed halfway, not on every send.
+            early = min(self._margin_s, lifetime_s / 2)
+            self._held = _Held(value, self._clock() + lifetime_s - early)
             return value
 
     def invalidate(self, value: str) -> None:
