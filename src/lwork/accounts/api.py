@@ -128,7 +128,9 @@ class PushRegisterRequest(Struct):
     account: Uuid | None = None
     user_id: Annotated[str, Meta(max_length=128)] = ""
     device_id: DeviceId | None = None
-    provider: Literal["baidu", "fcm", "apns", "apns_voip"] = "baidu"
+    provider: Literal[
+        "baidu", "fcm", "apns", "apns_voip", "huawei", "xiaomi", "oppo", "vivo", "honor", "jpush"
+    ] = "baidu"
     token: Token | None = None
 
 

@@ -12,7 +12,16 @@ log = logging.getLogger("lwork.sms")
 
 
 class SmsError(Exception):
-    """The message was not accepted by the provider."""
+    """The message was not accepted by the provider.
+
+    ``temporary`` (the default) says another provider, or a later attempt, may deliver it: the
+    provider is down, slow, throttling, out of credit or refusing our credentials. False says the
+    message itself is refused (an invalid or barred number), which no other provider would
+    deliver either, so no failover is tried."""
+
+    def __init__(self, message: str, *, temporary: bool = True) -> None:
+        super().__init__(message)
+        self.temporary = temporary
 
 
 class SmsProvider(Protocol):

@@ -23,9 +23,11 @@ log = logging.getLogger("lwork.push")
 
 # Which registration serves which kind of push. A VoIP (PushKit) token only takes call pushes and
 # an alert token only alerts: sending the wrong kind gets the token reported dead.
+# The Chinese phone makers' services take both kinds (their tokens are not kind-specific).
+_VENDORS = tuple((name, name) for name in ("huawei", "xiaomi", "oppo", "vivo", "honor", "jpush"))
 _REGISTRATIONS = {
-    "call": (("baidu", "baidu"), ("fcm", "fcm"), ("apns_voip", "apns")),
-    "account": (("baidu", "baidu"), ("fcm", "fcm"), ("apns", "apns")),
+    "call": (("baidu", "baidu"), ("fcm", "fcm"), ("apns_voip", "apns"), *_VENDORS),
+    "account": (("baidu", "baidu"), ("fcm", "fcm"), ("apns", "apns"), *_VENDORS),
 }
 
 

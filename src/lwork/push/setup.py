@@ -17,6 +17,12 @@ from lwork.push.providers import (
     RetryPolicy,
     ServiceAccount,
 )
+from lwork.push.providers.honor import HonorConfig, HonorProvider
+from lwork.push.providers.huawei import HuaweiConfig, HuaweiProvider
+from lwork.push.providers.jpush import JPushConfig, JPushProvider
+from lwork.push.providers.oppo import OppoConfig, OppoProvider
+from lwork.push.providers.vivo import VivoConfig, VivoProvider
+from lwork.push.providers.xiaomi import XiaomiConfig, XiaomiProvider
 from lwork.settings import BusSettings, PushSettings
 
 
@@ -89,4 +95,89 @@ def build_providers(
             max_in_flight=apns.max_in_flight,
             max_queued=apns.max_queued,
         )
+    _add_vendors(settings, client, policy, providers)
     return providers
+
+
+def _guard(inner: PushProvider, policy: RetryPolicy, in_flight: int, queued: int) -> PushProvider:
+    return GuardedProvider(inner, policy=policy, max_in_flight=in_flight, max_queued=queued)
+
+
+def _add_vendors(
+    settings: PushSettings,
+    client: httpx.AsyncClient,
+    policy: RetryPolicy,
+    providers: dict[str, PushProvider],
+) -> None:
+    """The Chinese phone makers' push services (one registration ``provider`` value each)."""
+    huawei = settings.huawei
+    if huawei.enabled:
+        huawei_config = HuaweiConfig(
+            app_id=huawei.app_id,
+            app_secret=huawei.app_secret.get_secret_value(),
+            token_url=huawei.token_url,
+            base_url=huawei.base_url,
+            timeout_s=huawei.timeout_s,
+        )
+        providers["huawei"] = _guard(
+            HuaweiProvider(huawei_config, client), policy, huawei.max_in_flight, huawei.max_queued
+        )
+    xiaomi = settings.xiaomi
+    if xiaomi.enabled:
+        xiaomi_config = XiaomiConfig(
+            app_secret=xiaomi.app_secret.get_secret_value(),
+            package_name=xiaomi.package_name,
+            base_url=xiaomi.base_url,
+            timeout_s=xiaomi.timeout_s,
+        )
+        providers["xiaomi"] = _guard(
+            XiaomiProvider(xiaomi_config, client), policy, xiaomi.max_in_flight, xiaomi.max_queued
+        )
+    oppo = settings.oppo
+    if oppo.enabled:
+        oppo_config = OppoConfig(
+            app_key=oppo.app_key,
+            master_secret=oppo.master_secret.get_secret_value(),
+            channel_id=oppo.channel_id,
+            base_url=oppo.base_url,
+            timeout_s=oppo.timeout_s,
+        )
+        providers["oppo"] = _guard(
+            OppoProvider(oppo_config, client), policy, oppo.max_in_flight, oppo.max_queued
+        )
+    vivo = settings.vivo
+    if vivo.enabled:
+        vivo_config = VivoConfig(
+            app_id=vivo.app_id,
+            app_key=vivo.app_key,
+            app_secret=vivo.app_secret.get_secret_value(),
+            base_url=vivo.base_url,
+            timeout_s=vivo.timeout_s,
+        )
+        providers["vivo"] = _guard(
+            VivoProvider(vivo_config, client), policy, vivo.max_in_flight, vivo.max_queued
+        )
+    honor = settings.honor
+    if honor.enabled:
+        honor_config = HonorConfig(
+            app_id=honor.app_id,
+            client_id=honor.client_id,
+            client_secret=honor.client_secret.get_secret_value(),
+            token_url=honor.token_url,
+            base_url=honor.base_url,
+            timeout_s=honor.timeout_s,
+        )
+        providers["honor"] = _guard(
+            HonorProvider(honor_config, client), policy, honor.max_in_flight, honor.max_queued
+        )
+    jpush = settings.jpush
+    if jpush.enabled:
+        jpush_config = JPushConfig(
+            app_key=jpush.app_key,
+            master_secret=jpush.master_secret.get_secret_value(),
+            base_url=jpush.base_url,
+            timeout_s=jpush.timeout_s,
+        )
+        providers["jpush"] = _guard(
+            JPushProvider(jpush_config, client), policy, jpush.max_in_flight, jpush.max_queued
+        )

@@ -83,6 +83,118 @@ class ApnsSettings(Section):
     """Sends waiting for a slot before new ones are refused."""
 
 
+class HuaweiSettings(Section):
+    enabled: bool = False
+    """Wake Huawei (HMS) phones through Huawei Push Kit (``provider = "huawei"``)."""
+    app_id: str = ""
+    """The app's APP ID in AppGallery Connect (also the OAuth client id)."""
+    app_secret: SecretStr = SecretStr("")
+    """The app's APP SECRET (the OAuth client secret; never logged)."""
+    token_url: str = "https://oauth-login.cloud.huawei.com/oauth2/v3/token"
+    """OAuth 2.0 token endpoint."""
+    base_url: str = "https://push-api.cloud.huawei.com"
+    """Push Kit API base URL."""
+    timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one request."""
+    max_in_flight: int = Field(64, ge=1)
+    """Concurrent requests."""
+    max_queued: int = Field(1024, ge=0)
+    """Sends waiting for a slot before new ones are refused."""
+
+
+class XiaomiSettings(Section):
+    enabled: bool = False
+    """Wake Xiaomi phones through MiPush (``provider = "xiaomi"``, pass-through messages)."""
+    app_secret: SecretStr = SecretStr("")
+    """The app's AppSecret (sent as ``Authorization: key=…``; never logged)."""
+    package_name: str = ""
+    """The Android package name the registration ids belong to."""
+    base_url: str = "https://api.xmpush.xiaomi.com"
+    """MiPush server API base URL."""
+    timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one request."""
+    max_in_flight: int = Field(64, ge=1)
+    """Concurrent requests."""
+    max_queued: int = Field(1024, ge=0)
+    """Sends waiting for a slot before new ones are refused."""
+
+
+class OppoSettings(Section):
+    enabled: bool = False
+    """Wake OPPO / OnePlus / realme phones through OPPO Push (``provider = "oppo"``)."""
+    app_key: str = ""
+    """The app's AppKey."""
+    master_secret: SecretStr = SecretStr("")
+    """The app's MasterSecret (only hashed into the auth signature; never logged)."""
+    channel_id: str = "lwork_calls"
+    """The notification channel the app creates for incoming calls."""
+    base_url: str = "https://api.push.oppomobile.com"
+    """OPPO Push server API base URL."""
+    timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one request."""
+    max_in_flight: int = Field(64, ge=1)
+    """Concurrent requests."""
+    max_queued: int = Field(1024, ge=0)
+    """Sends waiting for a slot before new ones are refused."""
+
+
+class VivoSettings(Section):
+    enabled: bool = False
+    """Wake vivo / iQOO phones through vivo Push (``provider = "vivo"``)."""
+    app_id: str = ""
+    """The app's AppID."""
+    app_key: str = ""
+    """The app's AppKey."""
+    app_secret: SecretStr = SecretStr("")
+    """The app's AppSecret (only hashed into the auth signature; never logged)."""
+    base_url: str = "https://api-push.vivo.com.cn"
+    """vivo Push server API base URL."""
+    timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one request."""
+    max_in_flight: int = Field(64, ge=1)
+    """Concurrent requests."""
+    max_queued: int = Field(1024, ge=0)
+    """Sends waiting for a slot before new ones are refused."""
+
+
+class HonorSettings(Section):
+    enabled: bool = False
+    """Wake Honor phones through Honor Push (``provider = "honor"``, data messages)."""
+    app_id: str = ""
+    """The app's APP ID in the Honor developer console."""
+    client_id: str = ""
+    """The OAuth client id of the app."""
+    client_secret: SecretStr = SecretStr("")
+    """The OAuth client secret (never logged)."""
+    token_url: str = "https://iam.developer.honor.com/auth/token"
+    """OAuth 2.0 token endpoint."""
+    base_url: str = "https://push-api.cloud.honor.com"
+    """Honor Push API base URL."""
+    timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one request."""
+    max_in_flight: int = Field(64, ge=1)
+    """Concurrent requests."""
+    max_queued: int = Field(1024, ge=0)
+    """Sends waiting for a slot before new ones are refused."""
+
+
+class JPushSettings(Section):
+    enabled: bool = False
+    """Wake phones through the JPush aggregator (``provider = "jpush"``, registration ids)."""
+    app_key: str = ""
+    """The app's AppKey."""
+    master_secret: SecretStr = SecretStr("")
+    """The app's Master Secret (HTTP Basic password; never logged)."""
+    base_url: str = "https://api.jpush.cn"
+    """JPush API base URL."""
+    timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one request."""
+    max_in_flight: int = Field(64, ge=1)
+    """Concurrent requests."""
+    max_queued: int = Field(1024, ge=0)
+    """Sends waiting for a slot before new ones are refused."""
+
+
 class PushSettings(Section):
     hold_s: float = Field(60.0, gt=0)
     """How long a long poll is held before answering shake_hand (seconds)."""
@@ -96,3 +208,9 @@ class PushSettings(Section):
     baidu: BaiduSettings = BaiduSettings()
     fcm: FcmSettings = FcmSettings()
     apns: ApnsSettings = ApnsSettings()
+    huawei: HuaweiSettings = HuaweiSettings()
+    xiaomi: XiaomiSettings = XiaomiSettings()
+    oppo: OppoSettings = OppoSettings()
+    vivo: VivoSettings = VivoSettings()
+    honor: HonorSettings = HonorSettings()
+    jpush: JPushSettings = JPushSettings()

@@ -84,10 +84,55 @@ class AuthSettings(Section):
     3600 / this seconds). Addresses the owner logged in from are never refused by it."""
 
 
+class AliyunSmsSettings(Section):
+    access_key_id: str = ""
+    """AccessKey ID of the RAM user allowed to call dysmsapi ``SendSms``."""
+    access_key_secret: SecretStr = SecretStr("")
+    """Its AccessKey secret (secret; never logged)."""
+    sign_name: str = ""
+    """The approved signature (``SignName``) shown at the start of the text, e.g. 【lwork】."""
+    template_code: str = ""
+    """The approved verification-code template (``TemplateCode``, ``SMS_…``)."""
+    template_param: str = "code"
+    """The template's variable that receives the code (``${code}`` in the template)."""
+    endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    """API endpoint (overridable for a regional endpoint or a test fake)."""
+    timeout_s: float = Field(10.0, gt=0)
+    """The most one send may take, connection and answer included."""
+
+
+class TencentSmsSettings(Section):
+    secret_id: str = ""
+    """SecretId of the CAM key allowed to call ``sms:SendSms``."""
+    secret_key: SecretStr = SecretStr("")
+    """Its SecretKey (secret; never logged)."""
+    sdk_app_id: str = ""
+    """The SMS application's ``SmsSdkAppId`` (``1400…``)."""
+    sign_name: str = ""
+    """The approved signature (``SignName``)."""
+    template_id: str = ""
+    """The approved verification-code template (``TemplateId``); its one parameter ``{1}``
+    receives the code."""
+    region: str = "ap-guangzhou"
+    """``X-TC-Region`` of the requests (ap-guangzhou, ap-beijing or ap-nanjing)."""
+    endpoint: str = "https://sms.tencentcloudapi.com/"
+    """API endpoint (overridable for a test fake)."""
+    timeout_s: float = Field(10.0, gt=0)
+    """The most one send may take, connection and answer included."""
+
+
 class SmsSettings(Section):
-    provider: Literal["log", "http"] = "log"
+    provider: Literal["log", "http", "aliyun", "tencent"] = "log"
     """``log`` writes codes to the server log (development only; refused when env=production);
-    ``http`` posts to an SMS gateway."""
+    ``http`` posts to an SMS gateway; ``aliyun`` and ``tencent`` use those clouds' SMS APIs
+    (settings in ``sms.aliyun`` / ``sms.tencent``)."""
+    fallback: Literal["", "http", "aliyun", "tencent"] = ""
+    """A second provider, asked when ``provider`` fails temporarily (down, slow, throttled, out
+    of credit, refusing our keys) but not when it refuses the number itself. Empty: none."""
+    aliyun: AliyunSmsSettings = AliyunSmsSettings()
+    """Aliyun SMS (provider or fallback ``aliyun``)."""
+    tencent: TencentSmsSettings = TencentSmsSettings()
+    """Tencent Cloud SMS (provider or fallback ``tencent``)."""
     gateway_url: str = ""
     """SMS gateway URL (provider=http)."""
     gateway_format: Literal["json", "form"] = "json"
