@@ -19,12 +19,20 @@ import httpx
 import pytest
 
 from lwork.push.providers import GuardedProvider, PushMessage, PushProvider, PushTarget, RetryPolicy
-from lwork.push.providers.honor import HonorConfig, HonorProvider
-from lwork.push.providers.huawei import HuaweiConfig, HuaweiProvider
-from lwork.push.providers.jpush import JPushConfig, JPushProvider
-from lwork.push.providers.oppo import OppoConfig, OppoProvider
-from lwork.push.providers.vivo import VivoConfig, VivoProvider
-from lwork.push.providers.xiaomi import XiaomiConfig, XiaomiProvider
+from lwork.push.providers.honor import HonorProvider
+from lwork.push.providers.huawei import HuaweiProvider
+from lwork.push.providers.jpush import JPushProvider
+from lwork.push.providers.oppo import OppoProvider
+from lwork.push.providers.vivo import VivoProvider
+from lwork.push.providers.xiaomi import XiaomiProvider
+from lwork.settings.push import (
+    HonorSettings,
+    HuaweiSettings,
+    JPushSettings,
+    OppoSettings,
+    VivoSettings,
+    XiaomiSettings,
+)
 
 from conftest import LiveServer
 from fakes.push_honor import APP_ID as HONOR_APP_ID
@@ -73,49 +81,50 @@ def _huawei(
     fake: VendorPushFake, client: httpx.AsyncClient, secret: str, timeout: float
 ) -> PushProvider:
     token_url = fake.base_url + "/oauth2/v3/token"
-    config = HuaweiConfig(app_id=HUAWEI_APP_ID, app_secret=secret, timeout_s=timeout,
-                          token_url=token_url, base_url=fake.base_url)  # fmt: skip
+    config = HuaweiSettings(enabled=True, app_id=HUAWEI_APP_ID, app_secret=secret,
+                            timeout_s=timeout, token_url=token_url,
+                            base_url=fake.base_url)  # fmt: skip
     return HuaweiProvider(config, client)
 
 
 def _xiaomi(
     fake: VendorPushFake, client: httpx.AsyncClient, secret: str, timeout: float
 ) -> PushProvider:
-    config = XiaomiConfig(app_secret=secret, package_name=XIAOMI_PACKAGE,
-                          base_url=fake.base_url, timeout_s=timeout)  # fmt: skip
+    config = XiaomiSettings(enabled=True, app_secret=secret, package_name=XIAOMI_PACKAGE,
+                            base_url=fake.base_url, timeout_s=timeout)  # fmt: skip
     return XiaomiProvider(config, client)
 
 
 def _oppo(
     fake: VendorPushFake, client: httpx.AsyncClient, secret: str, timeout: float
 ) -> PushProvider:
-    config = OppoConfig(app_key=OPPO_KEY, master_secret=secret, base_url=fake.base_url,
-                        timeout_s=timeout)  # fmt: skip
+    config = OppoSettings(enabled=True, app_key=OPPO_KEY, master_secret=secret,
+                          base_url=fake.base_url, timeout_s=timeout)  # fmt: skip
     return OppoProvider(config, client)
 
 
 def _vivo(
     fake: VendorPushFake, client: httpx.AsyncClient, secret: str, timeout: float
 ) -> PushProvider:
-    config = VivoConfig(app_id=VIVO_ID, app_key=VIVO_KEY, app_secret=secret,
-                        base_url=fake.base_url, timeout_s=timeout)  # fmt: skip
+    config = VivoSettings(enabled=True, app_id=VIVO_ID, app_key=VIVO_KEY, app_secret=secret,
+                          base_url=fake.base_url, timeout_s=timeout)  # fmt: skip
     return VivoProvider(config, client)
 
 
 def _honor(
     fake: VendorPushFake, client: httpx.AsyncClient, secret: str, timeout: float
 ) -> PushProvider:
-    config = HonorConfig(app_id=HONOR_APP_ID, client_id=HONOR_CLIENT_ID, client_secret=secret,
-                         token_url=fake.base_url + "/auth/token", base_url=fake.base_url,
-                         timeout_s=timeout)  # fmt: skip
+    config = HonorSettings(enabled=True, app_id=HONOR_APP_ID, client_id=HONOR_CLIENT_ID,
+                           client_secret=secret, token_url=fake.base_url + "/auth/token",
+                           base_url=fake.base_url, timeout_s=timeout)  # fmt: skip
     return HonorProvider(config, client)
 
 
 def _jpush(
     fake: VendorPushFake, client: httpx.AsyncClient, secret: str, timeout: float
 ) -> PushProvider:
-    config = JPushConfig(app_key=JPUSH_KEY, master_secret=secret, base_url=fake.base_url,
-                         timeout_s=timeout)  # fmt: skip
+    config = JPushSettings(enabled=True, app_key=JPUSH_KEY, master_secret=secret,
+                           base_url=fake.base_url, timeout_s=timeout)  # fmt: skip
     return JPushProvider(config, client)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from lwork.push.bus import Bus, InProcessBus, RedisBus
@@ -17,12 +19,13 @@ from lwork.push.providers import (
     RetryPolicy,
     ServiceAccount,
 )
-from lwork.push.providers.honor import HonorConfig, HonorProvider
-from lwork.push.providers.huawei import HuaweiConfig, HuaweiProvider
-from lwork.push.providers.jpush import JPushConfig, JPushProvider
-from lwork.push.providers.oppo import OppoConfig, OppoProvider
-from lwork.push.providers.vivo import VivoConfig, VivoProvider
-from lwork.push.providers.xiaomi import XiaomiConfig, XiaomiProvider
+from lwork.push.providers.honor import HonorProvider
+from lwork.push.providers.huawei import HuaweiProvider
+from lwork.push.providers.jpush import JPushProvider
+from lwork.push.providers.oppo import OppoProvider
+from lwork.push.providers.vendor import VendorProvider
+from lwork.push.providers.vivo import VivoProvider
+from lwork.push.providers.xiaomi import XiaomiProvider
 from lwork.settings import BusSettings, PushSettings
 
 
@@ -110,74 +113,19 @@ def _add_vendors(
     providers: dict[str, PushProvider],
 ) -> None:
     """The Chinese phone makers' push services (one registration ``provider`` value each)."""
-    huawei = settings.huawei
-    if huawei.enabled:
-        huawei_config = HuaweiConfig(
-            app_id=huawei.app_id,
-            app_secret=huawei.app_secret.get_secret_value(),
-            token_url=huawei.token_url,
-            base_url=huawei.base_url,
-            timeout_s=huawei.timeout_s,
-        )
-        providers["huawei"] = _guard(
-            HuaweiProvider(huawei_config, client), policy, huawei.max_in_flight, huawei.max_queued
-        )
-    xiaomi = settings.xiaomi
-    if xiaomi.enabled:
-        xiaomi_config = XiaomiConfig(
-            app_secret=xiaomi.app_secret.get_secret_value(),
-            package_name=xiaomi.package_name,
-            base_url=xiaomi.base_url,
-            timeout_s=xiaomi.timeout_s,
-        )
-        providers["xiaomi"] = _guard(
-            XiaomiProvider(xiaomi_config, client), policy, xiaomi.max_in_flight, xiaomi.max_queued
-        )
-    oppo = settings.oppo
-    if oppo.enabled:
-        oppo_config = OppoConfig(
-            app_key=oppo.app_key,
-            master_secret=oppo.master_secret.get_secret_value(),
-            channel_id=oppo.channel_id,
-            base_url=oppo.base_url,
-            timeout_s=oppo.timeout_s,
-        )
-        providers["oppo"] = _guard(
-            OppoProvider(oppo_config, client), policy, oppo.max_in_flight, oppo.max_queued
-        )
-    vivo = settings.vivo
-    if vivo.enabled:
-        vivo_config = VivoConfig(
-            app_id=vivo.app_id,
-            app_key=vivo.app_key,
-            app_secret=vivo.app_secret.get_secret_value(),
-            base_url=vivo.base_url,
-            timeout_s=vivo.timeout_s,
-        )
-        providers["vivo"] = _guard(
-            VivoProvider(vivo_config, client), policy, vivo.max_in_flight, vivo.max_queued
-        )
-    honor = settings.honor
-    if honor.enabled:
-        honor_config = HonorConfig(
-            app_id=honor.app_id,
-            client_id=honor.client_id,
-            client_secret=honor.client_secret.get_secret_value(),
-            token_url=honor.token_url,
-            base_url=honor.base_url,
-            timeout_s=honor.timeout_s,
-        )
-        providers["honor"] = _guard(
-            HonorProvider(honor_config, client), policy, honor.max_in_flight, honor.max_queued
-        )
-    jpush = settings.jpush
-    if jpush.enabled:
-        jpush_config = JPushConfig(
-            app_key=jpush.app_key,
-            master_secret=jpush.master_secret.get_secret_value(),
-            base_url=jpush.base_url,
-            timeout_s=jpush.timeout_s,
-        )
-        providers["jpush"] = _guard(
-            JPushProvider(jpush_config, client), policy, jpush.max_in_flight, jpush.max_queued
-        )
+    vendors: list[VendorProvider[Any]] = []
+    if settings.huawei.enabled:
+        vendors.append(HuaweiProvider(settings.huawei, client))
+    if settings.xiaomi.enabled:
+        vendors.append(XiaomiProvider(settings.xiaomi, client))
+    if settings.oppo.enabled:
+        vendors.append(OppoProvider(settings.oppo, client))
+    if settings.vivo.enabled:
+        vendors.append(VivoProvider(settings.vivo, client))
+    if settings.honor.enabled:
+        vendors.append(HonorProvider(settings.honor, client))
+    if settings.jpush.enabled:
+        vendors.append(JPushProvider(settings.jpush, client))
+    for vendor in vendors:
+        section = vendor.settings
+        providers[vendor.name] = _guard(vendor, policy, section.max_in_flight, section.max_queued)

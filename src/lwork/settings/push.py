@@ -1,10 +1,12 @@
-"""Settings of the push channel and the third-party push providers (Baidu, FCM, APNs)."""
+"""Settings of the push channel and the third-party push providers (Baidu, FCM, APNs, and
+the Chinese phone makers' own services)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar, Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from lwork.settings.sections import Section
 
@@ -83,9 +85,42 @@ class ApnsSettings(Section):
     """Sends waiting for a slot before new ones are refused."""
 
 
-class HuaweiSettings(Section):
+class VendorPushSettings(Section):
+    """What every Chinese phone maker's push section has: its switch, its bounds, and the
+    credentials it cannot run without (checked when enabled, so a half-filled section stops
+    the server at start-up instead of failing every call push)."""
+
+    vendor: ClassVar[str]
+    required: ClassVar[tuple[str, ...]]
     enabled: bool = False
-    """Wake Huawei (HMS) phones through Huawei Push Kit (``provider = "huawei"``)."""
+    """Wake phones registered with this vendor's ``provider`` value through its push service."""
+    base_url: str = ""
+    """The vendor's push API base URL."""
+    timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one request."""
+    max_in_flight: int = Field(64, ge=1)
+    """Concurrent requests."""
+    max_queued: int = Field(1024, ge=0)
+    """Sends waiting for a slot before new ones are refused."""
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> Self:
+        if self.enabled:
+            missing = [name for name in self.required if not _given(getattr(self, name))]
+            if missing:
+                raise ValueError(f"push.{self.vendor} is enabled without " + ", ".join(missing))
+        return self
+
+
+def _given(value: object) -> bool:
+    return bool(value.get_secret_value() if isinstance(value, SecretStr) else value)
+
+
+class HuaweiSettings(VendorPushSettings):
+    """Huawei (HMS) phones through Huawei Push Kit (``provider = "huawei"``)."""
+
+    vendor = "huawei"
+    required = ("app_id", "app_secret")
     app_id: str = ""
     """The app's APP ID in AppGallery Connect (also the OAuth client id)."""
     app_secret: SecretStr = SecretStr("")
@@ -94,53 +129,41 @@ class HuaweiSettings(Section):
     """OAuth 2.0 token endpoint."""
     base_url: str = "https://push-api.cloud.huawei.com"
     """Push Kit API base URL."""
-    timeout_s: float = Field(10.0, gt=0)
-    """Timeout of one request."""
-    max_in_flight: int = Field(64, ge=1)
-    """Concurrent requests."""
-    max_queued: int = Field(1024, ge=0)
-    """Sends waiting for a slot before new ones are refused."""
 
 
-class XiaomiSettings(Section):
-    enabled: bool = False
-    """Wake Xiaomi phones through MiPush (``provider = "xiaomi"``, pass-through messages)."""
+class XiaomiSettings(VendorPushSettings):
+    """Xiaomi phones through MiPush (``provider = "xiaomi"``, pass-through messages)."""
+
+    vendor = "xiaomi"
+    required = ("app_secret", "package_name")
     app_secret: SecretStr = SecretStr("")
     """The app's AppSecret (sent as ``Authorization: key=…``; never logged)."""
     package_name: str = ""
     """The Android package name the registration ids belong to."""
     base_url: str = "https://api.xmpush.xiaomi.com"
     """MiPush server API base URL."""
-    timeout_s: float = Field(10.0, gt=0)
-    """Timeout of one request."""
-    max_in_flight: int = Field(64, ge=1)
-    """Concurrent requests."""
-    max_queued: int = Field(1024, ge=0)
-    """Sends waiting for a slot before new ones are refused."""
 
 
-class OppoSettings(Section):
-    enabled: bool = False
-    """Wake OPPO / OnePlus / realme phones through OPPO Push (``provider = "oppo"``)."""
+class OppoSettings(VendorPushSettings):
+    """OPPO / OnePlus / realme phones through OPPO Push (``provider = "oppo"``)."""
+
+    vendor = "oppo"
+    required = ("app_key", "master_secret")
     app_key: str = ""
     """The app's AppKey."""
     master_secret: SecretStr = SecretStr("")
     """The app's MasterSecret (only hashed into the auth signature; never logged)."""
     channel_id: str = "lwork_calls"
-    """The notification channel the app creates for incoming calls."""
+    """The notification channel the app creates for incoming calls (OPPO requires one)."""
     base_url: str = "https://api.push.oppomobile.com"
     """OPPO Push server API base URL."""
-    timeout_s: float = Field(10.0, gt=0)
-    """Timeout of one request."""
-    max_in_flight: int = Field(64, ge=1)
-    """Concurrent requests."""
-    max_queued: int = Field(1024, ge=0)
-    """Sends waiting for a slot before new ones are refused."""
 
 
-class VivoSettings(Section):
-    enabled: bool = False
-    """Wake vivo / iQOO phones through vivo Push (``provider = "vivo"``)."""
+class VivoSettings(VendorPushSettings):
+    """vivo / iQOO phones through vivo Push (``provider = "vivo"``)."""
+
+    vendor = "vivo"
+    required = ("app_id", "app_key", "app_secret")
     app_id: str = ""
     """The app's AppID."""
     app_key: str = ""
@@ -149,17 +172,13 @@ class VivoSettings(Section):
     """The app's AppSecret (only hashed into the auth signature; never logged)."""
     base_url: str = "https://api-push.vivo.com.cn"
     """vivo Push server API base URL."""
-    timeout_s: float = Field(10.0, gt=0)
-    """Timeout of one request."""
-    max_in_flight: int = Field(64, ge=1)
-    """Concurrent requests."""
-    max_queued: int = Field(1024, ge=0)
-    """Sends waiting for a slot before new ones are refused."""
 
 
-class HonorSettings(Section):
-    enabled: bool = False
-    """Wake Honor phones through Honor Push (``provider = "honor"``, data messages)."""
+class HonorSettings(VendorPushSettings):
+    """Honor phones through Honor Push (``provider = "honor"``, data messages)."""
+
+    vendor = "honor"
+    required = ("app_id", "client_id", "client_secret")
     app_id: str = ""
     """The app's APP ID in the Honor developer console."""
     client_id: str = ""
@@ -170,29 +189,19 @@ class HonorSettings(Section):
     """OAuth 2.0 token endpoint."""
     base_url: str = "https://push-api.cloud.honor.com"
     """Honor Push API base URL."""
-    timeout_s: float = Field(10.0, gt=0)
-    """Timeout of one request."""
-    max_in_flight: int = Field(64, ge=1)
-    """Concurrent requests."""
-    max_queued: int = Field(1024, ge=0)
-    """Sends waiting for a slot before new ones are refused."""
 
 
-class JPushSettings(Section):
-    enabled: bool = False
-    """Wake phones through the JPush aggregator (``provider = "jpush"``, registration ids)."""
+class JPushSettings(VendorPushSettings):
+    """Phones through the JPush aggregator (``provider = "jpush"``, registration ids)."""
+
+    vendor = "jpush"
+    required = ("app_key", "master_secret")
     app_key: str = ""
     """The app's AppKey."""
     master_secret: SecretStr = SecretStr("")
     """The app's Master Secret (HTTP Basic password; never logged)."""
     base_url: str = "https://api.jpush.cn"
     """JPush API base URL."""
-    timeout_s: float = Field(10.0, gt=0)
-    """Timeout of one request."""
-    max_in_flight: int = Field(64, ge=1)
-    """Concurrent requests."""
-    max_queued: int = Field(1024, ge=0)
-    """Sends waiting for a slot before new ones are refused."""
 
 
 class PushSettings(Section):

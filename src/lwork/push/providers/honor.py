@@ -18,52 +18,21 @@ anything else is permanent.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-
-import httpx
-
 from lwork.push.providers.base import (
     Delivered,
     Outcome,
     PushMessage,
-    PushResult,
-    PushTarget,
     RetryLater,
-    TemporaryPushError,
     TokenRejected,
     Undeliverable,
-    result_from_outcome,
 )
-from lwork.push.providers.httputil import (
-    TEMPORARY_STATUSES,
-    dumps_compact,
-    loads_object,
-    parse_retry_after,
-    post,
-)
-from lwork.push.providers.vendor_token import VendorToken, lifetime, token_failure
+from lwork.push.providers.httputil import TEMPORARY_STATUSES, dumps_compact, loads_object
+from lwork.push.providers.vendor import VendorProvider, VendorRequest, int_field
+from lwork.settings.push import HonorSettings
 
-HONOR_TOKEN_URL = "https://iam.developer.honor.com/auth/token"
-HONOR_PUSH_URL = "https://push-api.cloud.honor.com"
 ACCESS_TOKEN_CODES = frozenset({80200001, 80200003})
 DEAD_TOKEN_CODES = frozenset({80300007})
 TEMPORARY_CODES = frozenset({81000001})
-
-
-@dataclass(frozen=True, slots=True)
-class HonorConfig:
-    app_id: str
-    client_id: str
-    client_secret: str
-    token_url: str = HONOR_TOKEN_URL
-    base_url: str = HONOR_PUSH_URL
-    timeout_s: float = 10.0
-
-    def __post_init__(self) -> None:
-        if not (self.app_id and self.client_id and self.client_secret):
-            raise ValueError("push.honor needs app_id, client_id and client_secret")
 
 
 def build_honor_message(message: PushMessage, token: str) -> dict[str, object]:
@@ -75,10 +44,6 @@ def build_honor_message(message: PushMessage, token: str) -> dict[str, object]:
     }
 
 
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def classify_honor_response(
     status: int, body: bytes, token: str, retry_after: float | None
 ) -> Outcome:
@@ -87,7 +52,7 @@ def classify_honor_response(
         answer = loads_object(body)
     except ValueError as exc:
         return RetryLater(f"honor HTTP {status}, unreadable answer ({exc})", retry_after)
-    code = _int(answer.get("code"))
+    code = int_field(answer, "code")
     reason = f"honor HTTP {status} code {code!r}"
     if code in ACCESS_TOKEN_CODES:
         return RetryLater(reason, 0.0)
@@ -105,64 +70,22 @@ def classify_honor_response(
     return Undeliverable(reason)
 
 
-class HonorProvider:
+class HonorProvider(VendorProvider[HonorSettings]):
     name = "honor"
 
-    def __init__(
-        self,
-        config: HonorConfig,
-        client: httpx.AsyncClient,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._config = config
-        self._client = client
-        self._clock = clock
-        self.tokens = VendorToken(self._fetch_token, clock=clock)
+    async def fetch_token(self) -> tuple[str, float]:
+        settings = self.settings
+        return await self.client_credentials(
+            settings.token_url, settings.client_id, settings.client_secret.get_secret_value()
+        )
 
-    async def _fetch_token(self) -> tuple[str, float]:
-        config = self._config
-        response = await post(
-            self._client,
-            config.token_url,
-            timeout=config.timeout_s,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": config.client_id,
-                "client_secret": config.client_secret,
-            },
-        )
-        try:
-            answer = loads_object(response.content)
-        except ValueError:
-            answer = {}
-        value = answer.get("access_token")
-        if response.status_code == 200 and isinstance(value, str) and value:
-            return value, lifetime(answer.get("expires_in"), 3600.0)
-        if response.status_code == 200:
-            raise TemporaryPushError("honor token answer unreadable")
-        raise token_failure("honor", response.status_code, str(answer.get("error", "?")))
+    def request(self, message: PushMessage, token: str, access_token: str) -> VendorRequest:
+        return VendorRequest(
+            f"{self.base_url}/api/v1/{self.settings.app_id}/sendMessage",
+            {"content": dumps_compact(build_honor_message(message, token)).encode()},
+            {"Authorization": f"Bearer {access_token}", "Content-Type": "application/json",
+             "timestamp": self.now_ms()},
+        )  # fmt: skip
 
-    async def send(self, message: PushMessage, target: PushTarget) -> PushResult:
-        if not target.token:
-            return result_from_outcome(TokenRejected("empty push token"), target.token)
-        config = self._config
-        access_token = await self.tokens.value()
-        response = await post(
-            self._client,
-            f"{config.base_url.rstrip('/')}/api/v1/{config.app_id}/sendMessage",
-            timeout=config.timeout_s,
-            content=dumps_compact(build_honor_message(message, target.token)).encode(),
-            headers={
-                "Authorization": f"Bearer {access_token}",
-                "Content-Type": "application/json",
-                "timestamp": str(int(self._clock() * 1000)),
-            },
-        )
-        retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock())
-        outcome = classify_honor_response(
-            response.status_code, response.content, target.token, retry_after
-        )
-        if isinstance(outcome, RetryLater) and outcome.retry_after == 0.0:
-            self.tokens.invalidate(access_token)
-        return result_from_outcome(outcome, target.token)
+    def classify(self, status: int, body: bytes, token: str, retry_after: float | None) -> Outcome:
+        return classify_honor_response(status, body, token, retry_after)

@@ -17,9 +17,6 @@ Success is HTTP 200 ``{"sendno", "msg_id"}``; errors are ``{"error": {"code", "m
 from __future__ import annotations
 
 import base64
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import httpx
 
@@ -27,36 +24,16 @@ from lwork.push.providers.base import (
     Delivered,
     Outcome,
     PushMessage,
-    PushResult,
-    PushTarget,
     RetryLater,
     TokenRejected,
     Undeliverable,
-    result_from_outcome,
 )
-from lwork.push.providers.httputil import (
-    TEMPORARY_STATUSES,
-    dumps_compact,
-    loads_object,
-    parse_retry_after,
-    post,
-)
+from lwork.push.providers.httputil import TEMPORARY_STATUSES, dumps_compact, loads_object
+from lwork.push.providers.vendor import VendorProvider, VendorRequest
+from lwork.settings.push import JPushSettings
 
-JPUSH_BASE_URL = "https://api.jpush.cn"
 DEAD_TOKEN_CODES = frozenset({1011})
 TEMPORARY_CODES = frozenset({1000, 2002})
-
-
-@dataclass(frozen=True, slots=True)
-class JPushConfig:
-    app_key: str
-    master_secret: str
-    base_url: str = JPUSH_BASE_URL
-    timeout_s: float = 10.0
-
-    def __post_init__(self) -> None:
-        if not (self.app_key and self.master_secret):
-            raise ValueError("push.jpush needs app_key and master_secret")
 
 
 def build_jpush_request(message: PushMessage, token: str) -> dict[str, object]:
@@ -105,36 +82,24 @@ def classify_jpush_response(status: int, body: bytes, retry_after: float | None)
     return Undeliverable(reason)
 
 
-class JPushProvider:
+class JPushProvider(VendorProvider[JPushSettings]):
     name = "jpush"
+    issues_access_tokens = False
+    empty_token = "empty registration id"
 
-    def __init__(
-        self,
-        config: JPushConfig,
-        client: httpx.AsyncClient,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._config = config
-        self._client = client
-        self._clock = clock
-        credentials = f"{config.app_key}:{config.master_secret}".encode()
-        self._authorization = "Basic " + base64.b64encode(credentials).decode()
+    def request(self, message: PushMessage, token: str, access_token: str) -> VendorRequest:
+        settings = self.settings
+        credentials = f"{settings.app_key}:{settings.master_secret.get_secret_value()}"
+        return VendorRequest(
+            f"{self.base_url}/v3/push",
+            {"content": dumps_compact(build_jpush_request(message, token)).encode()},
+            {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode(),
+             "Content-Type": "application/json"},
+        )  # fmt: skip
 
-    async def send(self, message: PushMessage, target: PushTarget) -> PushResult:
-        if not target.token:
-            return result_from_outcome(TokenRejected("empty registration id"), target.token)
-        config = self._config
-        response = await post(
-            self._client,
-            f"{config.base_url.rstrip('/')}/v3/push",
-            timeout=config.timeout_s,
-            content=dumps_compact(build_jpush_request(message, target.token)).encode(),
-            headers={"Authorization": self._authorization, "Content-Type": "application/json"},
-        )
-        headers = response.headers
-        retry_after = parse_retry_after(
-            headers.get("retry-after") or headers.get("x-rate-limit-reset"), self._clock()
-        )
-        outcome = classify_jpush_response(response.status_code, response.content, retry_after)
-        return result_from_outcome(outcome, target.token)
+    def retry_after(self, headers: httpx.Headers) -> str | None:
+        value: str | None = headers.get("retry-after") or headers.get("x-rate-limit-reset")
+        return value
+
+    def classify(self, status: int, body: bytes, token: str, retry_after: float | None) -> Outcome:
+        return classify_jpush_response(status, body, retry_after)

@@ -16,47 +16,19 @@ and the rest are permanent.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-
-import httpx
-
 from lwork.push.providers.base import (
     Delivered,
     Outcome,
     PushMessage,
-    PushResult,
-    PushTarget,
     RetryLater,
     TokenRejected,
     Undeliverable,
-    result_from_outcome,
 )
-from lwork.push.providers.httputil import (
-    TEMPORARY_STATUSES,
-    dumps_compact,
-    loads_object,
-    parse_retry_after,
-    post,
-)
+from lwork.push.providers.httputil import TEMPORARY_STATUSES, dumps_compact, loads_object
+from lwork.push.providers.vendor import VendorProvider, VendorRequest
+from lwork.settings.push import XiaomiSettings
 
-XIAOMI_BASE_URL = "https://api.xmpush.xiaomi.com"
 TEMPORARY_CODES = frozenset({1, 10001, 10002, 10003, 10027, 10034, 26003})
-
-
-@dataclass(frozen=True, slots=True)
-class XiaomiConfig:
-    app_secret: str
-    """The app's AppSecret from the Xiaomi developer console."""
-    package_name: str
-    """The Android package (``restricted_package_name``)."""
-    base_url: str = XIAOMI_BASE_URL
-    timeout_s: float = 10.0
-
-    def __post_init__(self) -> None:
-        if not (self.app_secret and self.package_name):
-            raise ValueError("push.xiaomi needs app_secret and package_name")
 
 
 def build_xiaomi_form(message: PushMessage, package: str, token: str) -> dict[str, str]:
@@ -94,33 +66,18 @@ def classify_xiaomi_response(
     return Undeliverable(reason)
 
 
-class XiaomiProvider:
+class XiaomiProvider(VendorProvider[XiaomiSettings]):
     name = "xiaomi"
+    issues_access_tokens = False
+    empty_token = "empty registration id"
 
-    def __init__(
-        self,
-        config: XiaomiConfig,
-        client: httpx.AsyncClient,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._config = config
-        self._client = client
-        self._clock = clock
+    def request(self, message: PushMessage, token: str, access_token: str) -> VendorRequest:
+        settings = self.settings
+        return VendorRequest(
+            f"{self.base_url}/v3/message/regid",
+            {"data": build_xiaomi_form(message, settings.package_name, token)},
+            {"Authorization": f"key={settings.app_secret.get_secret_value()}"},
+        )
 
-    async def send(self, message: PushMessage, target: PushTarget) -> PushResult:
-        if not target.token:
-            return result_from_outcome(TokenRejected("empty registration id"), target.token)
-        config = self._config
-        response = await post(
-            self._client,
-            f"{config.base_url.rstrip('/')}/v3/message/regid",
-            timeout=config.timeout_s,
-            data=build_xiaomi_form(message, config.package_name, target.token),
-            headers={"Authorization": f"key={config.app_secret}"},
-        )
-        retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock())
-        outcome = classify_xiaomi_response(
-            response.status_code, response.content, target.token, retry_after
-        )
-        return result_from_outcome(outcome, target.token)
+    def classify(self, status: int, body: bytes, token: str, retry_after: float | None) -> Outcome:
+        return classify_xiaomi_response(status, body, token, retry_after)
