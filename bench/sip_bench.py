@@ -19,6 +19,10 @@ Prints one JSON line per figure, each with the reference measured in the same ru
 * ``pstn_concurrent``: ``--concurrent`` calls established at ``--rate`` and held together;
   established calls counted by lwork (every status ``hookoff``) and by sipp (peak current
   calls). Reference: sipp calling sipp with the same count and hold.
+* ``webhook_under_calls`` (``--webhook``): the CPS run's call records sent by the CDR webhook
+  to a BOSS failing every third request; every closed record must arrive, none twice after
+  removing duplicates by ``id`` (``bench._sip_webhook``). ``--webhook --only cps --seconds 100``
+  is the 10,000-call run of issue 15.
 * ``pstn_ramp`` (``--ramp``): the offered rate raised step by step until calls fail or lwork
   falls behind; the highest rate carried with zero failures, the rate where failures begin and
   the rate where lwork fell behind (``bench._sip_ramp``).
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import tempfile
 import time
@@ -65,6 +70,7 @@ from bench._sip_drive import (
     trunk_overrides,
 )
 from bench._sip_ramp import ramp
+from bench._sip_webhook import WebhookReceiver, drain, flaky_boss, webhook_overrides
 from bench._verdict import Verdict
 from bench.http_bench import can_pin, free_port, pinned, run_async
 from lwork.settings import Settings
@@ -158,6 +164,18 @@ def cps_figure(
     verdict.require(
         args.smoke or ref["calls_per_s"] is not None, "pstn_cps", f"no reference rate: {ref}"
     )
+
+
+def webhook_figure(tmp: Path, boss: WebhookReceiver, calls: int) -> None:
+    figure = drain(tmp / "lwork.db", boss, calls, wait_s=60 + calls / 20)
+    verdict.emit(figure)
+    name = "webhook_under_calls"
+    verdict.require(figure["records_closed"] >= calls, name, f"{figure['records_closed']} "
+                    f"records closed for {calls} calls")  # fmt: skip
+    verdict.none_failed(name, "records never delivered", figure["missing"])
+    verdict.none_failed(name, "records the database never closed", figure["unknown"])
+    verdict.none_failed(name, "bad signatures", figure["bad_signatures"])
+    verdict.require(figure["outbox_depth_after"] == 0, name, "the outbox did not drain")
 
 
 def profile_cps(
@@ -260,9 +278,15 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--ramp-step", type=float, default=20.0, help="rate added each step")
     parser.add_argument("--ramp-to", type=float, default=1000.0, help="last rate tried")
     parser.add_argument("--ramp-seconds", type=float, default=5.0, help="length of each step")
+    parser.add_argument(
+        "--webhook",
+        action="store_true",
+        help="send the CPS run's records to a BOSS failing every third request",
+    )
     parser.add_argument("--smoke", action="store_true", help="a few seconds, tiny load (CI)")
     args = parser.parse_args()
     if args.smoke:
+        args.webhook = True
         args.rate, args.seconds, args.hold, args.concurrent, args.plateau = 20.0, 1.0, 0.5, 20, 3.0
         args.ramp, args.ramp_from, args.ramp_step, args.ramp_to = True, 10.0, 10.0, 20.0
         args.ramp_seconds = 1.0
@@ -285,11 +309,14 @@ def main() -> None:
             "smoke": args.smoke,
         }
     )
-    expected = []
-    with tempfile.TemporaryDirectory(prefix="lwork-sip-bench-") as name:
-        tmp = Path(name)
+    expected: list[str] = []
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lwork-sip-bench-")))
         carrier_port = free_udp_port()
         overrides = trunk_overrides(tmp, carrier_port, args.concurrent)
+        boss = stack.enter_context(flaky_boss()) if args.webhook else None
+        if boss is not None:
+            overrides.update(webhook_overrides(boss.url))
         peak = max(args.concurrent, args.rate * args.hold, args.ramp_to * args.hold * args.ramp)
         args.callers = callers_for(peak, Settings(**overrides))
         extra["callers"] = args.callers
@@ -303,6 +330,9 @@ def main() -> None:
             if args.only != "concurrent":
                 expected.append("pstn_cps")
                 cps_figure(port, proc.pid, carrier_port, tmp, args, extra)
+            if boss is not None and args.only != "concurrent":
+                expected.append("webhook_under_calls")
+                webhook_figure(tmp, boss, int(args.rate * args.seconds))
             if args.profile and args.only != "concurrent":
                 profile_cps(port, proc.pid, carrier_port, tmp, args)
             if args.only != "cps":
