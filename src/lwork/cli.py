@@ -34,6 +34,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         access_log=False,
         proxy_headers=False,
         timeout_graceful_shutdown=5,
+        ssl_certfile=settings.http.tls_cert,
+        ssl_keyfile=settings.http.tls_key,
     )
     try:
         uvicorn.Server(config).run()
@@ -277,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"lwork: invalid settings: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format, settings.log_full_numbers)
     result: int = args.run(settings, args)
     return result
 

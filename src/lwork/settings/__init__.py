@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     """Where the embedded SQLite database and other local state live."""
     log_level: str = "INFO"
     """Python logging level."""
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one object a line (``ts``, ``level``, ``logger``, ``request_id``, ``call_id``
+    when the line names a call, ``msg``, ``exc``) for a log shipper; ``text``: for people."""
+    log_full_numbers: bool = False
+    """Print phone numbers whole in the log. Off: every number of seven digits or more is cut
+    to its last four (``*******8000``), in both formats and from every library's lines."""
     secret_key: SecretStr = SecretStr("")
     """Key for HMACs of SMS codes. Set the same value on every node; empty: generated once into
     ``data_dir/secret.key`` (fine for one node)."""

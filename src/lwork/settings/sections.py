@@ -3,6 +3,7 @@ modules of their own. Every field carries its default and a docstring."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -18,6 +19,11 @@ class HttpSettings(Section):
     """TCP port of the API (the original served 8080)."""
     body_limit: int = Field(64 * 1024, ge=1024)
     """Largest request body accepted, in bytes; larger bodies get 413."""
+    tls_cert: Path | None = None
+    """PEM certificate chain to serve HTTPS with (``tls_key`` too). Unset: plain HTTP, for a
+    reverse proxy that ends TLS (README, "Running in production")."""
+    tls_key: Path | None = None
+    """PEM private key of ``tls_cert``."""
     trusted_proxies: list[str] = []
     """Addresses or CIDR networks of our own proxies, whose X-Forwarded-For entries are
     believed: the client is the rightmost entry that is not one of them (rate limits, media)."""
@@ -39,6 +45,15 @@ class HttpSettings(Section):
         for entry in value:
             ip_network(entry.strip(), strict=False)  # ValueError names the bad entry
         return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> HttpSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("http.tls_cert and http.tls_key go together: set both or neither")
+        for name, path in (("tls_cert", self.tls_cert), ("tls_key", self.tls_key)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"http.{name}: no such file {path}")
+        return self
 
 
 class DatabaseSettings(Section):
