@@ -1,0 +1,78 @@
+"""The deployment recipe in ``deploy/`` is what lwork accepts: systemd verifies the units
+(every key known, the command there), the example cluster's settings load as a production
+node with the compose file's environment and raise none of production's refusals, and the
+compose file wires every API node to the same database, bus and relay (issue #16 item 4)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lwork.settings import load_settings
+from lwork.settings.production import production_problems
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+LWORK = Path(sys.executable).parent / "lwork"
+
+
+def test_systemd_verifies_the_units_without_a_word(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed (Debian: systemd)")
+    units = []
+    for unit in sorted((DEPLOY / "systemd").glob("*.service")):
+        text = unit.read_text().replace("/opt/lwork/.venv/bin/lwork", str(LWORK))
+        (tmp_path / unit.name).write_text(text)
+        units.append(str(tmp_path / unit.name))
+    assert len(units) == 2
+    run = subprocess.run([analyze, "verify", *units], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stderr == "" and run.stdout == "", run.stderr
+    # The check has teeth: a misspelt key is reported.
+    broken = Path(units[0]).read_text().replace("LimitNOFILE=", "LimitNOFILES=")
+    Path(units[0]).write_text(broken)
+    run = subprocess.run([analyze, "verify", units[0]], capture_output=True, text=True, timeout=60)
+    assert "LimitNOFILES" in run.stderr
+
+
+def compose() -> dict[str, object]:
+    loaded = yaml.safe_load((DEPLOY / "cluster" / "compose.yaml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def test_the_cluster_settings_make_a_production_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    services = compose()["services"]
+    assert isinstance(services, dict)
+    for name in ("api1", "api2"):
+        environment = services[name]["environment"]
+        for key in [k for k in os.environ if k.startswith("LWORK_")]:
+            monkeypatch.delenv(key)
+        monkeypatch.setenv("LWORK_CONFIG", str(DEPLOY / "cluster" / "lwork.toml"))
+        monkeypatch.setenv("LWORK_SECRET_KEY", "x" * 43)
+        monkeypatch.setenv("LWORK_NODE", environment["LWORK_NODE"])
+        settings = load_settings()
+        assert settings.env == "production" and settings.node == name
+        assert production_problems(settings) == []
+        assert settings.bus.url.startswith("redis://redis:")
+        assert settings.media.ng_url == "udp://rtpengine:2223"
+        assert settings.http.trusted_proxies == [
+            services["nginx"]["networks"]["lwork"]["ipv4_address"]
+        ]
+        assert "${LWORK_SECRET_KEY:?" in environment["LWORK_SECRET_KEY"]  # never a default
+
+
+def test_every_file_the_compose_file_mounts_is_in_deploy() -> None:
+    services = compose()["services"]
+    assert isinstance(services, dict)
+    for service in services.values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                path = (DEPLOY / "cluster" / source).resolve()
+                assert path.exists() or path.name == "tls", volume
