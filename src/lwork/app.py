@@ -75,6 +75,7 @@ from lwork.settings import Settings
 from lwork.sip.trunk.user_agent import Trunk
 from lwork.sip.trunk.wiring import TrunkLegs, trunk_config
 from lwork.storage.engine import create_engine, migrate, sqlite_hot_path
+from lwork.telemetry import Telemetry
 
 log = logging.getLogger("lwork")
 
@@ -148,6 +149,7 @@ def build_app(
     """The whole server. ``sms`` replaces the configured SMS provider (the simulator's demo);
     ``on_ready`` runs once everything has started."""
     clock = clock or SystemClock()
+    telemetry = Telemetry()
     engine = create_engine(settings.database_url, settings.database.pool_size)
     http_client = httpx.AsyncClient()
     auth = settings.auth
@@ -176,6 +178,7 @@ def build_app(
             text=sms_settings.text,
         ),
         server_secret(settings),
+        telemetry,
     )
     store = AccountStore(engine)
     presence = SessionPresence(store, settings.presence.window_s, clock.wall)
@@ -214,6 +217,7 @@ def build_app(
             account_event_ttl_s=settings.push.account_event_ttl_s,
         ),
         wall=clock.wall,
+        telemetry=telemetry,
     )
     channel = PushChannelApi(
         store=store,
@@ -281,7 +285,7 @@ def build_app(
     # next life (same node name, another owner) closes them.
     charging = CallCharging(
         billing, records, node=settings.node, owner=f"{settings.node}/{secrets.token_hex(6)}",
-        wall=clock.wall,
+        wall=clock.wall, telemetry=telemetry,
     )  # fmt: skip
     keeper = RecordKeeper(
         records, charging, heartbeat_s=settings.calls.cdr_heartbeat_s,
@@ -350,6 +354,7 @@ def build_app(
             wall=clock.wall,
             charging=charging,
             fraud=fraud,
+            telemetry=telemetry,
         )
 
     def edge_over(side: CallSide) -> HttpEdge:
@@ -366,7 +371,8 @@ def build_app(
                 "relay_restarts": relay.restarts,
                 "cdr_outbox_depth": webhook.depth if webhook else 0,
                 "cdr_outbox_oldest_s": webhook.oldest_s if webhook else 0.0,
-            }
+            },
+            telemetry,
         )
         table = RouteTable(
             [
@@ -392,6 +398,7 @@ def build_app(
             login_limiter=login_limiter,
             trusted_proxies=settings.http.trusted_proxies,
             monotonic=clock.monotonic,
+            telemetry=telemetry,
         )
 
     freezer = (

@@ -14,6 +14,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from lwork.telemetry import Telemetry
+
 Kind = Literal["gauge", "counter"]
 METRICS: dict[str, tuple[Kind, str]] = {
     "held_polls": ("gauge", "Long polls this node holds now."),
@@ -29,9 +31,14 @@ METRICS: dict[str, tuple[Kind, str]] = {
 
 
 class NodeMetrics(Collector):
-    def __init__(self, read: Callable[[], dict[str, int | float]]) -> None:
-        """``read()`` returns the current value of every name in ``METRICS``."""
+    def __init__(
+        self, read: Callable[[], dict[str, int | float]], telemetry: Telemetry | None = None
+    ) -> None:
+        """``read()`` returns the current value of every name in ``METRICS``; ``telemetry``'s
+        labelled series are in the Prometheus formats only (the JSON view keeps its flat
+        shape)."""
         self._read = read
+        self._telemetry = telemetry
 
     def values(self) -> dict[str, int | float]:
         return self._read()
@@ -41,6 +48,8 @@ class NodeMetrics(Collector):
             kind, help_text = METRICS[name]
             family = GaugeMetricFamily if kind == "gauge" else CounterMetricFamily
             yield family("lwork_" + name, help_text, value=value)
+        if self._telemetry is not None:
+            yield from self._telemetry.families()
 
     def exposition(self, accept: str) -> tuple[bytes, str] | None:
         """The scrape body and its content type, if ``accept`` names a Prometheus format."""

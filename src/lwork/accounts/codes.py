@@ -24,6 +24,7 @@ from lwork.accounts.sms_caps import (
 from lwork.addresses import limit_key
 from lwork.errors import Failed, TooManyRequests
 from lwork.storage.tables import limit_locks, sms_codes
+from lwork.telemetry import Telemetry
 
 log = logging.getLogger("lwork.sms")
 _LOCK = "sms_send"
@@ -48,12 +49,18 @@ async def _window(conn: AsyncConnection, scope: ColumnElement[bool] | None, sinc
 
 class CodeService:
     def __init__(
-        self, engine: AsyncEngine, provider: SmsProvider, policy: CodePolicy, secret: bytes
+        self,
+        engine: AsyncEngine,
+        provider: SmsProvider,
+        policy: CodePolicy,
+        secret: bytes,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._engine = engine
         self._provider = provider
         self._policy = policy
         self._secret = secret
+        self._telemetry = telemetry or Telemetry()
 
     def _digest(self, phone: str, purpose: str, code: str) -> str:
         message = f"{phone}|{purpose}|{code}".encode()
@@ -84,6 +91,7 @@ class CodeService:
             )
             wait = wait_before_send(policy.caps, usage, now)
             if wait:
+                self._telemetry.sms.inc("refused")
                 raise TooManyRequests(wait)
             code = f"{secrets.randbelow(1_000_000):06d}"
             # A new code replaces any older one for the same purpose.
@@ -110,12 +118,14 @@ class CodeService:
         try:
             await self._provider.send(phone, policy.text.format(code=code), code)
         except SmsError as exc:
+            self._telemetry.sms.inc("failed")
             log.warning("SMS to %s failed: %s", phone, exc)
             async with self._engine.begin() as conn:
                 await conn.execute(
                     update(sms_codes).where(sms_codes.c.id == code_id).values(used=True)
                 )
             raise Failed("sms_failed") from exc
+        self._telemetry.sms.inc("sent")
 
     async def check(self, phone: str, purpose: str, code: str, now: float) -> bool:
         """True once per valid code. Every check spends one of the code's attempts before the

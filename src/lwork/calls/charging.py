@@ -20,6 +20,7 @@ from lwork.calls.bridge import CALLEE, CALLER, LOCAL, PAID, PHONE, REMOTE, Shape
 from lwork.calls.live import LiveCall
 from lwork.calls.records import CallRecord, leg_quality, sip_status
 from lwork.calls.records_store import RecordStore
+from lwork.telemetry import Telemetry
 
 log = logging.getLogger("lwork.calls")
 
@@ -47,6 +48,7 @@ class CallCharging:
         node: str,
         owner: str,
         wall: Callable[[], float],
+        telemetry: Telemetry | None = None,
     ) -> None:
         """``billing`` and ``records`` None: calls are free and unrecorded (tests of the call
         flow alone). ``owner`` names this process's life on ``node`` (records it heart-beats)."""
@@ -55,6 +57,7 @@ class CallCharging:
         self.node = node
         self.owner = owner
         self._wall = wall
+        self._telemetry = telemetry or Telemetry()
 
     async def hold(self, live: LiveCall) -> None:
         """A paid SIP leg is about to be placed: reserve the first minute of the call's paid
@@ -119,6 +122,10 @@ class CallCharging:
         except Exception:  # the database failed: keep the record in the log, for the operator
             log.exception("CDR NOT WRITTEN, settle by hand: %s", record)
             return False
+        if charge is not None:
+            charged = self._telemetry.charged
+            charged.inc("coin_cents", amount=charge.cents)
+            charged.inc("package_minutes", amount=charge.minutes)
         return charge is not None
 
     def record(self, live: LiveCall, role: str, ended: bool) -> CallRecord:

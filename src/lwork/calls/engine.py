@@ -35,6 +35,8 @@ from lwork.calls.bridge import (
     Event,
     Hangup,
     Invite,
+    LegAnswered,
+    LegRinging,
     MediaSeen,
     MediaSilent,
     OpenRecord,
@@ -57,6 +59,7 @@ from lwork.calls.stats_refresh import StatsRefresher
 from lwork.fraud.service import FraudService
 from lwork.media.ng.client import CallStats, NgError
 from lwork.push.service import PushService
+from lwork.telemetry import Telemetry
 
 log = logging.getLogger("lwork.calls")
 TICK_S = 0.25
@@ -98,6 +101,7 @@ class CallEngine:
         wall: Callable[[], float],
         charging: CallCharging,
         fraud: FraudService | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         """``reachable(phone)`` awaits the callee's account uuid if its app can be reached
         (a live session that polls or can be pushed), else None; ``owner(phone)`` the uuid of
@@ -113,6 +117,7 @@ class CallEngine:
         self.wall = wall
         self.charging = charging
         self.fraud = fraud
+        self.telemetry = telemetry or Telemetry()
         self.calls: dict[str, LiveCall] = {}
         self.callee_sids: dict[str, str] = {}
         """The session id an answering p2p app holds -> its call's."""
@@ -147,6 +152,10 @@ class CallEngine:
         """Hand ``event`` to the call's bridge and perform what follows; ``Refused`` if it
         cannot happen now."""
         async with live.lock:
+            if isinstance(event, LegRinging | LegAnswered) and not live.rang:
+                live.rang = True  # the first sign of the other side: post-dial delay ends
+                elapsed = self.wall() - live.started_wall
+                self.telemetry.call_setup_seconds.observe(elapsed, live.shape.value)
             actions = live.bridge.handle(event, self.now())
             live.next_check = 0.0  # its timers may have changed: the next tick looks again
             await self._perform(live, actions)
@@ -172,6 +181,8 @@ class CallEngine:
 
         match action:
             case Dial(role):
+                if live.shape is Shape.P2P:
+                    self.telemetry.p2p_fallbacks.inc()
                 self.spawn(dial(self, live, role))
             case Invite(role):
                 live.invited = True
@@ -245,6 +256,8 @@ class CallEngine:
         if self.callbacks.get(live.account) == live.sid:
             del self.callbacks[live.account]
         log.info("call %s released: %s", live.sid, reason)
+        answered = "yes" if live.answered_wall else "no"
+        self.telemetry.calls_ended.inc(live.shape.value, reason, answered)
         with contextlib.suppress(NgError):
             if not live.answered_wall:
                 await self.media.forget(live.sid)  # the final statistics are shown to nobody

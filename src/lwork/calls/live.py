@@ -60,6 +60,8 @@ class LiveCall:
     dialled_wall: dict[str, float] = field(default_factory=dict)
     answered_wall: dict[str, float] = field(default_factory=dict)
     """When each leg answered (wall clock): where its record's meter starts."""
+    rang: bool = False
+    """The other side has rung or answered (the call's set-up time is counted)."""
     held: bool = False
     """A reservation of the balance is held for the call."""
     invited: bool = False

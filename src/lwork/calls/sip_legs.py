@@ -42,9 +42,11 @@ class LegEvents:
         self._feed(LegRinging(self._role), early_sdp if keep_sdp else None)
 
     def answered(self, sdp: str) -> None:
+        self._engine.telemetry.sip_outcomes.inc("200")
         self._feed(LegAnswered(self._role), sdp)
 
     def failed(self, code: int, reason: str) -> None:
+        self._engine.telemetry.sip_outcomes.inc(str(code))
         self._feed(LegEnded(self._role, f"sip_{code}"))
 
     def ended(self, reason: str) -> None:

@@ -52,9 +52,12 @@ class Route:
     checks_password: bool = False
     """Costly (a password hash): also counted against the per-IP login limit."""
     key: str = field(init=False)
+    label: str = field(init=False)
+    """``GET /lwork/mobile/voip/calls``: the route's name in metrics."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", normalise(self.path))
+        object.__setattr__(self, "label", f"{self.method} {self.path}")
 
 
 def normalise(path: str) -> str:

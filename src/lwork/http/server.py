@@ -5,7 +5,9 @@ Every response carries a JSON body with ``status``; no request produces a 500 (C
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -37,6 +39,7 @@ from lwork.http.routing import AfterSend, Match, RawReply, RouteTable
 from lwork.ids import new_request_id
 from lwork.observability import request_id_var
 from lwork.ratelimit import RateLimiter
+from lwork.telemetry import Telemetry
 
 log = logging.getLogger("lwork.http")
 
@@ -119,6 +122,14 @@ async def _disconnected(request: Request) -> None:
             return
 
 
+_UNROUTED = "unrouted"
+
+
+@functools.cache
+def _status_text(status: int) -> str:
+    return str(status)
+
+
 class HttpEdge:
     """The one Starlette endpoint that serves the whole route table."""
 
@@ -131,8 +142,10 @@ class HttpEdge:
         login_limiter: RateLimiter,
         trusted_proxies: Sequence[str],
         monotonic: Callable[[], float],
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._table = table
+        self._telemetry = telemetry or Telemetry()
         self._body_limit = body_limit
         self._ip_limiter = ip_limiter
         self._login_limiter = login_limiter
@@ -156,6 +169,7 @@ class HttpEdge:
 
     async def answer(self, request: Request, match: Match | None = None) -> EdgeAnswer:
         """The answer to ``request``; ``match``: the table's match for it, if already made."""
+        began = time.perf_counter()
         request_id = new_request_id()
         token = request_id_var.set(request_id)
         wrapped = False
@@ -183,6 +197,11 @@ class HttpEdge:
         answer.headers.append((b"x-request-id", request_id.encode()))
         if request.method == "POST":
             answer.headers.append(_ANY_ORIGIN)
+        # Only routes of the table name a series: a stranger's paths must not add any.
+        label = _UNROUTED if match is None or match.route is None else match.route.label
+        telemetry = self._telemetry
+        telemetry.http_seconds.observe(time.perf_counter() - began, label)
+        telemetry.http_responses.inc(label, _status_text(answer.status))
         return answer
 
     async def _dispatch(self, request: Request, match: Match | None, request_id: str) -> EdgeAnswer:

@@ -18,6 +18,7 @@ from lwork.accounts.store import AccountStore
 from lwork.push.bus import Bus, Kick, SessionEnded, Wake
 from lwork.push.mailbox import Mailbox, device_key
 from lwork.push.providers import PushMessage, PushProvider, PushTarget
+from lwork.telemetry import Telemetry
 
 log = logging.getLogger("lwork.push")
 
@@ -48,7 +49,9 @@ class PushService:
         providers: Mapping[str, PushProvider],
         policy: PushPolicy,
         wall: Callable[[], float],
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self._telemetry = telemetry or Telemetry()
         self._store = store
         self._sessions = sessions
         self._mailbox = mailbox
@@ -122,11 +125,17 @@ class PushService:
             provider = self._providers.get(provider_name)
             if token is None or provider is None:
                 continue
+            pushes = self._telemetry.pushes
             try:
                 result = await provider.send(message, PushTarget(provider_name, token))
             except Exception:  # a provider bug must not take the caller down
+                pushes.inc(provider_name, "error")
                 log.exception("push via %s failed", provider_name)
                 continue
+            if result.delivered:
+                pushes.inc(provider_name, "delivered")
+            else:
+                pushes.inc(provider_name, "dead_token" if result.rejected_tokens else "failed")
             if result.rejected_tokens:
                 log.info("dropping dead %s registration of %s", registration, uuid)
                 await self._store.remove_push_token(uuid, device_id, registration)

@@ -1,0 +1,125 @@
+"""The node's labelled counters and latency histograms, kept by the code that sees each thing
+happen and read by ``/metrics`` in Prometheus' formats (CONTRACT §11).
+
+Plain dictionaries and lists rather than ``prometheus_client``'s metric objects: an observation
+costs a dictionary lookup and a bisection, with no lock, on the status-poll path that runs
+thousands of times a second; ``prometheus_client`` is used only to write the exposition. Label
+values are always from closed sets (route templates, call kinds, end reasons, SIP codes,
+provider names), never from what a client sends, so the series stay bounded.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterator
+
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
+
+HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Seconds; a held long poll lands in the last, ``+Inf`` (held up to ``push.hold_s``)."""
+SETUP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0)
+"""Seconds from a call's start to the other side ringing (post-dial delay)."""
+
+
+def _go_float(bound: float) -> str:
+    """A bucket's bound as Prometheus writes it (``10.0``, ``0.001``)."""
+    text: str = floatToGoString(bound)  # type: ignore[no-untyped-call]
+    return text
+
+
+class Counter:
+    def __init__(self, name: str, help_text: str, labels: tuple[str, ...]) -> None:
+        self.name, self.help, self.labels = name, help_text, labels
+        self.values: dict[tuple[str, ...], float] = {}
+
+    def inc(self, *labels: str, amount: float = 1.0) -> None:
+        self.values[labels] = self.values.get(labels, 0.0) + amount
+
+    def value(self, *labels: str) -> float:
+        return self.values.get(labels, 0.0)
+
+    def family(self) -> Metric:
+        family = CounterMetricFamily(self.name, self.help, labels=self.labels)
+        for labels, value in sorted(self.values.items()):
+            family.add_metric(labels, value)
+        return family
+
+
+class Histogram:
+    def __init__(
+        self, name: str, help_text: str, labels: tuple[str, ...], buckets: tuple[float, ...]
+    ) -> None:
+        self.name, self.help, self.labels, self.buckets = name, help_text, labels, buckets
+        self.series: dict[tuple[str, ...], list[float]] = {}
+        """Per label set: a count per bucket (the last is ``+Inf``), then the sum."""
+
+    def observe(self, value: float, *labels: str) -> None:
+        series = self.series.get(labels)
+        if series is None:
+            series = self.series[labels] = [0.0] * (len(self.buckets) + 2)
+        series[bisect_left(self.buckets, value)] += 1
+        series[-1] += value
+
+    def count(self, *labels: str) -> int:
+        series = self.series.get(labels)
+        return 0 if series is None else int(sum(series[:-1]))
+
+    def family(self) -> Metric:
+        family = HistogramMetricFamily(self.name, self.help, labels=self.labels)
+        bounds = [*(_go_float(bound) for bound in self.buckets), "+Inf"]
+        for labels, series in sorted(self.series.items()):
+            cumulative, running = [], 0.0
+            for bound, count in zip(bounds, series[:-1], strict=True):
+                running += count
+                cumulative.append((bound, running))
+            family.add_metric(list(labels), cumulative, series[-1])
+        return family
+
+
+class Telemetry:
+    """Every labelled series of a node. One instance per app (the tests run several in one
+    process), handed by the composition root to the parts that count."""
+
+    def __init__(self) -> None:
+        self.http_seconds = Histogram(
+            "lwork_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route (held long polls included).",
+            ("route",), HTTP_BUCKETS,
+        )  # fmt: skip
+        self.http_responses = Counter(
+            "lwork_http_responses", "HTTP answers by route and status code.", ("route", "code")
+        )
+        self.call_setup_seconds = Histogram(
+            "lwork_call_setup_seconds",
+            "From a call's start to the other side ringing (post-dial delay), by call kind.",
+            ("kind",), SETUP_BUCKETS,
+        )  # fmt: skip
+        self.calls_ended = Counter(
+            "lwork_calls_ended",
+            "Calls released, by kind, end reason and whether any leg was answered.",
+            ("kind", "reason", "answered"),
+        )
+        self.p2p_fallbacks = Counter(
+            "lwork_p2p_fallbacks", "App calls that went on to the callee's phone.", ()
+        )
+        self.sip_outcomes = Counter(
+            "lwork_sip_invite_outcomes", "Final answers to the trunk INVITEs we sent, by code.",
+            ("code",),
+        )  # fmt: skip
+        self.pushes = Counter(
+            "lwork_pushes", "Pushes sent to providers, by provider and outcome.",
+            ("provider", "outcome"),
+        )  # fmt: skip
+        self.sms = Counter(
+            "lwork_sms", "SMS codes handed to the provider, by outcome.", ("outcome",)
+        )
+        self.charged = Counter(
+            "lwork_charged", "What calls were charged: cents of coins, or package minutes.",
+            ("unit",),
+        )  # fmt: skip
+
+    def families(self) -> Iterator[Metric]:
+        for series in vars(self).values():
+            if isinstance(series, Counter | Histogram):
+                yield series.family()

@@ -1,0 +1,96 @@
+"""The labelled series of ``/metrics`` (issue #16 item 2) count what happened, through real
+HTTP, real UDP and sipp as the carrier: HTTP latency and answers per route, a call's set-up time
+and its end by kind and reason, the carrier's answers, SMS codes sent; and a stranger's made-up
+paths add no series."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from test_call_records import closed_records
+from test_p2p_calls import ALICE, BOB, FAST, make_app, two_apps
+from test_sip_trunk import free_udp_port
+from test_trunk_calls import PHONE_NUMBER, SIPP, finished, sipp, trunk_settings
+
+from conftest import LiveServer
+
+pytestmark = pytest.mark.skipif(
+    SIPP is None, reason="sipp not installed: apt-get install sip-tester"
+)
+Factory = Callable[..., Any]
+PROMETHEUS = {"Accept": "text/plain;version=0.0.4"}
+
+
+async def scrape(server: LiveServer) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = (await server.get("/metrics", headers=PROMETHEUS)).text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(series: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
+          **labels: str) -> float:  # fmt: skip
+    return series.get((name, frozenset(labels.items())), 0.0)
+
+
+async def test_a_call_its_requests_and_its_end_are_counted(server_factory: Factory) -> None:
+    async with server_factory(**FAST) as server, two_apps(server) as (alice, bob):
+        sid = (await alice.call(BOB))["session_id"]
+        opdata = (await bob.poll())["data"][0]["opdata"]
+        await bob.post("p2p_ringing", {"opdata": opdata})
+        sdp = {"ip": [], "port": bob.rtp.port}
+        assert (await bob.post("p2p_answer", {"opdata": opdata, "sdp": sdp}))["status"] == "ok"
+        await alice.hangup(sid)
+        await closed_records(server, ALICE, 1)
+        series = await scrape(server)
+    calls = "POST /lwork/mobile/voip/calls"
+    assert value(series, "lwork_http_responses_total", route=calls, code="200") == 1
+    assert value(series, "lwork_http_request_duration_seconds_count", route=calls) == 1
+    assert value(series, "lwork_http_request_duration_seconds_bucket", route=calls, le="+Inf") == 1
+    assert value(series, "lwork_calls_ended_total", kind="p2p", reason="hangup_caller",
+                 answered="yes") == 1  # fmt: skip
+    assert value(series, "lwork_call_setup_seconds_count", kind="p2p") == 1
+    setup_s = value(series, "lwork_call_setup_seconds_sum", kind="p2p")
+    assert 0 < setup_s < 10
+    assert value(series, "lwork_sms_total", outcome="sent") == 2  # the two apps registered
+
+
+async def test_the_carriers_answers_and_an_unanswered_phone_call(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    port = free_udp_port()
+    carrier = await sipp(tmp_path, "uas_busy.xml", "-p", str(port))
+    try:
+        async with server_factory(**trunk_settings(port)) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            await alice.call(PHONE_NUMBER, type_="pstn")
+            await finished(carrier)
+            await closed_records(server, ALICE, 1)
+            series = await scrape(server)
+            alice.rtp.close()
+    finally:
+        if carrier.returncode is None:
+            carrier.kill()
+    assert value(series, "lwork_sip_invite_outcomes_total", code="486") == 1
+    assert value(series, "lwork_calls_ended_total", kind="out", reason="sip_486",
+                 answered="no") == 1  # fmt: skip
+
+
+async def test_made_up_paths_share_one_series(server_factory: Factory) -> None:
+    async with server_factory() as server:
+        for _ in range(30):
+            await server.get(f"/lwork/{secrets.token_hex(8)}")
+        await asyncio.sleep(0)
+        series = await scrape(server)
+    routes = {dict(labels).get("route") for name, labels in series
+              if name == "lwork_http_responses_total"}  # fmt: skip
+    assert value(series, "lwork_http_responses_total", route="unrouted", code="404") == 30
+    assert routes <= {"unrouted", "GET /metrics"}
