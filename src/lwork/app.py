@@ -360,6 +360,11 @@ def build_app(
     def edge_over(side: CallSide) -> HttpEdge:
         """The HTTP edge with every route, the call routes over the started call engine."""
         calls, relay = side.calls, side.relay
+
+        def quality() -> dict[str, float]:
+            loss, jitter = calls.media_quality()
+            return {"relay_loss_ratio": loss, "relay_jitter_ms": jitter}
+
         node_metrics = NodeMetrics(
             lambda: {
                 "held_polls": registry.held,
@@ -371,6 +376,7 @@ def build_app(
                 "relay_restarts": relay.restarts,
                 "cdr_outbox_depth": webhook.depth if webhook else 0,
                 "cdr_outbox_oldest_s": webhook.oldest_s if webhook else 0.0,
+                **quality(),
             },
             telemetry,
         )

@@ -25,6 +25,11 @@ METRICS: dict[str, tuple[Kind, str]] = {
     "calls_forwarded": ("counter", "Requests for calls held by another node, sent there."),
     "calls_forward_unanswered": ("counter", "Forwarded call requests no node answered."),
     "relay_restarts": ("counter", "Times the built-in relay child died and was started again."),
+    "relay_loss_ratio": (
+        "gauge",
+        "Mean loss (0..1) of the live call legs the relay measures.",
+    ),
+    "relay_jitter_ms": ("gauge", "Mean jitter (ms) of the live call legs the relay measures."),
     "cdr_outbox_depth": ("gauge", "Closed call records waiting for the BOSS's webhook."),
     "cdr_outbox_oldest_s": ("gauge", "Seconds the oldest of them has waited."),
 }

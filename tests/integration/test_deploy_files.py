@@ -1,18 +1,23 @@
 """The deployment recipe in ``deploy/`` is what lwork accepts: systemd verifies the units
 (every key known, the command there), the example cluster's settings load as a production
-node with the compose file's environment and raise none of production's refusals, and the
-compose file wires every API node to the same database, bus and relay (issue #16 item 4)."""
+node with the compose file's environment and raise none of production's refusals, the
+compose file wires every API node to the same database, bus and relay, and the alert rules and
+the dashboard name only series lwork exports (issue #16 items 2 and 4)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from lwork.settings import load_settings
 from lwork.settings.production import production_problems
@@ -76,3 +81,22 @@ def test_every_file_the_compose_file_mounts_is_in_deploy() -> None:
             if source.startswith("."):
                 path = (DEPLOY / "cluster" / source).resolve()
                 assert path.exists() or path.name == "tls", volume
+
+
+async def test_the_alerts_and_the_dashboard_use_only_series_lwork_exports(
+    server_factory: Any,
+) -> None:
+    async with server_factory() as server:
+        text = (await server.get("/metrics", headers={"Accept": "text/plain"})).text
+    exported = set()
+    for family in text_string_to_metric_families(text):
+        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}
+        exported.update(family.name + s for s in suffixes.get(family.type, [""]))
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    expressions = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    dashboard = json.loads((DEPLOY / "grafana" / "lwork.json").read_text())
+    expressions += [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {name for expr in expressions for name in re.findall(r"\blwork_[a-z0-9_]+", expr)}
+    assert len(used) >= 10 and used <= exported, sorted(used - exported)
+    assert all(rule.get("annotations", {}).get("summary") for group in rules["groups"]
+               for rule in group["rules"])  # fmt: skip

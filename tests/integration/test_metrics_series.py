@@ -18,6 +18,8 @@ from test_p2p_calls import ALICE, BOB, FAST, make_app, two_apps
 from test_sip_trunk import free_udp_port
 from test_trunk_calls import PHONE_NUMBER, SIPP, finished, sipp, trunk_settings
 
+from lwork.media.relay.rtp import RtpPacket
+
 from conftest import LiveServer
 
 pytestmark = pytest.mark.skipif(
@@ -48,6 +50,16 @@ async def test_a_call_its_requests_and_its_end_are_counted(server_factory: Facto
         await bob.post("p2p_ringing", {"opdata": opdata})
         sdp = {"ip": [], "port": bob.rtp.port}
         assert (await bob.post("p2p_answer", {"opdata": opdata, "sdp": sdp}))["status"] == "ok"
+        relay = (opdata["ip"], opdata["port"])  # the caller's side of the relay
+        for n in range(200):
+            if n % 4 != 3:  # a quarter of the packets lost on the way
+                alice.rtp.send_rtp(RtpPacket(102, n, n * 160, 0xA11CE, payload=bytes(32)), relay)
+        for _ in range(100):
+            status = await alice.status(sid)
+            if status["stats"].get("pr", 0) >= 150:
+                break
+            await asyncio.sleep(0.05)
+        live = await scrape(server)
         await alice.hangup(sid)
         await closed_records(server, ALICE, 1)
         series = await scrape(server)
@@ -61,6 +73,8 @@ async def test_a_call_its_requests_and_its_end_are_counted(server_factory: Facto
     setup_s = value(series, "lwork_call_setup_seconds_sum", kind="p2p")
     assert 0 < setup_s < 10
     assert value(series, "lwork_sms_total", outcome="sent") == 2  # the two apps registered
+    assert 0.15 < value(live, "lwork_relay_loss_ratio") < 0.35
+    assert value(series, "lwork_relay_loss_ratio") == 0  # no live call left
 
 
 async def test_the_carriers_answers_and_an_unanswered_phone_call(

@@ -274,6 +274,23 @@ class CallEngine:
             log.warning("call %s: the relay no longer knows it", live.sid)
             self.spawn(self.end(live, "relay_lost"))
 
+    def media_quality(self) -> tuple[float, float]:
+        """The mean loss (0..1, over each leg's call so far) and jitter (ms) of the live legs
+        the relay measures, from the views already fetched (the scrape asks the relay
+        nothing)."""
+        losses, jitters = [], []
+        for live in self.calls.values():
+            if live.stats is None:
+                continue
+            for leg in live.stats.legs.values():
+                quality = leg.quality
+                if quality is not None and quality.packets_expected > 0:
+                    losses.append(max(0, quality.packets_lost) / quality.packets_expected)
+                    jitters.append(quality.jitter_ms)
+        if not losses:
+            return 0.0, 0.0
+        return sum(losses) / len(losses), sum(jitters) / len(jitters)
+
     # the accounts taking part
 
     def parties(self) -> set[str]:
