@@ -16,7 +16,7 @@ from lwork.billing.rating import coins_value
 from lwork.errors import Failed
 from lwork.payments.orders import OrderStore, Recharge, Settled
 from lwork.payments.products import Catalogue, Product
-from lwork.payments.provider import Ack, NewOrder, NotVerified, Provider
+from lwork.payments.provider import Ack, NewOrder, NotVerified, Provider, ProviderUnavailable
 from lwork.payments.reconcile import Reconciler
 from lwork.payments.refunds import Refunded, Refunds
 
@@ -72,6 +72,12 @@ class PaymentService:
             extra = await provider.create(
                 NewOrder(payid, product.money_fen, product.id, expires_at)
             )
+        except ProviderUnavailable as exc:
+            # Expected now and then (the provider is down or slow): no traceback, and the app
+            # gets the contract's catch-all, as for any failure it cannot fix by itself.
+            await self._orders.forget(payid)
+            log.warning("order %s not opened: %s is unavailable: %s", payid, pay_type, exc)
+            raise Failed("service_not_available") from exc
         except Exception:
             await self._orders.forget(payid)
             raise

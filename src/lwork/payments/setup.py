@@ -15,6 +15,7 @@ from lwork.payments.reconcile import Reconciler
 from lwork.payments.refunds import Refunds
 from lwork.payments.service import PaymentService
 from lwork.payments.testpay import TestPayProvider
+from lwork.payments.wechat import WechatProvider
 from lwork.settings import Settings
 
 
@@ -25,6 +26,9 @@ def build_payments(
     alipay = settings.payments.alipay
     if alipay.enabled:
         providers["alipay"] = AlipayProvider(alipay)
+    wechat = settings.payments.wechat
+    if wechat.enabled:
+        providers["wechat"] = WechatProvider(wechat, wall)
     test = settings.payments.test
     if test.enabled:
         providers["test"] = TestPayProvider(test.secret.get_secret_value().encode())

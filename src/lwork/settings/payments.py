@@ -128,6 +128,52 @@ class AlipaySettings(Section):
         return self
 
 
+class WechatSettings(Section):
+    """WeChat Pay API v3, App payments (``/v3/pay/transactions/app``)."""
+
+    enabled: bool = False
+    """Offer ``pay_type = "wechat"`` and accept ``POST /lwork/pay/notify/wechat``."""
+    app_id: str = ""
+    """The mobile application's AppID on the WeChat open platform (``wx…``)."""
+    mch_id: str = ""
+    """The merchant id (``mchid``); a notification naming another merchant or app is flagged."""
+    merchant_serial_no: str = ""
+    """Serial number of the merchant's API certificate, named in every signed request."""
+    merchant_private_key: SecretStr = SecretStr("")
+    """The merchant's API private key (PEM) that signs requests and the app's parameters."""
+    api_v3_key: SecretStr = SecretStr("")
+    """The 32-byte API v3 key that notifications' resources are encrypted with."""
+    platform_keys: dict[str, str] = {}
+    """WeChat Pay's public keys by serial (``Wechatpay-Serial``): the platform certificates'
+    keys or the newer ``PUB_KEY_ID_…`` public key, PEM. Replies and notifications signed by
+    a serial not listed here are not believed; list the new key before WeChat rotates."""
+    notify_url: str = ""
+    """Where WeChat Pay posts notifications: this service's public
+    ``https://…/lwork/pay/notify/wechat``."""
+    api_url: str = "https://api.mch.weixin.qq.com"
+    """The API v3 host, asked to open orders, by reconciliation and for refunds."""
+    timestamp_window_s: int = Field(300, ge=30)
+    """A notification or reply signed longer ago (or ahead) than this is refused (seconds)."""
+    timeout_s: float = Field(10.0, gt=0)
+    """How long one API call may take before it counts as unavailable (seconds)."""
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> WechatSettings:
+        if not self.enabled:
+            return self
+        missing = [name for name in ("app_id", "mch_id", "merchant_serial_no", "notify_url")
+                   if not getattr(self, name)]  # fmt: skip
+        missing += [name for name in ("merchant_private_key", "api_v3_key")
+                    if not getattr(self, name).get_secret_value()]  # fmt: skip
+        if not self.platform_keys:
+            missing.append("platform_keys")
+        if missing:
+            raise ValueError("payments.wechat is enabled without " + ", ".join(missing))
+        if len(self.api_v3_key.get_secret_value().encode()) != 32:
+            raise ValueError("payments.wechat.api_v3_key must be 32 bytes")
+        return self
+
+
 class PaymentSettings(Section):
     order_ttl_s: int = Field(1800, ge=60)
     """An order not paid this long after ``get_payid`` is closed (seconds); the providers are
@@ -138,4 +184,5 @@ class PaymentSettings(Section):
     reconcile_every_s: float = Field(60.0, gt=0)
     """How often the server's reconciliation round runs (seconds)."""
     alipay: AlipaySettings = AlipaySettings()
+    wechat: WechatSettings = WechatSettings()
     test: TestPaySettings = TestPaySettings()
