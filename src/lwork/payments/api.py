@@ -34,6 +34,20 @@ class GetRechargesRequest(Struct):
     token: Annotated[str, Meta(max_length=128)] | None = None
 
 
+class PayAppleRequest(Struct):
+    uuid: Annotated[str, Meta(min_length=1, max_length=80)]
+    payid: Annotated[str, Meta(min_length=1, max_length=32)]
+    signed_transaction: Annotated[str, Meta(min_length=1, max_length=60_000)]
+    device_id: Annotated[str, Meta(max_length=128)] | None = None
+    token: Annotated[str, Meta(max_length=128)] | None = None
+
+
+class PayAppleResponse(Struct, kw_only=True):
+    status: str = "ok"
+    coins: int | float | None = None
+    minutes: int | None = None
+
+
 class PayidResponse(Struct, kw_only=True):
     status: str = "ok"
     payid: str
@@ -54,6 +68,8 @@ class PaymentApi:
         return [
             Route("POST", "/lwork/mobile/get_payid", self.get_payid, GetPayidRequest,
                   PayidResponse, summary="open an order for a catalogue product"),
+            Route("POST", "/lwork/mobile/pay/apple", self.pay_apple, PayAppleRequest,
+                  PayAppleResponse, summary="credit an order with a StoreKit 2 transaction"),
             Route("POST", "/lwork/mobile/get_recharges", self.get_recharges,
                   GetRechargesRequest, RechargesResponse,
                   summary="the caller's paid orders, oldest first"),
@@ -73,6 +89,13 @@ class PaymentApi:
         )
         opened = await self._payments.open_order(session.uuid, body.uuid, product, body.pay_type)
         return {"status": "ok", "payid": opened.pop("payid"), "uuid": body.uuid, **opened}
+
+    async def pay_apple(self, req: ApiRequest) -> Reply:
+        body = req.parse(PayAppleRequest)
+        proof = Proof(req.bearer or body.token, body.device_id, req.client_ip)
+        session = await self._accounts.authorize(body.uuid, proof, DEVICE_AND_POLL)
+        return await self._payments.apple_purchase(session.uuid, body.payid,
+                                                   body.signed_transaction)  # fmt: skip
 
     async def get_recharges(self, req: ApiRequest) -> Reply:
         body = req.parse(GetRechargesRequest)

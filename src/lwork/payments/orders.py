@@ -101,6 +101,19 @@ class OrderStore:
         async with self._engine.begin() as conn:
             await conn.execute(orders.delete().where(orders.c.payid == payid))
 
+    async def get(self, payid: str) -> Any | None:
+        async with self._engine.connect() as conn:
+            return (await conn.execute(select(orders).where(orders.c.payid == payid))).first()
+
+    async def payid_of_trade(self, pay_type: str, trade_no: str) -> str | None:
+        """The order a provider's trade number paid (refunds announced by the provider)."""
+        query = select(orders.c.payid).where(
+            orders.c.pay_type == pay_type, orders.c.trade_no == trade_no
+        )
+        async with self._engine.connect() as conn:
+            payid = await conn.scalar(query)
+        return None if payid is None else str(payid)
+
     async def recharges(self, uuid: str) -> list[Recharge]:
         query = (
             select(orders.c.paid_at, orders.c.money, orders.c.coins, orders.c.minutes)

@@ -95,6 +95,17 @@ class Refunds:
             raise RefundRefused("refund_refused", result.reason)
         return await self._take_back(payid, ask.refund_no, result, now)
 
+    async def announced(
+        self, payid: str, provider_refund_no: str, reason: str, now: float
+    ) -> Refunded:
+        """The provider gave the whole price back on its own (the App Store refunds buyers):
+        record the refund and take back the credit, once however often it is announced."""
+        ask, _ = await self._ask(payid, None, reason[:200], now)
+        if isinstance(ask, Refunded):
+            return ask
+        result = RefundResult(ask.refund_no, provider_refund_no, ask.money_fen, "done")
+        return await self._take_back(payid, ask.refund_no, result, now)
+
     async def _ask(
         self, payid: str, money_fen: int | None, reason: str, now: float
     ) -> tuple[RefundRequest | Refunded, Any]:

@@ -14,11 +14,20 @@ from sqlalchemy.exc import IntegrityError
 
 from lwork.billing.rating import coins_value
 from lwork.errors import Failed
+from lwork.payments.apple import AppleProvider
+from lwork.payments.apple_jws import Unverified
 from lwork.payments.orders import OrderStore, Recharge, Settled
 from lwork.payments.products import Catalogue, Product
-from lwork.payments.provider import Ack, NewOrder, NotVerified, Provider, ProviderUnavailable
+from lwork.payments.provider import (
+    Ack,
+    NewOrder,
+    Notice,
+    NotVerified,
+    Provider,
+    ProviderUnavailable,
+)
 from lwork.payments.reconcile import Reconciler
-from lwork.payments.refunds import Refunded, Refunds
+from lwork.payments.refunds import Refunded, RefundRefused, Refunds
 
 log = logging.getLogger("lwork.payments")
 
@@ -108,6 +117,11 @@ class PaymentService:
         except NotVerified as exc:
             log.warning("%s notification refused: %s", pay_type, exc.reason)
             return provider.refused(400)
+        if notice.event == "refunded":
+            await self._refunded_by(pay_type, notice)
+            return provider.accepted()
+        if notice.event == "pending" and not notice.payid:
+            return provider.accepted()  # news of no order of ours (the App Store's others)
         try:
             settled = await self._orders.settle(pay_type, notice, self._wall())
         except IntegrityError:
@@ -115,6 +129,53 @@ class PaymentService:
         if settled is Settled.UNKNOWN:
             return provider.refused(404)
         return provider.accepted()
+
+    async def _refunded_by(self, pay_type: str, notice: Notice) -> None:
+        """A refund the provider made on its own: take the credit back. Acknowledged whatever
+        comes of it, since the provider cannot change our answer by sending it again."""
+        payid = notice.payid or await self._orders.payid_of_trade(pay_type, notice.trade_no)
+        if payid is None:
+            log.warning("%s refunded trade %s, which paid no order here", pay_type,
+                        notice.trade_no)  # fmt: skip
+            return
+        try:
+            done = await self.refunds.announced(payid, notice.trade_no, f"refunded by {pay_type}",
+                                                self._wall())  # fmt: skip
+        except RefundRefused as exc:
+            log.warning("%s refunded order %s: %s", pay_type, payid, exc)
+            return
+        log.info("order %s refunded by %s: %s coin cents and %s minutes taken back", payid,
+                 pay_type, done.coins_taken, done.minutes_taken)  # fmt: skip
+
+    async def apple_purchase(self, uuid: str, payid: str, signed: str) -> dict[str, Any]:
+        """A StoreKit 2 transaction the app posts for its order: verified, matched to the order
+        and credited once (CONTRACT §8 ``pay/apple``)."""
+        provider = self.providers.get("apple")
+        if not isinstance(provider, AppleProvider):
+            raise Failed("pay_type_not_enabled")
+        try:
+            transaction = provider.transaction(signed)
+        except Unverified as exc:
+            log.warning("pay/apple for %s refused: %s", payid, exc)
+            raise Failed("invalid_receipt") from exc
+        order = await self._orders.get(payid)
+        if order is None or order.uuid != uuid or order.pay_type != "apple":
+            raise Failed("invalid_receipt")
+        if transaction.product_id != order.product_id or (
+            transaction.price_milli is not None and transaction.currency == "CNY"
+            and transaction.price_milli != order.money * 10
+        ):  # fmt: skip
+            raise Failed("money_not_matched")
+        notice = Notice(payid, transaction.transaction_id, order.money, "paid")
+        settled = await self._orders.settle("apple", notice, self._wall())
+        again = await self._orders.get(payid)
+        if settled is Settled.FLAGGED or again is None or again.state != "paid" or (
+            again.trade_no != transaction.transaction_id
+        ):  # fmt: skip
+            raise Failed("duplicated_payid")
+        if order.minutes:
+            return {"status": "ok", "minutes": order.minutes}
+        return {"status": "ok", "coins": coins_value(order.coins)}
 
     async def refund(self, payid: str, money_fen: int | None, reason: str) -> Refunded:
         """Refund a paid order through its provider and take back its credit (RefundRefused)."""

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lwork.billing.ledger import LedgerStore
 from lwork.payments.alipay import AlipayProvider
+from lwork.payments.apple import AppleProvider
 from lwork.payments.orders import OrderStore
 from lwork.payments.products import Catalogue
 from lwork.payments.provider import Provider
@@ -29,6 +30,9 @@ def build_payments(
     wechat = settings.payments.wechat
     if wechat.enabled:
         providers["wechat"] = WechatProvider(wechat, wall)
+    apple = settings.payments.apple
+    if apple.enabled:
+        providers["apple"] = AppleProvider(apple, wall)
     test = settings.payments.test
     if test.enabled:
         providers["test"] = TestPayProvider(test.secret.get_secret_value().encode())

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, StringConstraints, field_validator, model_validator
 
@@ -174,6 +174,32 @@ class WechatSettings(Section):
         return self
 
 
+class AppleSettings(Section):
+    """The App Store: StoreKit 2 purchases the app posts to ``pay/apple`` and App Store Server
+    Notifications V2 (refunds)."""
+
+    enabled: bool = False
+    """Offer ``pay_type = "apple"``, ``POST /lwork/mobile/pay/apple`` and
+    ``POST /lwork/pay/notify/apple``. The App Store product ids are the catalogue's ids."""
+    bundle_id: str = ""
+    """The app's bundle id: a transaction for another app is refused."""
+    environment: Literal["Production", "Sandbox"] = "Production"
+    """Transactions of the other environment are refused (TestFlight and Xcode buy in
+    ``Sandbox``)."""
+    root_certificates: list[str] = []
+    """PEM root certificates the signed data must chain up to: Apple Root CA - G3
+    (https://www.apple.com/certificateauthority/AppleRootCA-G3.cer, converted to PEM)."""
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> AppleSettings:
+        if self.enabled:
+            missing = [name for name in ("bundle_id", "root_certificates")
+                       if not getattr(self, name)]  # fmt: skip
+            if missing:
+                raise ValueError("payments.apple is enabled without " + ", ".join(missing))
+        return self
+
+
 class PaymentSettings(Section):
     order_ttl_s: int = Field(1800, ge=60)
     """An order not paid this long after ``get_payid`` is closed (seconds); the providers are
@@ -185,4 +211,5 @@ class PaymentSettings(Section):
     """How often the server's reconciliation round runs (seconds)."""
     alipay: AlipaySettings = AlipaySettings()
     wechat: WechatSettings = WechatSettings()
+    apple: AppleSettings = AppleSettings()
     test: TestPaySettings = TestPaySettings()

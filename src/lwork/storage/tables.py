@@ -290,6 +290,7 @@ orders = Table(
     Index("ix_orders_uuid", "uuid", "state", "paid_at"),
     Index("ix_orders_open", "state", "expires_at"),
     Index("ix_orders_created", "created_at"),
+    Index("ix_orders_trade", "pay_type", "trade_no"),
 )
 
 cdr_outbox = Table(

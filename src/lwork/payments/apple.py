@@ -1,0 +1,112 @@
+"""The App Store: the app buys with StoreKit 2 and posts the signed transaction to
+``pay/apple``; App Store Server Notifications V2 tell of refunds. Both are JWS verified up to
+the configured root (``apple_jws``), then checked against our bundle id and environment.
+
+There is no order string to sign and no server API to refund through: ``create`` names the
+App Store product, and a refund is the buyer's, through Apple, which then notifies us.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lwork.payments.apple_jws import Unverified, load_roots, verified_payload
+from lwork.payments.provider import (
+    Ack,
+    NewOrder,
+    Notice,
+    NotSupported,
+    NotVerified,
+    RefundRequest,
+    RefundResult,
+)
+from lwork.settings.payments import AppleSettings
+
+
+@dataclass(frozen=True, slots=True)
+class AppleTransaction:
+    transaction_id: str
+    product_id: str
+    price_milli: int | None
+    """The price in thousandths of ``currency`` (StoreKit 2 since iOS 16), if given."""
+    currency: str | None
+
+
+class AppleProvider:
+    name = "apple"
+
+    def __init__(self, settings: AppleSettings, wall: Callable[[], float]) -> None:
+        self._settings = settings
+        self._wall = wall
+        self._roots = load_roots(settings.root_certificates)
+
+    def _payload(self, token: object) -> Any:
+        now = dt.datetime.fromtimestamp(self._wall(), dt.UTC)
+        if not isinstance(token, str):
+            raise Unverified("signed data is not a string")
+        return verified_payload(token, self._roots, now)
+
+    def transaction(self, signed: object) -> AppleTransaction:
+        """A StoreKit 2 signed transaction, verified and ours; Unverified otherwise."""
+        payload = self._payload(signed)
+        if not isinstance(payload, dict):
+            raise Unverified("the transaction is not an object")
+        if payload.get("bundleId") != self._settings.bundle_id:
+            raise Unverified(f"bundleId {str(payload.get('bundleId'))[:64]!r} is not ours")
+        if payload.get("environment") != self._settings.environment:
+            raise Unverified(f"environment {str(payload.get('environment'))[:16]!r}")
+        transaction_id, product_id = payload.get("transactionId"), payload.get("productId")
+        if not (isinstance(transaction_id, str) and 0 < len(transaction_id) <= 64
+                and isinstance(product_id, str) and 0 < len(product_id) <= 64):  # fmt: skip
+            raise Unverified("transactionId or productId missing")
+        price, currency = payload.get("price"), payload.get("currency")
+        return AppleTransaction(
+            transaction_id, product_id,
+            price if isinstance(price, int) and not isinstance(price, bool) else None,
+            currency if isinstance(currency, str) else None,
+        )  # fmt: skip
+
+    async def create(self, order: NewOrder) -> dict[str, Any]:
+        return {"apple_product_id": order.subject}
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice:
+        """An App Store Server Notification V2: a ``REFUND`` is a ``refunded`` notice for its
+        transaction; any other type is acknowledged and changes nothing."""
+        try:
+            outer = json.loads(body)
+            payload = self._payload(outer.get("signedPayload") if isinstance(outer, dict) else None)
+            data = payload.get("data") if isinstance(payload, dict) else None
+            if not isinstance(data, dict):
+                raise Unverified("notification without data")
+            if data.get("bundleId") != self._settings.bundle_id:
+                raise Unverified("the notification is for another app")
+            if data.get("environment") != self._settings.environment:
+                raise Unverified("the notification is for the other environment")
+            signed = data.get("signedTransactionInfo")
+            kind = payload.get("notificationType")
+            if signed is None:
+                return Notice("", "", 0, "pending")  # e.g. TEST: nothing to act on
+            transaction = self.transaction(signed)
+        except Unverified as exc:
+            raise NotVerified(str(exc)) from exc
+        except (ValueError, RecursionError) as exc:
+            raise NotVerified("notification is not JSON") from exc
+        if kind == "REFUND":
+            return Notice("", transaction.transaction_id, 0, "refunded")
+        return Notice("", transaction.transaction_id, 0, "pending")
+
+    async def query(self, payid: str) -> Notice | None:
+        return None  # the app posts its transaction; nothing to ask the App Store about
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        raise NotSupported("App Store refunds are the buyer's, through Apple")
+
+    def accepted(self) -> Ack:
+        return Ack(200, b"")
+
+    def refused(self, status: int) -> Ack:
+        return Ack(status, b"")

@@ -1,0 +1,137 @@
+"""The App Store through real HTTP (CONTRACT §8): the app posts its StoreKit 2 signed
+transaction to ``pay/apple`` and its order is credited once; transactions that do not chain to
+the configured root, are expired, unmarked, for another app, environment, product or price, or
+already used, credit nothing; an App Store Server Notification V2 ``REFUND`` takes the credit
+back, once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from test_alipay import PHONE, coins, login, state
+
+from conftest import LiveServer
+from fakes.appstore import BUNDLE_ID, Chain, FakeAppStore
+
+NOTIFY = "/lwork/pay/notify/apple"
+
+
+@dataclass
+class World:
+    server: LiveServer
+    store: FakeAppStore
+    auth: dict[str, str]
+
+    async def open_order(self, product_id: str = "coins_300") -> str:
+        body = {"uuid": PHONE, "device_id": "d", "product_id": product_id, "pay_type": "apple"}
+        answer = (await self.server.post("/lwork/mobile/get_payid", body, headers=self.auth)).json()
+        assert answer["status"] == "ok" and answer["apple_product_id"] == product_id
+        return str(answer["payid"])
+
+    async def pay(self, payid: str, signed: str) -> Any:
+        body = {"uuid": PHONE, "device_id": "d", "payid": payid, "signed_transaction": signed}
+        return (await self.server.post("/lwork/mobile/pay/apple", body, headers=self.auth)).json()
+
+
+@pytest.fixture
+async def world(server_factory: Callable[..., Any]) -> AsyncIterator[World]:
+    store = FakeAppStore()
+    apple = {"enabled": True, "bundle_id": BUNDLE_ID, "environment": "Sandbox",
+             "root_certificates": [store.chain.root_pem()]}  # fmt: skip
+    async with server_factory(payments={"apple": apple},
+                              billing={"signup_gift_coins": 0}) as server:  # fmt: skip
+        yield World(server, store, await login(server))
+
+
+async def test_a_purchase_credits_its_order_once(world: World) -> None:
+    w = world
+    payid = await w.open_order()
+    signed = w.store.chain.sign(w.store.transaction("coins_300"))
+    assert await w.pay(payid, signed) == {"status": "ok", "coins": 300}
+    assert await w.pay(payid, signed) == {"status": "ok", "coins": 300}  # the app retries
+    assert await coins(w.server, w.auth) == 300
+    assert (await state(w.server, payid))[0] == "paid"
+
+
+async def test_one_transaction_cannot_pay_two_orders(world: World) -> None:
+    w = world
+    first, second = await w.open_order(), await w.open_order()
+    signed = w.store.chain.sign(w.store.transaction("coins_300"))
+    assert (await w.pay(first, signed))["status"] == "ok"
+    assert await w.pay(second, signed) == {"status": "failed", "reason": "duplicated_payid"}
+    assert await coins(w.server, w.auth) == 300
+    other = w.store.chain.sign(w.store.transaction("coins_300"))  # a second purchase, later
+    assert await w.pay(first, other) == {"status": "failed", "reason": "duplicated_payid"}
+    assert await coins(w.server, w.auth) == 300
+
+
+async def test_unbelievable_transactions_credit_nothing(world: World) -> None:
+    w = world
+    payid = await w.open_order()
+    chain = w.store.chain
+    good = w.store.transaction("coins_300")
+    stranger = Chain.new()  # a chain of its own, not under the configured root
+    expired = Chain.new(leaf_days=-0.5)
+    unmarked = Chain.new(markers=False)
+    header, body, sig = chain.sign(good).split(".")
+    _, other_body, _ = chain.sign({**good, "productId": "coins_1000"}).split(".")
+    cases = {
+        "another root": stranger.sign(good),
+        "an expired leaf": expired.sign(good, x5c=[expired.leaf, expired.intermediate, chain.root]),
+        "no Apple markers": unmarked.sign(good),
+        "a leaf chained to our root by a stranger": chain.sign(
+            good, x5c=[stranger.leaf, chain.intermediate, chain.root], key=stranger.key),
+        "signed by another key": chain.sign(good, key=stranger.key),
+        "a swapped payload": f"{header}.{other_body}.{sig}",
+        "alg none": chain.sign(good, alg="none"),
+        "not a JWS": "not.a.jws",
+        "garbage": "x" * 300,
+        "another app": chain.sign({**good, "bundleId": "com.example.other"}),
+        "production": chain.sign({**good, "environment": "Production"}),
+    }  # fmt: skip
+    for why, signed in cases.items():
+        assert await w.pay(payid, signed) == {"status": "failed", "reason": "invalid_receipt"}, why
+    for wrong in ({"productId": "coins_1000"}, {"price": 10000}):
+        signed = chain.sign({**good, **wrong})
+        assert await w.pay(payid, signed) == {"status": "failed", "reason": "money_not_matched"}
+    assert await coins(w.server, w.auth) == 0
+    assert await state(w.server, payid) == ("created", None)
+
+
+async def test_a_refund_notification_takes_the_coins_back_once(world: World) -> None:
+    w = world
+    payid = await w.open_order()
+    transaction = w.store.transaction("coins_300")
+    assert (await w.pay(payid, w.store.chain.sign(transaction)))["status"] == "ok"
+    refund = w.store.notification("REFUND", transaction)
+    for _ in range(2):  # Apple may send it again: taken back once
+        r = await w.store.post(w.server.url + NOTIFY, refund)
+        assert r.status_code == 200
+    assert await coins(w.server, w.auth) == 0
+    assert (await state(w.server, payid))[0] == "refunded"
+    other = w.store.notification("CONSUMPTION_REQUEST", transaction)
+    assert (await w.store.post(w.server.url + NOTIFY, other)).status_code == 200
+    unknown = w.store.notification("REFUND", w.store.transaction("coins_300"))
+    assert (await w.store.post(w.server.url + NOTIFY, unknown)).status_code == 200
+
+
+async def test_forged_notifications_are_refused(world: World) -> None:
+    w = world
+    payid = await w.open_order()
+    transaction = w.store.transaction("coins_300")
+    assert (await w.pay(payid, w.store.chain.sign(transaction)))["status"] == "ok"
+    stranger = FakeAppStore(chain=Chain.new())
+    for body in (
+        stranger.notification("REFUND", transaction),
+        w.store.notification("REFUND", transaction, bundleId="com.example.other"),
+        w.store.notification("REFUND", transaction, environment="Production"),
+        b'{"signedPayload": "x.y.z"}',
+        b"not json",
+    ):
+        w.store.attempts.clear()
+        r = await w.store.post(w.server.url + NOTIFY, body)
+        assert r.status_code == 400 and len(w.store.attempts) == 3
+    assert await coins(w.server, w.auth) == 300
