@@ -31,18 +31,26 @@ def _go_float(bound: float) -> str:
 class Counter:
     def __init__(self, name: str, help_text: str, labels: tuple[str, ...]) -> None:
         self.name, self.help, self.labels = name, help_text, labels
-        self.values: dict[tuple[str, ...], float] = {}
+        self.cells: dict[tuple[str, ...], list[float]] = {}
+        """Per label set, a one-element list: a hot path may keep it and add in place."""
+
+    def cell(self, labels: tuple[str, ...]) -> list[float]:
+        cell = self.cells.get(labels)
+        if cell is None:
+            cell = self.cells[labels] = [0.0]
+        return cell
 
     def inc(self, *labels: str, amount: float = 1.0) -> None:
-        self.values[labels] = self.values.get(labels, 0.0) + amount
+        self.cell(labels)[0] += amount
 
     def value(self, *labels: str) -> float:
-        return self.values.get(labels, 0.0)
+        cell = self.cells.get(labels)
+        return 0.0 if cell is None else cell[0]
 
     def family(self) -> Metric:
         family = CounterMetricFamily(self.name, self.help, labels=self.labels)
-        for labels, value in sorted(self.values.items()):
-            family.add_metric(labels, value)
+        for labels, cell in sorted(self.cells.items()):
+            family.add_metric(labels, cell[0])
         return family
 
 
@@ -54,10 +62,14 @@ class Histogram:
         self.series: dict[tuple[str, ...], list[float]] = {}
         """Per label set: a count per bucket (the last is ``+Inf``), then the sum."""
 
-    def observe(self, value: float, *labels: str) -> None:
+    def series_of(self, labels: tuple[str, ...]) -> list[float]:
         series = self.series.get(labels)
         if series is None:
             series = self.series[labels] = [0.0] * (len(self.buckets) + 2)
+        return series
+
+    def observe(self, value: float, *labels: str) -> None:
+        series = self.series_of(labels)
         series[bisect_left(self.buckets, value)] += 1
         series[-1] += value
 
@@ -118,6 +130,22 @@ class Telemetry:
             "lwork_charged", "What calls were charged: cents of coins, or package minutes.",
             ("unit",),
         )  # fmt: skip
+
+        self._routes: dict[str, tuple[list[float], dict[int, list[float]]]] = {}
+
+    def http_answered(self, route: str, status: int, seconds: float) -> None:
+        """One HTTP answer: the hot path's observation, with the route's series looked up once
+        per route rather than by label tuples on every request."""
+        found = self._routes.get(route)
+        if found is None:
+            found = self._routes[route] = (self.http_seconds.series_of((route,)), {})
+        series, by_status = found
+        series[bisect_left(HTTP_BUCKETS, seconds)] += 1
+        series[-1] += seconds
+        cell = by_status.get(status)
+        if cell is None:
+            cell = by_status[status] = self.http_responses.cell((route, str(status)))
+        cell[0] += 1
 
     def families(self) -> Iterator[Metric]:
         for series in vars(self).values():

@@ -200,3 +200,22 @@ async def test_a_refund_goes_through_wechat_and_takes_the_coins_back(world: Worl
     assert refund["amount"] == {"refund": 3000, "total": 3000, "currency": "CNY"}
     assert refund["out_refund_no"] == r.json()["refund_no"]
     assert await coins(w.server, w.auth) == 0
+
+
+async def test_a_refund_made_in_wechats_platform_takes_its_share_back_once(world: World) -> None:
+    w = world
+    payid = await w.open_order()
+    transaction = w.fake.pay(payid)
+    assert (await w.notify(w.fake.notification(transaction))).status_code == 204
+    refund = {"mchid": MCH_ID, "out_trade_no": payid, "transaction_id": transaction[
+        "transaction_id"], "out_refund_no": "console-1", "refund_id": "50300000001",
+        "refund_status": "SUCCESS", "amount": {"total": 3000, "refund": 1500,
+        "payer_total": 3000, "payer_refund": 1500}}  # fmt: skip
+    notice = w.fake.notification(refund, event="REFUND.SUCCESS")
+    for _ in range(2):  # WeChat may send it again: taken back once
+        assert (await w.notify(notice)).status_code == 204
+    assert await coins(w.server, w.auth) == 150
+    assert (await state(w.server, payid))[0] == "refunded"
+    closed = w.fake.notification({**refund, "refund_status": "CLOSED"}, event="REFUND.CLOSED")
+    assert (await w.notify(closed)).status_code == 204
+    assert await coins(w.server, w.auth) == 150

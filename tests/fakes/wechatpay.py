@@ -26,18 +26,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fakes.alipay import new_key, private_pem
+
+__all__ = ["FakeWechatPay", "new_key", "private_pem", "public_pem"]
+
 APP_ID, MCH_ID = "wx8888888888888888", "1900000109"
 MERCHANT_SERIAL = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
 PLATFORM_SERIAL = "PUB_KEY_ID_0114232134912410000000000000"
-
-
-def new_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def private_pem(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()  # fmt: skip
 
 
 def public_pem(key: rsa.RSAPrivateKey) -> str:

@@ -110,8 +110,11 @@ async def status(
         await follow_app(engine.media, live, role, client_ip)
     now = engine.now()
     # A read only ever pushes the call's deadlines later: no need to wake the ticker for it.
-    with contextlib.suppress(Refused):  # ended meanwhile: the read shows it
+    # (try/except, not contextlib.suppress: this runs on every status poll.)
+    try:
         live.bridge.handle(StatusRead(role), now)
+    except Refused:
+        pass  # ended meanwhile: the read shows it
     bridge_status = live.bridge.status()
     if role == CALLEE and live.shape is Shape.P2P and bridge_status is not Status.RELEASE:
         bridge_status = Status.P2P_HOOKOFF  # the answering app's own view of its call

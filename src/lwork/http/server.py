@@ -5,7 +5,6 @@ Every response carries a JSON body with ``status``; no request produces a 500 (C
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -111,7 +110,16 @@ def _query(raw: bytes) -> Mapping[str, str]:
     Starlette's multi-dict does."""
     if not raw:
         return _NO_QUERY
-    return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+    text = raw.decode("latin-1")
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    # Nothing escaped (a status poll's ``session_id=n1@@…``): split, as parse_qsl would.
+    params: dict[str, str] = {}
+    for pair in text.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            params[name] = value
+    return params
 
 
 async def _disconnected(request: Request) -> None:
@@ -123,11 +131,6 @@ async def _disconnected(request: Request) -> None:
 
 
 _UNROUTED = "unrouted"
-
-
-@functools.cache
-def _status_text(status: int) -> str:
-    return str(status)
 
 
 class HttpEdge:
@@ -199,9 +202,7 @@ class HttpEdge:
             answer.headers.append(_ANY_ORIGIN)
         # Only routes of the table name a series: a stranger's paths must not add any.
         label = _UNROUTED if match is None or match.route is None else match.route.label
-        telemetry = self._telemetry
-        telemetry.http_seconds.observe(time.perf_counter() - began, label)
-        telemetry.http_responses.inc(label, _status_text(answer.status))
+        self._telemetry.http_answered(label, answer.status, time.perf_counter() - began)
         return answer
 
     async def _dispatch(self, request: Request, match: Match | None, request_id: str) -> EdgeAnswer:

@@ -96,11 +96,12 @@ class Refunds:
         return await self._take_back(payid, ask.refund_no, result, now)
 
     async def announced(
-        self, payid: str, provider_refund_no: str, reason: str, now: float
+        self, payid: str, money_fen: int | None, provider_refund_no: str, reason: str, now: float
     ) -> Refunded:
-        """The provider gave the whole price back on its own (the App Store refunds buyers):
-        record the refund and take back the credit, once however often it is announced."""
-        ask, _ = await self._ask(payid, None, reason[:200], now)
+        """The provider gave money back on its own (the App Store refunds buyers; a merchant
+        refunds from WeChat's platform): record the refund (``money_fen`` None: the whole
+        price) and take back the credit, once however often it is announced."""
+        ask, _ = await self._ask(payid, money_fen, reason[:200], now)
         if isinstance(ask, Refunded):
             return ask
         result = RefundResult(ask.refund_no, provider_refund_no, ask.money_fen, "done")

@@ -139,8 +139,9 @@ class PaymentService:
                         notice.trade_no)  # fmt: skip
             return
         try:
-            done = await self.refunds.announced(payid, notice.trade_no, f"refunded by {pay_type}",
-                                                self._wall())  # fmt: skip
+            money = notice.money_fen or None  # 0: the whole price
+            reason = f"refunded by {pay_type}"
+            done = await self.refunds.announced(payid, money, notice.trade_no, reason, self._wall())
         except RefundRefused as exc:
             log.warning("%s refunded order %s: %s", pay_type, payid, exc)
             return

@@ -94,11 +94,11 @@ class WechatProvider:
         if not isinstance(transaction, dict):
             raise NotVerified("resource is not a transaction")
         event_type = str(envelope.get("event_type", ""))
+        if event_type == "REFUND.SUCCESS":
+            return _refund_notice(transaction)
         if not event_type.startswith("TRANSACTION."):
-            # REFUND.* notices: refunds are started here and settled from the refund call's
-            # answer; the notice is acknowledged and changes nothing.
-            trade_no = str(transaction.get("transaction_id") or "")[:64]
-            return Notice(_text(transaction, "out_trade_no", 32), trade_no, 0, "pending")
+            # REFUND.ABNORMAL / REFUND.CLOSED: no money moved back; acknowledged, no change.
+            return Notice(_text(transaction, "out_trade_no", 32), "", 0, "pending")
         return self._notice(transaction)
 
     def _notice(self, transaction: dict[str, Any]) -> Notice:
@@ -150,6 +150,17 @@ class WechatProvider:
 
     def refused(self, status: int) -> Ack:
         return Ack(status, _json_fail("not accepted"), "application/json")
+
+
+def _refund_notice(refund: dict[str, Any]) -> Notice:
+    """Money given back: by our own refund (already taken back when WeChat answered it) or by
+    one made in the merchant platform, whose credit is taken back now, once."""
+    amount = refund.get("amount")
+    money = amount.get("refund") if isinstance(amount, dict) else None
+    if not isinstance(money, int) or isinstance(money, bool) or not 0 < money < 10**12:
+        raise NotVerified("amount.refund is not a positive number of fen")
+    refund_id = _text(refund, "refund_id", 64)
+    return Notice(_text(refund, "out_trade_no", 32), refund_id, money, "refunded")
 
 
 def _text(fields: dict[str, Any], name: str, longest: int) -> str:
