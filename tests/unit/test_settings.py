@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,8 +33,40 @@ def test_unknown_keys_are_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     config = tmp_path / "lwork.toml"
     config.write_text("[http]\nprot = 9000\n")
     monkeypatch.delenv("LWORK_CONFIG", raising=False)
-    with pytest.raises(ValidationError, match="prot"):
+    with pytest.raises(ValueError, match=r"http\.prot: Extra inputs are not permitted"):
         load_settings(str(config))
+
+
+SECRET = "TOPSECRETAPIV3KEY0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("section", "place"),
+    [
+        # refused as a whole section: pydantic would quote the section's every value
+        (
+            f'[payments.wechat]\nenabled = true\nmch_id = "1900000001"\napi_v3_key = "{SECRET}"\n',
+            "payments.wechat: Value error, payments.wechat is enabled without app_id",
+        ),
+        # refused as one field of the wrong type: pydantic would quote the field
+        (f'[payments.wechat]\napi_v3_key = ["{SECRET}"]\n', "payments.wechat.api_v3_key"),
+        (f'[boss]\nkeys = {{ op = ["{SECRET}", "{SECRET}x", "{SECRET}y"] }}\n', "boss.keys"),
+    ],
+)
+def test_a_refused_section_never_shows_its_secrets(
+    tmp_path: Path, section: str, place: str
+) -> None:
+    config = tmp_path / "lwork.toml"
+    config.write_text(section)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LWORK_")}
+    run = subprocess.run(
+        [sys.executable, "-m", "lwork", "--config", str(config), "serve"],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert f"lwork: invalid settings: {place}" in run.stderr
+    for fragment in (SECRET, SECRET[-8:], SECRET[:8]):
+        assert fragment not in run.stderr + run.stdout
 
 
 def test_production_refuses_the_log_sms_provider(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -155,8 +155,25 @@ def load_settings(config: str | None = None, **overrides: Any) -> Settings:
         os.environ["LWORK_CONFIG"] = config
     elif os.environ.get("LWORK_CONFIG") and not Path(os.environ["LWORK_CONFIG"]).is_file():
         raise FileNotFoundError(f"config file not found: {os.environ['LWORK_CONFIG']}")
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ValueError(refusal_without_input(exc)) from None
     problems = production_problems(settings)
     if problems:
         raise ValueError("env = 'production' refuses: " + "; ".join(problems))
     return settings
+
+
+def refusal_without_input(exc: ValidationError) -> str:
+    """Where and why the settings were refused, without what was written there.
+
+    Pydantic's own message quotes the refused input, and for a section refused as a whole that
+    is the section's every value: the tail of a private key or an API key would reach the
+    console and the service's log.
+    """
+    lines = [
+        f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
+        for error in exc.errors(include_input=False, include_url=False)
+    ]
+    return "; ".join(lines)
