@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
 from tests.fakes.alipay import FakeAlipay, bare_public, new_key, private_pem
 
+from bench._calls_profile import find_pyspy, record, summarise
 from bench._load import HOST, LoadResult, closed_loop, percentile, read_response, stop_process
 from bench._verdict import Verdict
 from bench.boss_bench import free_port
@@ -188,7 +189,9 @@ async def database(postgres: bool) -> AsyncIterator[tuple[str, str]]:
             await admin.close()
 
 
-async def run(seconds: float, per_provider: int, postgres: bool, verdict: Verdict) -> None:
+async def run(
+    seconds: float, per_provider: int, postgres: bool, verdict: Verdict, profile: bool
+) -> None:
     app_key = new_key()
     fake = FakeAlipay(APP_ID, SELLER, app_key.public_key())
     cost = verify_cost(fake, app_key, 50 if per_provider < 5000 else 500)
@@ -229,7 +232,8 @@ async def run(seconds: float, per_provider: int, postgres: bool, verdict: Verdic
                 ("notify_test", "test", test_requests),
                 ("notify_alipay", "alipay", alipay_requests),
             ):
-                result = await send_all(port, requests, seconds)
+                result = await send_all_profiled(server.pid, port, requests, seconds, profile,
+                                                 f"{name}_profile", verdict)  # fmt: skip
                 verdict.none_failed(name, "connections", result.errors)
                 verdict.require(
                     result.ok_bodies == result.count,
@@ -248,6 +252,23 @@ async def run(seconds: float, per_provider: int, postgres: bool, verdict: Verdic
                 verdict.emit({**figure(name, result, bare.rate), "db": db, "credited": paid})
         finally:
             stop_process(server)
+
+
+async def send_all_profiled(
+    pid: int, port: int, requests: list[bytes], seconds: float, profile: bool, figure_name: str,
+    verdict: Verdict,
+) -> LoadResult:
+    """``send_all``, with the server sampled by py-spy when ``profile`` (its summary emitted as
+    ``figure_name``)."""
+    pyspy = find_pyspy() if profile else None
+    if pyspy is None:
+        return await send_all(port, requests, seconds)
+    out = Path(tempfile.gettempdir()) / f"lwork-{figure_name}-{os.getpid()}.collapsed"
+    spy = record(pyspy, pid, seconds, out)
+    result = await send_all(port, requests, seconds)
+    await asyncio.to_thread(spy.wait, 30)
+    verdict.emit({"figure": figure_name, "collapsed": str(out), **summarise(out)})
+    return result
 
 
 def request_get(path: str) -> bytes:
@@ -272,14 +293,16 @@ async def ready(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--orders", type=int, default=8000, help="orders per provider")
+    parser.add_argument("--orders", type=int, default=40000, help="orders per provider")
     parser.add_argument("--postgres", action="store_true",
                         help="the server on PostgreSQL at 127.0.0.1:5432")  # fmt: skip
     parser.add_argument("--smoke", action="store_true", help="1 s per figure, 1,500 orders")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy summaries of the server while it settles (py-spy on PATH)")  # fmt: skip
     args = parser.parse_args()
     seconds, per_provider = (1.0, 1500) if args.smoke else (args.seconds, args.orders)
     verdict = Verdict("pay_bench")
-    asyncio.run(run(seconds, per_provider, args.postgres, verdict))
+    asyncio.run(run(seconds, per_provider, args.postgres, verdict, args.profile))
     verdict.conclude(["verify_cost", "bare_healthz", "notify_test", "notify_alipay"])
 
 

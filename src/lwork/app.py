@@ -60,7 +60,7 @@ from lwork.media.control import RelayConnection, media_control
 from lwork.media.ng.client import NgClient
 from lwork.metrics import NodeMetrics
 from lwork.payments.api import PaymentApi
-from lwork.payments.notify import notify_routes
+from lwork.payments.notify import notify_endpoints
 from lwork.payments.service import PaymentService
 from lwork.payments.setup import build_payments
 from lwork.push.api import PushChannelApi
@@ -499,10 +499,10 @@ def build_app(
         payments=payments,
     )
     app = build_starlette_composed(lifespan)
-    # Before the catch-all route of the mobile API's edge: provider notifications need their
-    # raw bytes and answer in the provider's own way; the BOSS has its own door (CONTRACT §9).
+    # Beside the mobile API's edge: provider notifications need their raw bytes and answer in
+    # the provider's own way; the BOSS has its own door (CONTRACT §9), before the catch-all.
+    app.direct |= notify_endpoints(payments, settings.http.body_limit)
     app.router.routes[:0] = [
-        *notify_routes(payments, settings.http.body_limit),
         boss_route(settings, engine, provisioning, billing, accounts, clock.wall, payments),
     ]
     return app, services

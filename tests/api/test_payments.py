@@ -235,3 +235,24 @@ async def test_a_thousand_duplicate_notifications_credit_once(paying: LiveServer
     async with paying.services.engine.connect() as conn:
         refs = (await conn.execute(select(ledger.c.ref).where(ledger.c.uuid == PHONE))).all()
     assert [r.ref for r in refs] == ["pay:test:T-dup"]
+
+
+async def test_notifications_racing_for_many_orders_settle_each_once(paying: LiveServer) -> None:
+    """Notifications arriving together are settled together (one transaction per batch): each
+    order's repeats credit it once, and of two orders paid by one trade one is credited and the
+    other flagged, whatever lands in which batch."""
+    auth = await login(paying)
+    payids = [(await order(paying, auth, product_id="coins_100"))["payid"] for _ in range(12)]
+    own = [{"payid": p, "money": 10, "trade_no": f"T-own-{n}"} for n, p in enumerate(payids[:6])]
+    shared = [{"payid": p, "money": 10, "trade_no": f"T-pair-{n // 2}"}
+              for n, p in enumerate(payids[6:])]  # fmt: skip
+    sent = [body for body in own + shared for _ in range(4)]
+    limits = httpx.Limits(max_connections=len(sent), max_keepalive_connections=0)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        answers = await asyncio.gather(*(notify(paying, b, client=client) for b in sent))
+    assert {(r.status_code, r.text) for r in answers} == {(200, "success")}
+    assert [(await state(paying, p))[0] for p in payids[:6]] == ["paid"] * 6
+    pairs = [sorted([(await state(paying, a))[0], (await state(paying, b))[0]])
+             for a, b in zip(payids[6::2], payids[7::2], strict=True)]  # fmt: skip
+    assert pairs == [["flagged", "paid"]] * 3
+    assert await coins(paying, auth) == 9 * 100

@@ -30,12 +30,16 @@ async def buckets_of(conn: AsyncConnection, uuid: str, at: float | None = None) 
     ]
 
 
-async def grant(conn: AsyncConnection, uuid: str, ref: str, grants: Sequence[Grant]) -> None:
-    for item in grants:
-        if item.minutes > 0:
-            await conn.execute(minute_buckets.insert().values(
-                uuid=uuid, ref=ref, granted=item.minutes, minutes_left=item.minutes,
-                valid_from=item.valid_from, expires_at=item.expires_at))  # fmt: skip
+async def grant(conn: AsyncConnection, grants: Sequence[tuple[str, str, Grant]]) -> None:
+    """New buckets: (account, the crediting ledger ref, its dated minutes) each, in one
+    statement."""
+    rows = [
+        {"uuid": uuid, "ref": ref, "granted": item.minutes, "minutes_left": item.minutes,
+         "valid_from": item.valid_from, "expires_at": item.expires_at}
+        for uuid, ref, item in grants if item.minutes > 0
+    ]  # fmt: skip
+    if rows:
+        await conn.execute(minute_buckets.insert(), rows)
 
 
 async def take(conn: AsyncConnection, uuid: str, minutes: int, at: float) -> int:

@@ -13,9 +13,10 @@ same lock; a balance's ``minutes`` are those usable at the instant asked.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -24,6 +25,27 @@ from lwork.billing import bucket_store
 from lwork.billing.buckets import Bucket, Grant, granted, total, undated
 from lwork.billing.rating import Balance, Charge
 from lwork.storage.tables import balances, ledger
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """Coins and minutes added to an account once, under ``ref``."""
+
+    uuid: str
+    ref: str
+    balance: Balance
+    note: str | None
+    at: float
+    grants: Sequence[Grant] | None = None
+    """Its minutes as dated buckets adding up to them; None: one bucket that never expires."""
+
+
+_ADD_COINS = (
+    update(balances)
+    .where(balances.c.uuid == bindparam("b_uuid"))
+    .values(coins=balances.c.coins + bindparam("b_coins"),
+            gift_coins=balances.c.gift_coins + bindparam("b_gift"), updated_at=bindparam("b_at"))
+)  # fmt: skip
 
 
 class LedgerStore:
@@ -70,20 +92,40 @@ class LedgerStore:
         """Add ``balance`` in the caller's transaction (a paid order's); IntegrityError if
         ``ref`` was applied before. Its minutes are ``grants`` (dated buckets adding up to
         them), else one bucket that never expires."""
-        dated = undated(balance.minutes, now) if grants is None else list(grants)
-        if granted(dated) != balance.minutes:
-            raise ValueError(f"buckets of {granted(dated)} minutes for {balance.minutes}")
-        coins = {"coins": balance.coins, "gift_coins": balance.gift_coins}
-        await conn.execute(ledger.insert().values(
-            uuid=uuid, ref=ref, kind="credit", forgiven=0, note=note, created_at=now,
-            minutes=balance.minutes, **coins))  # fmt: skip
-        await self.locked_balance(conn, uuid, now)
-        await conn.execute(
-            update(balances)
-            .where(balances.c.uuid == uuid)
-            .values(updated_at=now, **{k: getattr(balances.c, k) + v for k, v in coins.items()})
-        )
-        await bucket_store.grant(conn, uuid, ref, dated)
+        await self.apply_credits(conn, [Credit(uuid, ref, balance, note, now, grants)])
+
+    async def apply_credits(self, conn: AsyncConnection, credits: Sequence[Credit]) -> None:
+        """Several credits in the caller's transaction, with one statement per table whatever
+        their number (a batch of paid orders); IntegrityError if a ``ref`` was applied before.
+        A credit never reads the balance: adding is the same whatever it was."""
+        if not credits:
+            return
+        buckets: list[tuple[str, str, Grant]] = []
+        for credit in credits:
+            minutes = credit.balance.minutes
+            dated = undated(minutes, credit.at) if credit.grants is None else list(credit.grants)
+            if granted(dated) != minutes:
+                raise ValueError(f"buckets of {granted(dated)} minutes for {minutes}")
+            buckets += [(credit.uuid, credit.ref, item) for item in dated]
+        await conn.execute(ledger.insert(), [
+            {"uuid": c.uuid, "ref": c.ref, "kind": "credit", "forgiven": 0, "note": c.note,
+             "created_at": c.at, "minutes": c.balance.minutes, "coins": c.balance.coins,
+             "gift_coins": c.balance.gift_coins}
+            for c in credits
+        ])  # fmt: skip
+        # Accounts in one order, so two transactions crediting the same accounts cannot each
+        # hold a lock the other waits for (PostgreSQL).
+        by_account = sorted(credits, key=lambda c: c.uuid)
+        await conn.execute(self._ensure_balance, [
+            {"uuid": uuid, "coins": 0, "gift_coins": 0, "minutes": 0, "updated_at": at}
+            for uuid, at in {c.uuid: c.at for c in by_account}.items()
+        ])  # fmt: skip
+        await conn.execute(_ADD_COINS, [
+            {"b_uuid": c.uuid, "b_coins": c.balance.coins, "b_gift": c.balance.gift_coins,
+             "b_at": c.at}
+            for c in by_account
+        ])  # fmt: skip
+        await bucket_store.grant(conn, buckets)
 
     async def apply_charge(
         self,

@@ -5,40 +5,34 @@ each expects its own acknowledgement rather than the mobile API's JSON."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
+from lwork.http.server import Endpoint
 from lwork.payments.service import PaymentService
 
 log = logging.getLogger("lwork.payments")
-
-
-_ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-"""Every method reaches the endpoint, which answers all but POST with the contract's 405."""
 
 
 class _TooLarge(Exception):
     pass
 
 
-def notify_routes(payments: PaymentService, body_limit: int) -> list[BaseRoute]:
-    """One route per enabled provider; a disabled provider's path stays ``not_found``."""
-    routes: list[BaseRoute] = []
+def notify_endpoints(payments: PaymentService, body_limit: int) -> dict[str, Endpoint]:
+    """Path → endpoint, one per enabled provider (every method reaches it, and it answers all
+    but POST with the contract's 405); a disabled provider's path stays ``not_found``."""
+    endpoints: dict[str, Endpoint] = {}
     for pay_type in payments.providers:
         endpoint = _endpoint(payments, pay_type, body_limit)
         paths = [f"/lwork/pay/notify/{pay_type}"]
         if pay_type == "alipay":  # where the original's apps told Alipay to notify
             paths += ["/lwork/mobile/paytest", "/lwork/mobile1/paytest"]
-        routes += [Route(path, endpoint, methods=_ANY_METHOD) for path in paths]
-    return routes
+        endpoints |= dict.fromkeys(paths, endpoint)
+    return endpoints
 
 
-def _endpoint(
-    payments: PaymentService, pay_type: str, body_limit: int
-) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(payments: PaymentService, pay_type: str, body_limit: int) -> Endpoint:
     async def notified(request: Request) -> Response:
         if request.method != "POST":
             return JSONResponse({"status": "failed", "reason": "method_not_allowed"}, 405,

@@ -1,33 +1,25 @@
-"""Orders in the database, and the one transaction that settles a verified notification.
+"""Orders in the database: opened, listed, expired, and settled by verified notifications.
 
-Settling writes before it reads: the order row is touched first, which on SQLite takes the
-write lock before anything is read and on PostgreSQL locks the row, so duplicate notifications
-for one order queue and each sees the state the one before it left. The credit is a ledger row
-referenced by the provider's trade number, written in the same transaction as ``paid``.
+Settling (``settlement.py``) locks the orders before it reads them, so duplicate notifications
+for one order each see the state the one before it left. The credit is a ledger row referenced
+by the provider's trade number, written in the same transaction as ``paid``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import enum
-import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lwork.billing.buckets import Grant
 from lwork.billing.ledger import LedgerStore
-from lwork.billing.rating import Balance
 from lwork.payments.products import Catalogue, Product
 from lwork.payments.provider import Notice
-from lwork.storage.tables import ledger, orders
-
-log = logging.getLogger("lwork.payments")
+from lwork.payments.settlement import Settled, Settlements
+from lwork.storage.tables import orders
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 PAYID_LENGTH = 22
@@ -36,16 +28,6 @@ PAYID_LENGTH = 22
 
 def new_payid() -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(PAYID_LENGTH))
-
-
-class Settled(enum.Enum):
-    CREDITED = "credited"
-    CLOSED = "closed"
-    UNCHANGED = "unchanged"
-    """A repeat, or news about an order already settled: accepted, nothing changes."""
-    FLAGGED = "flagged"
-    UNKNOWN = "unknown"
-    """No such order for this provider: not accepted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +55,7 @@ class OrderStore:
         self._engine = engine
         self._ledger = ledger_store
         self._catalogue = catalogue
-        # SQLite has one writer: settlements queued here wait their turn in order, instead of
-        # holding pooled connections in SQLite's busy handler, which sleeps and retries.
-        self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._settlements = Settlements(engine, ledger_store, self._package_grants)
 
     async def create(
         self, uuid: str, uuid_raw: str, product: Product, pay_type: str, now: float, ttl_s: float
@@ -160,61 +140,9 @@ class OrderStore:
         return bool(closed.rowcount)
 
     async def settle(self, provider: str, notice: Notice, now: float) -> Settled:
-        try:
-            async with self._one_writer(), self._engine.begin() as conn:
-                return await self._settle(conn, provider, notice, now)
-        except IntegrityError:
-            # Another order took this trade number between our check and our insert: nothing
-            # was written; the provider's retry finds it and flags this order.
-            log.warning("order %s: trade %s credited concurrently elsewhere; retry will flag",
-                        notice.payid, notice.trade_no)  # fmt: skip
-            raise
-
-    def _one_writer(self) -> contextlib.AbstractAsyncContextManager[object]:
-        return self._sqlite_writer or contextlib.nullcontext()
-
-    async def _settle(
-        self, conn: AsyncConnection, provider: str, notice: Notice, now: float
-    ) -> Settled:
-        touched = await conn.execute(
-            update(orders)
-            .where(orders.c.payid == notice.payid, orders.c.pay_type == provider)
-            .values(updated_at=now)
-        )
-        if touched.rowcount == 0:
-            log.warning("%s notification for unknown order %r refused", provider, notice.payid)
-            return Settled.UNKNOWN
-        order = (await conn.execute(
-            select(orders).where(orders.c.payid == notice.payid).with_for_update()
-        )).one()  # fmt: skip
-        if notice.event == "pending":
-            return Settled.UNCHANGED
-        if order.state != "created" and order.state != "closed":
-            if order.state == "paid" and order.trade_no != notice.trade_no:
-                log.error("order %s paid by trade %s was paid again by trade %s: refund it",
-                          order.payid, order.trade_no, notice.trade_no)  # fmt: skip
-            return Settled.UNCHANGED
-        if notice.event == "closed":
-            if order.state == "closed":
-                return Settled.UNCHANGED
-            await _set(conn, order.payid, now, state="closed", note=f"closed by {provider}")
-            return Settled.CLOSED
-        problem = _mismatch(order, notice)
-        ref = f"pay:{provider}:{notice.trade_no}"
-        if problem is None and await conn.scalar(select(ledger.c.id).where(ledger.c.ref == ref)):
-            problem = f"trade {notice.trade_no} already credited another order"
-        if problem is not None:
-            log.error("order %s flagged, not credited: %s", order.payid, problem)
-            await _set(conn, order.payid, now, state="flagged", trade_no=notice.trade_no,
-                       note=problem[:200])  # fmt: skip
-            return Settled.FLAGGED
-        await _set(conn, order.payid, now, state="paid", trade_no=notice.trade_no, paid_at=now)
-        credit = Balance(coins=order.coins, minutes=order.minutes)
-        note = f"order {order.payid} ({order.product_id}, {provider})"
-        grants = self._package_grants(order.product_id, order.minutes, now)
-        await self._ledger.apply_credit(conn, order.uuid, ref, credit, note, now, grants)
-        log.info("order %s paid (trade %s): %s credited", order.payid, notice.trade_no, order.uuid)
-        return Settled.CREDITED
+        """Settle a verified notification (with others arriving meanwhile, ``settlement.py``);
+        IntegrityError if its trade was credited concurrently elsewhere (nothing written)."""
+        return await self._settlements.settle(provider, notice, now)
 
     def _package_grants(self, product_id: str, minutes: int, paid_at: float) -> list[Grant] | None:
         """A paid package's periods from now; None (minutes that never expire) when the
@@ -223,19 +151,3 @@ class OrderStore:
         if not minutes or product is None or product.minutes != minutes:
             return None
         return product.grants(paid_at)
-
-
-def _mismatch(order: Any, notice: Notice) -> str | None:
-    if notice.mismatch is not None:
-        return notice.mismatch
-    if notice.money_fen != order.money:
-        return f"paid {notice.money_fen} fen for an order of {order.money} fen"
-    if order.state == "closed":
-        return f"paid after the order was closed ({order.note})"
-    return None
-
-
-async def _set(conn: AsyncConnection, payid: str, now: float, **values: Any) -> None:
-    await conn.execute(
-        update(orders).where(orders.c.payid == payid).values(updated_at=now, **values)
-    )

@@ -15,8 +15,9 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 
-from lwork.payments.orders import OrderStore, Settled, Waiting
+from lwork.payments.orders import OrderStore, Waiting
 from lwork.payments.provider import NotSupported, Provider, ProviderUnavailable
+from lwork.payments.settlement import Settled
 
 log = logging.getLogger("lwork.payments")
 

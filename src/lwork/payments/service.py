@@ -16,7 +16,7 @@ from lwork.billing.rating import coins_value
 from lwork.errors import Failed
 from lwork.payments.apple import AppleProvider
 from lwork.payments.apple_jws import Unverified
-from lwork.payments.orders import OrderStore, Recharge, Settled
+from lwork.payments.orders import OrderStore, Recharge
 from lwork.payments.products import Catalogue, Product
 from lwork.payments.provider import (
     Ack,
@@ -28,6 +28,7 @@ from lwork.payments.provider import (
 )
 from lwork.payments.reconcile import Reconciler
 from lwork.payments.refunds import Refunded, RefundRefused, Refunds
+from lwork.payments.settlement import Settled
 
 log = logging.getLogger("lwork.payments")
 
