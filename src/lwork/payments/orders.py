@@ -141,7 +141,7 @@ class OrderStore:
 
     async def settle(self, provider: str, notice: Notice, now: float) -> Settled:
         """Settle a verified notification (with others arriving meanwhile, ``settlement.py``);
-        IntegrityError if its trade was credited concurrently elsewhere (nothing written)."""
+        IntegrityError if its trade's credit by another order raced it twice (nothing written)."""
         return await self._settlements.settle(provider, notice, now)
 
     def _package_grants(self, product_id: str, minutes: int, paid_at: float) -> list[Grant] | None:

@@ -8,8 +8,9 @@ written with a fixed number of statements whatever its size: the orders are read
 together, each notification is decided in turn in memory, and the changes are written with one
 ``executemany`` per table. A notification is acknowledged only after its batch has committed.
 
-Should a batch fail (another node credited one of its trades in between, on PostgreSQL), each of
-its notifications is settled again alone, so one bad notification never refuses the others.
+Should a batch fail (another transaction credited one of its trades in between, on PostgreSQL),
+each of its notifications is settled again alone, so one bad notification never refuses the
+others.
 """
 
 from __future__ import annotations
@@ -185,24 +186,31 @@ class Settlements:
                 batch, self._queue = self._queue[:BATCH_LIMIT], self._queue[BATCH_LIMIT:]
                 try:
                     await self._write_batch(batch)
-                except Exception as exc:
-                    await self._write_alone(batch, exc)
+                except Exception:
+                    for item in batch:  # alone, so one notification cannot refuse the others
+                        await self._write_alone(item)
         finally:  # cancelled (the server stops): nobody waits for an answer that cannot come
             for item in batch + self._queue:
                 if not item.done.done():
                     item.done.cancel()
 
-    async def _write_alone(self, batch: list[Pending], error: Exception) -> None:
-        """Each notification of a failed batch in a transaction of its own, so one bad one
-        cannot refuse the others."""
-        if len(batch) == 1:
-            _fail(batch[0], error)
+    async def _write_alone(self, item: Pending) -> None:
+        """One notification in a transaction of its own. Refused by the ledger's unique ref,
+        another order's credit of its trade committed in between (one transaction posted to
+        two orders at once, on PostgreSQL): settled once more, it sees that credit and flags."""
+        try:
+            await self._write_batch([item])
             return
-        for item in batch:
-            try:
-                await self._write_batch([item])
-            except Exception as exc:
-                _fail(item, exc)
+        except IntegrityError:
+            log.warning("order %s: trade %s credited concurrently elsewhere; settling again",
+                        item.notice.payid, item.notice.trade_no)  # fmt: skip
+        except Exception as exc:
+            _fail(item, exc)
+            return
+        try:
+            await self._write_batch([item])
+        except Exception as exc:
+            _fail(item, exc)
 
     async def _write_batch(self, batch: list[Pending]) -> None:
         async with self._engine.begin() as conn:
@@ -245,10 +253,5 @@ async def _credited(conn: AsyncConnection, refs: set[str]) -> set[str]:
 
 
 def _fail(item: Pending, error: BaseException) -> None:
-    if isinstance(error, IntegrityError):
-        # Another order took this trade between our read and our write: nothing was written;
-        # the provider's retry finds it credited and flags this order.
-        log.warning("order %s: trade %s credited concurrently elsewhere; retry will flag",
-                    item.notice.payid, item.notice.trade_no)  # fmt: skip
     if not item.done.done():
         item.done.set_exception(error)
