@@ -30,6 +30,8 @@ class WebhookReceiver:
     secret: str
     fail: Callable[[int], bool] = lambda n: False
     """Whether the ``n``-th request (from 0) is answered 503 (after it was read and checked)."""
+    fail_record: Callable[[dict[str, Any]], bool] = lambda record: False
+    """Whether a request carrying this record is answered 503 (as ``fail``)."""
     hang_s: float = 0.0
     """How long every request is held before it is answered."""
     url: str = ""
@@ -60,10 +62,11 @@ class WebhookReceiver:
                 return JSONResponse({"status": "failed", "reason": "bad_signature"}, 401)
             if self.hang_s:
                 await asyncio.sleep(self.hang_s)
-            if self.fail(n):
+            record = json.loads(body)
+            if self.fail(n) or self.fail_record(record):
                 self.refused += 1
                 return JSONResponse({"status": "failed", "reason": "busy"}, 503)
-            self.received.append(json.loads(body))
+            self.received.append(record)
             return JSONResponse({"status": "ok"})
 
         return Starlette(routes=[Route(PATH, cdrs, methods=["POST"])])

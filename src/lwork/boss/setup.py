@@ -93,4 +93,5 @@ def cdr_webhook(
         (key_id, boss.keys[key_id][0].get_secret_value()), ZoneInfo(settings.billing.timezone),
         wall, timeout_s=boss.cdr_webhook_timeout_s, backoff_s=boss.cdr_webhook_backoff_s,
         backoff_max_s=boss.cdr_webhook_backoff_max_s, concurrency=boss.cdr_webhook_concurrency,
+        batch=boss.cdr_webhook_batch,
     )  # fmt: skip

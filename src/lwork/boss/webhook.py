@@ -52,6 +52,7 @@ class CdrWebhook:
         concurrency: int = 8,
         batch: int = 1000,
         idle_s: float = 1.0,
+        depth_every_s: float = 1.0,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         """``key``: the key id and secret that sign each request, as the BOSS signs its own."""
@@ -71,8 +72,12 @@ class CdrWebhook:
         self._jitter = jitter
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Counting the whole outbox costs a scan: at most once a second, not once a round (a
+        # round runs for every record closed).
+        self._depth_every_s = depth_every_s
+        self._depth_at = float("-inf")
         self.depth = 0
-        """Records waiting in the outbox at the last round (a metric)."""
+        """Records waiting in the outbox, counted at most every ``depth_every_s`` (a metric)."""
         self.oldest_s = 0.0
         """How long the oldest of them has waited, in seconds (a metric)."""
         self.delivered = 0
@@ -104,22 +109,28 @@ class CdrWebhook:
                     await asyncio.wait_for(self._wake.wait(), self._idle_s)
 
     async def deliver_due(self) -> bool:
-        """One round: each account's due records, in order; True if any was attempted."""
+        """One round: each account's due records, in order; True if any was attempted.
+
+        An account whose first waiting record is not due (waiting out a failure's backoff, or
+        claimed by a sender mid-delivery) waits whole: only such a first record can be not due,
+        since an account's records are delivered in order. Its later records are left out in
+        the query itself, so a long backlog of held accounts never hides another account's."""
         now = self._wall()
         async with self._engine.connect() as conn:
-            depth, oldest = (await conn.execute(
-                select(func.count(), func.min(cdr_outbox.c.created_at)))).one()  # fmt: skip
-            self.depth, self.oldest_s = depth, (now - oldest if oldest is not None else 0.0)
+            if now - self._depth_at >= self._depth_every_s:
+                self._depth_at = now
+                depth, oldest = (await conn.execute(
+                    select(func.count(), func.min(cdr_outbox.c.created_at)))).one()  # fmt: skip
+                self.depth, self.oldest_s = depth, (now - oldest if oldest is not None else 0.0)
+            held = select(cdr_outbox.c.uuid).where(cdr_outbox.c.next_at > now)
             rows = (await conn.execute(
-                select(cdr_outbox).order_by(cdr_outbox.c.id).limit(self._batch))).all()  # fmt: skip
+                select(cdr_outbox)
+                .where(cdr_outbox.c.next_at <= now, cdr_outbox.c.uuid.not_in(held))
+                .order_by(cdr_outbox.c.id)
+                .limit(self._batch)
+            )).all()  # fmt: skip
         queues: dict[str, list[Any]] = {}
-        held: set[str] = set()
-        for row in rows:  # an account's first waiting record decides whether it may go now
-            if row.uuid in held:
-                continue
-            if row.next_at > now:
-                held.add(row.uuid)
-                continue
+        for row in rows:
             queues.setdefault(row.uuid, []).append(row)
         if not queues:
             return False

@@ -43,6 +43,8 @@ class BossSettings(Section):
     """The longest wait between two deliveries of one record."""
     cdr_webhook_concurrency: int = Field(8, ge=1)
     """Accounts whose records are delivered at once (each account's one after another)."""
+    cdr_webhook_batch: int = Field(1000, ge=1)
+    """Due records read from the outbox per round (a round delivers them, then reads again)."""
     nmsi_enabled: bool = False
     """Serve NMSI, the original's TCP provisioning protocol, for BOSS systems that still speak
     it (CONTRACT §9). Needs ``nmsi_user`` and ``nmsi_password``."""
