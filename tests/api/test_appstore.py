@@ -1,17 +1,24 @@
 """The App Store through real HTTP (CONTRACT §8): the app posts its StoreKit 2 signed
 transaction to ``pay/apple`` and its order is credited once; transactions that do not chain to
 the configured root, are expired, unmarked, for another app, environment, product or price, or
-already used, credit nothing; an App Store Server Notification V2 ``REFUND`` takes the credit
-back, once."""
+already used (even by a racing post to another order), or carry a certificate that does not
+parse, credit nothing; an App Store Server Notification V2 ``REFUND`` takes the credit back
+from the order its transaction paid, once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import base64
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import pytest
 from test_alipay import PHONE, coins, login, state
+from test_alipay_reconcile_refund import age
 
 from conftest import LiveServer
 from fakes.appstore import BUNDLE_ID, Chain, FakeAppStore
@@ -135,3 +142,114 @@ async def test_forged_notifications_are_refused(world: World) -> None:
         r = await w.store.post(w.server.url + NOTIFY, body)
         assert r.status_code == 400 and len(w.store.attempts) == 3
     assert await coins(w.server, w.auth) == 300
+
+
+@contextlib.asynccontextmanager
+async def ledger_held(server: LiveServer) -> AsyncIterator[Callable[[int], Awaitable[None]]]:
+    """On PostgreSQL, another client holds the ledger against writes while the block runs, so
+    that racing settlements all read it before any writes (the race made certain); ``waiting(n)``
+    returns once ``n`` of them are queued on that lock. On SQLite, writers are one at a time."""
+    url = server.settings.database_url
+    if not url.startswith("postgresql"):
+
+        async def nobody(n: int) -> None:
+            return None
+
+        yield nobody
+        return
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    holding = conn.transaction()
+    await holding.start()
+    await conn.execute("LOCK TABLE ledger IN EXCLUSIVE MODE")  # reads pass, writes queue
+
+    async def waiting(n: int) -> None:
+        query = "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'ledger'::regclass"
+        for _ in range(1000):
+            if await conn.fetchval(query) >= n:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{n} writers never queued on the ledger")
+
+    try:
+        yield waiting
+    finally:
+        await holding.commit()
+        await conn.close()
+
+
+async def test_one_transaction_raced_onto_two_orders_credits_one(world: World) -> None:
+    w = world
+    first, second = await w.open_order(), await w.open_order()
+    signed = w.store.chain.sign(w.store.transaction("coins_300"))
+    async with ledger_held(w.server) as waiting:
+        racing = asyncio.gather(w.pay(first, signed), w.pay(second, signed))
+        await waiting(2)
+    answers = await racing
+    duplicated = {"status": "failed", "reason": "duplicated_payid"}
+    assert sorted(answers, key=str) == [duplicated, {"status": "ok", "coins": 300}], answers
+    assert await coins(w.server, w.auth) == 300
+    states = {(await state(w.server, first))[0], (await state(w.server, second))[0]}
+    assert states == {"paid", "flagged"}
+
+
+async def test_a_refund_finds_the_order_its_transaction_paid_not_one_it_flagged(
+    world: World,
+) -> None:
+    w = world
+    flagged = await w.open_order()  # opened first: the older row, found first by a bare lookup
+    paid = await w.open_order()
+    transaction = w.store.transaction("coins_300")
+    signed = w.store.chain.sign(transaction)
+    assert (await w.pay(paid, signed))["status"] == "ok"
+    assert (await w.pay(flagged, signed))["reason"] == "duplicated_payid"
+    assert (await w.pay(paid, signed))["status"] == "ok"  # the app retries: the paid row moves
+    assert (await state(w.server, flagged))[0] == "flagged"
+    r = await w.store.post(w.server.url + NOTIFY, w.store.notification("REFUND", transaction))
+    assert r.status_code == 200
+    assert await coins(w.server, w.auth) == 0
+    assert (await state(w.server, paid))[0] == "refunded"
+    assert (await state(w.server, flagged))[0] == "flagged"
+
+
+async def test_a_certificate_that_does_not_parse_is_refused_not_an_error(world: World) -> None:
+    w = world
+    payid = await w.open_order()
+    chain, good = w.store.chain, w.store.transaction("coins_300")
+    broken = Chain.new(broken_extension=True)  # signs well; its BasicConstraints is garbage
+    ours = w.store.chain.issue_leaf(broken_extension=True)  # the same, issued by our intermediate
+    cases = {
+        "a stranger's broken intermediate": chain.sign(
+            good, x5c=[broken.leaf, broken.intermediate, chain.root], key=broken.key),
+        "a broken leaf our intermediate signed": chain.sign(
+            good, x5c=[ours.leaf, chain.intermediate, chain.root], key=ours.key),
+    }  # fmt: skip
+    for why, signed in cases.items():
+        answer = await w.pay(payid, signed)
+        assert answer == {"status": "failed", "reason": "invalid_receipt"}, why
+    notice = w.store.notification("REFUND", good)
+    body = json.loads(notice)
+    payload = body["signedPayload"].split(".")[1]
+    body["signedPayload"] = chain.sign(json.loads(_unb64(payload)),
+                                       x5c=[ours.leaf, chain.intermediate, chain.root],
+                                       key=ours.key)  # fmt: skip
+    r = await w.store.post(w.server.url + NOTIFY, json.dumps(body).encode(), tries=1)
+    assert r.status_code == 400
+    assert await coins(w.server, w.auth) == 0
+    assert await state(w.server, payid) == ("created", None)
+
+
+async def test_reconciliation_does_not_ask_the_app_store_and_expires_unpaid_orders(
+    world: World,
+) -> None:
+    w = world
+    payid = await w.open_order()
+    reconciler = w.server.services.payments.reconciler
+    await age(w.server, payid, 601)
+    assert dict(await reconciler.round()) == {"waiting": 1}
+    await age(w.server, payid, 1800)
+    assert dict(await reconciler.round()) == {"expired": 1}
+    assert await state(w.server, payid) == ("closed", "expired")
+
+
+def _unb64(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))

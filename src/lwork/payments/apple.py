@@ -100,7 +100,10 @@ class AppleProvider:
         return Notice("", transaction.transaction_id, 0, "pending")
 
     async def query(self, payid: str) -> Notice | None:
-        return None  # the app posts its transaction; nothing to ask the App Store about
+        # The App Store has no order of ours to look up (only transactions by their id, through
+        # the App Store Server API, which we do not use): the app posts its transaction, and
+        # reconciliation only expires what was never paid.
+        raise NotSupported("the App Store has no order to ask about")
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         raise NotSupported("App Store refunds are the buyer's, through Apple")

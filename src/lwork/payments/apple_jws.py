@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
@@ -56,15 +56,11 @@ def verified_payload(token: str, roots: Sequence[x509.Certificate], now: dt.date
     header = _json(decode_segment(parts[0]), "header")
     if not isinstance(header, dict) or header.get("alg") != "ES256":
         raise Unverified("alg is not ES256")
-    chain = _certificates(header.get("x5c"))
-    _check_chain(chain, roots, now)
+    key = signing_key(_der_chain(header.get("x5c")), roots, now)
     signature = decode_segment(parts[2])
     if len(signature) != 64:
         raise Unverified("an ES256 signature is 64 bytes")
     der = encode_dss_signature(int.from_bytes(signature[:32]), int.from_bytes(signature[32:]))
-    key = chain[0].public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise Unverified("the signing certificate's key is not EC")
     try:
         key.verify(der, f"{parts[0]}.{parts[1]}".encode(), ec.ECDSA(hashes.SHA256()))
     except InvalidSignature as exc:
@@ -79,36 +75,63 @@ def _json(raw: bytes, what: str) -> Any:
         raise Unverified(f"the {what} is not JSON") from exc
 
 
-def _certificates(x5c: object) -> list[x509.Certificate]:
+def _der_chain(x5c: object) -> list[bytes]:
+    """The x5c entries' DER bytes, leaf first (not yet parsed: see ``signing_key``)."""
     if not isinstance(x5c, list) or not 2 <= len(x5c) <= 4:
         raise Unverified("x5c is not a chain of 2 to 4 certificates")
-    chain = []
-    for entry in x5c:
-        try:
-            chain.append(x509.load_der_x509_certificate(base64.b64decode(entry, validate=True)))
-        except (TypeError, binascii.Error, ValueError) as exc:
-            raise Unverified("an x5c entry is not a DER certificate") from exc
-    return chain
+    try:
+        return [base64.b64decode(entry, validate=True) for entry in x5c]
+    except (TypeError, binascii.Error, ValueError) as exc:
+        raise Unverified("an x5c entry is not Base64") from exc
 
 
-def _check_chain(
-    chain: list[x509.Certificate], roots: Sequence[x509.Certificate], now: dt.datetime
-) -> None:
-    trusted = {root.fingerprint(hashes.SHA256()) for root in roots}
-    if chain[-1].fingerprint(hashes.SHA256()) not in trusted:
+# What cryptography raises for a certificate it cannot read, whether at load or later when a
+# field (extensions, key, signature algorithm) is first asked for.
+_UNREADABLE = (ValueError, TypeError, UnsupportedAlgorithm, InvalidSignature)
+
+
+def signing_key(
+    chain: Sequence[bytes], roots: Sequence[x509.Certificate], now: dt.datetime
+) -> ec.EllipticCurvePublicKey:
+    """The leaf's P-256 key once the DER ``chain`` (leaf first) holds: it ends at a configured
+    root, and walking down from there each certificate is issued by the one above (an issuer
+    is a CA), is valid at ``now``, and the intermediate and leaf carry Apple's markers.
+
+    The walk goes from the root down so that nothing is read beyond its signature until the
+    certificate above vouched for it; anything that does not parse is Unverified."""
+    trusted = {root.public_bytes(serialization.Encoding.DER): root for root in roots}
+    parent = trusted.get(chain[-1])
+    if parent is None:
         raise Unverified("the chain does not end at a configured root certificate")
-    for cert in chain:
-        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-            raise Unverified(f"certificate {cert.subject.rfc4514_string()} is not valid now")
-    for child, parent in zip(chain, chain[1:], strict=False):
-        _is_ca(parent)
+    _valid(parent, now)
+    below_root = list(reversed(chain[:-1]))
+    for depth, der in enumerate(below_root, 1):
         try:
-            child.verify_directly_issued_by(parent)
-        except (ValueError, TypeError, InvalidSignature) as exc:
-            raise Unverified(f"{child.subject.rfc4514_string()} is not issued by the next") from exc
-    _marked(chain[0], LEAF_MARKER)
-    if len(chain) > 2:
-        _marked(chain[1], INTERMEDIATE_MARKER)
+            cert = x509.load_der_x509_certificate(der)
+            _is_ca(parent)
+            cert.verify_directly_issued_by(parent)
+        except Unverified:
+            raise
+        except _UNREADABLE as exc:
+            raise Unverified(f"certificate {depth} below the root is not issued by it") from exc
+        try:
+            _valid(cert, now)
+            if depth == len(below_root):
+                _marked(cert, LEAF_MARKER)
+                key = cert.public_key()
+            elif depth == len(below_root) - 1:  # the leaf's issuer: Apple's WWDR intermediate
+                _marked(cert, INTERMEDIATE_MARKER)
+        except _UNREADABLE as exc:
+            raise Unverified(f"certificate {depth} below the root does not parse") from exc
+        parent = cert
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise Unverified("the signing certificate's key is not P-256")
+    return key
+
+
+def _valid(cert: x509.Certificate, now: dt.datetime) -> None:
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        raise Unverified(f"certificate {cert.serial_number} is not valid now")
 
 
 def _is_ca(cert: x509.Certificate) -> None:

@@ -106,10 +106,12 @@ class OrderStore:
             return (await conn.execute(select(orders).where(orders.c.payid == payid))).first()
 
     async def payid_of_trade(self, pay_type: str, trade_no: str) -> str | None:
-        """The order a provider's trade number paid (refunds announced by the provider)."""
+        """The order a provider's trade number paid (refunds announced by the provider): not
+        one it was refused for, which is ``flagged`` with the same trade number."""
         query = select(orders.c.payid).where(
-            orders.c.pay_type == pay_type, orders.c.trade_no == trade_no
-        )
+            orders.c.pay_type == pay_type, orders.c.trade_no == trade_no,
+            orders.c.state.in_(("paid", "refunded")),
+        )  # fmt: skip
         async with self._engine.connect() as conn:
             payid = await conn.scalar(query)
         return None if payid is None else str(payid)
@@ -164,11 +166,13 @@ class OrderStore:
             async with self._one_writer(), self._engine.begin() as conn:
                 return await self._settle(conn, provider, notice, now)
         except IntegrityError:
-            # Another order took this trade number between our check and our insert: nothing
-            # was written; the provider's retry finds it and flags this order.
-            log.warning("order %s: trade %s credited concurrently elsewhere; retry will flag",
+            # Another order took this trade number between our check and our insert (one
+            # transaction posted to two orders at once, PostgreSQL): nothing was written, and
+            # the other has committed, so settling again sees its credit and flags this order.
+            log.warning("order %s: trade %s credited concurrently elsewhere; settling again",
                         notice.payid, notice.trade_no)  # fmt: skip
-            raise
+        async with self._one_writer(), self._engine.begin() as conn:
+            return await self._settle(conn, provider, notice, now)
 
     def _one_writer(self) -> contextlib.AbstractAsyncContextManager[object]:
         return self._sqlite_writer or contextlib.nullcontext()

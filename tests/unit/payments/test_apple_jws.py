@@ -3,8 +3,13 @@ segment replaced) is Unverified, never another error."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -52,3 +57,44 @@ def test_a_genuine_token_with_a_segment_replaced_is_unverified(index: int, segme
         return
     parts[index] = segment
     assert unverified(".".join(parts))
+
+
+def signed_with_x5c(entries: list[bytes]) -> str:
+    """GENUINE's payload signed by CHAIN's leaf key, its header's x5c holding ``entries``."""
+
+    def b64url(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    header = {"alg": "ES256", "x5c": [base64.b64encode(entry).decode() for entry in entries]}
+    signing_input = f"{b64url(json.dumps(header).encode())}.{GENUINE.split('.')[1]}"
+    r, s = decode_dss_signature(CHAIN.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+    return f"{signing_input}.{b64url(r.to_bytes(32) + s.to_bytes(32))}"
+
+
+DERS = [c.public_bytes(serialization.Encoding.DER) for c in (CHAIN.leaf, CHAIN.intermediate,
+                                                            CHAIN.root)]  # fmt: skip
+
+
+@given(st.integers(0, 2), st.data())
+def test_a_chain_with_a_certificate_damaged_is_unverified_never_an_error(
+    index: int, data: st.DataObject
+) -> None:
+    der = bytearray(DERS[index])
+    cut = data.draw(st.booleans())
+    at = data.draw(st.integers(0, len(der) - 1))
+    if cut:
+        del der[at:]
+    else:
+        der[at] ^= data.draw(st.integers(1, 255))
+    entries = list(DERS)
+    entries[index] = bytes(der)
+    try:
+        payload = verified_payload(signed_with_x5c(entries), ROOTS, NOW)
+    except Unverified:
+        return
+    # Only a byte outside what the issuer signed can change and still verify.
+    assert payload == {"productId": "coins_300", "n": 1}
+
+
+def test_the_untouched_chain_signed_here_verifies() -> None:
+    assert verified_payload(signed_with_x5c(DERS), ROOTS, NOW) == {"productId": "coins_300", "n": 1}
