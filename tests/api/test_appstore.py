@@ -17,8 +17,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from pydantic import ValidationError
 from test_alipay import PHONE, coins, login, state
 from test_alipay_reconcile_refund import age
+
+from lwork.settings.sections import BillingSettings
 
 from conftest import LiveServer
 from fakes.appstore import BUNDLE_ID, Chain, FakeAppStore
@@ -32,10 +35,10 @@ class World:
     store: FakeAppStore
     auth: dict[str, str]
 
-    async def open_order(self, product_id: str = "coins_300") -> str:
+    async def open_order(self, product_id: str = "coins_300", apple_id: str | None = None) -> str:
         body = {"uuid": PHONE, "device_id": "d", "product_id": product_id, "pay_type": "apple"}
         answer = (await self.server.post("/lwork/mobile/get_payid", body, headers=self.auth)).json()
-        assert answer["status"] == "ok" and answer["apple_product_id"] == product_id
+        assert answer["status"] == "ok" and answer["apple_product_id"] == (apple_id or product_id)
         return str(answer["payid"])
 
     async def pay(self, payid: str, signed: str) -> Any:
@@ -43,14 +46,20 @@ class World:
         return (await self.server.post("/lwork/mobile/pay/apple", body, headers=self.auth)).json()
 
 
-@pytest.fixture
-async def world(server_factory: Callable[..., Any]) -> AsyncIterator[World]:
+@contextlib.asynccontextmanager
+async def started(server_factory: Callable[..., Any], **billing: Any) -> AsyncIterator[World]:
     store = FakeAppStore()
     apple = {"enabled": True, "bundle_id": BUNDLE_ID, "environment": "Sandbox",
              "root_certificates": [store.chain.root_pem()]}  # fmt: skip
     async with server_factory(payments={"apple": apple},
-                              billing={"signup_gift_coins": 0}) as server:  # fmt: skip
+                              billing={"signup_gift_coins": 0, **billing}) as server:  # fmt: skip
         yield World(server, store, await login(server))
+
+
+@pytest.fixture
+async def world(server_factory: Callable[..., Any]) -> AsyncIterator[World]:
+    async with started(server_factory) as w:
+        yield w
 
 
 async def test_a_purchase_credits_its_order_once(world: World) -> None:
@@ -249,6 +258,62 @@ async def test_reconciliation_does_not_ask_the_app_store_and_expires_unpaid_orde
     await age(w.server, payid, 1800)
     assert dict(await reconciler.round()) == {"expired": 1}
     assert await state(w.server, payid) == ("closed", "expired")
+
+
+async def test_a_purchase_delivered_after_its_order_expired_is_credited_once(world: World) -> None:
+    w = world
+    late = await w.open_order()
+    await age(w.server, late, 3600)  # the app crashed mid-purchase; StoreKit delivers it later
+    assert dict(await w.server.services.payments.reconciler.round()) == {"expired": 1}
+    assert await state(w.server, late) == ("closed", "expired")
+    transaction = w.store.transaction("coins_300")
+    for _ in range(2):  # and the app posts it again
+        assert await w.pay(late, w.store.chain.sign(transaction)) == {"status": "ok", "coins": 300}
+    assert await coins(w.server, w.auth) == 300
+    assert (await state(w.server, late))[0] == "paid"
+    # An order closed by the opening of another (its expired ones close) reopens alike, but a
+    # transaction credits once: posted to a second expired order, it is a duplicate.
+    other = await w.open_order()
+    await age(w.server, other, 3600)
+    await w.open_order()
+    assert await state(w.server, other) == ("closed", "expired")
+    signed = w.store.chain.sign(transaction)
+    assert await w.pay(other, signed) == {"status": "failed", "reason": "duplicated_payid"}
+    fresh = w.store.transaction("coins_300")
+    assert (await w.pay(other, w.store.chain.sign(fresh)))["status"] == "failed"  # flagged now
+    assert await coins(w.server, w.auth) == 300
+
+
+APPLE_CATALOGUE = [
+    {"id": "coins_300", "money": "30.00", "coins": "300",
+     "apple_product_id": "com.example.lwork.coins300"},
+    {"id": "coins_100", "money": "10.00", "coins": "100"},
+]  # fmt: skip
+
+
+async def test_the_catalogues_apple_product_id_is_what_a_transaction_must_name(
+    server_factory: Callable[..., Any],
+) -> None:
+    async with started(server_factory, products=APPLE_CATALOGUE) as w:
+        payid = await w.open_order("coins_300", apple_id="com.example.lwork.coins300")
+        derived = w.store.chain.sign(w.store.transaction("coins_300"))
+        assert await w.pay(payid, derived) == {"status": "failed", "reason": "money_not_matched"}
+        named = w.store.chain.sign(w.store.transaction("com.example.lwork.coins300"))
+        assert await w.pay(payid, named) == {"status": "ok", "coins": 300}
+        plain = await w.open_order("coins_100")  # none named: the catalogue id
+        signed = w.store.chain.sign(w.store.transaction("coins_100", price=10000))
+        assert await w.pay(plain, signed) == {"status": "ok", "coins": 100}
+        assert await coins(w.server, w.auth) == 400
+
+
+def test_an_app_store_id_naming_two_products_is_refused() -> None:
+    twice = [*APPLE_CATALOGUE, {"id": "coins_301", "money": "30.00", "coins": "301",
+                                "apple_product_id": "com.example.lwork.coins300"}]  # fmt: skip
+    with pytest.raises(ValidationError, match="names two products"):
+        BillingSettings(products=twice)
+    clash = [*APPLE_CATALOGUE, {"id": "com.example.lwork.coins300", "money": "1", "coins": "1"}]
+    with pytest.raises(ValidationError, match="names two products"):
+        BillingSettings(products=clash)
 
 
 def _unb64(segment: str) -> bytes:

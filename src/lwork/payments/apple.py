@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lwork.payments.apple_jws import Unverified, load_roots, verified_payload
+from lwork.payments.products import Catalogue
 from lwork.payments.provider import (
     Ack,
     NewOrder,
@@ -39,8 +40,11 @@ class AppleTransaction:
 class AppleProvider:
     name = "apple"
 
-    def __init__(self, settings: AppleSettings, wall: Callable[[], float]) -> None:
+    def __init__(
+        self, settings: AppleSettings, catalogue: Catalogue, wall: Callable[[], float]
+    ) -> None:
         self._settings = settings
+        self._catalogue = catalogue
         self._wall = wall
         self._roots = load_roots(settings.root_certificates)
 
@@ -71,7 +75,7 @@ class AppleProvider:
         )  # fmt: skip
 
     async def create(self, order: NewOrder) -> dict[str, Any]:
-        return {"apple_product_id": order.subject}
+        return {"apple_product_id": self._catalogue.apple_product_id(order.subject)}
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice:
         """An App Store Server Notification V2: a ``REFUND`` is a ``refunded`` notice for its

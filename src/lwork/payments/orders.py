@@ -161,6 +161,21 @@ class OrderStore:
             )
         return bool(closed.rowcount)
 
+    async def reopen(self, payid: str, now: float) -> bool:
+        """Open again an order closed because it expired unpaid, for a payment that came
+        after all (the App Store knows no deadline: StoreKit delivers a purchase the app
+        crashed during when the app next starts). False when it was not closed as expired."""
+        async with self._one_writer(), self._engine.begin() as conn:
+            reopened = await conn.execute(
+                update(orders)
+                .where(orders.c.payid == payid, orders.c.state == "closed",
+                       orders.c.note == "expired")
+                .values(state="created", note=None, updated_at=now)
+            )  # fmt: skip
+        if reopened.rowcount:
+            log.info("order %s reopened: paid after it expired", payid)
+        return bool(reopened.rowcount)
+
     async def settle(self, provider: str, notice: Notice, now: float) -> Settled:
         try:
             async with self._one_writer(), self._engine.begin() as conn:

@@ -162,11 +162,13 @@ class PaymentService:
         order = await self._orders.get(payid)
         if order is None or order.uuid != uuid or order.pay_type != "apple":
             raise Failed("invalid_receipt")
-        if transaction.product_id != order.product_id or (
+        if transaction.product_id != self._catalogue.apple_product_id(order.product_id) or (
             transaction.price_milli is not None and transaction.currency == "CNY"
             and transaction.price_milli != order.money * 10
         ):  # fmt: skip
             raise Failed("money_not_matched")
+        if order.state == "closed":
+            await self._orders.reopen(payid, self._wall())  # bought in time, delivered late
         notice = Notice(payid, transaction.transaction_id, order.money, "paid")
         settled = await self._orders.settle("apple", notice, self._wall())
         again = await self._orders.get(payid)
