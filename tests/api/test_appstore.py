@@ -11,8 +11,9 @@ import asyncio
 import base64
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -27,6 +28,7 @@ from conftest import LiveServer
 from fakes.appstore import BUNDLE_ID, Chain, FakeAppStore
 
 NOTIFY = "/lwork/pay/notify/apple"
+OTHER = "13900139000"
 
 
 @dataclass
@@ -34,16 +36,22 @@ class World:
     server: LiveServer
     store: FakeAppStore
     auth: dict[str, str]
+    tokens: dict[str, str] = field(default_factory=dict)
+    """The appAccountToken get_payid gave with each payid."""
 
     async def open_order(self, product_id: str = "coins_300", apple_id: str | None = None) -> str:
         body = {"uuid": PHONE, "device_id": "d", "product_id": product_id, "pay_type": "apple"}
         answer = (await self.server.post("/lwork/mobile/get_payid", body, headers=self.auth)).json()
         assert answer["status"] == "ok" and answer["apple_product_id"] == (apple_id or product_id)
+        self.tokens[answer["payid"]] = str(uuid.UUID(answer["app_account_token"]))
         return str(answer["payid"])
 
-    async def pay(self, payid: str, signed: str) -> Any:
-        body = {"uuid": PHONE, "device_id": "d", "payid": payid, "signed_transaction": signed}
-        return (await self.server.post("/lwork/mobile/pay/apple", body, headers=self.auth)).json()
+    async def pay(
+        self, payid: str, signed: str, phone: str = PHONE, auth: dict[str, str] | None = None
+    ) -> Any:
+        body = {"uuid": phone, "device_id": "d", "payid": payid, "signed_transaction": signed}
+        r = await self.server.post("/lwork/mobile/pay/apple", body, headers=auth or self.auth)
+        return r.json()
 
 
 @contextlib.asynccontextmanager
@@ -314,6 +322,65 @@ def test_an_app_store_id_naming_two_products_is_refused() -> None:
     clash = [*APPLE_CATALOGUE, {"id": "com.example.lwork.coins300", "money": "1", "coins": "1"}]
     with pytest.raises(ValidationError, match="names two products"):
         BillingSettings(products=clash)
+
+
+async def test_a_transaction_bought_with_its_orders_token_credits_that_order(world: World) -> None:
+    w = world
+    bought_for, posted_with = await w.open_order(), await w.open_order()
+    transaction = w.store.transaction("coins_300", appAccountToken=w.tokens[bought_for])
+    signed = w.store.chain.sign(transaction)
+    # The app lost track of which payid it bought for: the token says it.
+    assert await w.pay(posted_with, signed) == {"status": "ok", "coins": 300}
+    assert (await state(w.server, bought_for))[0] == "paid"
+    assert await state(w.server, posted_with) == ("created", None)
+    assert await w.pay(bought_for, signed) == {"status": "ok", "coins": 300}
+    assert await coins(w.server, w.auth) == 300
+
+
+async def test_a_token_naming_another_accounts_order_or_none_is_refused(world: World) -> None:
+    w = world
+    mine = await w.open_order()
+    theirs_auth = await login(w.server, OTHER)
+    body = {"uuid": OTHER, "device_id": "d", "product_id": "coins_300", "pay_type": "apple"}
+    answer = (await w.server.post("/lwork/mobile/get_payid", body, headers=theirs_auth)).json()
+    theirs, their_token = answer["payid"], answer["app_account_token"]
+    refused = {"status": "failed", "reason": "invalid_receipt"}
+    stolen = w.store.chain.sign(w.store.transaction("coins_300", appAccountToken=their_token))
+    assert await w.pay(mine, stolen) == refused  # posted by me, bought for their order
+    nobody = w.store.chain.sign(w.store.transaction("coins_300", appAccountToken=str(uuid.uuid4())))
+    assert await w.pay(mine, nobody) == refused
+    garbage = w.store.chain.sign(w.store.transaction("coins_300", appAccountToken="not-a-uuid"))
+    assert await w.pay(mine, garbage) == refused
+    assert await coins(w.server, w.auth) == 0
+    assert await coins(w.server, theirs_auth, OTHER) == 0
+    assert await state(w.server, mine) == ("created", None)
+    assert await state(w.server, theirs) == ("created", None)
+    # Their own post of it credits them.
+    assert await w.pay(theirs, stolen, OTHER, theirs_auth) == {"status": "ok", "coins": 300}
+    assert await coins(w.server, theirs_auth, OTHER) == 300
+
+
+async def test_a_one_time_charge_notification_credits_the_tokens_order_once(world: World) -> None:
+    w = world
+    payid = await w.open_order()
+    transaction = w.store.transaction("coins_300", appAccountToken=w.tokens[payid])
+    charge = w.store.notification("ONE_TIME_CHARGE", transaction)
+    for _ in range(2):  # sent again: credited once
+        assert (await w.store.post(w.server.url + NOTIFY, charge)).status_code == 200
+    assert await coins(w.server, w.auth) == 300
+    assert (await state(w.server, payid))[0] == "paid"
+    # The app posts it afterwards, as it does every purchase: the same answer, no more coins.
+    assert await w.pay(payid, w.store.chain.sign(transaction)) == {"status": "ok", "coins": 300}
+    assert await coins(w.server, w.auth) == 300
+    # Without a token (or for another product) nothing is credited; Apple is answered 200.
+    other = await w.open_order()
+    untokened = w.store.transaction("coins_300")
+    wrong = w.store.transaction("coins_1000", appAccountToken=w.tokens[other])
+    for t in (untokened, wrong):
+        r = await w.store.post(w.server.url + NOTIFY, w.store.notification("ONE_TIME_CHARGE", t))
+        assert r.status_code == 200
+    assert await state(w.server, other) == ("created", None)
+    assert await coins(w.server, w.auth) == 300
 
 
 def _unb64(segment: str) -> bytes:

@@ -13,6 +13,7 @@ import contextlib
 import enum
 import logging
 import secrets
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,30 @@ PAYID_LENGTH = 22
 
 def new_payid() -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(PAYID_LENGTH))
+
+
+def payid_of_token(token: uuid.UUID) -> str:
+    """The payid of the order an App Store ``appAccountToken`` was made for: the token's 128
+    bits written in the payid alphabet (22 characters hold them), so each gives the other and
+    a transaction names its order without a lookup table."""
+    number, digits = token.int, []
+    for _ in range(PAYID_LENGTH):
+        number, digit = divmod(number, len(_ALPHABET))
+        digits.append(_ALPHABET[digit])
+    return "".join(reversed(digits))
+
+
+def token_of_payid(payid: str) -> uuid.UUID | None:
+    """The ``appAccountToken`` of an order opened by ``payid_of_token``; None for another."""
+    number = 0
+    for char in payid:
+        digit = _ALPHABET.find(char)
+        if digit < 0:
+            return None
+        number = number * len(_ALPHABET) + digit
+    if len(payid) != PAYID_LENGTH or number >> 128:
+        return None
+    return uuid.UUID(int=number)
 
 
 class Settled(enum.Enum):
@@ -78,10 +103,12 @@ class OrderStore:
         self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     async def create(
-        self, uuid: str, uuid_raw: str, product: Product, pay_type: str, now: float, ttl_s: float
-    ) -> tuple[str, float]:
-        """A new ``created`` order (its payid and expiry); the account's expired ones close."""
-        payid, expires_at = new_payid(), now + ttl_s
+        self, uuid: str, uuid_raw: str, product: Product, pay_type: str, now: float, ttl_s: float,
+        payid: str | None = None,
+    ) -> tuple[str, float]:  # fmt: skip
+        """A new ``created`` order (its payid, random unless given, and expiry); the account's
+        expired ones close."""
+        payid, expires_at = payid or new_payid(), now + ttl_s
         async with self._engine.begin() as conn:
             await conn.execute(
                 update(orders)
