@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lwork.payments.apple_jws import Unverified, load_roots, verified_payload
+from lwork.payments.apple_jws import Chains, Unverified, load_roots, verified_payload
 from lwork.payments.orders import token_of_payid
 from lwork.payments.products import Catalogue
 from lwork.payments.provider import (
@@ -51,13 +51,13 @@ class AppleProvider:
         self._settings = settings
         self._catalogue = catalogue
         self._wall = wall
-        self._roots = load_roots(settings.root_certificates)
+        self._chains = Chains(load_roots(settings.root_certificates))
 
     def _payload(self, token: object) -> Any:
         now = dt.datetime.fromtimestamp(self._wall(), dt.UTC)
         if not isinstance(token, str):
             raise Unverified("signed data is not a string")
-        return verified_payload(token, self._roots, now)
+        return verified_payload(token, self._chains, now)
 
     def transaction(self, signed: object) -> AppleTransaction:
         """A StoreKit 2 signed transaction, verified and ours; Unverified otherwise."""
