@@ -13,7 +13,9 @@ different order: the full path, not the duplicate shortcut). Figures, one JSON l
 * ``notify_test``, ``notify_alipay``: notifications/s answered ``success`` and p99, with the
   ratio to ``bare_healthz`` (target ≥ 0.3), and the orders found credited afterwards;
 * ``verify_cost``: microseconds of CPU to verify one notification (HMAC-SHA256; RSA2 with a
-  2048-bit key), measured in this process, apart from HTTP and the database.
+  2048-bit key; an App Store Server Notification V2, two ES256 JWS with their x5c chains,
+  with the verified chains remembered and without), measured in this process, apart from HTTP
+  and the database.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import secrets
 import subprocess
@@ -35,14 +38,18 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
 from tests.fakes.alipay import FakeAlipay, bare_public, new_key, private_pem
+from tests.fakes.appstore import BUNDLE_ID, FakeAppStore
 
 from bench._calls_profile import find_pyspy, record, summarise
 from bench._load import HOST, LoadResult, closed_loop, percentile, read_response, stop_process
 from bench._verdict import Verdict
 from bench.boss_bench import free_port
 from lwork.payments.alipay import AlipayProvider
+from lwork.payments.apple import AppleProvider
+from lwork.payments.apple_jws import Chains, load_roots, verified_payload
+from lwork.payments.products import Catalogue
 from lwork.payments.testpay import SIGNATURE_HEADER, TestPayProvider, sign
-from lwork.settings.payments import AlipaySettings
+from lwork.settings.payments import AlipaySettings, AppleSettings, default_products
 from lwork.storage.engine import create_engine, migrate
 from lwork.storage.tables import orders
 
@@ -155,6 +162,33 @@ def verify_cost(fake: FakeAlipay, app_key: rsa.RSAPrivateKey, rounds: int) -> di
         for _ in range(rounds):
             check()
         costs[name] = round((time.process_time() - began) / rounds * 1e6, 1)
+    return costs | apple_verify_cost(rounds)
+
+
+def apple_verify_cost(rounds: int) -> dict[str, float]:
+    """CPU microseconds to verify one App Store Server Notification V2 (two JWS: the
+    notification and its signed transaction, each with its x5c chain): ``appstore_us`` as the
+    server does, its chains remembered after the first; ``appstore_uncached_us`` the same two
+    JWS with every chain walked again (no chain remembered: the cost before the cache)."""
+    store = FakeAppStore()
+    settings = AppleSettings(enabled=True, bundle_id=BUNDLE_ID, environment="Sandbox",
+                             root_certificates=[store.chain.root_pem()])  # fmt: skip
+    apple = AppleProvider(settings, Catalogue(default_products()), time.time)
+    body = store.notification("CONSUMPTION_REQUEST", store.transaction("coins_300"))
+    outer = msgspec.json.decode(body)["signedPayload"]
+    inner = store.chain.sign(store.transaction("coins_300"))
+    forgetful = Chains(load_roots([store.chain.root_pem()]), size=0)
+    now = dt.datetime.now(dt.UTC)
+    costs = {}
+    for name, check in (
+        ("appstore_us", lambda: apple.notification(body)),
+        ("appstore_uncached_us", lambda: (verified_payload(outer, forgetful, now),
+                                          verified_payload(inner, forgetful, now))),
+    ):  # fmt: skip
+        began = time.process_time()
+        for _ in range(rounds):
+            check()
+        costs[name] = round((time.process_time() - began) / rounds * 1e6, 1)
     return costs
 
 
@@ -255,7 +289,12 @@ async def run(
 
 
 async def send_all_profiled(
-    pid: int, port: int, requests: list[bytes], seconds: float, profile: bool, figure_name: str,
+    pid: int,
+    port: int,
+    requests: list[bytes],
+    seconds: float,
+    profile: bool,
+    figure_name: str,
     verdict: Verdict,
 ) -> LoadResult:
     """``send_all``, with the server sampled by py-spy when ``profile`` (its summary emitted as
@@ -298,7 +337,7 @@ def main() -> None:
                         help="the server on PostgreSQL at 127.0.0.1:5432")  # fmt: skip
     parser.add_argument("--smoke", action="store_true", help="1 s per figure, 1,500 orders")
     parser.add_argument("--profile", action="store_true",
-                        help="py-spy summaries of the server while it settles (py-spy on PATH)")  # fmt: skip
+                        help="py-spy summaries of the server (py-spy on PATH)")  # fmt: skip
     args = parser.parse_args()
     seconds, per_provider = (1.0, 1500) if args.smoke else (args.seconds, args.orders)
     verdict = Verdict("pay_bench")

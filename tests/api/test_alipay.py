@@ -37,12 +37,12 @@ async def alipay(
         yield live, fake
 
 
-async def login(server: LiveServer) -> dict[str, str]:
-    await server.post("/lwork/sms/auth_code", {"uuid": PHONE, "type": "register"})
-    body = {"uuid": PHONE, "device_id": "d", "auth_code": server.gateway.last_code(PHONE),
+async def login(server: LiveServer, phone: str = PHONE) -> dict[str, str]:
+    await server.post("/lwork/sms/auth_code", {"uuid": phone, "type": "register"})
+    body = {"uuid": phone, "device_id": "d", "auth_code": server.gateway.last_code(phone),
             "pwd": PWD, "group_id": "common"}  # fmt: skip
     assert (await server.post("/lwork/mobile/register", body)).json() == {"status": "ok"}
-    r = await server.post("/lwork/mobile/login", {"acc": PHONE, "pwd": PWD, "device_id": "d"})
+    r = await server.post("/lwork/mobile/login", {"acc": phone, "pwd": PWD, "device_id": "d"})
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
@@ -60,8 +60,8 @@ async def open_order(server: LiveServer, auth: dict[str, str], fake: FakeAlipay)
     return payid
 
 
-async def coins(server: LiveServer, auth: dict[str, str]) -> Any:
-    return (await server.post("/lwork/mobile/get_coin", {"uuid": PHONE}, headers=auth)).json()[
+async def coins(server: LiveServer, auth: dict[str, str], phone: str = PHONE) -> Any:
+    return (await server.post("/lwork/mobile/get_coin", {"uuid": phone}, headers=auth)).json()[
         "coins"
     ]
 

@@ -37,16 +37,22 @@ Key = ec.EllipticCurvePrivateKey
 
 def _cert(
     subject: str, key: Key, issuer: str, issuer_key: Key, ca: bool,
-    marker: x509.ObjectIdentifier | None, valid_days: float = 365,
+    marker: x509.ObjectIdentifier | None, valid_days: float = 365, broken: bool = False,
 ) -> x509.Certificate:  # fmt: skip
+    """``broken``: its BasicConstraints extension holds bytes that are not DER, so it signs and
+    loads but fails when its extensions are read."""
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
         .public_key(key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=valid_days))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )  # fmt: skip
+    if broken:
+        garbage = x509.UnrecognizedExtension(x509.OID_BASIC_CONSTRAINTS, b"\x30\x03\x01")
+        builder = builder.add_extension(garbage, critical=True)
+    else:
+        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), True)
     if marker is not None:
         builder = builder.add_extension(x509.UnrecognizedExtension(marker, b"\x05\x00"), False)
     return builder.sign(issuer_key, hashes.SHA256())
@@ -54,22 +60,34 @@ def _cert(
 
 @dataclass
 class Chain:
-    """Root → intermediate → leaf, and the leaf's key that signs."""
+    """Root → intermediate → leaf, the leaf's key that signs and the intermediate's."""
 
     root: x509.Certificate
     intermediate: x509.Certificate
     leaf: x509.Certificate
     key: ec.EllipticCurvePrivateKey
+    intermediate_key: ec.EllipticCurvePrivateKey
 
     @classmethod
-    def new(cls, *, leaf_days: float = 365, markers: bool = True) -> Chain:
+    def new(cls, *, leaf_days: float = 365, markers: bool = True,
+            broken_extension: bool = False) -> Chain:  # fmt: skip
+        """``broken_extension``: the intermediate and leaf do not parse beyond their DER."""
         root_key, mid_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
         root = _cert("Test Root CA - G3", root_key, "Test Root CA - G3", root_key, True, None)
         mid = _cert("Test WWDR CA G6", mid_key, "Test Root CA - G3", root_key, True,
-                    INTERMEDIATE_MARKER if markers else None)  # fmt: skip
+                    INTERMEDIATE_MARKER if markers else None,
+                    broken=broken_extension)  # fmt: skip
         leaf = _cert("Test StoreKit Signing", leaf_key, "Test WWDR CA G6", mid_key, False,
-                     LEAF_MARKER if markers else None, valid_days=leaf_days)  # fmt: skip
-        return cls(root, mid, leaf, leaf_key)
+                     LEAF_MARKER if markers else None, valid_days=leaf_days,
+                     broken=broken_extension)  # fmt: skip
+        return cls(root, mid, leaf, leaf_key, mid_key)
+
+    def issue_leaf(self, *, broken_extension: bool = False) -> Chain:
+        """This chain with another signing leaf (and its key), issued by the intermediate."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        leaf = _cert("Test StoreKit Signing 2", key, "Test WWDR CA G6", self.intermediate_key,
+                     False, LEAF_MARKER, broken=broken_extension)  # fmt: skip
+        return Chain(self.root, self.intermediate, leaf, key, self.intermediate_key)
 
     def root_pem(self) -> str:
         return self.root.public_bytes(serialization.Encoding.PEM).decode()

@@ -8,13 +8,17 @@ App Store product, and a refund is the buyer's, through Apple, which then notifi
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lwork.payments.apple_jws import Unverified, load_roots, verified_payload
+from lwork.payments.apple_jws import Chains, Unverified, load_roots, verified_payload
+from lwork.payments.orders import token_of_payid
+from lwork.payments.products import Catalogue
 from lwork.payments.provider import (
     Ack,
     NewOrder,
@@ -34,21 +38,26 @@ class AppleTransaction:
     price_milli: int | None
     """The price in thousandths of ``currency`` (StoreKit 2 since iOS 16), if given."""
     currency: str | None
+    account_token: uuid.UUID | None
+    """The ``appAccountToken`` the app bought with (``get_payid``'s ``app_account_token``)."""
 
 
 class AppleProvider:
     name = "apple"
 
-    def __init__(self, settings: AppleSettings, wall: Callable[[], float]) -> None:
+    def __init__(
+        self, settings: AppleSettings, catalogue: Catalogue, wall: Callable[[], float]
+    ) -> None:
         self._settings = settings
+        self._catalogue = catalogue
         self._wall = wall
-        self._roots = load_roots(settings.root_certificates)
+        self._chains = Chains(load_roots(settings.root_certificates))
 
     def _payload(self, token: object) -> Any:
         now = dt.datetime.fromtimestamp(self._wall(), dt.UTC)
         if not isinstance(token, str):
             raise Unverified("signed data is not a string")
-        return verified_payload(token, self._roots, now)
+        return verified_payload(token, self._chains, now)
 
     def transaction(self, signed: object) -> AppleTransaction:
         """A StoreKit 2 signed transaction, verified and ours; Unverified otherwise."""
@@ -68,14 +77,28 @@ class AppleProvider:
             transaction_id, product_id,
             price if isinstance(price, int) and not isinstance(price, bool) else None,
             currency if isinstance(currency, str) else None,
+            _account_token(payload.get("appAccountToken")),
         )  # fmt: skip
 
     async def create(self, order: NewOrder) -> dict[str, Any]:
-        return {"apple_product_id": order.subject}
+        extra = {"apple_product_id": self._catalogue.apple_product_id(order.subject)}
+        token = token_of_payid(order.payid)
+        if token is not None:  # the app passes it to StoreKit as the purchase's appAccountToken
+            extra["app_account_token"] = str(token)
+        return extra
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice:
-        """An App Store Server Notification V2: a ``REFUND`` is a ``refunded`` notice for its
-        transaction; any other type is acknowledged and changes nothing."""
+        """A ``REFUND`` is a ``refunded`` notice for its transaction; anything else is
+        ``pending`` here (``PaymentService`` reads ``notification`` itself, and credits a
+        ``ONE_TIME_CHARGE`` against its order as the app's own post is)."""
+        kind, transaction = self.notification(body)
+        if transaction is not None and kind == "REFUND":
+            return Notice("", transaction.transaction_id, 0, "refunded")
+        return Notice("", "", 0, "pending")
+
+    def notification(self, body: bytes) -> tuple[str, AppleTransaction | None]:
+        """An App Store Server Notification V2, verified and ours: its type and transaction
+        (None for types without one, e.g. ``TEST``); NotVerified otherwise."""
         try:
             outer = json.loads(body)
             payload = self._payload(outer.get("signedPayload") if isinstance(outer, dict) else None)
@@ -88,19 +111,18 @@ class AppleProvider:
                 raise Unverified("the notification is for the other environment")
             signed = data.get("signedTransactionInfo")
             kind = payload.get("notificationType")
-            if signed is None:
-                return Notice("", "", 0, "pending")  # e.g. TEST: nothing to act on
-            transaction = self.transaction(signed)
+            kind = kind[:64] if isinstance(kind, str) else ""
+            return kind, None if signed is None else self.transaction(signed)
         except Unverified as exc:
             raise NotVerified(str(exc)) from exc
         except (ValueError, RecursionError) as exc:
             raise NotVerified("notification is not JSON") from exc
-        if kind == "REFUND":
-            return Notice("", transaction.transaction_id, 0, "refunded")
-        return Notice("", transaction.transaction_id, 0, "pending")
 
     async def query(self, payid: str) -> Notice | None:
-        return None  # the app posts its transaction; nothing to ask the App Store about
+        # The App Store has no order of ours to look up (only transactions by their id, through
+        # the App Store Server API, which we do not use): the app posts its transaction, and
+        # reconciliation only expires what was never paid.
+        raise NotSupported("the App Store has no order to ask about")
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         raise NotSupported("App Store refunds are the buyer's, through Apple")
@@ -110,3 +132,12 @@ class AppleProvider:
 
     def refused(self, status: int) -> Ack:
         return Ack(status, b"")
+
+
+def _account_token(value: object) -> uuid.UUID | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) <= 64:
+        with contextlib.suppress(ValueError):
+            return uuid.UUID(value)
+    raise Unverified("appAccountToken is not a UUID")

@@ -7,7 +7,9 @@ by the provider's trade number, written in the same transaction as ``paid``.
 
 from __future__ import annotations
 
+import logging
 import secrets
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,8 @@ from lwork.payments.provider import Notice
 from lwork.payments.settlement import Settled, Settlements
 from lwork.storage.tables import orders
 
+log = logging.getLogger("lwork.payments")
+
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 PAYID_LENGTH = 22
 """22 characters of 62: 130 random bits, within every provider's 32-character order number."""
@@ -28,6 +32,30 @@ PAYID_LENGTH = 22
 
 def new_payid() -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(PAYID_LENGTH))
+
+
+def payid_of_token(token: uuid.UUID) -> str:
+    """The payid of the order an App Store ``appAccountToken`` was made for: the token's 128
+    bits written in the payid alphabet (22 characters hold them), so each gives the other and
+    a transaction names its order without a lookup table."""
+    number, digits = token.int, []
+    for _ in range(PAYID_LENGTH):
+        number, digit = divmod(number, len(_ALPHABET))
+        digits.append(_ALPHABET[digit])
+    return "".join(reversed(digits))
+
+
+def token_of_payid(payid: str) -> uuid.UUID | None:
+    """The ``appAccountToken`` of an order opened by ``payid_of_token``; None for another."""
+    number = 0
+    for char in payid:
+        digit = _ALPHABET.find(char)
+        if digit < 0:
+            return None
+        number = number * len(_ALPHABET) + digit
+    if len(payid) != PAYID_LENGTH or number >> 128:
+        return None
+    return uuid.UUID(int=number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +86,12 @@ class OrderStore:
         self._settlements = Settlements(engine, ledger_store, self._package_grants)
 
     async def create(
-        self, uuid: str, uuid_raw: str, product: Product, pay_type: str, now: float, ttl_s: float
-    ) -> tuple[str, float]:
-        """A new ``created`` order (its payid and expiry); the account's expired ones close."""
-        payid, expires_at = new_payid(), now + ttl_s
+        self, uuid: str, uuid_raw: str, product: Product, pay_type: str, now: float, ttl_s: float,
+        payid: str | None = None,
+    ) -> tuple[str, float]:  # fmt: skip
+        """A new ``created`` order (its payid, random unless given, and expiry); the account's
+        expired ones close."""
+        payid, expires_at = payid or new_payid(), now + ttl_s
         async with self._engine.begin() as conn:
             await conn.execute(
                 update(orders)
@@ -86,10 +116,12 @@ class OrderStore:
             return (await conn.execute(select(orders).where(orders.c.payid == payid))).first()
 
     async def payid_of_trade(self, pay_type: str, trade_no: str) -> str | None:
-        """The order a provider's trade number paid (refunds announced by the provider)."""
+        """The order a provider's trade number paid (refunds announced by the provider): not
+        one it was refused for, which is ``flagged`` with the same trade number."""
         query = select(orders.c.payid).where(
-            orders.c.pay_type == pay_type, orders.c.trade_no == trade_no
-        )
+            orders.c.pay_type == pay_type, orders.c.trade_no == trade_no,
+            orders.c.state.in_(("paid", "refunded")),
+        )  # fmt: skip
         async with self._engine.connect() as conn:
             payid = await conn.scalar(query)
         return None if payid is None else str(payid)
@@ -138,6 +170,21 @@ class OrderStore:
                 .values(state="closed", note="expired", updated_at=now)
             )
         return bool(closed.rowcount)
+
+    async def reopen(self, payid: str, now: float) -> bool:
+        """Open again an order closed because it expired unpaid, for a payment that came
+        after all (the App Store knows no deadline: StoreKit delivers a purchase the app
+        crashed during when the app next starts). False when it was not closed as expired."""
+        async with self._engine.begin() as conn:
+            reopened = await conn.execute(
+                update(orders)
+                .where(orders.c.payid == payid, orders.c.state == "closed",
+                       orders.c.note == "expired")
+                .values(state="created", note=None, updated_at=now)
+            )  # fmt: skip
+        if reopened.rowcount:
+            log.info("order %s reopened: paid after it expired", payid)
+        return bool(reopened.rowcount)
 
     async def settle(self, provider: str, notice: Notice, now: float) -> Settled:
         """Settle a verified notification (with others arriving meanwhile, ``settlement.py``);

@@ -25,6 +25,8 @@ class Product:
     """Package minutes it credits in all (per period × periods; 0 for a coin pack)."""
     periods: int = 1
     period_days: int = 30
+    apple_product_id: str = ""
+    """Its App Store product id (``id`` unless the catalogue names another)."""
 
     def grants(self, paid_at: float) -> list[Grant]:
         """A minute package's dated buckets, its first period starting when it is paid."""
@@ -45,6 +47,7 @@ class Product:
             minutes=(entry.minutes or 0) * entry.periods,
             periods=entry.periods,
             period_days=entry.period_days,
+            apple_product_id=entry.apple_product_id or entry.id,
         )
 
 
@@ -55,6 +58,11 @@ class Catalogue:
 
     def get(self, product_id: str) -> Product | None:
         return self._by_id.get(product_id)
+
+    def apple_product_id(self, product_id: str) -> str:
+        """The App Store id a product sells as; its own id if it left the catalogue."""
+        product = self._by_id.get(product_id)
+        return product.apple_product_id if product is not None else product_id
 
     def find(
         self, group: str, product_id: str | None, money: Decimal | None, coins: Decimal | None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid as uuid_module
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -15,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from lwork.billing.rating import coins_value
 from lwork.errors import Failed
 from lwork.payments.apple import AppleProvider
-from lwork.payments.apple_jws import Unverified
-from lwork.payments.orders import OrderStore, Recharge
+from lwork.payments.apple_purchases import ApplePurchases
+from lwork.payments.orders import OrderStore, Recharge, payid_of_token
 from lwork.payments.products import Catalogue, Product
 from lwork.payments.provider import (
     Ack,
@@ -59,6 +60,11 @@ class PaymentService:
         self._ttl_s = order_ttl_s
         self._zone = ZoneInfo(timezone)
         self._wall = wall
+        apple = self.providers.get("apple")
+        self._apple = (
+            ApplePurchases(apple, orders, catalogue, wall)
+            if isinstance(apple, AppleProvider) else None
+        )  # fmt: skip
 
     def product(
         self, group: str, product_id: str | None, money: Decimal | None, coins: Decimal | None
@@ -75,8 +81,11 @@ class PaymentService:
         provider = self.providers.get(pay_type)
         if provider is None:
             raise Failed("pay_type_not_enabled")
+        # An App Store order's payid is the appAccountToken the app buys with, in other letters:
+        # the transaction then names the order it was bought for.
+        payid = payid_of_token(uuid_module.uuid4()) if pay_type == "apple" else None
         payid, expires_at = await self._orders.create(
-            uuid, uuid_raw, product, pay_type, self._wall(), self._ttl_s
+            uuid, uuid_raw, product, pay_type, self._wall(), self._ttl_s, payid
         )
         try:
             extra = await provider.create(
@@ -113,6 +122,8 @@ class PaymentService:
     async def notified(self, pay_type: str, body: bytes, headers: Mapping[str, str]) -> Ack:
         """Verify and settle one notification; the answer the provider expects."""
         provider = self.providers[pay_type]
+        if self._apple is not None and provider is self._apple.provider:
+            return await self._apple_notified(self._apple, body)
         try:
             notice = provider.verify(body, headers)
         except NotVerified as exc:
@@ -122,13 +133,29 @@ class PaymentService:
             await self._refunded_by(pay_type, notice)
             return provider.accepted()
         if notice.event == "pending" and not notice.payid:
-            return provider.accepted()  # news of no order of ours (the App Store's others)
+            return provider.accepted()  # news of no order of ours
         try:
             settled = await self._orders.settle(pay_type, notice, self._wall())
         except IntegrityError:
             return provider.refused(409)
         if settled is Settled.UNKNOWN:
             return provider.refused(404)
+        return provider.accepted()
+
+    async def _apple_notified(self, apple: ApplePurchases, body: bytes) -> Ack:
+        """An App Store Server Notification V2: a ``REFUND`` takes the credit back, a
+        ``ONE_TIME_CHARGE`` credits like the app's own post of the transaction (whichever comes
+        first; once), other types change nothing."""
+        provider = apple.provider
+        try:
+            kind, transaction = provider.notification(body)
+        except NotVerified as exc:
+            log.warning("apple notification refused: %s", exc.reason)
+            return provider.refused(400)
+        if transaction is not None and kind == "REFUND":
+            await self._refunded_by("apple", Notice("", transaction.transaction_id, 0, "refunded"))
+        elif transaction is not None and kind == "ONE_TIME_CHARGE":
+            await apple.charged(transaction)
         return provider.accepted()
 
     async def _refunded_by(self, pay_type: str, notice: Notice) -> None:
@@ -150,34 +177,10 @@ class PaymentService:
                  pay_type, done.coins_taken, done.minutes_taken)  # fmt: skip
 
     async def apple_purchase(self, uuid: str, payid: str, signed: str) -> dict[str, Any]:
-        """A StoreKit 2 transaction the app posts for its order: verified, matched to the order
-        and credited once (CONTRACT §8 ``pay/apple``)."""
-        provider = self.providers.get("apple")
-        if not isinstance(provider, AppleProvider):
+        """A StoreKit 2 transaction the app posts for its order (CONTRACT §8 ``pay/apple``)."""
+        if self._apple is None:
             raise Failed("pay_type_not_enabled")
-        try:
-            transaction = provider.transaction(signed)
-        except Unverified as exc:
-            log.warning("pay/apple for %s refused: %s", payid, exc)
-            raise Failed("invalid_receipt") from exc
-        order = await self._orders.get(payid)
-        if order is None or order.uuid != uuid or order.pay_type != "apple":
-            raise Failed("invalid_receipt")
-        if transaction.product_id != order.product_id or (
-            transaction.price_milli is not None and transaction.currency == "CNY"
-            and transaction.price_milli != order.money * 10
-        ):  # fmt: skip
-            raise Failed("money_not_matched")
-        notice = Notice(payid, transaction.transaction_id, order.money, "paid")
-        settled = await self._orders.settle("apple", notice, self._wall())
-        again = await self._orders.get(payid)
-        if settled is Settled.FLAGGED or again is None or again.state != "paid" or (
-            again.trade_no != transaction.transaction_id
-        ):  # fmt: skip
-            raise Failed("duplicated_payid")
-        if order.minutes:
-            return {"status": "ok", "minutes": order.minutes}
-        return {"status": "ok", "coins": coins_value(order.coins)}
+        return await self._apple.purchase(uuid, payid, signed)
 
     async def refund(self, payid: str, money_fen: int | None, reason: str) -> Refunded:
         """Refund a paid order through its provider and take back its credit (RefundRefused)."""

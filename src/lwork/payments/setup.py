@@ -23,6 +23,7 @@ from lwork.settings import Settings
 def build_payments(
     settings: Settings, engine: AsyncEngine, ledger: LedgerStore, wall: Callable[[], float]
 ) -> PaymentService:
+    catalogue = Catalogue(settings.billing.products)
     providers: dict[str, Provider] = {}
     alipay = settings.payments.alipay
     if alipay.enabled:
@@ -32,11 +33,10 @@ def build_payments(
         providers["wechat"] = WechatProvider(wechat, wall)
     apple = settings.payments.apple
     if apple.enabled:
-        providers["apple"] = AppleProvider(apple, wall)
+        providers["apple"] = AppleProvider(apple, catalogue, wall)
     test = settings.payments.test
     if test.enabled:
         providers["test"] = TestPayProvider(test.secret.get_secret_value().encode())
-    catalogue = Catalogue(settings.billing.products)
     orders = OrderStore(engine, ledger, catalogue)
     section = settings.payments
     return PaymentService(

@@ -17,7 +17,11 @@ class ProductSettings(Section):
     """One thing an app can buy: a coin pack or a minute package."""
 
     id: ProductId
-    """What the app names in ``get_payid``'s ``product_id`` (and App Store product ids)."""
+    """What the app names in ``get_payid``'s ``product_id`` (and the App Store product id,
+    unless ``apple_product_id`` names another)."""
+    apple_product_id: ProductId | None = None
+    """The product's id in App Store Connect, when it is not ``id``: ``get_payid`` answers it
+    as ``apple_product_id`` and a StoreKit transaction for the order must name it."""
     group: str = "common"
     """The account group that may buy it (``common``: coins; ``dth``: package minutes)."""
     money: Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=2)]
@@ -60,11 +64,18 @@ def default_products() -> list[ProductSettings]:
 
 
 def unique_ids(products: list[ProductSettings]) -> list[ProductSettings]:
+    """Product ids, and the App Store ids they sell as, each name one product."""
     seen: set[str] = set()
     for product in products:
         if product.id in seen:
             raise ValueError(f"product id {product.id} appears twice")
         seen.add(product.id)
+    apple: set[str] = set()
+    for product in products:
+        store_id = product.apple_product_id or product.id
+        if store_id in apple:
+            raise ValueError(f"App Store product id {store_id} names two products")
+        apple.add(store_id)
     return products
 
 
@@ -180,7 +191,8 @@ class AppleSettings(Section):
 
     enabled: bool = False
     """Offer ``pay_type = "apple"``, ``POST /lwork/mobile/pay/apple`` and
-    ``POST /lwork/pay/notify/apple``. The App Store product ids are the catalogue's ids."""
+    ``POST /lwork/pay/notify/apple``. The App Store product ids are the catalogue's ids or
+    their ``apple_product_id``."""
     bundle_id: str = ""
     """The app's bundle id: a transaction for another app is refused."""
     environment: Literal["Production", "Sandbox"] = "Production"
