@@ -188,6 +188,45 @@ def _versions(settings: Settings, args: argparse.Namespace) -> int:
     return _with_services(settings, action)
 
 
+def _read_password(confirm: bool) -> str:
+    """A password from the terminal (asked twice) or the first line of standard input: never
+    from the command line, where ``ps`` and shell histories would keep it."""
+    import getpass
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("password: ")
+    if confirm and getpass.getpass("again: ") != password:
+        raise ValueError("the two passwords differ")
+    return password
+
+
+def _admin(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        password = _read_password(confirm=True)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+    async def action(services: Any) -> str:
+        import time
+
+        from lwork.boss.audit import AuditTrail
+
+        fields = {"account": None, "operator": args.name, "role": args.role}
+        try:
+            added = await services.operators.add(args.name, args.role, password, time.time())
+        except ValueError:
+            await AuditTrail(services.engine).record(
+                "cli", "operator_add", fields, "invalid_params", time.time()
+            )
+            raise
+        await AuditTrail(services.engine).record("cli", "operator_add", fields, "ok", time.time())
+        return f"operator {added.name} added ({added.role})"
+
+    return _with_services(settings, action)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="lwork", description=__doc__)
     root.add_argument("--config", help="TOML settings file (default: $LWORK_CONFIG)")
@@ -251,6 +290,18 @@ def parser() -> argparse.ArgumentParser:
 
     order_commands(boss_sub)
     boss.set_defaults(run=_boss)
+
+    admin = sub.add_parser("admin", help="operators of the web console at /admin")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    user = admin_sub.add_parser("user", help="operator users")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    user_add = user_sub.add_parser(
+        "add", help="add an operator; the password is asked for (or read from standard input)"
+    )
+    user_add.add_argument("name")
+    user_add.add_argument("--role", choices=["admin", "support"], required=True,
+                          help="admin: every page and action; support: read-only")  # fmt: skip
+    admin.set_defaults(run=_admin)
 
     fraud = sub.add_parser("fraud", help="toll-fraud limits, per-account overrides, alarms")
     from lwork.fraud.operator import add_commands as fraud_commands
