@@ -30,6 +30,7 @@ from lwork.accounts.sms import SmsProvider
 from lwork.accounts.sms_caps import SendCaps
 from lwork.accounts.store import AccountStore
 from lwork.admin.operators import OperatorStore
+from lwork.admin.setup import console_mount
 from lwork.appversions import VersionApi, VersionStore
 from lwork.billing.api import BillingApi
 from lwork.billing.ledger import LedgerStore
@@ -510,4 +511,13 @@ def build_app(
         *notify_routes(payments, settings.http.body_limit),
         boss_route(settings, engine, provisioning, billing, accounts, clock.wall, payments),
     ]
+    if settings.admin.enabled:
+        # Served by Starlette like the BOSS's door: the edge's fast path never sees /admin.
+        app.router.routes.insert(
+            0,
+            console_mount(
+                settings, engine, operators,
+                lambda: services.call_side.calls if services.call_side else None, clock,
+            ),
+        )  # fmt: skip
     return app, services

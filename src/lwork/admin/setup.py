@@ -1,0 +1,34 @@
+"""The console built from the settings and the services it reads and drives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.routing import Mount
+
+from lwork.admin.gate import Gate
+from lwork.admin.live import LiveCalls
+from lwork.admin.operators import OperatorStore
+from lwork.admin.web import Console
+from lwork.boss.audit import AuditTrail
+from lwork.calls.engine import CallEngine
+from lwork.clock import Clock
+from lwork.http.client_address import ClientAddress
+from lwork.settings import Settings
+
+
+def console_mount(
+    settings: Settings,
+    engine: AsyncEngine,
+    operators: OperatorStore,
+    calls: Callable[[], CallEngine | None],
+    clock: Clock,
+) -> Mount:
+    """``/admin`` and everything under it; ``calls()``: the running call engine, if any."""
+    gate = Gate(operators, settings.admin, settings.http.tls_cert is not None, clock.wall)
+    console = Console(
+        gate, AuditTrail(engine), ClientAddress(settings.http.trusted_proxies), clock.monotonic
+    )
+    console.add_pages(LiveCalls(console, calls).routes())
+    return console.mount()
