@@ -3,10 +3,8 @@ sign-in rate limit, the language switch, escaping, and bad requests (never a 500
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,34 +13,10 @@ from lwork.admin.operators import csrf_token
 from lwork.boss.audit import AuditTrail
 
 from conftest import LiveServer
+from fakes.operator_browser import FORM, PASSWORD, browser, csrf_of, sign_in
 
 Factory = Callable[..., Any]
-PASSWORD = "correct horse battery"
 SCRIPT = '<script>alert("x")</script>'
-FORM = {"content-type": "application/x-www-form-urlencoded"}
-_CSRF = re.compile(r'name="csrf" value="([^"]*)"')
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = _CSRF.search(page.text)
-    assert found is not None, page.text
-    return found.group(1)
-
-
-@asynccontextmanager
-async def browser(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    """A client with its own cookie jar, as one operator's browser."""
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-        yield client
-
-
-async def sign_in(
-    client: httpx.AsyncClient, name: str, password: str = PASSWORD, **extra: str
-) -> httpx.Response:
-    form = await client.get("/admin/sign-in")
-    assert form.status_code == 200
-    data = {"csrf": csrf_of(form), "name": name, "password": password, **extra}
-    return await client.post("/admin/sign-in", data=data)
 
 
 async def trail(server: LiveServer) -> list[tuple[str, str, str]]:
@@ -51,7 +25,7 @@ async def trail(server: LiveServer) -> list[tuple[str, str, str]]:
 
 
 async def test_signing_in_and_out(server_factory: Factory) -> None:
-    async with server_factory() as server, browser(server) as client:
+    async with server_factory() as server, browser(server.url) as client:
         await server.services.operators.add("alice", "admin", PASSWORD, time.time())
         r = await client.get("/admin/")
         assert (r.status_code, r.headers["location"]) == (303, "/admin/sign-in")
@@ -79,7 +53,7 @@ async def test_signing_in_and_out(server_factory: Factory) -> None:
         attributes = {part.strip().lower() for part in cookie.split(";")}
         assert {"httponly", "samesite=strict", "path=/admin", "max-age=28800"} <= attributes
         assert "secure" not in attributes  # plain HTTP here; under TLS it is set
-        async with browser(server) as other:
+        async with browser(server.url) as other:
             r = await sign_in(other, "alice", next="https://evil.example/")
             assert r.headers["location"] == "/admin/calls"  # never sent to another site
 
@@ -99,7 +73,7 @@ async def test_signing_in_and_out(server_factory: Factory) -> None:
         assert (r.status_code, r.headers["location"]) == (303, "/admin/sign-in")
         assert (await client.get("/admin/calls")).status_code == 303
         # the old cookie, replayed, signs nobody in
-        async with browser(server) as other:
+        async with browser(server.url) as other:
             other.cookies.set("lwork_admin", session or "", path="/admin")
             assert (await other.get("/admin/calls")).status_code == 303
 
@@ -113,7 +87,7 @@ async def test_signing_in_and_out(server_factory: Factory) -> None:
 
 
 async def test_an_expired_session_signs_nobody_in(server_factory: Factory) -> None:
-    async with server_factory() as server, browser(server) as client:
+    async with server_factory() as server, browser(server.url) as client:
         alice = await server.services.operators.add("alice", "admin", PASSWORD, time.time())
         old = await server.services.operators.open_session(alice, 60, time.time() - 61)
         client.cookies.set("lwork_admin", old, path="/admin")
@@ -124,7 +98,7 @@ async def test_an_expired_session_signs_nobody_in(server_factory: Factory) -> No
 
 
 async def test_support_operators_only_read(server_factory: Factory) -> None:
-    async with server_factory() as server, browser(server) as client:
+    async with server_factory() as server, browser(server.url) as client:
         await server.services.operators.add("sam", "support", PASSWORD, time.time())
         assert (await sign_in(client, "sam")).status_code == 303
         page = await client.get("/admin/calls")
@@ -139,7 +113,7 @@ async def test_support_operators_only_read(server_factory: Factory) -> None:
 
 async def test_sign_in_guesses_are_limited(server_factory: Factory) -> None:
     settings = {"admin": {"sign_in_per_minute": 3}, "http": {"trusted_proxies": ["127.0.0.1"]}}
-    async with server_factory(**settings) as server, browser(server) as client:
+    async with server_factory(**settings) as server, browser(server.url) as client:
         await server.services.operators.add("alice", "admin", PASSWORD, time.time())
         # three wrong passwords for alice, each from another address
         for n in range(3):
@@ -167,7 +141,7 @@ async def _guess(
 
 
 async def test_what_was_typed_comes_back_escaped(server_factory: Factory) -> None:
-    async with server_factory() as server, browser(server) as client:
+    async with server_factory() as server, browser(server.url) as client:
         r = await sign_in(client, SCRIPT, next=f'/admin/x"><img src=x onerror=alert(1)>{SCRIPT}')
         assert r.status_code == 401
         assert SCRIPT not in r.text and "<img src=x" not in r.text
@@ -177,7 +151,7 @@ async def test_what_was_typed_comes_back_escaped(server_factory: Factory) -> Non
 
 
 async def test_language_switch(server_factory: Factory) -> None:
-    async with server_factory(admin={"language": "en"}) as server, browser(server) as client:
+    async with server_factory(admin={"language": "en"}) as server, browser(server.url) as client:
         assert "Sign in" in (await client.get("/admin/sign-in")).text
         r = await client.get("/admin/lang/zh", params={"next": "/admin/sign-in"})
         assert (r.status_code, r.headers["location"]) == (303, "/admin/sign-in")
@@ -188,7 +162,7 @@ async def test_language_switch(server_factory: Factory) -> None:
 
 
 async def test_bad_requests_get_clear_answers(server_factory: Factory) -> None:
-    async with server_factory() as server, browser(server) as client:
+    async with server_factory() as server, browser(server.url) as client:
         await server.services.operators.add("alice", "admin", PASSWORD, time.time())
         r = await client.post("/admin/sign-in", json={"name": "alice"})
         assert r.status_code == 400
@@ -208,6 +182,6 @@ async def test_bad_requests_get_clear_answers(server_factory: Factory) -> None:
 
 
 async def test_the_console_can_be_switched_off(server_factory: Factory) -> None:
-    async with server_factory(admin={"enabled": False}) as server, browser(server) as client:
+    async with server_factory(admin={"enabled": False}) as server, browser(server.url) as client:
         r = await client.get("/admin/sign-in")
         assert r.status_code == 404 and r.json()["status"] == "failed"  # the edge's own 404
