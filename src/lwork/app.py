@@ -517,7 +517,7 @@ def build_app(
             0,
             console_mount(
                 settings, engine, operators,
-                lambda: services.call_side.calls if services.call_side else None, clock,
+                lambda: services.call_side.calls if services.call_side else None, billing, clock,
             ),
         )  # fmt: skip
     return app, services

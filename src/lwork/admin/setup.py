@@ -10,7 +10,9 @@ from starlette.routing import Mount
 from lwork.admin.gate import Gate
 from lwork.admin.live import LiveCalls
 from lwork.admin.operators import OperatorStore
+from lwork.admin.records import CdrPages
 from lwork.admin.web import Console
+from lwork.billing.service import BillingService
 from lwork.boss.audit import AuditTrail
 from lwork.calls.engine import CallEngine
 from lwork.clock import Clock
@@ -23,6 +25,7 @@ def console_mount(
     engine: AsyncEngine,
     operators: OperatorStore,
     calls: Callable[[], CallEngine | None],
+    billing: BillingService,
     clock: Clock,
 ) -> Mount:
     """``/admin`` and everything under it; ``calls()``: the running call engine, if any."""
@@ -31,4 +34,6 @@ def console_mount(
         gate, AuditTrail(engine), ClientAddress(settings.http.trusted_proxies), clock.monotonic
     )
     console.add_pages(LiveCalls(console, calls).routes())
+    # Records by dates of the billing time zone, as the BOSS reads them.
+    console.add_pages(CdrPages(console, engine, billing.zone, billing.day_start).routes())
     return console.mount()
