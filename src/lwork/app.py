@@ -513,11 +513,8 @@ def build_app(
     ]
     if settings.admin.enabled:
         # Served by Starlette like the BOSS's door: the edge's fast path never sees /admin.
-        app.router.routes.insert(
-            0,
-            console_mount(
-                settings, engine, operators,
-                lambda: services.call_side.calls if services.call_side else None, billing, clock,
-            ),
+        app.router.routes[:0] = console_mount(
+            settings, engine, operators,
+            lambda: services.call_side.calls if services.call_side else None, billing, clock,
         )  # fmt: skip
     return app, services

@@ -27,8 +27,9 @@ async def trail(server: LiveServer) -> list[tuple[str, str, str]]:
 async def test_signing_in_and_out(server_factory: Factory) -> None:
     async with server_factory() as server, browser(server.url) as client:
         await server.services.operators.add("alice", "admin", PASSWORD, time.time())
-        r = await client.get("/admin/")
-        assert (r.status_code, r.headers["location"]) == (303, "/admin/sign-in")
+        for path in ("/admin", "/admin/"):
+            r = await client.get(path)
+            assert (r.status_code, r.headers["location"]) == (303, "/admin/sign-in")
         r = await client.get("/admin/calls")
         assert (r.status_code, r.headers["location"]) == (303, "/admin/sign-in?next=/admin/calls")
 
@@ -52,7 +53,7 @@ async def test_signing_in_and_out(server_factory: Factory) -> None:
         cookie = next(v for k, v in r.headers.multi_items() if v.startswith("lwork_admin="))
         attributes = {part.strip().lower() for part in cookie.split(";")}
         assert {"httponly", "samesite=strict", "path=/admin", "max-age=28800"} <= attributes
-        assert "secure" not in attributes  # plain HTTP here; under TLS it is set
+        assert "secure" not in attributes  # plain HTTP in development; see the next test
         async with browser(server.url) as other:
             r = await sign_in(other, "alice", next="https://evil.example/")
             assert r.headers["location"] == "/admin/calls"  # never sent to another site
@@ -185,3 +186,20 @@ async def test_the_console_can_be_switched_off(server_factory: Factory) -> None:
     async with server_factory(admin={"enabled": False}) as server, browser(server.url) as client:
         r = await client.get("/admin/sign-in")
         assert r.status_code == 404 and r.json()["status"] == "failed"  # the edge's own 404
+
+
+async def test_production_cookies_are_secure(server_factory: Factory) -> None:
+    production = {"env": "production", "secret_key": "k" * 32, "metrics": {"public": True}}
+    async with server_factory(**production) as server, browser(server.url) as client:
+        await server.services.operators.add("alice", "admin", PASSWORD, time.time())
+        form = await client.get("/admin/sign-in")
+        pre = form.headers["set-cookie"]
+        assert pre.startswith("lwork_admin_pre=") and "secure" in pre.lower()
+        token = csrf_of(form)
+        # a browser sends Secure cookies over HTTPS only; plain httpx is made to send it here
+        r = await client.post(
+            "/admin/sign-in", data={"csrf": token, "name": "alice", "password": PASSWORD},
+            headers={"cookie": f"lwork_admin_pre={token}"},
+        )  # fmt: skip
+        cookie = next(v for k, v in r.headers.multi_items() if v.startswith("lwork_admin="))
+        assert "secure" in {part.strip().lower() for part in cookie.split(";")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.routing import Mount
+from starlette.routing import BaseRoute
 
 from lwork.admin.gate import Gate
 from lwork.admin.live import LiveCalls
@@ -27,9 +27,13 @@ def console_mount(
     calls: Callable[[], CallEngine | None],
     billing: BillingService,
     clock: Clock,
-) -> Mount:
+) -> list[BaseRoute]:
     """``/admin`` and everything under it; ``calls()``: the running call engine, if any."""
-    gate = Gate(operators, settings.admin, settings.http.tls_cert is not None, clock.wall)
+    # Secure cookies when lwork speaks TLS itself, and always in production, where TLS may end
+    # at a proxy in front (README, "Running in production"): a browser then never sends the
+    # session over plain HTTP.
+    secure = settings.http.tls_cert is not None or settings.env == "production"
+    gate = Gate(operators, settings.admin, secure, clock.wall)
     console = Console(
         gate, AuditTrail(engine), ClientAddress(settings.http.trusted_proxies), clock.monotonic
     )

@@ -83,7 +83,8 @@ class Console:
 
         return run
 
-    def mount(self) -> Mount:
+    def mount(self) -> list[BaseRoute]:
+        """``/admin`` (sent on to ``/admin/``) and everything under it."""
         g = self.guarded
         routes: list[BaseRoute] = [
             Route("/", g(self.home), methods=["GET"]),
@@ -95,7 +96,7 @@ class Console:
             *self._pages,
             Route("/{rest:path}", g(self.not_found)),
         ]
-        return Mount("/admin", routes=routes)
+        return [Route("/admin", g(self.home), methods=["GET"]), Mount("/admin", routes=routes)]
 
     async def not_found(self, request: Request) -> Response:
         return error_page(self.gate.lang(request), 404, "not_found")

@@ -20,7 +20,8 @@ class AdminSettings(Section):
     session_ttl_s: int = Field(8 * 3600, ge=60)
     """How long a sign-in lasts (seconds) before the operator must sign in again."""
     cookie_name: str = "lwork_admin"
-    """Name of the session cookie (HttpOnly, SameSite=Strict, Secure under TLS)."""
+    """Name of the session cookie (HttpOnly, SameSite=Strict; Secure when lwork serves TLS
+    itself and always with ``env = "production"``, where TLS may end at a proxy)."""
     language: Literal["zh", "en"] = "zh"
     """The console's language until an operator picks the other one (a cookie keeps it)."""
     sign_in_per_minute: int = Field(10, ge=1)
