@@ -515,6 +515,7 @@ def build_app(
         # Served by Starlette like the BOSS's door: the edge's fast path never sees /admin.
         app.router.routes[:0] = console_mount(
             settings, engine, operators,
-            lambda: services.call_side.calls if services.call_side else None, billing, clock,
+            lambda: services.call_side.calls if services.call_side else None, billing, accounts,
+            clock,
         )  # fmt: skip
     return app, services

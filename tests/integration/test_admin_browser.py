@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_admin_live_calls import LIVE, live_call
+from test_admin_live_calls import ALICE, LIVE, live_call
 
 from fakes.operator_browser import PASSWORD
 
@@ -127,6 +127,15 @@ async def test_an_operator_uses_the_console(server_factory: Factory, tmp_path: P
             table = list(csv.DictReader(io.StringIO(exported)))
             assert table and {row["end_reason"] for row in table} == {"admin_hangup"}
             assert all(row["id"].startswith(call.sid) for row in table)
+
+            await page.click("header nav a[href='/admin/accounts']")
+            await page.fill("input[name=account]", ALICE)
+            await page.click("form.filters button")
+            await page.wait_for_selector("#account")
+            assert "*******0001" in await page.inner_text("#account")
+            assert "admin_hangup" in await page.inner_text("#account-cdrs")
+            await page.wait_for_selector(f'#account-cdrs tr[data-id^="{call.sid}"]')
+            await shot("account")
             assert errors == [], errors  # no script error, no CSP violation
         finally:
             await chromium.close()

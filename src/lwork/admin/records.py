@@ -75,6 +75,15 @@ class CdrPages:
                     shown[field] = mask_numbers(shown[field])
         return shown
 
+    async def latest(self, uuid: str, count: int) -> list[dict[str, Any]]:
+        """The newest ``count`` records of account ``uuid`` (the account page's)."""
+        query = (
+            select(cdrs).where(cdrs.c.uuid == uuid)
+            .order_by(cdrs.c.started_at.desc(), cdrs.c.id.desc()).limit(count)
+        )  # fmt: skip
+        async with self.engine.connect() as conn:
+            return [self.view(dict(row._mapping)) for row in await conn.execute(query)]
+
     async def page(self, request: Request) -> Response:
         gate = self.console.gate
         visitor = await gate.reader(request)

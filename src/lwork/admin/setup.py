@@ -7,6 +7,8 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute
 
+from lwork.accounts.service import AccountService
+from lwork.admin.accounts import AccountPage
 from lwork.admin.gate import Gate
 from lwork.admin.live import LiveCalls
 from lwork.admin.operators import OperatorStore
@@ -26,6 +28,7 @@ def console_mount(
     operators: OperatorStore,
     calls: Callable[[], CallEngine | None],
     billing: BillingService,
+    accounts: AccountService,
     clock: Clock,
 ) -> list[BaseRoute]:
     """``/admin`` and everything under it; ``calls()``: the running call engine, if any."""
@@ -39,5 +42,7 @@ def console_mount(
     )
     console.add_pages(LiveCalls(console, calls).routes())
     # Records by dates of the billing time zone, as the BOSS reads them.
-    console.add_pages(CdrPages(console, engine, billing.zone, billing.day_start).routes())
+    records = CdrPages(console, engine, billing.zone, billing.day_start)
+    console.add_pages(records.routes())
+    console.add_pages(AccountPage(console, engine, accounts, billing, records).routes())
     return console.mount()
