@@ -9,7 +9,7 @@ from importlib import resources
 from urllib.parse import parse_qsl
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lwork.admin.cdr_filter import FilterError, parse_filter
@@ -32,6 +32,7 @@ def test_every_string_a_template_shows_is_in_both_languages() -> None:
     assert pick("en", "zh") == "en" and pick("fr", "zh") == "zh" and pick(None, "en") == "en"
 
 
+@settings(deadline=None)  # a busy shared machine is not a slow parser
 @given(st.text())
 def test_a_sign_in_only_ever_leads_into_the_console(target: str) -> None:
     where = safe_next(target)
@@ -62,6 +63,7 @@ def test_the_records_filter() -> None:
         assert refused.value.field == field
 
 
+@settings(deadline=None)
 @given(st.dictionaries(st.sampled_from(["from", "to", "account", "number", "kind", "end_reason",
                                         "before", "other"]), st.text(max_size=40)))  # fmt: skip
 def test_any_query_is_a_filter_or_a_named_refusal(params: dict[str, str]) -> None:

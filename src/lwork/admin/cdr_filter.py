@@ -62,8 +62,8 @@ def _bad_date(field: str) -> dt.date:
     raise FilterError(field, "a date as YYYY-MM-DD")
 
 
-def parse_filter(params: Mapping[str, str], today: dt.date) -> CdrFilter:
-    """The filter of a query string; ``FilterError`` naming the first bad field."""
+def date_range(params: Mapping[str, str], today: dt.date) -> tuple[dt.date, dt.date]:
+    """``from`` and ``to`` (the last ``DEFAULT_DAYS`` days by default, ``MAX_DAYS`` at most)."""
     last = _date(params, "to", today)
     first = _date(params, "from", last - dt.timedelta(days=DEFAULT_DAYS - 1))
     if last < first:
@@ -72,22 +72,36 @@ def parse_filter(params: Mapping[str, str], today: dt.date) -> CdrFilter:
         raise FilterError("from", "after today")
     if (last - first).days >= MAX_DAYS:
         raise FilterError("from", f"at most {MAX_DAYS} days")
-    account = params.get("account", "").strip()
-    number = params.get("number", "").strip()
-    for field, value in (("account", account), ("number", number)):
-        if value and not _NUMBER.match(value):
-            raise FilterError(field, "digits, with an optional leading +")
+    return first, last
+
+
+def number(params: Mapping[str, str], field: str) -> str:
+    """A phone number or account (empty: any)."""
+    value = params.get(field, "").strip()
+    if value and not _NUMBER.match(value):
+        raise FilterError(field, "digits, with an optional leading +")
+    return value
+
+
+def cursor(params: Mapping[str, str]) -> tuple[float, str] | None:
+    """Where a page starts: after the previous page's last row (its time and id)."""
+    value = params.get("before", "")
+    if not value:
+        return None
+    found = _CURSOR.match(value)
+    if found is None:
+        raise FilterError("before", "not a page of this list")
+    return float(found.group(1)), found.group(2)
+
+
+def parse_filter(params: Mapping[str, str], today: dt.date) -> CdrFilter:
+    """The filter of a query string; ``FilterError`` naming the first bad field."""
+    first, last = date_range(params, today)
+    account, number_ = number(params, "account"), number(params, "number")
     kind = params.get("kind", "").strip()
     if kind and kind not in KINDS:
         raise FilterError("kind", "one of " + ", ".join(KINDS))
     reason = params.get("end_reason", "").strip()
     if reason and not _REASON.match(reason):
         raise FilterError("end_reason", "letters, digits and _ . : - (64 at most)")
-    before = None
-    cursor = params.get("before", "")
-    if cursor:
-        found = _CURSOR.match(cursor)
-        if found is None:
-            raise FilterError("before", "not a page of this list")
-        before = (float(found.group(1)), found.group(2))
-    return CdrFilter(first, last, account, number, kind, reason, before)
+    return CdrFilter(first, last, account, number_, kind, reason, cursor(params))

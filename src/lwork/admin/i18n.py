@@ -89,6 +89,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "pay_type": ("支付方式", "Paid with"),
     "money": ("金额 (元)", "Amount (CNY)"),
     "paid_at": ("支付时间", "Paid"),
+    "trade_no": ("支付平台单号", "Provider's number"),
     "note": ("备注", "Note"),
     "none_yet": ("暂无", "none"),
     "error": ("错误", "Error"),

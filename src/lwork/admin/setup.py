@@ -12,6 +12,7 @@ from lwork.admin.accounts import AccountPage
 from lwork.admin.gate import Gate
 from lwork.admin.live import LiveCalls
 from lwork.admin.operators import OperatorStore
+from lwork.admin.orders import OrderPages
 from lwork.admin.records import CdrPages
 from lwork.admin.web import Console
 from lwork.billing.service import BillingService
@@ -44,5 +45,6 @@ def console_mount(
     # Records by dates of the billing time zone, as the BOSS reads them.
     records = CdrPages(console, engine, billing.zone, billing.day_start)
     console.add_pages(records.routes())
+    console.add_pages(OrderPages(console, engine, billing.zone, billing.day_start).routes())
     console.add_pages(AccountPage(console, engine, accounts, billing, records).routes())
     return console.mount()
