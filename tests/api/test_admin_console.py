@@ -149,6 +149,15 @@ async def test_what_was_typed_comes_back_escaped(server_factory: Factory) -> Non
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in r.text
         r = await client.get("/admin/sign-in", params={"next": f'/admin/"{SCRIPT}'})
         assert SCRIPT not in r.text and '<script src="/admin/static/console.js">' in r.text
+        # names no operator could have are kept out of the trail's actor (a terminal prints it)
+        r = await sign_in(client, "\x1b]0;owned\x07bob")
+        assert r.status_code == 401
+        entries = await AuditTrail(server.services.engine).entries()
+        assert [(e.actor, e.detail["name"]) for e in entries] == [
+            ("console:?", SCRIPT),
+            ("console:?", "\x1b]0;owned\x07bob"),
+        ]
+        assert all("\x1b" not in e.line() for e in entries)
 
 
 async def test_language_switch(server_factory: Factory) -> None:

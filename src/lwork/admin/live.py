@@ -21,7 +21,7 @@ from lwork.admin.pages import SECURITY_HEADERS, error_page, render
 from lwork.admin.web import Console
 from lwork.calls.bridge import CALLEE, CALLER, LOCAL, PHONE, REMOTE
 from lwork.calls.engine import CallEngine
-from lwork.calls.live import LiveCall
+from lwork.calls.live import RELAY_TAGS, LiveCall
 from lwork.calls.quality import party_stats
 from lwork.observability import mask_numbers
 
@@ -45,12 +45,11 @@ def _figure(values: list[Any], pick: Callable[[list[float]], float]) -> float | 
 def call_row(live: LiveCall, now_wall: float, mask: bool) -> dict[str, Any]:
     """What the page shows of one call: the worst figure among its parties for each measure."""
     show = mask_numbers if mask else str
-    roles = list(live.numbers)
     caller = next((live.numbers[r] for r in _FROM_ROLES if r in live.numbers), "")
     callee = next((live.numbers[r] for r in _TO_ROLES if r in live.numbers and
                    live.numbers[r] != caller), "")  # fmt: skip
-    parties = [party_stats(live.stats, live.tag(role)) for role in roles if role in
-               live.bridge.legs]  # fmt: skip
+    # Every relay leg of the call's shape (a p2p call's fallback phone shares the callee's).
+    parties = [party_stats(live.stats, tag) for tag in set(RELAY_TAGS[live.shape].values())]
     answered = min(live.answered_wall.values()) if live.answered_wall else None
     began = answered if answered is not None else live.started_wall
     loss = _figure([p.get("lostrate") for p in parties], max)

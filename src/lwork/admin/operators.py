@@ -40,6 +40,11 @@ class Operator:
         return self.role == "admin"
 
 
+def valid_name(name: str) -> bool:
+    """A name an operator may have (the rest are refused by ``add``)."""
+    return _NAME.match(name) is not None
+
+
 def session_hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
@@ -61,7 +66,7 @@ class OperatorStore:
 
     async def add(self, name: str, role: str, password: str, now: float) -> Operator:
         """A new operator; ``ValueError`` naming what is wrong (name taken, bad role…)."""
-        if not _NAME.match(name):
+        if not valid_name(name):
             raise ValueError("name: 1 to 64 letters, digits or _ . @ -")
         if role not in ROLES:
             raise ValueError(f"role: one of {', '.join(ROLES)}")

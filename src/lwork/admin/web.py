@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from lwork.addresses import limit_key
 from lwork.admin.gate import LANG_COOKIE, Gate, Refused, Visitor, read_form
 from lwork.admin.i18n import LANGS
+from lwork.admin.operators import valid_name
 from lwork.admin.pages import SECURITY_HEADERS, error_page, render, static
 from lwork.boss.audit import AuditTrail
 from lwork.errors import TooManyRequests
@@ -64,8 +65,15 @@ class Console:
         self, visitor: Visitor | None, action: str, fields: dict[str, object], result: str,
         actor: str | None = None,
     ) -> None:  # fmt: skip
-        """One row of the audit trail (shared with the BOSS's): ``console:<operator>``."""
+        """One row of the audit trail (shared with the BOSS's): ``console:<operator>``.
+
+        ``actor``: the name a sign-in typed. One that no operator could have is written as
+        ``?`` (its text goes into the JSON detail, escaped), so ``lwork boss audit`` never
+        prints a stranger's control characters into the operator's terminal."""
         who = actor if actor is not None else visitor.operator.name if visitor else "-"
+        if not valid_name(who) and who != "-":
+            fields = {**fields, "name": who}
+            who = "?"
         await self.audit.record(f"console:{who}", action, dict(fields), result, self.gate.wall())
 
     def guarded(self, endpoint: Endpoint) -> Endpoint:
