@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute
 
 from lwork.accounts.service import AccountService
 from lwork.admin.accounts import AccountPage
+from lwork.admin.audit_page import AuditPage
 from lwork.admin.gate import Gate
 from lwork.admin.live import LiveCalls
 from lwork.admin.operators import OperatorStore
@@ -47,4 +48,5 @@ def console_mount(
     console.add_pages(records.routes())
     console.add_pages(OrderPages(console, engine, billing.zone, billing.day_start).routes())
     console.add_pages(AccountPage(console, engine, accounts, billing, records).routes())
+    console.add_pages(AuditPage(console, billing.zone).routes())
     return console.mount()
