@@ -62,6 +62,8 @@ async def test_signing_in_and_out(server_factory: Factory) -> None:
         assert page.status_code == 200 and "alice" in page.text and "管理员" in page.text
         token = csrf_of(page)
 
+        r = await client.head("/admin/calls/events")  # headers only
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         r = await client.post("/admin/sign-out", data={})
         assert r.status_code == 403
         r = await client.post(

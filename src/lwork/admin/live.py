@@ -112,6 +112,9 @@ class LiveCalls:
         visitor = await gate.visitor(request)
         if visitor is None:
             return error_page(gate.lang(request), 401, "forbidden")
+        headers = {**SECURITY_HEADERS, "x-accel-buffering": "no"}  # nginx: pass each event on
+        if request.method == "HEAD":  # a stream that nobody reads would run until shutdown
+            return Response(b"", media_type="text/event-stream", headers=headers)
         if self.streams >= MAX_STREAMS:
             return error_page(gate.lang(request), 429, "too_many", {"retry-after": "5"})
 
@@ -133,7 +136,6 @@ class LiveCalls:
             finally:
                 self.streams -= 1
 
-        headers = {**SECURITY_HEADERS, "x-accel-buffering": "no"}  # nginx: pass each event on
         return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
     async def hang_up(self, request: Request) -> Response:
