@@ -4,6 +4,7 @@ escaped; unknown accounts and no session get clear answers."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -61,3 +62,27 @@ async def test_an_account_at_a_glance(server_factory: Factory) -> None:
             page = await client.get("/admin/accounts", params={"account": unknown})
             assert page.status_code == 404 and "账号不存在" in page.text
             assert SCRIPT not in page.text
+
+
+async def test_who_is_online(server_factory: Factory) -> None:
+    async with server_factory() as server, browser(server.url) as client:
+        await server.services.operators.add("sam", "support", PASSWORD, time.time())
+        assert (await client.get("/admin/online")).status_code == 303
+        assert (await sign_in(client, "sam")).status_code == 303
+        async with (
+            SimPhone(server.url, ALICE, "alice-" + SCRIPT, lambda line: None) as alice,
+            SimPhone(server.url, "13900000002", "bob-phone", lambda line: None) as bob,
+        ):
+            for phone in (alice, bob):
+                await phone.request_code()
+                await phone.register(server.gateway.last_code(phone.phone), APP_PASSWORD)
+                await phone.login(APP_PASSWORD)
+            await alice.poll()  # bob's app never polls: not online
+            for _ in range(50):  # poll times reach the database in batches
+                page = await client.get("/admin/online")
+                if "*******0001" in page.text:
+                    break
+                await asyncio.sleep(0.1)
+        assert page.status_code == 200 and "当前在线: <b>1</b>" in page.text
+        assert "*******0001" in page.text and "*******0002" not in page.text
+        assert SCRIPT not in page.text and "alice-&lt;script&gt;" in page.text

@@ -12,6 +12,7 @@ from lwork.admin.accounts import AccountPage
 from lwork.admin.audit_page import AuditPage
 from lwork.admin.gate import Gate
 from lwork.admin.live import LiveCalls
+from lwork.admin.online import OnlinePage
 from lwork.admin.operators import OperatorStore
 from lwork.admin.orders import OrderPages
 from lwork.admin.records import CdrPages
@@ -49,4 +50,7 @@ def console_mount(
     console.add_pages(OrderPages(console, engine, billing.zone, billing.day_start).routes())
     console.add_pages(AccountPage(console, engine, accounts, billing, records).routes())
     console.add_pages(AuditPage(console, billing.zone).routes())
+    console.add_pages(
+        OnlinePage(console, engine, settings.presence.window_s, billing.zone).routes()
+    )
     return console.mount()
