@@ -60,6 +60,7 @@ async def test_an_operator_uses_the_console(server_factory: Factory, tmp_path: P
             context = await chromium.new_context(
                 accept_downloads=True, viewport={"width": 1280, "height": 720}
             )
+            context.set_default_timeout(30000)  # a loaded CI machine runs four test workers
             page = await context.new_page()
             errors: list[str] = []
             # Script errors and CSP violations; not the 401 of the wrong password on purpose
@@ -87,7 +88,7 @@ async def test_an_operator_uses_the_console(server_factory: Factory, tmp_path: P
 
             async with live_call(server) as call:
                 row = f'#calls tr[data-sid="{call.sid}"]'
-                await page.wait_for_selector(row, timeout=15000)  # arrives without a reload
+                await page.wait_for_selector(row, timeout=30000)  # arrives without a reload
                 first = await page.inner_text(f"{row} td:nth-child(6)")
                 await page.wait_for_function(
                     """([row, first]) => {
@@ -96,7 +97,7 @@ async def test_an_operator_uses_the_console(server_factory: Factory, tmp_path: P
                             && cells[9].textContent !== "";
                     }""",
                     arg=[row, first],
-                    timeout=15000,
+                    timeout=30000,
                 )  # the duration moved on, and the MOS came in
                 cells = await page.locator(f"{row} td").all_inner_texts()
                 assert cells[0] == "p2p" and cells[2] == "*******0001"
