@@ -202,27 +202,48 @@ def _read_password(confirm: bool) -> str:
 
 
 def _admin(settings: Settings, args: argparse.Namespace) -> int:
-    try:
-        password = _read_password(confirm=True)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    command = args.user_command
+    password = ""
+    if command in ("add", "password"):
+        try:
+            password = _read_password(confirm=True)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
 
     async def action(services: Any) -> str:
+        import datetime as dt
         import time
 
         from lwork.boss.audit import AuditTrail
 
-        fields = {"account": None, "operator": args.name, "role": args.role}
+        operators = services.operators
+        if command == "list":
+            lines = [
+                f"{who.name} {who.role} added "
+                + dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="seconds")
+                for who, at in await operators.all()
+            ]
+            return "\n".join(lines) or "no operators yet"
+        fields = {"account": None, "operator": args.name, "role": getattr(args, "role", None)}
+        trail = AuditTrail(services.engine)
+        audited = {"add": "operator_add", "password": "operator_pwd", "remove": "operator_del"}
         try:
-            added = await services.operators.add(args.name, args.role, password, time.time())
-        except ValueError:
-            await AuditTrail(services.engine).record(
-                "cli", "operator_add", fields, "invalid_params", time.time()
-            )
+            if command == "add":
+                added = await operators.add(args.name, args.role, password, time.time())
+                done = f"operator {added.name} added ({added.role})"
+            elif command == "password":
+                await operators.set_password(args.name, password)
+                done = f"operator {args.name}: new password set, sessions ended"
+            else:
+                await operators.remove(args.name)
+                done = f"operator {args.name} removed, sessions ended"
+        except (LookupError, ValueError) as exc:
+            reason = "no_such_operator" if isinstance(exc, LookupError) else "invalid_params"
+            await trail.record("cli", audited[command], fields, reason, time.time())
             raise
-        await AuditTrail(services.engine).record("cli", "operator_add", fields, "ok", time.time())
-        return f"operator {added.name} added ({added.role})"
+        await trail.record("cli", audited[command], fields, "ok", time.time())
+        return done
 
     return _with_services(settings, action)
 
@@ -301,6 +322,13 @@ def parser() -> argparse.ArgumentParser:
     user_add.add_argument("name")
     user_add.add_argument("--role", choices=["admin", "support"], required=True,
                           help="admin: every page and action; support: read-only")  # fmt: skip
+    user_sub.add_parser("list", help="every operator, its role and when it was added")
+    user_sub.add_parser(
+        "password", help="set an operator's password (asked for, or read from standard input)"
+    ).add_argument("name")
+    user_sub.add_parser("remove", help="remove an operator and end its sessions").add_argument(
+        "name"
+    )
     admin.set_defaults(run=_admin)
 
     fraud = sub.add_parser("fraud", help="toll-fraud limits, per-account overrides, alarms")

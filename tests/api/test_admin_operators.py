@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -133,4 +134,46 @@ async def test_the_cli_adds_operators_with_the_password_from_stdin(
             ("cli", "operator_add", "invalid_params", {"operator": "carol", "role": "admin"}),
         ]
     finally:
+        await engine.dispose()
+
+
+async def test_the_cli_lists_removes_and_resets_operators(db_url: str, tmp_path: Path) -> None:
+    secret = PASSWORD.encode() + b"\n"
+    assert (await lwork_admin(db_url, tmp_path, secret, "add", "carol", "--role", "admin"))[0] == 0
+    assert (await lwork_admin(db_url, tmp_path, secret, "add", "dave", "--role", "support"))[0] == 0
+    code, out = await lwork_admin(db_url, tmp_path, b"", "list")
+    assert code == 0
+    assert [line.split()[:2] for line in out.splitlines()] == [["carol", "admin"],
+                                                               ["dave", "support"]]  # fmt: skip
+
+    engine = create_engine(db_url, 2)
+    passwords = PasswordService(time_cost=1, memory_kib=8192, parallelism=1, workers=1, queue=8)
+    try:
+        store = OperatorStore(engine, passwords)
+        carol = await store.check("carol", PASSWORD)
+        dave = await store.check("dave", PASSWORD)
+        assert carol is not None and dave is not None
+        carol_session = await store.open_session(carol, 3600, time.time())
+        dave_session = await store.open_session(dave, 3600, time.time())
+
+        code, out = await lwork_admin(db_url, tmp_path, b"another password\n", "password", "carol")
+        assert code == 0 and "sessions ended" in out
+        assert await store.session(carol_session, time.time()) is None  # signed out
+        assert await store.check("carol", PASSWORD) is None
+        assert await store.check("carol", "another password") == carol
+
+        code, out = await lwork_admin(db_url, tmp_path, b"", "remove", "dave")
+        assert code == 0 and "removed" in out
+        assert await store.session(dave_session, time.time()) is None
+        assert await store.check("dave", PASSWORD) is None
+        code, out = await lwork_admin(db_url, tmp_path, b"", "remove", "dave")
+        assert code == 1 and "no operator dave" in out
+        code, out = await lwork_admin(db_url, tmp_path, b"short\n", "password", "carol")
+        assert code == 1 and "at least 10" in out
+        actions = [(e.action, e.result) for e in await AuditTrail(engine).entries()]
+        assert actions[-4:] == [("operator_pwd", "ok"), ("operator_del", "ok"),
+                                ("operator_del", "no_such_operator"),
+                                ("operator_pwd", "invalid_params")]  # fmt: skip
+    finally:
+        passwords.close()
         await engine.dispose()

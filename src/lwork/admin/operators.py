@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -81,6 +81,37 @@ class OperatorStore:
         except IntegrityError as exc:
             raise ValueError(f"operator {name} exists already") from exc
         return Operator(name, role)
+
+    async def all(self) -> list[tuple[Operator, float]]:
+        """Every operator and when it was added, by name."""
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(operators).order_by(operators.c.name))).all()
+        return [(Operator(row.name, row.role), row.created_at) for row in rows]
+
+    async def remove(self, name: str) -> None:
+        """Remove an operator and end its sessions; ``LookupError`` if there is none."""
+        async with self._engine.begin() as conn:
+            gone = await conn.execute(delete(operators).where(operators.c.name == name))
+            if gone.rowcount == 0:
+                raise LookupError(f"no operator {name}")
+            await conn.execute(
+                delete(operator_sessions).where(operator_sessions.c.operator == name)
+            )
+
+    async def set_password(self, name: str, password: str) -> None:
+        """A new password for ``name``; its sessions end (whoever held one signs in again)."""
+        if len(password) < MIN_PASSWORD:
+            raise ValueError(f"password: at least {MIN_PASSWORD} characters")
+        hashed = await self._passwords.hash(password)
+        async with self._engine.begin() as conn:
+            changed = await conn.execute(
+                update(operators).where(operators.c.name == name).values(password_hash=hashed)
+            )
+            if changed.rowcount == 0:
+                raise LookupError(f"no operator {name}")
+            await conn.execute(
+                delete(operator_sessions).where(operator_sessions.c.operator == name)
+            )
 
     async def check(self, name: str, password: str) -> Operator | None:
         """The operator ``name`` if ``password`` is theirs. An unknown name costs a hash all
