@@ -91,6 +91,7 @@ async def test_a_live_call_is_watched_and_hung_up(server_factory: Factory) -> No
         assert (await sign_in(support, "sam")).status_code == 303
         async with live_call(server) as call:
             seen = await asyncio.wait_for(snapshots(admin, 4), 30)
+            assert {s["total"] for s in seen} == {1}
             rows = [s["calls"][0] for s in seen if s["calls"]]
             assert len(rows) == 4 and {r["sid"] for r in rows} == {call.sid}
             first, last = rows[0], rows[-1]
@@ -130,7 +131,8 @@ async def test_a_live_call_is_watched_and_hung_up(server_factory: Factory) -> No
             assert (await call.caller.status(call.sid))["peer_status"] == "release"
             page = await admin.get(r.headers["location"])
             assert "通话已挂断" in page.text and call.sid not in page.text
-            assert (await snapshots(admin, 1))[0]["calls"] == []
+            after = (await snapshots(admin, 1))[0]
+            assert (after["total"], after["calls"]) == (0, [])
             r = await admin.post("/admin/calls/hangup", data={"csrf": token, "sid": call.sid})
             assert r.headers["location"] == "/admin/calls?done=call_gone"
 

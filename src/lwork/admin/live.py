@@ -31,7 +31,10 @@ SNAPSHOT_S = 1.0
 RECHECK_SESSION_S = 30.0
 """How often a held event stream checks that its session still exists (signed out, expired)."""
 MAX_STREAMS = 32
-"""Event streams held at once on this node: each costs a task and a snapshot a second."""
+"""Event streams held at once on this node: each costs a task and a send a second."""
+MAX_ROWS = 500
+"""Calls a snapshot lists (the longest first); it counts them all. A thousand rows cost about
+20 ms to build and 260 KB to send."""
 
 _FROM_ROLES = (CALLER, LOCAL, PHONE)
 _TO_ROLES = (CALLEE, PHONE, REMOTE)
@@ -69,16 +72,18 @@ def call_row(live: LiveCall, now_wall: float, mask: bool) -> dict[str, Any]:
     }
 
 
-def snapshot(engine: CallEngine | None, mask: bool) -> list[dict[str, Any]]:
+def snapshot(engine: CallEngine | None, mask: bool) -> tuple[int, list[dict[str, Any]]]:
+    """How many calls this node carries, and the rows of the ``MAX_ROWS`` longest."""
     if engine is None:
-        return []
+        return 0, []
     now, wall = engine.now(), engine.wall()
+    calls = sorted(engine.calls.values(), key=lambda live: live.started_wall)[:MAX_ROWS]
     rows = []
-    for live in list(engine.calls.values()):
+    for live in calls:
         engine.cached_stats(live, now)  # asks for a batched refresh when the view is old
         rows.append(call_row(live, wall, mask))
     rows.sort(key=lambda row: -row["duration_s"])
-    return rows
+    return len(engine.calls), rows
 
 
 class LiveCalls:
@@ -88,6 +93,19 @@ class LiveCalls:
         self.engine = engine
         self.mask = not console.gate.settings.full_numbers
         self.streams = 0
+        self._event = b""
+        self._event_at = -1e9
+
+    def event(self) -> bytes:
+        """The latest snapshot as one server-sent event, made at most once a second whatever
+        the number of streams that send it."""
+        now = self.console.monotonic()
+        if now - self._event_at >= SNAPSHOT_S * 0.9:
+            total, rows = snapshot(self.engine(), self.mask)
+            at = self.console.gate.wall()
+            body = json.dumps({"at": at, "total": total, "calls": rows}, ensure_ascii=False)
+            self._event, self._event_at = f"event: calls\ndata: {body}\n\n".encode(), now
+        return self._event
 
     def routes(self) -> list[Route]:
         g = self.console.guarded
@@ -100,10 +118,10 @@ class LiveCalls:
     async def page(self, request: Request) -> Response:
         visitor = await self.console.gate.reader(request)
         notice = request.query_params.get("done", "")
+        total, rows = snapshot(self.engine(), self.mask)
         return render(
             "calls.html", self.console.gate.lang(request), who=visitor.operator,
-            csrf=visitor.csrf, here="/admin/calls", section="calls",
-            rows=snapshot(self.engine(), self.mask),
+            csrf=visitor.csrf, here="/admin/calls", section="calls", rows=rows, total=total,
             notice=notice if notice in ("hung_up", "call_gone") else "",
         )  # fmt: skip
 
@@ -123,9 +141,7 @@ class LiveCalls:
             try:
                 checked = asyncio.get_running_loop().time()
                 while True:
-                    rows = snapshot(self.engine(), self.mask)
-                    body = json.dumps({"at": gate.wall(), "calls": rows}, ensure_ascii=False)
-                    yield f"event: calls\ndata: {body}\n\n".encode()
+                    yield self.event()
                     await asyncio.sleep(SNAPSHOT_S)
                     now = asyncio.get_running_loop().time()
                     if now - checked >= RECHECK_SESSION_S:
@@ -157,5 +173,6 @@ class LiveCalls:
             return RedirectResponse("/admin/calls?done=call_gone", 303, SECURITY_HEADERS)
         assert engine is not None
         await engine.end(live, HANGUP_REASON)
+        self._event_at = -1e9  # the next snapshot is made afresh, without the call
         await self.console.record(visitor, "hangup", {"call": sid, "account": live.account}, "ok")
         return RedirectResponse("/admin/calls?done=hung_up", 303, SECURITY_HEADERS)

@@ -71,6 +71,7 @@ function watchCalls(table) {
   events.addEventListener("calls", (event) => {
     const snapshot = JSON.parse(event.data);
     showCalls(table, snapshot.calls);
+    document.getElementById("total").textContent = String(snapshot.total);
     updated.textContent = new Date(snapshot.at * 1000).toLocaleTimeString();
     state.textContent = "";
   });
