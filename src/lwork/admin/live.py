@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -24,6 +25,8 @@ from lwork.calls.engine import CallEngine
 from lwork.calls.live import RELAY_TAGS, LiveCall
 from lwork.calls.quality import party_stats
 from lwork.observability import mask_numbers
+
+log = logging.getLogger("lwork.admin")
 
 HANGUP_REASON = "admin_hangup"
 """The end reason of a call an administrator hung up, as its records and metrics show it."""
@@ -149,6 +152,10 @@ class LiveCalls:
                         if await gate.store.session(visitor.session_id, gate.wall()) is None:
                             yield b"event: signed_out\ndata: {}\n\n"
                             return
+            except Exception:
+                # The answer has begun: no error page can follow. The stream ends and the
+                # page's EventSource reconnects (and says so meanwhile).
+                log.exception("console: the live calls' stream failed")
             finally:
                 self.streams -= 1
 
