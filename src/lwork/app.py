@@ -29,6 +29,8 @@ from lwork.accounts.setup import server_secret, sms_provider
 from lwork.accounts.sms import SmsProvider
 from lwork.accounts.sms_caps import SendCaps
 from lwork.accounts.store import AccountStore
+from lwork.admin.operators import OperatorStore
+from lwork.admin.setup import console_mount
 from lwork.appversions import VersionApi, VersionStore
 from lwork.billing.api import BillingApi
 from lwork.billing.ledger import LedgerStore
@@ -116,6 +118,8 @@ class Services:
     its live calls here at once, once started."""
     payments: PaymentService
     """Orders, refunds and reconciliation (the CLI's and the BOSS interface's)."""
+    operators: OperatorStore
+    """The console's operator users and sign-in sessions."""
     nmsi_address: tuple[str, int] | None = None
     """Where the NMSI server listens, once started (``boss.nmsi_enabled``)."""
     call_side: CallSide | None = None
@@ -321,6 +325,7 @@ def build_app(
         else None
     )
     payments = build_payments(settings, engine, billing.ledger, clock.wall)
+    operators = OperatorStore(engine, passwords)
     metrics_access = MetricsAccess(
         settings.metrics.token.get_secret_value(),
         settings.metrics.allow_from,
@@ -497,6 +502,7 @@ def build_app(
         keeper=keeper,
         provisioning=provisioning,
         payments=payments,
+        operators=operators,
     )
     app = build_starlette_composed(lifespan)
     # Beside the mobile API's edge: provider notifications need their raw bytes and answer in
@@ -505,4 +511,11 @@ def build_app(
     app.router.routes[:0] = [
         boss_route(settings, engine, provisioning, billing, accounts, clock.wall, payments),
     ]
+    if settings.admin.enabled:
+        # Served by Starlette like the BOSS's door: the edge's fast path never sees /admin.
+        app.router.routes[:0] = console_mount(
+            settings, engine, operators,
+            lambda: services.call_side.calls if services.call_side else None, billing, accounts,
+            clock,
+        )  # fmt: skip
     return app, services

@@ -188,6 +188,66 @@ def _versions(settings: Settings, args: argparse.Namespace) -> int:
     return _with_services(settings, action)
 
 
+def _read_password(confirm: bool) -> str:
+    """A password from the terminal (asked twice) or the first line of standard input: never
+    from the command line, where ``ps`` and shell histories would keep it."""
+    import getpass
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("password: ")
+    if confirm and getpass.getpass("again: ") != password:
+        raise ValueError("the two passwords differ")
+    return password
+
+
+def _admin(settings: Settings, args: argparse.Namespace) -> int:
+    command = args.user_command
+    password = ""
+    if command in ("add", "password"):
+        try:
+            password = _read_password(confirm=True)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+
+    async def action(services: Any) -> str:
+        import datetime as dt
+        import time
+
+        from lwork.boss.audit import AuditTrail
+
+        operators = services.operators
+        if command == "list":
+            lines = [
+                f"{who.name} {who.role} added "
+                + dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="seconds")
+                for who, at in await operators.all()
+            ]
+            return "\n".join(lines) or "no operators yet"
+        fields = {"account": None, "operator": args.name, "role": getattr(args, "role", None)}
+        trail = AuditTrail(services.engine)
+        audited = {"add": "operator_add", "password": "operator_pwd", "remove": "operator_del"}
+        try:
+            if command == "add":
+                added = await operators.add(args.name, args.role, password, time.time())
+                done = f"operator {added.name} added ({added.role})"
+            elif command == "password":
+                await operators.set_password(args.name, password)
+                done = f"operator {args.name}: new password set, sessions ended"
+            else:
+                await operators.remove(args.name)
+                done = f"operator {args.name} removed, sessions ended"
+        except (LookupError, ValueError) as exc:
+            reason = "no_such_operator" if isinstance(exc, LookupError) else "invalid_params"
+            await trail.record("cli", audited[command], fields, reason, time.time())
+            raise
+        await trail.record("cli", audited[command], fields, "ok", time.time())
+        return done
+
+    return _with_services(settings, action)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="lwork", description=__doc__)
     root.add_argument("--config", help="TOML settings file (default: $LWORK_CONFIG)")
@@ -251,6 +311,25 @@ def parser() -> argparse.ArgumentParser:
 
     order_commands(boss_sub)
     boss.set_defaults(run=_boss)
+
+    admin = sub.add_parser("admin", help="operators of the web console at /admin")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    user = admin_sub.add_parser("user", help="operator users")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    user_add = user_sub.add_parser(
+        "add", help="add an operator; the password is asked for (or read from standard input)"
+    )
+    user_add.add_argument("name")
+    user_add.add_argument("--role", choices=["admin", "support"], required=True,
+                          help="admin: every page and action; support: read-only")  # fmt: skip
+    user_sub.add_parser("list", help="every operator, its role and when it was added")
+    user_sub.add_parser(
+        "password", help="set an operator's password (asked for, or read from standard input)"
+    ).add_argument("name")
+    user_sub.add_parser("remove", help="remove an operator and end its sessions").add_argument(
+        "name"
+    )
+    admin.set_defaults(run=_admin)
 
     fraud = sub.add_parser("fraud", help="toll-fraud limits, per-account overrides, alarms")
     from lwork.fraud.operator import add_commands as fraud_commands

@@ -85,3 +85,16 @@ def test_a_record_lease_must_outlast_two_heartbeats() -> None:
     assert Settings(calls={"cdr_heartbeat_s": 10, "cdr_lease_s": 20}).calls.cdr_lease_s == 20
     with pytest.raises(ValidationError, match="cdr_lease_s"):
         Settings(calls={"cdr_heartbeat_s": 15, "cdr_lease_s": 20})
+
+
+def test_admin_section(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LWORK_ADMIN__LANGUAGE", "en")
+    monkeypatch.setenv("LWORK_ADMIN__SESSION_TTL_S", "600")
+    settings = load_settings()
+    assert (settings.admin.language, settings.admin.session_ttl_s) == ("en", 600)
+    assert settings.admin.enabled and settings.admin.cookie_name == "lwork_admin"
+    for key, value in (("COOKIE_NAME", "a b;c"), ("LANGUAGE", "fr"), ("SESSION_TTL_S", "5")):
+        monkeypatch.setenv(f"LWORK_ADMIN__{key}", value)
+        with pytest.raises(ValueError, match=key.lower()):
+            load_settings()
+        monkeypatch.delenv(f"LWORK_ADMIN__{key}")

@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from lwork.settings.admin import AdminSettings
 from lwork.settings.boss import BossSettings
 from lwork.settings.fraud import FraudGroupSettings, FraudSettings
 from lwork.settings.metrics import MetricsSettings
@@ -47,6 +48,7 @@ from lwork.settings.sections import (
 from lwork.settings.sip import SipSettings
 
 __all__ = [
+    "AdminSettings",
     "ApnsSettings",
     "AuthSettings",
     "BaiduSettings",
@@ -119,6 +121,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     payments: PaymentSettings = PaymentSettings()
     boss: BossSettings = BossSettings()
+    admin: AdminSettings = AdminSettings()
 
     @field_validator("node")
     @classmethod

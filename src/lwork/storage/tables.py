@@ -363,3 +363,22 @@ boss_audit = Table(
 
 # Keyset pagination of every account's records by start (the BOSS's `cdrs` without account).
 Index("ix_cdrs_started_all", cdrs.c.started_at, cdrs.c.id)
+
+operators = Table(
+    "operators",
+    metadata,
+    Column("name", String(64), primary_key=True, doc="the operator's sign-in name"),
+    Column("role", String(16), nullable=False, doc="admin | support (read-only)"),
+    Column("password_hash", String(255), nullable=False, doc="Argon2id (accounts.passwords)"),
+    Column("created_at", Float, nullable=False),
+)
+
+operator_sessions = Table(
+    "operator_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True, doc="SHA-256 of the cookie's random id"),
+    Column("operator", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_operator_sessions_expires", "expires_at"),
+)

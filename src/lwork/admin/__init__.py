@@ -1,0 +1,2 @@
+"""The operator's web console at ``/admin``: operator users, sign-in sessions, live calls,
+call records (issue #16)."""

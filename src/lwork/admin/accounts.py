@@ -1,0 +1,142 @@
+"""The account page: one account's group, balance and packages, its app sessions (devices),
+and its latest call records and orders. Read-only, so ``support`` sees it all."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from lwork.accounts.service import AccountService
+from lwork.admin.pages import render
+from lwork.admin.records import CdrPages
+from lwork.admin.web import Console
+from lwork.billing.operator import known_account
+from lwork.billing.rating import coins_value
+from lwork.billing.service import MINUTES_GROUPS, BillingService
+from lwork.observability import mask_numbers
+from lwork.storage.tables import accounts as accounts_table
+from lwork.storage.tables import orders, sessions
+
+RECENT = 20
+"""Sessions, records and orders shown of each kind, newest first."""
+
+
+class AccountPage:
+    def __init__(
+        self, console: Console, engine: AsyncEngine, accounts: AccountService,
+        billing: BillingService, records: CdrPages,
+    ) -> None:  # fmt: skip
+        self.console = console
+        self.engine = engine
+        self.accounts = accounts
+        self.billing = billing
+        self.records = records
+        self.zone: ZoneInfo = billing.zone
+        self.mask = not console.gate.settings.full_numbers
+
+    def routes(self) -> list[Route]:
+        return [Route("/accounts", self.console.guarded(self.page), methods=["GET"])]
+
+    def when(self, at: float | None) -> str:
+        if at is None:
+            return ""
+        return dt.datetime.fromtimestamp(at, self.zone).isoformat(sep=" ", timespec="seconds")
+
+    async def page(self, request: Request) -> Response:
+        gate = self.console.gate
+        visitor = await gate.reader(request)
+        asked = request.query_params.get("account", "").strip()[:64]
+        context: dict[str, Any] = {
+            "who": visitor.operator, "csrf": visitor.csrf, "section": "accounts",
+            "here": "/admin/accounts", "asked": asked, "found": None,
+        }  # fmt: skip
+        if not asked:
+            return render("account.html", gate.lang(request), **context)
+        try:
+            uuid = await known_account(self.accounts, asked)
+        except LookupError:
+            return render("account.html", gate.lang(request), 404, **context)
+        context["found"] = await self.view(uuid)
+        return render("account.html", gate.lang(request), **context)
+
+    async def view(self, uuid: str) -> dict[str, Any]:
+        show = mask_numbers if self.mask else str
+        async with self.engine.connect() as conn:
+            account = (
+                await conn.execute(select(accounts_table).where(accounts_table.c.uuid == uuid))
+            ).one()
+            devices = (await conn.execute(
+                select(sessions).where(sessions.c.uuid == uuid)
+                .order_by(sessions.c.created_at.desc()).limit(RECENT)
+            )).all()  # fmt: skip
+            paid = (await conn.execute(
+                select(orders).where(orders.c.uuid == uuid)
+                .order_by(orders.c.created_at.desc()).limit(RECENT)
+            )).all()  # fmt: skip
+        group = account.group_id
+        balance = await self.billing.balance(uuid)
+        minutes = group in MINUTES_GROUPS
+        packages = [
+            {"left": b.minutes_left, "from": self.billing.day(b.valid_from),
+             "to": "" if b.expires_at is None else self.billing.last_day(b.expires_at)}
+            for b in (await self.billing.packages(uuid) if minutes else [])
+        ]  # fmt: skip
+        records = await self.records.latest(uuid, RECENT)
+        return {
+            "uuid": show(uuid),
+            "name": account.name or "",
+            "group": group,
+            "created": self.when(account.created_at),
+            "info": _short(account.info),
+            "minutes_group": minutes,
+            "coins": coins_value(balance.coins),
+            "gift_coins": coins_value(balance.gift_coins),
+            "minutes": balance.minutes,
+            "packages": packages,
+            "devices": [
+                {
+                    "device": d.device_id,
+                    "os": d.os_type,
+                    "since": self.when(d.created_at),
+                    "seen": self.when(d.last_seen),
+                    "poll": self.when(d.last_poll),
+                    "poll_ip": d.poll_ip or "",
+                    "ended": self.when(d.ended_at),
+                    "end_reason": d.end_reason or "",
+                }
+                for d in devices
+            ],  # fmt: skip
+            "records": records,
+            "orders": [
+                {
+                    "payid": o.payid,
+                    "product": o.product_id,
+                    "pay_type": o.pay_type,
+                    "money": f"{o.money / 100:.2f}",
+                    "state": o.state,
+                    "created": self.when(o.created_at),
+                    "paid": self.when(o.paid_at),
+                    "note": o.note or "",
+                }
+                for o in paid
+            ],  # fmt: skip
+        }
+
+
+def _short(info: str | None) -> str:
+    """What the app stored with ``add_info``, as one line of at most 200 characters."""
+    if not info:
+        return ""
+    try:
+        text = json.dumps(json.loads(info), ensure_ascii=False)
+    except ValueError:
+        text = info
+    return text if len(text) <= 200 else text[:199] + "…"

@@ -1,0 +1,185 @@
+"""The live calls page: one row per call this node carries, refreshed by server-sent events
+(a snapshot a second on one endpoint), and the administrator's hang-up.
+
+Rows are built from what the call engine already holds; reading them asks the relay for a
+refresh of each call's figures batched with the apps' own status reads (``cached_stats``), so
+the page never waits on the relay nor multiplies its queries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from lwork.admin.gate import Refused, read_form
+from lwork.admin.pages import SECURITY_HEADERS, error_page, render
+from lwork.admin.web import Console
+from lwork.calls.bridge import CALLEE, CALLER, LOCAL, PHONE, REMOTE
+from lwork.calls.engine import CallEngine
+from lwork.calls.live import RELAY_TAGS, LiveCall
+from lwork.calls.quality import party_stats
+from lwork.observability import mask_numbers
+
+log = logging.getLogger("lwork.admin")
+
+HANGUP_REASON = "admin_hangup"
+"""The end reason of a call an administrator hung up, as its records and metrics show it."""
+SNAPSHOT_S = 1.0
+RECHECK_SESSION_S = 30.0
+"""How often a held event stream checks that its session still exists (signed out, expired)."""
+MAX_STREAMS = 32
+"""Event streams held at once on this node: each costs a task and a send a second."""
+MAX_ROWS = 500
+"""Calls a snapshot lists (the longest first); it counts them all. A thousand rows cost about
+20 ms to build and 260 KB to send."""
+
+_FROM_ROLES = (CALLER, LOCAL, PHONE)
+_TO_ROLES = (CALLEE, PHONE, REMOTE)
+
+
+def _figure(values: list[Any], pick: Callable[[list[float]], float]) -> float | None:
+    numbers = [float(v) for v in values if isinstance(v, int | float)]
+    return round(pick(numbers), 2) if numbers else None
+
+
+def call_row(live: LiveCall, now_wall: float, mask: bool) -> dict[str, Any]:
+    """What the page shows of one call: the worst figure among its parties for each measure."""
+    show = mask_numbers if mask else str
+    caller = next((live.numbers[r] for r in _FROM_ROLES if r in live.numbers), "")
+    callee = next((live.numbers[r] for r in _TO_ROLES if r in live.numbers and
+                   live.numbers[r] != caller), "")  # fmt: skip
+    # Every relay leg of the call's shape (a p2p call's fallback phone shares the callee's).
+    parties = [party_stats(live.stats, tag) for tag in set(RELAY_TAGS[live.shape].values())]
+    answered = min(live.answered_wall.values()) if live.answered_wall else None
+    began = answered if answered is not None else live.started_wall
+    loss = _figure([p.get("lostrate") for p in parties], max)
+    return {
+        "sid": live.sid,
+        "kind": live.shape.value,
+        "state": live.bridge.status().value,
+        "account": show(live.account),
+        "caller": show(caller),
+        "callee": show(callee),
+        "answered": answered is not None,
+        "duration_s": max(0, int(now_wall - began)) if began else 0,
+        "loss_pct": round(loss * 100, 1) if loss is not None else None,
+        "jitter_ms": _figure([p.get("jitter") for p in parties], max),
+        "rtt_ms": _figure([p.get("rttms") for p in parties], max),
+        "mos": _figure([p.get("mos") for p in parties], min),
+    }
+
+
+def snapshot(engine: CallEngine | None, mask: bool) -> tuple[int, list[dict[str, Any]]]:
+    """How many calls this node carries, and the rows of the ``MAX_ROWS`` longest."""
+    if engine is None:
+        return 0, []
+    now, wall = engine.now(), engine.wall()
+    calls = sorted(engine.calls.values(), key=lambda live: live.started_wall)[:MAX_ROWS]
+    rows = []
+    for live in calls:
+        engine.cached_stats(live, now)  # asks for a batched refresh when the view is old
+        rows.append(call_row(live, wall, mask))
+    rows.sort(key=lambda row: -row["duration_s"])
+    return len(engine.calls), rows
+
+
+class LiveCalls:
+    def __init__(self, console: Console, engine: Callable[[], CallEngine | None]) -> None:
+        """``engine()``: the call engine while the server runs (None before start-up)."""
+        self.console = console
+        self.engine = engine
+        self.mask = not console.gate.settings.full_numbers
+        self.streams = 0
+        self._event = b""
+        self._event_at = -1e9
+
+    def event(self) -> bytes:
+        """The latest snapshot as one server-sent event, made at most once a second whatever
+        the number of streams that send it."""
+        now = self.console.monotonic()
+        if now - self._event_at >= SNAPSHOT_S * 0.9:
+            total, rows = snapshot(self.engine(), self.mask)
+            at = self.console.gate.wall()
+            body = json.dumps({"at": at, "total": total, "calls": rows}, ensure_ascii=False)
+            self._event, self._event_at = f"event: calls\ndata: {body}\n\n".encode(), now
+        return self._event
+
+    def routes(self) -> list[Route]:
+        g = self.console.guarded
+        return [
+            Route("/calls", g(self.page), methods=["GET"]),
+            Route("/calls/events", g(self.events), methods=["GET"]),
+            Route("/calls/hangup", g(self.hang_up), methods=["POST"]),
+        ]
+
+    async def page(self, request: Request) -> Response:
+        visitor = await self.console.gate.reader(request)
+        notice = request.query_params.get("done", "")
+        total, rows = snapshot(self.engine(), self.mask)
+        return render(
+            "calls.html", self.console.gate.lang(request), who=visitor.operator,
+            csrf=visitor.csrf, here="/admin/calls", section="calls", rows=rows, total=total,
+            notice=notice if notice in ("hung_up", "call_gone") else "",
+        )  # fmt: skip
+
+    async def events(self, request: Request) -> Response:
+        gate = self.console.gate
+        visitor = await gate.visitor(request)
+        if visitor is None:
+            return error_page(gate.lang(request), 401, "forbidden")
+        headers = {**SECURITY_HEADERS, "x-accel-buffering": "no"}  # nginx: pass each event on
+        if request.method == "HEAD":  # a stream that nobody reads would run until shutdown
+            return Response(b"", media_type="text/event-stream", headers=headers)
+        if self.streams >= MAX_STREAMS:
+            return error_page(gate.lang(request), 429, "too_many", {"retry-after": "5"})
+
+        async def stream() -> AsyncIterator[bytes]:
+            self.streams += 1
+            try:
+                checked = asyncio.get_running_loop().time()
+                while True:
+                    yield self.event()
+                    await asyncio.sleep(SNAPSHOT_S)
+                    now = asyncio.get_running_loop().time()
+                    if now - checked >= RECHECK_SESSION_S:
+                        checked = now
+                        if await gate.store.session(visitor.session_id, gate.wall()) is None:
+                            yield b"event: signed_out\ndata: {}\n\n"
+                            return
+            except Exception:
+                # The answer has begun: no error page can follow. The stream ends and the
+                # page's EventSource reconnects (and says so meanwhile).
+                log.exception("console: the live calls' stream failed")
+            finally:
+                self.streams -= 1
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+    async def hang_up(self, request: Request) -> Response:
+        form = await read_form(request)
+        gate = self.console.gate
+        try:
+            visitor = await gate.changer(request, form)
+        except Refused:
+            # A refused change is on the trail too: who tried to end which call.
+            who = await gate.visitor(request)
+            await self.console.record(who, "hangup", {"call": form.get("sid", "")[:200]},
+                                      "forbidden")  # fmt: skip
+            raise
+        sid = form.get("sid", "")
+        engine = self.engine()
+        live = engine.calls.get(sid) if engine is not None else None
+        if live is None:
+            await self.console.record(visitor, "hangup", {"call": sid[:200]}, "no_such_call")
+            return RedirectResponse("/admin/calls?done=call_gone", 303, SECURITY_HEADERS)
+        assert engine is not None
+        await engine.end(live, HANGUP_REASON)
+        self._event_at = -1e9  # the next snapshot is made afresh, without the call
+        await self.console.record(visitor, "hangup", {"call": sid, "account": live.account}, "ok")
+        return RedirectResponse("/admin/calls?done=hung_up", 303, SECURITY_HEADERS)

@@ -1,0 +1,94 @@
+// The console's only script (no build step): keeps the live calls table current from the
+// server-sent events of /admin/calls/events, and asks before a hang-up. Values are put on
+// the page as text (textContent), never as markup.
+"use strict";
+
+function mmss(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+}
+
+function cell(row, text, numeric) {
+  const td = document.createElement("td");
+  if (numeric) td.className = "num";
+  td.textContent = text === null || text === undefined ? "" : String(text);
+  row.appendChild(td);
+  return td;
+}
+
+function hangUpForm(table, sid) {
+  const form = document.createElement("form");
+  form.method = "post";
+  form.action = "/admin/calls/hangup";
+  form.className = "inline hangup";
+  for (const [name, value] of [["csrf", table.dataset.csrf], ["sid", sid]]) {
+    const input = document.createElement("input");
+    input.type = "hidden";
+    input.name = name;
+    input.value = value;
+    form.appendChild(input);
+  }
+  const button = document.createElement("button");
+  button.type = "submit";
+  button.className = "danger";
+  button.textContent = table.dataset.hangUp;
+  form.appendChild(button);
+  return form;
+}
+
+function showCalls(table, calls) {
+  const body = document.createElement("tbody");
+  for (const call of calls) {
+    const row = document.createElement("tr");
+    row.dataset.sid = call.sid;
+    cell(row, call.kind);
+    cell(row, call.state);
+    cell(row, call.caller);
+    cell(row, call.callee);
+    cell(row, call.account);
+    cell(row, mmss(call.duration_s), true);
+    cell(row, call.loss_pct === null ? "" : call.loss_pct.toFixed(1) + "%", true);
+    cell(row, call.jitter_ms, true);
+    cell(row, call.rtt_ms, true);
+    cell(row, call.mos, true);
+    const actions = cell(row, "");
+    if (table.dataset.mayChange === "yes") actions.appendChild(hangUpForm(table, call.sid));
+    body.appendChild(row);
+  }
+  if (!calls.length) {
+    const row = document.createElement("tr");
+    row.className = "none";
+    cell(row, table.dataset.none).colSpan = 11;
+    body.appendChild(row);
+  }
+  table.replaceChild(body, table.tBodies[0]);
+}
+
+function watchCalls(table) {
+  const state = document.getElementById("live-state");
+  const updated = document.getElementById("updated");
+  const events = new EventSource("/admin/calls/events");
+  events.addEventListener("calls", (event) => {
+    const snapshot = JSON.parse(event.data);
+    showCalls(table, snapshot.calls);
+    document.getElementById("total").textContent = String(snapshot.total);
+    updated.textContent = new Date(snapshot.at * 1000).toLocaleTimeString();
+    state.textContent = "";
+  });
+  events.addEventListener("signed_out", () => {
+    events.close();
+    window.location.assign("/admin/sign-in");
+  });
+  events.onerror = () => { state.textContent = state.dataset.paused; };
+}
+
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const table = document.getElementById("calls");
+  if (form.classList.contains("hangup") && table && !window.confirm(table.dataset.confirm)) {
+    event.preventDefault();
+  }
+});
+
+const callsTable = document.getElementById("calls");
+if (callsTable) watchCalls(callsTable);
