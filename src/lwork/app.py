@@ -324,7 +324,7 @@ def build_app(
         if settings.boss.nmsi_enabled
         else None
     )
-    payments = build_payments(settings, engine, billing.ledger, clock.wall)
+    payments = build_payments(settings, engine, billing.ledger, clock.wall, telemetry.orders.inc)
     operators = OperatorStore(engine, passwords)
     metrics_access = MetricsAccess(
         settings.metrics.token.get_secret_value(),

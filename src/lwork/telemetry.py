@@ -130,6 +130,11 @@ class Telemetry:
             "lwork_charged", "What calls were charged: cents of coins, or package minutes.",
             ("unit",),
         )  # fmt: skip
+        self.orders = Counter(
+            "lwork_orders",
+            "Orders entering a state (created, paid, closed, flagged, refunded), by provider.",
+            ("provider", "state"),
+        )
 
         self._routes: dict[str, tuple[list[float], dict[int, list[float]]]] = {}
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, update
 
 from lwork.storage.tables import ledger, orders
@@ -256,3 +257,22 @@ async def test_notifications_racing_for_many_orders_settle_each_once(paying: Liv
              for a, b in zip(payids[6::2], payids[7::2], strict=True)]  # fmt: skip
     assert pairs == [["flagged", "paid"]] * 3
     assert await coins(paying, auth) == 9 * 100
+
+
+async def test_orders_are_counted_by_provider_and_the_state_they_enter(paying: LiveServer) -> None:
+    """``lwork_orders_total``: created, paid, flagged and refunded orders, as a scraper sees
+    them (the test provider refunds through the service, as the BOSS's ``refund`` does)."""
+    auth = await login(paying)
+    first = (await order(paying, auth, product_id="coins_100"))["payid"]
+    second = (await order(paying, auth, product_id="coins_100"))["payid"]
+    await notify(paying, {"payid": first, "money": 10, "trade_no": "T-count"})
+    await notify(paying, {"payid": second, "money": 10, "trade_no": "T-count"})  # flagged
+    await paying.services.payments.refund(first, None, "counted")
+    text = (await paying.get("/metrics", headers={"Accept": "text/plain;version=0.0.4"})).text
+    counted = {
+        sample.labels["state"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "lwork_orders_total" and sample.labels["provider"] == "test"
+    }
+    assert counted == {"created": 2, "paid": 1, "flagged": 1, "refunded": 1}

@@ -20,7 +20,7 @@ from lwork.billing.buckets import Grant
 from lwork.billing.ledger import LedgerStore
 from lwork.payments.products import Catalogue, Product
 from lwork.payments.provider import Notice
-from lwork.payments.settlement import Settled, Settlements
+from lwork.payments.settlement import OrderCounter, Settled, Settlements
 from lwork.storage.tables import orders
 
 log = logging.getLogger("lwork.payments")
@@ -77,13 +77,19 @@ class Waiting:
 
 class OrderStore:
     def __init__(
-        self, engine: AsyncEngine, ledger_store: LedgerStore, catalogue: Catalogue | None = None
+        self,
+        engine: AsyncEngine,
+        ledger_store: LedgerStore,
+        catalogue: Catalogue | None = None,
+        counted: OrderCounter = lambda provider, state: None,
     ) -> None:
-        """``catalogue`` dates a paid minute package's periods (none: minutes never expire)."""
+        """``catalogue`` dates a paid minute package's periods (none: minutes never expire);
+        ``counted`` counts each order entering a state (a metric)."""
         self._engine = engine
+        self._counted = counted
         self._ledger = ledger_store
         self._catalogue = catalogue
-        self._settlements = Settlements(engine, ledger_store, self._package_grants)
+        self._settlements = Settlements(engine, ledger_store, self._package_grants, counted)
 
     async def create(
         self, uuid: str, uuid_raw: str, product: Product, pay_type: str, now: float, ttl_s: float,
@@ -93,17 +99,22 @@ class OrderStore:
         expired ones close."""
         payid, expires_at = payid or new_payid(), now + ttl_s
         async with self._engine.begin() as conn:
-            await conn.execute(
+            expired = await conn.execute(
                 update(orders)
                 .where(orders.c.uuid == uuid, orders.c.state == "created",
                        orders.c.expires_at < now)
                 .values(state="closed", note="expired", updated_at=now)
+                .returning(orders.c.pay_type)
             )  # fmt: skip
+            closed = list(expired.scalars())
             await conn.execute(orders.insert().values(
                 payid=payid, uuid=uuid, uuid_raw=uuid_raw[:64], product_id=product.id,
                 pay_type=pay_type, money=product.money_fen, coins=product.coins_cents,
                 minutes=product.minutes, state="created", created_at=now, expires_at=expires_at,
                 updated_at=now))  # fmt: skip
+        for provider in closed:
+            self._counted(provider, "closed")
+        self._counted(pay_type, "created")
         return payid, expires_at
 
     async def forget(self, payid: str) -> None:
@@ -168,8 +179,12 @@ class OrderStore:
                 update(orders)
                 .where(orders.c.payid == payid, orders.c.state == "created")
                 .values(state="closed", note="expired", updated_at=now)
+                .returning(orders.c.pay_type)
             )
-        return bool(closed.rowcount)
+            provider = closed.scalar()
+        if provider is not None:
+            self._counted(provider, "closed")
+        return provider is not None
 
     async def reopen(self, payid: str, now: float) -> bool:
         """Open again an order closed because it expired unpaid, for a payment that came

@@ -32,6 +32,7 @@ from lwork.payments.provider import (
     RefundRequest,
     RefundResult,
 )
+from lwork.payments.settlement import OrderCounter
 from lwork.storage.tables import balances, ledger, orders, refunds
 
 log = logging.getLogger("lwork.payments")
@@ -68,9 +69,15 @@ class Refunded:
 
 class Refunds:
     def __init__(
-        self, engine: AsyncEngine, ledger_store: LedgerStore, providers: Mapping[str, Provider]
+        self,
+        engine: AsyncEngine,
+        ledger_store: LedgerStore,
+        providers: Mapping[str, Provider],
+        counted: OrderCounter = lambda provider, state: None,
     ) -> None:
+        """``counted`` counts each order entering ``refunded`` (a metric)."""
         self._engine = engine
+        self._counted = counted
         self._ledger = ledger_store
         self._providers = providers
 
@@ -185,6 +192,7 @@ class Refunds:
             await conn.execute(
                 update(refunds).where(refunds.c.refund_no == refund_no).values(**values)
             )
+        self._counted(order.pay_type, "refunded")
         if any(short):
             log.warning("refund %s of %s: %s had spent %d coin cents and %d minutes of it",
                         refund_no, payid, order.uuid, *short)  # fmt: skip

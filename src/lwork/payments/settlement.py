@@ -58,6 +58,12 @@ class Settled(enum.Enum):
     """No such order for this provider: not accepted."""
 
 
+OrderCounter = Callable[[str, str], None]
+"""(provider, state) → count an order entering ``state`` (a metric)."""
+
+_ENTERED = {Settled.CREDITED: "paid", Settled.CLOSED: "closed", Settled.FLAGGED: "flagged"}
+
+
 @dataclass(slots=True)
 class Pending:
     """One notification waiting for its batch."""
@@ -160,9 +166,14 @@ class Settlements:
     """The queue of notifications to settle and the one task that writes them in batches."""
 
     def __init__(
-        self, engine: AsyncEngine, ledger_store: LedgerStore, package_grants: PackageGrants
+        self,
+        engine: AsyncEngine,
+        ledger_store: LedgerStore,
+        package_grants: PackageGrants,
+        counted: OrderCounter,
     ) -> None:
         self._engine = engine
+        self._counted = counted
         self._ledger = ledger_store
         self._package_grants = package_grants
         self._queue: list[Pending] = []
@@ -226,6 +237,9 @@ class Settlements:
                 ])  # fmt: skip
             await self._ledger.apply_credits(conn, outcome.credits)
         for item, settled in zip(batch, outcome.settled, strict=True):
+            entered = _ENTERED.get(settled)
+            if entered is not None:
+                self._counted(item.provider, entered)
             if not item.done.done():
                 item.done.set_result(settled)
 

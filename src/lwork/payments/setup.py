@@ -15,14 +15,20 @@ from lwork.payments.provider import Provider
 from lwork.payments.reconcile import Reconciler
 from lwork.payments.refunds import Refunds
 from lwork.payments.service import PaymentService
+from lwork.payments.settlement import OrderCounter
 from lwork.payments.testpay import TestPayProvider
 from lwork.payments.wechat import WechatProvider
 from lwork.settings import Settings
 
 
 def build_payments(
-    settings: Settings, engine: AsyncEngine, ledger: LedgerStore, wall: Callable[[], float]
+    settings: Settings,
+    engine: AsyncEngine,
+    ledger: LedgerStore,
+    wall: Callable[[], float],
+    counted: OrderCounter = lambda provider, state: None,
 ) -> PaymentService:
+    """``counted``: (provider, state) of each order entering a state (the orders metric)."""
     catalogue = Catalogue(settings.billing.products)
     providers: dict[str, Provider] = {}
     alipay = settings.payments.alipay
@@ -37,7 +43,7 @@ def build_payments(
     test = settings.payments.test
     if test.enabled:
         providers["test"] = TestPayProvider(test.secret.get_secret_value().encode())
-    orders = OrderStore(engine, ledger, catalogue)
+    orders = OrderStore(engine, ledger, catalogue, counted)
     section = settings.payments
     return PaymentService(
         orders,
@@ -46,6 +52,6 @@ def build_payments(
         settings.payments.order_ttl_s,
         settings.billing.timezone,
         wall,
-        Refunds(engine, ledger, providers),
+        Refunds(engine, ledger, providers, counted),
         Reconciler(orders, providers, section.reconcile_after_s, section.reconcile_every_s, wall),
     )
