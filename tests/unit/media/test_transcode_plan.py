@@ -26,12 +26,13 @@ def test_the_apps_amr_with_its_payload_format_and_events() -> None:
     assert codec_of(APP_OCTET) == LegCodec("AMR", 102, True, 101)
 
 
-def test_a_carriers_g711_static_or_mapped_and_amr_wins_when_offered() -> None:
+def test_a_carriers_first_codec_static_or_mapped_as_lwork_answers_it() -> None:
     assert codec_of(carrier("8", "0")) == LegCodec("PCMA", 8, False, None)
     assert codec_of(carrier("0 PCMU/8000", "96 telephone-event/8000")) == LegCodec(
         "PCMU", 0, False, 96
     )
-    assert codec_of(carrier("8", "97 AMR/8000")) == LegCodec("AMR", 97, False, None)
+    assert codec_of(carrier("8", "97 AMR/8000")) == LegCodec("PCMA", 8, False, None)
+    assert codec_of(carrier("97 AMR/8000", "8")) == LegCodec("AMR", 97, False, None)
     assert codec_of(carrier("18 G729/8000")) is None
 
 

@@ -137,7 +137,9 @@ class CallTable:
             else:
                 raise CallError("Unknown from-tag for this call")
         _apply_media(leg, media)
-        call.codecs[leg.rtp_port] = leg_codec(media)
+        # A stand-in SDP without an address (a callback's party not called yet) says nothing
+        # about the codec that party will speak.
+        call.codecs[leg.rtp_port] = leg_codec(media) if _usable_host(media.ip) else None
         self._expect(leg, media.ip, strict_source)
         self._transcode(call, leg)
         call.last_signal_wall = wall
@@ -167,7 +169,9 @@ class CallTable:
         else:
             raise CallError("Unknown from-tag or to-tag for this call")
         _apply_media(leg, media)
-        call.codecs[leg.rtp_port] = leg_codec(media)
+        # A stand-in SDP without an address (a callback's party not called yet) says nothing
+        # about the codec that party will speak.
+        call.codecs[leg.rtp_port] = leg_codec(media) if _usable_host(media.ip) else None
         self._expect(leg, media.ip, strict_source)
         self._transcode(call, leg)
         call.last_signal_wall = wall

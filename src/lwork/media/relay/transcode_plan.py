@@ -1,10 +1,11 @@
 """Which calls the relay transcodes, read from the two legs' SDPs. Pure.
 
-A leg's codec is AMR when its SDP lists AMR at all (an app's SDP has nothing else, and lwork
-answers a carrier's offer with AMR whenever it is offered), else its first G.711 format. A call
-whose one leg is AMR and whose other is PCMA or PCMU is transcoded (CONTRACT §6.4); every other
-call (AMR both ways, a callback between two G.711 phones, a codec lwork does not know) is
-forwarded as it is.
+A leg's codec is the first of AMR, PCMA and PCMU its SDP lists: what an answer settles on,
+and what lwork answers an offer with (`select_audio` takes the offerer's first codec it
+supports). A leg whose SDP has no address yet (a callback's placeholder for the party not
+called yet, c=0.0.0.0) has no codec until its real SDP comes. A call whose one leg is AMR and
+whose other is PCMA or PCMU is transcoded (CONTRACT §6.4); every other call (AMR both ways, a
+callback between two G.711 phones, a codec lwork does not know) is forwarded as it is.
 """
 
 from __future__ import annotations
@@ -43,22 +44,19 @@ class Plan:
 def leg_codec(media: MediaAddress) -> LegCodec | None:
     """The codec a party's SDP settles on, for transcoding purposes; None: not one we code."""
     event_pt = None
-    amr: int | None = None
-    g711: tuple[str, int] | None = None
+    chosen: tuple[str, int] | None = None
     for pt in media.payload_types:
         encoding = media.rtpmap.get(pt, G711_STATIC.get(pt, ""))
         name = encoding.split("/")[0].upper()
         if name == "TELEPHONE-EVENT":
             event_pt = pt if event_pt is None else event_pt
-        elif name == "AMR" and amr is None:
-            amr = pt
-        elif name in ("PCMA", "PCMU") and g711 is None:
-            g711 = (name, pt)
-    if amr is not None:
-        return LegCodec("AMR", amr, _octet_aligned(media.fmtp.get(amr, "")), event_pt)
-    if g711 is not None:
-        return LegCodec(g711[0], g711[1], False, event_pt)
-    return None
+        elif name in ("AMR", "PCMA", "PCMU") and chosen is None:
+            chosen = (name, pt)
+    if chosen is None:
+        return None
+    name, pt = chosen
+    octet = name == "AMR" and _octet_aligned(media.fmtp.get(pt, ""))
+    return LegCodec(name, pt, octet, event_pt)
 
 
 def _octet_aligned(fmtp: str) -> bool:

@@ -247,7 +247,10 @@ class Worker:
             else:
                 continue
             for packet in packets:
-                for out in direction.receive(packet):
+                outputs = direction.receive(packet)
+                if index == APP:  # the app hears the AMR payload format it speaks
+                    call.to_app.octet_aligned = call.to_carrier.octet_aligned
+                for out in outputs:
                     try:
                         other.rtp.sendto(out, destination)
                     except OSError:
