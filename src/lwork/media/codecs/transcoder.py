@@ -183,13 +183,13 @@ class AppToCarrier(_Direction):
         frames: list[bytes] | None = None
         try:
             frames = amr_payload.parse(payload, said)[1]
-            if len(amr_payload.build(frames, said)) == len(payload):
+            if amr_payload.payload_size(frames, said) == len(payload):
                 return frames
         except ValueError:
             pass
         try:
             other = amr_payload.parse(payload, not said)[1]
-            exact = len(amr_payload.build(other, not said)) == len(payload)
+            exact = amr_payload.payload_size(other, not said) == len(payload)
         except ValueError:
             exact = False
         if not exact:
