@@ -271,3 +271,49 @@ async def test_bad_input_is_counted_and_the_other_calls_go_on(
     assert to_app["packets_out"] == 30 + 15
     stats = await ng.query("bad")
     assert stats.legs["app"].rtp is not None and stats.legs["app"].rtp.errors >= 1
+
+
+async def test_a_killed_worker_is_replaced_and_its_calls_go_on(
+    relay: RelayServer, ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
+) -> None:
+    app, carrier = peers
+    port_app, _ = await transcoded_call(ng, app, carrier, "PCMA")
+    packets = app_packets()
+    await play(app, packets[:10], port_app, 0.005)
+    assert len(await carrier.wait_rtp(10)) == 10
+    pool = relay.transcoders
+    assert pool is not None
+    [worker] = pool.workers
+    worker.process.kill()
+    assert await eventually(lambda: pool.restarts == 1 and pool.workers[0] is not worker, 5)
+    await play(app, packets[10:40], port_app, 0.005)
+    assert len(await carrier.wait_rtp(40)) >= 40  # the new worker has the call's sockets
+    received = [RtpPacket.parse(r.data) for r in carrier.rtp_in]
+    assert {p.payload_type for p in received} == {8}
+
+
+async def test_a_re_signalled_carrier_leg_follows_its_new_host(
+    relay: RelayServer, peers: tuple[RtpPeer, RtpPeer]
+) -> None:
+    """Strict source (as lwork signals): the carrier's re-INVITE names a new host, the worker
+    takes media from there, and no longer from the old one."""
+    app, carrier = peers
+    moved = await RtpPeer.open("127.0.0.2")
+    try:
+        async with NgClient(*relay.ng_address, sdp_flags=("strict source",)) as ng:
+            port_app, port_carrier = await transcoded_call(ng, app, carrier, "PCMA")
+            tone = carrier_packets("PCMA", 0.4)
+            await play(carrier, tone[:10], port_carrier, 0.005)
+            assert len(await app.wait_rtp(10)) == 10
+            await ng.answer("t-1", "app", "carrier", carrier_sdp(moved.port, "PCMA").replace(
+                "127.0.0.1", "127.0.0.2"))  # fmt: skip
+            await asyncio.sleep(0.1)
+            await play(carrier, tone[10:15], port_carrier, 0.005)  # the old host: refused
+            await play(moved, tone[15:20], port_carrier, 0.005)
+            assert len(await app.wait_rtp(15)) == 15
+            await asyncio.sleep(0.1)
+            assert len(app.rtp_in) == 15
+            await play(app, app_packets()[:5], port_app, 0.005)
+            assert len(await moved.wait_rtp(5)) == 5  # the app's voice goes to the new host
+    finally:
+        moved.close()
