@@ -1,5 +1,8 @@
 """Which calls the relay transcodes, from the two legs' SDPs."""
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from lwork.media.relay.transcode_plan import LegCodec, leg_codec, plan
 from lwork.media.sdp_min import build_sdp, parse_sdp
 
@@ -45,3 +48,21 @@ def test_only_amr_against_g711_is_transcoded_whichever_leg_offered() -> None:
     assert plan(30000, app, 30002, app) is None  # app to app, or an AMR carrier
     assert plan(30000, pcma, 30002, codec_of(carrier("0"))) is None  # a callback: forwarded
     assert plan(30000, app, 30002, None) is None  # not answered yet, or a codec we do not code
+
+
+LINES = st.sampled_from([
+    "m=audio 5000 RTP/AVP 8 0 101 97", "m=audio 5000 RTP/AVP", "m=video 6000 RTP/AVP 96",
+    "c=IN IP4 10.0.0.9", "a=rtpmap:97 AMR/8000", "a=rtpmap:101 telephone-event/8000",
+    "a=fmtp:97 octet-align=1", "a=fmtp:97", "a=fmtp:x octet-align", "a=rtpmap:8",
+])  # fmt: skip
+
+
+@given(st.lists(st.one_of(LINES, st.text(max_size=40)), max_size=12))
+def test_any_sdp_gives_a_codec_none_or_a_value_error(lines: list[str]) -> None:
+    try:
+        media = parse_sdp("\r\n".join(lines))
+    except ValueError:
+        return
+    codec = leg_codec(media)
+    assert codec is None or codec.encoding in ("AMR", "PCMA", "PCMU")
+    assert codec is None or codec.payload_type in media.payload_types

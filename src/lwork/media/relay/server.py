@@ -168,7 +168,7 @@ class RelayServer:
         """Hand the call's sockets to a transcoding worker (see `transcoding`): they leave
         this process's epoll set, and their companions close (the worker reads the shared
         sockets, which get the peers' datagrams again)."""
-        if self.transcoders is None:
+        if self.transcoders is None or not self.transcoders.workers:
             return False
         legs = (call.caller, call.callee)
         if call.caller.rtp_port != plan.app_port:
@@ -180,8 +180,7 @@ class RelayServer:
                 self._packets.remove(item.sock.fileno())
                 fds.append(item.sock.fileno())
             self._transcoded[leg.rtp_port] = call.call_id
-        self.transcoders.hand_over(call.call_id, plan, legs, fds)
-        return True
+        return self.transcoders.hand_over(call.call_id, plan, legs, fds)
 
     def _transcoded_stats(self, call_id: str, state: dict[str, Any]) -> None:
         call = self.table.calls.get(call_id)

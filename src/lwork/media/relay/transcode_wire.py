@@ -26,7 +26,9 @@ _RECEIVER_SLOTS: Final = (
 )  # fmt: skip
 """StreamReceiver's state (its __slots__, which the compiled build does not expose)."""
 _COUNTERS: Final = ("packets", "bytes", "errors", "last_packet")
-_LEG_SCALARS: Final = ("relatches", "foreign_drops", "duplicates", "packed_datagrams")
+_LEG_SCALARS: Final = (
+    "relatches", "foreign_drops", "duplicates", "packed_datagrams", "flood_drops",
+)  # fmt: skip
 
 
 def encode(message: dict[str, Any]) -> bytes:

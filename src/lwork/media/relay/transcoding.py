@@ -88,14 +88,18 @@ class TranscoderPool:
         self._loop.add_reader(ours.fileno(), self._on_message, worker)
         return worker
 
-    def hand_over(self, call_id: str, plan: Plan, legs: tuple[Leg, Leg], fds: list[int]) -> None:
+    def hand_over(self, call_id: str, plan: Plan, legs: tuple[Leg, Leg], fds: list[int]) -> bool:
         """Give the worker with the fewest calls the call's sockets: `fds` is the app leg's
-        RTP and RTCP, then the carrier leg's (`legs` in the same order)."""
+        RTP and RTCP, then the carrier leg's (`legs` in the same order). False: no worker
+        (none could be started), the call stays forwarded."""
+        if not self.workers:
+            return False
         worker = min(self.workers, key=lambda w: len(w.calls))
         handover = _Handover(plan, legs, fds)
         self.calls[call_id] = (worker, handover)
         worker.calls.add(call_id)
         self._send_add(worker, call_id, handover)
+        return True
 
     def _send_add(self, worker: _Worker, call_id: str, handover: _Handover) -> None:
         message = {
@@ -161,7 +165,11 @@ class TranscoderPool:
             worker.process.pid, code, len(worker.calls),
         )  # fmt: skip
         self.restarts += 1
-        replacement = self._spawn()
+        try:
+            replacement = self._spawn()
+        except OSError:
+            log.exception("transcoding: no worker could be started; its calls are silent")
+            return
         self.workers.append(replacement)
         for call_id in worker.calls:
             entry = self.calls.get(call_id)
