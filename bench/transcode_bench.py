@@ -189,7 +189,11 @@ def _load(
         "worker_core_share": round(share, 3),
         "relay_core_share": round(relay_cpu / seconds, 3),
         "worker_us_per_packet": round(1e6 * cpu / max(1, received), 1),
-        "calls_per_core": round(len(legs) / share) if share else None,
+        # From the CPU a packet costs, not from the share of a core the worker was given: a
+        # worker that falls behind (a busy machine) still costs the same per packet.
+        "calls_per_core": round(1e6 / (cpu / max(1, received) * 1e6 * 2 / INTERVAL))
+        if received and cpu
+        else None,
     }
 
 
