@@ -317,3 +317,29 @@ async def test_a_re_signalled_carrier_leg_follows_its_new_host(
             assert len(await moved.wait_rtp(5)) == 5  # the app's voice goes to the new host
     finally:
         moved.close()
+
+
+async def test_dtmf_crosses_with_each_sides_event_type_and_the_relay_can_inject_it(
+    ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
+) -> None:
+    app, carrier = peers
+    await ng.offer("dtmf", "app", build_sdp(HOST, app.port))  # telephone-event 101
+    answer = await ng.answer(
+        "dtmf", "app", "carrier",
+        build_sdp(HOST, carrier.port, payload_type=8, encoding="PCMA/8000", fmtp=None,
+                  telephone_event_pt=96),
+    )  # fmt: skip
+    event = bytes([5, 0x0A, 0x01, 0x40])  # digit 5, volume 10, 320 samples
+    for seq in range(3):
+        app.send_rtp(
+            RtpPacket(101, seq, 0, 0xA11CE, event, marker=seq == 0), (HOST, answer.media.port)
+        )
+    got = [RtpPacket.parse(r.data) for r in await carrier.wait_rtp(3)]
+    assert [p.payload_type for p in got] == [96, 96, 96] and got[0].marker
+    assert {p.payload for p in got} == {event}
+    # The call engine's DTMF toward the trunk (SIP INFO from the app) still reaches the carrier.
+    await ng.play_dtmf("dtmf", "app", "7", duration_ms=100)
+    assert await eventually(lambda: len(carrier.rtp_in) > 3, 3)
+    injected = [RtpPacket.parse(r.data) for r in carrier.rtp_in[3:]]
+    assert {p.payload[0] for p in injected} == {7}
+    assert {p.payload_type for p in injected} == {96}
