@@ -343,3 +343,22 @@ async def test_dtmf_crosses_with_each_sides_event_type_and_the_relay_can_inject_
     injected = [RtpPacket.parse(r.data) for r in carrier.rtp_in[3:]]
     assert {p.payload[0] for p in injected} == {7}
     assert {p.payload_type for p in injected} == {96}
+
+
+async def test_media_keeps_a_transcoded_call_and_its_silence_times_it_out(
+    peers: tuple[RtpPeer, RtpPeer],
+) -> None:
+    """The relay reads the worker's figures for the media timeout: a call whose media flows
+    for longer than the timeout stays; once silent it is deleted, and its worker lets go."""
+    app, carrier = peers
+    config = RelayConfig(
+        ng_port=0, port_min=26200, port_max=26299, transcoding=True, media_timeout_s=1.5
+    )
+    async with RelayServer(config) as relay, NgClient(*relay.ng_address) as ng:
+        port_app, _ = await transcoded_call(ng, app, carrier, "PCMA")
+        await play(app, app_packets()[:125], port_app)  # 2.5 s of media
+        assert "t-1" in relay.table.calls
+        pool = relay.transcoders
+        assert pool is not None and "t-1" in pool.calls
+        assert await eventually(lambda: "t-1" not in relay.table.calls, 5)
+        assert pool.calls == {} and all(not worker.calls for worker in pool.workers)
