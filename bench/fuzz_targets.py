@@ -140,6 +140,9 @@ class _NoSockets:
     def close_pair(self, port: int) -> None:
         pass
 
+    def transcode(self, call: object, plan: object) -> bool:
+        return False
+
 
 def _fresh_ng_server() -> NgServer:
     table = CallTable(RelayConfig(port_min=30000, port_max=30100), _NoSockets(), lambda: 7)

@@ -202,7 +202,9 @@ def make_settings(tmp_path: Path, db_url: str, gateway_url: str, **sections: Any
         },
         "auth": {"argon2_memory_kib": 8192, "argon2_time_cost": 1},
         "push": {"hold_s": 1.0},
-        "media": {"relay_mode": "inline"},
+        # Forwarding only, and no worker processes per server: the transcoding tests (and
+        # test_g711_e2e.py) turn it on; production has it on by default.
+        "media": {"relay_mode": "inline", "transcoding": False},
         # The test process runs hundreds of servers: it keeps CPython's own collector policy
         # (the freezer is tested on its own and in `lwork serve` subprocesses).
         "http": {"gc_freeze_survivors": False},

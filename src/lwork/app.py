@@ -334,7 +334,7 @@ def build_app(
     ip_limiter = RateLimiter(settings.http.ip_rate_per_minute, 60.0)
     login_limiter = RateLimiter(auth.login_per_minute_per_ip, 60.0)
 
-    def call_engine(ng: NgClient, sip_legs: PhoneDialer) -> CallEngine:
+    def call_engine(ng: NgClient, sip_legs: PhoneDialer, transcoding: bool) -> CallEngine:
         """The call engine over a running relay and trunk (``NoTrunk`` when SIP is off)."""
         return CallEngine(
             node=settings.node,
@@ -354,6 +354,7 @@ def build_app(
                 country_code=settings.sip.default_country_code,
                 stats_refresh_s=settings.calls.stats_refresh_s,
                 ended_memory_s=settings.calls.ended_memory_s,
+                transcoding=transcoding,
             ),
             monotonic=clock.monotonic,
             wall=clock.wall,
@@ -428,7 +429,9 @@ def build_app(
             # built first (no I/O yet), given the engine's invite handler once the engine
             # exists, then started.
             trunk = None if sip_config is None else Trunk(sip_config)
-            calls = call_engine(relay.ng, NoTrunk() if trunk is None else TrunkLegs(trunk))
+            calls = call_engine(
+                relay.ng, NoTrunk() if trunk is None else TrunkLegs(trunk), relay.transcoding
+            )
             sip_address = None
             if trunk is not None:
                 trunk.on_invite = partial(accept_invite, calls)

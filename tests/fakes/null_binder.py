@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from lwork.media.relay.calls import Call
 from lwork.media.relay.session import Leg
+from lwork.media.relay.transcode_plan import Plan
 
 
 class NullBinder:
@@ -14,3 +16,6 @@ class NullBinder:
 
     def close_pair(self, port: int) -> None:
         pass
+
+    def transcode(self, call: Call, plan: Plan) -> bool:
+        return False

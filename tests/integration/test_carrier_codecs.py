@@ -1,6 +1,7 @@
 """Which codec each call's carrier leg used, through real HTTP with sipp as the carrier: the
-call record keeps it, and a G.711 carrier toward an app, which nothing transcodes yet, is said
-out loud rather than left a silent call (CONTRACT §6.4)."""
+call record keeps it, and a G.711 carrier toward an app, when transcoding is off
+(`media.transcoding`), is said out loud rather than left a silent call (CONTRACT §6.4).
+With transcoding on: test_g711_e2e.py."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.skipif(
     SIPP is None, reason="sipp not installed: apt-get install sip-tester"
 )
 Factory = Callable[..., Any]
+NO_TRANSCODING = {"transcoding": False}
 
 
 @pytest.mark.parametrize(
@@ -47,7 +49,7 @@ async def test_a_call_to_a_g711_carrier_records_its_codec_and_warns(
                          str(phone_media.port))  # fmt: skip
     try:
         with caplog.at_level(logging.WARNING, logger="lwork.calls"):
-            async with server_factory(**trunk_settings(port)) as server:
+            async with server_factory(**trunk_settings(port), media=NO_TRANSCODING) as server:
                 alice = await make_app(server, ALICE, "alice-phone")
                 sid = (await alice.call(PHONE_NUMBER, type_="pstn"))["session_id"]
                 seen: list[str] = []
@@ -77,7 +79,7 @@ async def test_a_phone_calling_an_app_records_the_carriers_codec(
 ) -> None:
     """AMR offered first: AMR, no warning. PCMA alone: accepted by the trunk, which cannot
     answer it in G.711 without transcoding; the record and a warning say so."""
-    async with server_factory(**trunk_settings(free_udp_port())) as server:
+    async with server_factory(**trunk_settings(free_udp_port()), media=NO_TRANSCODING) as server:
         bob = await make_app(server, BOB, "bob-phone")
         await bob.poll()
         assert server.services.sip_address is not None

@@ -2,10 +2,11 @@
 
 Toward the app the codec is always AMR (CONTRACT §6.4). Toward a carrier lwork offers AMR
 first, then PCMA and PCMU (and telephone-event), and accepts an inbound offer of G.711 alone,
-**when the media path transcodes** (`transcoding`): most PSTN trunks speak only G.711. The
-built-in relay forwards packets as they are and does not transcode yet, so until it does the
-offer stays AMR only and a carrier's G.711 can only reach the app as noise: the call engine
-says so (a warning per call) and the call record keeps the codec the carrier used.
+**when the media path transcodes** (`transcoding`, `CallPolicy.transcoding`: the built-in
+relay with `media.transcoding` on and libopencore-amrnb present): most PSTN trunks speak only
+G.711. Without it the offer stays AMR only and a carrier's G.711 can only reach the app as
+noise: the call engine says so (a warning per call) and the call record keeps the codec the
+carrier used.
 """
 
 from __future__ import annotations

@@ -39,7 +39,18 @@ def relay_config(settings: MediaSettings) -> RelayConfig:
         realtime_priority=settings.relay_realtime_priority,
         ng_allowed_sources=tuple(settings.ng_allowed_sources),
         ng_secret=settings.ng_secret.get_secret_value(),
+        transcoding=settings.transcoding and transcoding_refused(settings) is None,
+        transcode_workers=settings.transcode_workers,
     )
+
+
+def transcoding_refused(settings: MediaSettings) -> str | None:
+    """Why the built-in relay will not transcode with these settings; None: it will."""
+    if not settings.transcoding:
+        return "media.transcoding is off"
+    from lwork.media.codecs import amrnb
+
+    return amrnb.available()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +60,8 @@ class RelayConnection:
 
     ng: NgClient
     child: RelayChild | None = None
+    transcoding: bool = False
+    """The relay transcodes AMR <-> G.711: carriers may be offered and answered G.711."""
 
     @property
     def restarts(self) -> int:
@@ -74,8 +87,12 @@ async def media_control(settings: MediaSettings) -> AsyncIterator[RelayConnectio
         ) as client:
             yield RelayConnection(client)
         return
-    log.warning(NO_TRANSCODING, "the built-in relay")
     config = relay_config(settings)
+    refused = transcoding_refused(settings)
+    if refused is None:
+        log.info("media: the built-in relay transcodes AMR <-> G.711 for G.711 carriers")
+    else:
+        log.warning(NO_TRANSCODING + " (%s)", "the built-in relay", refused)
     # The built-in relay listens on loopback, where any local user could send it commands: a
     # secret of its own (random when none is set) keeps them out.
     config = dataclasses.replace(config, ng_secret=config.ng_secret or secrets.token_hex(16))
@@ -86,7 +103,7 @@ async def media_control(settings: MediaSettings) -> AsyncIterator[RelayConnectio
             async with NgClient(
                 host, port, timeout_s=timeout_s, secret=secret, sdp_flags=flags
             ) as client:
-                yield RelayConnection(client)
+                yield RelayConnection(client, transcoding=config.transcoding)
         return
     child = RelayChild(config)
     try:
@@ -94,6 +111,6 @@ async def media_control(settings: MediaSettings) -> AsyncIterator[RelayConnectio
         async with NgClient(
             "127.0.0.1", port, timeout_s=timeout_s, secret=secret, sdp_flags=flags
         ) as client:
-            yield RelayConnection(client, child)
+            yield RelayConnection(client, child, transcoding=config.transcoding)
     finally:
         await child.close()

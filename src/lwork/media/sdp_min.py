@@ -6,7 +6,7 @@ Apps describe their media as an IP and a port; lwork wraps that in a one-stream 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 AMR_PAYLOAD_TYPE = 102
 
@@ -19,6 +19,8 @@ class MediaAddress:
     port: int
     payload_types: tuple[int, ...]
     rtpmap: dict[int, str]
+    fmtp: dict[int, str] = field(default_factory=dict)
+    """`a=fmtp` parameters by payload type (AMR's octet-align decides its payload format)."""
 
 
 def build_sdp(
@@ -61,6 +63,7 @@ def parse_sdp(sdp: str) -> MediaAddress:
     port: int | None = None
     pts: tuple[int, ...] = ()
     rtpmap: dict[int, str] = {}
+    fmtp: dict[int, str] = {}
     in_audio = False
     seen_audio = False
     for raw in sdp.splitlines():
@@ -88,12 +91,16 @@ def parse_sdp(sdp: str) -> MediaAddress:
             head, _, encoding = line[len("a=rtpmap:") :].partition(" ")
             if head.isdigit() and encoding:
                 rtpmap[int(head)] = encoding
+        elif in_audio and line.startswith("a=fmtp:"):
+            head, _, parameters = line[len("a=fmtp:") :].partition(" ")
+            if head.isdigit():
+                fmtp[int(head)] = parameters.strip()
     ip = media_ip or session_ip
     if port is None or ip is None:
         raise ValueError("SDP: no audio stream with a connection address")
     if not 0 <= port <= 65535:
         raise ValueError("SDP: port out of range")
-    return MediaAddress(ip=ip, port=port, payload_types=pts, rtpmap=rtpmap)
+    return MediaAddress(ip=ip, port=port, payload_types=pts, rtpmap=rtpmap, fmtp=fmtp)
 
 
 def _int(text: str, what: str) -> int:

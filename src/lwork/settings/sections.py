@@ -293,6 +293,15 @@ class MediaSettings(Section):
     """Processes of the built-in relay (``process`` mode and ``lwork relay``), one per core
     given to media: above 1, an ng front routes each call to one of them, and each owns a
     slice of ``port_min..port_max``. One handles about 1,000 calls."""
+    transcoding: bool = True
+    """The built-in relay transcodes AMR <-> G.711 (CONTRACT §6.4): carriers are offered PCMA
+    and PCMU after AMR, a G.711-only carrier's call is accepted, and its media runs through
+    worker processes of the relay (``transcode_workers``). Needs ``libopencore-amrnb`` (Debian:
+    ``libopencore-amrnb0``): without it transcoding is off, and lwork says so at start-up.
+    Off with an external relay (``ng_url``), which lwork does not ask to transcode."""
+    transcode_workers: int = Field(1, ge=1, le=64)
+    """Transcoding worker processes of each built-in relay process; one core transcodes a few
+    hundred calls (``bench/transcode_bench.py``)."""
     relay_realtime_priority: int = Field(0, ge=0, le=99)
     """1-99: the built-in relay's packet processes run ``SCHED_FIFO`` at this priority, so a
     busy core does not make packets wait behind other tasks (as rtpengine's ``scheduling`` and

@@ -34,6 +34,9 @@ class RecordingBinder:
     def close_pair(self, port: int) -> None:
         self.open.discard(port)
 
+    def transcode(self, call: object, plan: object) -> bool:
+        return False
+
 
 class Harness:
     def __init__(self, port_min: int = 30000, port_max: int = 30099, **kw: object) -> None:

@@ -104,6 +104,18 @@ def test_app_amr_reaches_the_carrier_as_pcma_with_our_numbering(octet_aligned: b
     assert power_at(pcm, 440) > 0.8
 
 
+@pytest.mark.parametrize("said_octet", [True, False], ids=["said-octet", "said-efficient"])
+def test_an_app_sending_the_other_payload_format_than_its_sdp_is_still_understood(
+    said_octet: bool,
+) -> None:
+    leg = app_to_carrier(said_octet)
+    sent = amr_packets(440, 50, not said_octet)
+    out = [RtpPacket.parse(p) for packet in sent for p in leg.receive(packet)]
+    assert len(out) == 50 and leg.counters.malformed == 0
+    assert leg.counters.format_switches == 1 and leg.octet_aligned is not said_octet
+    assert power_at(g711.alaw_decode(b"".join(p.payload for p in out[10:])), 440) > 0.8
+
+
 def test_lost_app_packets_are_concealed_in_their_place_and_events_pass() -> None:
     leg = app_to_carrier()
     sent = amr_packets(880, 30, True)

@@ -121,6 +121,15 @@ def build(frames: list[bytes], octet_aligned: bool, cmr: int = NO_CMR) -> bytes:
     return (value << pad).to_bytes((count + pad) // 8, "big")
 
 
+def payload_size(frames: list[bytes], octet_aligned: bool) -> int:
+    """The bytes `build(frames, octet_aligned)` gives, without building it (storage frames
+    from `parse`, whose sizes are right)."""
+    if octet_aligned:
+        return 1 + len(frames) + sum(len(frame) - 1 for frame in frames)
+    bits = 4 + sum(6 + _frame_bits((frame[0] >> 3) & 0x0F) for frame in frames)
+    return (bits + 7) // 8
+
+
 def _check(frame: bytes) -> None:
     if not frame or len(frame) != 1 + (_frame_bits((frame[0] >> 3) & 0x0F) + 7) // 8:
         raise ValueError("AMR: storage frame of the wrong size")

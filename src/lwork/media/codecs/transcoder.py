@@ -53,6 +53,8 @@ class Counters:
     concealed: int = 0
     """Frames made by the decoder's concealment."""
     dropped_samples: int = 0
+    format_switches: int = 0
+    """Times the app's AMR payload format turned out to be the other one than its SDP said."""
 
 
 class Numbering:
@@ -164,7 +166,7 @@ class AppToCarrier(_Direction):
                 counters.concealed += 1
                 out.append(self._send(timestamp - back * SAMPLES, pcm, False))
         try:
-            frames = amr_payload.parse(payload, self.octet_aligned)[1]
+            frames = self._frames(payload)
         except ValueError:
             counters.malformed += 1
             frames = [b""]  # one 20 ms frame, concealed
@@ -172,6 +174,31 @@ class AppToCarrier(_Direction):
         counters.concealed += sum(1 for frame in frames if not frame)
         out.append(self._send(timestamp, pcm, marker))
         return out
+
+    def _frames(self, payload: bytes) -> list[bytes]:
+        """The payload's frames in the app's payload format: the SDP's, unless the payload
+        has the exact size of the other format and not of the SDP's (an app that says one and
+        sends the other), which then holds for the rest of the call (`format_switches`)."""
+        said = self.octet_aligned
+        frames: list[bytes] | None = None
+        try:
+            frames = amr_payload.parse(payload, said)[1]
+            if amr_payload.payload_size(frames, said) == len(payload):
+                return frames
+        except ValueError:
+            pass
+        try:
+            other = amr_payload.parse(payload, not said)[1]
+            exact = amr_payload.payload_size(other, not said) == len(payload)
+        except ValueError:
+            exact = False
+        if not exact:
+            if frames is None:
+                raise ValueError("AMR: the payload is in neither format")
+            return frames  # padded or odd, but it parsed: the SDP's format
+        self.octet_aligned = not self.octet_aligned
+        self.counters.format_switches += 1
+        return other
 
     def _send(self, timestamp: int, pcm: bytes, marker: bool) -> bytes:
         self.counters.packets_out += 1

@@ -77,6 +77,12 @@ def main() -> None:
         default="127.0.0.0/8,::1",
         help=f"comma-separated networks ng requests are taken from (secret: ${SECRET_ENV})",
     )
+    parser.add_argument(
+        "--transcode", action="store_true", help="transcode AMR <-> G.711 (libopencore-amrnb)"
+    )
+    parser.add_argument(
+        "--transcode-workers", type=int, default=1, help="transcoding processes (with --transcode)"
+    )
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument("--config-json", help="worker mode: full RelayConfig as JSON")
     args = parser.parse_args()
@@ -103,6 +109,8 @@ def main() -> None:
             max_leg_pps=args.max_leg_pps,
             ng_allowed_sources=tuple(n.strip() for n in args.ng_allow.split(",") if n.strip()),
             ng_secret=os.environ.get(SECRET_ENV, ""),
+            transcoding=args.transcode,
+            transcode_workers=args.transcode_workers,
         )
     )
 

@@ -22,6 +22,7 @@ from lwork.media.relay.ports import PortPool
 from lwork.media.relay.rtcp import ntp_from_unix
 from lwork.media.relay.session import Address, Leg
 from lwork.media.relay.token_bucket import TokenBucket
+from lwork.media.relay.transcode_plan import LegCodec, Plan, leg_codec, plan
 from lwork.media.sdp_min import MediaAddress
 
 
@@ -42,6 +43,11 @@ class PortBinder(Protocol):
     def close_pair(self, port: int) -> None:
         """Close both sockets of the pair."""
 
+    def transcode(self, call: Call, plan: Plan) -> bool:
+        """Hand the call's sockets to a transcoding worker; False: this relay does not
+        transcode (the call is forwarded as it is). Later `attach` calls for its legs pass
+        their new signalling to the worker."""
+
 
 @dataclass(eq=False, slots=True)
 class Call:
@@ -54,6 +60,12 @@ class Call:
     caller: Leg
     callee: Leg
     had_media: bool = False
+    codecs: dict[int, LegCodec | None] = field(default_factory=dict)
+    """Each leg's codec by its RTP port, as its SDP says (`transcode_plan`)."""
+    transcoding: Plan | None = None
+    """Set once the call's legs were found to speak AMR and G.711 and a worker took them."""
+    transcoder: dict[str, dict[str, int]] = field(default_factory=dict)
+    """The transcoder's counters per direction, as its worker last reported them."""
 
     def legs(self) -> tuple[Leg, Leg]:
         return (self.caller, self.callee)
@@ -125,7 +137,11 @@ class CallTable:
             else:
                 raise CallError("Unknown from-tag for this call")
         _apply_media(leg, media)
+        # A stand-in SDP without an address (a callback's party not called yet) says nothing
+        # about the codec that party will speak.
+        call.codecs[leg.rtp_port] = leg_codec(media) if _usable_host(media.ip) else None
         self._expect(leg, media.ip, strict_source)
+        self._transcode(call, leg)
         call.last_signal_wall = wall
         assert leg.other is not None
         return sdp_rewrite.rewrite(sdp, self.config.sdp_address, leg.other.rtp_port, options)
@@ -153,7 +169,11 @@ class CallTable:
         else:
             raise CallError("Unknown from-tag or to-tag for this call")
         _apply_media(leg, media)
+        # A stand-in SDP without an address (a callback's party not called yet) says nothing
+        # about the codec that party will speak.
+        call.codecs[leg.rtp_port] = leg_codec(media) if _usable_host(media.ip) else None
         self._expect(leg, media.ip, strict_source)
+        self._transcode(call, leg)
         call.last_signal_wall = wall
         assert leg.other is not None
         return sdp_rewrite.rewrite(sdp, self.config.sdp_address, leg.other.rtp_port, options)
@@ -171,6 +191,17 @@ class CallTable:
             leg.rtp_peer = leg.rtcp_peer = None
             leg.relatches += 1
             self.binder.attach(leg)
+
+    def _transcode(self, call: Call, leg: Leg) -> None:
+        """Transcode the call once its two legs speak AMR and G.711 (`transcode_plan`); a
+        transcoded call's re-signalled leg goes to its worker (through `attach`)."""
+        if call.transcoding is not None:
+            self.binder.attach(leg)
+            return
+        caller, callee = call.caller.rtp_port, call.callee.rtp_port
+        wanted = plan(caller, call.codecs.get(caller), callee, call.codecs.get(callee))
+        if wanted is not None and self.binder.transcode(call, wanted):
+            call.transcoding = wanted
 
     def delete(self, call_id: str) -> Call | None:
         call = self.calls.pop(call_id, None)
@@ -261,6 +292,8 @@ class CallTable:
             _, _, call = heapq.heappop(due)
             if self.calls.get(call.call_id) is not call:
                 continue  # deleted since
+            if call.transcoding is not None:
+                continue  # its worker reports on each leg itself, and for good
             for leg in call.legs():
                 destination = leg.rtcp_destination()
                 if destination is not None and (leg.rtp_peer or leg.rtcp_peer):

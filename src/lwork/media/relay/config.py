@@ -61,6 +61,12 @@ class RelayConfig:
     realtime_priority: int = 0
     """1-99: the processes that move packets run SCHED_FIFO at this priority (see
     `scheduling`); 0: normal scheduling."""
+    transcoding: bool = False
+    """Transcode calls whose one leg speaks AMR and the other G.711 (PCMA/PCMU), in worker
+    processes of their own (`transcoding`); needs libopencore-amrnb, without which the relay
+    logs why and forwards such calls as they are. Off: every call is forwarded."""
+    transcode_workers: int = 1
+    """Transcoding worker processes per relay process (each takes one core at most)."""
 
     @property
     def sdp_address(self) -> str:
@@ -73,6 +79,8 @@ class RelayConfig:
             raise ValueError("RelayConfig: set advertised_address when binding to all interfaces")
         if self.workers < 1:
             raise ValueError("RelayConfig: workers must be >= 1")
+        if self.transcode_workers < 1:
+            raise ValueError("RelayConfig: transcode_workers must be >= 1")
         if self.max_leg_pps < 0:
             raise ValueError("RelayConfig: max_leg_pps must be >= 0")
         if not 0 <= self.realtime_priority <= 99:

@@ -17,10 +17,10 @@ import secrets
 import socket
 import time
 from types import TracebackType
-from typing import cast
+from typing import Any, cast
 
 from lwork.media.relay import compiled
-from lwork.media.relay.calls import CallTable
+from lwork.media.relay.calls import Call, CallTable
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.dtmf import ScheduledPacket
 from lwork.media.relay.ngserver import NgServer
@@ -28,6 +28,9 @@ from lwork.media.relay.packet_loop import PacketLoop, raise_fd_limit
 from lwork.media.relay.packet_ports import SOCKET_BUFFER, Port
 from lwork.media.relay.scheduling import apply_realtime_priority
 from lwork.media.relay.session import Address, Leg
+from lwork.media.relay.transcode_plan import Plan
+from lwork.media.relay.transcode_wire import apply_state
+from lwork.media.relay.transcoding import TranscoderPool
 
 log = logging.getLogger(__name__)
 _monotonic = time.monotonic
@@ -59,6 +62,9 @@ class RelayServer:
         self.table = CallTable(config, self, lambda: secrets.randbits(32))
         self.ng = NgServer(self.table, self._play_dtmf, time.time())
         self._pairs: dict[int, tuple[Port, Port]] = {}
+        self._transcoded: dict[int, str] = {}
+        """Ports whose sockets a transcoding worker reads, and their call-ids."""
+        self.transcoders: TranscoderPool | None = None
         self._packets = PacketLoop(config.connected_peers)
         # Each call's timeout is looked at about once per a tenth of the shortest timeout (at
         # least once a second), a slice of the calls per tick (see CallTable.expired).
@@ -84,7 +90,26 @@ class RelayServer:
         )
         self._ng_transport = transport
         self._loop.add_reader(self._packets.epoll.fileno(), self._packets.drain)
+        if self.config.transcoding:
+            self._start_transcoding()
         self._schedule_tick()
+
+    def _start_transcoding(self) -> None:
+        assert self._loop is not None
+        from lwork.media.codecs import amrnb
+
+        why = amrnb.available()
+        if why is not None:
+            log.warning("media relay: no transcoding AMR <-> G.711, calls are forwarded: %s", why)
+            return
+        config = self.config
+        pool = TranscoderPool(
+            config.transcode_workers, config.rtcp_interval_s, config.max_leg_pps,
+            self._transcoded_stats,
+        )  # fmt: skip
+        pool.start(self._loop)
+        self.transcoders = pool
+        log.info("media relay: transcoding AMR <-> G.711 in %d worker process(es)", pool.size)
 
     async def stop(self) -> None:
         if self._timer is not None:
@@ -96,6 +121,8 @@ class RelayServer:
         if self._loop is not None:
             self._loop.remove_reader(self._packets.epoll.fileno())
         self._packets.epoll.close()
+        if self.transcoders is not None:
+            self.transcoders.close()
 
     async def __aenter__(self) -> RelayServer:
         await self.start()
@@ -122,6 +149,11 @@ class RelayServer:
         self._pairs[port] = (rtp, rtcp)
 
     def attach(self, leg: Leg) -> None:
+        call_id = self._transcoded.get(leg.rtp_port)
+        if call_id is not None:  # its worker reads the sockets: it takes the new signalling
+            assert self.transcoders is not None
+            self.transcoders.update(call_id, leg)
+            return
         rtp, rtcp = self._pairs[leg.rtp_port]
         assert leg.other is not None
         other_rtp, other_rtcp = self._pairs[leg.other.rtp_port]
@@ -132,7 +164,38 @@ class RelayServer:
         rtp.follow()
         rtcp.follow()
 
+    def transcode(self, call: Call, plan: Plan) -> bool:
+        """Hand the call's sockets to a transcoding worker (see `transcoding`): they leave
+        this process's epoll set, and their companions close (the worker reads the shared
+        sockets, which get the peers' datagrams again)."""
+        if self.transcoders is None or not self.transcoders.workers:
+            return False
+        legs = (call.caller, call.callee)
+        if call.caller.rtp_port != plan.app_port:
+            legs = (call.callee, call.caller)
+        fds = []
+        for leg in legs:
+            for item in self._pairs[leg.rtp_port]:
+                item.drop_companion()
+                self._packets.remove(item.sock.fileno())
+                fds.append(item.sock.fileno())
+            self._transcoded[leg.rtp_port] = call.call_id
+        return self.transcoders.hand_over(call.call_id, plan, legs, fds)
+
+    def _transcoded_stats(self, call_id: str, state: dict[str, Any]) -> None:
+        call = self.table.calls.get(call_id)
+        if call is None:
+            return
+        for leg in call.legs():
+            leg_state = state["legs"].get(str(leg.rtp_port))
+            if leg_state is not None:
+                apply_state(leg, leg_state)
+        call.transcoder = state["transcoder"]
+
     def close_pair(self, port: int) -> None:
+        call_id = self._transcoded.pop(port, None)
+        if call_id is not None and self.transcoders is not None:
+            self.transcoders.delete(call_id)  # the first of its ports: the worker lets go
         pair = self._pairs.pop(port, None)
         if pair is None:
             return

@@ -91,7 +91,7 @@ def call_to_query(call: Call, local_address: str, now: float, wall: float) -> di
                 ),
                 "samples": 1,
             }
-    return {
+    result: dict[str, Encodable] = {
         "created": int(call.created_wall),
         "created_us": int((call.created_wall % 1) * 1_000_000),
         "last signal": int(call.last_signal_wall),
@@ -99,6 +99,15 @@ def call_to_query(call: Call, local_address: str, now: float, wall: float) -> di
         "totals": {"RTP": _stats(rtp_total), "RTCP": _stats(rtcp_total)},
         "SSRC": ssrc,
     }
+    plan = call.transcoding
+    if plan is not None:
+        # An lwork key (rtpengine has its own codec reports): what the worker did per direction.
+        result["transcoding"] = {
+            "app codec": plan.app.encoding,
+            "carrier codec": plan.carrier.encoding,
+            **{direction: dict(counters) for direction, counters in call.transcoder.items()},
+        }
+    return result
 
 
 def _stats(counters: Counters) -> dict[str, Encodable]:

@@ -1,0 +1,245 @@
+"""Transcoding benchmark: how many AMR <-> G.711 calls one transcoding worker (one core at
+most: a single-threaded process) carries at 50 packets/s each way, and the latency it adds.
+
+The relay runs as `python -m lwork.media.relay --transcode --transcode-workers 1`. For each
+load, N calls are set up over ng (app leg AMR, carrier leg PCMA), then each call's app sends
+the shipped AMR tone and its carrier 20 ms of PCMA every 20 ms, the calls spread evenly over
+the 20 ms. Each received packet is matched to the packet it was made from by its sequence
+number (one packet out per packet in, both ways) and its one-way time taken: send -> relay ->
+worker -> receive, so an upper bound on the latency transcoding adds (loopback and the
+generator's own delay included). The worker's CPU over the window (/proc) gives its share of
+a core and the calls one core would carry at that load.
+
+    python -m bench.transcode_bench [--calls 50 100 150] [--seconds 10] [--smoke]
+
+Prints one JSON line per load. Exits 1 when a load lost more than 1 % of its packets.
+Keep runs short on a shared machine: the generator needs a core of its own as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lwork.media.codecs import amr_payload, g711
+from lwork.media.ng.client import NgClient
+from lwork.media.sdp_min import build_sdp
+from lwork.sim.amr import demo_clip
+
+HOST = "127.0.0.1"
+INTERVAL = 0.02
+WARMUP_S = 2.0
+SLOTS = 20
+_HEADER = struct.Struct("!BBHII")
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in text.split()]
+
+
+def _socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    sock.bind((HOST, 0))
+    sock.setblocking(False)
+    return sock
+
+
+async def _setup(ng_port: int, calls: int) -> list[tuple[socket.socket, socket.socket, int, int]]:
+    """Per call: (app socket, carrier socket, relay port the app sends to, the carrier's)."""
+    out = []
+    async with NgClient(HOST, ng_port, timeout_s=2.0) as ng:
+        for _ in range(50):
+            if await ng.ping():
+                break
+            await asyncio.sleep(0.1)
+        for n in range(calls):
+            app, carrier = _socket(), _socket()
+            call_id = f"bench-{n}"
+            offer = await ng.offer(call_id, "app", build_sdp(HOST, app.getsockname()[1]))
+            answer = await ng.answer(
+                call_id, "app", "carrier",
+                build_sdp(HOST, carrier.getsockname()[1], payload_type=8,
+                          encoding="PCMA/8000", fmtp=None),
+            )  # fmt: skip
+            out.append((app, carrier, answer.media.port, offer.media.port))
+    return out
+
+
+def _payloads() -> tuple[list[bytes], bytes]:
+    amr = [amr_payload.build([frame], False) for frame in demo_clip()]
+    pcm = struct.pack("<160h", *(int(8000 * ((n % 18) / 9 - 1)) for n in range(160)))
+    return amr, g711.alaw_encode(pcm)
+
+
+def run(calls: int, seconds: float) -> dict[str, object]:
+    ng_port = _free_port()
+    relay = subprocess.Popen(
+        [sys.executable, "-m", "lwork.media.relay", "--ng", f"{HOST}:{ng_port}",
+         "--ports", "36000-39999", "--transcode", "--transcode-workers", "1",
+         "--max-leg-pps", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        legs = asyncio.run(_setup(ng_port, calls))
+        workers = _children(relay.pid)
+        assert len(workers) == 1, workers
+        return _load(legs, seconds, workers[0], relay.pid) | {"calls": calls}
+    finally:
+        relay.terminate()
+        relay.wait(10)
+
+
+def _load(
+    legs: list[tuple[socket.socket, socket.socket, int, int]],
+    seconds: float,
+    worker: int,
+    relay: int,
+) -> dict[str, object]:
+    amr, pcma = _payloads()
+    epoll = select.epoll()
+    # fd -> (call, direction it receives): 0 app->carrier (read at the carrier), 1 back.
+    readers: dict[int, tuple[socket.socket, int, int]] = {}
+    for index, (app, carrier, _, _) in enumerate(legs):
+        readers[carrier.fileno()] = (carrier, index, 0)
+        readers[app.fileno()] = (app, index, 1)
+        epoll.register(carrier.fileno(), select.EPOLLIN)
+        epoll.register(app.fileno(), select.EPOLLIN)
+    sent: list[list[list[float]]] = [[[], []] for _ in legs]
+    first_seq: list[list[int | None]] = [[None, None] for _ in legs]
+    latencies: list[float] = []
+    received = 0
+    start = time.monotonic() + 0.1
+    window = start + WARMUP_S
+    end = window + seconds
+    cpu_start: float | None = None
+    relay_cpu_start = 0.0
+    tick = 0
+    while True:
+        slot_time = start + tick * INTERVAL / SLOTS
+        now = time.monotonic()
+        if slot_time > end:
+            break
+        if cpu_start is None and now >= window:
+            cpu_start, relay_cpu_start = _cpu_seconds(worker), _cpu_seconds(relay)
+        while now < slot_time:
+            for fd, _ in epoll.poll(max(0.0, slot_time - now)):
+                received += _read(readers[fd], sent, first_seq, latencies, window)
+            now = time.monotonic()
+        round_, slot = divmod(tick, SLOTS)
+        for index in range(slot, len(legs), SLOTS):
+            app, carrier, to_app_leg, to_carrier_leg = legs[index]
+            ts = round_ * 160
+            sent[index][0].append(time.monotonic())
+            app.sendto(
+                _HEADER.pack(0x80, 102, round_ & 0xFFFF, ts, 0xA000 + index)
+                + amr[round_ % len(amr)],
+                (HOST, to_app_leg),
+            )
+            sent[index][1].append(time.monotonic())
+            carrier.sendto(
+                _HEADER.pack(0x80, 8, round_ & 0xFFFF, ts, 0xC000 + index) + pcma,
+                (HOST, to_carrier_leg),
+            )
+        tick += 1
+    # What is still in flight arrives within this.
+    drain_until = time.monotonic() + 0.2
+    while (now := time.monotonic()) < drain_until:
+        for fd, _ in epoll.poll(drain_until - now):
+            received += _read(readers[fd], sent, first_seq, latencies, window)
+    cpu = _cpu_seconds(worker) - (cpu_start or 0.0)
+    relay_cpu = _cpu_seconds(relay) - relay_cpu_start
+    expected = sum(1 for call in sent for d in call for t in d if window <= t)
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return round(1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2)
+
+    share = cpu / seconds
+    return {
+        "seconds": seconds,
+        "packets_expected": expected,
+        "packets_received": received,
+        "loss": round(1 - received / max(1, expected), 5),
+        "latency_ms_p50": pct(0.5) if latencies else None,
+        "latency_ms_p99": pct(0.99) if latencies else None,
+        "latency_ms_max": round(1000 * latencies[-1], 2) if latencies else None,
+        "worker_core_share": round(share, 3),
+        "relay_core_share": round(relay_cpu / seconds, 3),
+        "worker_us_per_packet": round(1e6 * cpu / max(1, received), 1),
+        # From the CPU a packet costs, not from the share of a core the worker was given: a
+        # worker that falls behind (a busy machine) still costs the same per packet.
+        "calls_per_core": round(1e6 / (cpu / max(1, received) * 1e6 * 2 / INTERVAL))
+        if received and cpu
+        else None,
+    }
+
+
+def _read(
+    reader: tuple[socket.socket, int, int],
+    sent: list[list[list[float]]],
+    first_seq: list[list[int | None]],
+    latencies: list[float],
+    window: float,
+) -> int:
+    """Read what waits on one socket; each packet's one-way time if it was sent in the
+    window. Returns how many were counted."""
+    sock, index, direction = reader
+    counted = 0
+    while True:
+        try:
+            data = sock.recv(2048)
+        except BlockingIOError:
+            return counted
+        arrival = time.monotonic()
+        sequence = _HEADER.unpack_from(data)[2]
+        first = first_seq[index][direction]
+        if first is None:
+            first_seq[index][direction] = first = sequence
+        k = (sequence - first) & 0xFFFF
+        times = sent[index][direction]
+        if k < len(times) and times[k] >= window:
+            latencies.append(arrival - times[k])
+            counted += 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.transcode_bench")
+    parser.add_argument("--calls", type=int, nargs="*", default=[50, 100, 150])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--smoke", action="store_true", help="10 calls, 2 s (CI)")
+    args = parser.parse_args()
+    if args.smoke:
+        args.calls, args.seconds = [10], 2.0
+    failed = False
+    for calls in args.calls:
+        result = run(calls, args.seconds)
+        print(json.dumps(result), flush=True)
+        failed |= float(str(result["loss"])) > 0.01
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""G.711-only carriers end to end (CONTRACT §6.4): lwork over real HTTP with its SIP trunk and
+built-in relay transcoding, sipp as the carrier, real UDP on both sides. The app plays the
+shipped AMR tone (440 Hz, then 880 Hz), the phone plays the same tune in G.711 made by ffmpeg;
+each side decodes what it receives and the tone's frequencies must be there (a DFT).
+
+Where sipp plays the phone's audio itself (pcap play, the inbound call) its socket receives
+what the relay sends back, so that direction is checked by the relay's counters there, and by
+recording in the outbound calls, where the phone's media is a test socket."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_call_records import closed_records
+from test_callback import LOCAL, REMOTE, allow_local, start, two_phones, until_legs
+from test_p2p_calls import ALICE, BOB, make_app
+from test_sip_trunk import free_udp_port
+from test_trunk_calls import (
+    PHONE_NUMBER,
+    SIPP,
+    finished,
+    first_invitation,
+    sipp,
+    statuses_until,
+    trunk_settings,
+)
+
+from lwork.media.codecs import amr_payload, amrnb, g711
+from lwork.media.relay.rtp import RtpPacket
+from lwork.media.sdp_min import parse_sdp
+from lwork.sim.amr import demo_clip
+
+from fakes.rtp_peer import RtpPeer
+from fakes.tones import dominant, samples
+
+FFMPEG = shutil.which("ffmpeg")
+pytestmark = [
+    pytest.mark.skipif(SIPP is None, reason="sipp not installed: apt-get install sip-tester"),
+    pytest.mark.skipif(FFMPEG is None, reason="ffmpeg not installed: apt-get install ffmpeg"),
+    pytest.mark.skipif(amrnb.available() is not None, reason="no libopencore-amrnb"),
+]
+Factory = Callable[..., Any]
+TRANSCODING = {"transcoding": True}
+LAWS = {"PCMA": (8, "alaw", g711.alaw_decode), "PCMU": (0, "mulaw", g711.mulaw_decode)}
+OTHERS = (300.0, 660.0, 1200.0, 2000.0, 3000.0)
+
+
+async def ffmpeg_tone(tmp_path: Path, law: str) -> bytes:
+    """1.5 s of 440 Hz then 1.5 s of 880 Hz, 8 kHz mono, as raw `law` bytes from ffmpeg."""
+    assert FFMPEG is not None
+    out = tmp_path / f"tone.{LAWS[law][1]}"
+    process = await asyncio.create_subprocess_exec(
+        FFMPEG, "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000:duration=1.5",
+        "-f", "lavfi", "-i", "sine=frequency=880:sample_rate=8000:duration=1.5",
+        "-filter_complex", "[0:a][1:a]concat=n=2:v=0:a=1", "-ac", "1", "-ar", "8000",
+        "-f", LAWS[law][1], str(out),
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, stderr.decode()
+    data = out.read_bytes()
+    assert len(data) == 24000
+    return data
+
+
+def g711_packets(audio: bytes, law: str, ssrc: int = 0xCA441E) -> list[bytes]:
+    pt = LAWS[law][0]
+    return [
+        bytes(RtpPacket(pt, i, i * 160, ssrc, audio[160 * i : 160 * (i + 1)]))
+        for i in range(len(audio) // 160)
+    ]
+
+
+def write_pcap(path: Path, packets: list[bytes]) -> None:
+    """A pcap of the RTP `packets` 20 ms apart, as sipp's play_pcap_audio reads it (sipp
+    rewrites the addresses and ports)."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for i, rtp in enumerate(packets):
+        udp = struct.pack("!HHHH", 7000, 7002, 8 + len(rtp), 0) + rtp
+        ip = struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+            bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]),
+        ) + udp  # fmt: skip
+        frame = bytes(12) + b"\x08\x00" + ip
+        out.append(struct.pack("<IIII", i // 50, (i % 50) * 20000, len(frame), len(frame)))
+        out.append(frame)
+    path.write_bytes(b"".join(out))
+
+
+def app_packets(ssrc: int = 0xA11CE) -> list[bytes]:
+    """The shipped AMR tone as an app sends it (bandwidth-efficient, as its SDP says)."""
+    return [
+        bytes(RtpPacket(102, seq, seq * 160, ssrc, amr_payload.build([frame], False)))
+        for seq, frame in enumerate(demo_clip())
+    ]
+
+
+async def play(peer: RtpPeer, packets: list[bytes], to: tuple[str, int]) -> None:
+    for packet in packets:
+        peer.send_rtp(packet, to)
+        await asyncio.sleep(0.02)
+
+
+def assert_tone(pcm: bytes) -> None:
+    """440 Hz in the first half, 880 Hz in the second, each far above anything else."""
+    values = samples(pcm)
+    half = len(values) // 2
+    assert dominant(values[800 : half - 800], (440.0,), OTHERS + (880.0,)) > 50
+    assert dominant(values[half + 800 : -800], (880.0,), OTHERS + (440.0,)) > 50
+
+
+def decode_amr(received: list[bytes]) -> bytes:
+    decoder = amrnb.Decoder()
+    packets = [RtpPacket.parse(data) for data in received]
+    assert {p.payload_type for p in packets} == {102}
+    frames = [amr_payload.parse(p.payload, False)[1] for p in packets]
+    assert all(len(f) == 1 for f in frames)
+    return b"".join(decoder.decode(f[0]) for f in frames)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "law"), [("uas_pstn_pcma.xml", "PCMA"), ("uas_pstn_media.xml", "PCMU")]
+)
+async def test_an_app_calls_a_g711_only_carrier_and_each_hears_the_other(
+    server_factory: Factory,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    scenario: str,
+    law: str,
+) -> None:
+    phone_audio = await ffmpeg_tone(tmp_path, law)
+    phone_media = await RtpPeer.open()
+    port = free_udp_port()
+    carrier = await sipp(tmp_path, scenario, "-p", str(port), "-mp", str(free_udp_port()),
+                         "-set", "rtpport", str(phone_media.port))  # fmt: skip
+    try:
+        async with server_factory(**trunk_settings(port), media=TRANSCODING) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            started = await alice.call(PHONE_NUMBER, type_="pstn")
+            sid = started["session_id"]
+            await statuses_until(alice, sid, "hookoff", [])
+            relay_sdp = server.services.calls.calls[sid].sdp_for["phone"]
+            to_carrier_leg = (started["ip"], parse_sdp(relay_sdp).port)
+            sent_app, sent_phone = app_packets(), g711_packets(phone_audio, law)
+            await asyncio.gather(
+                play(alice.rtp, sent_app, (started["ip"], started["port"])),
+                play(phone_media, sent_phone, to_carrier_leg),
+            )
+            heard_by_phone = [r.data for r in await phone_media.wait_rtp(len(sent_app))]
+            heard_by_app = [r.data for r in await alice.rtp.wait_rtp(len(sent_phone))]
+
+            pt, _, decode = LAWS[law]
+            to_phone = [RtpPacket.parse(data) for data in heard_by_phone]
+            assert {p.payload_type for p in to_phone} == {pt}
+            assert_tone(b"".join(decode(p.payload) for p in to_phone))
+            assert_tone(decode_amr(heard_by_app))
+
+            # The app's status shows its transcoded leg's figures like a forwarded one's.
+            stats: dict[str, Any] = {}
+            for _ in range(50):
+                stats = (await alice.status(sid))["stats"]
+                if stats.get("pr") == len(sent_app):
+                    break
+                await asyncio.sleep(0.1)
+            assert stats["pr"] == len(sent_app) and stats["pl"] == 0
+
+            assert await alice.hangup(sid) == {"status": "ok"}
+            await finished(carrier)
+            [row] = await closed_records(server, ALICE, 1)
+            assert row["carrier_codec"] == law
+            alice.rtp.close()
+        assert not [r for r in caplog.records if "does not transcode" in r.getMessage()]
+    finally:
+        phone_media.close()
+        if carrier.returncode is None:
+            carrier.kill()
+
+
+@pytest.mark.parametrize("law", ["PCMA", "PCMU"])
+async def test_a_g711_only_phone_calls_an_app_and_is_heard(
+    server_factory: Factory, tmp_path: Path, law: str
+) -> None:
+    write_pcap(tmp_path / "tone.pcap", g711_packets(await ffmpeg_tone(tmp_path, law), law))
+    async with server_factory(**trunk_settings(free_udp_port()), media=TRANSCODING) as server:
+        bob = await make_app(server, BOB, "bob-phone")
+        await bob.poll()
+        assert server.services.sip_address is not None
+        target = "{}:{}".format(*server.services.sip_address)
+        carrier = await sipp(
+            tmp_path, "uac_call_app_g711_talk.xml", "-s", BOB, target,
+            "-mp", str(free_udp_port()), "-set", "pt", str(LAWS[law][0]), "-set", "codec", law,
+        )  # fmt: skip
+        try:
+            opdata = (await first_invitation(bob)).get("opdata", {})
+            assert await bob.post("p2p_ringing", {"opdata": opdata}) == {"status": "ok"}
+            answer = {"opdata": opdata, "sdp": {"ip": [], "port": bob.rtp.port}}
+            assert (await bob.post("p2p_answer", answer))["status"] == "ok"
+            sid = opdata["session_id"]
+            # The answer lwork gave the carrier is G.711: the law it offered.
+            agreed = server.services.calls.calls[sid].sdp_for["phone"]
+            assert parse_sdp(agreed).payload_types[0] == LAWS[law][0]
+            sent_app = app_packets()
+            await play(bob.rtp, sent_app, (opdata["ip"], opdata["port"]))
+            heard = [r.data for r in await bob.rtp.wait_rtp(140)]
+            stats = await server.services.ng.request({"command": "query", "call-id": sid})
+            await finished(carrier)
+            assert_tone(decode_amr(heard[:150]))
+            report = stats["transcoding"]
+            assert (report["app codec"], report["carrier codec"]) == ("AMR", law)
+            assert report["to_carrier"]["packets_out"] >= len(sent_app) - 50  # a second behind
+            [row] = await closed_records(server, BOB, 1)
+            assert (row["kind"], row["carrier_codec"]) == ("in", law)
+        finally:
+            bob.rtp.close()
+            if carrier.returncode is None:
+                carrier.kill()
+
+
+async def test_a_callback_between_two_g711_phones_is_forwarded_not_transcoded(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    async with two_phones(tmp_path, "uas_callback_both.xml") as (port, sipp_, local, remote):
+        async with server_factory(**trunk_settings(port), media=TRANSCODING) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            await allow_local(server, ALICE)
+            alice.rtp.close()
+            started = await start(server, {"uuid": ALICE, "local": LOCAL, "remote": REMOTE})
+            sid = started["session_id"]
+            assert await until_legs(server, sid, ("hookoff", "hookoff")) == ("hookoff", "hookoff")
+            relay = server.services.ng
+            local_relay = await relay.relay_address(sid, "local")
+            sent = g711_packets(bytes(range(256)) * 20, "PCMA", ssrc=11)[:20]
+            for packet in sent:
+                local.send_rtp(packet, local_relay)
+            heard = await remote.wait_rtp(20)
+            assert [r.data for r in heard[:20]] == sent  # byte for byte: forwarded
+            query = await relay.request({"command": "query", "call-id": sid})
+            assert "transcoding" not in query
+            r = await server.client.request("DELETE", server.url + "/lwork/mobile/callback",
+                                            json={"session_id": sid})  # fmt: skip
+            assert r.json() == {"status": "ok"}
+            await finished(sipp_)
