@@ -3,7 +3,6 @@ and its latest call records and orders. Read-only, so ``support`` sees it all.""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lwork.accounts.service import AccountService
-from lwork.admin.pages import render
+from lwork.admin.pages import local_time, render
 from lwork.admin.records import CdrPages
 from lwork.admin.web import Console
 from lwork.billing.operator import known_account
@@ -46,9 +45,7 @@ class AccountPage:
         return [Route("/accounts", self.console.guarded(self.page), methods=["GET"])]
 
     def when(self, at: float | None) -> str:
-        if at is None:
-            return ""
-        return dt.datetime.fromtimestamp(at, self.zone).isoformat(sep=" ", timespec="seconds")
+        return local_time(at, self.zone)
 
     async def page(self, request: Request) -> Response:
         gate = self.console.gate

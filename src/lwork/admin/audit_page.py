@@ -3,7 +3,6 @@ of one account if asked, newest first."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lwork.admin.cdr_filter import FilterError, number
-from lwork.admin.pages import render
+from lwork.admin.pages import local_time, render
 from lwork.admin.web import Console
 from lwork.observability import mask_numbers
 
@@ -46,8 +45,7 @@ class AuditPage:
         show = mask_numbers if self.mask else str
         entries = await self.console.audit.entries(account or None, SHOWN)
         context["entries"] = [
-            {"at": dt.datetime.fromtimestamp(e.at, self.zone).isoformat(sep=" ",
-                                                                        timespec="seconds"),
+            {"at": local_time(e.at, self.zone),
              "actor": e.actor, "action": e.action, "account": show(e.account or ""),
              "result": e.result,
              "detail": show(json.dumps(e.detail, ensure_ascii=False, sort_keys=True))}

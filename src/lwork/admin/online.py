@@ -3,7 +3,6 @@ polls' times are in the database), latest first."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lwork.admin.pages import render
+from lwork.admin.pages import local_time, render
 from lwork.admin.web import Console
 from lwork.observability import mask_numbers
 from lwork.storage.tables import sessions
@@ -47,8 +46,7 @@ class OnlinePage:
         show = mask_numbers if self.mask else str
         online: list[dict[str, Any]] = [
             {"account": show(row.uuid), "device": row.device_id, "os": row.os_type,
-             "poll": dt.datetime.fromtimestamp(row.last_poll, self.zone)
-             .isoformat(sep=" ", timespec="seconds"),
+             "poll": local_time(row.last_poll, self.zone),
              "poll_ip": row.poll_ip or ""}
             for row in rows
         ]  # fmt: skip

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lwork.admin.cdr_filter import FilterError, cursor, date_range, number
-from lwork.admin.pages import render
+from lwork.admin.pages import local_time, render
 from lwork.admin.web import Console
 from lwork.observability import mask_numbers
 from lwork.payments.service import PAY_TYPES, STATES
@@ -71,9 +71,7 @@ class OrderPages:
         return [Route("/orders", self.console.guarded(self.page), methods=["GET"])]
 
     def when(self, at: float | None) -> str:
-        if at is None:
-            return ""
-        return dt.datetime.fromtimestamp(at, self.zone).isoformat(sep=" ", timespec="seconds")
+        return local_time(at, self.zone)
 
     async def page(self, request: Request) -> Response:
         gate = self.console.gate

@@ -3,8 +3,10 @@ as text, never markup) and the headers every console answer carries."""
 
 from __future__ import annotations
 
+import datetime as dt
 from importlib import resources
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse, Response
@@ -31,6 +33,15 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def local_time(at: float | None, zone: ZoneInfo) -> str:
+    """An instant as the operator reads it: ``2026-12-05 18:04:18+08:00`` in
+    ``billing.timezone``; empty for none."""
+    if at is None:
+        return ""
+    return dt.datetime.fromtimestamp(at, zone).isoformat(sep=" ", timespec="seconds")
+
 
 STATIC_TYPES = {"console.js": "text/javascript", "console.css": "text/css"}
 _static = {
