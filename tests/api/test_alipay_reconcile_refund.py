@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select, update
 from test_alipay import APP_ID, PHONE, SELLER, coins, login, open_order, state
 
+from lwork.billing.rating import Balance
 from lwork.storage.tables import balances, ledger, orders, refunds
 
 from conftest import LiveServer
@@ -343,3 +344,59 @@ async def test_a_refund_cut_short_after_alipay_gave_the_money_back_completes_onc
     assert (r.json()["refund_no"], r.json()["coins_taken"]) == (f"{payid}R1", 300)
     assert w.gateway.refunded_fen(payid) == 3000
     assert await coins(w.server, w.auth) == 0
+
+
+async def refund_notice(w: World, payid: str, refunded: str, status: str, biz_no: str) -> str:
+    """Alipay's notification of a refund, on the payment's notify_url: ``refund_fee`` is all
+    refunded so far, ``out_biz_no`` the refund's number."""
+    trade = w.gateway.trades[payid]["trade_no"] if payid in w.gateway.trades else "2026x"
+    notice = w.alipay.notification(
+        payid, "30.00", trade_no=trade, trade_status=status, refund_fee=refunded,
+        gmt_refund=time.strftime("%Y-%m-%d %H:%M:%S"), out_biz_no=biz_no,
+    )  # fmt: skip
+    return await w.notify(notice)
+
+
+async def test_a_refund_made_in_alipays_console_takes_the_coins_back_once(world: World) -> None:
+    w = world
+    payid = await paid_order(w)
+    assert await refund_notice(w, payid, "30.00", "TRADE_CLOSED", "console-1") == "success"
+    assert await coins(w.server, w.auth) == 0
+    assert (await state(w.server, payid))[0] == "refunded"
+    assert await refund_notice(w, payid, "30.00", "TRADE_CLOSED", "console-1") == "success"
+    assert await coins(w.server, w.auth) == 0  # announced again: taken once
+    async with w.server.services.engine.connect() as conn:
+        row = (await conn.execute(select(refunds).where(refunds.c.payid == payid))).one()
+    assert (row.money, row.state, row.provider_refund_no) == (3000, "done", "console-1")
+
+
+async def test_a_partial_refund_in_alipays_console_takes_its_share(world: World) -> None:
+    w = world
+    payid = await paid_order(w)
+    assert await refund_notice(w, payid, "10.00", "TRADE_SUCCESS", "console-2") == "success"
+    assert await coins(w.server, w.auth) == 200  # a third of the price: a third of the coins
+    assert (await state(w.server, payid))[0] == "refunded"
+
+
+async def test_the_notice_of_our_own_refund_takes_nothing_more(world: World) -> None:
+    w = world
+    payid = await paid_order(w)
+    answer = (await w.refund(payid)).json()
+    assert answer["status"] == "ok" and await coins(w.server, w.auth) == 0
+    await w.server.services.billing.ledger.credit(PHONE, "credit:more", Balance(coins=50000), None,
+                                                  time.time())  # fmt: skip
+    notice = await refund_notice(w, payid, "30.00", "TRADE_CLOSED", answer["refund_no"])
+    assert notice == "success"
+    assert await coins(w.server, w.auth) == 500
+
+
+async def test_a_closed_trade_without_a_refund_still_closes_an_unpaid_order(world: World) -> None:
+    w = world
+    payid = await open_order(w.server, w.auth, w.alipay)
+    closing = w.alipay.notification(payid, "30.00", trade_status="TRADE_CLOSED")
+    assert await w.notify(closing) == "success"
+    assert (await state(w.server, payid))[0] == "closed"
+    too_much = w.alipay.notification(payid, "30.00", trade_status="TRADE_CLOSED",
+                                     refund_fee="31.00")  # fmt: skip
+    r = await w.alipay.post(w.server.url + "/lwork/pay/notify/alipay", too_much)
+    assert r.status_code == 400

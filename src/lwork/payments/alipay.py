@@ -69,6 +69,17 @@ def _yuan(fen: int) -> str:
     return f"{Decimal(fen) / FEN:.2f}"
 
 
+def _fen(params: Mapping[str, str], field: str) -> Decimal:
+    """A positive amount in yuan with at most two decimals, as fen."""
+    try:
+        fen = Decimal(params.get(field, "")) * FEN
+    except ArithmeticError as exc:  # InvalidOperation, or Overflow for 1e999999999
+        raise NotVerified(f"{field} is not a number") from exc
+    if not fen.is_finite() or fen != fen.to_integral_value() or not 0 < fen < 10**12:
+        raise NotVerified(f"{field} is not a positive amount in yuan")
+    return fen
+
+
 class AlipayProvider:
     name = "alipay"
 
@@ -122,18 +133,23 @@ class AlipayProvider:
         payid, trade_no = params.get("out_trade_no", ""), params.get("trade_no", "")
         if not (0 < len(payid) <= 32 and 0 < len(trade_no) <= 64):
             raise NotVerified("out_trade_no or trade_no missing or too long")
-        try:
-            fen = Decimal(params.get("total_amount", "")) * FEN
-        except ArithmeticError as exc:  # InvalidOperation, or Overflow for 1e999999999
-            raise NotVerified("total_amount is not a number") from exc
-        if not fen.is_finite() or fen != fen.to_integral_value() or not 0 < fen < 10**12:
-            raise NotVerified("total_amount is not a positive amount in yuan")
+        fen = _fen(params, "total_amount")
         mismatch = None
         if params.get("app_id") != self._settings.app_id:
             mismatch = f"app_id {params.get('app_id')!r} is not ours"
         elif self._settings.seller_id and params.get("seller_id") != self._settings.seller_id:
             mismatch = f"seller_id {params.get('seller_id')!r} is not ours"
         status = params.get("trade_status", "")
+        if params.get("refund_fee") and status in PAID | {"TRADE_CLOSED"} and mismatch is None:
+            # A refund, ours or one made in Alipay's merchant console, is announced on the
+            # payment's notify_url: the trade stays TRADE_SUCCESS after a partial refund and
+            # becomes TRADE_CLOSED after a full one; refund_fee is all refunded so far and
+            # out_biz_no names the refund (our out_request_no, or Alipay's trade_no).
+            refunded = _fen(params, "refund_fee")
+            if refunded > fen:
+                raise NotVerified("refund_fee is more than total_amount")
+            refund_no = params.get("out_biz_no") or trade_no
+            return Notice(payid, refund_no[:64], int(refunded), "refunded")
         event: Literal["paid", "closed", "pending"]
         if status in PAID:
             event = "paid"
