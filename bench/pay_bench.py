@@ -335,11 +335,11 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=40000, help="orders per provider")
     parser.add_argument("--postgres", action="store_true",
                         help="the server on PostgreSQL at 127.0.0.1:5432")  # fmt: skip
-    parser.add_argument("--smoke", action="store_true", help="1 s per figure, 1,500 orders")
+    parser.add_argument("--smoke", action="store_true", help="1 s per figure, 15,000 orders")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy summaries of the server (py-spy on PATH)")  # fmt: skip
     args = parser.parse_args()
-    seconds, per_provider = (1.0, 1500) if args.smoke else (args.seconds, args.orders)
+    seconds, per_provider = (1.0, 15000) if args.smoke else (args.seconds, args.orders)
     verdict = Verdict("pay_bench")
     asyncio.run(run(seconds, per_provider, args.postgres, verdict, args.profile))
     verdict.conclude(["verify_cost", "bare_healthz", "notify_test", "notify_alipay"])
