@@ -154,7 +154,7 @@ def test_leg_survives_any_datagrams(datagrams: list[tuple[bool, bytes, int]]) ->
         else:
             a.receive_rtp(data, address, i * 0.02)
     leg_quality(a)
-    own_report(a, 0, 0, 1.0)
+    own_report(a, 0, 0, 1.0, a.relay_ssrc, 0, 0)
     assert len(a.receivers) <= MAX_STREAMS_PER_LEG
 
 

@@ -18,6 +18,7 @@ from lwork.media.relay.server import RelayServer
 from lwork.media.sdp_min import build_sdp
 from lwork.sim.amr import demo_clip
 
+from fakes.relay_fixtures import ng_fixture, peers_fixture  # noqa: F401
 from fakes.rtp_peer import RtpPeer, eventually
 from fakes.tones import dominant, samples
 
@@ -39,20 +40,6 @@ async def relay_fixture() -> AsyncIterator[RelayServer]:
     async with RelayServer(config) as server:
         assert server.transcoders is not None
         yield server
-
-
-@pytest.fixture(name="ng")
-async def ng_fixture(relay: RelayServer) -> AsyncIterator[NgClient]:
-    async with NgClient(*relay.ng_address, timeout_s=2.0) as client:
-        yield client
-
-
-@pytest.fixture(name="peers")
-async def peers_fixture() -> AsyncIterator[tuple[RtpPeer, RtpPeer]]:
-    app, carrier = await RtpPeer.open(), await RtpPeer.open()
-    yield app, carrier
-    app.close()
-    carrier.close()
 
 
 def carrier_sdp(port: int, law: str) -> str:

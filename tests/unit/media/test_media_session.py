@@ -73,7 +73,8 @@ def test_a_sender_inventing_ssrcs_cannot_grow_the_legs_statistics() -> None:
     assert 0x1000 + 199 in a.receivers and 0x1001 not in a.receivers  # stalest forgotten
     assert a.streams_forgotten == 200 - MAX_STREAMS_PER_LEG
     assert a.rtp.packets == 200 + 19  # all accounted and forwarded
-    assert len(own_report(a, 0, 0, 3.0)) < 1500  # the relay's own RTCP stays one datagram
+    # the relay's own RTCP stays one datagram
+    assert len(own_report(a, 0, 0, 3.0, a.relay_ssrc, 0, 0)) < 1500
 
 
 def test_a_flooding_phone_is_held_to_its_packet_rate() -> None:
@@ -129,10 +130,10 @@ def test_own_report_carries_reception_blocks_and_is_answerable() -> None:
     for seq in (1, 2, 4):
         a.receive_rtp(_rtp(seq), A, 1.0 + seq * 0.02)
     a.receive_rtcp(bytes(rtcp.SenderReport(0xA, 123 << 16, 0, 0, 0)), A, 1.5)
-    raw = own_report(a, ntp=0x0000_1234_5678_0000, rtp_timestamp=7, now=2.0)
+    raw = own_report(a, 0x0000_1234_5678_0000, 7, 2.0, a.relay_ssrc, 5, 20)
     sr, sdes = rtcp.parse_compound(raw)
     assert isinstance(sr, rtcp.SenderReport) and isinstance(sdes, rtcp.SourceDescription)
-    assert sr.ssrc == 111
+    assert (sr.ssrc, sr.packet_count, sr.octet_count) == (111, 5, 20)
     (block,) = sr.reports
     assert (block.ssrc, block.cumulative_lost, block.fraction_lost) == (0xA, 1, 64)
     assert block.lsr == 123 and block.dlsr == 32768  # 0.5 s since A's SR

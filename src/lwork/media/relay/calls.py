@@ -297,7 +297,10 @@ class CallTable:
             for leg in call.legs():
                 destination = leg.rtcp_destination()
                 if destination is not None and (leg.rtp_peer or leg.rtcp_peer):
-                    out.append((leg, own_report(leg, ntp, rtp_ts, now), destination))
+                    # What we send this party ourselves: only the DTMF we play (4 octets each).
+                    sent = leg.dtmf_packets
+                    report = own_report(leg, ntp, rtp_ts, now, leg.relay_ssrc, sent, sent * 4)
+                    out.append((leg, report, destination))
             later = now + interval * (0.5 + self.jitter())
             heapq.heappush(due, (later, next(self._sequence), call))
         return out

@@ -32,8 +32,12 @@ def leg_quality(leg: Leg) -> LegQuality | None:
     )
 
 
-def own_report(leg: Leg, ntp: int, rtp_timestamp: int, now: float) -> bytes:
-    """The relay's own compound SR + SDES toward this party (RFC 3550 §6.4.1)."""
+def own_report(
+    leg: Leg, ntp: int, rtp_timestamp: int, now: float, ssrc: int, packets: int, octets: int
+) -> bytes:
+    """The relay's own compound SR + SDES toward this party (RFC 3550 §6.4.1), as the sender
+    ``ssrc`` of ``packets`` and ``octets`` so far, with a report block per stream the party
+    sends us."""
     blocks = []
     for receiver in list(leg.receivers.values())[:31]:
         lsr, dlsr = 0, 0
@@ -42,13 +46,13 @@ def own_report(leg: Leg, ntp: int, rtp_timestamp: int, now: float) -> bytes:
             dlsr = int((now - leg.last_sr[1]) * 65536) & 0xFFFF_FFFF
         blocks.append(receiver.report_block(lsr, dlsr))
     report = rtcp.SenderReport(
-        ssrc=leg.relay_ssrc,
+        ssrc=ssrc,
         ntp_timestamp=ntp,
         rtp_timestamp=rtp_timestamp,
-        packet_count=leg.dtmf_packets,
-        octet_count=leg.dtmf_packets * 4,
+        packet_count=packets & 0xFFFF_FFFF,
+        octet_count=octets & 0xFFFF_FFFF,
         reports=tuple(blocks),
     )
-    sdes = rtcp.SourceDescription(((leg.relay_ssrc, ((1, b"lwork-relay"),)),))
+    sdes = rtcp.SourceDescription(((ssrc, ((1, b"lwork-relay"),)),))
     leg.rtt.sr_sent(rtcp.ntp_middle32(ntp), now)
     return bytes(report) + bytes(sdes)

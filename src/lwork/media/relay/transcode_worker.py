@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from lwork.media.codecs.transcoder import AppToCarrier, CarrierToApp, Numbering
 from lwork.media.relay import rtcp
+from lwork.media.relay.leg_reports import own_report
 from lwork.media.relay.session import Leg
 from lwork.media.relay.token_bucket import TokenBucket
 from lwork.media.relay.transcode_plan import Plan
@@ -292,7 +293,7 @@ class Worker:
                 if destination is None or not (side.leg.rtp_peer or side.leg.rtcp_peer):
                     continue
                 try:
-                    side.rtcp.sendto(own_report(side, wall, now), destination)
+                    side.rtcp.sendto(side_report(side, wall, now), destination)
                 except OSError:
                     side.leg.rtcp.errors += 1
 
@@ -315,33 +316,15 @@ class Worker:
                 return
 
 
-def own_report(side: Side, wall: float, now: float) -> bytes:
-    """Our compound SR + SDES toward one party about the stream we send it (RFC 3550 §6.4.1),
-    with a report block per stream it sends us."""
-    leg = side.leg
-    blocks = []
-    for receiver in list(leg.receivers.values())[:31]:
-        lsr, dlsr = 0, 0
-        if leg.last_sr is not None:
-            lsr = leg.last_sr[0]
-            dlsr = int((now - leg.last_sr[1]) * 65536) & 0xFFFF_FFFF
-        blocks.append(receiver.report_block(lsr, dlsr))
-    ntp = rtcp.ntp_from_unix(wall)
+def side_report(side: Side, wall: float, now: float) -> bytes:
+    """Our compound SR + SDES toward one party about the stream we send it (RFC 3550 §6.4.1):
+    the transcoded stream has its own SSRC, counts and timestamps."""
     rtp_ts = 0
     if side.last_sent is not None:
         timestamp, sent_at = side.last_sent
-        rtp_ts = (timestamp + int((now - sent_at) * leg.clock_rate)) & 0xFFFF_FFFF
-    report = rtcp.SenderReport(
-        ssrc=side.numbering.ssrc,
-        ntp_timestamp=ntp,
-        rtp_timestamp=rtp_ts,
-        packet_count=side.sent_packets & 0xFFFF_FFFF,
-        octet_count=side.sent_octets & 0xFFFF_FFFF,
-        reports=tuple(blocks),
-    )
-    sdes = rtcp.SourceDescription(((side.numbering.ssrc, ((1, b"lwork-relay"),)),))
-    leg.rtt.sr_sent(rtcp.ntp_middle32(ntp), now)
-    return bytes(report) + bytes(sdes)
+        rtp_ts = (timestamp + int((now - sent_at) * side.leg.clock_rate)) & 0xFFFF_FFFF
+    return own_report(side.leg, rtcp.ntp_from_unix(wall), rtp_ts, now, side.numbering.ssrc,
+                      side.sent_packets, side.sent_octets)  # fmt: skip
 
 
 def main() -> None:
