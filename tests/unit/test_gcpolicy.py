@@ -37,7 +37,9 @@ async def test_survivors_of_any_collection_are_frozen_and_released_when_due(
         frozen = gc.get_freeze_count()
         assert frozen >= len(kept)
         more = [[n] for n in range(1000)]
-        assert gc.get_freeze_count() == frozen  # nothing happens between collections
+        # Nothing is frozen between collections. (A frozen object another thread of the test
+        # process drops is freed by reference counting and leaves the count: it can shrink.)
+        assert gc.get_freeze_count() <= frozen
         gc.collect(0)
         assert gc.get_freeze_count() >= frozen + len(more)
         policy.release_if_due()
