@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lwork.billing.buckets import Grant
@@ -181,7 +180,7 @@ class Settlements:
 
     async def settle(self, provider: str, notice: Notice, now: float) -> Settled:
         """Settle one notification with whatever else is waiting; its outcome once committed.
-        IntegrityError when its trade was credited concurrently elsewhere (nothing written)."""
+        IntegrityError if its trade's credit by another order raced it twice (nothing written)."""
         done: asyncio.Future[Settled] = asyncio.get_running_loop().create_future()
         self._queue.append(Pending(provider, notice, now, done))
         if self._writer is None or self._writer.done():
@@ -197,8 +196,10 @@ class Settlements:
                 batch, self._queue = self._queue[:BATCH_LIMIT], self._queue[BATCH_LIMIT:]
                 try:
                     await self._write_batch(batch)
-                except Exception:
-                    for item in batch:  # alone, so one notification cannot refuse the others
+                except Exception as exc:
+                    log.warning("a batch of %d notifications failed (%s): settling each alone",
+                                len(batch), exc)  # fmt: skip
+                    for item in batch:  # so that one notification cannot refuse the others
                         await self._write_alone(item)
         finally:  # cancelled (the server stops): nobody waits for an answer that cannot come
             for item in batch + self._queue:
@@ -206,18 +207,10 @@ class Settlements:
                     item.done.cancel()
 
     async def _write_alone(self, item: Pending) -> None:
-        """One notification in a transaction of its own. Refused by the ledger's unique ref,
-        another order's credit of its trade committed in between (one transaction posted to
-        two orders at once, on PostgreSQL): settled once more, it sees that credit and flags."""
-        try:
-            await self._write_batch([item])
-            return
-        except IntegrityError:
-            log.warning("order %s: trade %s credited concurrently elsewhere; settling again",
-                        item.notice.payid, item.notice.trade_no)  # fmt: skip
-        except Exception as exc:
-            _fail(item, exc)
-            return
+        """One notification of a failed batch in a transaction of its own. Its batch was the
+        first try: if the ledger's unique ref refused it there (another order's credit of its
+        trade committed in between, on PostgreSQL), this second try sees that credit and flags
+        the order."""
         try:
             await self._write_batch([item])
         except Exception as exc:
