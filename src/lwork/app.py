@@ -77,6 +77,7 @@ from lwork.settings import Settings
 from lwork.sip.trunk.user_agent import Trunk
 from lwork.sip.trunk.wiring import TrunkLegs, trunk_config
 from lwork.storage.engine import create_engine, migrate, sqlite_hot_path
+from lwork.storage.units import Units
 from lwork.telemetry import Telemetry
 
 log = logging.getLogger("lwork")
@@ -193,6 +194,7 @@ def build_app(
         SqlitePollWrites(hot_path) if hot_path is not None else store, settings.presence.window_s
     )
     mailbox = open_mailbox(engine, settings.push.mailbox_size, hot_path)
+    units = Units(engine, hot_path)
     upkeep = Upkeep(touches, mailbox, clock.wall)
     registry = PollRegistry(bus, settings.push.hold_s)
 
@@ -236,7 +238,7 @@ def build_app(
         presence_changed=presence.forget,
     )
     billing = BillingService(
-        LedgerStore(engine), lambda uuid: accounts.group(uuid),
+        LedgerStore(engine, units), lambda uuid: accounts.group(uuid),
         BillingPolicy.of(settings.billing), clock.wall,
     )  # fmt: skip
     fraud = FraudService(
@@ -482,6 +484,7 @@ def build_app(
                 await push.close()
                 await upkeep.close()
                 await mailbox.close()
+                await units.close()
                 if hot_path is not None:
                     await hot_path.close()
                 await bus.close()

@@ -235,11 +235,13 @@ class AccountService:
             await self._store.touch_session(session.token_hash, now)
         return session
 
-    async def may_call(self, uuid: str) -> None:
-        """A deactivated dth account can log in but not call (CONTRACT §4)."""
+    async def may_call(self, uuid: str) -> str | None:
+        """A deactivated dth account can log in but not call (CONTRACT §4). The DID bound to
+        the account (its caller id), if any: read with the same row."""
         provisioned = await self._store.provisioned(normalise_phone(uuid))
         if provisioned is not None and not provisioned.active:
             raise Failed("not_actived")
+        return provisioned.did if provisioned is not None and provisioned.did else None
 
     async def inactive_among(self, uuids: list[str]) -> set[str]:
         """The deactivated accounts among ``uuids`` (whose live calls must end)."""

@@ -1,19 +1,22 @@
 """Package minute buckets in the database (``minute_buckets``), read and changed inside the
 ledger's transactions: the caller holds the account's balance lock (``LedgerStore``), so the
-buckets of one account change one transaction at a time."""
+buckets of one account change one transaction at a time.
+
+Reading and taking run in the calls' units of work (``storage.units``): plain functions of a
+synchronous connection, which async code runs with ``AsyncConnection.run_sync``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lwork.billing.buckets import Bucket, Grant, consume
 from lwork.storage.tables import minute_buckets
 
 
-async def buckets_of(conn: AsyncConnection, uuid: str, at: float | None = None) -> list[Bucket]:
+def buckets_of(conn: Connection, uuid: str, at: float | None = None) -> list[Bucket]:
     """The account's buckets that still hold minutes: those not expired at ``at``, or (None)
     all of them."""
     query = select(
@@ -26,7 +29,7 @@ async def buckets_of(conn: AsyncConnection, uuid: str, at: float | None = None) 
         )
     return [
         Bucket(row.id, row.minutes_left, row.valid_from, row.expires_at)
-        for row in await conn.execute(query)
+        for row in conn.execute(query)
     ]
 
 
@@ -42,12 +45,12 @@ async def grant(conn: AsyncConnection, grants: Sequence[tuple[str, str, Grant]])
         await conn.execute(minute_buckets.insert(), rows)
 
 
-async def take(conn: AsyncConnection, uuid: str, minutes: int, at: float) -> int:
+def take(conn: Connection, uuid: str, minutes: int, at: float) -> int:
     """Take up to ``minutes`` from the buckets usable at ``at``, expiring first; how many
     were taken."""
-    taken = consume(await buckets_of(conn, uuid, at), minutes, at)
+    taken = consume(buckets_of(conn, uuid, at), minutes, at)
     for bucket_id, amount in taken:
-        await conn.execute(
+        conn.execute(
             update(minute_buckets)
             .where(minute_buckets.c.id == bucket_id)
             .values(minutes_left=minute_buckets.c.minutes_left - amount)

@@ -8,6 +8,10 @@ PostgreSQL the balance row is locked ``FOR UPDATE`` so two charges to one accoun
 
 Package minutes live in dated buckets (``buckets.py``, ``bucket_store.py``) changed under the
 same lock; a balance's ``minutes`` are those usable at the instant asked.
+
+Locking the balance and charging a call are plain functions of a synchronous connection
+(``lock_balance``, ``charge``): the calls' units of work run them in one hop
+(``storage.units``); async transactions run them with ``AsyncConnection.run_sync``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -25,6 +29,7 @@ from lwork.billing import bucket_store
 from lwork.billing.buckets import Bucket, Grant, granted, total, undated
 from lwork.billing.rating import Balance, Charge
 from lwork.storage.tables import balances, ledger
+from lwork.storage.units import Units
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,26 +51,34 @@ _ADD_COINS = (
     .values(coins=balances.c.coins + bindparam("b_coins"),
             gift_coins=balances.c.gift_coins + bindparam("b_gift"), updated_at=bindparam("b_at"))
 )  # fmt: skip
+# Creates the balance row if missing, else writes nothing: on SQLite this first write takes the
+# write lock.
+_ENSURE_BALANCE = {
+    "postgresql": postgresql.insert(balances).on_conflict_do_nothing(index_elements=["uuid"]),
+    "sqlite": sqlite.insert(balances).on_conflict_do_nothing(index_elements=["uuid"]),
+}
 
 
 class LedgerStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, units: Units | None = None) -> None:
+        """``units``: where the calls' transactions on balances run (default: through
+        ``engine``, in its async transactions)."""
         self._engine = engine
         self.engine = engine
-        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        self._ensure_balance = insert(balances).on_conflict_do_nothing(index_elements=["uuid"])
+        self.units = units or Units(engine, None)
+        self._ensure_balance = _ENSURE_BALANCE[engine.dialect.name]
 
     async def balance(self, uuid: str, now: float) -> Balance:
         """Coins, and the package minutes usable at ``now``."""
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(balances).where(balances.c.uuid == uuid))).first()
-            minutes = total(await bucket_store.buckets_of(conn, uuid, now), now)
+            minutes = total(await conn.run_sync(bucket_store.buckets_of, uuid, now), now)
         return _balance(row, minutes)
 
     async def buckets(self, uuid: str, now: float) -> list[Bucket]:
         """The account's package minute buckets with minutes left, not expired at ``now``."""
         async with self._engine.connect() as conn:
-            return await bucket_store.buckets_of(conn, uuid, now)
+            return await conn.run_sync(bucket_store.buckets_of, uuid, now)
 
     async def credit(
         self, uuid: str, ref: str, balance: Balance, note: str | None, now: float,
@@ -127,33 +140,6 @@ class LedgerStore:
         ])  # fmt: skip
         await bucket_store.grant(conn, buckets)
 
-    async def apply_charge(
-        self,
-        conn: AsyncConnection,
-        uuid: str,
-        ref: str,
-        before: Balance,
-        charge: Charge,
-        note: str,
-        now: float,
-        at: float | None = None,
-    ) -> None:
-        """Take ``charge`` from the balance read (locked) as ``before`` in the caller's
-        transaction (a call record's close); IntegrityError if ``ref`` was charged before.
-        Its minutes come from the buckets usable at ``at`` (the call's answer; default now),
-        expiring first."""
-        await conn.execute(ledger.insert().values(
-            uuid=uuid, ref=ref, kind="charge", coins=-charge.coins, gift_coins=-charge.gift_coins,
-            minutes=-charge.minutes, forgiven=charge.forgiven_cents + charge.forgiven_minutes,
-            note=note[:200], created_at=now))  # fmt: skip
-        await conn.execute(
-            update(balances).where(balances.c.uuid == uuid).values(
-                coins=before.coins - charge.coins,
-                gift_coins=before.gift_coins - charge.gift_coins, updated_at=now)
-        )  # fmt: skip
-        if charge.minutes:
-            await bucket_store.take(conn, uuid, charge.minutes, now if at is None else at)
-
     async def charged_since(self, uuid: str, since: float) -> Balance:
         """What charges took from the account since ``since`` (positive amounts)."""
         query = select(
@@ -168,17 +154,46 @@ class LedgerStore:
     async def locked_balance(
         self, conn: AsyncConnection, uuid: str, now: float, at: float | None = None
     ) -> Balance:
-        """The balance, locked until the transaction ends (every change of one account queues
-        here: charges, credits and reservations), with the package minutes usable at ``at``
-        (default ``now``)."""
-        await conn.execute(
-            self._ensure_balance.values(uuid=uuid, coins=0, gift_coins=0, minutes=0,
-                                        updated_at=now)
-        )  # fmt: skip
-        query = select(balances).where(balances.c.uuid == uuid).with_for_update()
-        row = (await conn.execute(query)).first()
-        instant = now if at is None else at
-        return _balance(row, total(await bucket_store.buckets_of(conn, uuid, instant), instant))
+        """``lock_balance`` in the caller's async transaction."""
+        return await conn.run_sync(lock_balance, uuid, now, at)
+
+
+def lock_balance(conn: Connection, uuid: str, now: float, at: float | None = None) -> Balance:
+    """The balance, locked until the transaction ends (every change of one account queues
+    here: charges, credits and reservations), with the package minutes usable at ``at``
+    (default ``now``)."""
+    conn.execute(_ENSURE_BALANCE[conn.dialect.name].values(
+        uuid=uuid, coins=0, gift_coins=0, minutes=0, updated_at=now))  # fmt: skip
+    row = conn.execute(select(balances).where(balances.c.uuid == uuid).with_for_update()).first()
+    instant = now if at is None else at
+    return _balance(row, total(bucket_store.buckets_of(conn, uuid, instant), instant))
+
+
+def charge(
+    conn: Connection,
+    uuid: str,
+    ref: str,
+    before: Balance,
+    amount: Charge,
+    note: str,
+    now: float,
+    at: float | None = None,
+) -> None:
+    """Take ``amount`` from the balance read (locked) as ``before`` in the caller's
+    transaction (a call record's close); IntegrityError if ``ref`` was charged before. Its
+    minutes come from the buckets usable at ``at`` (the call's answer; default now), expiring
+    first."""
+    conn.execute(ledger.insert().values(
+        uuid=uuid, ref=ref, kind="charge", coins=-amount.coins, gift_coins=-amount.gift_coins,
+        minutes=-amount.minutes, forgiven=amount.forgiven_cents + amount.forgiven_minutes,
+        note=note[:200], created_at=now))  # fmt: skip
+    conn.execute(
+        update(balances).where(balances.c.uuid == uuid).values(
+            coins=before.coins - amount.coins,
+            gift_coins=before.gift_coins - amount.gift_coins, updated_at=now)
+    )  # fmt: skip
+    if amount.minutes:
+        bucket_store.take(conn, uuid, amount.minutes, now if at is None else at)
 
 
 def _balance(row: Any, minutes: int) -> Balance:

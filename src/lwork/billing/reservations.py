@@ -14,7 +14,8 @@ account's balance row is locked first (SQLite: the write lock; PostgreSQL: ``FOR
 the reservations of one account change one transaction at a time, whichever node asks.
 
 A reservation is heart-beaten with its node's open records (``calls.records_store``); a dead
-node's are dropped by the node that takes over its records.
+node's are dropped by the node that takes over its records. Each operation is one unit of work
+(``storage.units``): one hop to the database whatever its statements.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from lwork.billing.ledger import LedgerStore
+from lwork.billing.ledger import LedgerStore, lock_balance
 from lwork.billing.rating import Reserved, Tariff, reserve, spendable
 from lwork.storage.tables import reservations
 
@@ -46,7 +47,7 @@ class TalkGrant:
 class ReservationStore:
     def __init__(self, engine: AsyncEngine, ledger: LedgerStore) -> None:
         self._engine = engine
-        self._ledger = ledger
+        self._units = ledger.units
 
     async def hold(
         self,
@@ -59,21 +60,7 @@ class ReservationStore:
         now: float,
     ) -> Refusal | None:
         """Reserve the first minute of ``legs`` legs for call ``id_`` (again: a no-op)."""
-        async with self._engine.begin() as conn:
-            balance = await self._ledger.locked_balance(conn, uuid, now)
-            held = await self._held(conn, uuid)
-            if id_ in held:
-                return None
-            if len(held) >= max_calls:
-                return Refusal.TOO_MANY
-            others = sum(held.values(), Reserved())
-            if tariff.affordable_minutes(spendable(balance, others)) < legs:
-                return Refusal.POOR
-            first = reserve(tariff, legs)
-            await conn.execute(reservations.insert().values(
-                id=id_, uuid=uuid, cents=first.cents, minutes=first.minutes, owner=owner,
-                heartbeat_at=now))  # fmt: skip
-        return None
+        return await self._units.run(_hold, id_, uuid, tariff, legs, max_calls, owner, now)
 
     async def cap(
         self,
@@ -88,37 +75,75 @@ class ReservationStore:
         """Minutes each of ``legs`` legs may talk, after the account's other reservations and
         at most ``up_to`` (None: all the balance pays); the call's reservation becomes that
         grant's worth."""
-        async with self._engine.begin() as conn:
-            balance = await self._ledger.locked_balance(conn, uuid, now)
-            held = await self._held(conn, uuid)
-            others = sum((r for key, r in held.items() if key != id_), Reserved())
-            affordable = tariff.affordable_minutes(spendable(balance, others)) // legs
-            minutes = affordable if up_to is None else min(affordable, up_to)
-            mine = reserve(tariff, minutes * legs)
-            if id_ in held:
-                await conn.execute(update(reservations).where(reservations.c.id == id_).values(
-                    cents=mine.cents, minutes=mine.minutes, heartbeat_at=now))  # fmt: skip
-            else:  # taken away meanwhile (a sweep after a long database outage): hold again
-                await conn.execute(reservations.insert().values(
-                    id=id_, uuid=uuid, cents=mine.cents, minutes=mine.minutes, owner=owner,
-                    heartbeat_at=now))  # fmt: skip
-        return TalkGrant(minutes, final=minutes >= affordable)
+        return await self._units.run(_cap, id_, uuid, tariff, legs, owner, now, up_to)
 
     async def release(self, id_: str) -> None:
-        async with self._engine.begin() as conn:
-            await self.release_in(conn, id_)
-
-    @staticmethod
-    async def release_in(conn: AsyncConnection, id_: str) -> None:
-        await conn.execute(delete(reservations).where(reservations.c.id == id_))
+        await self._units.run(release_in, id_)
 
     async def held(self, uuid: str) -> dict[str, Reserved]:
         async with self._engine.connect() as conn:
-            return await self._held(conn, uuid)
+            return await conn.run_sync(_held, uuid)
 
-    @staticmethod
-    async def _held(conn: AsyncConnection, uuid: str) -> dict[str, Reserved]:
-        query = select(reservations.c.id, reservations.c.cents, reservations.c.minutes).where(
-            reservations.c.uuid == uuid
-        )
-        return {row.id: Reserved(row.cents, row.minutes) for row in await conn.execute(query)}
+
+def _hold(
+    conn: Connection,
+    id_: str,
+    uuid: str,
+    tariff: Tariff,
+    legs: int,
+    max_calls: int,
+    owner: str,
+    now: float,
+) -> Refusal | None:
+    balance = lock_balance(conn, uuid, now)
+    held = _held(conn, uuid)
+    if id_ in held:
+        return None
+    if len(held) >= max_calls:
+        return Refusal.TOO_MANY
+    others = sum(held.values(), Reserved())
+    if tariff.affordable_minutes(spendable(balance, others)) < legs:
+        return Refusal.POOR
+    first = reserve(tariff, legs)
+    conn.execute(reservations.insert().values(
+        id=id_, uuid=uuid, cents=first.cents, minutes=first.minutes, owner=owner,
+        heartbeat_at=now))  # fmt: skip
+    return None
+
+
+def _cap(
+    conn: Connection,
+    id_: str,
+    uuid: str,
+    tariff: Tariff,
+    legs: int,
+    owner: str,
+    now: float,
+    up_to: int | None,
+) -> TalkGrant:
+    balance = lock_balance(conn, uuid, now)
+    held = _held(conn, uuid)
+    others = sum((r for key, r in held.items() if key != id_), Reserved())
+    affordable = tariff.affordable_minutes(spendable(balance, others)) // legs
+    minutes = affordable if up_to is None else min(affordable, up_to)
+    mine = reserve(tariff, minutes * legs)
+    if id_ in held:
+        conn.execute(update(reservations).where(reservations.c.id == id_).values(
+            cents=mine.cents, minutes=mine.minutes, heartbeat_at=now))  # fmt: skip
+    else:  # taken away meanwhile (a sweep after a long database outage): hold again
+        conn.execute(reservations.insert().values(
+            id=id_, uuid=uuid, cents=mine.cents, minutes=mine.minutes, owner=owner,
+            heartbeat_at=now))  # fmt: skip
+    return TalkGrant(minutes, final=minutes >= affordable)
+
+
+def release_in(conn: Connection, id_: str) -> None:
+    """Drop the reservation ``id_`` in the caller's transaction."""
+    conn.execute(delete(reservations).where(reservations.c.id == id_))
+
+
+def _held(conn: Connection, uuid: str) -> dict[str, Reserved]:
+    query = select(reservations.c.id, reservations.c.cents, reservations.c.minutes).where(
+        reservations.c.uuid == uuid
+    )
+    return {row.id: Reserved(row.cents, row.minutes) for row in conn.execute(query)}

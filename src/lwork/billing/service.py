@@ -86,7 +86,7 @@ class BillingService:
             rate = self._policy.callback_cents_per_leg_minute
         return Tariff(pays_minutes=False, cents_per_minute=rate)
 
-    async def hold(self, uuid: str, call_id: str, kind: str, legs: int, owner: str) -> None:
+    async def hold(self, uuid: str, call_id: str, kind: str, legs: int, owner: str) -> Tariff:
         """Reserve the first minute of a paid call (CONTRACT §8): ``balance_not_enough`` when
         the balance, after what the account's other live calls may still spend, does not pay
         it, or when the account has ``max_concurrent_paid_calls`` already (the contract names
@@ -99,14 +99,14 @@ class BillingService:
         if refused is not None:
             log.info("call %s of %s refused: %s", call_id, uuid, refused.value)
             raise Failed("balance_not_enough")
+        return tariff
 
     async def grant(
-        self, uuid: str, call_id: str, kind: str, legs: int, owner: str, after_minutes: int
+        self, uuid: str, call_id: str, tariff: Tariff, legs: int, owner: str, after_minutes: int
     ) -> TalkGrant | None:
-        """Talk time for a call answered now, or again for one whose grant of
-        ``after_minutes`` runs out: at most ``billing.grant_minutes`` more, reserved (None: its
+        """Talk time at ``tariff`` for a call answered now, or again for one whose grant of
+        ``after_minutes`` runs out: at most ``billing.grant_minutes`` more, reserved (None: the
         tariff is free)."""
-        tariff = await self.tariff(uuid, kind)
         if tariff.affordable_minutes(Balance()) >= UNLIMITED:
             return None
         up_to = after_minutes + self._policy.grant_minutes

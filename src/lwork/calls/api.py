@@ -133,8 +133,8 @@ class CallApi:
         # phone is the caller's cost too, but the contract asks only a device id of p2p).
         guard = DEVICE if body.type == "p2p" else DEVICE_AND_POLL
         session = await self._accounts.authorize(user, proof, guard)
-        await self._accounts.may_call(session.uuid)
-        did = await self._accounts.did(session.uuid) if self._caller_id_from_did else None
+        bound = await self._accounts.may_call(session.uuid)
+        did = bound if self._caller_id_from_did else None
         return await caller.start(
             self._calls,
             StartRequest(

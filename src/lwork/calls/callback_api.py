@@ -67,10 +67,10 @@ class CallbackApi:
         remote = normalised_callee(body.remote)
         proof = Proof(req.bearer or body.token, None, req.client_ip)
         session = await self._accounts.authorize(body.uuid, proof, POLL)
-        await self._accounts.may_call(session.uuid)
+        bound = await self._accounts.may_call(session.uuid)
         if self._fraud is not None:  # CONTRACT §6.3: the user's own phone, or one allowed
             await self._fraud.check_callback_local(session.uuid, local)
-        did = await self._accounts.did(session.uuid) if self._caller_id_from_did else None
+        did = bound if self._caller_id_from_did else None
         sid = await callback.start(
             self._callbacks, session.uuid, local, remote, did or session.uuid
         )

@@ -28,12 +28,13 @@ log = logging.getLogger("lwork.calls")
 class CallBilling(Protocol):
     async def tariff(self, uuid: str, kind: str) -> Tariff: ...
 
-    async def hold(self, uuid: str, call_id: str, kind: str, legs: int, owner: str) -> None:
-        """Raise ``Failed("balance_not_enough")`` unless the first minute is paid for."""
+    async def hold(self, uuid: str, call_id: str, kind: str, legs: int, owner: str) -> Tariff:
+        """Raise ``Failed("balance_not_enough")`` unless the first minute is paid for; the
+        tariff it was reserved at."""
         ...
 
     async def grant(
-        self, uuid: str, call_id: str, kind: str, legs: int, owner: str, after_minutes: int
+        self, uuid: str, call_id: str, tariff: Tariff, legs: int, owner: str, after_minutes: int
     ) -> TalkGrant | None: ...
 
     async def release(self, call_id: str) -> None: ...
@@ -63,10 +64,9 @@ class CallCharging:
         """A paid SIP leg is about to be placed: reserve the first minute of the call's paid
         legs (again: a no-op)."""
         kind = TARIFFS.get(live.shape)
-        if self.billing is not None and kind is not None:
+        if self.billing is not None and kind is not None and live.tariff is None:
             legs = len(PAID[live.shape])
-            await self.billing.hold(live.account, live.sid, kind, legs, self.owner)
-            live.held = True
+            live.tariff = await self.billing.hold(live.account, live.sid, kind, legs, self.owner)
 
     async def release(self, call_id: str) -> None:
         """A call that held a reservation failed to start."""
@@ -80,8 +80,9 @@ class CallCharging:
         if self.billing is None or kind is None:
             return None
         after_minutes = round(after_s / 60.0)
+        tariff = live.tariff or await self.billing.tariff(live.account, kind)
         grant = await self.billing.grant(
-            live.account, live.sid, kind, legs, self.owner, after_minutes
+            live.account, live.sid, tariff, legs, self.owner, after_minutes
         )
         if grant is not None and grant.final:
             log.info("call %s: talk time capped at %d min by the balance", live.sid, grant.minutes)
@@ -97,7 +98,7 @@ class CallCharging:
         roles = record_roles(live)
         for index, role in enumerate(roles):
             release = live.sid if index == len(roles) - 1 else None
-            await self.close_record(self.record(live, role, ended=True), release)
+            await self.close_record(self.record(live, role, ended=True), release, live.tariff)
         if not roles:
             await self.release(live.sid)
 
@@ -109,14 +110,18 @@ class CallCharging:
         except Exception:  # not fatal: the record is inserted at its end instead
             log.exception("call %s: record not opened", record.id)
 
-    async def close_record(self, record: CallRecord, release: str | None) -> bool:
-        """Close and charge ``record``, dropping the reservation ``release`` with it; False if
-        it was closed before (by another node) or could not be written."""
+    async def close_record(
+        self, record: CallRecord, release: str | None, tariff: Tariff | None = None
+    ) -> bool:
+        """Close and charge ``record`` at ``tariff`` (None: its account's tariff now, for a
+        record another life of lwork opened), dropping the reservation ``release`` with it;
+        False if it was closed before (by another node) or could not be written."""
         if self.records is None:
             return False
         try:
-            tariff = None
-            if self.billing is not None and record.tariff_kind is not None:
+            if self.billing is None or record.tariff_kind is None:
+                tariff = None
+            elif tariff is None:
                 tariff = await self.billing.tariff(record.account, record.tariff_kind)
             charge = await self.records.close(record, tariff, self._wall(), release=release)
         except Exception:  # the database failed: keep the record in the log, for the operator

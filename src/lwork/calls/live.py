@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from lwork.billing.rating import Tariff
 from lwork.calls.boundary import PhoneLeg
 from lwork.calls.bridge import CALLEE, CALLER, LOCAL, PHONE, REMOTE, Bridge, Shape
 from lwork.media.ng.client import CallStats
@@ -62,8 +63,9 @@ class LiveCall:
     """When each leg answered (wall clock): where its record's meter starts."""
     rang: bool = False
     """The other side has rung or answered (the call's set-up time is counted)."""
-    held: bool = False
-    """A reservation of the balance is held for the call."""
+    tariff: Tariff | None = None
+    """The tariff a reservation of the balance is held at (None: none held yet): the call is
+    granted talk time and charged at it, the tariff when it was authorised."""
     invited: bool = False
     """An invitation or a warning may wait in a mailbox (taken back at the end)."""
     stats: CallStats | None = None

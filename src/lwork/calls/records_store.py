@@ -14,13 +14,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from lwork.billing.ledger import LedgerStore
+from lwork.billing.ledger import LedgerStore, lock_balance
+from lwork.billing.ledger import charge as ledger_charge
 from lwork.billing.rating import Charge, Tariff, billable_minutes
-from lwork.billing.reservations import ReservationStore
+from lwork.billing.reservations import release_in
 from lwork.calls.records import CallRecord, Quality
 from lwork.storage.tables import cdr_outbox, cdrs, reservations
 
@@ -44,65 +45,17 @@ class RecordStore:
 
     async def open(self, record: CallRecord, owner: str, now: float) -> None:
         """Insert the record of a leg that has just answered, open (no end yet)."""
-        async with self._engine.begin() as conn:
-            await conn.execute(cdrs.insert().values(
-                **_identity(record), minutes=0, cost=0, end_reason="", owner=owner,
-                heartbeat_at=now, dialog=record.dialog))  # fmt: skip
+        await self._ledger.units.run(_open, record, owner, now)
 
     async def close(
         self, record: CallRecord, tariff: Tariff | None, now: float, release: str | None = None
     ) -> Charge | None:
         """Close ``record`` (insert it closed if it was never opened) and charge it at
         ``tariff`` (None: free); drop the reservation ``release``. None: closed before."""
-        assert record.ended_at is not None
-        minutes = billable_minutes(record.ended_at - record.answered_at) if (
-            record.answered_at is not None and tariff is not None) else 0  # fmt: skip
-        closing: dict[str, Any] = {
-            "ended_at": record.ended_at, "billsec": record.billsec, "minutes": minutes,
-            "end_reason": record.end_reason[:64], "sip_status": record.sip_status,
-            **_quality(record.quality), "heartbeat_at": None, "dialog": None,
-        }  # fmt: skip
-        charge = Charge()
-        paid = tariff is not None and minutes > 0
         try:
-            async with self._engine.begin() as conn:
-                # The balance first (the lock every change of the account queues on), then the
-                # claim: a second closer waits here and then finds the record closed.
-                if paid:
-                    assert tariff is not None
-                    # Minutes valid at the answer pay the call (the cap came from them).
-                    before = await self._ledger.locked_balance(
-                        conn, record.account, now, at=record.answered_at
-                    )
-                    charge = tariff.charge(before, minutes)
-                closing |= {
-                    "cost": charge.minutes if tariff is not None and tariff.pays_minutes
-                    else charge.cents,
-                    "charge_coins": charge.coins, "charge_gift_coins": charge.gift_coins,
-                    "charge_minutes": charge.minutes,
-                    "forgiven": charge.forgiven_cents + charge.forgiven_minutes,
-                }  # fmt: skip
-                claimed = 0
-                if record.answered_at is not None:
-                    result = await conn.execute(
-                        update(cdrs)
-                        .where(cdrs.c.id == record.id, cdrs.c.ended_at.is_(None))
-                        .values(**closing)
-                    )
-                    claimed = result.rowcount
-                if not claimed:  # never opened (unanswered, or the open failed): IntegrityError
-                    await conn.execute(cdrs.insert().values(**_identity(record), **closing))
-                if paid:  # if it was closed already, this raises too
-                    await self._ledger.apply_charge(
-                        conn, record.account, "cdr:" + record.id, before, charge,
-                        f"{minutes} min to {record.callee}", now, at=record.answered_at,
-                    )  # fmt: skip
-                if release is not None:
-                    await ReservationStore.release_in(conn, release)
-                if self._outbox:
-                    await conn.execute(cdr_outbox.insert().values(
-                        cdr_id=record.id, uuid=record.account, created_at=now, attempts=0,
-                        next_at=now))  # fmt: skip
+            charge = await self._ledger.units.run(
+                _close, record, tariff, now, release, self._outbox
+            )
         except IntegrityError:
             log.info("record %s was closed before", record.id)
             return None
@@ -147,6 +100,62 @@ class RecordStore:
         )
         async with self._engine.connect() as conn:
             return [dict(row._mapping) for row in await conn.execute(query)]
+
+
+def _open(conn: Connection, record: CallRecord, owner: str, now: float) -> None:
+    conn.execute(cdrs.insert().values(
+        **_identity(record), minutes=0, cost=0, end_reason="", owner=owner, heartbeat_at=now,
+        dialog=record.dialog))  # fmt: skip
+
+
+def _close(
+    conn: Connection,
+    record: CallRecord,
+    tariff: Tariff | None,
+    now: float,
+    release: str | None,
+    outbox: bool,
+) -> Charge:
+    assert record.ended_at is not None
+    minutes = billable_minutes(record.ended_at - record.answered_at) if (
+        record.answered_at is not None and tariff is not None) else 0  # fmt: skip
+    closing: dict[str, Any] = {
+        "ended_at": record.ended_at, "billsec": record.billsec, "minutes": minutes,
+        "end_reason": record.end_reason[:64], "sip_status": record.sip_status,
+        **_quality(record.quality), "heartbeat_at": None, "dialog": None,
+    }  # fmt: skip
+    charge = Charge()
+    paid = tariff is not None and minutes > 0
+    # The balance first (the lock every change of the account queues on), then the claim: a
+    # second closer waits here and then finds the record closed.
+    if paid:
+        assert tariff is not None
+        # Minutes valid at the answer pay the call (the cap came from them).
+        before = lock_balance(conn, record.account, now, at=record.answered_at)
+        charge = tariff.charge(before, minutes)
+    closing |= {
+        "cost": charge.minutes if tariff is not None and tariff.pays_minutes else charge.cents,
+        "charge_coins": charge.coins, "charge_gift_coins": charge.gift_coins,
+        "charge_minutes": charge.minutes,
+        "forgiven": charge.forgiven_cents + charge.forgiven_minutes,
+    }  # fmt: skip
+    claimed = 0
+    if record.answered_at is not None:
+        result = conn.execute(
+            update(cdrs).where(cdrs.c.id == record.id, cdrs.c.ended_at.is_(None)).values(**closing)
+        )
+        claimed = result.rowcount
+    if not claimed:  # never opened (unanswered, or the open failed): IntegrityError if closed
+        conn.execute(cdrs.insert().values(**_identity(record), **closing))
+    if paid:  # if it was closed already, this raises too
+        ledger_charge(conn, record.account, "cdr:" + record.id, before, charge,
+                      f"{minutes} min to {record.callee}", now, at=record.answered_at)  # fmt: skip
+    if release is not None:
+        release_in(conn, release)
+    if outbox:
+        queued = {"cdr_id": record.id, "uuid": record.account, "created_at": now}
+        conn.execute(cdr_outbox.insert().values(**queued, attempts=0, next_at=now))
+    return charge
 
 
 def _orphaned(table: Any, owner: str, node: str, cutoff: float) -> Any:

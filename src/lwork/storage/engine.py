@@ -9,7 +9,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -27,19 +27,23 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         # A fixed set of connections: SQLite serialises writers anyway, and overflow
         # connections (each an aiosqlite thread) would be opened and closed under load.
         engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:
-            # WAL lets readers run while one writer commits; busy_timeout waits out a writer
-            # instead of failing with "database is locked".
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=5000")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
+        sqlite_pragmas(engine.sync_engine)
         return engine
     return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+
+
+def sqlite_pragmas(engine: Engine) -> None:
+    """Every SQLite connection ``engine`` opens gets lwork's pragmas."""
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:
+        # WAL lets readers run while one writer commits; busy_timeout waits out a writer
+        # instead of failing with "database is locked".
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
 
 
 def sqlite_hot_path(engine: AsyncEngine) -> SqliteThread | None:
