@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,62 +12,20 @@ import pytest
 from lwork.app import build_app
 
 from conftest import make_settings
-from fakes.servers import free_port
+from fakes.nodes import PWD, Node, register_and_login, start_node, wait_ready
 from fakes.sms_gateway import SmsGateway
 
-PWD = "e10adc3949ba59abbe56e057f20f883e"
 PHONE = "13800138000"
 
 
-class Node:
-    def __init__(self, url: str, process: subprocess.Popen[bytes]) -> None:
-        self.url = url
-        self.process = process
-
-
-def start_node(name: str, tmp: Path, env: dict[str, str]) -> Node:
-    port = free_port()
-    log = open(tmp / f"{name}.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lwork", "serve", "--port", str(port)],
-        env={**os.environ, **env, "LWORK_NODE": name, "LWORK_DATA_DIR": str(tmp / name)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    return Node(f"http://127.0.0.1:{port}", process)
-
-
-async def wait_ready(client: httpx.AsyncClient, node: Node, tmp: Path, name: str) -> None:
-    for _ in range(300):
-        if node.process.poll() is not None:
-            raise AssertionError((tmp / f"{name}.log").read_text())
-        try:
-            if (await client.get(node.url + "/readyz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("node did not become ready: " + (tmp / f"{name}.log").read_text())
-
-
 @pytest.fixture
-async def gateway() -> AsyncIterator[SmsGateway]:
-    from fakes.servers import serve_asgi
-
-    gateway = SmsGateway()
-    async with serve_asgi(gateway.app()) as base:
-        gateway.url = base + "/send"
-        yield gateway
-
-
-@pytest.fixture
-def env(postgres_url: str, redis_url: str, gateway: SmsGateway) -> Iterator[dict[str, str]]:
+def env(postgres_url: str, redis_url: str, sms_gateway: SmsGateway) -> Iterator[dict[str, str]]:
     yield {
         "LWORK_DATABASE__URL": postgres_url,
         "LWORK_BUS__URL": redis_url,
         "LWORK_SECRET_KEY": "shared-secret-of-both-nodes",
         "LWORK_SMS__PROVIDER": "http",
-        "LWORK_SMS__GATEWAY_URL": gateway.url,
+        "LWORK_SMS__GATEWAY_URL": sms_gateway.url,
         "LWORK_SMS__RESEND_INTERVAL_S": "0",
         "LWORK_AUTH__ARGON2_MEMORY_KIB": "8192",
         "LWORK_AUTH__ARGON2_TIME_COST": "1",
@@ -80,7 +35,7 @@ def env(postgres_url: str, redis_url: str, gateway: SmsGateway) -> Iterator[dict
 
 
 async def test_events_kicks_and_presence_cross_nodes(
-    env: dict[str, str], gateway: SmsGateway, tmp_path: Path, postgres_url: str, redis_url: str
+    env: dict[str, str], sms_gateway: SmsGateway, tmp_path: Path, postgres_url: str, redis_url: str
 ) -> None:
     nodes = [start_node(name, tmp_path, env) for name in ("n1", "n2")]
     try:
@@ -93,7 +48,7 @@ async def test_events_kicks_and_presence_cross_nodes(
             await client.post(
                 one.url + "/lwork/sms/auth_code", json={"uuid": PHONE, "type": "register"}
             )
-            code = gateway.last_code(PHONE)
+            code = sms_gateway.last_code(PHONE)
             r = await client.post(
                 two.url + "/lwork/mobile/register",
                 json={
@@ -126,7 +81,7 @@ async def test_events_kicks_and_presence_cross_nodes(
             # an event raised on another node reaches the poll held on node 1
             first = await held_on(one)
             settings = make_settings(
-                tmp_path / "n3", postgres_url, gateway.url, bus={"url": redis_url}
+                tmp_path / "n3", postgres_url, sms_gateway.url, bus={"url": redis_url}
             )
             app, services = build_app(settings)
             async with app.router.lifespan_context(app):
@@ -182,22 +137,8 @@ async def test_events_kicks_and_presence_cross_nodes(
             node.process.wait(15)
 
 
-async def register_and_login(
-    client: httpx.AsyncClient, node: Node, gateway: SmsGateway, phone: str, device: str
-) -> None:
-    await client.post(node.url + "/lwork/sms/auth_code", json={"uuid": phone, "type": "register"})
-    body = {"uuid": phone, "device_id": device, "auth_code": gateway.last_code(phone),
-            "pwd": PWD, "group_id": "common"}  # fmt: skip
-    assert (await client.post(node.url + "/lwork/mobile/register", json=body)).json() == {
-        "status": "ok"
-    }
-    login = {"acc": phone, "pwd": PWD, "device_id": device}
-    r = await client.post(node.url + "/lwork/mobile/login", json=login)
-    assert r.json()["status"] == "ok"
-
-
 async def test_a_call_is_served_by_its_own_node_whichever_node_is_asked(
-    env: dict[str, str], gateway: SmsGateway, tmp_path: Path
+    env: dict[str, str], sms_gateway: SmsGateway, tmp_path: Path
 ) -> None:
     env = {**env, "LWORK_CALLS__FORWARD_TIMEOUT_S": "0.5", "LWORK_PUSH__HOLD_S": "2"}
     nodes = [start_node(name, tmp_path, env) for name in ("n1", "n2")]
@@ -207,8 +148,8 @@ async def test_a_call_is_served_by_its_own_node_whichever_node_is_asked(
             for name, node in zip(("n1", "n2"), nodes, strict=True):
                 await wait_ready(client, node, tmp_path, name)
             one, two = nodes
-            await register_and_login(client, one, gateway, alice, "alice-phone")
-            await register_and_login(client, two, gateway, bob, "bob-phone")
+            await register_and_login(client, one, sms_gateway, alice, "alice-phone")
+            await register_and_login(client, two, sms_gateway, bob, "bob-phone")
             m = "/lwork/mobile/"
 
             async def on(node: Node, path: str, body: dict[str, object]) -> dict[str, object]:

@@ -20,6 +20,13 @@ class Forbidden(HttpError):
     reason = "forbidden"
 
 
+class NotReady(HttpError):
+    """The database does not answer: a load balancer takes the node out until it does."""
+
+    status_code = 503
+    reason = "service_not_available"
+
+
 class MetricsAccess:
     """Who may read ``/metrics``: loopback always; a listed address or network; a bearer of the
     token; anyone when ``public``. Pure: the client address and bearer come from the request."""
@@ -51,8 +58,11 @@ def operational_routes(
         return {"status": "ok"}
 
     async def readyz(req: ApiRequest) -> Reply:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # whatever the database's failure, this node cannot serve
+            raise NotReady(type(exc).__name__) from exc
         return {"status": "ok"}
 
     async def metrics(req: ApiRequest) -> Reply:

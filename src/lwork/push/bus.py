@@ -11,12 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 import msgspec
 
 log = logging.getLogger("lwork.bus")
+
+
+class BusUnavailable(Exception):
+    """The bus did not take a message or answer a question: Redis is down or unreachable.
+    What it carried is a hint (the mailboxes are the truth), so callers go on without it."""
 
 
 class _Message(msgspec.Struct, frozen=True, tag_field="kind"):
@@ -149,8 +154,10 @@ class RedisBus:
 
     def __init__(self, url: str, channel: str = "lwork:bus") -> None:
         import redis.asyncio as redis
+        from redis.exceptions import RedisError
 
         self._redis = redis.Redis.from_url(url)
+        self._redis_error = RedisError
         self._channel = channel
         self._handlers: list[Handler] = []
         self._reader: asyncio.Task[None] | None = None
@@ -161,21 +168,32 @@ class RedisBus:
     def subscribe(self, handler: Handler) -> None:
         self._handlers.append(handler)
 
+    @contextlib.asynccontextmanager
+    async def _reaching(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except self._redis_error as exc:
+            raise BusUnavailable(str(exc)) from exc
+
     async def publish(self, message: BusMessage) -> None:
-        await self._redis.publish(self._channel, msgspec.json.encode(message))
+        async with self._reaching():
+            await self._redis.publish(self._channel, msgspec.json.encode(message))
 
     def _held_key(self, device: str) -> str:
         return f"lwork:held:{device}"
 
     async def mark_held(self, device: str, poll_id: str, ttl_s: float) -> None:
-        await self._redis.set(self._held_key(device), poll_id, px=int(ttl_s * 1000))
+        async with self._reaching():
+            await self._redis.set(self._held_key(device), poll_id, px=int(ttl_s * 1000))
 
     async def unmark_held(self, device: str, poll_id: str) -> None:
         # Only our own mark: a newer poll on another node may have replaced it meanwhile.
-        await self._redis.eval(_DELETE_IF_EQUAL, 1, self._held_key(device), poll_id)
+        async with self._reaching():
+            await self._redis.eval(_DELETE_IF_EQUAL, 1, self._held_key(device), poll_id)
 
     async def is_held(self, device: str) -> bool:
-        return bool(await self._redis.exists(self._held_key(device)))
+        async with self._reaching():
+            return bool(await self._redis.exists(self._held_key(device)))
 
     async def start(self) -> None:
         self._reader = asyncio.create_task(self._read_forever(), name="redis-bus")

@@ -11,12 +11,25 @@ client goes away. The registry registers a poll
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 
-from lwork.push.bus import Bus, BusMessage, Kick, Replaced, Resync, SessionEnded, Wake
+from lwork.push.bus import (
+    Bus,
+    BusMessage,
+    BusUnavailable,
+    Kick,
+    Replaced,
+    Resync,
+    SessionEnded,
+    Wake,
+)
 from lwork.push.mailbox import Pending
+
+log = logging.getLogger("lwork.push")
 
 
 class Outcome(enum.Enum):
@@ -97,14 +110,21 @@ class PollRegistry:
         if older is not None:
             older.end(Outcome.REPLACED)
             self.replaced += 1
-        await self._bus.mark_held(device, poll.poll_id, self._hold_s + 5)
-        await self._bus.publish(Replaced(device, poll.poll_id))
+        try:
+            await self._bus.mark_held(device, poll.poll_id, self._hold_s + 5)
+            await self._bus.publish(Replaced(device, poll.poll_id))
+        except BusUnavailable as exc:
+            # Held here all the same: this node's events reach it, and when the bus returns
+            # (Resync) it reads its mailbox for the others' (a poll on another node of the same
+            # device is replaced at the latest when its hold ends).
+            log.warning("poll of %s held without the bus: %s", device, exc)
         return poll
 
     async def close(self, poll: HeldPoll) -> None:
         if self._held.get(poll.device) is poll:
             del self._held[poll.device]
-            await self._bus.unmark_held(poll.device, poll.poll_id)
+            with contextlib.suppress(BusUnavailable):  # the mark expires with its TTL
+                await self._bus.unmark_held(poll.device, poll.poll_id)
 
     def _on_message(self, message: BusMessage) -> None:
         match message:

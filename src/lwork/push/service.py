@@ -15,7 +15,7 @@ from typing import Any
 
 from lwork.accounts.live_sessions import LiveSessions
 from lwork.accounts.store import AccountStore
-from lwork.push.bus import Bus, Kick, SessionEnded, Wake
+from lwork.push.bus import Bus, BusUnavailable, Kick, SessionEnded, Wake
 from lwork.push.mailbox import Mailbox, device_key
 from lwork.push.providers import PushMessage, PushProvider, PushTarget
 from lwork.telemetry import Telemetry
@@ -75,8 +75,15 @@ class PushService:
         ttl = self._policy.invite_ttl_s if kind == "call" else self._policy.account_event_ttl_s
         key = device_key(uuid, session.device_id)
         event_id = await self._mailbox.put(key, event, self._wall(), ttl, call_id)
-        await self._bus.publish(Wake(key, event_id, event))
-        if not await self._bus.is_held(key):
+        try:
+            await self._bus.publish(Wake(key, event_id, event))
+            held = await self._bus.is_held(key)
+        except BusUnavailable as exc:
+            # The event waits in the mailbox: a poll held on another node reads it when the
+            # bus returns (Resync). Whether one is held is unknown, so the push wakes the phone.
+            log.warning("event %s for %s: the bus is down (%s); queued only", event_id, key, exc)
+            held = False
+        if not held:
             self._push_later(uuid, session.device_id, event, kind, ttl)
         return event_id
 
