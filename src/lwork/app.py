@@ -441,6 +441,8 @@ def build_app(
                 keeper.end_dialog = trunk.end_persisted
                 log.info("SIP trunk on %s:%d toward %s", *sip_address, settings.sip.proxy_host)
             sweep = AccountSweep([calls], accounts.inactive_among, settings.calls.account_sweep_s)
+            if relay.child is not None:
+                relay.child.on_restart = calls.relay_restarted
             side = CallSide(relay=relay, calls=calls, sip_address=sip_address)
             edge = edge_over(side)
             services.call_side = side

@@ -293,6 +293,39 @@ async def test_a_call_the_relay_no_longer_knows_is_ended(server_factory) -> None
         assert (await alice.status(sid))["peer_status"] == "release"
 
 
+def _relay_child() -> int:
+    """The built-in relay's process, a child of this test process (``relay_mode: process``)."""
+    for task in os.scandir(f"/proc/{os.getpid()}/task"):
+        for child in open(f"{task.path}/children").read().split():
+            with contextlib.suppress(FileNotFoundError):
+                if b"lwork.media.relay" in open(f"/proc/{child}/cmdline", "rb").read():
+                    return int(child)
+    raise AssertionError("no relay process")
+
+
+async def test_a_relay_killed_mid_call_ends_its_calls_and_the_next_call_works(  # type: ignore[no-untyped-def]
+    server_factory,
+) -> None:
+    """Issue 17's chaos: kill -9 the built-in relay during an answered call."""
+    settings = {"push": {"hold_s": 0.5}, "calls": {"p2p_fallback_s": 30},
+                "media": {"relay_mode": "process"}}  # fmt: skip
+    async with server_factory(**settings) as server, two_apps(server) as (alice, bob):
+        sid, _, _ = await answered_call(alice, bob)
+        os.kill(_relay_child(), 9)
+        assert await eventually(lambda: server.services.calls.active == 0, 10)
+        assert (await alice.status(sid))["peer_status"] == "release"
+        for _ in range(100):  # the record is closed just after the call leaves the engine
+            rows = await server.services.records.rows(ALICE, 0, time.time() + 1)
+            if rows and rows[0]["end_reason"]:
+                break
+            await asyncio.sleep(0.05)
+        assert [(row["id"], row["end_reason"]) for row in rows] == [(sid, "relay_lost")]
+        # the relay is back (restarted on its ng port): a new call is answered through it
+        assert await eventually(lambda: server.services.calls.active == 0, 1)
+        again, _, _ = await answered_call(alice, bob)
+        assert (await alice.status(again))["peer_status"] == "p2p_hookoff"
+
+
 async def test_fallback_to_the_real_phone_without_a_trunk(server_factory) -> None:  # type: ignore[no-untyped-def]
     settings = {"push": {"hold_s": 0.5}, "calls": {"p2p_fallback_s": 0.5}}
     async with server_factory(**settings) as server, two_apps(server) as (alice, bob):

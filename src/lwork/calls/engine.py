@@ -267,6 +267,12 @@ class CallEngine:
             await self.push.cancel_call(live.sid)
         await self.charging.settle(live)
 
+    def relay_restarted(self) -> None:
+        """The relay restarted and lost its calls: end them now (``relay_lost``), rather than
+        when an app next reads its status; a callback has no app reading it, and its carrier
+        legs would otherwise be billed until they time out."""
+        self.spawn(self.refresher.every(list(self.calls.values())))
+
     def _relay_lost(self, live: LiveCall) -> None:
         """The relay no longer knows this call (it restarted, or timed the media out): end it,
         rather than show the apps a call with no audio until they hang up."""

@@ -70,6 +70,13 @@ class StatsRefresher:
         """Refresh ``active.stats`` at once (a timer about to end a silent call)."""
         await self._refresh([active])
 
+    async def every(self, calls: list[LiveCall]) -> None:
+        """Refresh all of ``calls`` now, in batches (the relay restarted: find what it lost)."""
+        size = self.batch_size
+        await asyncio.gather(
+            *(self._refresh(calls[i : i + size]) for i in range(0, len(calls), size))
+        )
+
     async def _flush_later(self, done: asyncio.Future[None]) -> None:
         try:
             await asyncio.sleep(self.batch_delay_s)

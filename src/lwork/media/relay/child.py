@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 
 from lwork.media.relay.config import RelayConfig
 
@@ -41,6 +42,8 @@ class RelayChild:
         self.config = config
         self.port = 0
         self.restarts = 0
+        self.on_restart: Callable[[], None] | None = None
+        """Told after each restart: the calls the dead relay carried are gone."""
         self._process: asyncio.subprocess.Process | None = None
         self._watcher: asyncio.Task[None] | None = None
 
@@ -85,6 +88,8 @@ class RelayChild:
             log.warning(
                 "media relay restarted (%d so far); the calls it carried are gone", self.restarts
             )
+            if self.on_restart is not None:
+                self.on_restart()
 
 
 async def _spawn(config: RelayConfig) -> tuple[asyncio.subprocess.Process, int]:
