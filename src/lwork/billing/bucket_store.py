@@ -33,7 +33,7 @@ def buckets_of(conn: Connection, uuid: str, at: float | None = None) -> list[Buc
     ]
 
 
-async def grant(conn: AsyncConnection, grants: Sequence[tuple[str, str, Grant]]) -> None:
+def grant(conn: Connection, grants: Sequence[tuple[str, str, Grant]]) -> None:
     """New buckets: (account, the crediting ledger ref, its dated minutes) each, in one
     statement."""
     rows = [
@@ -42,7 +42,7 @@ async def grant(conn: AsyncConnection, grants: Sequence[tuple[str, str, Grant]])
         for uuid, ref, item in grants if item.minutes > 0
     ]  # fmt: skip
     if rows:
-        await conn.execute(minute_buckets.insert(), rows)
+        conn.execute(minute_buckets.insert(), rows)
 
 
 def take(conn: Connection, uuid: str, minutes: int, at: float) -> int:

@@ -108,37 +108,8 @@ class LedgerStore:
         await self.apply_credits(conn, [Credit(uuid, ref, balance, note, now, grants)])
 
     async def apply_credits(self, conn: AsyncConnection, credits: Sequence[Credit]) -> None:
-        """Several credits in the caller's transaction, with one statement per table whatever
-        their number (a batch of paid orders); IntegrityError if a ``ref`` was applied before.
-        A credit never reads the balance: adding is the same whatever it was."""
-        if not credits:
-            return
-        buckets: list[tuple[str, str, Grant]] = []
-        for credit in credits:
-            minutes = credit.balance.minutes
-            dated = undated(minutes, credit.at) if credit.grants is None else list(credit.grants)
-            if granted(dated) != minutes:
-                raise ValueError(f"buckets of {granted(dated)} minutes for {minutes}")
-            buckets += [(credit.uuid, credit.ref, item) for item in dated]
-        await conn.execute(ledger.insert(), [
-            {"uuid": c.uuid, "ref": c.ref, "kind": "credit", "forgiven": 0, "note": c.note,
-             "created_at": c.at, "minutes": c.balance.minutes, "coins": c.balance.coins,
-             "gift_coins": c.balance.gift_coins}
-            for c in credits
-        ])  # fmt: skip
-        # Accounts in one order, so two transactions crediting the same accounts cannot each
-        # hold a lock the other waits for (PostgreSQL).
-        by_account = sorted(credits, key=lambda c: c.uuid)
-        await conn.execute(self._ensure_balance, [
-            {"uuid": uuid, "coins": 0, "gift_coins": 0, "minutes": 0, "updated_at": at}
-            for uuid, at in {c.uuid: c.at for c in by_account}.items()
-        ])  # fmt: skip
-        await conn.execute(_ADD_COINS, [
-            {"b_uuid": c.uuid, "b_coins": c.balance.coins, "b_gift": c.balance.gift_coins,
-             "b_at": c.at}
-            for c in by_account
-        ])  # fmt: skip
-        await bucket_store.grant(conn, buckets)
+        """``add_credits`` in the caller's async transaction."""
+        await conn.run_sync(add_credits, credits)
 
     async def charged_since(self, uuid: str, since: float) -> Balance:
         """What charges took from the account since ``since`` (positive amounts)."""
@@ -156,6 +127,40 @@ class LedgerStore:
     ) -> Balance:
         """``lock_balance`` in the caller's async transaction."""
         return await conn.run_sync(lock_balance, uuid, now, at)
+
+
+def add_credits(conn: Connection, credits: Sequence[Credit]) -> None:
+    """Several credits in the caller's transaction, with one statement per table whatever
+    their number (a batch of paid orders); IntegrityError if a ``ref`` was applied before.
+    A credit never reads the balance: adding is the same whatever it was."""
+    if not credits:
+        return
+    buckets: list[tuple[str, str, Grant]] = []
+    for credit in credits:
+        minutes = credit.balance.minutes
+        dated = undated(minutes, credit.at) if credit.grants is None else list(credit.grants)
+        if granted(dated) != minutes:
+            raise ValueError(f"buckets of {granted(dated)} minutes for {minutes}")
+        buckets += [(credit.uuid, credit.ref, item) for item in dated]
+    conn.execute(ledger.insert(), [
+        {"uuid": c.uuid, "ref": c.ref, "kind": "credit", "forgiven": 0, "note": c.note,
+         "created_at": c.at, "minutes": c.balance.minutes, "coins": c.balance.coins,
+         "gift_coins": c.balance.gift_coins}
+        for c in credits
+    ])  # fmt: skip
+    # Accounts in one order, so two transactions crediting the same accounts cannot each hold
+    # a lock the other waits for (PostgreSQL).
+    by_account = sorted(credits, key=lambda c: c.uuid)
+    conn.execute(_ENSURE_BALANCE[conn.dialect.name], [
+        {"uuid": uuid, "coins": 0, "gift_coins": 0, "minutes": 0, "updated_at": at}
+        for uuid, at in {c.uuid: c.at for c in by_account}.items()
+    ])  # fmt: skip
+    conn.execute(_ADD_COINS, [
+        {"b_uuid": c.uuid, "b_coins": c.balance.coins, "b_gift": c.balance.gift_coins,
+         "b_at": c.at}
+        for c in by_account
+    ])  # fmt: skip
+    bucket_store.grant(conn, buckets)
 
 
 def lock_balance(conn: Connection, uuid: str, now: float, at: float | None = None) -> Balance:

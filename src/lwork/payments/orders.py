@@ -89,7 +89,7 @@ class OrderStore:
         self._counted = counted
         self._ledger = ledger_store
         self._catalogue = catalogue
-        self._settlements = Settlements(engine, ledger_store, self._package_grants, counted)
+        self._settlements = Settlements(ledger_store, self._package_grants, counted)
 
     async def create(
         self, uuid: str, uuid_raw: str, product: Product, pay_type: str, now: float, ttl_s: float,

@@ -7,6 +7,8 @@ notifications that arrive while a batch is being written wait for the next one, 
 written with a fixed number of statements whatever its size: the orders are read (and locked)
 together, each notification is decided in turn in memory, and the changes are written with one
 ``executemany`` per table. A notification is acknowledged only after its batch has committed.
+A batch's transaction is one unit of work (``storage.units``): on SQLite, one hop to the hot
+path's thread.
 
 Should a batch fail (another transaction credited one of its trades in between, on PostgreSQL),
 each of its notifications is settled again alone, so one bad notification never refuses the
@@ -22,11 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection, bindparam, select, update
 
 from lwork.billing.buckets import Grant
-from lwork.billing.ledger import Credit, LedgerStore
+from lwork.billing.ledger import Credit, LedgerStore, add_credits
 from lwork.billing.rating import Balance
 from lwork.payments.provider import Notice
 from lwork.storage.tables import ledger, orders
@@ -166,12 +167,10 @@ class Settlements:
 
     def __init__(
         self,
-        engine: AsyncEngine,
         ledger_store: LedgerStore,
         package_grants: PackageGrants,
         counted: OrderCounter,
     ) -> None:
-        self._engine = engine
         self._counted = counted
         self._ledger = ledger_store
         self._package_grants = package_grants
@@ -217,18 +216,7 @@ class Settlements:
             _fail(item, exc)
 
     async def _write_batch(self, batch: list[Pending]) -> None:
-        async with self._engine.begin() as conn:
-            rows = await self._locked_orders(conn, batch)
-            paid = [item for item in batch if item.notice.event == "paid"]
-            refs = {ref_of(item.provider, item.notice.trade_no) for item in paid}
-            credited = await _credited(conn, refs)
-            outcome = decide(batch, rows, credited, self._package_grants)
-            if outcome.orders:
-                await conn.execute(_WRITE_ORDER, [
-                    {"b_payid": payid, **{f"b_{name}": row[name] for name in _ORDER_COLUMNS}}
-                    for payid, row in sorted(outcome.orders.items())
-                ])  # fmt: skip
-            await self._ledger.apply_credits(conn, outcome.credits)
+        outcome = await self._ledger.units.run(_settle_batch, batch, self._package_grants)
         for item, settled in zip(batch, outcome.settled, strict=True):
             entered = _ENTERED.get(settled)
             if entered is not None:
@@ -236,26 +224,40 @@ class Settlements:
             if not item.done.done():
                 item.done.set_result(settled)
 
-    async def _locked_orders(
-        self, conn: AsyncConnection, batch: list[Pending]
-    ) -> dict[str, dict[str, Any]]:
-        """The batch's orders, locked until the commit, in payid order (so two nodes' batches
-        take their locks in one order). SQLite: a write first takes its one write lock, so no
-        other writer changes them between this read and the batch's writes."""
-        payids = sorted({item.notice.payid for item in batch})
-        if self._engine.dialect.name == "sqlite":
-            await conn.execute(
-                update(orders).where(orders.c.payid.in_(payids)).values(updated_at=orders.c.updated_at)
-            )  # fmt: skip
-        query = select(orders).where(orders.c.payid.in_(payids)).order_by(orders.c.payid)
-        result = await conn.execute(query.with_for_update())
-        return {row.payid: dict(row._mapping) for row in result}
+
+def _settle_batch(conn: Connection, batch: list[Pending], grants: PackageGrants) -> Outcome:
+    """The batch's transaction, one unit of work (``storage.units``): lock its orders, decide
+    each notification in order, write what changed with one statement per table."""
+    rows = _locked_orders(conn, batch)
+    paid = [item for item in batch if item.notice.event == "paid"]
+    credited = _credited(conn, {ref_of(item.provider, item.notice.trade_no) for item in paid})
+    outcome = decide(batch, rows, credited, grants)
+    if outcome.orders:
+        conn.execute(_WRITE_ORDER, [
+            {"b_payid": payid, **{f"b_{name}": row[name] for name in _ORDER_COLUMNS}}
+            for payid, row in sorted(outcome.orders.items())
+        ])  # fmt: skip
+    add_credits(conn, outcome.credits)
+    return outcome
 
 
-async def _credited(conn: AsyncConnection, refs: set[str]) -> set[str]:
+def _locked_orders(conn: Connection, batch: list[Pending]) -> dict[str, dict[str, Any]]:
+    """The batch's orders, locked until the commit, in payid order (so two nodes' batches take
+    their locks in one order). SQLite: a write first takes its one write lock, so no other
+    writer changes them between this read and the batch's writes."""
+    payids = sorted({item.notice.payid for item in batch})
+    if conn.dialect.name == "sqlite":
+        conn.execute(
+            update(orders).where(orders.c.payid.in_(payids)).values(updated_at=orders.c.updated_at)
+        )
+    query = select(orders).where(orders.c.payid.in_(payids)).order_by(orders.c.payid)
+    return {row.payid: dict(row._mapping) for row in conn.execute(query.with_for_update())}
+
+
+def _credited(conn: Connection, refs: set[str]) -> set[str]:
     if not refs:
         return set()
-    result = await conn.execute(select(ledger.c.ref).where(ledger.c.ref.in_(sorted(refs))))
+    result = conn.execute(select(ledger.c.ref).where(ledger.c.ref.in_(sorted(refs))))
     return {str(ref) for ref in result.scalars()}
 
 
