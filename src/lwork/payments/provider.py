@@ -40,6 +40,27 @@ class Notice:
     """A field the provider checks that names another app or merchant: the order is flagged."""
 
 
+@dataclass(frozen=True, slots=True)
+class RefundNotice:
+    """A verified notice that a provider gave money of a paid order back, or failed to."""
+
+    payid: str
+    """The order ("" when only ``trade_no`` names it)."""
+    trade_no: str
+    """The payment's trade number, which finds the order when ``payid`` is empty."""
+    refund_nos: tuple[str, ...]
+    """The numbers naming this refund (ours, ``out_refund_no``/``out_biz_no``, and the
+    provider's own): a refund already recorded under any of them changes nothing."""
+    money_fen: int
+    """What this refund gives back; 0: the whole price."""
+    cumulative: bool = False
+    """``money_fen`` is everything refunded so far (Alipay's ``refund_fee``), not this
+    refund's own share: the share is what exceeds what was taken back before."""
+    succeeded: bool = True
+    """False: the refund failed or was closed (WeChat's ``REFUND.ABNORMAL``/``CLOSED``): the
+    credit stays and a refund of ours waiting for it is marked failed."""
+
+
 class NotVerified(Exception):
     """A notification that cannot be believed (bad signature, malformed, wrong shape)."""
 
@@ -99,7 +120,7 @@ class Provider(Protocol):
         """The fields ``get_payid`` adds for the app's payment SDK."""
         ...
 
-    def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice:
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice | RefundNotice:
         """The notification's meaning; NotVerified when it cannot be believed."""
         ...
 
