@@ -267,6 +267,8 @@ async def test_a_refund_that_fails_at_wechat_leaves_the_credit(world: World, end
     [row] = await refund_rows(w, payid)
     assert (row.state, row.coins_taken) == ("failed", 0)
     assert await debits(w) == 0
+    if ending == "ABNORMAL":
+        return  # WeChat keeps the money held for the abnormal refund: not refundable anew
     # The operator may refund it again: a new refund, under a new number
     w.fake.refund_status = "SUCCESS"
     second = await boss_refund(w, payid, "r-2", later=1)

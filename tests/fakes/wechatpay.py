@@ -113,8 +113,11 @@ class FakeWechatPay:
             return self._reply(404, {"code": "RESOURCE_NOT_EXISTS", "message": "订单不存在"})
         no = request["out_refund_no"]
         if no not in self.refunds:
+            # A CLOSED refund gave nothing back; an ABNORMAL one still holds its money (the
+            # merchant retries it through WeChat's abnormal-refund API, not a new refund).
             given = sum(r["amount"]["refund"] for r in self.refunds.values()
-                        if r["out_trade_no"] == request["out_trade_no"])  # fmt: skip
+                        if r["out_trade_no"] == request["out_trade_no"]
+                        and r["status"] != "CLOSED")  # fmt: skip
             if given + request["amount"]["refund"] > paid["amount"]["total"]:
                 return self._reply(400, {"code": "INVALID_REQUEST", "message": "超过可退金额"})
             self.refunds[no] = {
