@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import sqlite3
@@ -253,6 +255,34 @@ async def test_a_processing_refund_is_taken_back_once_when_wechat_says_it_succee
         answer["refund_no"], "done", 300)  # fmt: skip
 
 
+async def test_a_refund_whose_answer_was_lost_is_completed_by_wechats_notice(
+    world: World,
+) -> None:
+    w = world
+    payid = await paid_order(w)
+    w.fake.refund_status, w.fake.lose_refund_answers = "PROCESSING", True
+    boss = BossClient(w.server.url, "billing", BOSS_SECRET)
+    try:
+        fields = {"request_id": "r-1", "payid": payid, "reason": "buyer asked"}
+        r = await boss.send(boss.signed("refund", fields, timestamp=int(time.time())))
+    finally:
+        await boss.close()
+    assert r.status_code == 503  # WeChat took it, its answer never came
+    [row] = await refund_rows(w, payid)
+    assert (row.state, await coins(w.server, w.auth)) == ("asked", 300)
+    notice = w.fake.finish_refund(row.refund_no, "SUCCESS")  # the notice comes first
+    assert (await w.notify(notice)).status_code == 204
+    assert await coins(w.server, w.auth) == 0
+    # The operator's retry finds it done: WeChat is not asked again, nothing more taken
+    w.fake.lose_refund_answers = False
+    asked = len(w.fake.refund_requests)
+    answer = await boss_refund(w, payid, "r-1", later=1)
+    assert (answer["refund_no"], answer["refund_state"]) == (row.refund_no, "done")
+    assert len(w.fake.refund_requests) == asked
+    assert await coins(w.server, w.auth) == 0
+    assert await debits(w) == 1
+
+
 @pytest.mark.parametrize("ending", ["ABNORMAL", "CLOSED"])
 async def test_a_refund_that_fails_at_wechat_leaves_the_credit(world: World, ending: str) -> None:
     w = world
@@ -298,6 +328,30 @@ async def test_a_second_refund_in_wechats_platform_takes_its_own_share(world: Wo
     assert (await w.notify(too_much)).status_code == 204
     assert await coins(w.server, w.auth) == 150
     assert [r.money for r in await refund_rows(w, payid)] == [1000, 500]
+
+
+async def test_a_wechat_refund_notice_never_touches_another_providers_order(
+    server_factory: Callable[..., Any],
+) -> None:
+    secret = "staging-secret-0123456789"
+    async with started(server_factory, test={"enabled": True, "secret": secret}) as w:
+        body = {"uuid": PHONE, "device_id": "d", "product_id": "coins_300", "pay_type": "test"}
+        payid = (await w.server.post("/lwork/mobile/get_payid", body, headers=w.auth)).json()[
+            "payid"
+        ]
+        paid = json.dumps({"payid": payid, "money": "30.00", "trade_no": "T-test"}).encode()
+        mac = hmac.new(secret.encode(), paid, hashlib.sha256).hexdigest()
+        r = await w.server.client.post(w.server.url + "/lwork/pay/notify/test", content=paid,
+                                       headers={"X-Lwork-Signature": mac})  # fmt: skip
+        assert r.text == "success" and await coins(w.server, w.auth) == 300
+        notice = w.fake.notification({
+            "mchid": MCH_ID, "out_trade_no": payid, "transaction_id": "4200000000000000001",
+            "out_refund_no": "console-1", "refund_id": "50300000001", "refund_status": "SUCCESS",
+            "amount": {"total": 3000, "refund": 3000, "payer_total": 3000, "payer_refund": 3000},
+        }, event="REFUND.SUCCESS")  # fmt: skip
+        assert (await w.notify(notice)).status_code == 204  # acknowledged, and logged
+        assert await coins(w.server, w.auth) == 300
+        assert await state(w.server, payid) == ("paid", None)
 
 
 async def test_an_oversized_notification_is_413_in_wechats_error_form(world: World) -> None:

@@ -61,6 +61,8 @@ class FakeWechatPay:
         self.refunds: dict[str, dict[str, Any]] = {}
         """Refunds by out_refund_no, as the refund API answers them."""
         self.refund_requests: list[dict[str, Any]] = []
+        self.lose_refund_answers = False
+        """Take a refund, then answer 500 as if the answer were lost on the way."""
         self.refund_status = "SUCCESS"
         """How a new refund is answered: ``SUCCESS``, or ``PROCESSING`` (the money moves
         later, and ``finish_refund`` tells of it)."""
@@ -125,6 +127,8 @@ class FakeWechatPay:
                 "transaction_id": paid["transaction_id"], "out_trade_no": request["out_trade_no"],
                 "status": self.refund_status, "amount": request["amount"],
             }  # fmt: skip
+        if self.lose_refund_answers:
+            return self._reply(500, {"code": "SYSTEM_ERROR", "message": "系统错误"})
         return self._reply(200, self.refunds[no])
 
     def finish_refund(self, out_refund_no: str, status: str = "SUCCESS") -> bytes:

@@ -111,14 +111,16 @@ class Refunds:
             return await self._pending(ask.refund_no, result.provider_refund_no, now)
         return await self._completed(payid, ask.refund_no, result.provider_refund_no, now)
 
-    async def announced(self, notice: RefundNotice, payid: str, reason: str,
+    async def announced(self, pay_type: str, notice: RefundNotice, payid: str, reason: str,
                         now: float) -> Refunded | None:  # fmt: skip
-        """The provider tells of a refund: one of ours it accepted before (completed now, or
+        """``pay_type`` tells of a refund: one of ours it accepted before (completed now, or
         failed), or one made at the provider (recorded, and its share taken back). Once
         however often it is told; None when nothing was taken back."""
         names = {name for name in notice.refund_nos if name}
         async with self._engine.begin() as conn:
             order = await _locked_order(conn, payid)
+            if order.pay_type != pay_type:  # a provider speaks only of the orders it took
+                raise RefundRefused("unknown_payid", f"{payid} was not paid by {pay_type}")
             rows = await _refunds_of(conn, payid)
             known = [r for r in rows if r.refund_no in names or r.provider_refund_no in names]
             if not notice.succeeded:

@@ -170,7 +170,7 @@ class PaymentService:
             return
         reason = f"refunded by {pay_type}" if notice.succeeded else f"{pay_type}: refund failed"
         try:
-            done = await self.refunds.announced(notice, payid, reason, self._wall())
+            done = await self.refunds.announced(pay_type, notice, payid, reason, self._wall())
         except RefundRefused as exc:
             log.warning("%s refunded order %s: %s", pay_type, payid, exc)
             return
