@@ -305,6 +305,11 @@ async def test_a_refund_that_fails_at_wechat_leaves_the_credit(world: World, end
     assert second["refund_no"] != answer["refund_no"]
     assert (second["refund_state"], second["coins_taken"]) == ("done", 300)
     assert await coins(w.server, w.auth) == 0
+    # A stray success of the first after all takes nothing beyond the whole credit
+    await w.server.services.billing.ledger.credit(PHONE, "credit:more", Balance(coins=50000),
+                                                  None, time.time())  # fmt: skip
+    assert (await w.notify(w.fake.finish_refund(answer["refund_no"]))).status_code == 204
+    assert await coins(w.server, w.auth) == 500
 
 
 async def test_a_second_refund_in_wechats_platform_takes_its_own_share(world: World) -> None:

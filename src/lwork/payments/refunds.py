@@ -240,7 +240,10 @@ class Refunds:
             select(func.coalesce(func.sum(refunds.c.money), 0))
             .where(refunds.c.payid == order.payid, refunds.c.state == "done")
         ) or 0)  # fmt: skip
-        after = before + int(row.money)
+        # Capped at the price: a refund of ours that failed and succeeded after all, once
+        # the order was refunded anew, takes back nothing beyond the whole credit.
+        before = min(before, order.money)
+        after = min(before + int(row.money), order.money)
 
         def share(credit: int) -> int:
             return int(credit * after // order.money - credit * before // order.money)
