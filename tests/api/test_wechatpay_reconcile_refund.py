@@ -283,6 +283,35 @@ async def test_a_refund_whose_answer_was_lost_is_completed_by_wechats_notice(
     assert await debits(w) == 1
 
 
+@pytest.mark.parametrize("ending", ["SUCCESS", "CLOSED"])
+async def test_a_pending_refund_whose_notice_was_lost_is_finished_by_reconciliation(
+    world: World, ending: str
+) -> None:
+    w = world
+    payid = await paid_order(w)
+    w.fake.refund_status = "PROCESSING"
+    answer = await boss_refund(w, payid, "r-1")
+    assert await reconcile(w) == {}  # accepted just now: its notice is awaited
+    async with w.server.services.engine.begin() as conn:  # time passes
+        await conn.execute(update(refunds).values(updated_at=refunds.c.updated_at - 601))
+    assert await reconcile(w) == {"refund_pending": 1}  # WeChat still processing
+    assert await coins(w.server, w.auth) == 300
+    async with w.server.services.engine.begin() as conn:
+        await conn.execute(update(refunds).values(updated_at=refunds.c.updated_at - 601))
+    w.fake.finish_refund(answer["refund_no"], ending)  # its notice is lost
+    outcome = "refund_done" if ending == "SUCCESS" else "refund_failed"
+    assert await reconcile(w) == {outcome: 1}
+    assert f"GET /v3/refund/domestic/refunds/{answer['refund_no']}" in w.fake.requests
+    assert await coins(w.server, w.auth) == (0 if ending == "SUCCESS" else 300)
+    [row] = await refund_rows(w, payid)
+    assert row.state == ("done" if ending == "SUCCESS" else "failed")
+    # the notice coming at last, and the next rounds, change nothing more
+    notice = w.fake.finish_refund(answer["refund_no"], ending)
+    assert (await w.notify(notice)).status_code == 204
+    assert await reconcile(w) == {}
+    assert await debits(w) == (1 if ending == "SUCCESS" else 0)
+
+
 @pytest.mark.parametrize("ending", ["ABNORMAL", "CLOSED"])
 async def test_a_refund_that_fails_at_wechat_leaves_the_credit(world: World, ending: str) -> None:
     w = world

@@ -6,10 +6,10 @@ platform key (``Wechatpay-Serial/-Timestamp/-Nonce/-Signature``), opens App orde
 (``SUCCESS``, ``NOTPAY``, ``USERPAYING``, ``CLOSED``, ...), takes refunds by ``out_refund_no``
 (a repeat refunds nothing more and answers the refund as it stands: ``SUCCESS`` or, as for
 most real refunds, ``PROCESSING`` until it ends ``SUCCESS``, ``ABNORMAL`` or ``CLOSED`` with
-a ``REFUND.*`` notification), and posts notifications whose resource is
-AEAD_AES_256_GCM-encrypted with the API v3 key, sending each again until acknowledged with 200
-or 204. It plays the documented errors: ``SYSTEM_ERROR`` (500), ``ORDER_NOT_EXIST`` (404), a
-forged reply.
+a ``REFUND.*`` notification) and answers a refund's query by ``out_refund_no``, and posts
+notifications whose resource is AEAD_AES_256_GCM-encrypted with the API v3 key, sending each
+again until acknowledged with 200 or 204. It plays the documented errors: ``SYSTEM_ERROR``
+(500), ``ORDER_NOT_EXIST`` (404), a forged reply.
 
 The signature layouts below are written from the documentation, not imported from lwork."""
 
@@ -94,6 +94,12 @@ class FakeWechatPay:
                 return self._reply(200, found)
             if request.url.path == "/v3/refund/domestic/refunds":
                 return self._refund(json.loads(body))
+            if request.url.path.startswith("/v3/refund/domestic/refunds/"):
+                refund = self.refunds.get(request.url.path.rsplit("/", 1)[1])
+                if refund is None:
+                    gone = {"code": "RESOURCE_NOT_EXISTS", "message": "退款单不存在"}
+                    return self._reply(404, gone)
+                return self._reply(200, refund)
             return self._reply(404, {"code": "NOT_FOUND", "message": "no such API"})
 
         return Starlette(routes=[Route("/{path:path}", handle, methods=["GET", "POST"])])

@@ -28,6 +28,7 @@ from lwork.payments.provider import (
     Ack,
     NewOrder,
     Notice,
+    NotSupported,
     NotVerified,
     ProviderUnavailable,
     RefundNotice,
@@ -193,6 +194,9 @@ class AlipayProvider:
         if answer.get("sub_code") in RETRY_LATER:
             raise ProviderUnavailable(_error(answer))
         return RefundResult(request.refund_no, "", request.money_fen, "failed", _error(answer))
+
+    async def refund_state(self, refund_no: str) -> RefundResult | None:
+        raise NotSupported("refunds here are done or refused when asked, never left pending")
 
     def accepted(self) -> Ack:
         return Ack(200, b"success")

@@ -133,6 +133,12 @@ class Provider(Protocol):
         """Ask the provider to give money back; NotSupported, or ProviderUnavailable."""
         ...
 
+    async def refund_state(self, refund_no: str) -> RefundResult | None:
+        """What the provider says now of a refund it accepted and had not finished (WeChat's
+        PROCESSING), for when its notice is lost; ``None`` when it knows no such refund.
+        NotSupported where refunds are never left pending; ProviderUnavailable."""
+        ...
+
     def accepted(self) -> Ack: ...
 
     def refused(self, status: int) -> Ack:

@@ -111,6 +111,54 @@ class Refunds:
             return await self._pending(ask.refund_no, result.provider_refund_no, now)
         return await self._completed(payid, ask.refund_no, result.provider_refund_no, now)
 
+    async def pending(self, updated_before: float, limit: int) -> list[tuple[str, str, str]]:
+        """Refunds accepted and not finished since ``updated_before``: (payid, refund number,
+        pay type), oldest first."""
+        query = (
+            select(refunds.c.payid, refunds.c.refund_no, orders.c.pay_type)
+            .join(orders, orders.c.payid == refunds.c.payid)
+            .where(refunds.c.state == "pending", refunds.c.updated_at < updated_before)
+            .order_by(refunds.c.updated_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [(r.payid, r.refund_no, r.pay_type) for r in (await conn.execute(query)).all()]
+
+    async def settle_pending(self, payid: str, refund_no: str, now: float) -> str:
+        """Ask the provider how a pending refund stands (its notice may have been lost) and
+        finish it from the answer: ``done``, ``failed``, or still ``pending``."""
+        order = await self._order(payid)
+        provider = self._providers.get(order.pay_type)
+        if provider is None:
+            return "pending"
+        try:
+            result = await provider.refund_state(refund_no)
+        except NotSupported:
+            return "pending"
+        if result is None or result.state == "pending":
+            if result is None:
+                log.warning("refund %s of %s: %s knows no such refund", refund_no, payid,
+                            order.pay_type)  # fmt: skip
+            await self._touch(refund_no, now)  # asked again a round later, not at once
+            return "pending"
+        if result.state == "failed":
+            await self._failed(refund_no, result.reason, now)
+            return "failed"
+        await self._completed(payid, refund_no, result.provider_refund_no, now)
+        return "done"
+
+    async def _order(self, payid: str) -> Any:
+        async with self._engine.connect() as conn:
+            return (await conn.execute(select(orders).where(orders.c.payid == payid))).one()
+
+    async def _touch(self, refund_no: str, now: float) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(refunds)
+                .where(refunds.c.refund_no == refund_no, refunds.c.state == "pending")
+                .values(updated_at=now)
+            )
+
     async def announced(self, pay_type: str, notice: RefundNotice, payid: str, reason: str,
                         now: float) -> Refunded | None:  # fmt: skip
         """``pay_type`` tells of a refund: one of ours it accepted before (completed now, or

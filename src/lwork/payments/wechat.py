@@ -166,6 +166,21 @@ class WechatProvider:
         reason = f"{reply.body.get('code')} {reply.body.get('message', '')}".strip()[:200]
         return RefundResult(request.refund_no, "", request.money_fen, "failed", reason)
 
+    async def refund_state(self, refund_no: str) -> RefundResult | None:
+        reply = await self._gateway.call("GET", f"/v3/refund/domestic/refunds/{refund_no}")
+        if reply.status == 404:
+            return None
+        if reply.status != 200:
+            raise ProviderUnavailable(f"refund query: HTTP {reply.status} {reply.body.get('code')}")
+        amount = reply.body.get("amount")
+        money = _fen(amount.get("refund") if isinstance(amount, dict) else None)
+        if reply.body.get("out_refund_no") != refund_no or money is None:
+            raise ProviderUnavailable(f"refund query for {refund_no} answered another refund")
+        state = REFUND_STATES.get(str(reply.body.get("status")), "pending")
+        reason = "" if state != "failed" else f"refund {reply.body.get('status')}"
+        return RefundResult(refund_no, str(reply.body.get("refund_id", ""))[:64], money, state,
+                            reason)  # fmt: skip
+
     def accepted(self) -> Ack:
         return Ack(204, b"")
 
