@@ -32,10 +32,9 @@ class Notice:
     trade_no: str
     """The provider's own number for the payment: the ledger row's reference."""
     money_fen: int
-    event: Literal["paid", "closed", "pending", "refunded"]
-    """``pending``: the buyer has not paid yet (nothing changes); ``refunded``: the provider
-    gave the money back on its own (the App Store's refunds), ``payid`` may be empty and the
-    order is found by ``trade_no``."""
+    event: Literal["paid", "closed", "pending"]
+    """``pending``: the buyer has not paid yet (nothing changes). Money given back is a
+    :class:`RefundNotice`, never a Notice: settling one as a payment would credit it."""
     mismatch: str | None = None
     """A field the provider checks that names another app or merchant: the order is flagged."""
 
