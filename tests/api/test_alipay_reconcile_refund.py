@@ -378,6 +378,39 @@ async def test_a_partial_refund_in_alipays_console_takes_its_share(world: World)
     assert (await state(w.server, payid))[0] == "refunded"
 
 
+async def test_a_second_partial_refund_in_alipays_console_takes_its_share_again(
+    world: World,
+) -> None:
+    """refund_fee is all refunded so far: each new out_biz_no takes back what it adds, once,
+    whatever order the notices come in and however often."""
+    w = world
+    payid = await paid_order(w)
+    assert await refund_notice(w, payid, "10.00", "TRADE_SUCCESS", "console-a") == "success"
+    assert await coins(w.server, w.auth) == 200
+    assert await refund_notice(w, payid, "15.00", "TRADE_SUCCESS", "console-b") == "success"
+    assert await coins(w.server, w.auth) == 150  # 5.00 more: 50 coins more
+    for biz_no, refunded in (("console-a", "10.00"), ("console-b", "15.00")):  # again: nothing
+        assert await refund_notice(w, payid, refunded, "TRADE_SUCCESS", biz_no) == "success"
+    assert await coins(w.server, w.auth) == 150
+    # the rest, the trade closes: the whole credit is back, not a coin more
+    assert await refund_notice(w, payid, "30.00", "TRADE_CLOSED", "console-c") == "success"
+    assert await coins(w.server, w.auth) == 0
+    async with w.server.services.engine.connect() as conn:
+        rows = (await conn.execute(select(refunds).where(refunds.c.payid == payid)
+                                   .order_by(refunds.c.created_at))).all()  # fmt: skip
+        debits = (await conn.execute(select(ledger.c.coins).where(ledger.c.kind == "refund")
+                                     .order_by(ledger.c.id))).scalars().all()  # fmt: skip
+    assert [(r.money, r.state, r.provider_refund_no) for r in rows] == [
+        (1000, "done", "console-a"), (500, "done", "console-b"), (1500, "done", "console-c"),
+    ]  # fmt: skip
+    assert list(debits) == [-10000, -5000, -15000]
+    assert (await state(w.server, payid))[0] == "refunded"
+    # The operator's refund of the order answers the refunds made: nothing asked of Alipay
+    r = await w.refund(payid)
+    assert r.status_code == 200 and r.json()["refund_no"] == rows[0].refund_no
+    assert "alipay.trade.refund" not in w.gateway.calls
+
+
 async def test_the_notice_of_our_own_refund_takes_nothing_more(world: World) -> None:
     w = world
     payid = await paid_order(w)

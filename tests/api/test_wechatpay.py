@@ -7,6 +7,7 @@ amount, settles a lost notification by querying, and refunds through the API."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import secrets
 import time
@@ -55,24 +56,35 @@ class World:
         return await self.fake.post(self.server.url + NOTIFY, body, headers)
 
 
+def wechat_settings(fake: FakeWechatPay, merchant: Any, api_url: str) -> dict[str, Any]:
+    return {
+        "enabled": True, "app_id": APP_ID, "mch_id": MCH_ID,
+        "merchant_serial_no": MERCHANT_SERIAL, "merchant_private_key": private_pem(merchant),
+        "api_v3_key": fake.api_v3_key.decode(),
+        "platform_keys": {PLATFORM_SERIAL: public_pem(fake.key)},
+        "notify_url": "https://pay.example.com/lwork/pay/notify/wechat", "api_url": api_url,
+        "timeout_s": 5,
+    }  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def started(factory: Callable[..., Any], **payments: Any) -> AsyncIterator[World]:
+    """The server with WeChat Pay enabled against a fresh fake (``payments``: more of the
+    section, such as the reconciliation's timing), and an account logged in."""
+    merchant = new_key()
+    fake = FakeWechatPay(merchant.public_key(), secrets.token_hex(16).encode())
+    async with serve_asgi(fake.app()) as api_url:
+        wechat = wechat_settings(fake, merchant, api_url)
+        boss = {"keys": {"billing": [BOSS_SECRET]}, "allowed_sources": ["127.0.0.0/8"]}
+        async with factory(payments={"wechat": wechat, **payments}, boss=boss,
+                           billing={"signup_gift_coins": 0}) as server:  # fmt: skip
+            yield World(server, fake, await login(server), merchant.public_key())
+
+
 @pytest.fixture
 async def world(server_factory: Callable[..., Any]) -> AsyncIterator[World]:
-    merchant = new_key()
-    api_v3_key = secrets.token_hex(16).encode()
-    fake = FakeWechatPay(merchant.public_key(), api_v3_key)
-    async with serve_asgi(fake.app()) as api_url:
-        wechat = {
-            "enabled": True, "app_id": APP_ID, "mch_id": MCH_ID,
-            "merchant_serial_no": MERCHANT_SERIAL, "merchant_private_key": private_pem(merchant),
-            "api_v3_key": api_v3_key.decode(),
-            "platform_keys": {PLATFORM_SERIAL: public_pem(fake.key)},
-            "notify_url": "https://pay.example.com/lwork/pay/notify/wechat", "api_url": api_url,
-            "timeout_s": 5,
-        }  # fmt: skip
-        boss = {"keys": {"billing": [BOSS_SECRET]}, "allowed_sources": ["127.0.0.0/8"]}
-        async with server_factory(payments={"wechat": wechat}, boss=boss,
-                                  billing={"signup_gift_coins": 0}) as server:  # fmt: skip
-            yield World(server, fake, await login(server), merchant.public_key())
+    async with started(server_factory) as w:
+        yield w
 
 
 async def test_an_order_gets_signed_app_parameters_and_its_payment_credits_once(
@@ -142,8 +154,10 @@ async def test_unbelievable_notifications_are_refused_and_never_credited(world: 
         ({"mchid": "1900000999"}, "mchid '1900000999' is not ours"),
         ({"appid": "wx0000000000000000"}, "appid 'wx0000000000000000' is not ours"),
         ({"amount": {"total": 1, "currency": "CNY"}}, "paid 1 fen for an order of 3000 fen"),
+        ({"amount": {"total": 3000, "currency": "USD"}}, "amount.currency 'USD' is not CNY"),
+        ({"amount": {"total": 3000}}, "amount.currency 'None' is not CNY"),
     ],
-    ids=["merchant", "app", "amount"],
+    ids=["merchant", "app", "amount", "currency", "no-currency"],
 )
 async def test_a_payment_for_another_merchant_app_or_amount_is_flagged(
     world: World, override: dict[str, Any], why: str
@@ -198,6 +212,10 @@ async def test_a_refund_goes_through_wechat_and_takes_the_coins_back(world: Worl
     assert (r.json()["refund_state"], r.json()["coins_taken"]) == ("done", 300)
     [refund] = w.fake.refunds.values()
     assert refund["amount"] == {"refund": 3000, "total": 3000, "currency": "CNY"}
+    # WeChat tells this address how a refund ends (REFUND.SUCCESS, or ABNORMAL / CLOSED)
+    assert w.fake.refund_requests[0]["notify_url"] == (
+        "https://pay.example.com/lwork/pay/notify/wechat"
+    )
     assert refund["out_refund_no"] == r.json()["refund_no"]
     assert await coins(w.server, w.auth) == 0
 

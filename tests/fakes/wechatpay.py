@@ -2,10 +2,14 @@
 socket. It checks the merchant's signature on every request (``Authorization:
 WECHATPAY2-SHA256-RSA2048 …``) with the merchant's public key, signs every reply with its
 platform key (``Wechatpay-Serial/-Timestamp/-Nonce/-Signature``), opens App orders
-(``prepay_id``), answers queries by ``out_trade_no`` and refunds by ``out_refund_no`` (a repeat
-refunds nothing more), and posts notifications whose resource is AEAD_AES_256_GCM-encrypted
-with the API v3 key, sending each again until acknowledged with 200 or 204. It plays the
-documented errors: ``SYSTEM_ERROR`` (500), ``ORDER_NOT_EXIST`` (404), a forged reply.
+(``prepay_id``), answers queries by ``out_trade_no`` in each documented ``trade_state``
+(``SUCCESS``, ``NOTPAY``, ``USERPAYING``, ``CLOSED``, ...), takes refunds by ``out_refund_no``
+(a repeat refunds nothing more and answers the refund as it stands: ``SUCCESS`` or, as for
+most real refunds, ``PROCESSING`` until it ends ``SUCCESS``, ``ABNORMAL`` or ``CLOSED`` with
+a ``REFUND.*`` notification) and answers a refund's query by ``out_refund_no``, and posts
+notifications whose resource is AEAD_AES_256_GCM-encrypted with the API v3 key, sending each
+again until acknowledged with 200 or 204. It plays the documented errors: ``SYSTEM_ERROR``
+(500), ``ORDER_NOT_EXIST`` (404), a forged reply.
 
 The signature layouts below are written from the documentation, not imported from lwork."""
 
@@ -55,6 +59,13 @@ class FakeWechatPay:
         self.transactions: dict[str, dict[str, Any]] = {}
         """Paid (or closed) transactions by out_trade_no."""
         self.refunds: dict[str, dict[str, Any]] = {}
+        """Refunds by out_refund_no, as the refund API answers them."""
+        self.refund_requests: list[dict[str, Any]] = []
+        self.lose_refund_answers = False
+        """Take a refund, then answer 500 as if the answer were lost on the way."""
+        self.refund_status = "SUCCESS"
+        """How a new refund is answered: ``SUCCESS``, or ``PROCESSING`` (the money moves
+        later, and ``finish_refund`` tells of it)."""
         self.system_error = False
         self.forge_replies = False
         self.requests: list[str] = []
@@ -83,6 +94,12 @@ class FakeWechatPay:
                 return self._reply(200, found)
             if request.url.path == "/v3/refund/domestic/refunds":
                 return self._refund(json.loads(body))
+            if request.url.path.startswith("/v3/refund/domestic/refunds/"):
+                refund = self.refunds.get(request.url.path.rsplit("/", 1)[1])
+                if refund is None:
+                    gone = {"code": "RESOURCE_NOT_EXISTS", "message": "退款单不存在"}
+                    return self._reply(404, gone)
+                return self._reply(200, refund)
             return self._reply(404, {"code": "NOT_FOUND", "message": "no such API"})
 
         return Starlette(routes=[Route("/{path:path}", handle, methods=["GET", "POST"])])
@@ -98,21 +115,44 @@ class FakeWechatPay:
                               padding.PKCS1v15(), hashes.SHA256())  # fmt: skip
 
     def _refund(self, request: dict[str, Any]) -> Response:
+        self.refund_requests.append(request)
         paid = self.transactions.get(request["out_trade_no"])
         if paid is None or paid["trade_state"] != "SUCCESS":
             return self._reply(404, {"code": "RESOURCE_NOT_EXISTS", "message": "订单不存在"})
         no = request["out_refund_no"]
         if no not in self.refunds:
+            # A CLOSED refund gave nothing back; an ABNORMAL one still holds its money (the
+            # merchant retries it through WeChat's abnormal-refund API, not a new refund).
             given = sum(r["amount"]["refund"] for r in self.refunds.values()
-                        if r["out_trade_no"] == request["out_trade_no"])  # fmt: skip
+                        if r["out_trade_no"] == request["out_trade_no"]
+                        and r["status"] != "CLOSED")  # fmt: skip
             if given + request["amount"]["refund"] > paid["amount"]["total"]:
                 return self._reply(400, {"code": "INVALID_REQUEST", "message": "超过可退金额"})
             self.refunds[no] = {
                 "refund_id": "5030" + secrets.token_hex(12), "out_refund_no": no,
                 "transaction_id": paid["transaction_id"], "out_trade_no": request["out_trade_no"],
-                "status": "SUCCESS", "amount": request["amount"],
+                "status": self.refund_status, "amount": request["amount"],
             }  # fmt: skip
+        if self.lose_refund_answers:
+            return self._reply(500, {"code": "SYSTEM_ERROR", "message": "系统错误"})
         return self._reply(200, self.refunds[no])
+
+    def finish_refund(self, out_refund_no: str, status: str = "SUCCESS") -> bytes:
+        """A refund answered PROCESSING ends (``SUCCESS``, ``ABNORMAL``, ``CLOSED``): its
+        state changes and WeChat's ``REFUND.<status>`` notification is returned to be posted."""
+        refund = self.refunds[out_refund_no]
+        refund["status"] = status
+        paid = self.transactions[refund["out_trade_no"]]
+        amount = refund["amount"]
+        return self.notification({
+            "mchid": MCH_ID, "out_trade_no": refund["out_trade_no"],
+            "transaction_id": paid["transaction_id"], "out_refund_no": out_refund_no,
+            "refund_id": refund["refund_id"], "refund_status": status,
+            "success_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+            "user_received_account": "支付用户零钱",
+            "amount": {"total": amount["total"], "refund": amount["refund"],
+                       "payer_total": amount["total"], "payer_refund": amount["refund"]},
+        }, event=f"REFUND.{status}")  # fmt: skip
 
     def _reply(self, status: int, answer: dict[str, Any]) -> Response:
         body = json.dumps(answer, ensure_ascii=False).encode()
@@ -130,9 +170,10 @@ class FakeWechatPay:
     # what the buyer and WeChat do
 
     def pay(self, payid: str, state: str = "SUCCESS", **override: Any) -> dict[str, Any]:
-        """The buyer pays the opened order (or it reaches ``state``)."""
+        """The buyer pays the opened order (or it reaches ``state``: ``NOTPAY`` and
+        ``USERPAYING`` name no transaction yet, ``CLOSED`` none ever)."""
         order = self.orders[payid]
-        transaction = {
+        transaction: dict[str, Any] = {
             "appid": APP_ID, "mchid": MCH_ID, "out_trade_no": payid,
             "transaction_id": "4200" + secrets.token_hex(12), "trade_type": "APP",
             "trade_state": state, "trade_state_desc": "支付成功", "bank_type": "OTHERS",
@@ -140,23 +181,30 @@ class FakeWechatPay:
             "payer": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"},
             "amount": {"total": order["amount"]["total"], "payer_total": order["amount"]["total"],
                        "currency": "CNY", "payer_currency": "CNY"},
-            **override,
         }  # fmt: skip
+        if state != "SUCCESS":
+            for paid_only in ("transaction_id", "success_time", "payer", "bank_type"):
+                del transaction[paid_only]
+            transaction["trade_state_desc"] = {
+                "NOTPAY": "订单未支付", "USERPAYING": "用户支付中", "CLOSED": "订单已关闭",
+            }.get(state, state)  # fmt: skip
+        transaction.update(override)
         self.transactions[payid] = transaction
         return transaction
 
     def notification(self, transaction: dict[str, Any], event: str = "TRANSACTION.SUCCESS",
                      key: bytes | None = None) -> bytes:  # fmt: skip
         nonce = secrets.token_hex(6)  # 12 bytes, as WeChat's
+        kind = "refund" if event.startswith("REFUND.") else "transaction"
         sealed = AESGCM(key or self.api_v3_key).encrypt(
-            nonce.encode(), json.dumps(transaction).encode(), b"transaction"
+            nonce.encode(), json.dumps(transaction).encode(), kind.encode()
         )
         return json.dumps({
             "id": secrets.token_hex(18), "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
             "resource_type": "encrypt-resource", "event_type": event, "summary": "支付成功",
-            "resource": {"original_type": "transaction", "algorithm": "AEAD_AES_256_GCM",
+            "resource": {"original_type": kind, "algorithm": "AEAD_AES_256_GCM",
                          "ciphertext": base64.b64encode(sealed).decode(),
-                         "associated_data": "transaction", "nonce": nonce},
+                         "associated_data": kind, "nonce": nonce},
         }).encode()  # fmt: skip
 
     async def post(self, url: str, body: bytes, headers: dict[str, str] | None = None,

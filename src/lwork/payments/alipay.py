@@ -28,8 +28,10 @@ from lwork.payments.provider import (
     Ack,
     NewOrder,
     Notice,
+    NotSupported,
     NotVerified,
     ProviderUnavailable,
+    RefundNotice,
     RefundRequest,
     RefundResult,
 )
@@ -113,7 +115,7 @@ class AlipayProvider:
         params["sign"] = base64.b64encode(signature).decode()
         return {"alipay_order": "&".join(f"{k}={quote_plus(v)}" for k, v in params.items())}
 
-    def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice:
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice | RefundNotice:
         try:
             params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True,
                                     strict_parsing=True))  # fmt: skip
@@ -129,7 +131,7 @@ class AlipayProvider:
             raise NotVerified("bad or missing sign") from exc
         return self._notice(params)
 
-    def _notice(self, params: dict[str, str]) -> Notice:
+    def _notice(self, params: dict[str, str]) -> Notice | RefundNotice:
         payid, trade_no = params.get("out_trade_no", ""), params.get("trade_no", "")
         if not (0 < len(payid) <= 32 and 0 < len(trade_no) <= 64):
             raise NotVerified("out_trade_no or trade_no missing or too long")
@@ -143,13 +145,15 @@ class AlipayProvider:
         if params.get("refund_fee") and status in PAID | {"TRADE_CLOSED"} and mismatch is None:
             # A refund, ours or one made in Alipay's merchant console, is announced on the
             # payment's notify_url: the trade stays TRADE_SUCCESS after a partial refund and
-            # becomes TRADE_CLOSED after a full one; refund_fee is all refunded so far and
-            # out_biz_no names the refund (our out_request_no, or Alipay's trade_no).
+            # becomes TRADE_CLOSED after a full one; refund_fee is all refunded so far (so a
+            # second partial refund's share is what it adds) and out_biz_no names the refund
+            # (our out_request_no, or the console's own number).
             refunded = _fen(params, "refund_fee")
             if refunded > fen:
                 raise NotVerified("refund_fee is more than total_amount")
             refund_no = params.get("out_biz_no") or trade_no
-            return Notice(payid, refund_no[:64], int(refunded), "refunded")
+            return RefundNotice(payid, trade_no, (refund_no[:64],), int(refunded),
+                                cumulative=True)  # fmt: skip
         event: Literal["paid", "closed", "pending"]
         if status in PAID:
             event = "paid"
@@ -168,10 +172,13 @@ class AlipayProvider:
         fields = {k: str(v) for k, v in answer.items() if isinstance(v, (str, int, float))}
         # The query names no app or seller: those were checked when the order was opened.
         fields |= {"app_id": self._settings.app_id, "seller_id": self._settings.seller_id}
+        fields.pop("refund_fee", None)  # a query tells of the payment; refunds come as notices
         try:
-            return self._notice(fields)
+            notice = self._notice(fields)
         except NotVerified as exc:
             raise ProviderUnavailable(f"alipay.trade.query answered {exc.reason}") from exc
+        assert isinstance(notice, Notice)  # without refund_fee it is the payment's
+        return notice
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         biz = {
@@ -187,6 +194,9 @@ class AlipayProvider:
         if answer.get("sub_code") in RETRY_LATER:
             raise ProviderUnavailable(_error(answer))
         return RefundResult(request.refund_no, "", request.money_fen, "failed", _error(answer))
+
+    async def refund_state(self, refund_no: str) -> RefundResult | None:
+        raise NotSupported("refunds here are done or refused when asked, never left pending")
 
     def accepted(self) -> Ack:
         return Ack(200, b"success")

@@ -25,6 +25,7 @@ from lwork.payments.provider import (
     Notice,
     NotSupported,
     NotVerified,
+    RefundNotice,
     RefundRequest,
     RefundResult,
 )
@@ -87,13 +88,14 @@ class AppleProvider:
             extra["app_account_token"] = str(token)
         return extra
 
-    def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice:
-        """A ``REFUND`` is a ``refunded`` notice for its transaction; anything else is
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice | RefundNotice:
+        """A ``REFUND`` is a refund notice for its transaction; anything else is
         ``pending`` here (``PaymentService`` reads ``notification`` itself, and credits a
         ``ONE_TIME_CHARGE`` against its order as the app's own post is)."""
         kind, transaction = self.notification(body)
         if transaction is not None and kind == "REFUND":
-            return Notice("", transaction.transaction_id, 0, "refunded")
+            number = transaction.transaction_id
+            return RefundNotice("", number, (number,), 0)
         return Notice("", "", 0, "pending")
 
     def notification(self, body: bytes) -> tuple[str, AppleTransaction | None]:
@@ -126,6 +128,9 @@ class AppleProvider:
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         raise NotSupported("App Store refunds are the buyer's, through Apple")
+
+    async def refund_state(self, refund_no: str) -> RefundResult | None:
+        raise NotSupported("refunds here are done or refused when asked, never left pending")
 
     def accepted(self) -> Ack:
         return Ack(200, b"")

@@ -33,6 +33,14 @@ def notify_endpoints(payments: PaymentService, body_limit: int) -> dict[str, End
 
 
 def _endpoint(payments: PaymentService, pay_type: str, body_limit: int) -> Endpoint:
+    provider = payments.providers[pay_type]
+
+    def refused(status: int) -> Response:
+        # In the provider's own form (WeChat: {"code":"FAIL",...}), which it reads as "not
+        # accepted, send it again".
+        ack = provider.refused(status)
+        return Response(ack.body, status, media_type=ack.media_type)
+
     async def notified(request: Request) -> Response:
         if request.method != "POST":
             return JSONResponse({"status": "failed", "reason": "method_not_allowed"}, 405,
@@ -42,13 +50,13 @@ def _endpoint(payments: PaymentService, pay_type: str, body_limit: int) -> Endpo
             ack = await payments.notified(pay_type, body, request.headers)
         except _TooLarge:
             log.warning("%s notification refused: body over %d bytes", pay_type, body_limit)
-            return Response(b"failure", 413, media_type="text/plain")
+            return refused(413)
         except ClientDisconnect:
             return Response(status_code=499)
         except Exception:
             # The provider retries a notification it did not see acknowledged: nothing lost.
             log.exception("%s notification failed", pay_type)
-            return Response(b"failure", 503, media_type="text/plain")
+            return refused(503)
         return Response(ack.body, ack.status, media_type=ack.media_type)
 
     return notified

@@ -32,12 +32,32 @@ class Notice:
     trade_no: str
     """The provider's own number for the payment: the ledger row's reference."""
     money_fen: int
-    event: Literal["paid", "closed", "pending", "refunded"]
-    """``pending``: the buyer has not paid yet (nothing changes); ``refunded``: the provider
-    gave the money back on its own (the App Store's refunds), ``payid`` may be empty and the
-    order is found by ``trade_no``."""
+    event: Literal["paid", "closed", "pending"]
+    """``pending``: the buyer has not paid yet (nothing changes). Money given back is a
+    :class:`RefundNotice`, never a Notice: settling one as a payment would credit it."""
     mismatch: str | None = None
     """A field the provider checks that names another app or merchant: the order is flagged."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefundNotice:
+    """A verified notice that a provider gave money of a paid order back, or failed to."""
+
+    payid: str
+    """The order ("" when only ``trade_no`` names it)."""
+    trade_no: str
+    """The payment's trade number, which finds the order when ``payid`` is empty."""
+    refund_nos: tuple[str, ...]
+    """The numbers naming this refund (ours, ``out_refund_no``/``out_biz_no``, and the
+    provider's own): a refund already recorded under any of them changes nothing."""
+    money_fen: int
+    """What this refund gives back; 0: the whole price."""
+    cumulative: bool = False
+    """``money_fen`` is everything refunded so far (Alipay's ``refund_fee``), not this
+    refund's own share: the share is what exceeds what was taken back before."""
+    succeeded: bool = True
+    """False: the refund failed or was closed (WeChat's ``REFUND.ABNORMAL``/``CLOSED``): the
+    credit stays and a refund of ours waiting for it is marked failed."""
 
 
 class NotVerified(Exception):
@@ -99,7 +119,7 @@ class Provider(Protocol):
         """The fields ``get_payid`` adds for the app's payment SDK."""
         ...
 
-    def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice:
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice | RefundNotice:
         """The notification's meaning; NotVerified when it cannot be believed."""
         ...
 
@@ -110,6 +130,12 @@ class Provider(Protocol):
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         """Ask the provider to give money back; NotSupported, or ProviderUnavailable."""
+        ...
+
+    async def refund_state(self, refund_no: str) -> RefundResult | None:
+        """What the provider says now of a refund it accepted and had not finished (WeChat's
+        PROCESSING), for when its notice is lost; ``None`` when it knows no such refund.
+        NotSupported where refunds are never left pending; ProviderUnavailable."""
         ...
 
     def accepted(self) -> Ack: ...

@@ -5,6 +5,10 @@
 Paid → settled; closed → closed; unknown or unpaid past the order's expiry → closed
 ``expired``; provider unavailable → left for the next round. One order's or one provider's
 failure never stops the round, and the periodic task never dies of one.
+
+Refunds the provider accepted without finishing (WeChat's PROCESSING) wait for its notice; one
+still pending that long is asked about too, and finished from the answer, so a lost notice
+never leaves a refunded buyer with the credit.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Callable, Mapping
 
 from lwork.payments.orders import OrderStore, Waiting
 from lwork.payments.provider import NotSupported, Provider, ProviderUnavailable
+from lwork.payments.refunds import Refunds
 from lwork.payments.settlement import Settled
 
 log = logging.getLogger("lwork.payments")
@@ -30,11 +35,13 @@ class Reconciler:
         self,
         orders: OrderStore,
         providers: Mapping[str, Provider],
+        refunds: Refunds,
         after_s: float,
         every_s: float,
         wall: Callable[[], float],
     ) -> None:
         self._orders = orders
+        self._refunds = refunds
         self._providers = providers
         self._after_s = after_s
         self._every_s = every_s
@@ -49,6 +56,19 @@ class Reconciler:
                 outcomes[await self._one(order)] += 1
             except Exception:  # one order's trouble must not keep the others waiting
                 log.exception("reconciling order %s (%s)", order.payid, order.pay_type)
+                outcomes["error"] += 1
+        for payid, refund_no, pay_type in await self._refunds.pending(
+            self._wall() - self._after_s, BATCH
+        ):
+            try:
+                outcome = await self._refunds.settle_pending(payid, refund_no, self._wall())
+                outcomes[f"refund_{outcome}"] += 1
+            except ProviderUnavailable as exc:
+                log.warning("refund %s: %s unavailable (%s); asked again next round", refund_no,
+                            pay_type, exc)  # fmt: skip
+                outcomes["refund_unavailable"] += 1
+            except Exception:  # one refund's trouble must not keep the others waiting
+                log.exception("reconciling refund %s (%s)", refund_no, pay_type)
                 outcomes["error"] += 1
         if outcomes:
             log.info("reconciliation: %s", dict(sorted(outcomes.items())))

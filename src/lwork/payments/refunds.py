@@ -1,15 +1,22 @@
 """Refunds: the provider gives the money back, then one transaction marks the order
-``refunded`` and takes back from the balance what the order credited.
+``refunded`` and takes back from the balance what that money credited.
 
-A refund is for the order's whole price or a part of it; either way the order becomes
-``refunded`` and cannot be refunded again (a second partial refund is refused), and what is
-taken back is the credit in proportion (a half refund takes back half the coins). The balance
-never goes below zero: what was already spent is recorded as the shortfall, on the refund row
-and as the ledger row's ``forgiven``.
+A refund the operator asks for is for the order's whole price or a part of it; either way the
+order becomes ``refunded`` and the operator cannot refund it again (a second request answers
+the first refund). A refund made at the provider (Alipay's or WeChat's merchant console, the
+App Store) is announced by a notice and taken back when it comes, and there may be several
+partial ones: each takes back its own share, once, however often it is announced. What is
+taken back is the credit in proportion to the money, counted over all of the order's refunds
+(three refunds of a third take back the whole credit). The balance never goes below zero: what
+was already spent is recorded as the shortfall, on the refund row and as the ledger row's
+``forgiven``.
 
-Idempotent end to end: the refund row (state ``asked``) is written before the provider is
-asked, so a retry after a crash or an unavailable provider asks again with the same refund
-number (the provider's idempotency key), and the ledger row's ref is that number.
+A refund row is ``asked`` (written before the provider is asked), ``pending`` (the provider
+accepted it and moves the money later: WeChat's PROCESSING; nothing taken back yet), ``done``
+(taken back) or ``failed`` (refused, or closed by the provider: the credit stays).
+
+Idempotent end to end: a retry after a crash or an unavailable provider asks again with the same
+refund number (the provider's idempotency key), and the ledger row's ref is that number.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lwork.billing import bucket_store
@@ -29,8 +36,8 @@ from lwork.payments.provider import (
     NotSupported,
     Provider,
     ProviderUnavailable,
+    RefundNotice,
     RefundRequest,
-    RefundResult,
 )
 from lwork.payments.settlement import OrderCounter
 from lwork.storage.tables import balances, ledger, orders, refunds
@@ -100,45 +107,134 @@ class Refunds:
         if result.state == "failed":
             await self._failed(ask.refund_no, result.reason, now)
             raise RefundRefused("refund_refused", result.reason)
-        return await self._take_back(payid, ask.refund_no, result, now)
+        if result.state == "pending":
+            return await self._pending(ask.refund_no, result.provider_refund_no, now)
+        return await self._completed(payid, ask.refund_no, result.provider_refund_no, now)
 
-    async def announced(
-        self, payid: str, money_fen: int | None, provider_refund_no: str, reason: str, now: float
-    ) -> Refunded:
-        """The provider gave money back on its own (the App Store refunds buyers; a merchant
-        refunds from WeChat's platform): record the refund (``money_fen`` None: the whole
-        price) and take back the credit, once however often it is announced."""
-        ask, _ = await self._ask(payid, money_fen, reason[:200], now)
-        if isinstance(ask, Refunded):
-            return ask
-        result = RefundResult(ask.refund_no, provider_refund_no, ask.money_fen, "done")
-        return await self._take_back(payid, ask.refund_no, result, now)
+    async def pending(self, updated_before: float, limit: int) -> list[tuple[str, str, str]]:
+        """Refunds accepted and not finished since ``updated_before``: (payid, refund number,
+        pay type), oldest first."""
+        query = (
+            select(refunds.c.payid, refunds.c.refund_no, orders.c.pay_type)
+            .join(orders, orders.c.payid == refunds.c.payid)
+            .where(refunds.c.state == "pending", refunds.c.updated_at < updated_before)
+            .order_by(refunds.c.updated_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [(r.payid, r.refund_no, r.pay_type) for r in (await conn.execute(query)).all()]
+
+    async def settle_pending(self, payid: str, refund_no: str, now: float) -> str:
+        """Ask the provider how a pending refund stands (its notice may have been lost) and
+        finish it from the answer: ``done``, ``failed``, or still ``pending``."""
+        order = await self._order(payid)
+        provider = self._providers.get(order.pay_type)
+        if provider is None:
+            return "pending"
+        try:
+            result = await provider.refund_state(refund_no)
+        except NotSupported:
+            return "pending"
+        if result is None or result.state == "pending":
+            if result is None:
+                log.warning("refund %s of %s: %s knows no such refund", refund_no, payid,
+                            order.pay_type)  # fmt: skip
+            await self._touch(refund_no, now)  # asked again a round later, not at once
+            return "pending"
+        if result.state == "failed":
+            await self._failed(refund_no, result.reason, now)
+            return "failed"
+        await self._completed(payid, refund_no, result.provider_refund_no, now)
+        return "done"
+
+    async def _order(self, payid: str) -> Any:
+        async with self._engine.connect() as conn:
+            return (await conn.execute(select(orders).where(orders.c.payid == payid))).one()
+
+    async def _touch(self, refund_no: str, now: float) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(refunds)
+                .where(refunds.c.refund_no == refund_no, refunds.c.state == "pending")
+                .values(updated_at=now)
+            )
+
+    async def announced(self, pay_type: str, notice: RefundNotice, payid: str, reason: str,
+                        now: float) -> Refunded | None:  # fmt: skip
+        """``pay_type`` tells of a refund: one of ours it accepted before (completed now, or
+        failed), or one made at the provider (recorded, and its share taken back). Once
+        however often it is told; None when nothing was taken back."""
+        names = {name for name in notice.refund_nos if name}
+        async with self._engine.begin() as conn:
+            order = await _locked_order(conn, payid)
+            if order.pay_type != pay_type:  # a provider speaks only of the orders it took
+                raise RefundRefused("unknown_payid", f"{payid} was not paid by {pay_type}")
+            rows = await _refunds_of(conn, payid)
+            known = [r for r in rows if r.refund_no in names or r.provider_refund_no in names]
+            if not notice.succeeded:
+                for row in known:
+                    if row.state in ("asked", "pending"):
+                        await _mark_failed(conn, row.refund_no, reason, now)
+                        log.warning("refund %s of %s failed: %s", row.refund_no, payid, reason)
+                return None
+            if known:
+                row = known[0]
+                if row.state == "done":
+                    return _refunded(row)  # told again
+                provider_no = notice.refund_nos[-1]
+                done = await self._take_back(conn, order, row, provider_no, now)
+            else:
+                row = await self._new_refund(conn, order, rows, notice, reason, now)
+                if row is None:
+                    return None
+                done = await self._take_back(conn, order, row, row.provider_refund_no, now)
+        self._after(order, done)
+        return done
+
+    async def _new_refund(
+        self, conn: AsyncConnection, order: Any, rows: list[Any], notice: RefundNotice,
+        reason: str, now: float,
+    ) -> Any | None:  # fmt: skip
+        """The row of a refund made at the provider (state ``asked``, taken back next)."""
+        if order.state not in ("paid", "refunded"):
+            raise RefundRefused("not_paid", f"order {order.payid} is {order.state}")
+        before = sum(r.money for r in rows if r.state == "done")
+        money = notice.money_fen or order.money
+        if notice.cumulative:
+            money -= before
+            if money <= 0:  # an older notice, or one telling of nothing new
+                log.info("order %s: refunds up to %d fen were taken back already",
+                         order.payid, before)  # fmt: skip
+                return None
+        if not 0 < before + money <= order.money:
+            raise RefundRefused(
+                "invalid_amount", f"{before} + {money} fen is more than the order's {order.money}"
+            )
+        refund_no = f"{order.payid}R{len(rows) + 1}"
+        await conn.execute(refunds.insert().values(
+            refund_no=refund_no, payid=order.payid, money=money, reason=reason[:200],
+            state="asked", provider_refund_no=notice.refund_nos[-1][:128], coins_taken=0,
+            minutes_taken=0, coins_short=0, minutes_short=0, created_at=now,
+            updated_at=now))  # fmt: skip
+        return await _refund_row(conn, refund_no)
 
     async def _ask(
         self, payid: str, money_fen: int | None, reason: str, now: float
     ) -> tuple[RefundRequest | Refunded, Any]:
         async with self._engine.begin() as conn:
-            # Write first: the order row is locked (PostgreSQL) or the write lock taken (SQLite)
-            # so two refunds of one order queue here.
-            touched = await conn.execute(
-                update(orders).where(orders.c.payid == payid).values(updated_at=now)
-            )
-            if touched.rowcount == 0:
-                raise RefundRefused("unknown_payid", payid)
-            order = (await conn.execute(
-                select(orders).where(orders.c.payid == payid).with_for_update())).one()  # fmt: skip
-            rows = (await conn.execute(
-                select(refunds).where(refunds.c.payid == payid)
-                .order_by(refunds.c.created_at))).all()  # fmt: skip
-            done = [r for r in rows if r.state in ("done", "pending")]
+            order = await _locked_order(conn, payid)
+            rows = await _refunds_of(conn, payid)
+            # Asked before without an answer, or accepted and not done yet: asked again under
+            # the same number, which the provider answers with that refund as it stands.
+            waiting = [r for r in rows if r.state in ("asked", "pending")]
+            if waiting:
+                row = waiting[0]
+                return _request(order, row.refund_no, row.money, row.reason), order
+            done = [r for r in rows if r.state == "done"]
             if order.state == "refunded" and done:
                 return _refunded(done[0]), order
             if order.state != "paid":
                 raise RefundRefused("not_paid", f"order {payid} is {order.state}")
-            asked = [r for r in rows if r.state == "asked"]
-            if asked:
-                row = asked[0]
-                return _request(order, row.refund_no, row.money, row.reason), order
             money = order.money if money_fen is None else money_fen
             if not 0 < money <= order.money:
                 raise RefundRefused(
@@ -154,58 +250,129 @@ class Refunds:
     async def _failed(self, refund_no: str, why: str, now: float) -> None:
         log.warning("refund %s refused by the provider: %s", refund_no, why)
         async with self._engine.begin() as conn:
+            await _mark_failed(conn, refund_no, why, now)
+
+    async def _pending(self, refund_no: str, provider_refund_no: str, now: float) -> Refunded:
+        """Accepted, the money moves later: nothing is taken back until the provider's notice
+        of success (unless that notice came first and did it)."""
+        async with self._engine.begin() as conn:
             await conn.execute(
                 update(refunds)
-                .where(refunds.c.refund_no == refund_no)
-                .values(state="failed", failure=why[:200], updated_at=now)
-            )
+                .where(refunds.c.refund_no == refund_no, refunds.c.state.in_(("asked", "pending")))
+                .values(state="pending", provider_refund_no=provider_refund_no or None,
+                        updated_at=now)
+            )  # fmt: skip
+            row = await _refund_row(conn, refund_no)
+        log.info("refund %s of %s accepted, waiting for the money to move", refund_no, row.payid)
+        return _refunded(row)
 
-    async def _take_back(
-        self, payid: str, refund_no: str, result: RefundResult, now: float
+    async def _completed(
+        self, payid: str, refund_no: str, provider_refund_no: str, now: float
     ) -> Refunded:
         async with self._engine.begin() as conn:
-            await conn.execute(update(orders).where(orders.c.payid == payid).values(updated_at=now))
-            order = (await conn.execute(
-                select(orders).where(orders.c.payid == payid).with_for_update())).one()  # fmt: skip
-            row = (await conn.execute(
-                select(refunds).where(refunds.c.refund_no == refund_no))).one()  # fmt: skip
-            if order.state == "refunded":
-                return _refunded(row)  # a racing retry took it back already
-            coins_due = order.coins * row.money // order.money
-            minutes_due = order.minutes * row.money // order.money
-            have = await self._ledger.locked_balance(conn, order.uuid, now)
-            coins = min(coins_due, max(have.coins, 0))
-            # Minutes come back from the package the order granted, not from others.
-            credit = f"pay:{order.pay_type}:{order.trade_no}"
-            minutes = await bucket_store.take_back(conn, order.uuid, credit, minutes_due)
-            short = (coins_due - coins, minutes_due - minutes)
-            await _debit(conn, order.uuid, f"refund:{refund_no}", coins, minutes, sum(short),
-                         f"refund of order {payid}", now)  # fmt: skip
-            await conn.execute(
-                update(orders)
-                .where(orders.c.payid == payid)
-                .values(state="refunded", note=f"refunded {row.money} fen: {row.reason}"[:200])
-            )
-            values = {"state": result.state, "provider_refund_no": result.provider_refund_no,
-                      "coins_taken": coins, "minutes_taken": minutes, "coins_short": short[0],
-                      "minutes_short": short[1], "updated_at": now}  # fmt: skip
-            await conn.execute(
-                update(refunds).where(refunds.c.refund_no == refund_no).values(**values)
-            )
-        self._counted(order.pay_type, "refunded")
-        if any(short):
+            order = await _locked_order(conn, payid)
+            row = await _refund_row(conn, refund_no)
+            if row.state == "done":
+                return _refunded(row)  # a racing retry, or the provider's notice, did it
+            done = await self._take_back(conn, order, row, provider_refund_no, now)
+        self._after(order, done)
+        return done
+
+    async def _take_back(
+        self, conn: AsyncConnection, order: Any, row: Any, provider_refund_no: str, now: float
+    ) -> Refunded:
+        """Take back ``row``'s share of the order's credit, in the caller's transaction (which
+        holds the order's lock): the order's credit in proportion to all its refunds done,
+        less what the refunds before took."""
+        before = int(await conn.scalar(
+            select(func.coalesce(func.sum(refunds.c.money), 0))
+            .where(refunds.c.payid == order.payid, refunds.c.state == "done")
+        ) or 0)  # fmt: skip
+        # Capped at the price: a refund of ours that failed and succeeded after all, once
+        # the order was refunded anew, takes back nothing beyond the whole credit.
+        before = min(before, order.money)
+        after = min(before + int(row.money), order.money)
+
+        def share(credit: int) -> int:
+            return int(credit * after // order.money - credit * before // order.money)
+
+        coins_due, minutes_due = share(order.coins), share(order.minutes)
+        have = await self._ledger.locked_balance(conn, order.uuid, now)
+        coins = min(coins_due, max(have.coins, 0))
+        # Minutes come back from the package the order granted, not from others.
+        credit = f"pay:{order.pay_type}:{order.trade_no}"
+        minutes = await bucket_store.take_back(conn, order.uuid, credit, minutes_due)
+        short = (coins_due - coins, minutes_due - minutes)
+        await _debit(conn, order.uuid, f"refund:{row.refund_no}", coins, minutes, sum(short),
+                     f"refund of order {order.payid}", now)  # fmt: skip
+        await conn.execute(
+            update(orders)
+            .where(orders.c.payid == order.payid)
+            .values(state="refunded", note=f"refunded {after} fen: {row.reason}"[:200])
+        )
+        provider_no = provider_refund_no or row.provider_refund_no
+        values = {"state": "done", "provider_refund_no": provider_no,
+                  "coins_taken": coins, "minutes_taken": minutes, "coins_short": short[0],
+                  "minutes_short": short[1], "updated_at": now}  # fmt: skip
+        await conn.execute(
+            update(refunds).where(refunds.c.refund_no == row.refund_no).values(**values)
+        )
+        return Refunded(order.payid, row.refund_no, row.money, "done", coins, minutes, *short)
+
+    def _after(self, order: Any, done: Refunded) -> None:
+        """Count and log a refund taken back (its transaction committed)."""
+        if order.state == "paid":
+            self._counted(order.pay_type, "refunded")
+        if done.coins_short or done.minutes_short:
             log.warning("refund %s of %s: %s had spent %d coin cents and %d minutes of it",
-                        refund_no, payid, order.uuid, *short)  # fmt: skip
-        return Refunded(payid, refund_no, row.money, result.state, coins, minutes, *short)
+                        done.refund_no, order.payid, order.uuid, done.coins_short,
+                        done.minutes_short)  # fmt: skip
 
     async def of(self, payids: list[str]) -> dict[str, Refunded]:
-        """The refunds that happened, by order."""
+        """Each order's latest refund that was taken back or is on its way."""
         if not payids:
             return {}
-        query = select(refunds).where(refunds.c.payid.in_(payids),
-                                      refunds.c.state.in_(("done", "pending")))  # fmt: skip
+        query = (
+            select(refunds)
+            .where(refunds.c.payid.in_(payids), refunds.c.state.in_(("done", "pending")))
+            .order_by(refunds.c.created_at, refunds.c.refund_no)
+        )
         async with self._engine.connect() as conn:
             return {r.payid: _refunded(r) for r in (await conn.execute(query)).all()}
+
+
+async def _locked_order(conn: AsyncConnection, payid: str) -> Any:
+    """The order, locked to the end of the transaction: refunds and notices of one order
+    queue here. The write comes first: on SQLite it takes the write lock."""
+    touched = await conn.execute(
+        update(orders).where(orders.c.payid == payid).values(updated_at=orders.c.updated_at)
+    )
+    if touched.rowcount == 0:
+        raise RefundRefused("unknown_payid", payid)
+    query = select(orders).where(orders.c.payid == payid).with_for_update()
+    return (await conn.execute(query)).one()
+
+
+async def _refunds_of(conn: AsyncConnection, payid: str) -> list[Any]:
+    query = (
+        select(refunds)
+        .where(refunds.c.payid == payid)
+        .order_by(refunds.c.created_at, refunds.c.refund_no)
+    )
+    return list((await conn.execute(query)).all())
+
+
+async def _refund_row(conn: AsyncConnection, refund_no: str) -> Any:
+    return (await conn.execute(select(refunds).where(refunds.c.refund_no == refund_no))).one()
+
+
+async def _mark_failed(conn: AsyncConnection, refund_no: str, why: str, now: float) -> None:
+    """Failed, unless something completed it first (the provider's notice of success)."""
+    await conn.execute(
+        update(refunds)
+        .where(refunds.c.refund_no == refund_no, refunds.c.state.in_(("asked", "pending")))
+        .values(state="failed", failure=why[:200], updated_at=now)
+    )
 
 
 async def _debit(

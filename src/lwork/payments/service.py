@@ -22,10 +22,10 @@ from lwork.payments.products import Catalogue, Product
 from lwork.payments.provider import (
     Ack,
     NewOrder,
-    Notice,
     NotVerified,
     Provider,
     ProviderUnavailable,
+    RefundNotice,
 )
 from lwork.payments.reconcile import Reconciler
 from lwork.payments.refunds import Refunded, RefundRefused, Refunds
@@ -129,7 +129,7 @@ class PaymentService:
         except NotVerified as exc:
             log.warning("%s notification refused: %s", pay_type, exc.reason)
             return provider.refused(400)
-        if notice.event == "refunded":
+        if isinstance(notice, RefundNotice):
             await self._refunded_by(pay_type, notice)
             return provider.accepted()
         if notice.event == "pending" and not notice.payid:
@@ -153,28 +153,30 @@ class PaymentService:
             log.warning("apple notification refused: %s", exc.reason)
             return provider.refused(400)
         if transaction is not None and kind == "REFUND":
-            await self._refunded_by("apple", Notice("", transaction.transaction_id, 0, "refunded"))
+            number = transaction.transaction_id
+            await self._refunded_by("apple", RefundNotice("", number, (number,), 0))
         elif transaction is not None and kind == "ONE_TIME_CHARGE":
             await apple.charged(transaction)
         return provider.accepted()
 
-    async def _refunded_by(self, pay_type: str, notice: Notice) -> None:
-        """A refund the provider made on its own: take the credit back. Acknowledged whatever
-        comes of it, since the provider cannot change our answer by sending it again."""
+    async def _refunded_by(self, pay_type: str, notice: RefundNotice) -> None:
+        """A refund the provider tells of (made at the provider, or one of ours it accepted
+        earlier, which succeeded or failed): the credit taken back once, or kept. Acknowledged
+        whatever comes of it, since the provider cannot change our answer by sending it again."""
         payid = notice.payid or await self._orders.payid_of_trade(pay_type, notice.trade_no)
         if payid is None:
             log.warning("%s refunded trade %s, which paid no order here", pay_type,
                         notice.trade_no)  # fmt: skip
             return
+        reason = f"refunded by {pay_type}" if notice.succeeded else f"{pay_type}: refund failed"
         try:
-            money = notice.money_fen or None  # 0: the whole price
-            reason = f"refunded by {pay_type}"
-            done = await self.refunds.announced(payid, money, notice.trade_no, reason, self._wall())
+            done = await self.refunds.announced(pay_type, notice, payid, reason, self._wall())
         except RefundRefused as exc:
             log.warning("%s refunded order %s: %s", pay_type, payid, exc)
             return
-        log.info("order %s refunded by %s: %s coin cents and %s minutes taken back", payid,
-                 pay_type, done.coins_taken, done.minutes_taken)  # fmt: skip
+        if done is not None:
+            log.info("order %s refunded by %s: %s coin cents and %s minutes taken back", payid,
+                     pay_type, done.coins_taken, done.minutes_taken)  # fmt: skip
 
     async def apple_purchase(self, uuid: str, payid: str, signed: str) -> dict[str, Any]:
         """A StoreKit 2 transaction the app posts for its order (CONTRACT §8 ``pay/apple``)."""
@@ -197,7 +199,7 @@ class PaymentService:
         since = dt.datetime.combine(start, dt.time(), self._zone).timestamp()
         until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), self._zone).timestamp()
         rows = await self._orders.listing(uuid, since, until, state, ORDERS_LIMIT + 1)
-        refunded = await self.refunds.of([r.payid for r in rows if r.state == "refunded"])
+        refunded = await self.refunds.of([r.payid for r in rows if r.state in ("paid", "refunded")])
         listed = [self._order(r, refunded.get(r.payid)) for r in rows[:ORDERS_LIMIT]]
         return {"orders": listed, "truncated": len(rows) > ORDERS_LIMIT}
 

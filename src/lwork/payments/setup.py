@@ -45,6 +45,7 @@ def build_payments(
         providers["test"] = TestPayProvider(test.secret.get_secret_value().encode())
     orders = OrderStore(engine, ledger, catalogue, counted)
     section = settings.payments
+    refunds = Refunds(engine, ledger, providers, counted)
     return PaymentService(
         orders,
         catalogue,
@@ -52,6 +53,8 @@ def build_payments(
         settings.payments.order_ttl_s,
         settings.billing.timezone,
         wall,
-        Refunds(engine, ledger, providers, counted),
-        Reconciler(orders, providers, section.reconcile_after_s, section.reconcile_every_s, wall),
+        refunds,
+        Reconciler(
+            orders, providers, refunds, section.reconcile_after_s, section.reconcile_every_s, wall
+        ),  # fmt: skip
     )

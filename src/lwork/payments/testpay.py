@@ -12,7 +12,15 @@ from typing import Any
 import msgspec
 
 from lwork.payments.products import FEN
-from lwork.payments.provider import Ack, NewOrder, Notice, NotVerified, RefundRequest, RefundResult
+from lwork.payments.provider import (
+    Ack,
+    NewOrder,
+    Notice,
+    NotSupported,
+    NotVerified,
+    RefundRequest,
+    RefundResult,
+)
 
 SIGNATURE_HEADER = "x-lwork-signature"
 
@@ -61,6 +69,9 @@ class TestPayProvider:
     async def refund(self, request: RefundRequest) -> RefundResult:
         # No money moved, so none moves back: the refund is done as soon as it is asked.
         return RefundResult(request.refund_no, request.refund_no, request.money_fen, "done")
+
+    async def refund_state(self, refund_no: str) -> RefundResult | None:
+        raise NotSupported("refunds here are done or refused when asked, never left pending")
 
     def accepted(self) -> Ack:
         return Ack(200, b"success")

@@ -23,6 +23,7 @@ from lwork.payments.provider import (
     Notice,
     NotVerified,
     ProviderUnavailable,
+    RefundNotice,
     RefundRequest,
     RefundResult,
 )
@@ -40,8 +41,15 @@ from lwork.settings.payments import WechatSettings
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 PAID = frozenset({"SUCCESS"})
 CLOSED = frozenset({"CLOSED", "REVOKED", "PAYERROR"})
+CURRENCY = "CNY"
 REFUND_STATES: dict[str, Literal["done", "pending", "failed"]] = {
     "SUCCESS": "done", "PROCESSING": "pending", "CLOSED": "failed", "ABNORMAL": "failed",
+}  # fmt: skip
+
+
+REFUSALS = {
+    400: "notification not verified", 404: "no such order", 409: "settled by another order",
+    413: "body too large", 503: "temporarily unavailable, send it again",
 }  # fmt: skip
 
 
@@ -55,8 +63,8 @@ class WechatProvider:
     def __init__(self, settings: WechatSettings, wall: Callable[[], float]) -> None:
         self._settings = settings
         self._wall = wall
-        self._private = load_private_key(settings.merchant_private_key.get_secret_value())
-        self._platform = load_public_keys(settings.platform_keys)
+        self._private = load_private_key(settings.merchant_key_pem())
+        self._platform = load_public_keys(settings.platform_pems())
         self._api_v3_key = settings.api_v3_key.get_secret_value().encode()
         self._gateway = WechatGateway(settings, self._private, self._platform, wall)
 
@@ -66,7 +74,7 @@ class WechatProvider:
         reply = await self._gateway.call("POST", "/v3/pay/transactions/app", {
             "appid": settings.app_id, "mchid": settings.mch_id, "description": order.subject,
             "out_trade_no": order.payid, "time_expire": expire, "notify_url": settings.notify_url,
-            "amount": {"total": order.money_fen, "currency": "CNY"},
+            "amount": {"total": order.money_fen, "currency": CURRENCY},
         })  # fmt: skip
         prepay_id = reply.body.get("prepay_id")
         if reply.status != 200 or not isinstance(prepay_id, str) or not prepay_id:
@@ -79,7 +87,7 @@ class WechatProvider:
                                                         prepay_id)),
         }}  # fmt: skip
 
-    def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice:
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice | RefundNotice:
         try:
             check_signed(self._platform, headers, body, self._wall(),
                          self._settings.timestamp_window_s)  # fmt: skip
@@ -94,31 +102,40 @@ class WechatProvider:
         if not isinstance(transaction, dict):
             raise NotVerified("resource is not a transaction")
         event_type = str(envelope.get("event_type", ""))
-        if event_type == "REFUND.SUCCESS":
-            return _refund_notice(transaction)
+        if event_type.startswith("REFUND."):
+            # SUCCESS: the money went back; ABNORMAL (the buyer's account could not take it)
+            # and CLOSED: it did not, and the credit stays.
+            return _refund_notice(transaction, succeeded=event_type == "REFUND.SUCCESS")
         if not event_type.startswith("TRANSACTION."):
-            # REFUND.ABNORMAL / REFUND.CLOSED: no money moved back; acknowledged, no change.
-            return Notice(_text(transaction, "out_trade_no", 32), "", 0, "pending")
+            return Notice("", "", 0, "pending")  # news of nothing we keep: acknowledged
         return self._notice(transaction)
 
     def _notice(self, transaction: dict[str, Any]) -> Notice:
         payid = _text(transaction, "out_trade_no", 32)
-        amount = transaction.get("amount")
-        total = amount.get("total") if isinstance(amount, dict) else None
-        if not isinstance(total, int) or isinstance(total, bool) or not 0 < total < 10**12:
-            raise NotVerified("amount.total is not a positive number of fen")
         state = transaction.get("trade_state")
         event: Literal["paid", "closed", "pending"]
         event = "paid" if state in PAID else "closed" if state in CLOSED else "pending"
+        amount = transaction.get("amount")
+        amount = amount if isinstance(amount, dict) else {}
+        total = _fen(amount.get("total"))
+        if event != "paid":
+            # An unpaid or closed order's answer may name no amount: nothing is credited from
+            # it, and refusing it would keep the order waiting for ever.
+            return Notice(payid, "", total or 0, event)
+        if total is None:
+            raise NotVerified("amount.total is not a positive number of fen")
         trade_no = transaction.get("transaction_id")
-        if event == "paid" and not (isinstance(trade_no, str) and 0 < len(trade_no) <= 64):
+        if not (isinstance(trade_no, str) and 0 < len(trade_no) <= 64):
             raise NotVerified("a paid transaction without transaction_id")
         mismatch = None
         if transaction.get("mchid") != self._settings.mch_id:
             mismatch = f"mchid {transaction.get('mchid')!r} is not ours"
         elif transaction.get("appid") != self._settings.app_id:
             mismatch = f"appid {transaction.get('appid')!r} is not ours"
-        return Notice(payid, str(trade_no or ""), total, event, mismatch)
+        elif amount.get("currency") != CURRENCY:
+            # Orders are opened in fen of CNY: 3000 of another currency is another price.
+            mismatch = f"amount.currency {str(amount.get('currency'))[:8]!r} is not {CURRENCY}"
+        return Notice(payid, trade_no, total, event, mismatch)
 
     async def query(self, payid: str) -> Notice | None:
         path = f"/v3/pay/transactions/out-trade-no/{payid}?mchid={self._settings.mch_id}"
@@ -128,15 +145,19 @@ class WechatProvider:
         if reply.status != 200:
             raise ProviderUnavailable(f"query: HTTP {reply.status} {reply.body.get('code')}")
         try:
-            return self._notice(reply.body)
+            notice = self._notice(reply.body)
         except NotVerified as exc:
             raise ProviderUnavailable(f"query answered {exc.reason}") from exc
+        if notice.payid != payid:  # an answer about another order settles nothing
+            raise ProviderUnavailable(f"query for {payid} answered {notice.payid}")
+        return notice
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         reply = await self._gateway.call("POST", "/v3/refund/domestic/refunds", {
             "out_trade_no": request.payid, "out_refund_no": request.refund_no,
-            "reason": request.reason[:80],
-            "amount": {"refund": request.money_fen, "total": request.total_fen, "currency": "CNY"},
+            "reason": request.reason[:80], "notify_url": self._settings.notify_url,
+            "amount": {"refund": request.money_fen, "total": request.total_fen,
+                       "currency": CURRENCY},
         })  # fmt: skip
         if reply.status == 200:
             state = REFUND_STATES.get(str(reply.body.get("status")), "pending")
@@ -145,22 +166,47 @@ class WechatProvider:
         reason = f"{reply.body.get('code')} {reply.body.get('message', '')}".strip()[:200]
         return RefundResult(request.refund_no, "", request.money_fen, "failed", reason)
 
+    async def refund_state(self, refund_no: str) -> RefundResult | None:
+        reply = await self._gateway.call("GET", f"/v3/refund/domestic/refunds/{refund_no}")
+        if reply.status == 404:
+            return None
+        if reply.status != 200:
+            raise ProviderUnavailable(f"refund query: HTTP {reply.status} {reply.body.get('code')}")
+        amount = reply.body.get("amount")
+        money = _fen(amount.get("refund") if isinstance(amount, dict) else None)
+        if reply.body.get("out_refund_no") != refund_no or money is None:
+            raise ProviderUnavailable(f"refund query for {refund_no} answered another refund")
+        state = REFUND_STATES.get(str(reply.body.get("status")), "pending")
+        reason = "" if state != "failed" else f"refund {reply.body.get('status')}"
+        return RefundResult(refund_no, str(reply.body.get("refund_id", ""))[:64], money, state,
+                            reason)  # fmt: skip
+
     def accepted(self) -> Ack:
         return Ack(204, b"")
 
     def refused(self, status: int) -> Ack:
-        return Ack(status, _json_fail("not accepted"), "application/json")
+        # WeChat Pay resends what it did not see answered 200/204; the message is for its logs.
+        return Ack(status, _json_fail(REFUSALS.get(status, "not accepted")), "application/json")
 
 
-def _refund_notice(refund: dict[str, Any]) -> Notice:
-    """Money given back: by our own refund (already taken back when WeChat answered it) or by
-    one made in the merchant platform, whose credit is taken back now, once."""
+def _refund_notice(refund: dict[str, Any], succeeded: bool) -> RefundNotice:
+    """Money given back, or not: by a refund of ours (``out_refund_no`` is our number, and a
+    refund WeChat answered PROCESSING waits for this) or by one made in the merchant platform
+    (a number of WeChat's), whose credit is taken back now, once."""
     amount = refund.get("amount")
-    money = amount.get("refund") if isinstance(amount, dict) else None
-    if not isinstance(money, int) or isinstance(money, bool) or not 0 < money < 10**12:
+    money = _fen(amount.get("refund") if isinstance(amount, dict) else None)
+    if money is None:
         raise NotVerified("amount.refund is not a positive number of fen")
-    refund_id = _text(refund, "refund_id", 64)
-    return Notice(_text(refund, "out_trade_no", 32), refund_id, money, "refunded")
+    numbers = (_text(refund, "out_refund_no", 64), _text(refund, "refund_id", 64))
+    return RefundNotice(_text(refund, "out_trade_no", 32), "", numbers, money,
+                        succeeded=succeeded)  # fmt: skip
+
+
+def _fen(value: object) -> int | None:
+    """A positive whole number of fen (JSON's true is no number), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10**12:
+        return value
+    return None
 
 
 def _text(fields: dict[str, Any], name: str, longest: int) -> str:

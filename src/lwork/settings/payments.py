@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, StringConstraints, field_validator, model_validator
 
 from lwork.settings.base import Section
+from lwork.settings.pem import check_private_key, check_public_key, read_pem
 
 ProductId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
@@ -152,12 +154,20 @@ class WechatSettings(Section):
     """Serial number of the merchant's API certificate, named in every signed request."""
     merchant_private_key: SecretStr = SecretStr("")
     """The merchant's API private key (PEM) that signs requests and the app's parameters."""
+    merchant_private_key_file: Path | None = None
+    """The same key as a file (``apiclient_key.pem`` from the merchant platform), instead of
+    ``merchant_private_key``; read at start-up, which refuses a missing file or one that is
+    not an unencrypted PEM RSA key."""
     api_v3_key: SecretStr = SecretStr("")
     """The 32-byte API v3 key that notifications' resources are encrypted with."""
     platform_keys: dict[str, str] = {}
     """WeChat Pay's public keys by serial (``Wechatpay-Serial``): the platform certificates'
     keys or the newer ``PUB_KEY_ID_…`` public key, PEM. Replies and notifications signed by
     a serial not listed here are not believed; list the new key before WeChat rotates."""
+    platform_key_files: dict[str, Path] = {}
+    """WeChat Pay's public keys (``pub_key.pem``) or platform certificates as files, by
+    serial, besides ``platform_keys``; read at start-up, which refuses a missing file or one
+    that is not a PEM RSA public key or certificate."""
     notify_url: str = ""
     """Where WeChat Pay posts notifications: this service's public
     ``https://…/lwork/pay/notify/wechat``."""
@@ -174,15 +184,45 @@ class WechatSettings(Section):
             return self
         missing = [name for name in ("app_id", "mch_id", "merchant_serial_no", "notify_url")
                    if not getattr(self, name)]  # fmt: skip
-        missing += [name for name in ("merchant_private_key", "api_v3_key")
-                    if not getattr(self, name).get_secret_value()]  # fmt: skip
-        if not self.platform_keys:
+        if not self.api_v3_key.get_secret_value():
+            missing.append("api_v3_key")
+        inline_key = bool(self.merchant_private_key.get_secret_value())
+        if not inline_key and self.merchant_private_key_file is None:
+            missing.append("merchant_private_key")
+        if not self.platform_keys and not self.platform_key_files:
             missing.append("platform_keys")
         if missing:
             raise ValueError("payments.wechat is enabled without " + ", ".join(missing))
+        if inline_key and self.merchant_private_key_file is not None:
+            raise ValueError("payments.wechat: merchant_private_key or merchant_private_key_file,"
+                             " not both")  # fmt: skip
         if len(self.api_v3_key.get_secret_value().encode()) != 32:
             raise ValueError("payments.wechat.api_v3_key must be 32 bytes")
+        # Read and parsed now, so that the server does not start without them.
+        check_private_key(self._merchant_key_setting(), self.merchant_key_pem())
+        for serial, pem in self.platform_pems().items():
+            check_public_key(self._platform_setting(serial), pem)
         return self
+
+    def _merchant_key_setting(self) -> str:
+        file = self.merchant_private_key_file is not None
+        return "payments.wechat.merchant_private_key" + ("_file" if file else "")
+
+    def _platform_setting(self, serial: str) -> str:
+        where = "platform_key_files" if serial in self.platform_key_files else "platform_keys"
+        return f"payments.wechat.{where}[{serial[:64]}]"
+
+    def merchant_key_pem(self) -> str:
+        """The merchant's private key, from the setting or its file."""
+        if self.merchant_private_key_file is None:
+            return self.merchant_private_key.get_secret_value()
+        return read_pem(self._merchant_key_setting(), self.merchant_private_key_file)
+
+    def platform_pems(self) -> dict[str, str]:
+        """WeChat Pay's keys by serial, from the setting and the files."""
+        files = {serial: read_pem(self._platform_setting(serial), path)
+                 for serial, path in self.platform_key_files.items()}  # fmt: skip
+        return {**self.platform_keys, **files}
 
 
 class AppleSettings(Section):

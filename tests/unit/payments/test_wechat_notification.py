@@ -11,7 +11,7 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lwork.payments.provider import NotVerified
+from lwork.payments.provider import Notice, NotVerified, RefundNotice
 from lwork.payments.wechat import WechatProvider
 from lwork.payments.wechat_signing import (
     app_pay_message,
@@ -59,13 +59,27 @@ def test_the_message_layouts_of_the_documentation() -> None:
 
 
 def test_a_genuine_notification_is_read_exactly() -> None:
-    for state, event in (("SUCCESS", "paid"), ("CLOSED", "closed"), ("NOTPAY", "pending")):
+    for state, event, trade_no in (("SUCCESS", "paid", "4200000001"), ("CLOSED", "closed", ""),
+                                   ("NOTPAY", "pending", "")):  # fmt: skip
         body = FAKE.notification({**TRANSACTION, "trade_state": state})
         notice = PROVIDER.verify(body, {k.lower(): v for k, v in FAKE.signed_headers(body).items()})
+        assert isinstance(notice, Notice)
         assert (notice.payid, notice.trade_no, notice.money_fen, notice.event) == (
-            "P1", "4200000001", 3000, event,
+            "P1", trade_no, 3000, event,
         )  # fmt: skip
         assert notice.mismatch is None
+
+
+def test_a_genuine_refund_notice_is_read_exactly() -> None:
+    refund = {"mchid": MCH_ID, "out_trade_no": "P1", "transaction_id": "4200000001",
+              "out_refund_no": "P1R1", "refund_id": "50300001", "refund_status": "SUCCESS",
+              "amount": {"total": 3000, "refund": 1000, "payer_total": 3000,
+                         "payer_refund": 1000}}  # fmt: skip
+    for event, succeeded in (("REFUND.SUCCESS", True), ("REFUND.ABNORMAL", False),
+                             ("REFUND.CLOSED", False)):  # fmt: skip
+        body = FAKE.notification(refund, event=event)
+        notice = PROVIDER.verify(body, {k.lower(): v for k, v in FAKE.signed_headers(body).items()})
+        assert notice == RefundNotice("P1", "", ("P1R1", "50300001"), 1000, succeeded=succeeded)
 
 
 @given(st.binary(max_size=300), st.dictionaries(st.sampled_from(
@@ -89,8 +103,9 @@ json_values = st.recursive(
 
 @settings(suppress_health_check=[HealthCheck.too_slow], max_examples=150)
 @given(st.dictionaries(st.sampled_from(
-    ["appid", "mchid", "out_trade_no", "transaction_id", "trade_state", "amount"]), json_values),
-    st.sampled_from(["TRANSACTION.SUCCESS", "REFUND.SUCCESS", ""]))  # fmt: skip
+    ["appid", "mchid", "out_trade_no", "transaction_id", "trade_state", "amount",
+     "out_refund_no", "refund_id"]), json_values),
+    st.sampled_from(["TRANSACTION.SUCCESS", "REFUND.SUCCESS", "REFUND.ABNORMAL", ""]))  # fmt: skip
 def test_any_signed_and_encrypted_transaction_is_a_notice_or_not_verified(
     transaction: dict[str, object], event: str
 ) -> None:
@@ -101,7 +116,13 @@ def test_any_signed_and_encrypted_transaction_is_a_notice_or_not_verified(
         notice = PROVIDER.verify(body, headers)
     except NotVerified:
         return
-    assert 0 < len(notice.payid) <= 32 and 0 <= notice.money_fen < 10**12
+    if isinstance(notice, RefundNotice):
+        assert 0 < len(notice.payid) <= 32 and 0 < notice.money_fen < 10**12
+        assert notice.refund_nos and all(0 < len(n) <= 64 for n in notice.refund_nos)
+        return
+    assert len(notice.payid) <= 32 and 0 <= notice.money_fen < 10**12
+    if notice.event == "paid":
+        assert notice.payid and 0 < len(notice.trade_no) <= 64 and notice.money_fen > 0
 
 
 @given(st.binary(max_size=200), st.text(max_size=20))

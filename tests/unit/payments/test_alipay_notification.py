@@ -1,0 +1,85 @@
+"""An Alipay notification's parser: a genuine payment or refund notice is read exactly, and any
+other form (any bytes; any fields, even correctly signed) is a notice within bounds or
+NotVerified, never another error; a refund notice never claims more than the payment."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lwork.payments.alipay import AlipayProvider
+from lwork.payments.provider import Notice, NotVerified, RefundNotice
+from lwork.settings.payments import AlipaySettings
+
+from fakes.alipay import FakeAlipay, bare_public, new_key, private_pem
+
+APP_ID, SELLER = "2021000000000001", "2088000000000001"
+APP_KEY = new_key()
+FAKE = FakeAlipay(APP_ID, SELLER, APP_KEY.public_key())
+PROVIDER = AlipayProvider(
+    AlipaySettings(
+        enabled=True, app_id=APP_ID, seller_id=SELLER,
+        app_private_key=private_pem(APP_KEY),  # type: ignore[arg-type]
+        alipay_public_key=bare_public(FAKE.key),
+        notify_url="https://pay.example.com/lwork/pay/notify/alipay",
+    )
+)  # fmt: skip
+
+
+def verify(params: dict[str, str]) -> Notice | RefundNotice:
+    return PROVIDER.verify(urlencode(params).encode(), {})
+
+
+def test_genuine_payment_and_refund_notices_are_read_exactly() -> None:
+    paid = verify(FAKE.notification("P1", "30.00", trade_no="T1"))
+    assert paid == Notice("P1", "T1", 3000, "paid")
+    second = FAKE.notification("P1", "30.00", trade_no="T1", refund_fee="15.00",
+                               out_biz_no="console-b")  # fmt: skip
+    assert verify(second) == RefundNotice("P1", "T1", ("console-b",), 1500, cumulative=True)
+
+
+AMOUNTS = st.one_of(
+    st.decimals(min_value=-1, max_value=10**11, places=2, allow_nan=False).map(str),
+    st.text(max_size=12),
+)
+FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "out_trade_no": st.text(max_size=40), "trade_no": st.text(max_size=70),
+        "total_amount": AMOUNTS, "refund_fee": AMOUNTS, "out_biz_no": st.text(max_size=80),
+        "trade_status": st.sampled_from(["TRADE_SUCCESS", "TRADE_FINISHED", "TRADE_CLOSED",
+                                         "WAIT_BUYER_PAY", ""]),
+        "app_id": st.sampled_from([APP_ID, "2021999"]),
+    },
+)  # fmt: skip
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=150)
+@given(FIELDS)
+def test_any_signed_form_is_a_bounded_notice_or_not_verified(fields: dict[str, str]) -> None:
+    """Even a form Alipay itself signed cannot crash the parser or over-claim a refund."""
+    base = {"out_trade_no": "P1", "trade_no": "T1", "total_amount": "30.00"}
+    params = FAKE.sign({**FAKE.notification("P1", "30.00"), **base, **fields})
+    try:
+        notice = verify(params)
+    except NotVerified:
+        return
+    assert 0 < len(notice.payid) <= 32
+    if isinstance(notice, RefundNotice):
+        assert notice.cumulative and 0 < notice.money_fen < 10**12
+        total = round(float(params["total_amount"]) * 100)
+        assert notice.money_fen <= total
+        assert all(0 < len(number) <= 64 for number in notice.refund_nos)
+    else:
+        assert 0 < notice.money_fen < 10**12 and 0 < len(notice.trade_no) <= 64
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_are_not_verified(body: bytes) -> None:
+    try:
+        PROVIDER.verify(body, {})
+    except NotVerified:
+        return
+    raise AssertionError("believed")
