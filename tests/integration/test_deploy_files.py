@@ -100,3 +100,27 @@ async def test_the_alerts_and_the_dashboard_use_only_series_lwork_exports(
     assert len(used) >= 10 and used <= exported, sorted(used - exported)
     assert all(rule.get("annotations", {}).get("summary") for group in rules["groups"]
                for rule in group["rules"])  # fmt: skip
+
+
+def test_promtool_accepts_the_alert_rules_and_they_fire_on_lworks_series(tmp_path: Path) -> None:
+    """``promtool test rules`` (deploy/prometheus/alerts_test.yml) feeds lwork's own series to
+    the rules: each alert fires when it should and names the instance."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool is not installed in CI (Debian: prometheus)")
+        pytest.skip("promtool not installed (Debian: prometheus)")
+    rules = DEPLOY / "prometheus"
+    checked = subprocess.run([promtool, "check", "rules", str(rules / "alerts.yml")],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert checked.returncode == 0 and "SUCCESS: 8 rules found" in checked.stdout, checked.stderr
+    tested = subprocess.run([promtool, "test", "rules", str(rules / "alerts_test.yml")],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    # The tests have teeth: a rule that no longer fires at 2 % of 5xx answers fails them.
+    shutil.copy(rules / "alerts_test.yml", tmp_path)
+    lenient = (rules / "alerts.yml").read_text().replace("> 0.01", "> 0.5")
+    (tmp_path / "alerts.yml").write_text(lenient)
+    tested = subprocess.run([promtool, "test", "rules", str(tmp_path / "alerts_test.yml")],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert tested.returncode != 0 and "LworkServerErrors" in tested.stdout + tested.stderr
