@@ -113,6 +113,7 @@ class WechatProvider:
     def _notice(self, transaction: dict[str, Any]) -> Notice:
         payid = _text(transaction, "out_trade_no", 32)
         state = transaction.get("trade_state")
+        state = state if isinstance(state, str) else ""  # a list or object here is no state
         event: Literal["paid", "closed", "pending"]
         event = "paid" if state in PAID else "closed" if state in CLOSED else "pending"
         amount = transaction.get("amount")
