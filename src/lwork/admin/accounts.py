@@ -77,7 +77,10 @@ class AccountPage:
             uuid = await known_account(self.accounts, asked)
         except LookupError:
             return render("account.html", lang, 404, **context)
-        context["found"] = await self.view(uuid)
+        try:
+            context["found"] = await self.view(uuid)
+        except LookupError:  # gone between the two reads
+            return render("account.html", lang, 404, **context)
         return render("account.html", lang, status, **context)
 
     async def view(self, uuid: str) -> dict[str, Any]:
@@ -85,7 +88,7 @@ class AccountPage:
         async with self.engine.connect() as conn:
             account = (
                 await conn.execute(select(accounts_table).where(accounts_table.c.uuid == uuid))
-            ).one()
+            ).first()
             devices = (await conn.execute(
                 select(sessions).where(sessions.c.uuid == uuid)
                 .order_by(sessions.c.created_at.desc()).limit(RECENT)
@@ -97,7 +100,12 @@ class AccountPage:
                 select(orders).where(orders.c.uuid == uuid)
                 .order_by(orders.c.created_at.desc()).limit(RECENT)
             )).all()  # fmt: skip
-        group = account.group_id
+        # A number the BOSS provisioned whose user has not registered yet has no account row:
+        # its page shows the provisioning (group, creation) and what billing holds for it.
+        source = account if account is not None else provisioned
+        if source is None:
+            raise LookupError(uuid)
+        group, created = source.group_id, source.created_at
         balance = await self.billing.balance(uuid)
         minutes = group in MINUTES_GROUPS
         packages = [
@@ -108,10 +116,11 @@ class AccountPage:
         records = await self.records.latest(uuid, RECENT)
         return {
             "uuid": show(uuid),
-            "name": account.name or "",
+            "name": (account.name or "") if account is not None else "",
+            "registered": account is not None,
             "group": group,
-            "created": self.when(account.created_at),
-            "info": _short(account.info),
+            "created": self.when(created),
+            "info": _short(account.info) if account is not None else "",
             "minutes_group": minutes,
             "coins": coins_value(balance.coins),
             "gift_coins": coins_value(balance.gift_coins),
