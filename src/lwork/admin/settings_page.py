@@ -93,7 +93,9 @@ def rows(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, str]]:
             yield from rows(value, f"{prefix}{name}.")
             continue
         shown = _field(name, value)
-        text = shown if isinstance(shown, str) else json.dumps(shown, ensure_ascii=False, default=str)
+        text = (
+            shown if isinstance(shown, str) else json.dumps(shown, ensure_ascii=False, default=str)
+        )
         yield f"{prefix}{name}", text
 
 
