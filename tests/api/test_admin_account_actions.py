@@ -38,8 +38,8 @@ async def act(
     """Submit an action form of the account's page, with the page's own CSRF token."""
     page = await client.get("/admin/accounts", params={"account": account})
     assert page.status_code == 200
-    return await client.post(f"/admin/accounts/{action}",
-                             data={"csrf": csrf_of(page), "account": account, **fields})  # fmt: skip
+    data = {"csrf": csrf_of(page), "account": account, **fields}
+    return await client.post(f"/admin/accounts/{action}", data=data)
 
 
 async def coins(server: LiveServer, phone: SimPhone) -> Any:
@@ -88,8 +88,9 @@ async def test_sessions_codes_and_credit(server_factory: Factory) -> None:
         r = await act(client, "reset_code", ALICE)
         assert r.headers["location"].endswith("done=reset_code")
         assert len(server.gateway.received) == sent + 1
-        body = {"uuid": ALICE, "device_id": "alice-phone", "auth_code":
-                server.gateway.last_code(ALICE), "pwd": NEW_PASSWORD, "group_id": "common"}  # fmt: skip
+        code = server.gateway.last_code(ALICE)
+        body = {"uuid": ALICE, "device_id": "alice-phone", "auth_code": code,
+                "pwd": NEW_PASSWORD, "group_id": "common"}  # fmt: skip
         assert (await server.post("/lwork/mobile/forget_pwd", body)).json()["status"] == "ok"
         await alice.login(NEW_PASSWORD)
         await alice.poll()
@@ -104,8 +105,8 @@ async def test_sessions_codes_and_credit(server_factory: Factory) -> None:
 
         # a number no account has, and an action that does not exist
         r = await act(client, "credit", ALICE, coins="1", ref="T-3")
-        r = await client.post("/admin/accounts/credit", data={
-            "csrf": csrf_of(page), "account": "19900000000", "coins": "1", "ref": "T-4"})  # fmt: skip
+        data = {"csrf": csrf_of(page), "account": "19900000000", "coins": "1", "ref": "T-4"}
+        r = await client.post("/admin/accounts/credit", data=data)
         assert r.status_code == 404 and "账号不存在" in r.text
         r = await client.post("/admin/accounts/delete", data={"csrf": csrf_of(page),
                                                               "account": ALICE})  # fmt: skip

@@ -129,8 +129,9 @@ async def test_code_guesses_are_limited_like_passwords(server_factory: Factory) 
         wrong = "000000" if right != "000000" else "111111"
         # three wrong codes, each from another address: the name has had its guesses
         for n in range(3):
-            r = await client.post("/admin/sign-in/code", data={"csrf": csrf_of(page),
-                                  "code": wrong}, headers={"x-forwarded-for": f"203.0.113.{n}"})  # fmt: skip
+            data = {"csrf": csrf_of(page), "code": wrong}
+            address = {"x-forwarded-for": f"203.0.113.{n}"}
+            r = await client.post("/admin/sign-in/code", data=data, headers=address)
             assert r.status_code == 401
         r = await client.post("/admin/sign-in/code", data={"csrf": csrf_of(page), "code": right},
                               headers={"x-forwarded-for": "203.0.113.9"})  # fmt: skip
