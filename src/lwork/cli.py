@@ -220,7 +220,7 @@ def _admin(settings: Settings, args: argparse.Namespace) -> int:
         operators = services.operators
         if command == "list":
             lines = [
-                f"{who.name} {who.role} added "
+                f"{who.name} {who.role}{' totp' if who.totp else ''} added "
                 + dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="seconds")
                 for who, at in await operators.all()
             ]
