@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from test_payments import FREE_ACCOUNTS, TEST_PAY, coins, login, notify, order
+from test_payments import FREE_ACCOUNTS, PHONE, TEST_PAY, coins, login, notify, order
 
 from lwork.boss.audit import AuditTrail
 
@@ -82,8 +82,9 @@ async def test_an_administrator_refunds_an_order(server_factory: Factory) -> Non
 
         audit = await client.get("/admin/audit")
         assert SCRIPT not in audit.text and ESCAPED in audit.text
-        entries = [(e.actor, e.action, e.result) for e in
-                   await AuditTrail(server.services.engine).entries()]  # fmt: skip
+        trail = await AuditTrail(server.services.engine).entries()
+        assert [e.account for e in trail if e.action == "refund"][:2] == [PHONE, PHONE]
+        entries = [(e.actor, e.action, e.result) for e in trail]
         refunds = [e for e in entries if e[1] == "refund"]
         assert refunds[0] == ("console:root", "refund", "ok") and len(refunds) == 8
         assert ("console:root", "refund", "unknown_payid") in refunds

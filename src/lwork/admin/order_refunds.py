@@ -57,6 +57,8 @@ class OrderRefunds:
             text = f"{gate.translate(request, 'bad_input')}: {exc}"
             return await self.pages.show(request, visitor, back, 400, problem=text)
         fields: dict[str, object] = {
+            # The trail finds a refund by its account (the audit page's filter) too.
+            "account": await self.pages.owner(asked_for.payid),
             "payid": asked_for.payid, "reason": asked_for.reason,
             "money": None if asked_for.money_fen is None else coins_value(asked_for.money_fen),
         }  # fmt: skip

@@ -77,6 +77,12 @@ class OrderPages:
     def when(self, at: float | None) -> str:
         return local_time(at, self.zone)
 
+    async def owner(self, payid: str) -> str | None:
+        """The account that placed order ``payid`` (for the audit trail), if it exists."""
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(select(orders.c.uuid).where(orders.c.payid == payid))
+        return str(found) if found is not None else None
+
     def today(self) -> dt.date:
         return dt.datetime.fromtimestamp(self.console.gate.wall(), self.zone).date()
 
