@@ -138,3 +138,30 @@ async def test_code_guesses_are_limited_like_passwords(server_factory: Factory) 
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
         assert (await client.get("/admin/calls")).status_code == 303
         assert ("console:alice", "sign_in", "too_many") in await trail(server)
+
+
+async def test_migration_0016_keeps_the_operators(db_url: str) -> None:
+    """Operators added before the second factor keep signing in by password after the upgrade
+    (no enrolment), and a downgrade drops only the new columns."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from lwork.storage.engine import migrate, to_revision
+
+    engine = create_async_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(to_revision("0015"))
+            await conn.execute(text("INSERT INTO operators (name, role, password_hash, "
+                                    "created_at) VALUES ('old', 'admin', 'x', 1.0)"))  # fmt: skip
+        await migrate(engine)
+        async with engine.connect() as conn:
+            row = (await conn.execute(select(operators))).one()
+        assert (row.name, row.totp_sealed, row.totp_last_step) == ("old", None, None)
+        async with engine.begin() as conn:
+            await conn.run_sync(to_revision("0015", down=True))
+        async with engine.connect() as conn:
+            names = (await conn.execute(text("SELECT name FROM operators"))).scalars().all()
+        assert names == ["old"]
+    finally:
+        await engine.dispose()
