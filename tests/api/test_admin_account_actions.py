@@ -180,6 +180,13 @@ async def test_common_accounts_cannot_be_deactivated(server_factory: Factory) ->
             r = await act(client, action, ALICE, phone="02012345678")
             assert r.status_code == 409 and "只有 BOSS 开户的号码" in r.text, action
         assert ("console:root", "deactivate", ALICE, "not_provisioned") in await trail(server)
+        # and a BOSS number's password is not reset by SMS code
+        await server.services.provisioning.open(BOB, "boss-pw-123", "dth", time.time())
+        page = await client.get("/admin/accounts", params={"account": BOB})
+        assert 'id="reset-code"' not in page.text and 'name="minutes"' in page.text
+        sent = len(server.gateway.received)
+        r = await act(client, "reset_code", BOB)
+        assert r.status_code == 409 and "BOSS" in r.text and len(server.gateway.received) == sent
 
 
 async def test_changes_need_csrf_and_an_administrator(server_factory: Factory) -> None:

@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from lwork.accounts.provisioning import NotProvisioned, ProvisioningService
-from lwork.accounts.service import AccountService
+from lwork.accounts.service import COMMON, AccountService
 from lwork.admin import action_forms
 from lwork.admin.accounts import AccountPage
 from lwork.admin.gate import Refused, Visitor, read_form
@@ -126,6 +126,9 @@ class AccountActions:
         return "end_sessions", {"sessions": ended}
 
     async def _reset_code(self, uuid: str, form: dict[str, str], ip: str) -> tuple[str, Any]:
+        # A dth number's password is reset with its BOSS activation password, never a code.
+        if await self.accounts.group(uuid) != COMMON:
+            raise Problem("reset_code_common_only", 409, "not_common")
         # The apps' own path (caps per number, per address, per range; fraud's destinations):
         # the operator's address counts as the asking client's.
         try:

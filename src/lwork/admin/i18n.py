@@ -155,6 +155,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Only numbers the BOSS provisioned can be deactivated or bound",
     ),
     "refused_by_service": ("操作被拒绝", "Refused"),
+    "reset_code_common_only": (
+        "只有普通用户通过短信验证码重置密码（DTH 用户使用 BOSS 激活密码）",
+        "Only common accounts reset their password with an SMS code (dth: the BOSS password)",
+    ),
     "bad_input": ("输入有误", "Not valid"),
     # refunds
     "refund": ("退款", "Refund"),
