@@ -40,7 +40,8 @@ class Operator:
     name: str
     role: str
     totp: bool = False
-    """Enrolled for TOTP: signing in asks for a code after the password."""
+    """Enrolled for TOTP: signing in asks for a code after the password (known where the
+    operators row is read: sign-in and the list; a session's operator leaves it False)."""
 
     @property
     def may_change(self) -> bool:
