@@ -327,7 +327,7 @@ def build_app(
         else None
     )
     payments = build_payments(settings, engine, billing.ledger, clock.wall, telemetry.orders.inc)
-    operators = OperatorStore(engine, passwords)
+    operators = OperatorStore(engine, passwords, server_secret(settings))
     metrics_access = MetricsAccess(
         settings.metrics.token.get_secret_value(),
         settings.metrics.allow_from,
@@ -524,6 +524,7 @@ def build_app(
         app.router.routes[:0] = console_mount(
             settings, engine, operators,
             lambda: services.call_side.calls if services.call_side else None, billing, accounts,
-            clock,
+            clock, provisioning=provisioning, payments=payments, versions=versions,
+            server_secret=server_secret(settings),
         )  # fmt: skip
     return app, services

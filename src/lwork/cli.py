@@ -220,14 +220,15 @@ def _admin(settings: Settings, args: argparse.Namespace) -> int:
         operators = services.operators
         if command == "list":
             lines = [
-                f"{who.name} {who.role} added "
+                f"{who.name} {who.role}{' totp' if who.totp else ''} added "
                 + dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="seconds")
                 for who, at in await operators.all()
             ]
             return "\n".join(lines) or "no operators yet"
         fields = {"account": None, "operator": args.name, "role": getattr(args, "role", None)}
         trail = AuditTrail(services.engine)
-        audited = {"add": "operator_add", "password": "operator_pwd", "remove": "operator_del"}
+        audited = {"add": "operator_add", "password": "operator_pwd", "remove": "operator_del",
+                   "totp": "operator_totp"}  # fmt: skip
         try:
             if command == "add":
                 added = await operators.add(args.name, args.role, password, time.time())
@@ -235,6 +236,17 @@ def _admin(settings: Settings, args: argparse.Namespace) -> int:
             elif command == "password":
                 await operators.set_password(args.name, password)
                 done = f"operator {args.name}: new password set, sessions ended"
+            elif command == "totp" and args.off:
+                await operators.drop_totp(args.name)
+                done = f"operator {args.name}: signs in by password alone"
+            elif command == "totp":
+                from lwork.admin.totp import otpauth_uri
+
+                secret = await operators.enrol_totp(args.name)
+                # Shown this once (it is kept sealed): add it to an authenticator app now.
+                done = (f"operator {args.name}: add this to an authenticator app (shown once);\n"
+                        f"signing in asks for its code from now on\n"
+                        f"{otpauth_uri(secret, args.name, 'lwork')}")  # fmt: skip
             else:
                 await operators.remove(args.name)
                 done = f"operator {args.name} removed, sessions ended"
@@ -329,6 +341,11 @@ def parser() -> argparse.ArgumentParser:
     user_sub.add_parser("remove", help="remove an operator and end its sessions").add_argument(
         "name"
     )
+    totp = user_sub.add_parser(
+        "totp", help="enrol an operator for TOTP codes at sign-in (prints the otpauth:// URI once)"
+    )
+    totp.add_argument("name")
+    totp.add_argument("--off", action="store_true", help="sign in by password alone again")
     admin.set_defaults(run=_admin)
 
     fraud = sub.add_parser("fraud", help="toll-fraud limits, per-account overrides, alarms")

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
+import hmac
 import io
+import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -17,6 +21,8 @@ from typing import Any
 
 import pytest
 from test_admin_live_calls import ALICE, LIVE, live_call
+
+from lwork.admin.totp import totp
 
 from fakes.operator_browser import PASSWORD
 
@@ -101,6 +107,8 @@ async def test_an_operator_uses_the_console(server_factory: Factory, tmp_path: P
                 )  # the duration moved on, and the MOS came in
                 cells = await page.locator(f"{row} td").all_inner_texts()
                 assert cells[0] == "p2p" and cells[2] == "*******0001"
+                # the snapshot's time, never "-"
+                assert re.fullmatch(r"\d\d:\d\d:\d\d", await page.inner_text("#updated"))
                 assert float(cells[9]) > 4 and cells[6].endswith("%")
                 await shot("live-call")
 
@@ -138,6 +146,125 @@ async def test_an_operator_uses_the_console(server_factory: Factory, tmp_path: P
             await page.wait_for_selector(f'#account-cdrs tr[data-id^="{call.sid}"]')
             await shot("account")
             assert errors == [], errors  # no script error, no CSP violation
+        finally:
+            await chromium.close()
+    for path in saved:
+        print(f"screenshot: {path}")
+
+
+APP_PASSWORD = "e10adc3949ba59abbe56e057f20f883e"
+PAYER = "13600000006"
+PAY_SECRET = "staging-secret-0123456789"
+PAYING = {"payments": {"test": {"enabled": True, "secret": PAY_SECRET}},
+          "billing": {"signup_gift_coins": 0, "timezone": "Asia/Shanghai"}}  # fmt: skip
+
+
+async def paid_order(server: Any) -> str:
+    """An app registers and pays an order through the ``test`` provider (a signed notice)."""
+    await server.post("/lwork/sms/auth_code", {"uuid": PAYER, "type": "register"})
+    body = {"uuid": PAYER, "device_id": "d", "auth_code": server.gateway.last_code(PAYER),
+            "pwd": APP_PASSWORD, "group_id": "common"}  # fmt: skip
+    assert (await server.post("/lwork/mobile/register", body)).json() == {"status": "ok"}
+    r = await server.post("/lwork/mobile/login", {"acc": PAYER, "pwd": APP_PASSWORD,
+                                                  "device_id": "d"})  # fmt: skip
+    auth = {"Authorization": f"Bearer {r.json()['token']}"}
+    wanted = {"uuid": PAYER, "device_id": "d", "pay_type": "test", "money": 30, "coins": 300}
+    opened = await server.post("/lwork/mobile/get_payid", wanted, headers=auth)
+    payid: str = opened.json()["payid"]
+    raw = json.dumps({"payid": payid, "money": "30.00", "trade_no": "T-1"}).encode()
+    mac = hmac.new(PAY_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    r = await server.client.post(server.url + "/lwork/pay/notify/test", content=raw,
+                                 headers={"X-Lwork-Signature": mac})  # fmt: skip
+    assert r.text == "success"
+    return payid
+
+
+async def test_an_administrator_with_a_second_factor_changes_things(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    """Sign in with a TOTP code, refund an order, credit an account, set the app versions,
+    read the settings; a form posted without its CSRF token is refused."""
+    async_playwright = playwright_or_skip()
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    saved: list[Path] = []
+    async with server_factory(**PAYING) as server, async_playwright() as driver:
+        payid = await paid_order(server)
+        await server.services.operators.add("root", "admin", PASSWORD, time.time())
+        secret = await server.services.operators.enrol_totp("root")
+        chromium = await driver.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                                args=["--no-sandbox"])  # fmt: skip
+        try:
+            context = await chromium.new_context(viewport={"width": 1280, "height": 800})
+            context.set_default_timeout(30000)
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error"
+                    and not m.text.startswith("Failed to load resource") else None)  # fmt: skip
+            page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+
+            async def shot(name: str) -> None:
+                path = shots / f"{len(saved) + 1:02d}-{name}.png"
+                await page.screenshot(path=str(path), full_page=True)
+                saved.append(path)
+
+            await page.goto(server.url + "/admin/lang/en?next=/admin/sign-in")
+            await page.fill("input[name=name]", "root")
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("form.sign-in button")
+            await page.wait_for_selector("#code-form")  # the password alone is not enough
+            await shot("code-asked")
+            await page.fill("input[name=code]", totp(secret, time.time()))
+            await page.click("#code-form button")
+            await page.wait_for_url("**/admin/calls")
+
+            await page.click("header nav a[href='/admin/orders']")
+            row = f'#order-list tr[data-id="{payid}"]'
+            await page.fill(f"{row} input[name=reason]", "customer asked <b>twice</b>")
+            await page.click(f"{row} button.danger")
+            await page.wait_for_selector("p.notice")
+            assert f"Refunded: order {payid}" in await page.inner_text("p.notice")
+            assert "refunded" in await page.inner_text(row)
+            assert "<b>twice</b>" in await page.inner_text(row)  # shown as text, not markup
+            await shot("order-refunded")
+
+            await page.click("header nav a[href='/admin/accounts']")
+            await page.fill("form.filters input[name=account]", PAYER)
+            await page.click("form.filters button")
+            await page.wait_for_selector("#credit-form")
+            await page.fill("#credit-form input[name=coins]", "5")
+            await page.fill("#credit-form input[name=ref]", "goodwill-1")
+            await page.click("#credit-form button")
+            await page.wait_for_selector("p.notice")
+            assert "Credited" in await page.inner_text("p.notice")
+            assert "Coins: 5 " in await page.inner_text("#balance") + " "
+            await shot("account-credited")
+
+            await page.click("header nav a[href='/admin/versions']")
+            form = "#versions-dth form"
+            await page.fill(f"{form} input[name=version_no]", "2.5.0")
+            await page.fill(f"{form} input[name=version_path]", "https://dl.example.cn/2.5.0.apk")
+            await page.fill(f"{form} textarea[name=version_info]", "新版本")
+            await page.click(f"{form} button")
+            await page.wait_for_selector("p.notice")
+            answer = (await server.get("/lwork/mobile/version_dth_no")).json()
+            assert (answer["version_no"], answer["version_info"]) == ("2.5.0", "新版本")
+            await shot("versions")
+
+            await page.click("header nav a[href='/admin/settings']")
+            text = await page.inner_text("#settings")
+            assert PAY_SECRET not in text and "payments.test.secret" in text
+            await shot("settings")
+
+            # a change posted without the form's token (what a forged page would send)
+            status = await page.evaluate(
+                """async () => (await fetch("/admin/accounts/credit", {method: "POST",
+                    headers: {"content-type": "application/x-www-form-urlencoded"},
+                    body: "account=13600000006&coins=99&ref=forged"})).status"""
+            )  # fmt: skip
+            assert status == 403
+            assert errors == [], errors
         finally:
             await chromium.close()
     for path in saved:

@@ -209,6 +209,14 @@ class AccountService:
         ended = await self._store.end_sessions(phone, self._wall(), "logout", device_id)
         await self._ended(phone, ended)
 
+    async def end_sessions(self, uuid: str, reason: str) -> int:
+        """End every live session of the account (an operator's order, from the console): its
+        devices' polls answer ``unlogined`` and the apps must log in again; how many ended."""
+        phone = normalise_phone(uuid)
+        ended = await self._store.end_sessions(phone, self._wall(), reason)
+        await self._ended(phone, ended)
+        return len(ended)
+
     async def authorize(self, uuid: str, proof: Proof, guard: Guard) -> Session:
         """The live session that lets this request act for ``uuid`` (CONTRACT §3): the token's,
         or without one, the account's live session when the request shows the evidence

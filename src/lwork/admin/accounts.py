@@ -1,5 +1,6 @@
-"""The account page: one account's group, balance and packages, its app sessions (devices),
-and its latest call records and orders. Read-only, so ``support`` sees it all."""
+"""The account page: one account's group, balance and packages, its provisioning (active, bound
+DID), its app sessions (devices), and its latest call records and orders. ``support`` sees it
+all; the forms that change it (``account_actions.py``) are an administrator's."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lwork.accounts.service import AccountService
+from lwork.admin.gate import Visitor
 from lwork.admin.pages import local_time, render
 from lwork.admin.records import CdrPages
 from lwork.admin.web import Console
@@ -22,10 +24,15 @@ from lwork.billing.rating import coins_value
 from lwork.billing.service import MINUTES_GROUPS, BillingService
 from lwork.observability import mask_numbers
 from lwork.storage.tables import accounts as accounts_table
-from lwork.storage.tables import orders, sessions
+from lwork.storage.tables import orders, provisioning, sessions
 
 RECENT = 20
 """Sessions, records and orders shown of each kind, newest first."""
+NOTICES = frozenset({
+    "deactivate", "activate", "end_sessions", "reset_code", "bind", "unbind", "credit",
+    "credit_again",
+})  # fmt: skip
+"""What a change's redirect may say it did (``?done=``); anything else is not shown."""
 
 
 class AccountPage:
@@ -48,37 +55,57 @@ class AccountPage:
         return local_time(at, self.zone)
 
     async def page(self, request: Request) -> Response:
-        gate = self.console.gate
-        visitor = await gate.reader(request)
+        visitor = await self.console.gate.reader(request)
         asked = request.query_params.get("account", "").strip()[:64]
+        done = request.query_params.get("done", "")
+        return await self.show(request, visitor, asked, notice=done if done in NOTICES else "")
+
+    async def show(
+        self, request: Request, visitor: Visitor, asked: str, status: int = 200,
+        notice: str = "", problem: str = "",
+    ) -> Response:  # fmt: skip
+        """The page of account ``asked`` (as typed), with the outcome of a change if any."""
+        lang = self.console.gate.lang(request)
         context: dict[str, Any] = {
             "who": visitor.operator, "csrf": visitor.csrf, "section": "accounts",
-            "here": "/admin/accounts", "asked": asked, "found": None,
+            "here": "/admin/accounts", "asked": asked, "found": None, "notice": notice,
+            "problem": problem,
         }  # fmt: skip
         if not asked:
-            return render("account.html", gate.lang(request), **context)
+            return render("account.html", lang, status, **context)
         try:
             uuid = await known_account(self.accounts, asked)
         except LookupError:
-            return render("account.html", gate.lang(request), 404, **context)
-        context["found"] = await self.view(uuid)
-        return render("account.html", gate.lang(request), **context)
+            return render("account.html", lang, 404, **context)
+        try:
+            context["found"] = await self.view(uuid)
+        except LookupError:  # gone between the two reads
+            return render("account.html", lang, 404, **context)
+        return render("account.html", lang, status, **context)
 
     async def view(self, uuid: str) -> dict[str, Any]:
         show = mask_numbers if self.mask else str
         async with self.engine.connect() as conn:
             account = (
                 await conn.execute(select(accounts_table).where(accounts_table.c.uuid == uuid))
-            ).one()
+            ).first()
             devices = (await conn.execute(
                 select(sessions).where(sessions.c.uuid == uuid)
                 .order_by(sessions.c.created_at.desc()).limit(RECENT)
             )).all()  # fmt: skip
+            provisioned = (await conn.execute(
+                select(provisioning).where(provisioning.c.account == uuid)
+            )).first()  # fmt: skip
             paid = (await conn.execute(
                 select(orders).where(orders.c.uuid == uuid)
                 .order_by(orders.c.created_at.desc()).limit(RECENT)
             )).all()  # fmt: skip
-        group = account.group_id
+        # A number the BOSS provisioned whose user has not registered yet has no account row:
+        # its page shows the provisioning (group, creation) and what billing holds for it.
+        source = account if account is not None else provisioned
+        if source is None:
+            raise LookupError(uuid)
+        group, created = source.group_id, source.created_at
         balance = await self.billing.balance(uuid)
         minutes = group in MINUTES_GROUPS
         packages = [
@@ -89,15 +116,20 @@ class AccountPage:
         records = await self.records.latest(uuid, RECENT)
         return {
             "uuid": show(uuid),
-            "name": account.name or "",
+            "name": (account.name or "") if account is not None else "",
+            "registered": account is not None,
             "group": group,
-            "created": self.when(account.created_at),
-            "info": _short(account.info),
+            "created": self.when(created),
+            "info": _short(account.info) if account is not None else "",
             "minutes_group": minutes,
             "coins": coins_value(balance.coins),
             "gift_coins": coins_value(balance.gift_coins),
             "minutes": balance.minutes,
             "packages": packages,
+            # Only numbers the BOSS provisioned can be deactivated or given a DID.
+            "provisioned": provisioned is not None,
+            "active": provisioned is None or provisioned.active,
+            "did": show(provisioned.did) if provisioned is not None and provisioned.did else "",
             "devices": [
                 {
                     "device": d.device_id,
@@ -119,6 +151,7 @@ class AccountPage:
                     "pay_type": o.pay_type,
                     "money": f"{o.money / 100:.2f}",
                     "state": o.state,
+                    "refundable": o.state == "paid",
                     "created": self.when(o.created_at),
                     "paid": self.when(o.paid_at),
                     "note": o.note or "",

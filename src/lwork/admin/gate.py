@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from lwork.admin.i18n import Lang, pick
+from lwork.admin.i18n import Lang, pick, translator
 from lwork.admin.operators import Operator, OperatorStore, csrf_matches, csrf_token
 from lwork.admin.pages import SECURITY_HEADERS, error_page
 from lwork.settings.admin import AdminSettings
@@ -57,6 +57,10 @@ class Gate:
 
     def lang(self, request: Request) -> Lang:
         return pick(request.cookies.get(LANG_COOKIE), self.settings.language)
+
+    def translate(self, request: Request, key: str) -> str:
+        """A catalogue string in the request's language (for messages built in code)."""
+        return translator(self.lang(request))(key)
 
     async def visitor(self, request: Request) -> Visitor | None:
         session_id = request.cookies.get(self.settings.cookie_name)

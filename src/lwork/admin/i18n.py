@@ -114,6 +114,86 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "bad_filter": ("筛选条件有误", "The filter is not valid"),
     "back": ("返回", "Back"),
     "language": ("English", "中文"),
+    # second factor
+    "code_asked": (
+        "请输入身份验证器中的 6 位动态码",
+        "Enter the 6-digit code of your authenticator",
+    ),
+    "totp_code": ("动态码", "Code"),
+    "code_expired": (
+        "登录已超时，请重新输入密码",
+        "The sign-in timed out; enter the password again",
+    ),
+    "bad_code": ("动态码错误或已使用", "Wrong or already used code"),
+    # account actions
+    "provisioned": ("开户状态", "Provisioning"),
+    "active": ("已激活", "active"),
+    "deactivated": ("已停用", "deactivated"),
+    "did": ("绑定号码", "Bound number (DID)"),
+    "confirm_change": ("确定执行此操作？", "Do this now?"),
+    "activate": ("激活", "Activate"),
+    "deactivate": ("停用", "Deactivate"),
+    "end_sessions": ("强制下线", "End sessions"),
+    "reset_code": ("发送重置密码验证码", "Send a password-reset code"),
+    "bind": ("绑定", "Bind"),
+    "unbind": ("解除绑定", "Unbind"),
+    "reference": ("参考号", "Reference"),
+    "credit": ("充值", "Credit"),
+    "done_deactivate": ("账号已停用，进行中的通话已结束", "Deactivated; its live calls ended"),
+    "done_activate": ("账号已激活", "Activated"),
+    "done_end_sessions": ("已强制下线", "Its sessions ended"),
+    "done_reset_code": ("验证码短信已发送", "A password-reset code was sent by SMS"),
+    "done_bind": ("号码已绑定", "Number bound"),
+    "done_unbind": ("已解除绑定", "Number unbound"),
+    "done_credit": ("充值成功", "Credited"),
+    "done_credit_again": (
+        "该参考号已充值过，本次未重复充值",
+        "That reference was credited before: nothing credited again",
+    ),
+    "not_provisioned": (
+        "只有 BOSS 开户的号码才能停用或绑定号码",
+        "Only numbers the BOSS provisioned can be deactivated or bound",
+    ),
+    "refused_by_service": ("操作被拒绝", "Refused"),
+    "reset_code_common_only": (
+        "只有普通用户通过短信验证码重置密码（DTH 用户使用 BOSS 激活密码）",
+        "Only common accounts reset their password with an SMS code (dth: the BOSS password)",
+    ),
+    "bad_input": ("输入有误", "Not valid"),
+    # refunds
+    "refund": ("退款", "Refund"),
+    "refund_confirm": (
+        "确定退款？退款后将扣回相应金币或分钟数",
+        "Refund? Its credit is taken back",
+    ),
+    "refund_all": ("全额", "all"),
+    "refund_reason": ("退款原因", "Reason"),
+    "refund_refused": ("退款失败", "Refund refused"),
+    "refunded_notice": ("已退款：订单", "Refunded: order"),
+    # app versions
+    "versions": ("版本管理", "App versions"),
+    "versions_help": (
+        "客户端启动时查询的版本信息（version_no、version_dth_no、version_common_no）",
+        "What the apps' version queries answer (version_no, version_dth_no, version_common_no)",
+    ),
+    "versions_saved": ("已保存", "Saved"),
+    "versions_kind_default": ("默认", "Default"),
+    "versions_kind_dth": ("DTH 用户", "DTH users"),
+    "versions_kind_common": ("普通用户", "Common users"),
+    "not_configured": ("未配置（客户端收到 failed）", "not configured (the apps get failed)"),
+    "android": ("Android", "Android"),
+    "version_no": ("版本号", "version"),
+    "version_path": ("下载地址", "download address"),
+    "version_info": ("更新说明", "notes"),
+    "save": ("保存", "Save"),
+    # settings view
+    "settings": ("系统配置", "Settings"),
+    "settings_help": (
+        "本节点当前生效的配置（只读，密钥已隐藏）",
+        "The settings this node runs with (read-only; secrets masked)",
+    ),
+    "setting": ("配置项", "Setting"),
+    "value": ("值", "Value"),
 }
 """``language`` is the switch's label: the name of the *other* language, in itself."""
 

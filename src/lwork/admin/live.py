@@ -8,10 +8,12 @@ the page never waits on the relay nor multiplies its queries."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
@@ -89,11 +91,20 @@ def snapshot(engine: CallEngine | None, mask: bool) -> tuple[int, list[dict[str,
     return len(engine.calls), rows
 
 
+def clock_time(at: float, zone: ZoneInfo) -> str:
+    """When a snapshot was taken, as the page's "Updated" stamp: ``18:04:18`` in
+    ``billing.timezone`` (the zone every other time of the console is shown in)."""
+    return dt.datetime.fromtimestamp(at, zone).strftime("%H:%M:%S")
+
+
 class LiveCalls:
-    def __init__(self, console: Console, engine: Callable[[], CallEngine | None]) -> None:
+    def __init__(
+        self, console: Console, engine: Callable[[], CallEngine | None], zone: ZoneInfo
+    ) -> None:
         """``engine()``: the call engine while the server runs (None before start-up)."""
         self.console = console
         self.engine = engine
+        self.zone = zone
         self.mask = not console.gate.settings.full_numbers
         self.streams = 0
         self._event = b""
@@ -106,7 +117,10 @@ class LiveCalls:
         if now - self._event_at >= SNAPSHOT_S * 0.9:
             total, rows = snapshot(self.engine(), self.mask)
             at = self.console.gate.wall()
-            body = json.dumps({"at": at, "total": total, "calls": rows}, ensure_ascii=False)
+            body = json.dumps(
+                {"at": at, "updated": clock_time(at, self.zone), "total": total, "calls": rows},
+                ensure_ascii=False,
+            )
             self._event, self._event_at = f"event: calls\ndata: {body}\n\n".encode(), now
         return self._event
 
@@ -122,10 +136,12 @@ class LiveCalls:
         visitor = await self.console.gate.reader(request)
         notice = request.query_params.get("done", "")
         total, rows = snapshot(self.engine(), self.mask)
+        # The page shows the time of the snapshot it was built from until the stream's first.
+        updated = clock_time(self.console.gate.wall(), self.zone)
         return render(
             "calls.html", self.console.gate.lang(request), who=visitor.operator,
             csrf=visitor.csrf, here="/admin/calls", section="calls", rows=rows, total=total,
-            notice=notice if notice in ("hung_up", "call_gone") else "",
+            notice=notice if notice in ("hung_up", "call_gone") else "", updated=updated,
         )  # fmt: skip
 
     async def events(self, request: Request) -> Response:

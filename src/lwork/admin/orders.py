@@ -1,9 +1,11 @@
 """The orders page: orders by creation date, account, state and provider, newest first, paged
-by keyset (created, payid). Read-only: refunds stay with the BOSS and the CLI for now."""
+by keyset (created, payid). An administrator refunds a paid order from its row
+(``order_refunds.py``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lwork.admin.cdr_filter import FilterError, cursor, date_range, number
+from lwork.admin.gate import Visitor
 from lwork.admin.pages import local_time, render
 from lwork.admin.web import Console
 from lwork.observability import mask_numbers
@@ -24,6 +27,7 @@ from lwork.payments.service import PAY_TYPES, STATES
 from lwork.storage.tables import orders
 
 PAGE_SIZE = 50
+_PAYID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,19 +77,40 @@ class OrderPages:
     def when(self, at: float | None) -> str:
         return local_time(at, self.zone)
 
+    async def owner(self, payid: str) -> str | None:
+        """The account that placed order ``payid`` (for the audit trail), if it exists."""
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(select(orders.c.uuid).where(orders.c.payid == payid))
+        return str(found) if found is not None else None
+
+    def today(self) -> dt.date:
+        return dt.datetime.fromtimestamp(self.console.gate.wall(), self.zone).date()
+
     async def page(self, request: Request) -> Response:
+        visitor = await self.console.gate.reader(request)
+        params = request.query_params
+        notice = ""
+        if params.get("done") == "refunded" and _PAYID.match(params.get("payid", "")):
+            notice = params["payid"]
+        return await self.show(request, visitor, params, refunded=notice)
+
+    async def show(
+        self, request: Request, visitor: Visitor, params: Mapping[str, str], status: int = 200,
+        refunded: str = "", problem: str | None = None,
+    ) -> Response:  # fmt: skip
+        """The orders the filter ``params`` picks; ``refunded``: the order a refund just gave
+        back; ``problem``: why the change asked for did not happen."""
         gate = self.console.gate
-        visitor = await gate.reader(request)
         lang = gate.lang(request)
         context: dict[str, Any] = {
             "who": visitor.operator, "csrf": visitor.csrf, "section": "orders",
-            "here": "/admin/orders", "params": dict(request.query_params), "problem": None,
+            "here": "/admin/orders", "params": dict(params), "problem": None,
             "rows": [], "next_query": None, "first_query": None, "states": STATES,
-            "pay_types": PAY_TYPES,
+            "pay_types": PAY_TYPES, "refunded": refunded, "action_problem": problem,
+            "back": "",
         }  # fmt: skip
-        today = dt.datetime.fromtimestamp(gate.wall(), self.zone).date()
         try:
-            wanted = parse_orders_filter(request.query_params, today)
+            wanted = parse_orders_filter(params, self.today())
         except FilterError as exc:
             context["problem"] = str(exc)
             return render("orders.html", lang, 400, **context)
@@ -114,7 +139,8 @@ class OrderPages:
                 {"payid": o.payid, "account": show(o.uuid), "product": o.product_id,
                  "pay_type": o.pay_type, "money": f"{o.money / 100:.2f}", "state": o.state,
                  "trade_no": o.trade_no or "", "created": self.when(o.created_at),
-                 "paid": self.when(o.paid_at), "note": o.note or ""}
+                 "paid": self.when(o.paid_at), "note": o.note or "",
+                 "refundable": o.state == "paid"}
                 for o in rows
             ],
             "params": {"from": wanted.first.isoformat(), "to": wanted.last.isoformat(),
@@ -123,5 +149,6 @@ class OrderPages:
             "next_query": wanted.query(before=f"{rows[-1].created_at!r}~{rows[-1].payid}")
             if more else None,
             "first_query": wanted.query() if wanted.before is not None else None,
+            "back": wanted.query(),
         }  # fmt: skip
-        return render("orders.html", lang, **context)
+        return render("orders.html", lang, status, **context)

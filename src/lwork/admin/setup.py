@@ -7,21 +7,29 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute
 
+from lwork.accounts.provisioning import ProvisioningService
 from lwork.accounts.service import AccountService
+from lwork.admin.account_actions import AccountActions
 from lwork.admin.accounts import AccountPage
 from lwork.admin.audit_page import AuditPage
 from lwork.admin.gate import Gate
 from lwork.admin.live import LiveCalls
 from lwork.admin.online import OnlinePage
 from lwork.admin.operators import OperatorStore
+from lwork.admin.order_refunds import OrderRefunds
 from lwork.admin.orders import OrderPages
 from lwork.admin.records import CdrPages
+from lwork.admin.second_factor import PendingSignIns
+from lwork.admin.settings_page import SettingsPage
+from lwork.admin.versions_page import VersionsPage
 from lwork.admin.web import Console
+from lwork.appversions import VersionStore
 from lwork.billing.service import BillingService
 from lwork.boss.audit import AuditTrail
 from lwork.calls.engine import CallEngine
 from lwork.clock import Clock
 from lwork.http.client_address import ClientAddress
+from lwork.payments.service import PaymentService
 from lwork.settings import Settings
 
 
@@ -33,22 +41,37 @@ def console_mount(
     billing: BillingService,
     accounts: AccountService,
     clock: Clock,
+    *,
+    provisioning: ProvisioningService,
+    payments: PaymentService,
+    versions: VersionStore,
+    server_secret: bytes,
 ) -> list[BaseRoute]:
-    """``/admin`` and everything under it; ``calls()``: the running call engine, if any."""
+    """``/admin`` and everything under it; ``calls()``: the running call engine, if any;
+    ``server_secret``: the key the second factor's sign-in tokens are signed with."""
     # Secure cookies when lwork speaks TLS itself, and always in production, where TLS may end
     # at a proxy in front (README, "Running in production"): a browser then never sends the
     # session over plain HTTP.
     secure = settings.http.tls_cert is not None or settings.env == "production"
     gate = Gate(operators, settings.admin, secure, clock.wall)
     console = Console(
-        gate, AuditTrail(engine), ClientAddress(settings.http.trusted_proxies), clock.monotonic
-    )
-    console.add_pages(LiveCalls(console, calls).routes())
+        gate, AuditTrail(engine), ClientAddress(settings.http.trusted_proxies), clock.monotonic,
+        PendingSignIns(server_secret),
+    )  # fmt: skip
+    console.add_pages(LiveCalls(console, calls, billing.zone).routes())
     # Records by dates of the billing time zone, as the BOSS reads them.
     records = CdrPages(console, engine, billing.zone, billing.day_start)
     console.add_pages(records.routes())
-    console.add_pages(OrderPages(console, engine, billing.zone, billing.day_start).routes())
-    console.add_pages(AccountPage(console, engine, accounts, billing, records).routes())
+    orders = OrderPages(console, engine, billing.zone, billing.day_start)
+    console.add_pages(orders.routes())
+    console.add_pages(OrderRefunds(console, orders, payments).routes())
+    account_page = AccountPage(console, engine, accounts, billing, records)
+    console.add_pages(account_page.routes())
+    console.add_pages(
+        AccountActions(console, account_page, accounts, provisioning, billing).routes()
+    )
+    console.add_pages(VersionsPage(console, versions).routes())
+    console.add_pages(SettingsPage(console, settings).routes())
     console.add_pages(AuditPage(console, billing.zone).routes())
     console.add_pages(
         OnlinePage(console, engine, settings.presence.window_s, billing.zone).routes()

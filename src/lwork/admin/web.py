@@ -17,8 +17,10 @@ from starlette.routing import BaseRoute, Mount, Route
 from lwork.addresses import limit_key
 from lwork.admin.gate import LANG_COOKIE, Gate, Refused, Visitor, read_form
 from lwork.admin.i18n import LANGS
-from lwork.admin.operators import valid_name
+from lwork.admin.operators import Operator, valid_name
 from lwork.admin.pages import SECURITY_HEADERS, error_page, render, static
+from lwork.admin.second_factor import PENDING_TTL_S, PendingSignIns
+from lwork.admin.totp import parse_code
 from lwork.boss.audit import AuditTrail
 from lwork.errors import TooManyRequests
 from lwork.http.client_address import ClientAddress
@@ -43,11 +45,15 @@ class Console:
         audit: AuditTrail,
         addresses: ClientAddress,
         monotonic: Callable[[], float],
+        pending: PendingSignIns,
     ) -> None:
+        """``pending``: signs the cookie that carries a sign-in from its password to its TOTP
+        code, for operators who enrolled one."""
         self.gate = gate
         self.audit = audit
         self.addresses = addresses
         self.monotonic = monotonic
+        self.pending = pending
         per_minute = gate.settings.sign_in_per_minute
         self._by_address = RateLimiter(per_minute, 60.0)
         self._by_name = RateLimiter(per_minute, 60.0)
@@ -98,6 +104,7 @@ class Console:
             Route("/", g(self.home), methods=["GET"]),
             Route("/sign-in", g(self.sign_in_page), methods=["GET"]),
             Route("/sign-in", g(self.sign_in), methods=["POST"]),
+            Route("/sign-in/code", g(self.sign_in_code), methods=["POST"]),
             Route("/sign-out", g(self.sign_out), methods=["POST"]),
             Route("/lang/{lang}", g(self.switch_language), methods=["GET"]),
             Route("/static/{name}", g(self.static_file), methods=["GET"]),
@@ -166,13 +173,69 @@ class Console:
             self._by_name.hit(name, now)  # failures per name: guessing from many addresses
             await self.record(None, "sign_in", {"client": ip}, "bad_password", actor=name)
             return self._sign_in_form(request, 401, "bad_credentials", name, form.get("next", ""))
+        if operator.totp:
+            await self.record(None, "sign_in", {"client": ip}, "password_ok", actor=operator.name)
+            response = self._code_form(request, form.get("next", ""))
+            response.set_cookie(
+                self.pending_cookie, self.pending.issue(operator.name, self.gate.wall()),
+                max_age=PENDING_TTL_S, path="/admin/sign-in", secure=self.gate.secure,
+                httponly=True, samesite="strict",
+            )  # fmt: skip
+            return response
+        return await self._signed_in(operator, ip, form.get("next"))
+
+    @property
+    def pending_cookie(self) -> str:
+        return self.gate.settings.cookie_name + "_2fa"
+
+    def _code_form(
+        self, request: Request, next_: str, status: int = 200, problem: str = ""
+    ) -> Response:
+        token = self.gate.pre_token(request)
+        response = render(
+            "sign_in_code.html", self.gate.lang(request), status, who=None, csrf=token,
+            here="/admin/sign-in", section="", problem=problem, next=safe_next(next_),
+        )  # fmt: skip
+        self.gate.set_pre(response, token)
+        return response
+
+    async def _signed_in(self, operator: Operator, ip: str, next_: str | None) -> Response:
         session_id = await self.gate.store.open_session(
             operator, self.gate.settings.session_ttl_s, self.gate.wall()
         )
-        await self.record(None, "sign_in", {"client": ip}, "ok", actor=operator.name)
-        response = RedirectResponse(safe_next(form.get("next")), 303, SECURITY_HEADERS)
+        await self.record(None, "sign_in", {"client": ip, "totp": operator.totp or None}, "ok",
+                          actor=operator.name)  # fmt: skip
+        response = RedirectResponse(safe_next(next_), 303, SECURITY_HEADERS)
         self.gate.set_session(response, session_id)
+        response.delete_cookie(self.pending_cookie, path="/admin/sign-in")
         return response
+
+    async def sign_in_code(self, request: Request) -> Response:
+        """The second step of an enrolled operator's sign-in: the TOTP code, within
+        ``PENDING_TTL_S`` of the right password, limited as password guesses are."""
+        form = await read_form(request)
+        expected = request.cookies.get(self.gate.pre_cookie, "")
+        if not expected or not hmac.compare_digest(expected, form.get("csrf", "")):
+            return error_page(self.gate.lang(request), 403, "csrf_failed")
+        name = self.pending.name_of(request.cookies.get(self.pending_cookie, ""), self.gate.wall())
+        if name is None:  # no password given, or too long ago: start again
+            return self._sign_in_form(request, 401, "code_expired", "", form.get("next", ""))
+        now, ip = self.monotonic(), self.client_ip(request)
+        wait = self._by_address.hit(limit_key(ip), now) or self._by_name.check(name, now)
+        if wait:
+            await self.record(None, "sign_in", {"client": ip}, "too_many", actor=name)
+            response = self._code_form(request, form.get("next", ""), 429, "too_many")
+            response.headers["retry-after"] = str(max(1, round(wait)))
+            return response
+        code = parse_code(form.get("code", ""))
+        operator = None
+        if code is not None:
+            operator = await self.gate.store.use_code(name, code, self.gate.wall())
+        if operator is None:
+            self._by_name.hit(name, now)
+            await self.record(None, "sign_in", {"client": ip}, "bad_code", actor=name)
+            return self._code_form(request, form.get("next", ""), 401, "bad_code")
+        return await self._signed_in(operator, ip, form.get("next"))
 
     async def sign_out(self, request: Request) -> Response:
         form = await read_form(request)

@@ -371,6 +371,8 @@ operators = Table(
     Column("role", String(16), nullable=False, doc="admin | support (read-only)"),
     Column("password_hash", String(255), nullable=False, doc="Argon2id (accounts.passwords)"),
     Column("created_at", Float, nullable=False),
+    Column("totp_sealed", String(255), nullable=True, doc="AES-GCM sealed TOTP secret, or none"),
+    Column("totp_last_step", BigInteger, nullable=True, doc="step of the last code accepted"),
 )
 
 operator_sessions = Table(

@@ -72,7 +72,8 @@ function watchCalls(table) {
     const snapshot = JSON.parse(event.data);
     showCalls(table, snapshot.calls);
     document.getElementById("total").textContent = String(snapshot.total);
-    updated.textContent = new Date(snapshot.at * 1000).toLocaleTimeString();
+    // The server's clock in billing.timezone, as the page first showed it (not the browser's).
+    updated.textContent = snapshot.updated;
     state.textContent = "";
   });
   events.addEventListener("signed_out", () => {
@@ -86,6 +87,8 @@ document.addEventListener("submit", (event) => {
   const form = event.target;
   const table = document.getElementById("calls");
   if (form.classList.contains("hangup") && table && !window.confirm(table.dataset.confirm)) {
+    event.preventDefault();
+  } else if (form.classList.contains("confirm") && !window.confirm(form.dataset.confirm)) {
     event.preventDefault();
   }
 });
