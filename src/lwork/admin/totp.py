@@ -3,7 +3,7 @@ factor: HMAC-SHA1, 30-second steps, 6 digits, what every authenticator app reads
 ``otpauth://`` URI. Pure: time is a parameter, no I/O.
 
 Hand-written rather than a dependency: it is twenty lines of ``hmac`` and the RFCs' own test
-vectors check it (tests/unit/test_admin_totp.py)."""
+vectors check it (tests/unit/test_admin_second_factor.py)."""
 
 from __future__ import annotations
 
