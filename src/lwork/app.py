@@ -236,6 +236,7 @@ def build_app(
         require_token=auth.require_token,
         wall=clock.wall,
         presence_changed=presence.forget,
+        telemetry=telemetry,
     )
     billing = BillingService(
         LedgerStore(engine, units), lambda uuid: accounts.group(uuid),

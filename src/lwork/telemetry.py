@@ -18,6 +18,9 @@ from prometheus_client.utils import floatToGoString
 
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Seconds; a held long poll lands in the last, ``+Inf`` (held up to ``push.hold_s``)."""
+DELIVERY_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 15.0, 60.0, 300.0)
+"""Seconds from an event queued to a long poll answering with it: milliseconds when a poll
+is held, up to the push wake-up and reconnection of an app that was asleep."""
 SETUP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0)
 """Seconds from a call's start to the other side ringing (post-dial delay)."""
 
@@ -106,6 +109,12 @@ class Telemetry:
             "lwork_call_setup_seconds",
             "From a call's start to the other side ringing (post-dial delay), by call kind.",
             ("kind",), SETUP_BUCKETS,
+        )  # fmt: skip
+        self.push_delivery_seconds = Histogram(
+            "lwork_push_delivery_seconds",
+            "From an event queued for a device to a long poll answering with it: 'held' (a "
+            "poll waiting on a node took it), 'next_poll' (read when the app polled again).",
+            ("path",), DELIVERY_BUCKETS,
         )  # fmt: skip
         self.calls_ended = Counter(
             "lwork_calls_ended",

@@ -60,3 +60,17 @@ async def register_and_login(
     login = {"acc": phone, "pwd": PWD, "device_id": device}
     r = await client.post(node.url + "/lwork/mobile/login", json=login)
     assert r.json()["status"] == "ok"
+
+
+async def held_poll(
+    client: httpx.AsyncClient, node: Node, poll: dict[str, str], replaced: int | None = None
+) -> asyncio.Task[httpx.Response]:
+    """A long poll sent to ``node``, once the node holds it (and, given ``replaced``, once it
+    has replaced that many older polls in all)."""
+    task = asyncio.create_task(client.post(node.url + "/channel/push_service", json=poll))
+    for _ in range(300):
+        metrics = (await client.get(node.url + "/metrics")).json()
+        if metrics["held_polls"] == 1 and replaced in (None, metrics["polls_replaced"]):
+            return task
+        await asyncio.sleep(0.02)
+    raise AssertionError("the poll was not held")

@@ -108,3 +108,31 @@ async def test_made_up_paths_share_one_series(server_factory: Factory) -> None:
               if name == "lwork_http_responses_total"}  # fmt: skip
     assert value(series, "lwork_http_responses_total", route="unrouted", code="404") == 30
     assert routes <= {"unrouted", "GET /metrics"}
+
+
+async def test_event_delivery_times_to_a_held_poll_and_to_the_next_poll(
+    server_factory: Factory,
+) -> None:
+    """``lwork_push_delivery_seconds``: an event a held poll takes is counted under ``held``
+    within milliseconds; one that waits for the app's next poll, under ``next_poll``, with the
+    time it waited."""
+    async with server_factory(push={"hold_s": 5}) as server:
+        bob = await make_app(server, BOB, "bob-phone")
+        held = asyncio.create_task(bob.poll())
+        for _ in range(200):
+            if server.services.polls.held:
+                break
+            await asyncio.sleep(0.01)
+        await server.services.push.notify(BOB, {"event": "while held"})
+        assert (await held)["data"] == [{"event": "while held"}]
+        await server.services.push.notify(BOB, {"event": "while away"})
+        await asyncio.sleep(0.3)
+        assert (await bob.poll())["data"] == [{"event": "while away"}]
+        series = await scrape(server)
+        bob.rtp.close()
+    name = "lwork_push_delivery_seconds"
+    assert value(series, name + "_count", path="held") == 1
+    assert value(series, name + "_bucket", path="held", le="0.25") == 1
+    assert value(series, name + "_count", path="next_poll") == 1
+    assert 0.3 <= value(series, name + "_sum", path="next_poll") < 5
+    assert value(series, name + "_bucket", path="next_poll", le="0.25") == 0

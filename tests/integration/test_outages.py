@@ -26,7 +26,7 @@ import pytest
 from lwork.app import build_app
 
 from conftest import make_settings
-from fakes.nodes import PWD, Node, register_and_login, start_node, wait_ready
+from fakes.nodes import PWD, Node, held_poll, register_and_login, start_node, wait_ready
 from fakes.servers import free_port
 from fakes.sms_gateway import SmsGateway
 
@@ -215,24 +215,14 @@ async def test_an_event_raised_while_redis_is_down_reaches_the_held_poll_after_i
         await register_and_login(client, one, sms_gateway, PHONE, "A")
         poll = {"acc": PHONE, "device_id": "A", "clidata": "c"}
 
-        async def held_poll(replaced: int) -> asyncio.Task[httpx.Response]:
-            """A poll, once it is held (the ``replaced``-th to replace an older one)."""
-            task = asyncio.create_task(client.post(one.url + "/channel/push_service", json=poll))
-            for _ in range(300):
-                metrics = (await client.get(one.url + "/metrics")).json()
-                if metrics["held_polls"] == 1 and metrics["polls_replaced"] == replaced:
-                    return task
-                await asyncio.sleep(0.02)
-            raise AssertionError("the poll was not held")
-
-        first = await held_poll(replaced=0)
+        first = await held_poll(client, one, poll, replaced=0)
         settings = make_settings(tmp_path / "n3", postgres_url, sms_gateway.url,
                                  bus={"url": throwaway_redis.url}, node="n3")  # fmt: skip
         app, services = build_app(settings)
         async with app.router.lifespan_context(app):
             throwaway_redis.kill()
             # the app polls again while Redis is down: held all the same, the older one ends
-            second = await held_poll(replaced=1)
+            second = await held_poll(client, one, poll, replaced=1)
             assert (await asyncio.wait_for(first, 10)).json()["reason"] == "overtime"
             await asyncio.wait_for(services.push.notify(PHONE, {"event": "while down"}), 10)
             await asyncio.sleep(0.5)

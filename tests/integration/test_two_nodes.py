@@ -12,7 +12,7 @@ import pytest
 from lwork.app import build_app
 
 from conftest import make_settings
-from fakes.nodes import PWD, Node, register_and_login, start_node, wait_ready
+from fakes.nodes import PWD, Node, held_poll, register_and_login, start_node, wait_ready
 from fakes.sms_gateway import SmsGateway
 
 PHONE = "13800138000"
@@ -68,15 +68,7 @@ async def test_events_kicks_and_presence_cross_nodes(
             poll = {"acc": PHONE, "device_id": "A", "clidata": "c"}
 
             async def held_on(node: Node) -> asyncio.Task[httpx.Response]:
-                task = asyncio.create_task(
-                    client.post(node.url + "/channel/push_service", json=poll)
-                )
-                for _ in range(300):
-                    metrics = (await client.get(node.url + "/metrics")).json()
-                    if metrics["held_polls"] == 1:
-                        return task
-                    await asyncio.sleep(0.02)
-                raise AssertionError("poll not held")
+                return await held_poll(client, node, poll)
 
             # an event raised on another node reaches the poll held on node 1
             first = await held_on(one)

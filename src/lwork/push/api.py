@@ -20,6 +20,7 @@ from lwork.http.routing import AfterSend, Reply, Route
 from lwork.ids import token_digest
 from lwork.push.channel import Outcome, PollRegistry
 from lwork.push.mailbox import Mailbox, device_key
+from lwork.telemetry import Telemetry
 
 CLIDATA_LIMIT = 2048
 ACK_WAIT_S = 1.0
@@ -53,7 +54,9 @@ class PushChannelApi:
         require_token: bool,
         wall: Callable[[], float],
         presence_changed: Callable[[str], None] = lambda uuid: None,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self._delivery = (telemetry or Telemetry()).push_delivery_seconds
         self._store = store
         self._sessions = sessions
         self._touches = touches
@@ -101,9 +104,11 @@ class PushChannelApi:
         await self._touches.touch(session.token_hash, now, req.client_ip)
         self._presence_changed(uuid)
         poll = await self._registry.open(key)
+        path = "next_poll"
         try:
             events = await self._mailbox.pending(key, now)
             if not events:
+                path = "held"
                 outcome = await poll.wait(self._hold_s, req.gone)
                 if outcome is Outcome.REPLACED:
                     raise Failed("overtime", clidata=clidata)
@@ -117,6 +122,10 @@ class PushChannelApi:
             await self._registry.close(poll)
         if not events:
             return answer({"event": "shake_hand"})
+        answered = self._wall()
+        for pending in events:
+            if pending.queued_at:  # 0: carried from a node that did not say when
+                self._delivery.observe(max(0.0, answered - pending.queued_at), path)
         delivered = [event.event_id for event in events]
         settled = asyncio.get_running_loop().create_future()
         self._acknowledging[key] = settled

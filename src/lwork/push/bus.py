@@ -35,6 +35,9 @@ class Wake(_Message, frozen=True, tag="wake"):
     device: str
     event_id: str
     event: dict[str, Any]
+    at: float = 0.0
+    """When it was queued (wall clock of the node that queued it), for the delivery-time
+    histogram; 0 from a node of an older version during a rolling upgrade."""
 
 
 class Kick(_Message, frozen=True, tag="kick"):

@@ -133,10 +133,10 @@ class PollRegistry:
                 # sit on a missed event until its hold ends.
                 for held in self._held.values():
                     held.end(Outcome.WOKEN)
-            case Wake(device=device, event_id=event_id, event=event):
+            case Wake(device=device, event_id=event_id, event=event, at=at):
                 if (poll := self._held.get(device)) is not None:
                     if poll.carries():
-                        poll.carried.append(Pending(event_id, event))
+                        poll.carried.append(Pending(event_id, event, at))
                     poll.end(Outcome.WOKEN)
             case Kick(device=device):
                 if (poll := self._held.get(device)) is not None:

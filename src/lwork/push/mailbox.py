@@ -37,6 +37,8 @@ def device_key(uuid: str, device_id: str) -> str:
 class Pending:
     event_id: str
     body: dict[str, Any]
+    queued_at: float
+    """When the event was queued (wall clock): its delivery time is counted from here."""
 
 
 def new_event_id() -> str:
@@ -119,7 +121,7 @@ class SqlAlchemyMailbox:
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(mailbox.c.id, mailbox.c.event_id, mailbox.c.body)
+                    select(mailbox.c.id, mailbox.c.event_id, mailbox.c.body, mailbox.c.created_at)
                     .where(and_(mailbox.c.device_key == key, mailbox.c.expires_at > now))
                     .order_by(mailbox.c.id)
                 )
@@ -128,7 +130,7 @@ class SqlAlchemyMailbox:
         if excess > 0:
             await self._drop([row.id for row in rows[:excess]])
             rows = rows[excess:]
-        return [Pending(row.event_id, json.loads(row.body)) for row in rows]
+        return [Pending(row.event_id, json.loads(row.body), row.created_at) for row in rows]
 
     async def _drop(self, ids: list[int]) -> None:
         async with self._engine.begin() as conn:

@@ -22,7 +22,8 @@ _INSERT = (
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
 _PENDING = (
-    "SELECT id, event_id, body FROM mailbox WHERE device_key = ? AND expires_at > ? ORDER BY id"
+    "SELECT id, event_id, body, created_at FROM mailbox"
+    " WHERE device_key = ? AND expires_at > ? ORDER BY id"
 )
 _DELETE_EVENT = "DELETE FROM mailbox WHERE event_id = ?"
 _DELETE_CALL = "DELETE FROM mailbox WHERE call_id = ?"
@@ -67,16 +68,16 @@ class SqliteMailbox:
     async def pending(self, key: str, now: float) -> list[Pending]:
         rows, dropped = await self._run(self._read, key, now)
         self.dropped += dropped
-        return [Pending(event_id, json.loads(body)) for event_id, body in rows]
+        return [Pending(event_id, json.loads(body), at) for event_id, body, at in rows]
 
-    def _read(self, key: str, now: float) -> tuple[list[tuple[str, str]], int]:
+    def _read(self, key: str, now: float) -> tuple[list[tuple[str, str, float]], int]:
         db = self._db()
         rows = db.execute(_PENDING, (key, now)).fetchall()
         excess = len(rows) - self._size
         if excess <= 0:
-            return [(row[1], row[2]) for row in rows], 0
+            return [(row[1], row[2], row[3]) for row in rows], 0
         dropped = self._delete(_DELETE_ROW, [(row[0],) for row in rows[:excess]])
-        return [(row[1], row[2]) for row in rows[excess:]], dropped
+        return [(row[1], row[2], row[3]) for row in rows[excess:]], dropped
 
     async def remove(self, event_ids: list[str]) -> None:
         if event_ids:

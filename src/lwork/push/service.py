@@ -74,9 +74,10 @@ class PushService:
         kind = "call" if call_id is not None else "account"
         ttl = self._policy.invite_ttl_s if kind == "call" else self._policy.account_event_ttl_s
         key = device_key(uuid, session.device_id)
-        event_id = await self._mailbox.put(key, event, self._wall(), ttl, call_id)
+        queued = self._wall()
+        event_id = await self._mailbox.put(key, event, queued, ttl, call_id)
         try:
-            await self._bus.publish(Wake(key, event_id, event))
+            await self._bus.publish(Wake(key, event_id, event, queued))
             held = await self._bus.is_held(key)
         except BusUnavailable as exc:
             # The event waits in the mailbox: a poll held on another node reads it when the
