@@ -526,6 +526,6 @@ def build_app(
             settings, engine, operators,
             lambda: services.call_side.calls if services.call_side else None, billing, accounts,
             clock, provisioning=provisioning, payments=payments, versions=versions,
-            server_secret=server_secret(settings),
+            fraud=fraud.store, server_secret=server_secret(settings),
         )  # fmt: skip
     return app, services

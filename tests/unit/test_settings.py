@@ -98,3 +98,16 @@ def test_admin_section(monkeypatch: pytest.MonkeyPatch) -> None:
         with pytest.raises(ValueError, match=key.lower()):
             load_settings()
         monkeypatch.delenv(f"LWORK_ADMIN__{key}")
+
+
+def test_a_config_file_given_once_is_not_every_later_settings_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """load_settings(file) used to leave LWORK_CONFIG set, so every later Settings() of the
+    process (the tests build hundreds) read that file too."""
+    config = tmp_path / "lwork.toml"
+    config.write_text('node = "edge7"\n')
+    monkeypatch.delenv("LWORK_CONFIG", raising=False)
+    assert load_settings(str(config)).node == "edge7"
+    assert "LWORK_CONFIG" not in os.environ
+    assert load_settings().node != "edge7"

@@ -12,6 +12,7 @@ from lwork.accounts.service import AccountService
 from lwork.admin.account_actions import AccountActions
 from lwork.admin.accounts import AccountPage
 from lwork.admin.audit_page import AuditPage
+from lwork.admin.fraud_page import FraudPage
 from lwork.admin.gate import Gate
 from lwork.admin.live import LiveCalls
 from lwork.admin.online import OnlinePage
@@ -28,6 +29,7 @@ from lwork.billing.service import BillingService
 from lwork.boss.audit import AuditTrail
 from lwork.calls.engine import CallEngine
 from lwork.clock import Clock
+from lwork.fraud.store import FraudStore
 from lwork.http.client_address import ClientAddress
 from lwork.payments.service import PaymentService
 from lwork.settings import Settings
@@ -45,6 +47,7 @@ def console_mount(
     provisioning: ProvisioningService,
     payments: PaymentService,
     versions: VersionStore,
+    fraud: FraudStore,
     server_secret: bytes,
 ) -> list[BaseRoute]:
     """``/admin`` and everything under it; ``calls()``: the running call engine, if any;
@@ -73,6 +76,7 @@ def console_mount(
     console.add_pages(VersionsPage(console, versions).routes())
     console.add_pages(SettingsPage(console, settings).routes())
     console.add_pages(AuditPage(console, billing.zone).routes())
+    console.add_pages(FraudPage(console, fraud, billing.zone, clock.wall).routes())
     console.add_pages(
         OnlinePage(console, engine, settings.presence.window_s, billing.zone).routes()
     )

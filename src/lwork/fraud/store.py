@@ -27,6 +27,8 @@ class Alarm:
     node: str
     created_at: float
     blocked_until: float
+    id: int | None = None
+    """Its row (None until stored)."""
 
 
 class FraudStore:
@@ -93,7 +95,7 @@ class FraudStore:
         async with self._engine.connect() as conn:
             rows = list(await conn.execute(query))
         return [Alarm(row.kind, row.subject, row.facts, row.node, row.created_at,
-                      row.blocked_until) for row in rows]  # fmt: skip
+                      row.blocked_until, row.id) for row in rows]  # fmt: skip
 
     async def unblock(self, subject: str, now: float) -> int:
         """End every block of ``subject`` at once; how many there were."""
@@ -104,6 +106,16 @@ class FraudStore:
                 .values(blocked_until=now)
             )
         return int(result.rowcount or 0)
+
+    async def unblock_alarm(self, alarm_id: int, now: float) -> tuple[str, int] | None:
+        """End every block of the subject alarm ``alarm_id`` names: its subject and how many
+        blocks ended; None: no such alarm."""
+        query = select(fraud_alarms.c.subject).where(fraud_alarms.c.id == alarm_id)
+        async with self._engine.connect() as conn:
+            subject = (await conn.execute(query)).scalar_one_or_none()
+        if subject is None:
+            return None
+        return subject, await self.unblock(subject, now)
 
     async def spending(self, uuid: str, since: float) -> list[Spend]:
         """The account's answered call records that ended after ``since``."""

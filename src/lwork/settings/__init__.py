@@ -152,20 +152,34 @@ class Settings(BaseSettings):
 
 def load_settings(config: str | None = None, **overrides: Any) -> Settings:
     """Load settings from ``config`` (or ``LWORK_CONFIG``) and the environment."""
-    if config is not None:
-        if not Path(config).is_file():
-            raise FileNotFoundError(f"config file not found: {config}")
-        os.environ["LWORK_CONFIG"] = config
-    elif os.environ.get("LWORK_CONFIG") and not Path(os.environ["LWORK_CONFIG"]).is_file():
-        raise FileNotFoundError(f"config file not found: {os.environ['LWORK_CONFIG']}")
+    if config is None:
+        config = os.environ.get("LWORK_CONFIG") or None
+    if config is not None and not Path(config).is_file():
+        raise FileNotFoundError(f"config file not found: {config}")
     try:
-        settings = Settings(**overrides)
+        settings = _settings_from(config, overrides)
     except ValidationError as exc:
         raise ValueError(refusal_without_input(exc)) from None
     problems = production_problems(settings)
     if problems:
         raise ValueError("env = 'production' refuses: " + "; ".join(problems))
     return settings
+
+
+def _settings_from(config: str | None, overrides: dict[str, Any]) -> Settings:
+    """``Settings`` read with ``config`` as the TOML file. The file reaches the settings source
+    through ``LWORK_CONFIG`` for the construction only: left behind, it would become every later
+    ``Settings()`` of the process's file too (tests build many)."""
+    before = os.environ.get("LWORK_CONFIG")
+    if config is not None:
+        os.environ["LWORK_CONFIG"] = config
+    try:
+        return Settings(**overrides)
+    finally:
+        if before is None:
+            os.environ.pop("LWORK_CONFIG", None)
+        else:
+            os.environ["LWORK_CONFIG"] = before
 
 
 def refusal_without_input(exc: ValidationError) -> str:
