@@ -33,6 +33,8 @@ class Delivery:
     call_priority: bool
     """The message was sent the way the vendor's documentation says VoIP calls must be."""
     raw: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+    """When the fake took the message (``time.monotonic``): a channel's time to ring."""
 
 
 @dataclass
