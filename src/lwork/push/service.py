@@ -171,6 +171,11 @@ class PushService:
         elif not result.delivered:
             log.warning("push via %s not delivered: %s", name, result.failure)
 
+    @property
+    def in_flight(self) -> int:
+        """Third-party push rounds still under way (each for one event, on every channel)."""
+        return len(self._sending)
+
     async def close(self) -> None:
         for task in list(self._sending):
             task.cancel()
