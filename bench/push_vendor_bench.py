@@ -1,7 +1,7 @@
 """Benchmarks of the Chinese phone makers' push channels (issue 18). Run by hand from the
 repository root:
 
-    .venv/bin/python -m bench.push_vendor_bench [--seconds 2] [--concurrency 32]
+    .venv/bin/python -m bench.push_vendor_bench [--seconds 2] [--concurrency 8]
                                                 [--invitations 100] [--smoke]
 
 Prints one JSON line per figure, each with a reference measured in the same run:
@@ -29,7 +29,7 @@ The fakes' certificates come from a CA made for the run, which lwork trusts thro
 
 Exits 1, saying why on stderr, when any push or round trip failed, an invitation did not reach
 every channel with the same ``session_id``, the fake saw a problem, or a figure is missing.
-``--smoke``: one second per provider at concurrency 8 and 5 invitations, on the same code path.
+``--smoke``: one second per provider at concurrency 4 and 5 invitations, on the same code path.
 """
 
 from __future__ import annotations
@@ -370,12 +370,12 @@ async def main_async(args: argparse.Namespace) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="per provider and reference")
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--invitations", type=int, default=100)
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     if args.smoke:
-        args.seconds, args.concurrency, args.invitations = 1.0, 8, 5
+        args.seconds, args.concurrency, args.invitations = 1.0, 4, 5
     if (os.cpu_count() or 1) >= 2:
         os.sched_setaffinity(0, {1})
     failures = asyncio.run(main_async(args))
