@@ -78,6 +78,8 @@ class Vendor:
     secret: str
     access_tokens: bool = True
     """The vendor issues access tokens (else every request carries the app secret)."""
+    quota_is_final: bool = False
+    """The vendor asks not to be called again the day its quota is used up (vivo)."""
 
 
 def _huawei(
@@ -135,7 +137,7 @@ VENDORS = [
     Vendor("huawei", HuaweiPushFake, _huawei, HUAWEI_SECRET),
     Vendor("xiaomi", XiaomiPushFake, _xiaomi, XIAOMI_SECRET, access_tokens=False),
     Vendor("oppo", OppoPushFake, _oppo, OPPO_SECRET),
-    Vendor("vivo", VivoPushFake, _vivo, VIVO_SECRET),
+    Vendor("vivo", VivoPushFake, _vivo, VIVO_SECRET, quota_is_final=True),
     Vendor("honor", HonorPushFake, _honor, HONOR_SECRET),
     Vendor("jpush", JPushFake, _jpush, JPUSH_SECRET, access_tokens=False),
 ]
@@ -241,12 +243,28 @@ async def test_temporary_failures_are_retried_then_delivered(
     vendor: tuple[Vendor, VendorPushFake], client: httpx.AsyncClient, failure: str
 ) -> None:
     spec, fake = vendor
+    if failure == "quota" and spec.quota_is_final:
+        pytest.skip(f"{spec.name} asks not to be called again the day its quota is used up")
     fake.fail_next = [failure]
     result = await guarded(vendor, client).send(CALL, TARGET)
     assert result.delivered and result.attempts == 2, result
     fake.fail_next = [failure] * 5
     result = await guarded(vendor, client, attempts=3).send(CALL, TARGET)
     assert not result.delivered and result.attempts == 3 and result.rejected_tokens == ()
+
+
+async def test_vivo_is_not_asked_again_once_its_daily_quota_is_used_up() -> None:
+    # vivo's server API document: after 10070 ("send total exceeded"), do not call
+    # /message/send again that day, or the app's quota is lowered.
+    spec = next(v for v in VENDORS if v.name == "vivo")
+    trusting = outbound_tls(lwork_ca().ca_file)
+    # The client closes before the fake stops: a server does not stop under an open connection.
+    async with spec.fake().running() as fake, httpx.AsyncClient(verify=trusting) as client:
+        fake.fail_next = ["quota"]
+        result = await guarded((spec, fake), client, attempts=3).send(CALL, TARGET)
+        assert not result.delivered and result.attempts == 1 and result.rejected_tokens == ()
+        assert "10070" in (result.failure or "")
+        assert fake.send_requests == 1 and fake.delivered == []
 
 
 async def test_a_hanging_vendor_is_cut_off_within_bounds(
