@@ -141,8 +141,11 @@ class PushService:
             if token is not None and provider is not None:
                 target = PushTarget(provider_name, token)
                 sends.append(self._send(uuid, device_id, registration, provider, target, message))
-        # Side by side: a vendor that is slow or retrying holds up no other channel.
-        await asyncio.gather(*sends)
+        # Side by side: a vendor that is slow or retrying holds up no other channel, and one
+        # that fails (its registration's removal included) fails alone.
+        for outcome in await asyncio.gather(*sends, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.error("push of %s to %s failed", message.event, uuid, exc_info=outcome)
 
     async def _send(
         self,
