@@ -61,6 +61,7 @@ from lwork.http.server import EDGE, HttpEdge, build_starlette_composed
 from lwork.media.control import RelayConnection, media_control
 from lwork.media.ng.client import NgClient
 from lwork.metrics import NodeMetrics
+from lwork.outbound_tls import outbound_tls
 from lwork.payments.api import PaymentApi
 from lwork.payments.notify import notify_endpoints
 from lwork.payments.service import PaymentService
@@ -156,7 +157,7 @@ def build_app(
     clock = clock or SystemClock()
     telemetry = Telemetry()
     engine = create_engine(settings.database_url, settings.database.pool_size)
-    http_client = httpx.AsyncClient()
+    http_client = httpx.AsyncClient(verify=outbound_tls(settings.outbound_ca_file))
     auth = settings.auth
     passwords = PasswordService(
         time_cost=auth.argon2_time_cost,
@@ -211,7 +212,7 @@ def build_app(
         await bus.publish(SessionsChanged(uuid))
 
     bus.subscribe(on_bus)
-    http2_client = httpx.AsyncClient(http2=True)
+    http2_client = httpx.AsyncClient(http2=True, verify=outbound_tls(settings.outbound_ca_file))
     push = PushService(
         store=store,
         sessions=live,

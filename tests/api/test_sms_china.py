@@ -1,10 +1,13 @@
-"""Verification codes through the Aliyun and Tencent SMS fakes, over real HTTP: each delivers,
+"""Verification codes through the Aliyun and Tencent SMS fakes, over real HTTPS (a CA made for
+the test run, trusted through ``outbound_ca_file``): each delivers, a server with a certificate
+from any other CA is never sent the signed request,
 a temporary failure fails over to the other, a refused number does not, a hanging vendor is cut
 off by its timeout, and neither the code nor a secret reaches the log."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -12,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from fakes.servers import serve_asgi
 from fakes.sms_aliyun import KEY_SECRET, AliyunSmsFake
 from fakes.sms_tencent import SECRET_KEY, TencentSmsFake
+from fakes.tls import FakeCa, lwork_ca, rogue_ca, serve_asgi_tls
 
 PHONE = "13800138000"
 DEVICE = "device-A"
@@ -22,9 +25,31 @@ PWD = "e10adc3949ba59abbe56e057f20f883e"
 
 
 @pytest.fixture
+def server_factory(server_factory: Callable[..., Any]) -> Callable[..., Any]:
+    """conftest's live server, trusting the fakes' CA as an operator's setting would."""
+
+    def start(**sections: Any) -> Any:
+        return server_factory(outbound_ca_file=lwork_ca().ca_file, **sections)
+
+    return start
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    fake: AliyunSmsFake | TencentSmsFake, ca: FakeCa | None = None
+) -> AsyncIterator[None]:
+    async with serve_asgi_tls(fake.app(), ca) as base:
+        fake.url = base + "/"
+        try:
+            yield
+        finally:
+            fake.release()
+
+
+@pytest.fixture
 async def aliyun() -> AsyncIterator[AliyunSmsFake]:
     fake = AliyunSmsFake()
-    async with serve_asgi(fake.app()) as base:
+    async with serve_asgi_tls(fake.app()) as base:
         fake.url = base + "/"
         try:
             yield fake
@@ -35,7 +60,7 @@ async def aliyun() -> AsyncIterator[AliyunSmsFake]:
 @pytest.fixture
 async def tencent() -> AsyncIterator[TencentSmsFake]:
     fake = TencentSmsFake()
-    async with serve_asgi(fake.app()) as base:
+    async with serve_asgi_tls(fake.app()) as base:
         fake.url = base + "/"
         try:
             yield fake
@@ -118,6 +143,25 @@ async def test_tencent_failing_temporarily_fails_over_to_aliyun(
         assert await ask_code(live) == {"status": "ok"}
         assert tencent.refused == [failure.partition(":")[2]]
         await register_with(live, aliyun.last_code(PHONE))
+
+
+async def test_an_impostor_certificate_gets_no_request_and_the_code_goes_the_other_way(
+    server_factory: Callable[..., Any], aliyun: AliyunSmsFake, tencent: TencentSmsFake
+) -> None:
+    # Something answering for the vendor's address with a certificate its own CA issued (a
+    # man in the middle) must not be sent the signed request: it would learn the number and
+    # the code. The send fails as "unreachable" and the fallback vendor delivers.
+    aliyun_impostor, tencent_impostor = AliyunSmsFake(), TencentSmsFake()
+    async with serving(aliyun_impostor, rogue_ca()), serving(tencent_impostor, rogue_ca()):
+        settings = sms("aliyun", "tencent", aliyun_impostor, tencent)
+        async with server_factory(sms=settings) as live:
+            assert await ask_code(live) == {"status": "ok"}
+            await register_with(live, tencent.last_code("+86" + PHONE))
+        settings = sms("tencent", "aliyun", aliyun, tencent_impostor)
+        async with server_factory(sms=settings) as live:
+            assert await ask_code(live, "13900139000") == {"status": "ok"}
+            assert aliyun.last_code("13900139000")
+    assert aliyun_impostor.requests == 0 and tencent_impostor.requests == 0
 
 
 async def test_a_refused_number_is_not_tried_elsewhere(

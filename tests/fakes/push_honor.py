@@ -21,10 +21,18 @@ APP_ID = "104410000"
 CLIENT_ID = "honor-client-id"
 CLIENT_SECRET = "honor-client-secret"
 
-FAILURES = {"throttled": (429, 80300010), "quota": (503, 80300010), "busy": (500, 81000001)}
+# Flow control is an HTTP status (429 / 503), as in Huawei's Push Kit whose codes Honor's follow;
+# 80300010 is a token-count error there, not a throttle, so no code is claimed for it.
+FAILURES: dict[str, tuple[int, int | None]] = {
+    "throttled": (429, None),
+    "quota": (503, None),
+    "busy": (500, 81000001),
+}
 
 
-def _answer(status: int, code: int, message: str, data: dict[str, Any] | None = None) -> Response:
+def _answer(
+    status: int, code: int | None, message: str, data: dict[str, Any] | None = None
+) -> Response:
     return JSONResponse({"code": code, "message": message, "data": data}, status)
 
 

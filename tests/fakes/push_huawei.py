@@ -18,11 +18,13 @@ from fakes.push_vendor import Delivery, VendorPushFake
 APP_ID = "10468573"
 APP_SECRET = "huawei-app-secret"
 
-# Generic failure -> (HTTP status, documented code)
-FAILURES = {
+# Generic failure -> (HTTP status, documented code). Push Kit documents flow control as an HTTP
+# status (503 "traffic control"), not as a result code: 80300010, which an earlier version of this
+# fake sent for it, is "the number of tokens in the message body does not meet the default".
+FAILURES: dict[str, tuple[int, str | None]] = {
     "dead_token": (200, "80300007"),  # All the tokens are invalid
-    "throttled": (503, "80300010"),  # flow control (Retry-After sent)
-    "quota": (429, "80300010"),
+    "throttled": (503, None),  # traffic control (Retry-After sent)
+    "quota": (429, None),
     "busy": (500, "81000001"),  # System inner error
 }
 
@@ -47,9 +49,11 @@ class HuaweiPushFake(VendorPushFake):
         )
 
     @staticmethod
-    def _answer(status: int, code: str, msg: str) -> JSONResponse:
+    def _answer(status: int, code: str | None, msg: str) -> JSONResponse:
         headers = {"Retry-After": "1"} if status in (429, 503) else None
-        return JSONResponse({"code": code, "msg": msg, "requestId": "r1"}, status, headers)
+        body = {"msg": msg, "requestId": "r1"} if code is None else {"code": code, "msg": msg,
+                                                                     "requestId": "r1"}  # fmt: skip
+        return JSONResponse(body, status, headers)
 
     async def _send(self, request: Request) -> Response:
         failure = await self.next_failure()

@@ -1,4 +1,4 @@
-"""What the Chinese push vendors' fakes share: a loopback server, issued access tokens that
+"""What the Chinese push vendors' fakes share: a loopback HTTPS server, issued access tokens that
 expire, devices that exist, and a queue of documented failures to play.
 
 Each vendor fake (push_huawei.py, push_xiaomi.py, ...) checks authentication exactly as its
@@ -23,7 +23,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from fakes.servers import serve_asgi
+from fakes.tls import FakeCa, serve_asgi_tls
 
 
 @dataclass
@@ -33,6 +33,8 @@ class Delivery:
     call_priority: bool
     """The message was sent the way the vendor's documentation says VoIP calls must be."""
     raw: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+    """When the fake took the message (``time.monotonic``): a channel's time to ring."""
 
 
 @dataclass
@@ -53,8 +55,10 @@ class VendorPushFake:
         raise NotImplementedError
 
     @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[VendorPushFake]:
-        async with serve_asgi(self.app()) as base:
+    async def running(self, ca: FakeCa | None = None) -> AsyncIterator[VendorPushFake]:
+        """Serve over HTTPS, as the vendor does, with a certificate from ``ca`` (default: the
+        test run's CA, which the tests' clients trust)."""
+        async with serve_asgi_tls(self.app(), ca) as base:
             self.base_url = base
             try:
                 yield self

@@ -69,6 +69,8 @@ class VivoPushFake(VendorPushFake):
             event = {"event": custom["event"], "payload": json.loads(custom["payload"])}
         except (ValueError, KeyError, TypeError):
             return _answer(10200, "参数不合法")
+        if body.get("appId") != APP_ID:  # v2.9.2: compared with the authToken's app
+            return _answer(10094, "appId 与鉴权信息不一致")
         if request_id in self.request_ids:
             return _answer(10250, "requestId 重复")
         self.request_ids.add(request_id)

@@ -1,5 +1,6 @@
-"""The Chinese phone makers' push services against fakes written from their documentation:
-a call push goes out at the priority the vendor allows for VoIP, an access token expiring
+"""The Chinese phone makers' push services against HTTPS fakes written from their
+documentation: a server that cannot show a certificate from a trusted CA is never sent a
+message, a call push goes out at the priority the vendor allows for VoIP, an access token expiring
 mid-send is renewed, a dead device token is reported as data, throttling / quota / busy /
 malformed answers are retried within bounds, a hanging vendor is cut off, wrong credentials
 are a permanent failure; and through the whole server, an incoming call invitation reaches a
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from lwork.outbound_tls import outbound_tls
 from lwork.push.providers import GuardedProvider, PushMessage, PushProvider, PushTarget, RetryPolicy
 from lwork.push.providers.honor import HonorProvider
 from lwork.push.providers.huawei import HuaweiProvider
@@ -56,6 +58,7 @@ from fakes.push_vivo import VivoPushFake
 from fakes.push_xiaomi import APP_SECRET as XIAOMI_SECRET
 from fakes.push_xiaomi import PACKAGE as XIAOMI_PACKAGE
 from fakes.push_xiaomi import XiaomiPushFake
+from fakes.tls import lwork_ca, rogue_ca
 
 CALL = PushMessage(
     "p2p_inform_called",
@@ -75,6 +78,8 @@ class Vendor:
     secret: str
     access_tokens: bool = True
     """The vendor issues access tokens (else every request carries the app secret)."""
+    quota_is_final: bool = False
+    """The vendor asks not to be called again the day its quota is used up (vivo)."""
 
 
 def _huawei(
@@ -132,7 +137,7 @@ VENDORS = [
     Vendor("huawei", HuaweiPushFake, _huawei, HUAWEI_SECRET),
     Vendor("xiaomi", XiaomiPushFake, _xiaomi, XIAOMI_SECRET, access_tokens=False),
     Vendor("oppo", OppoPushFake, _oppo, OPPO_SECRET),
-    Vendor("vivo", VivoPushFake, _vivo, VIVO_SECRET),
+    Vendor("vivo", VivoPushFake, _vivo, VIVO_SECRET, quota_is_final=True),
     Vendor("honor", HonorPushFake, _honor, HONOR_SECRET),
     Vendor("jpush", JPushFake, _jpush, JPUSH_SECRET, access_tokens=False),
 ]
@@ -151,7 +156,8 @@ async def vendor(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Vendor, 
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
+    """The providers' client, trusting the test run's CA as ``outbound_ca_file`` makes it."""
+    async with httpx.AsyncClient(verify=outbound_tls(lwork_ca().ca_file)) as http:
         yield http
 
 
@@ -166,6 +172,26 @@ def guarded(vendor: tuple[Vendor, VendorPushFake], client: httpx.AsyncClient, *,
 
 
 TARGET = PushTarget("vendor", DEVICE_TOKEN, platform="android")
+
+
+def trusting() -> dict[str, Any]:
+    """The server setting that makes lwork trust the fakes' CA."""
+    return {"outbound_ca_file": lwork_ca().ca_file}
+
+
+async def test_a_server_showing_a_certificate_from_another_ca_is_never_sent_anything(
+    vendor: tuple[Vendor, VendorPushFake], client: httpx.AsyncClient
+) -> None:
+    # The attack: something on the path answers for the vendor's address with a certificate
+    # that a CA of its own issued. The provider must not send it the app secret, the access
+    # token request or the call.
+    spec, _ = vendor
+    async with spec.fake().running(rogue_ca()) as impostor:
+        result = await guarded((spec, impostor), client, attempts=2).send(CALL, TARGET)
+    assert not result.delivered and result.rejected_tokens == ()
+    assert "CERTIFICATE_VERIFY_FAILED" in (result.failure or ""), result.failure
+    assert impostor.token_requests == 0 and impostor.send_requests == 0
+    assert impostor.delivered == []
 
 
 async def test_a_call_goes_out_as_the_vendors_voip_priority(
@@ -217,12 +243,28 @@ async def test_temporary_failures_are_retried_then_delivered(
     vendor: tuple[Vendor, VendorPushFake], client: httpx.AsyncClient, failure: str
 ) -> None:
     spec, fake = vendor
+    if failure == "quota" and spec.quota_is_final:
+        pytest.skip(f"{spec.name} asks not to be called again the day its quota is used up")
     fake.fail_next = [failure]
     result = await guarded(vendor, client).send(CALL, TARGET)
     assert result.delivered and result.attempts == 2, result
     fake.fail_next = [failure] * 5
     result = await guarded(vendor, client, attempts=3).send(CALL, TARGET)
     assert not result.delivered and result.attempts == 3 and result.rejected_tokens == ()
+
+
+async def test_vivo_is_not_asked_again_once_its_daily_quota_is_used_up() -> None:
+    # vivo's server API document: after 10070 ("send total exceeded"), do not call
+    # /message/send again that day, or the app's quota is lowered.
+    spec = next(v for v in VENDORS if v.name == "vivo")
+    trusting = outbound_tls(lwork_ca().ca_file)
+    # The client closes before the fake stops: a server does not stop under an open connection.
+    async with spec.fake().running() as fake, httpx.AsyncClient(verify=trusting) as client:
+        fake.fail_next = ["quota"]
+        result = await guarded((spec, fake), client, attempts=3).send(CALL, TARGET)
+        assert not result.delivered and result.attempts == 1 and result.rejected_tokens == ()
+        assert "10070" in (result.failure or "")
+        assert fake.send_requests == 1 and fake.delivered == []
 
 
 async def test_a_hanging_vendor_is_cut_off_within_bounds(
@@ -281,7 +323,7 @@ async def test_an_incoming_call_reaches_a_device_registered_with_the_vendor(
 ) -> None:
     spec, fake = vendor
     push = {"hold_s": 30, spec.name: fake.settings()}  # type: ignore[attr-defined]
-    async with server_factory(push=push) as server:
+    async with server_factory(push=push, **trusting()) as server:
         await sleeping_device(server, spec.name, DEVICE_TOKEN)
         invite = {"event": "p2p_inform_called", "caller": "13900000000",
                   "opdata": {"s": "n1@@x"}}  # fmt: skip
@@ -292,11 +334,26 @@ async def test_an_incoming_call_reaches_a_device_registered_with_the_vendor(
         assert delivery.event["payload"] == invite
 
 
+async def test_the_server_trusts_the_system_store_unless_outbound_ca_file_says_otherwise(
+    server_factory: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "lwork.push")
+    retry = {"max_attempts": 1, "attempt_timeout_s": 2.0}
+    async with HuaweiPushFake().running() as fake:
+        push = {"hold_s": 30, "retry": retry, "huawei": fake.settings()}  # type: ignore[attr-defined]
+        invite = {"event": "p2p_inform_called", "caller": "13900000000", "opdata": {"s": "a"}}
+        async with server_factory(push=push) as server:  # no outbound_ca_file: system store
+            await sleeping_device(server, "huawei", DEVICE_TOKEN)
+            await server.services.push.notify(PHONE, invite, call_id="n1@@a")
+            await wait_for(lambda: "CERTIFICATE_VERIFY_FAILED" in caplog.text)
+        assert fake.token_requests == 0 and fake.delivered == []
+
+
 async def test_a_registration_the_vendor_reports_dead_is_forgotten(
     vendor: tuple[Vendor, VendorPushFake], server_factory: Callable[..., Any]
 ) -> None:
     spec, fake = vendor
-    async with server_factory(push={spec.name: fake.settings()}) as server:  # type: ignore[attr-defined]
+    async with server_factory(push={spec.name: fake.settings()}, **trusting()) as server:  # type: ignore[attr-defined]
         await sleeping_device(server, spec.name, "uninstalled-token")
         store = server.services.account_store
         assert await store.push_registrations(PHONE, "A") == {spec.name: "uninstalled-token"}
@@ -319,7 +376,7 @@ async def test_a_hanging_vendor_holds_up_nothing_and_no_secret_is_logged(
     caplog.set_level(logging.DEBUG)
     retry = {"max_attempts": 2, "attempt_timeout_s": 0.3, "base_delay_s": 0.01}
     push = {"retry": retry, spec.name: fake.settings(timeout_s=0.2)}  # type: ignore[attr-defined]
-    async with server_factory(push=push) as server:
+    async with server_factory(push=push, **trusting()) as server:
         await sleeping_device(server, spec.name, DEVICE_TOKEN)
         fake.hang = True
         started = time.monotonic()

@@ -2,7 +2,17 @@
 
 An event goes into the device's durable mailbox and wakes its long poll on whichever node holds
 it; when no node holds a poll for the device, the same event also goes out through the device's
-third-party push registrations (Baidu, FCM, APNs), so a sleeping app wakes up and polls.
+third-party push registrations (Baidu, FCM, APNs, the phone makers' channels), so a sleeping app
+wakes up and polls.
+
+An incoming call's invitation is raced (issue 18): it goes out on the held poll *and* on every
+push registration of the device at once, each registration's send on its own, whether or not a
+poll is held. A poll the server believes held can be dead (a mobile NAT or a radio switch dropped
+the connection without a FIN; Android's Doze froze the app with its socket open), and the
+caller waits on whichever channel is slow; the phone maker's channel is the one the system keeps
+alive. Every copy carries the same invitation, so the same ``opdata.session_id``: the app acts
+on the first and drops the others (a call no longer in ``p2p_idle`` is not rung again), and
+the server answers a second ``p2p_answer`` for it with ``session_not_exist``.
 """
 
 from __future__ import annotations
@@ -26,6 +36,9 @@ log = logging.getLogger("lwork.push")
 # an alert token only alerts: sending the wrong kind gets the token reported dead.
 # The Chinese phone makers' services take both kinds (their tokens are not kind-specific).
 _VENDORS = tuple((name, name) for name in ("huawei", "xiaomi", "oppo", "vivo", "honor", "jpush"))
+#: Events that are raced over every channel at once (the others go to push registrations only
+#: when the device holds no poll): a call invitation, whose every second of delay is heard.
+RACED_EVENTS = frozenset({"p2p_inform_called"})
 _REGISTRATIONS = {
     "call": (("baidu", "baidu"), ("fcm", "fcm"), ("apns_voip", "apns"), *_VENDORS),
     "account": (("baidu", "baidu"), ("fcm", "fcm"), ("apns", "apns"), *_VENDORS),
@@ -76,15 +89,18 @@ class PushService:
         key = device_key(uuid, session.device_id)
         queued = self._wall()
         event_id = await self._mailbox.put(key, event, queued, ttl, call_id)
+        raced = kind == "call" and event.get("event") in RACED_EVENTS
         try:
             await self._bus.publish(Wake(key, event_id, event, queued))
-            held = await self._bus.is_held(key)
+            # An invitation races every channel (the app acts on whichever comes first); any
+            # other event is pushed only to a device that holds no poll.
+            push = raced or not await self._bus.is_held(key)
         except BusUnavailable as exc:
             # The event waits in the mailbox: a poll held on another node reads it when the
             # bus returns (Resync). Whether one is held is unknown, so the push wakes the phone.
             log.warning("event %s for %s: the bus is down (%s); queued only", event_id, key, exc)
-            held = False
-        if not held:
+            push = True
+        if push:
             self._push_later(uuid, session.device_id, event, kind, ttl)
         return event_id
 
@@ -128,27 +144,50 @@ class PushService:
             kind="call" if kind == "call" else "account",
             ttl_s=ttl,
         )
+        sends = []
         for registration, provider_name in _REGISTRATIONS[kind]:
             token = tokens.get(registration)
             provider = self._providers.get(provider_name)
-            if token is None or provider is None:
-                continue
-            pushes = self._telemetry.pushes
-            try:
-                result = await provider.send(message, PushTarget(provider_name, token))
-            except Exception:  # a provider bug must not take the caller down
-                pushes.inc(provider_name, "error")
-                log.exception("push via %s failed", provider_name)
-                continue
-            if result.delivered:
-                pushes.inc(provider_name, "delivered")
-            else:
-                pushes.inc(provider_name, "dead_token" if result.rejected_tokens else "failed")
-            if result.rejected_tokens:
-                log.info("dropping dead %s registration of %s", registration, uuid)
-                await self._store.remove_push_token(uuid, device_id, registration)
-            elif not result.delivered:
-                log.warning("push via %s not delivered: %s", provider_name, result.failure)
+            if token is not None and provider is not None:
+                target = PushTarget(provider_name, token)
+                sends.append(self._send(uuid, device_id, registration, provider, target, message))
+        # Side by side: a vendor that is slow or retrying holds up no other channel, and one
+        # that fails (its registration's removal included) fails alone.
+        for outcome in await asyncio.gather(*sends, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.error("push of %s to %s failed", message.event, uuid, exc_info=outcome)
+
+    async def _send(
+        self,
+        uuid: str,
+        device_id: str,
+        registration: str,
+        provider: PushProvider,
+        target: PushTarget,
+        message: PushMessage,
+    ) -> None:
+        name = target.provider
+        pushes = self._telemetry.pushes
+        try:
+            result = await provider.send(message, target)
+        except Exception:  # a provider bug must not take the caller down
+            pushes.inc(name, "error")
+            log.exception("push via %s failed", name)
+            return
+        if result.delivered:
+            pushes.inc(name, "delivered")
+        else:
+            pushes.inc(name, "dead_token" if result.rejected_tokens else "failed")
+        if result.rejected_tokens:
+            log.info("dropping dead %s registration of %s", registration, uuid)
+            await self._store.remove_push_token(uuid, device_id, registration)
+        elif not result.delivered:
+            log.warning("push via %s not delivered: %s", name, result.failure)
+
+    @property
+    def in_flight(self) -> int:
+        """Third-party push rounds still under way (each for one event, on every channel)."""
+        return len(self._sending)
 
     async def close(self) -> None:
         for task in list(self._sending):

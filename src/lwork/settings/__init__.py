@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr("")
     """Key for HMACs of SMS codes. Set the same value on every node; empty: generated once into
     ``data_dir/secret.key`` (fine for one node)."""
+    outbound_ca_file: Path | None = None
+    """A PEM bundle of the certificate authorities that lwork's outgoing HTTPS requests (push
+    and SMS providers, the CDR webhook) trust, instead of the system's store. Unset: the
+    system's store (``/etc/ssl/certs`` on Debian). For an egress proxy that inspects TLS, or
+    for test fakes."""
     http: HttpSettings = HttpSettings()
     database: DatabaseSettings = DatabaseSettings()
     auth: AuthSettings = AuthSettings()
@@ -128,6 +133,14 @@ class Settings(BaseSettings):
     def _node_is_plain(cls, value: str) -> str:
         if not value or "@" in value or "/" in value:
             raise ValueError("node must be non-empty without '@' or '/'")
+        return value
+
+    @field_validator("outbound_ca_file")
+    @classmethod
+    def _ca_file_readable(cls, value: Path | None) -> Path | None:
+        # A missing bundle would fail every push and SMS at run time: refuse it at start-up.
+        if value is not None and not value.is_file():
+            raise ValueError(f"outbound_ca_file {value} is not a readable file")
         return value
 
     @property

@@ -3,7 +3,7 @@
 Authentication: ``POST https://api-push.vivo.com.cn/message/auth`` with JSON ``{"appId",
 "appKey", "timestamp" (milliseconds), "sign": md5_hex(appId + appKey + timestamp +
 appSecret)}`` answers ``{"result": 0, "authToken"}``; the token is valid for 24 hours. A single
-send is ``POST /message/send`` with the header ``authToken`` and JSON ``{"regId",
+send is ``POST /message/send`` with the header ``authToken`` and JSON ``{"appId", "regId",
 "notifyType", "title", "content", "timeToLive", "skipType", "requestId", "classification",
 "category", "clientCustomMap"}``.
 
@@ -13,9 +13,11 @@ vibration (``notifyType: 4``); account events are system messages in category ``
 event travels in ``clientCustomMap`` (string values only).
 
 Answers are ``{"result": 0, "desc", "taskId"}``. Codes handled: 10000 (authToken invalid or
-expired: fetch a new one, retry); 10070 (message quota reached), 10071 (send frequency
-limited), 1 / 10001 (server busy or internal) -> retry later; 10302 (regId does not exist) ->
-dead token; anything else -> permanent.
+expired: fetch a new one, retry); 10071 (send frequency limited), 1 / 10001 (server busy or
+internal) -> retry later; 10302 (regId does not exist) -> dead token; anything else ->
+permanent, 10070 (the day's send total is used up) included: vivo's server API document asks
+senders not to call ``/message/send`` again that day after it, on pain of a lower quota, so a
+retry within seconds would only make things worse.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ CODES = CodeTable(
     "result",
     invalid_access_token=10000,
     dead_device_token=frozenset({10302}),
-    temporary=frozenset({1, 10001, 10070, 10071}),
+    # 10070 (daily total reached) is deliberately not here: see the module's docstring.
+    temporary=frozenset({1, 10001, 10071}),
 )
 JSON = {"Content-Type": "application/json"}
 
@@ -53,9 +56,14 @@ def vivo_sign(app_id: str, app_key: str, timestamp_ms: str, app_secret: str) -> 
     return hashlib.md5(text, usedforsecurity=False).hexdigest()
 
 
-def build_vivo_message(message: PushMessage, token: str, request_id: str) -> dict[str, object]:
+def build_vivo_message(
+    message: PushMessage, token: str, request_id: str, app_id: str
+) -> dict[str, object]:
     call = message.kind == "call"
     return {
+        # The server API (v2.9.2) compares each request's appId with the authToken's app and
+        # refuses a mismatch (10094): a token of one app cannot send for another.
+        "appId": app_id,
         "regId": token,
         "notifyType": 4,
         "title": message.alert or message.event,
@@ -94,7 +102,7 @@ class VivoProvider(VendorProvider[VivoSettings]):
         return self.issued_token(response, CODES, ("authToken",)), TOKEN_LIFETIME_S
 
     def request(self, message: PushMessage, token: str, access_token: str) -> VendorRequest:
-        body = build_vivo_message(message, token, secrets.token_hex(16))
+        body = build_vivo_message(message, token, secrets.token_hex(16), self.settings.app_id)
         return VendorRequest(
             f"{self.base_url}/message/send",
             {"content": dumps_compact(body).encode()},
