@@ -31,8 +31,9 @@ from lwork.billing.ledger import LedgerStore
 from lwork.billing.rating import Balance, Tariff
 from lwork.calls.records import CallRecord
 from lwork.calls.records_store import RecordStore
-from lwork.storage.engine import create_engine, migrate
+from lwork.storage.engine import create_engine, migrate, sqlite_hot_path
 from lwork.storage.tables import cdrs, ledger
+from lwork.storage.units import Units
 
 COINS = Tariff(pays_minutes=False, cents_per_minute=300)
 OWNER = "bench/1"
@@ -60,7 +61,20 @@ async def measure(engine: AsyncEngine, calls: int, beats: int) -> dict[str, obje
     await migrate(engine)
     async with engine.begin() as conn:
         await conn.run_sync(reference.create_all)
-    ledger_store = LedgerStore(engine)
+    # As lwork runs them: on SQLite, one hop each to the hot path's thread.
+    thread = sqlite_hot_path(engine)
+    units = Units(engine, thread)
+    try:
+        return await _measure(engine, LedgerStore(engine, units), calls, beats)
+    finally:
+        await units.close()
+        if thread is not None:
+            await thread.close()
+
+
+async def _measure(
+    engine: AsyncEngine, ledger_store: LedgerStore, calls: int, beats: int
+) -> dict[str, object]:
     store = RecordStore(engine, ledger_store)
     for account in range(50):
         uuid = f"1380000{account:04d}"
