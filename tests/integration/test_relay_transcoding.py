@@ -375,3 +375,39 @@ async def test_media_keeps_a_transcoded_call_and_its_silence_times_it_out(
         assert pool is not None and "t-1" in pool.calls
         assert await eventually(lambda: "t-1" not in relay.table.calls, 5)
         assert pool.calls == {} and all(not worker.calls for worker in pool.workers)
+
+
+async def test_a_carrier_re_signalled_to_amr_is_forwarded_again_and_back_to_g711_transcoded(
+    relay: RelayServer, ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
+) -> None:
+    """A carrier's re-INVITE that moves its codec: to AMR, the worker lets the call go and the
+    relay forwards it byte for byte; to the other G.711 law, a worker transcodes it again."""
+    app, carrier = peers
+    port_app, port_carrier = await transcoded_call(ng, app, carrier, "PCMA", "re")
+    packets = app_packets()
+    await play(app, packets[:10], port_app, 0.005)
+    assert {RtpPacket.parse(r.data).payload_type for r in await carrier.wait_rtp(10)} == {8}
+    pool = relay.transcoders
+    assert pool is not None and "re" in pool.calls
+
+    await ng.answer("re", "app", "carrier", build_sdp(HOST, carrier.port))  # AMR, as the app
+    assert "re" not in pool.calls and all("re" not in w.calls for w in pool.workers)
+    raw = await ng.request({"command": "query", "call-id": "re"})
+    assert "transcoding" not in raw
+    await play(app, packets[10:30], port_app, 0.005)
+    assert [r.data for r in (await carrier.wait_rtp(30))[10:30]] == packets[10:30]
+    back = [bytes(RtpPacket(102, 900 + i, i * 160, 0xCA441E, p[12:])) for i, p in
+            enumerate(packets[:20])]  # fmt: skip
+    await play(carrier, back, port_carrier, 0.005)
+    assert [r.data for r in await app.wait_rtp(20)] == back
+    # The relay measures the forwarded leg again (what the worker counted in its last second
+    # before letting go is not reported: it reports once a second).
+    stats = await ng.query("re")
+    quality = stats.legs["app"].quality
+    assert quality is not None and quality.packets_received >= 20 and quality.packets_lost == 0
+
+    await ng.answer("re", "app", "carrier", carrier_sdp(carrier.port, "PCMU"))
+    assert "re" in pool.calls
+    await play(app, packets[30:40], port_app, 0.005)
+    again = [RtpPacket.parse(r.data) for r in (await carrier.wait_rtp(40))[30:40]]
+    assert {p.payload_type for p in again} == {0} and all(len(p.payload) == 160 for p in again)

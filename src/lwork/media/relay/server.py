@@ -182,6 +182,20 @@ class RelayServer:
             self._transcoded[leg.rtp_port] = call.call_id
         return self.transcoders.hand_over(call.call_id, plan, legs, fds)
 
+    def untranscode(self, call: Call) -> None:
+        """Take a transcoded call's sockets back: its worker lets go of its copies, and this
+        process reads them again, each leg as the worker last reported it (latches,
+        counters)."""
+        for leg in call.legs():
+            self._transcoded.pop(leg.rtp_port, None)
+        if self.transcoders is not None:
+            self.transcoders.delete(call.call_id)
+        for leg in call.legs():
+            for item in self._pairs[leg.rtp_port]:
+                self._packets.add(item.sock.fileno(), item)
+        for leg in call.legs():
+            self.attach(leg)
+
     def _transcoded_stats(self, call_id: str, state: dict[str, Any]) -> None:
         call = self.table.calls.get(call_id)
         if call is None:

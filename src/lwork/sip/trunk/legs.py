@@ -19,6 +19,7 @@ from lwork.sip.message import SipRequest, SipResponse
 from lwork.sip.sdp import SessionDescription
 from lwork.sip.transaction import Address, TimerSettings
 from lwork.sip.trunk.config import TrunkConfig
+from lwork.sip.trunk.refresh_sdp import first_codec, refresh_answer
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,10 @@ class SipLeg:
         self.end_reason: str | None = None
         self._closed = False
         self._refresh_ack: AckWaiter | None = None
+        self._sdp_changes = 0
+        """Times our answer to a re-INVITE changed codec: its origin version is this much
+        past our SDP's (RFC 3264 §8)."""
+        self._answered_codec: str | None = None
 
     @property
     def is_active(self) -> bool:
@@ -142,26 +147,44 @@ class SipLeg:
             self._refresh_ack = None
 
     def _answer_refresh(self, request: SipRequest) -> None:
-        # A session refresh: we keep our media where it is, so the answer is our last SDP. The
-        # carrier's may have moved; the relay takes media only from where it was told.
-        ok = self._ok_with_sdp(request)
+        # A session refresh: we keep our media where it is, and answer the offer's first codec
+        # our SDP lists (`refresh_sdp`): the same one for a refresh, a new one when the carrier
+        # changes it. The carrier's media may have moved; the relay takes media only from where
+        # it was told, and transcodes only while the codecs differ.
+        offer = body_text(request)
+        answer = None
+        if offer:
+            answer = refresh_answer(self.local_sdp, offer, self._sdp_changes)
+            agreed = self._answered_codec or first_codec(self.remote_sdp or "")
+            if answer is not None and first_codec(answer) != agreed:
+                self._sdp_changes += 1
+                self._answered_codec = first_codec(answer)
+                answer = refresh_answer(self.local_sdp, offer, self._sdp_changes)
+        ok = self._ok_with_sdp(request, body=answer)
         self.host.send_response(ok)
         if request.method == "INVITE" and self.state is LegState.ANSWERED:
             if self._refresh_ack is not None:
                 self._refresh_ack.acked()
             self._refresh_ack = AckWaiter(self.host, ok, reliable=self._reliable, on_give_up=None)
-        offer = body_text(request)
-        if offer and audio_address(offer) not in (None, audio_address(self.remote_sdp or "")):
+        if not offer or audio_address(offer) is None:
+            return
+        before = self.remote_sdp or ""
+        moved = audio_address(offer) != audio_address(before)
+        recoded = answer is not None and first_codec(offer) != first_codec(before)
+        if moved or recoded:
             self.remote_sdp = offer
             self._notify(lambda listener: listener.media_moved(offer))
 
-    def _ok_with_sdp(self, request: SipRequest, to_tag: str | None = None) -> SipResponse:
+    def _ok_with_sdp(
+        self, request: SipRequest, to_tag: str | None = None, body: str | None = None
+    ) -> SipResponse:
+        """A 200 with ``body``, by default our SDP of the dialog."""
         return create_response(
             request,
             200,
             to_tag=to_tag,
             contact=self.host.contact,
-            body=self.local_sdp.encode(),
+            body=(self.local_sdp if body is None else body).encode(),
             content_type=SDP,
         )
 
