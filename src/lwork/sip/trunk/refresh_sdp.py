@@ -15,8 +15,9 @@ from lwork.sip.sdp import Origin, SessionDescription
 
 def refresh_answer(local_sdp: str, offer_sdp: str, changes: int) -> str | None:
     """The answer to `offer_sdp` at `local_sdp`'s address, its origin version `changes` past
-    `local_sdp`'s (one more each time our answer changed: RFC 3264 §8); None when either does not parse or they share no codec (the caller then answers with
-    `local_sdp` as it is, as before re-negotiation)."""
+    `local_sdp`'s (one more each time our answer changed: RFC 3264 §8); None when either
+    does not parse or they share no codec (the caller then answers with `local_sdp` as it
+    is, as before re-negotiation)."""
     try:
         local = SessionDescription.parse(local_sdp)
         offer = SessionDescription.parse(offer_sdp)
