@@ -247,3 +247,58 @@ async def test_a_callback_between_two_g711_phones_is_forwarded_not_transcoded(
                                             json={"session_id": sid})  # fmt: skip
             assert r.json() == {"status": "ok"}
             await finished(sipp_)
+
+
+async def test_a_carriers_re_invite_to_amr_ends_transcoding_and_the_call_is_forwarded(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    """The carrier answers PCMA, then re-INVITEs with AMR at the same address: lwork answers
+    AMR (sipp checks), the relay stops transcoding, and each side's AMR reaches the other
+    byte for byte."""
+    phone_media = await RtpPeer.open()
+    port = free_udp_port()
+    carrier = await sipp(tmp_path, "uas_pstn_pcma_then_amr.xml", "-p", str(port),
+                         "-set", "rtpport", str(phone_media.port))  # fmt: skip
+    try:
+        async with server_factory(**trunk_settings(port), media=TRANSCODING) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            started = await alice.call(PHONE_NUMBER, type_="pstn")
+            sid = started["session_id"]
+            seen: list[str] = []
+            await statuses_until(alice, sid, "hookoff", seen)
+            assert seen[-1] == "hookoff", seen
+            relay_sdp = server.services.calls.calls[sid].sdp_for["phone"]
+            to_carrier_leg = (started["ip"], parse_sdp(relay_sdp).port)
+            to_app_leg = (started["ip"], started["port"])
+            sent = app_packets()
+            await play(alice.rtp, sent[:10], to_app_leg)
+            heard = [RtpPacket.parse(r.data) for r in await phone_media.wait_rtp(10)]
+            assert {p.payload_type for p in heard} == {8}  # transcoded to PCMA
+
+            async def transcoding() -> bool:
+                query = await server.services.ng.request({"command": "query", "call-id": sid})
+                return "transcoding" in query
+
+            for _ in range(100):  # the re-INVITE comes 3 s after the ACK
+                if not await transcoding():
+                    break
+                await asyncio.sleep(0.1)
+            assert not await transcoding()
+            before = len(phone_media.rtp_in)
+            await play(alice.rtp, sent[10:30], to_app_leg)
+            forwarded = await phone_media.wait_rtp(before + 20)
+            assert [r.data for r in forwarded[before:]] == sent[10:30]  # AMR, byte for byte
+            back = app_packets(ssrc=0xCA441E)[:20]
+            await play(phone_media, back, to_carrier_leg)
+            assert [r.data for r in (await alice.rtp.wait_rtp(20))[-20:]] == back
+            assert server.services.calls.calls[sid].carrier_codec["phone"] == "AMR"
+
+            assert await alice.hangup(sid) == {"status": "ok"}
+            await finished(carrier)  # our answer to the re-INVITE was AMR
+            [row] = await closed_records(server, ALICE, 1)
+            assert row["carrier_codec"] == "PCMA"  # the record keeps the codec of the answer
+            alice.rtp.close()
+    finally:
+        phone_media.close()
+        if carrier.returncode is None:
+            carrier.kill()
