@@ -147,19 +147,20 @@ class SipLeg:
             self._refresh_ack = None
 
     def _answer_refresh(self, request: SipRequest) -> None:
-        # A session refresh: we keep our media where it is, and answer the offer's first codec
-        # our SDP lists (`refresh_sdp`): the same one for a refresh, a new one when the carrier
-        # changes it. The carrier's media may have moved; the relay takes media only from where
-        # it was told, and transcodes only while the codecs differ.
+        # We keep our media where it is: a session refresh is answered with our SDP as it was,
+        # an offer whose first codec our SDP lists but is not the agreed one with that codec
+        # alone (`refresh_sdp`). The carrier's media may have moved; the relay takes media
+        # only from where it was told, and transcodes only while the codecs differ.
         offer = body_text(request)
         answer = None
         if offer:
-            answer = refresh_answer(self.local_sdp, offer, self._sdp_changes)
+            answer = refresh_answer(self.local_sdp, offer, self._sdp_changes + 1)
             agreed = self._answered_codec or first_codec(self.remote_sdp or "")
-            if answer is not None and first_codec(answer) != agreed:
+            if answer is None or first_codec(answer) == agreed:
+                answer = None  # a session refresh: our SDP as it was
+            else:
                 self._sdp_changes += 1
                 self._answered_codec = first_codec(answer)
-                answer = refresh_answer(self.local_sdp, offer, self._sdp_changes)
         ok = self._ok_with_sdp(request, body=answer)
         self.host.send_response(ok)
         if request.method == "INVITE" and self.state is LegState.ANSWERED:
