@@ -94,10 +94,11 @@ def write_pcap(path: Path, packets: list[bytes]) -> None:
     path.write_bytes(b"".join(out))
 
 
-def app_packets(ssrc: int = 0xA11CE) -> list[bytes]:
-    """The shipped AMR tone as an app sends it (bandwidth-efficient, as its SDP says)."""
+def app_packets(ssrc: int = 0xA11CE, octet_aligned: bool = False) -> list[bytes]:
+    """The shipped AMR tone as an app sends it (bandwidth-efficient unless told otherwise:
+    `calls.payload_mode`)."""
     return [
-        bytes(RtpPacket(102, seq, seq * 160, ssrc, amr_payload.build([frame], False)))
+        bytes(RtpPacket(102, seq, seq * 160, ssrc, amr_payload.build([frame], octet_aligned)))
         for seq, frame in enumerate(demo_clip())
     ]
 
@@ -116,12 +117,18 @@ def assert_tone(pcm: bytes) -> None:
     assert dominant(values[half + 800 : -800], (880.0,), OTHERS + (440.0,)) > 50
 
 
-def decode_amr(received: list[bytes]) -> bytes:
+def decode_amr(received: list[bytes], octet_aligned: bool = False) -> bytes:
+    """The app's AMR (one frame a packet, in the payload format of `octet_aligned` and of
+    exactly its size) decoded."""
     decoder = amrnb.Decoder()
     packets = [RtpPacket.parse(data) for data in received]
     assert {p.payload_type for p in packets} == {102}
-    frames = [amr_payload.parse(p.payload, False)[1] for p in packets]
+    frames = [amr_payload.parse(p.payload, octet_aligned)[1] for p in packets]
     assert all(len(f) == 1 for f in frames)
+    assert all(
+        amr_payload.payload_size(f, octet_aligned) == len(p.payload)
+        for f, p in zip(frames, packets, strict=True)
+    )
     return b"".join(decoder.decode(f[0]) for f in frames)
 
 
@@ -177,6 +184,54 @@ async def test_an_app_calls_a_g711_only_carrier_and_each_hears_the_other(
             assert row["carrier_codec"] == law
             alice.rtp.close()
         assert not [r for r in caplog.records if "does not transcode" in r.getMessage()]
+    finally:
+        phone_media.close()
+        if carrier.returncode is None:
+            carrier.kill()
+
+
+@pytest.mark.parametrize(
+    ("payload_mode", "octet_aligned"), [("normal", False), ("octet-aligned", True)]
+)
+async def test_the_payload_mode_reaches_the_app_legs_sdp_and_the_transcoder(
+    server_factory: Factory, tmp_path: Path, payload_mode: str, octet_aligned: bool
+) -> None:
+    """`calls.payload_mode` is the app's AMR payload format in its leg's SDP: the offer to the
+    carrier names it, the transcoder reads the app's packets in it without switching, and
+    writes the app's packets in it."""
+    phone_audio = await ffmpeg_tone(tmp_path, "PCMA")
+    phone_media = await RtpPeer.open()
+    port = free_udp_port()
+    media_port = str(phone_media.port)
+    carrier = await sipp(tmp_path, "uas_pstn_pcma.xml", "-p", str(port), "-mp",
+                         str(free_udp_port()), "-set", "rtpport", media_port)  # fmt: skip
+    settings = trunk_settings(port, payload_mode=payload_mode)
+    try:
+        async with server_factory(**settings, media=TRANSCODING) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            started = await alice.call(PHONE_NUMBER, type_="pstn")
+            sid = started["session_id"]
+            assert started["payload_mode"] == payload_mode
+            await statuses_until(alice, sid, "hookoff", [])
+            relay_sdp = server.services.calls.calls[sid].sdp_for["phone"]
+            assert f"a=fmtp:102 octet-align={int(octet_aligned)}" in relay_sdp
+            to_carrier_leg = (started["ip"], parse_sdp(relay_sdp).port)
+            sent_app = app_packets(octet_aligned=octet_aligned)
+            sent_phone = g711_packets(phone_audio, "PCMA")
+            await asyncio.gather(
+                play(alice.rtp, sent_app, (started["ip"], started["port"])),
+                play(phone_media, sent_phone, to_carrier_leg),
+            )
+            heard_by_phone = [RtpPacket.parse(r.data) for r in await phone_media.wait_rtp(150)]
+            heard_by_app = [r.data for r in await alice.rtp.wait_rtp(150)]
+            assert_tone(b"".join(g711.alaw_decode(p.payload) for p in heard_by_phone))
+            assert_tone(decode_amr(heard_by_app, octet_aligned))
+            query = await server.services.ng.request({"command": "query", "call-id": sid})
+            counters = query["transcoding"]["to_carrier"]
+            assert counters["format_switches"] == 0 and counters["malformed"] == 0
+            assert await alice.hangup(sid) == {"status": "ok"}
+            await finished(carrier)
+            alice.rtp.close()
     finally:
         phone_media.close()
         if carrier.returncode is None:

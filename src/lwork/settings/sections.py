@@ -198,8 +198,11 @@ class CallSettings(Section):
     """An app call not answered within this long is released."""
     keepalive_s: float = Field(60.0, gt=0)
     """A leg whose owner neither reads its status nor sends RTP for this long is released."""
-    payload_mode: str = "normal"
-    """``payload_mode`` told to the apps (the original sent ``normal``)."""
+    payload_mode: Literal["normal", "bandwidth-efficient", "octet-aligned"] = "normal"
+    """``payload_mode`` told to the apps (the original sent ``normal``): the RFC 4867 payload
+    format of their AMR, which also goes into each app leg's SDP (``a=fmtp:102 octet-align``)
+    so that the transcoding relay reads and writes that format. ``normal`` and
+    ``bandwidth-efficient``: ``octet-align=0``; ``octet-aligned``: ``octet-align=1``."""
     stats_refresh_s: float = Field(2.0, ge=1.0)
     """How often a call's live quality is fetched from the relay while someone reads it (the
     original recomputed it every 2 s); status reads in between answer from the cache."""
