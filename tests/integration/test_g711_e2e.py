@@ -3,15 +3,14 @@ built-in relay transcoding, sipp as the carrier, real UDP on both sides. The app
 shipped AMR tone (440 Hz, then 880 Hz), the phone plays the same tune in G.711 made by ffmpeg;
 each side decodes what it receives and the tone's frequencies must be there (a DFT).
 
-Where sipp plays the phone's audio itself (pcap play, the inbound call) its socket receives
-what the relay sends back, so that direction is checked by the relay's counters there, and by
-recording in the outbound calls, where the phone's media is a test socket."""
+The phone's media is a socket of the test (sipp's SDP names its port), which plays the phone's
+tone and records what the relay sends the phone: both directions are checked by decoded
+audio, outbound and inbound."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
-import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -76,22 +75,6 @@ def g711_packets(audio: bytes, law: str, ssrc: int = 0xCA441E) -> list[bytes]:
         bytes(RtpPacket(pt, i, i * 160, ssrc, audio[160 * i : 160 * (i + 1)]))
         for i in range(len(audio) // 160)
     ]
-
-
-def write_pcap(path: Path, packets: list[bytes]) -> None:
-    """A pcap of the RTP `packets` 20 ms apart, as sipp's play_pcap_audio reads it (sipp
-    rewrites the addresses and ports)."""
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    for i, rtp in enumerate(packets):
-        udp = struct.pack("!HHHH", 7000, 7002, 8 + len(rtp), 0) + rtp
-        ip = struct.pack(
-            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
-            bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]),
-        ) + udp  # fmt: skip
-        frame = bytes(12) + b"\x08\x00" + ip
-        out.append(struct.pack("<IIII", i // 50, (i % 50) * 20000, len(frame), len(frame)))
-        out.append(frame)
-    path.write_bytes(b"".join(out))
 
 
 def app_packets(ssrc: int = 0xA11CE, octet_aligned: bool = False) -> list[bytes]:
@@ -239,18 +222,23 @@ async def test_the_payload_mode_reaches_the_app_legs_sdp_and_the_transcoder(
 
 
 @pytest.mark.parametrize("law", ["PCMA", "PCMU"])
-async def test_a_g711_only_phone_calls_an_app_and_is_heard(
+async def test_a_g711_only_phone_calls_an_app_and_each_hears_the_other(
     server_factory: Factory, tmp_path: Path, law: str
 ) -> None:
-    write_pcap(tmp_path / "tone.pcap", g711_packets(await ffmpeg_tone(tmp_path, law), law))
+    """Inbound: sipp's INVITE offers `law` only with its media at a socket of the test, which
+    plays the phone's tone and records what the relay sends the phone; the app answers and
+    plays its AMR tone. Both sides' audio is decoded and the tones found."""
+    phone_audio = await ffmpeg_tone(tmp_path, law)
+    phone_media = await RtpPeer.open()
     async with server_factory(**trunk_settings(free_udp_port()), media=TRANSCODING) as server:
         bob = await make_app(server, BOB, "bob-phone")
         await bob.poll()
         assert server.services.sip_address is not None
         target = "{}:{}".format(*server.services.sip_address)
         carrier = await sipp(
-            tmp_path, "uac_call_app_g711_talk.xml", "-s", BOB, target,
+            tmp_path, "uac_call_app_g711_socket.xml", "-s", BOB, target,
             "-mp", str(free_udp_port()), "-set", "pt", str(LAWS[law][0]), "-set", "codec", law,
+            "-set", "rtpport", str(phone_media.port),
         )  # fmt: skip
         try:
             opdata = (await first_invitation(bob)).get("opdata", {})
@@ -261,19 +249,29 @@ async def test_a_g711_only_phone_calls_an_app_and_is_heard(
             # The answer lwork gave the carrier is G.711: the law it offered.
             agreed = server.services.calls.calls[sid].sdp_for["phone"]
             assert parse_sdp(agreed).payload_types[0] == LAWS[law][0]
-            sent_app = app_packets()
-            await play(bob.rtp, sent_app, (opdata["ip"], opdata["port"]))
-            heard = [r.data for r in await bob.rtp.wait_rtp(140)]
+            to_carrier_leg = (opdata["ip"], parse_sdp(agreed).port)
+            sent_app, sent_phone = app_packets(), g711_packets(phone_audio, law)
+            await asyncio.gather(
+                play(bob.rtp, sent_app, (opdata["ip"], opdata["port"])),
+                play(phone_media, sent_phone, to_carrier_leg),
+            )
+            heard_by_phone = [RtpPacket.parse(r.data) for r in await phone_media.wait_rtp(150)]
+            heard_by_app = [r.data for r in await bob.rtp.wait_rtp(150)]
             stats = await server.services.ng.request({"command": "query", "call-id": sid})
             await finished(carrier)
-            assert_tone(decode_amr(heard[:150]))
+
+            pt, _, decode = LAWS[law]
+            assert {p.payload_type for p in heard_by_phone} == {pt}
+            assert {r.source for r in phone_media.rtp_in} == {to_carrier_leg}
+            assert_tone(b"".join(decode(p.payload) for p in heard_by_phone[:150]))
+            assert_tone(decode_amr(heard_by_app[:150]))
             report = stats["transcoding"]
             assert (report["app codec"], report["carrier codec"]) == ("AMR", law)
-            assert report["to_carrier"]["packets_out"] >= len(sent_app) - 50  # a second behind
             [row] = await closed_records(server, BOB, 1)
             assert (row["kind"], row["carrier_codec"]) == ("in", law)
         finally:
             bob.rtp.close()
+            phone_media.close()
             if carrier.returncode is None:
                 carrier.kill()
 
