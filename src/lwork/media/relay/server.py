@@ -61,6 +61,7 @@ class RelayServer:
         self.config = config
         self.table = CallTable(config, self, lambda: secrets.randbits(32))
         self.ng = NgServer(self.table, self._play_dtmf, time.time())
+        self.ng.transcodes = lambda: self.transcoders is not None
         self._pairs: dict[int, tuple[Port, Port]] = {}
         self._transcoded: dict[int, str] = {}
         """Ports whose sockets a transcoding worker reads, and their call-ids."""
