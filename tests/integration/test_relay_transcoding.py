@@ -5,7 +5,7 @@ PCMA or PCMU, each side decoding what it receives and finding the other side's t
 import asyncio
 import math
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from bench import speech_quality
@@ -411,3 +411,59 @@ async def test_a_carrier_re_signalled_to_amr_is_forwarded_again_and_back_to_g711
     await play(app, packets[30:40], port_app, 0.005)
     again = [RtpPacket.parse(r.data) for r in (await carrier.wait_rtp(40))[30:40]]
     assert {p.payload_type for p in again} == {0} and all(len(p.payload) == 160 for p in again)
+
+
+async def test_packed_datagrams_that_lie_never_reach_the_transcoder(
+    ng: NgClient, peers: tuple[RtpPeer, RtpPeer]
+) -> None:
+    """On a transcoded leg as on a forwarded one: a packed datagram whose length prefixes lie
+    (cut short), and one that only looks packed (its sizes add up, no RTP behind), are dropped
+    and counted as errors of the leg; each original packet of the honest ones is transcoded
+    once."""
+    app, carrier = peers
+    port_app, _ = await transcoded_call(ng, app, carrier, "PCMA", "lies")
+    packets = app_packets()[:12]
+
+    def packed(seq: int) -> bytes:
+        newest, older = packets[seq], packets[seq - 1]
+        return bytes([len(newest), len(older)]) + newest + older
+
+    app.send_rtp(packets[0], (HOST, port_app))
+    for seq in range(1, 12):
+        app.send_rtp(packed(seq), (HOST, port_app))
+        if seq == 6:
+            app.send_rtp(packed(7)[:-1], (HOST, port_app))  # the lengths lie
+            app.send_rtp(bytes([40, 40]) + bytes(80), (HOST, port_app))  # only looks packed
+        await asyncio.sleep(0.005)
+    received = [RtpPacket.parse(r.data) for r in await carrier.wait_rtp(12)]
+    await asyncio.sleep(0.2)
+    assert len(carrier.rtp_in) == 12
+    assert [(p.sequence - received[0].sequence) & 0xFFFF for p in received] == list(range(12))
+    assert all(p.payload_type == 8 and len(p.payload) == 160 for p in received)
+
+    async def figures() -> tuple[int, int, int]:
+        stats = await ng.query("lies")
+        raw = await ng.request({"command": "query", "call-id": "lies"})
+        leg = stats.legs["app"].rtp
+        to_carrier = raw.get("transcoding", {}).get("to_carrier", {})
+        return (
+            leg.errors if leg else -1,
+            to_carrier.get("packets_in", -1),
+            to_carrier.get("malformed", -1),
+        )
+
+    assert await eventually_value(figures, (2, 12, 0))
+
+
+async def eventually_value(
+    read: Callable[[], Awaitable[tuple[int, ...]]], wanted: tuple[int, ...], timeout: float = 4
+) -> bool:
+    """Whether `read()` gives `wanted` within `timeout` (the worker reports once a second)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        got = await read()
+        if got == wanted:
+            return True
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{got} != {wanted}")
+        await asyncio.sleep(0.1)
