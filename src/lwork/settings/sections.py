@@ -301,7 +301,9 @@ class MediaSettings(Section):
     and PCMU after AMR, a G.711-only carrier's call is accepted, and its media runs through
     worker processes of the relay (``transcode_workers``). Needs ``libopencore-amrnb`` (Debian:
     ``libopencore-amrnb0``): without it transcoding is off, and lwork says so at start-up.
-    Off with an external relay (``ng_url``), which lwork does not ask to transcode."""
+    With an external relay (``ng_url``) lwork asks it to transcode (rtpengine's ng codec
+    options) when a probe at start-up finds it can: Debian's rtpengine cannot (it does not
+    encode AMR), an ``lwork relay`` with transcoding can. Off: it is never asked."""
     transcode_workers: int = Field(1, ge=1, le=64)
     """Transcoding worker processes of each built-in relay process; one core transcodes a few
     hundred calls (``bench/transcode_bench.py``)."""
