@@ -276,6 +276,57 @@ async def test_a_g711_only_phone_calls_an_app_and_each_hears_the_other(
                 carrier.kill()
 
 
+async def test_a_g711_phone_that_re_invites_to_amr_is_forwarded_again(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    """Inbound: the phone calls in PCMA and is transcoded; its re-INVITE offers AMR alone, lwork
+    answers AMR (sipp checks) although its first answer was PCMA, and the relay forwards the
+    call byte for byte from then on."""
+    phone_media = await RtpPeer.open()
+    async with server_factory(**trunk_settings(free_udp_port()), media=TRANSCODING) as server:
+        bob = await make_app(server, BOB, "bob-phone")
+        await bob.poll()
+        assert server.services.sip_address is not None
+        target = "{}:{}".format(*server.services.sip_address)
+        carrier = await sipp(
+            tmp_path, "uac_call_app_g711_then_amr.xml", "-s", BOB, target,
+            "-mp", str(free_udp_port()), "-set", "pt", "8", "-set", "codec", "PCMA",
+            "-set", "rtpport", str(phone_media.port),
+        )  # fmt: skip
+        try:
+            opdata = (await first_invitation(bob)).get("opdata", {})
+            assert await bob.post("p2p_ringing", {"opdata": opdata}) == {"status": "ok"}
+            answer = {"opdata": opdata, "sdp": {"ip": [], "port": bob.rtp.port}}
+            assert (await bob.post("p2p_answer", answer))["status"] == "ok"
+            sid = opdata["session_id"]
+            to_app_leg = (opdata["ip"], opdata["port"])
+            sent = app_packets()
+            await play(bob.rtp, sent[:10], to_app_leg)
+            heard = [RtpPacket.parse(r.data) for r in await phone_media.wait_rtp(10)]
+            assert {p.payload_type for p in heard} == {8}  # transcoded to PCMA
+
+            async def transcoding() -> bool:
+                query = await server.services.ng.request({"command": "query", "call-id": sid})
+                return "transcoding" in query
+
+            for _ in range(100):  # the re-INVITE comes 3 s after the ACK
+                if not await transcoding():
+                    break
+                await asyncio.sleep(0.1)
+            assert not await transcoding()
+            before = len(phone_media.rtp_in)
+            await play(bob.rtp, sent[10:30], to_app_leg)
+            forwarded = await phone_media.wait_rtp(before + 20)
+            assert [r.data for r in forwarded[before:]] == sent[10:30]  # AMR, byte for byte
+            assert server.services.calls.calls[sid].carrier_codec["phone"] == "AMR"
+            await finished(carrier)  # our answer to the re-INVITE was AMR
+        finally:
+            bob.rtp.close()
+            phone_media.close()
+            if carrier.returncode is None:
+                carrier.kill()
+
+
 async def test_a_callback_between_two_g711_phones_is_forwarded_not_transcoded(
     server_factory: Factory, tmp_path: Path
 ) -> None:

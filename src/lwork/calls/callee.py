@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from lwork.calls.app_sdp import app_sdp
+from lwork.calls.app_sdp import app_fmtp, app_sdp
 from lwork.calls.bridge import (
     CALLEE,
     CALLER,
@@ -25,7 +25,7 @@ from lwork.calls.bridge import (
     Status,
     StatusRead,
 )
-from lwork.calls.carrier_sdp import answer_for_carrier
+from lwork.calls.carrier_sdp import answer_for_carrier, codecs_we_take
 from lwork.calls.engine import CallEngine
 from lwork.calls.live import LiveCall
 from lwork.calls.media_handover import signal
@@ -79,6 +79,10 @@ async def answer(engine: CallEngine, sid: str, client_ip: str, port: int) -> Ans
                 transcoding=engine.policy.transcoding,
             )  # fmt: skip
             agreed = live.sdp_for[PHONE]
+            live.inbound.codecs_sdp = codecs_we_take(
+                agreed, app_fmtp(engine.policy.payload_mode),
+                transcoding=engine.policy.transcoding,
+            )  # fmt: skip
         except ValueError:
             live.sdp_for[PHONE] = result.sdp  # no AMR offered: the relay's rewrite is the best
             agreed = offer  # what the carrier will send is its own first choice

@@ -109,6 +109,10 @@ class SipLeg:
         """Times our answer to a re-INVITE changed codec: its origin version is this much
         past our SDP's (RFC 3264 §8)."""
         self._answered_codec: str | None = None
+        self.codecs_sdp: str | None = None
+        """Our SDP of the dialog listing every codec we take in a re-offer, when that is more
+        than ``local_sdp`` (an inbound call answered G.711 alone may move to AMR); None:
+        ``local_sdp``."""
 
     @property
     def is_active(self) -> bool:
@@ -154,7 +158,8 @@ class SipLeg:
         offer = body_text(request)
         answer = None
         if offer:
-            answer = refresh_answer(self.local_sdp, offer, self._sdp_changes + 1)
+            ours = self.codecs_sdp or self.local_sdp
+            answer = refresh_answer(ours, offer, self._sdp_changes + 1)
             agreed = self._answered_codec or first_codec(self.remote_sdp or "")
             if answer is None or first_codec(answer) == agreed:
                 answer = None  # a session refresh: our SDP as it was
