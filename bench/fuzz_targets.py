@@ -143,6 +143,9 @@ class _NoSockets:
     def transcode(self, call: object, plan: object) -> bool:
         return False
 
+    def untranscode(self, call: object) -> None:
+        pass
+
 
 def _fresh_ng_server() -> NgServer:
     table = CallTable(RelayConfig(port_min=30000, port_max=30100), _NoSockets(), lambda: 7)

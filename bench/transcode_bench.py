@@ -10,10 +10,18 @@ worker -> receive, so an upper bound on the latency transcoding adds (loopback a
 generator's own delay included). The worker's CPU over the window (/proc) gives its share of
 a core and the calls one core would carry at that load.
 
-    python -m bench.transcode_bench [--calls 50 100 150] [--seconds 10] [--smoke]
+    python -m bench.transcode_bench [--calls 50 100 150] [--seconds 10] [--smoke] [--no-pesq]
 
 Prints one JSON line per load. Exits 1 when a load lost more than 1 % of its packets.
 Keep runs short on a shared machine: the generator needs a core of its own as well.
+
+First, the listening quality (`speech_quality`): PESQ (ITU-T P.862 narrow-band) of speech
+synthesised by espeak-ng, coded in AMR 12.2 as an app would, sent through the relay to a
+carrier that answered PCMA (then PCMU) and echoes back what it hears, and decoded where the app
+is: AMR 12.2 -> G.711 -> AMR 12.2. Beside it the same round trip through the codecs alone,
+without the network: the ceiling the relay can only reach. One JSON line (`"pesq"`); exits 1
+when the relay's figure is under 3.5. Skipped, with the reason on that line, without
+espeak-ng, ffmpeg or the `pesq` package.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench import speech_quality
 from lwork.media.codecs import amr_payload, g711
 from lwork.media.ng.client import NgClient
 from lwork.media.sdp_min import build_sdp
@@ -94,14 +103,67 @@ def _payloads() -> tuple[list[bytes], bytes]:
     return amr, g711.alaw_encode(pcm)
 
 
-def run(calls: int, seconds: float) -> dict[str, object]:
-    ng_port = _free_port()
-    relay = subprocess.Popen(
+PESQ_TARGET = 3.5
+
+
+def _relay(ng_port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [sys.executable, "-m", "lwork.media.relay", "--ng", f"{HOST}:{ng_port}",
          "--ports", "36000-39999", "--transcode", "--transcode-workers", "1",
          "--max-leg-pps", "0"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def pesq(interval_s: float) -> dict[str, object]:
+    """PESQ of AMR 12.2 -> PCMA/PCMU -> AMR 12.2 through the relay and through the codecs
+    alone (module docstring)."""
+    missing = speech_quality.missing()
+    if missing is not None:
+        return {"pesq": "skipped", "reason": missing}
+    pcm = speech_quality.speech()
+    frames = speech_quality.amr_frames(pcm)
+    result: dict[str, object] = {
+        "pesq": "P.862 narrow-band, MOS-LQO",
+        "speech_s": round(len(pcm) / 2 / speech_quality.RATE, 2),
+        "amr_12_2_alone": round(speech_quality.pesq_nb(pcm, speech_quality.decode_amr(
+            list(frames))), 3),
+    }  # fmt: skip
+    ng_port = _free_port()
+    relay = _relay(ng_port)
+    try:
+        for law in ("PCMA", "PCMU"):
+            ceiling = speech_quality.codecs_alone(frames, law)
+            got, echoed = asyncio.run(_round_trip(ng_port, frames, law, interval_s))
+            key = f"amr_{law.lower()}_amr"
+            result[key + "_codecs_alone"] = round(speech_quality.pesq_nb(pcm, ceiling), 3)
+            result[key + "_through_relay"] = round(
+                speech_quality.pesq_nb(pcm, speech_quality.decode_amr(got)), 3
+            )
+            result[key + "_frames_lost"] = len(frames) - sum(1 for f in got if f is not None)
+            result[key + "_carrier_packets"] = echoed
+    finally:
+        relay.terminate()
+        relay.wait(10)
+    return result
+
+
+async def _round_trip(
+    ng_port: int, frames: list[bytes], law: str, interval_s: float
+) -> tuple[list[bytes | None], int]:
+    async with NgClient(HOST, ng_port, timeout_s=2.0) as ng:
+        for _ in range(50):
+            if await ng.ping():
+                break
+            await asyncio.sleep(0.1)
+        return await speech_quality.through_relay(
+            ng, frames, law=law, interval_s=interval_s, call_id=f"pesq-{law}"
+        )
+
+
+def run(calls: int, seconds: float) -> dict[str, object]:
+    ng_port = _free_port()
+    relay = _relay(ng_port)
     try:
         legs = asyncio.run(_setup(ng_port, calls))
         workers = _children(relay.pid)
@@ -230,10 +292,19 @@ def main() -> None:
     parser.add_argument("--calls", type=int, nargs="*", default=[50, 100, 150])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--smoke", action="store_true", help="10 calls, 2 s (CI)")
+    parser.add_argument("--no-pesq", action="store_true", help="no listening-quality figure")
     args = parser.parse_args()
     if args.smoke:
         args.calls, args.seconds = [10], 2.0
     failed = False
+    if not args.no_pesq:
+        # Real time in a full run; four times faster in a smoke run (the relay does not pace).
+        quality = pesq(0.005 if args.smoke else 0.02)
+        print(json.dumps(quality), flush=True)
+        for key, value in quality.items():
+            if key.endswith("_through_relay") and float(str(value)) < PESQ_TARGET:
+                print(f"{key}: PESQ {value} < {PESQ_TARGET}", file=sys.stderr)
+                failed = True
     for calls in args.calls:
         result = run(calls, args.seconds)
         print(json.dumps(result), flush=True)

@@ -19,3 +19,6 @@ class NullBinder:
 
     def transcode(self, call: Call, plan: Plan) -> bool:
         return False
+
+    def untranscode(self, call: Call) -> None:
+        pass

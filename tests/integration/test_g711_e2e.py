@@ -3,15 +3,14 @@ built-in relay transcoding, sipp as the carrier, real UDP on both sides. The app
 shipped AMR tone (440 Hz, then 880 Hz), the phone plays the same tune in G.711 made by ffmpeg;
 each side decodes what it receives and the tone's frequencies must be there (a DFT).
 
-Where sipp plays the phone's audio itself (pcap play, the inbound call) its socket receives
-what the relay sends back, so that direction is checked by the relay's counters there, and by
-recording in the outbound calls, where the phone's media is a test socket."""
+The phone's media is a socket of the test (sipp's SDP names its port), which plays the phone's
+tone and records what the relay sends the phone: both directions are checked by decoded
+audio, outbound and inbound."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
-import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,26 +77,11 @@ def g711_packets(audio: bytes, law: str, ssrc: int = 0xCA441E) -> list[bytes]:
     ]
 
 
-def write_pcap(path: Path, packets: list[bytes]) -> None:
-    """A pcap of the RTP `packets` 20 ms apart, as sipp's play_pcap_audio reads it (sipp
-    rewrites the addresses and ports)."""
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    for i, rtp in enumerate(packets):
-        udp = struct.pack("!HHHH", 7000, 7002, 8 + len(rtp), 0) + rtp
-        ip = struct.pack(
-            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
-            bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]),
-        ) + udp  # fmt: skip
-        frame = bytes(12) + b"\x08\x00" + ip
-        out.append(struct.pack("<IIII", i // 50, (i % 50) * 20000, len(frame), len(frame)))
-        out.append(frame)
-    path.write_bytes(b"".join(out))
-
-
-def app_packets(ssrc: int = 0xA11CE) -> list[bytes]:
-    """The shipped AMR tone as an app sends it (bandwidth-efficient, as its SDP says)."""
+def app_packets(ssrc: int = 0xA11CE, octet_aligned: bool = False) -> list[bytes]:
+    """The shipped AMR tone as an app sends it (bandwidth-efficient unless told otherwise:
+    `calls.payload_mode`)."""
     return [
-        bytes(RtpPacket(102, seq, seq * 160, ssrc, amr_payload.build([frame], False)))
+        bytes(RtpPacket(102, seq, seq * 160, ssrc, amr_payload.build([frame], octet_aligned)))
         for seq, frame in enumerate(demo_clip())
     ]
 
@@ -116,12 +100,18 @@ def assert_tone(pcm: bytes) -> None:
     assert dominant(values[half + 800 : -800], (880.0,), OTHERS + (440.0,)) > 50
 
 
-def decode_amr(received: list[bytes]) -> bytes:
+def decode_amr(received: list[bytes], octet_aligned: bool = False) -> bytes:
+    """The app's AMR (one frame a packet, in the payload format of `octet_aligned` and of
+    exactly its size) decoded."""
     decoder = amrnb.Decoder()
     packets = [RtpPacket.parse(data) for data in received]
     assert {p.payload_type for p in packets} == {102}
-    frames = [amr_payload.parse(p.payload, False)[1] for p in packets]
+    frames = [amr_payload.parse(p.payload, octet_aligned)[1] for p in packets]
     assert all(len(f) == 1 for f in frames)
+    assert all(
+        amr_payload.payload_size(f, octet_aligned) == len(p.payload)
+        for f, p in zip(frames, packets, strict=True)
+    )
     return b"".join(decoder.decode(f[0]) for f in frames)
 
 
@@ -183,19 +173,72 @@ async def test_an_app_calls_a_g711_only_carrier_and_each_hears_the_other(
             carrier.kill()
 
 
+@pytest.mark.parametrize(
+    ("payload_mode", "octet_aligned"), [("normal", False), ("octet-aligned", True)]
+)
+async def test_the_payload_mode_reaches_the_app_legs_sdp_and_the_transcoder(
+    server_factory: Factory, tmp_path: Path, payload_mode: str, octet_aligned: bool
+) -> None:
+    """`calls.payload_mode` is the app's AMR payload format in its leg's SDP: the offer to the
+    carrier names it, the transcoder reads the app's packets in it without switching, and
+    writes the app's packets in it."""
+    phone_audio = await ffmpeg_tone(tmp_path, "PCMA")
+    phone_media = await RtpPeer.open()
+    port = free_udp_port()
+    media_port = str(phone_media.port)
+    carrier = await sipp(tmp_path, "uas_pstn_pcma.xml", "-p", str(port), "-mp",
+                         str(free_udp_port()), "-set", "rtpport", media_port)  # fmt: skip
+    settings = trunk_settings(port, payload_mode=payload_mode)
+    try:
+        async with server_factory(**settings, media=TRANSCODING) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            started = await alice.call(PHONE_NUMBER, type_="pstn")
+            sid = started["session_id"]
+            assert started["payload_mode"] == payload_mode
+            await statuses_until(alice, sid, "hookoff", [])
+            relay_sdp = server.services.calls.calls[sid].sdp_for["phone"]
+            assert f"a=fmtp:102 octet-align={int(octet_aligned)}" in relay_sdp
+            to_carrier_leg = (started["ip"], parse_sdp(relay_sdp).port)
+            sent_app = app_packets(octet_aligned=octet_aligned)
+            sent_phone = g711_packets(phone_audio, "PCMA")
+            await asyncio.gather(
+                play(alice.rtp, sent_app, (started["ip"], started["port"])),
+                play(phone_media, sent_phone, to_carrier_leg),
+            )
+            heard_by_phone = [RtpPacket.parse(r.data) for r in await phone_media.wait_rtp(150)]
+            heard_by_app = [r.data for r in await alice.rtp.wait_rtp(150)]
+            assert_tone(b"".join(g711.alaw_decode(p.payload) for p in heard_by_phone))
+            assert_tone(decode_amr(heard_by_app, octet_aligned))
+            query = await server.services.ng.request({"command": "query", "call-id": sid})
+            counters = query["transcoding"]["to_carrier"]
+            assert counters["format_switches"] == 0 and counters["malformed"] == 0
+            assert await alice.hangup(sid) == {"status": "ok"}
+            await finished(carrier)
+            alice.rtp.close()
+    finally:
+        phone_media.close()
+        if carrier.returncode is None:
+            carrier.kill()
+
+
 @pytest.mark.parametrize("law", ["PCMA", "PCMU"])
-async def test_a_g711_only_phone_calls_an_app_and_is_heard(
+async def test_a_g711_only_phone_calls_an_app_and_each_hears_the_other(
     server_factory: Factory, tmp_path: Path, law: str
 ) -> None:
-    write_pcap(tmp_path / "tone.pcap", g711_packets(await ffmpeg_tone(tmp_path, law), law))
+    """Inbound: sipp's INVITE offers `law` only with its media at a socket of the test, which
+    plays the phone's tone and records what the relay sends the phone; the app answers and
+    plays its AMR tone. Both sides' audio is decoded and the tones found."""
+    phone_audio = await ffmpeg_tone(tmp_path, law)
+    phone_media = await RtpPeer.open()
     async with server_factory(**trunk_settings(free_udp_port()), media=TRANSCODING) as server:
         bob = await make_app(server, BOB, "bob-phone")
         await bob.poll()
         assert server.services.sip_address is not None
         target = "{}:{}".format(*server.services.sip_address)
         carrier = await sipp(
-            tmp_path, "uac_call_app_g711_talk.xml", "-s", BOB, target,
+            tmp_path, "uac_call_app_g711_socket.xml", "-s", BOB, target,
             "-mp", str(free_udp_port()), "-set", "pt", str(LAWS[law][0]), "-set", "codec", law,
+            "-set", "rtpport", str(phone_media.port),
         )  # fmt: skip
         try:
             opdata = (await first_invitation(bob)).get("opdata", {})
@@ -206,19 +249,80 @@ async def test_a_g711_only_phone_calls_an_app_and_is_heard(
             # The answer lwork gave the carrier is G.711: the law it offered.
             agreed = server.services.calls.calls[sid].sdp_for["phone"]
             assert parse_sdp(agreed).payload_types[0] == LAWS[law][0]
-            sent_app = app_packets()
-            await play(bob.rtp, sent_app, (opdata["ip"], opdata["port"]))
-            heard = [r.data for r in await bob.rtp.wait_rtp(140)]
+            to_carrier_leg = (opdata["ip"], parse_sdp(agreed).port)
+            sent_app, sent_phone = app_packets(), g711_packets(phone_audio, law)
+            await asyncio.gather(
+                play(bob.rtp, sent_app, (opdata["ip"], opdata["port"])),
+                play(phone_media, sent_phone, to_carrier_leg),
+            )
+            heard_by_phone = [RtpPacket.parse(r.data) for r in await phone_media.wait_rtp(150)]
+            heard_by_app = [r.data for r in await bob.rtp.wait_rtp(150)]
             stats = await server.services.ng.request({"command": "query", "call-id": sid})
             await finished(carrier)
-            assert_tone(decode_amr(heard[:150]))
+
+            pt, _, decode = LAWS[law]
+            assert {p.payload_type for p in heard_by_phone} == {pt}
+            assert {r.source for r in phone_media.rtp_in} == {to_carrier_leg}
+            assert_tone(b"".join(decode(p.payload) for p in heard_by_phone[:150]))
+            assert_tone(decode_amr(heard_by_app[:150]))
             report = stats["transcoding"]
             assert (report["app codec"], report["carrier codec"]) == ("AMR", law)
-            assert report["to_carrier"]["packets_out"] >= len(sent_app) - 50  # a second behind
             [row] = await closed_records(server, BOB, 1)
             assert (row["kind"], row["carrier_codec"]) == ("in", law)
         finally:
             bob.rtp.close()
+            phone_media.close()
+            if carrier.returncode is None:
+                carrier.kill()
+
+
+async def test_a_g711_phone_that_re_invites_to_amr_is_forwarded_again(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    """Inbound: the phone calls in PCMA and is transcoded; its re-INVITE offers AMR alone, lwork
+    answers AMR (sipp checks) although its first answer was PCMA, and the relay forwards the
+    call byte for byte from then on."""
+    phone_media = await RtpPeer.open()
+    async with server_factory(**trunk_settings(free_udp_port()), media=TRANSCODING) as server:
+        bob = await make_app(server, BOB, "bob-phone")
+        await bob.poll()
+        assert server.services.sip_address is not None
+        target = "{}:{}".format(*server.services.sip_address)
+        carrier = await sipp(
+            tmp_path, "uac_call_app_g711_then_amr.xml", "-s", BOB, target,
+            "-mp", str(free_udp_port()), "-set", "pt", "8", "-set", "codec", "PCMA",
+            "-set", "rtpport", str(phone_media.port),
+        )  # fmt: skip
+        try:
+            opdata = (await first_invitation(bob)).get("opdata", {})
+            assert await bob.post("p2p_ringing", {"opdata": opdata}) == {"status": "ok"}
+            answer = {"opdata": opdata, "sdp": {"ip": [], "port": bob.rtp.port}}
+            assert (await bob.post("p2p_answer", answer))["status"] == "ok"
+            sid = opdata["session_id"]
+            to_app_leg = (opdata["ip"], opdata["port"])
+            sent = app_packets()
+            await play(bob.rtp, sent[:10], to_app_leg)
+            heard = [RtpPacket.parse(r.data) for r in await phone_media.wait_rtp(10)]
+            assert {p.payload_type for p in heard} == {8}  # transcoded to PCMA
+
+            async def transcoding() -> bool:
+                query = await server.services.ng.request({"command": "query", "call-id": sid})
+                return "transcoding" in query
+
+            for _ in range(100):  # the re-INVITE comes 3 s after the ACK
+                if not await transcoding():
+                    break
+                await asyncio.sleep(0.1)
+            assert not await transcoding()
+            before = len(phone_media.rtp_in)
+            await play(bob.rtp, sent[10:30], to_app_leg)
+            forwarded = await phone_media.wait_rtp(before + 20)
+            assert [r.data for r in forwarded[before:]] == sent[10:30]  # AMR, byte for byte
+            assert server.services.calls.calls[sid].carrier_codec["phone"] == "AMR"
+            await finished(carrier)  # our answer to the re-INVITE was AMR
+        finally:
+            bob.rtp.close()
+            phone_media.close()
             if carrier.returncode is None:
                 carrier.kill()
 
@@ -247,3 +351,58 @@ async def test_a_callback_between_two_g711_phones_is_forwarded_not_transcoded(
                                             json={"session_id": sid})  # fmt: skip
             assert r.json() == {"status": "ok"}
             await finished(sipp_)
+
+
+async def test_a_carriers_re_invite_to_amr_ends_transcoding_and_the_call_is_forwarded(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    """The carrier answers PCMA, then re-INVITEs with AMR at the same address: lwork answers
+    AMR (sipp checks), the relay stops transcoding, and each side's AMR reaches the other
+    byte for byte."""
+    phone_media = await RtpPeer.open()
+    port = free_udp_port()
+    carrier = await sipp(tmp_path, "uas_pstn_pcma_then_amr.xml", "-p", str(port),
+                         "-set", "rtpport", str(phone_media.port))  # fmt: skip
+    try:
+        async with server_factory(**trunk_settings(port), media=TRANSCODING) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            started = await alice.call(PHONE_NUMBER, type_="pstn")
+            sid = started["session_id"]
+            seen: list[str] = []
+            await statuses_until(alice, sid, "hookoff", seen)
+            assert seen[-1] == "hookoff", seen
+            relay_sdp = server.services.calls.calls[sid].sdp_for["phone"]
+            to_carrier_leg = (started["ip"], parse_sdp(relay_sdp).port)
+            to_app_leg = (started["ip"], started["port"])
+            sent = app_packets()
+            await play(alice.rtp, sent[:10], to_app_leg)
+            heard = [RtpPacket.parse(r.data) for r in await phone_media.wait_rtp(10)]
+            assert {p.payload_type for p in heard} == {8}  # transcoded to PCMA
+
+            async def transcoding() -> bool:
+                query = await server.services.ng.request({"command": "query", "call-id": sid})
+                return "transcoding" in query
+
+            for _ in range(100):  # the re-INVITE comes 3 s after the ACK
+                if not await transcoding():
+                    break
+                await asyncio.sleep(0.1)
+            assert not await transcoding()
+            before = len(phone_media.rtp_in)
+            await play(alice.rtp, sent[10:30], to_app_leg)
+            forwarded = await phone_media.wait_rtp(before + 20)
+            assert [r.data for r in forwarded[before:]] == sent[10:30]  # AMR, byte for byte
+            back = app_packets(ssrc=0xCA441E)[:20]
+            await play(phone_media, back, to_carrier_leg)
+            assert [r.data for r in (await alice.rtp.wait_rtp(20))[-20:]] == back
+            assert server.services.calls.calls[sid].carrier_codec["phone"] == "AMR"
+
+            assert await alice.hangup(sid) == {"status": "ok"}
+            await finished(carrier)  # our answer to the re-INVITE was AMR
+            [row] = await closed_records(server, ALICE, 1)
+            assert row["carrier_codec"] == "PCMA"  # the record keeps the codec of the answer
+            alice.rtp.close()
+    finally:
+        phone_media.close()
+        if carrier.returncode is None:
+            carrier.kill()

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from lwork.calls.app_sdp import app_fmtp, app_sdp
 from lwork.calls.bridge import (
     CALLEE,
     CALLER,
@@ -24,7 +25,7 @@ from lwork.calls.bridge import (
     Status,
     StatusRead,
 )
-from lwork.calls.carrier_sdp import answer_for_carrier
+from lwork.calls.carrier_sdp import answer_for_carrier, codecs_we_take
 from lwork.calls.engine import CallEngine
 from lwork.calls.live import LiveCall
 from lwork.calls.media_handover import signal
@@ -33,7 +34,6 @@ from lwork.calls.sip_legs import note_carrier_codec
 from lwork.errors import Failed
 from lwork.ids import new_call_session_id
 from lwork.media.ng.client import NgError
-from lwork.media.sdp_min import build_sdp
 
 INVITED = (Shape.P2P, Shape.IN)
 
@@ -65,7 +65,8 @@ async def answer(engine: CallEngine, sid: str, client_ip: str, port: int) -> Ans
         raise Failed("session_not_exist")  # answered once, by this app or a copy of it
     live.answering = True
     try:
-        result = await signal(engine.media, live, CALLEE, build_sdp(client_ip, port))
+        sdp = app_sdp(client_ip, port, engine.policy.payload_mode)
+        result = await signal(engine.media, live, CALLEE, sdp)
     except NgError as exc:
         live.answering = False
         raise Failed("no_media_port") from exc
@@ -78,6 +79,10 @@ async def answer(engine: CallEngine, sid: str, client_ip: str, port: int) -> Ans
                 transcoding=engine.policy.transcoding,
             )  # fmt: skip
             agreed = live.sdp_for[PHONE]
+            live.inbound.codecs_sdp = codecs_we_take(
+                agreed, app_fmtp(engine.policy.payload_mode),
+                transcoding=engine.policy.transcoding,
+            )  # fmt: skip
         except ValueError:
             live.sdp_for[PHONE] = result.sdp  # no AMR offered: the relay's rewrite is the best
             agreed = offer  # what the carrier will send is its own first choice

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from lwork.accounts.phone import normalise_phone
+from lwork.calls.app_sdp import app_sdp
 from lwork.calls.bridge import CALLEE, CALLER, PHONE, Refused, Shape, Status, StatusRead
 from lwork.calls.engine import CallEngine
 from lwork.calls.live import LiveCall
@@ -19,7 +20,6 @@ from lwork.calls.replies import StartCallResponse
 from lwork.errors import Failed
 from lwork.ids import new_call_session_id
 from lwork.media.ng.client import NgError
-from lwork.media.sdp_min import build_sdp
 
 log = logging.getLogger("lwork.calls")
 
@@ -53,7 +53,8 @@ async def start(engine: CallEngine, request: StartRequest) -> StartCallResponse:
             await engine.fraud.check_call(request.caller, request.callee_phone)
         await engine.charging.hold(live)
     try:
-        offer = await engine.media.offer(sid, "caller", build_sdp(request.client_ip, request.port))
+        sdp = app_sdp(request.client_ip, request.port, engine.policy.payload_mode)
+        offer = await engine.media.offer(sid, "caller", sdp)
         relay_ip, caller_port = await engine.media.relay_address(sid, "caller")
     except NgError as exc:
         log.warning("relay refused call %s: %s", sid, exc)
@@ -107,7 +108,7 @@ async def status(
     live, role = found
     known = live.app_media.get(role)
     if client_ip and known is not None and known[0] != client_ip:  # checked here: it rarely is
-        await follow_app(engine.media, live, role, client_ip)
+        await follow_app(engine.media, live, role, client_ip, engine.policy.payload_mode)
     now = engine.now()
     # A read only ever pushes the call's deadlines later: no need to wake the ticker for it.
     # (try/except, not contextlib.suppress: this runs on every status poll.)

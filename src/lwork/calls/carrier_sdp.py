@@ -57,6 +57,31 @@ def offer_for_carrier(relay_sdp: str, *, transcoding: bool) -> str:
     return bytes(offer).decode()
 
 
+def codecs_we_take(answer_sdp: str, payload_mode_fmtp: str, *, transcoding: bool) -> str:
+    """Our answer to an inbound carrier, listing every codec we would take from it in a
+    re-INVITE (AMR in the apps' payload format, and G.711 when the media path transcodes),
+    for the trunk leg to answer a re-offer from (`sip/trunk/refresh_sdp`): a carrier whose
+    first offer was G.711 may move to AMR. ValueError: `answer_sdp` has no audio stream."""
+    description = SessionDescription.parse(answer_sdp)
+    media = next((m for m in description.media if m.media == "audio" and m.port), None)
+    if media is None:
+        raise ValueError("our answer has no audio stream")
+    events = [f for f in audio_formats(media) if f.encoding.lower() == TELEPHONE_EVENT]
+    event = events[0] if events else APP_FORMATS[2]
+    formats = [PayloadFormat(102, "AMR", 8000, payload_mode_fmtp)]
+    formats += list(G711_FORMATS) if transcoding else []
+    formats = [f for f in formats if f.payload_type != event.payload_type] + [event]
+    media.formats = [str(f.payload_type) for f in formats]
+    media.attributes = [
+        (name, value) for name, value in media.attributes if name not in ("rtpmap", "fmtp")
+    ]
+    for fmt in formats:
+        media.attributes.append(("rtpmap", f"{fmt.payload_type} {fmt.encoding}/8000"))
+        if fmt.fmtp:
+            media.attributes.append(("fmtp", f"{fmt.payload_type} {fmt.fmtp}"))
+    return bytes(description).decode()
+
+
 def chosen_codec(sdp: str) -> str | None:
     """The codec an answer (or a one-codec offer) settles on: the first audio format that is
     not telephone-event, upper case (``AMR``, ``PCMA``, ``PCMU``); None when there is none."""
@@ -92,5 +117,6 @@ __all__ = [
     "answer_for_carrier",
     "carrier_formats",
     "chosen_codec",
+    "codecs_we_take",
     "offer_for_carrier",
 ]

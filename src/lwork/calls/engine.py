@@ -83,7 +83,7 @@ class CallPolicy:
     """How long an ended call still answers ``p2p_poll`` with ``release``."""
     transcoding: bool = False
     """The media path transcodes AMR <-> G.711: carriers are offered PCMA and PCMU after AMR,
-    and an inbound G.711 offer is answered in G.711 (``carrier_sdp``). No backend does yet."""
+    and an inbound G.711 offer is answered in G.711 (``carrier_sdp``)."""
 
 
 class CallEngine:

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import logging
 
+from lwork.calls.app_sdp import app_sdp
 from lwork.calls.boundary import MediaControl
 from lwork.calls.bridge import Shape
 from lwork.calls.live import LiveCall
 from lwork.media.ng.client import NgError, SdpResult
-from lwork.media.sdp_min import build_sdp
 
 log = logging.getLogger("lwork.calls")
 
@@ -38,7 +38,9 @@ async def signal(media: MediaControl, live: LiveCall, role: str, sdp: str) -> Sd
     return await media.answer(live.sid, offerer, tag, sdp)
 
 
-async def follow_app(media: MediaControl, live: LiveCall, role: str, client_ip: str) -> None:
+async def follow_app(
+    media: MediaControl, live: LiveCall, role: str, client_ip: str, payload_mode: str
+) -> None:
     """Point the relay's leg of the app on ``role`` at ``client_ip`` if it moved."""
     known = live.app_media.get(role)
     if known is None or known[0] == client_ip:
@@ -47,7 +49,7 @@ async def follow_app(media: MediaControl, live: LiveCall, role: str, client_ip: 
         if live.app_media.get(role) != known:
             return  # a concurrent read did it
         try:
-            await signal(media, live, role, build_sdp(client_ip, known[1]))
+            await signal(media, live, role, app_sdp(client_ip, known[1], payload_mode))
         except NgError as exc:
             log.warning("call %s: relay refused the %s's new address: %s", live.sid, role, exc)
             return

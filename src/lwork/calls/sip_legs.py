@@ -53,6 +53,9 @@ class LegEvents:
         self._feed(LegEnded(self._role, reason))
 
     def media_moved(self, sdp: str) -> None:
+        # A re-INVITE may change the codec (G.711 <-> AMR): the live call knows the newest (the
+        # record, opened at the answer, keeps the codec agreed then).
+        note_carrier_codec(self._engine, self._live, self._role, sdp)
         self._engine.spawn(follow_carrier(self._engine.media, self._live, self._role, sdp))
 
 

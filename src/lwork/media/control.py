@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from lwork.media.ng.client import NgClient
+from lwork.media.ng_transcoding import offer_codecs, probe
 from lwork.media.relay.child import RelayChild
 from lwork.media.relay.config import RelayConfig
 from lwork.media.relay.server import RelayServer
@@ -42,6 +43,24 @@ def relay_config(settings: MediaSettings) -> RelayConfig:
         transcoding=settings.transcoding and transcoding_refused(settings) is None,
         transcode_workers=settings.transcode_workers,
     )
+
+
+async def external_transcoding(settings: MediaSettings, client: NgClient) -> bool:
+    """Whether the relay at ``media.ng_url`` transcodes AMR <-> G.711 for lwork: asked once at
+    start-up (`ng_transcoding.probe`), said once in the log. When it does, lwork's offers ask
+    it to (the ng ``codec`` option) and carriers are offered and answered G.711."""
+    where = f"the relay at {settings.ng_url}"
+    if not settings.transcoding:
+        log.warning(NO_TRANSCODING + " (%s)", where, "media.transcoding is off")
+        return False
+    why = await probe(client)
+    if why is not None:
+        # Debian's rtpengine, for one: it decodes AMR but cannot encode it.
+        log.warning(NO_TRANSCODING + " (%s)", where, why)
+        return False
+    log.info("media: %s transcodes AMR <-> G.711 for G.711 carriers (ng codec options)", where)
+    client.offer_codecs = offer_codecs
+    return True
 
 
 def transcoding_refused(settings: MediaSettings) -> str | None:
@@ -79,13 +98,10 @@ async def media_control(settings: MediaSettings) -> AsyncIterator[RelayConnectio
         if url.scheme not in ("udp", "") or not url.hostname or not url.port:
             raise ValueError(f"media.ng_url must be udp://host:port, not {settings.ng_url!r}")
         secret = settings.ng_secret.get_secret_value()
-        # lwork asks no external relay to transcode: Debian's rtpengine, for one, decodes AMR
-        # but cannot encode it (`rtpengine --codecs`), so it could not give the apps AMR.
-        log.warning(NO_TRANSCODING, f"the relay at {settings.ng_url} (as lwork drives it)")
         async with NgClient(
             url.hostname, url.port, timeout_s=timeout_s, secret=secret, sdp_flags=flags
         ) as client:
-            yield RelayConnection(client)
+            yield RelayConnection(client, transcoding=await external_transcoding(settings, client))
         return
     config = relay_config(settings)
     refused = transcoding_refused(settings)

@@ -198,8 +198,11 @@ class CallSettings(Section):
     """An app call not answered within this long is released."""
     keepalive_s: float = Field(60.0, gt=0)
     """A leg whose owner neither reads its status nor sends RTP for this long is released."""
-    payload_mode: str = "normal"
-    """``payload_mode`` told to the apps (the original sent ``normal``)."""
+    payload_mode: Literal["normal", "bandwidth-efficient", "octet-aligned"] = "normal"
+    """``payload_mode`` told to the apps (the original sent ``normal``): the RFC 4867 payload
+    format of their AMR, which also goes into each app leg's SDP (``a=fmtp:102 octet-align``)
+    so that the transcoding relay reads and writes that format. ``normal`` and
+    ``bandwidth-efficient``: ``octet-align=0``; ``octet-aligned``: ``octet-align=1``."""
     stats_refresh_s: float = Field(2.0, ge=1.0)
     """How often a call's live quality is fetched from the relay while someone reads it (the
     original recomputed it every 2 s); status reads in between answer from the cache."""
@@ -298,7 +301,9 @@ class MediaSettings(Section):
     and PCMU after AMR, a G.711-only carrier's call is accepted, and its media runs through
     worker processes of the relay (``transcode_workers``). Needs ``libopencore-amrnb`` (Debian:
     ``libopencore-amrnb0``): without it transcoding is off, and lwork says so at start-up.
-    Off with an external relay (``ng_url``), which lwork does not ask to transcode."""
+    With an external relay (``ng_url``) lwork asks it to transcode (rtpengine's ng codec
+    options) when a probe at start-up finds it can: Debian's rtpengine cannot (it does not
+    encode AMR), an ``lwork relay`` with transcoding can. Off: it is never asked."""
     transcode_workers: int = Field(1, ge=1, le=64)
     """Transcoding worker processes of each built-in relay process; one core transcodes a few
     hundred calls (``bench/transcode_bench.py``)."""

@@ -16,6 +16,7 @@ from lwork.calls.carrier_sdp import (
     NoCommonCodec,
     answer_for_carrier,
     chosen_codec,
+    codecs_we_take,
     offer_for_carrier,
 )
 from lwork.calls.records import CallRecord
@@ -60,6 +61,21 @@ def test_an_inbound_g711_only_offer_is_answered_in_g711_only_when_transcoding() 
     assert chosen_codec(answer_for_carrier(amr_too, "203.0.113.5", 1, 7, transcoding=False)) == (
         "AMR"
     )
+
+
+def test_an_inbound_answer_lists_what_a_re_invite_may_move_to() -> None:
+    answer = answer_for_carrier(
+        carrier_offer((8, "PCMA/8000"), (101, "telephone-event/8000")),
+        "203.0.113.5", 30000, 7, transcoding=True,
+    )  # fmt: skip
+    wider = SessionDescription.parse(codecs_we_take(answer, "octet-align=1", transcoding=True))
+    original = SessionDescription.parse(answer)
+    [media] = wider.media
+    assert media.formats == ["102", "8", "0", "101"] and media.port == 30000
+    assert ("fmtp", "102 octet-align=1") in media.attributes
+    assert wider.origin == original.origin and wider.connection == original.connection
+    alone = SessionDescription.parse(codecs_we_take(answer, "octet-align=0", transcoding=False))
+    assert alone.media[0].formats == ["102", "101"]
 
 
 def test_the_codec_a_carrier_chose() -> None:

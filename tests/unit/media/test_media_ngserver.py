@@ -37,6 +37,9 @@ class RecordingBinder:
     def transcode(self, call: object, plan: object) -> bool:
         return False
 
+    def untranscode(self, call: object) -> None:
+        pass
+
 
 class Harness:
     def __init__(self, port_min: int = 30000, port_max: int = 30099, **kw: object) -> None:

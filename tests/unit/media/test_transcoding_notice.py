@@ -1,6 +1,7 @@
 """At start-up lwork says whether its media path transcodes (CONTRACT §6.4: carriers that speak
-only G.711): an external relay is not asked to, the built-in one does unless turned off or
-without libopencore-amrnb, and the call engine is told which (`RelayConnection.transcoding`)."""
+only G.711): an external relay when its probe says so (here: none answers it), the built-in
+one unless turned off or without libopencore-amrnb, and the call engine is told which
+(`RelayConnection.transcoding`)."""
 
 from __future__ import annotations
 

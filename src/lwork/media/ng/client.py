@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +69,9 @@ class NgClient(NgTransport):
         super().__init__(host, port, timeout_s=timeout_s, retries=retries, secret=secret)
         self.sdp_flags = tuple(sdp_flags)
         """Flags every offer and answer carries besides its own (e.g. ``strict source``)."""
+        self.offer_codecs: Callable[[str], dict[str, bencode.Encodable] | None] | None = None
+        """The ng ``codec`` option for an offer of a given SDP (``ng_transcoding``: asks an
+        external relay to transcode); None: offers carry none."""
         self.compact_stats: bool | None = None
         """Whether the relay answers `lwork stats`: None until asked, False from rtpengine."""
 
@@ -89,6 +92,9 @@ class NgClient(NgTransport):
         """Caller's SDP in; SDP for the callee out (its address is where the callee sends)."""
         flags = (*self.sdp_flags, *flags)
         message = _sdp_message("offer", call_id, from_tag, sdp, flags, replace, ice)
+        codec = self.offer_codecs(sdp) if self.offer_codecs is not None else None
+        if codec is not None:
+            message["codec"] = codec
         return _sdp_result(await self.request(message))
 
     async def answer(

@@ -48,6 +48,10 @@ class PortBinder(Protocol):
         transcode (the call is forwarded as it is). Later `attach` calls for its legs pass
         their new signalling to the worker."""
 
+    def untranscode(self, call: Call) -> None:
+        """Take a transcoded call's sockets back from its worker: the call is forwarded again
+        (a re-INVITE settled both legs on one codec)."""
+
 
 @dataclass(eq=False, slots=True)
 class Call:
@@ -193,13 +197,21 @@ class CallTable:
             self.binder.attach(leg)
 
     def _transcode(self, call: Call, leg: Leg) -> None:
-        """Transcode the call once its two legs speak AMR and G.711 (`transcode_plan`); a
-        transcoded call's re-signalled leg goes to its worker (through `attach`)."""
-        if call.transcoding is not None:
-            self.binder.attach(leg)
-            return
+        """Transcode the call while its two legs speak AMR and G.711 (`transcode_plan`); a
+        transcoded call's re-signalled leg goes to its worker (through `attach`). A leg
+        re-signalled to another codec changes the plan: a carrier's re-INVITE to AMR makes
+        the call forwarded again, one to the other G.711 law gives its worker the new plan."""
         caller, callee = call.caller.rtp_port, call.callee.rtp_port
-        wanted = plan(caller, call.codecs.get(caller), callee, call.codecs.get(callee))
+        codecs = (call.codecs.get(caller), call.codecs.get(callee))
+        wanted = plan(caller, codecs[0], callee, codecs[1])
+        if call.transcoding is not None:
+            # A stand-in SDP without a codec keeps what the call had.
+            if wanted == call.transcoding or None in codecs:
+                self.binder.attach(leg)
+                return
+            self.binder.untranscode(call)
+            call.transcoding = None
+            call.transcoder = {}
         if wanted is not None and self.binder.transcode(call, wanted):
             call.transcoding = wanted
 

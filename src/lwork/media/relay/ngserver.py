@@ -16,6 +16,7 @@ an unknown command, and the API node then falls back to `query`.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from lwork.media.ng.compact import COMPACT_LEG_FIELDS, MAX_COMPACT_CALLS, compac
 from lwork.media.relay.calls import Call, CallError, CallTable
 from lwork.media.relay.dtmf import ScheduledPacket, digit_code
 from lwork.media.relay.ports import PortsExhausted
+from lwork.media.relay.sdp_codecs import add_codecs
 from lwork.media.relay.sdp_rewrite import RewriteOptions
 from lwork.media.relay.session import Address, Leg
 from lwork.media.relay.wire import call_to_query
@@ -61,6 +63,9 @@ class NgServer:
         self.sources = SourcePolicy(table.config.ng_allowed_sources)
         self._secret = table.config.ng_secret.encode()
         self._cache: OrderedDict[bytes, tuple[float, bytes]] = OrderedDict()
+        self.transcodes: Callable[[], bool] = lambda: False
+        """Whether this relay's transcoding workers run: then an offer's ``codec.transcode``
+        codecs are added to its SDP (`sdp_codecs`), as rtpengine does."""
 
     def handle_datagram(
         self, data: bytes, now: float, wall: float, source: Address
@@ -137,6 +142,10 @@ class NgServer:
                     wall,
                     strict,
                 )
+                wanted = request.codec_option("transcode")
+                if wanted and self.transcodes():
+                    with contextlib.suppress(ValueError):  # an SDP only our parser takes
+                        sdp = add_codecs(sdp, wanted)
             else:
                 sdp = table.answer(
                     request.text("call-id"),
@@ -289,6 +298,17 @@ class Request:
         if isinstance(value, list):
             return [v.decode("utf-8", "replace") for v in value if isinstance(v, bytes)]
         raise ValueError(f"'{key}' is not a list of strings")
+
+    def codec_option(self, key: str) -> list[str]:
+        """The codec names of the ``codec`` dictionary's `key` (``transcode``, ...); [] when
+        absent or not a list of strings."""
+        codec = self._message.get(b"codec")
+        if not isinstance(codec, dict):
+            return []
+        value = codec.get(key.encode())
+        if not isinstance(value, list):
+            return []
+        return [v.decode("utf-8", "replace") for v in value if isinstance(v, bytes)]
 
     def flags(self) -> set[str]:
         return {flag.lower() for flag in self.strings("flags")}

@@ -61,6 +61,7 @@ class RelayServer:
         self.config = config
         self.table = CallTable(config, self, lambda: secrets.randbits(32))
         self.ng = NgServer(self.table, self._play_dtmf, time.time())
+        self.ng.transcodes = lambda: self.transcoders is not None
         self._pairs: dict[int, tuple[Port, Port]] = {}
         self._transcoded: dict[int, str] = {}
         """Ports whose sockets a transcoding worker reads, and their call-ids."""
@@ -181,6 +182,20 @@ class RelayServer:
                 fds.append(item.sock.fileno())
             self._transcoded[leg.rtp_port] = call.call_id
         return self.transcoders.hand_over(call.call_id, plan, legs, fds)
+
+    def untranscode(self, call: Call) -> None:
+        """Take a transcoded call's sockets back: its worker lets go of its copies, and this
+        process reads them again, each leg as the worker last reported it (latches,
+        counters)."""
+        for leg in call.legs():
+            self._transcoded.pop(leg.rtp_port, None)
+        if self.transcoders is not None:
+            self.transcoders.delete(call.call_id)
+        for leg in call.legs():
+            for item in self._pairs[leg.rtp_port]:
+                self._packets.add(item.sock.fileno(), item)
+        for leg in call.legs():
+            self.attach(leg)
 
     def _transcoded_stats(self, call_id: str, state: dict[str, Any]) -> None:
         call = self.table.calls.get(call_id)

@@ -19,6 +19,7 @@ from lwork.sip.message import SipRequest, SipResponse
 from lwork.sip.sdp import SessionDescription
 from lwork.sip.transaction import Address, TimerSettings
 from lwork.sip.trunk.config import TrunkConfig
+from lwork.sip.trunk.refresh_sdp import first_codec, refresh_answer
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,14 @@ class SipLeg:
         self.end_reason: str | None = None
         self._closed = False
         self._refresh_ack: AckWaiter | None = None
+        self._sdp_changes = 0
+        """Times our answer to a re-INVITE changed codec: its origin version is this much
+        past our SDP's (RFC 3264 §8)."""
+        self._answered_codec: str | None = None
+        self.codecs_sdp: str | None = None
+        """Our SDP of the dialog listing every codec we take in a re-offer, when that is more
+        than ``local_sdp`` (an inbound call answered G.711 alone may move to AMR); None:
+        ``local_sdp``."""
 
     @property
     def is_active(self) -> bool:
@@ -142,26 +151,46 @@ class SipLeg:
             self._refresh_ack = None
 
     def _answer_refresh(self, request: SipRequest) -> None:
-        # A session refresh: we keep our media where it is, so the answer is our last SDP. The
-        # carrier's may have moved; the relay takes media only from where it was told.
-        ok = self._ok_with_sdp(request)
+        # We keep our media where it is: a session refresh is answered with our SDP as it was,
+        # an offer whose first codec our SDP lists but is not the agreed one with that codec
+        # alone (`refresh_sdp`). The carrier's media may have moved; the relay takes media
+        # only from where it was told, and transcodes only while the codecs differ.
+        offer = body_text(request)
+        answer = None
+        if offer:
+            ours = self.codecs_sdp or self.local_sdp
+            answer = refresh_answer(ours, offer, self._sdp_changes + 1)
+            agreed = self._answered_codec or first_codec(self.remote_sdp or "")
+            if answer is None or first_codec(answer) == agreed:
+                answer = None  # a session refresh: our SDP as it was
+            else:
+                self._sdp_changes += 1
+                self._answered_codec = first_codec(answer)
+        ok = self._ok_with_sdp(request, body=answer)
         self.host.send_response(ok)
         if request.method == "INVITE" and self.state is LegState.ANSWERED:
             if self._refresh_ack is not None:
                 self._refresh_ack.acked()
             self._refresh_ack = AckWaiter(self.host, ok, reliable=self._reliable, on_give_up=None)
-        offer = body_text(request)
-        if offer and audio_address(offer) not in (None, audio_address(self.remote_sdp or "")):
+        if not offer or audio_address(offer) is None:
+            return
+        before = self.remote_sdp or ""
+        moved = audio_address(offer) != audio_address(before)
+        recoded = answer is not None and first_codec(offer) != first_codec(before)
+        if moved or recoded:
             self.remote_sdp = offer
             self._notify(lambda listener: listener.media_moved(offer))
 
-    def _ok_with_sdp(self, request: SipRequest, to_tag: str | None = None) -> SipResponse:
+    def _ok_with_sdp(
+        self, request: SipRequest, to_tag: str | None = None, body: str | None = None
+    ) -> SipResponse:
+        """A 200 with ``body``, by default our SDP of the dialog."""
         return create_response(
             request,
             200,
             to_tag=to_tag,
             contact=self.host.contact,
-            body=self.local_sdp.encode(),
+            body=(self.local_sdp if body is None else body).encode(),
             content_type=SDP,
         )
 
