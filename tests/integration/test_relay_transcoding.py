@@ -4,6 +4,9 @@ PCMA or PCMU, each side decoding what it receives and finding the other side's t
 
 import asyncio
 import math
+import os
+import signal
+import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -303,6 +306,43 @@ async def test_a_killed_worker_is_replaced_and_its_calls_go_on(
     assert len(await carrier.wait_rtp(40)) >= 40  # the new worker has the call's sockets
     received = [RtpPacket.parse(r.data) for r in carrier.rtp_in]
     assert {p.payload_type for p in received} == {8}
+
+
+async def test_hand_overs_a_busy_worker_cannot_take_yet_wait_and_reach_it(
+    relay: RelayServer, ng: NgClient
+) -> None:
+    """A worker that does not read (stopped here; busy under load) lets its control socket
+    fill: the calls handed over after that used to be lost, left silent (sip_bench at 80 calls/s
+    logged thousands of EAGAIN). They wait in order and reach it once it reads again; a call
+    deleted meanwhile is never sent (its sockets are closed)."""
+    pool = relay.transcoders
+    assert pool is not None
+    [worker] = pool.workers
+    # The smallest send buffer the kernel allows: full after a few hand-overs, not hundreds.
+    worker.control.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1)
+    pairs = [(await RtpPeer.open(), await RtpPeer.open()) for _ in range(24)]
+    try:
+        os.kill(worker.process.pid, signal.SIGSTOP)
+        try:
+            ports = [await transcoded_call(ng, app, carrier, "PCMA", f"busy-{n}")
+                     for n, (app, carrier) in enumerate(pairs)]  # fmt: skip
+            assert worker.outbox  # the socket was full: the later hand-overs wait
+            await ng.delete("busy-23")
+            assert all(item.call != "busy-23" for item in worker.outbox)
+        finally:
+            os.kill(worker.process.pid, signal.SIGCONT)
+        assert await eventually(lambda: not worker.outbox, 5)
+        packets = app_packets()[:5]
+        for (app, carrier), (port_app, _) in zip(pairs[:23], ports, strict=False):
+            await play(app, packets, port_app, 0.002)
+            received = await carrier.wait_rtp(5)
+            assert len(received) >= 5
+            assert {RtpPacket.parse(r.data).payload_type for r in received} == {8}
+        assert pool.restarts == 0
+    finally:
+        for app, carrier in pairs:
+            app.close()
+            carrier.close()
 
 
 async def test_a_re_signalled_carrier_leg_follows_its_new_host(

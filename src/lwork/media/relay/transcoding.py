@@ -5,6 +5,11 @@ A transcoded call's four sockets are handed to the worker with the fewest calls;
 keeps its own descriptors (so that the ports stay taken and are freed by `close_pair` as
 always) but no longer reads them. A worker that dies is started again and its calls are
 handed to the new one: their audio continues, their counters start afresh.
+
+The control socket never blocks the relay (uvloop makes it non-blocking anyway, to watch it):
+what a busy worker has not yet taken waits in that worker's outbox, in order, and goes out as
+the socket drains. A call deleted while its hand-over still waits there is dropped from the
+outbox instead (its sockets are about to be closed: they must never be sent).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import socket
 import subprocess
 import sys
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,11 +42,21 @@ class _Handover:
     fds: list[int]
 
 
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    call: str
+    op: str
+    data: bytes
+    fds: list[int]
+
+
 @dataclass(eq=False)
 class _Worker:
     process: subprocess.Popen[bytes]
     control: socket.socket
     calls: set[str] = field(default_factory=set)
+    outbox: deque[_Outgoing] = field(default_factory=deque)
+    """What the control socket had no room for yet, oldest first."""
 
 
 class TranscoderPool:
@@ -83,6 +99,7 @@ class TranscoderPool:
             )
         finally:
             theirs.close()
+        ours.setblocking(False)
         worker = _Worker(process, ours)
         assert self._loop is not None
         self._loop.add_reader(ours.fileno(), self._on_message, worker)
@@ -118,16 +135,41 @@ class TranscoderPool:
 
     def delete(self, call_id: str) -> None:
         entry = self.calls.pop(call_id, None)
-        if entry is not None:
-            entry[0].calls.discard(call_id)
-            self._send(entry[0], {"op": "delete", "call": call_id})
+        if entry is None:
+            return
+        worker = entry[0]
+        worker.calls.discard(call_id)
+        waiting = [item for item in worker.outbox if item.call == call_id]
+        if any(item.op == "add" for item in waiting):  # the worker never had it
+            worker.outbox = deque(item for item in worker.outbox if item.call != call_id)
+            return
+        self._send(worker, {"op": "delete", "call": call_id})
 
     def _send(self, worker: _Worker, message: dict[str, Any], fds: list[int] | None = None) -> None:
-        try:
-            socket.send_fds(worker.control, [encode(message)], fds or [])
-        except OSError as exc:
-            # A dead worker: `_on_message` sees its end close and hands its calls over.
-            log.warning("transcoding worker %d: %s", worker.process.pid, exc)
+        worker.outbox.append(
+            _Outgoing(str(message["call"]), str(message["op"]), encode(message), fds or [])
+        )
+        if len(worker.outbox) == 1:
+            self._flush(worker)
+
+    def _flush(self, worker: _Worker) -> None:
+        """Send what waits, in order, until the socket is full (then again once writable)."""
+        assert self._loop is not None
+        while worker.outbox:
+            item = worker.outbox[0]
+            try:
+                socket.send_fds(worker.control, [item.data], item.fds)
+            except (BlockingIOError, InterruptedError):
+                self._loop.add_writer(worker.control.fileno(), self._flush, worker)
+                return
+            except OSError as exc:
+                # A dead worker: `_on_message` sees its end close and hands its calls over.
+                log.warning("transcoding worker %d: %s", worker.process.pid, exc)
+                worker.outbox.clear()
+                break
+            worker.outbox.popleft()
+        with contextlib.suppress(Exception):  # not watched for writing, or closed meanwhile
+            self._loop.remove_writer(worker.control.fileno())
 
     def _on_message(self, worker: _Worker) -> None:
         for _ in range(64):
@@ -154,6 +196,8 @@ class TranscoderPool:
     def _lost(self, worker: _Worker) -> None:
         assert self._loop is not None
         self._loop.remove_reader(worker.control.fileno())
+        self._loop.remove_writer(worker.control.fileno())
+        worker.outbox.clear()  # the replacement is told of every call afresh
         worker.control.close()
         with contextlib.suppress(ValueError):
             self.workers.remove(worker)
@@ -184,6 +228,7 @@ class TranscoderPool:
             if self._loop is not None:
                 with contextlib.suppress(Exception):
                     self._loop.remove_reader(worker.control.fileno())
+                    self._loop.remove_writer(worker.control.fileno())
             worker.control.close()  # the worker exits on EOF
         for worker in self.workers:
             try:
