@@ -35,6 +35,7 @@ from lwork.media.relay.rtp import RtpPacket
 from lwork.media.sdp_min import parse_sdp
 from lwork.sim.amr import demo_clip
 
+from conftest import LiveServer
 from fakes.rtp_peer import RtpPeer
 from fakes.tones import dominant, samples
 
@@ -113,6 +114,31 @@ def decode_amr(received: list[bytes], octet_aligned: bool = False) -> bytes:
         for f, p in zip(frames, packets, strict=True)
     )
     return b"".join(decoder.decode(f[0]) for f in frames)
+
+
+async def transcoded_then_forwarded(
+    server: LiveServer, sid: str, app: RtpPeer, to_app_leg: tuple[str, int], phone: RtpPeer
+) -> None:
+    """The app's AMR reaches the phone as PCMA until the carrier's re-INVITE to AMR, then
+    byte for byte: the relay stopped transcoding the call."""
+    sent = app_packets()
+    await play(app, sent[:10], to_app_leg)
+    heard = [RtpPacket.parse(r.data) for r in await phone.wait_rtp(10)]
+    assert {p.payload_type for p in heard} == {8}  # transcoded to PCMA
+
+    async def transcoding() -> bool:
+        query = await server.services.ng.request({"command": "query", "call-id": sid})
+        return "transcoding" in query
+
+    for _ in range(100):  # the re-INVITE comes 3 s after the ACK
+        if not await transcoding():
+            break
+        await asyncio.sleep(0.1)
+    assert not await transcoding()
+    before = len(phone.rtp_in)
+    await play(app, sent[10:30], to_app_leg)
+    forwarded = await phone.wait_rtp(before + 20)
+    assert [r.data for r in forwarded[before:]] == sent[10:30]  # AMR, byte for byte
 
 
 @pytest.mark.parametrize(
@@ -300,24 +326,7 @@ async def test_a_g711_phone_that_re_invites_to_amr_is_forwarded_again(
             assert (await bob.post("p2p_answer", answer))["status"] == "ok"
             sid = opdata["session_id"]
             to_app_leg = (opdata["ip"], opdata["port"])
-            sent = app_packets()
-            await play(bob.rtp, sent[:10], to_app_leg)
-            heard = [RtpPacket.parse(r.data) for r in await phone_media.wait_rtp(10)]
-            assert {p.payload_type for p in heard} == {8}  # transcoded to PCMA
-
-            async def transcoding() -> bool:
-                query = await server.services.ng.request({"command": "query", "call-id": sid})
-                return "transcoding" in query
-
-            for _ in range(100):  # the re-INVITE comes 3 s after the ACK
-                if not await transcoding():
-                    break
-                await asyncio.sleep(0.1)
-            assert not await transcoding()
-            before = len(phone_media.rtp_in)
-            await play(bob.rtp, sent[10:30], to_app_leg)
-            forwarded = await phone_media.wait_rtp(before + 20)
-            assert [r.data for r in forwarded[before:]] == sent[10:30]  # AMR, byte for byte
+            await transcoded_then_forwarded(server, sid, bob.rtp, to_app_leg, phone_media)
             assert server.services.calls.calls[sid].carrier_codec["phone"] == "AMR"
             await finished(carrier)  # our answer to the re-INVITE was AMR
         finally:
@@ -374,24 +383,7 @@ async def test_a_carriers_re_invite_to_amr_ends_transcoding_and_the_call_is_forw
             relay_sdp = server.services.calls.calls[sid].sdp_for["phone"]
             to_carrier_leg = (started["ip"], parse_sdp(relay_sdp).port)
             to_app_leg = (started["ip"], started["port"])
-            sent = app_packets()
-            await play(alice.rtp, sent[:10], to_app_leg)
-            heard = [RtpPacket.parse(r.data) for r in await phone_media.wait_rtp(10)]
-            assert {p.payload_type for p in heard} == {8}  # transcoded to PCMA
-
-            async def transcoding() -> bool:
-                query = await server.services.ng.request({"command": "query", "call-id": sid})
-                return "transcoding" in query
-
-            for _ in range(100):  # the re-INVITE comes 3 s after the ACK
-                if not await transcoding():
-                    break
-                await asyncio.sleep(0.1)
-            assert not await transcoding()
-            before = len(phone_media.rtp_in)
-            await play(alice.rtp, sent[10:30], to_app_leg)
-            forwarded = await phone_media.wait_rtp(before + 20)
-            assert [r.data for r in forwarded[before:]] == sent[10:30]  # AMR, byte for byte
+            await transcoded_then_forwarded(server, sid, alice.rtp, to_app_leg, phone_media)
             back = app_packets(ssrc=0xCA441E)[:20]
             await play(phone_media, back, to_carrier_leg)
             assert [r.data for r in (await alice.rtp.wait_rtp(20))[-20:]] == back
