@@ -21,10 +21,13 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve_asgi(app: Any, port: int | None = None) -> AsyncIterator[str]:
+async def serve_asgi(
+    app: Any, port: int | None = None, tls: tuple[str, str] | None = None
+) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn on 127.0.0.1; yields the base URL. Without ``port``, on a
     socket bound here and handed to uvicorn: a port only found free, then bound later, can be
-    taken in between by whatever else runs on the machine."""
+    taken in between by whatever else runs on the machine. ``tls``: (certificate file, key
+    file) to serve HTTPS with."""
     sock = None
     if port is None:
         sock = socket.socket()
@@ -40,6 +43,8 @@ async def serve_asgi(app: Any, port: int | None = None) -> AsyncIterator[str]:
         http="httptools",
         # As `lwork serve`: lwork reads X-Forwarded-For itself; uvicorn must not rewrite the peer.
         proxy_headers=False,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock] if sock is not None else None))
@@ -52,7 +57,7 @@ async def serve_asgi(app: Any, port: int | None = None) -> AsyncIterator[str]:
             task.result()
         raise RuntimeError("server did not start")
     try:
-        yield f"http://127.0.0.1:{config.port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{config.port}"
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)

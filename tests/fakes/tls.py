@@ -10,14 +10,12 @@ presenting it is what an attacker on the path would present, and must be refused
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import datetime
 import functools
 import ipaddress
 import shutil
-import socket
 import ssl
 import tempfile
 from collections.abc import AsyncIterator
@@ -25,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from fakes.servers import serve_asgi
 
 
 @dataclass(frozen=True)
@@ -139,31 +138,8 @@ def rogue_ca() -> FakeCa:
 
 @contextlib.asynccontextmanager
 async def serve_asgi_tls(app: Any, ca: FakeCa | None = None) -> AsyncIterator[str]:
-    """Serve ``app`` over HTTPS on 127.0.0.1 (a socket bound here, as ``serve_asgi`` does) with
-    a certificate from ``ca`` (default: ``lwork_ca()``); yields ``https://127.0.0.1:<port>``."""
+    """Serve ``app`` over HTTPS on 127.0.0.1 (as ``serve_asgi`` does) with a certificate from
+    ``ca`` (default: ``lwork_ca()``); yields ``https://127.0.0.1:<port>``."""
     ca = ca or lwork_ca()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on",
-        http="httptools", proxy_headers=False,
-        ssl_certfile=str(ca.cert_file), ssl_keyfile=str(ca.key_file),
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        for _ in range(500):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.01)
-        if not server.started:
-            if task.done():
-                task.result()
-            raise RuntimeError("TLS server did not start")
-        yield f"https://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
-        sock.close()
+    async with serve_asgi(app, tls=(str(ca.cert_file), str(ca.key_file))) as url:
+        yield url
