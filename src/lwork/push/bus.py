@@ -17,6 +17,8 @@ from typing import Any, Protocol
 import msgspec
 
 log = logging.getLogger("lwork.bus")
+CLOSE_WAIT_S = 2.0
+"""How long stopping waits for the Redis reader and connections."""
 
 
 class BusUnavailable(Exception):
@@ -205,9 +207,13 @@ class RedisBus:
     async def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-        await self._redis.aclose()
+            # After a Redis outage, redis-py's pub/sub read can swallow the cancellation and
+            # wait on for ever: the node's shutdown must not wait with it.
+            await asyncio.wait({self._reader}, timeout=CLOSE_WAIT_S)
+            if not self._reader.done():
+                log.warning("redis bus reader did not stop in %.0f s; left behind", CLOSE_WAIT_S)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._redis.aclose(), CLOSE_WAIT_S)
 
     async def _read_forever(self) -> None:
         delay = 0.1
