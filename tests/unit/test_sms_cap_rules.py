@@ -33,3 +33,13 @@ def test_the_longest_wait_wins() -> None:
         prefix_hour=Window(5, now - 600), global_hour=EMPTY,
     )  # fmt: skip
     assert wait_before_send(CAPS, both, now) == 3000.0
+
+
+def test_a_send_stamped_after_this_request_began_never_makes_the_wait_longer_than_the_window() -> (
+    None
+):
+    """Parallel requests: the oldest send of the window was written by a request whose clock
+    read a moment later than this one's. Retry-After stays within the hour."""
+    now = 10_000.0
+    wait = wait_before_send(CAPS, usage(prefix_hour=Window(5, now + 0.004)), now)
+    assert wait == 3600.0

@@ -62,7 +62,9 @@ def wait_before_send(caps: SendCaps, usage: Usage, now: float) -> float:
         (usage.global_hour, caps.global_per_hour, HOUR),
     ):
         if window.count >= cap:
-            # A slot frees when the oldest send in the window ages out of it.
+            # A slot frees when the oldest send in the window ages out of it. A send a parallel
+            # request recorded may be stamped a moment after this request's `now`: the wait is
+            # still at most the window (Retry-After 3601 for an hour's cap, seen in CI).
             oldest = window.oldest if window.oldest is not None else now
-            waits.append(max(1.0, oldest + period - now))
+            waits.append(min(float(period), max(1.0, oldest + period - now)))
     return max(waits, default=0.0)
