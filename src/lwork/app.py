@@ -186,16 +186,16 @@ def build_app(
         server_secret(settings),
         telemetry,
     )
-    store = AccountStore(engine)
+    hot_path = sqlite_hot_path(engine)
+    units = Units(engine, hot_path)
+    store = AccountStore(engine, units)
     presence = SessionPresence(store, settings.presence.window_s, clock.wall)
     bus = build_bus(settings.bus)
     live = LiveSessions(store, auth.session_ttl_s, clock.monotonic, clock.wall)
-    hot_path = sqlite_hot_path(engine)
     touches = PollTouches(
         SqlitePollWrites(hot_path) if hot_path is not None else store, settings.presence.window_s
     )
     mailbox = open_mailbox(engine, settings.push.mailbox_size, hot_path)
-    units = Units(engine, hot_path)
     upkeep = Upkeep(touches, mailbox, clock.wall)
     registry = PollRegistry(bus, settings.push.hold_s)
 

@@ -280,14 +280,16 @@ class AccountService:
     async def reachable(self, number: str, presence_window_s: float) -> str | None:
         """The account behind ``number`` if its app can be reached now: a live session that
         long-polled within the presence window or has a push registration."""
-        uuid = await self._store.uuid_for_number(normalise_phone(number))
+        not_polled_before = self._wall() - presence_window_s
+        uuid, polling = await self._store.owner_and_polling(
+            normalise_phone(number), not_polled_before
+        )
         if uuid is None:
             return None
-        now = self._wall()
         session = await self._live.of(uuid)
         if session is None:
             return None
-        if await self._store.polling_uuids([uuid], now - presence_window_s):
+        if polling:
             return uuid
         if await self._store.push_registrations(uuid, session.device_id):
             return uuid

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,6 +18,7 @@ from lwork.accounts.store_records import (
     PushRegistrations,
 )
 from lwork.storage.tables import accounts, provisioning, sessions
+from lwork.storage.units import Units
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +48,10 @@ def _account(row: Any) -> Account:
 class AccountStore(ProvisioningRecords, PushRegistrations):
     """Accounts and sessions here; provisioned numbers and push registrations beside them."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, units: Units | None = None) -> None:
+        """``units``: how the call path's reads run in one hop (see ``storage.units``)."""
         self._engine = engine
+        self._units = units or Units(engine, None)
 
     # accounts
 
@@ -208,13 +211,14 @@ class AccountStore(ProvisioningRecords, PushRegistrations):
 
     async def uuid_for_number(self, number: str) -> str | None:
         """The account a dialled number reaches: its own uuid, or a DID bound to it."""
-        async with self._engine.connect() as conn:
-            found = await conn.scalar(select(accounts.c.uuid).where(accounts.c.uuid == number))
-            if found is None:
-                found = await conn.scalar(
-                    select(provisioning.c.account).where(provisioning.c.did == number)
-                )
-        return str(found) if found is not None else None
+        return await self._units.run(_owner_of, number)
+
+    async def owner_and_polling(
+        self, number: str, not_polled_before: float
+    ) -> tuple[str | None, bool]:
+        """The account ``number`` reaches, and whether one of its live sessions long-polled
+        after the given time: what placing a call to it asks first, in one hop."""
+        return await self._units.run(_owner_and_polling, number, not_polled_before)
 
     async def owners_of(self, numbers: list[str]) -> dict[str, str]:
         """For each number among ``numbers`` that reaches an account (its uuid, or a DID bound
@@ -264,17 +268,7 @@ class AccountStore(ProvisioningRecords, PushRegistrations):
         """Accounts among ``uuids`` whose live session long-polled after the given time."""
         if not uuids:
             return set()
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(sessions.c.uuid).where(
-                    and_(
-                        sessions.c.uuid.in_(uuids),
-                        sessions.c.ended_at.is_(None),
-                        sessions.c.last_poll > not_polled_before,
-                    )
-                )
-            )
-            return {row.uuid for row in rows}
+        return await self._units.run(_polling, uuids, not_polled_before)
 
     async def touch_poll(self, token_hash: str, now: float, client_ip: str) -> None:
         await self.touch_polls({token_hash: (now, client_ip)})
@@ -337,3 +331,28 @@ class AccountStore(ProvisioningRecords, PushRegistrations):
                     .values(ended_at=now, end_reason=reason)
                 )
         return [Session(r.token_hash, r.uuid, r.device_id, r.os_type, r.last_seen) for r in rows]
+
+
+def _owner_of(conn: Connection, number: str) -> str | None:
+    found = conn.scalar(select(accounts.c.uuid).where(accounts.c.uuid == number))
+    if found is None:
+        found = conn.scalar(select(provisioning.c.account).where(provisioning.c.did == number))
+    return str(found) if found is not None else None
+
+
+def _polling(conn: Connection, uuids: list[str], not_polled_before: float) -> set[str]:
+    rows = conn.execute(
+        select(sessions.c.uuid).where(
+            sessions.c.uuid.in_(uuids),
+            sessions.c.ended_at.is_(None),
+            sessions.c.last_poll > not_polled_before,
+        )
+    )
+    return {row.uuid for row in rows}
+
+
+def _owner_and_polling(
+    conn: Connection, number: str, not_polled_before: float
+) -> tuple[str | None, bool]:
+    owner = _owner_of(conn, number)
+    return owner, owner is not None and bool(_polling(conn, [owner], not_polled_before))

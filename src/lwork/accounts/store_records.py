@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Delete, and_, delete, select, update
+from sqlalchemy import Connection, Delete, and_, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lwork.storage.tables import provisioning, push_registrations
+from lwork.storage.units import Units
 
 
 class AlreadyExists(Exception):
@@ -28,15 +29,11 @@ class Provisioned:
 
 class ProvisioningRecords:
     _engine: AsyncEngine
+    _units: Units
 
     async def provisioned(self, account: str) -> Provisioned | None:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(select(provisioning).where(provisioning.c.account == account))
-            ).first()
-        if row is None:
-            return None
-        return Provisioned(row.account, row.group_id, row.pwd_hash, row.active, row.did)
+        """Read by every call's start (``may_call``): one hop (``storage.units``)."""
+        return await self._units.run(_provisioned, account)
 
     async def provision(self, account: str, group_id: str, pwd_hash: str, now: float) -> None:
         async with self._engine.begin() as conn:
@@ -105,3 +102,10 @@ def _delete_registration(uuid: str, device_id: str, provider: str) -> Delete:
         push_registrations.c.device_id == device_id,
         push_registrations.c.provider == provider,
     )
+
+
+def _provisioned(conn: Connection, account: str) -> Provisioned | None:
+    row = conn.execute(select(provisioning).where(provisioning.c.account == account)).first()
+    if row is None:
+        return None
+    return Provisioned(row.account, row.group_id, row.pwd_hash, row.active, row.did)

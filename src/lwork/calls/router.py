@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ import msgspec
 
 from lwork.errors import Failed
 from lwork.http.routing import AfterSend, RawReply, Reply
+from lwork.ids import random_hex
 from lwork.push.bus import Bus, BusMessage, CallReply, CallRequest
 
 log = logging.getLogger("lwork.calls")
@@ -64,7 +64,7 @@ class CallRouter:
 
     async def _ask(self, node: str, sid: str, name: str, args: dict[str, Any]) -> CallReply | None:
         assert self._bus is not None
-        request_id = secrets.token_hex(12)
+        request_id = random_hex(12)
         future: asyncio.Future[CallReply] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
         self.forwarded += 1

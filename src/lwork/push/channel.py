@@ -14,9 +14,9 @@ import asyncio
 import contextlib
 import enum
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 
+from lwork.ids import random_hex
 from lwork.push.bus import (
     Bus,
     BusMessage,
@@ -46,7 +46,7 @@ class HeldPoll:
 
     def __init__(self, device: str, loop: asyncio.AbstractEventLoop) -> None:
         self.device = device
-        self.poll_id = secrets.token_hex(8)
+        self.poll_id = random_hex(8)
         self.carried: list[Pending] = []
         """The events that woke this poll, when their wake-up carried them."""
         self.taken = False

@@ -17,13 +17,13 @@ it runs its statements on the driver directly, one hop to the hot-path thread pe
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from lwork.ids import random_hex
 from lwork.storage.sqlite_thread import SqliteThread
 from lwork.storage.tables import mailbox
 
@@ -42,7 +42,7 @@ class Pending:
 
 
 def new_event_id() -> str:
-    return secrets.token_hex(16)
+    return random_hex(16)
 
 
 class Mailbox(Protocol):

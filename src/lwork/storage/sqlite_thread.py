@@ -61,7 +61,6 @@ class SqliteThread:
         return await future
 
     def _serve(self) -> None:
-        assert self._loop is not None
         connection = sqlite3.connect(self._path, isolation_level=None, timeout=5.0)
         connection.execute("PRAGMA synchronous=NORMAL")
         # A checkpoint fsyncs the database: on this thread it would hold up every event behind
@@ -76,10 +75,10 @@ class SqliteThread:
                     result = work(*args)
                 except Exception as exc:  # handed to the awaiting coroutine
                     error = exc
-                try:
-                    self._loop.call_soon_threadsafe(_settle, future, result, error)
-                except RuntimeError:  # the loop has closed: nobody is waiting any more
-                    return
+                try:  # each caller's own loop: tests (and embedders) run several in turn
+                    future.get_loop().call_soon_threadsafe(_settle, future, result, error)
+                except RuntimeError:  # that loop has closed: nobody is waiting any more
+                    continue
         finally:
             connection.close()
 

@@ -8,7 +8,12 @@ import pytest
 
 from lwork.calls.quality import leg_stats
 from lwork.media.ng import bencode
-from lwork.media.ng.compact import COMPACT_LEG_FIELDS, MAX_COMPACT_CALLS, parse_compact_stats
+from lwork.media.ng.compact import (
+    COMPACT_LEG_FIELDS,
+    COMPACT_REPLY_KEY,
+    MAX_COMPACT_CALLS,
+    parse_compact_stats,
+)
 from lwork.media.ng.results import parse_call_stats
 from lwork.media.ng.transport import to_text
 from lwork.media.relay.calls import CallTable
@@ -173,3 +178,24 @@ def test_a_well_formed_reply_parses() -> None:
 def test_replies_in_another_shape_are_refused(reply: dict[bytes, Any]) -> None:
     with pytest.raises(ValueError):
         parse_compact_stats(reply)
+
+
+def test_a_delete_asking_for_the_compact_reply_ends_the_call_with_the_same_figures() -> None:
+    relay = Relay()
+    relay.call("ending")
+    relay.rtp("ending", 30, lost_every=10)
+    full = parse_call_stats(to_text(relay.send({"command": "query", "call-id": "ending"})))
+    reply = relay.send({"command": "delete", "call-id": "ending", COMPACT_REPLY_KEY: "compact"})
+
+    assert "ending" not in relay.table.calls
+    final = parse_compact_stats(reply)["ending"]
+    for tag in ("caller", "callee"):
+        assert final.legs[tag].quality == full.legs[tag].quality is not None
+    assert final.rtp_packets == full.rtp_packets == 54
+    assert len(bencode.encode(reply)) < 600  # the full reply of such a call: ~2.6 KB
+    # without the key (an older API node) the reply is the full one, as rtpengine's
+    relay.call("older")
+    assert b"tags" in relay.send({"command": "delete", "call-id": "older"})
+    assert relay.send({"command": "delete", "call-id": "gone", COMPACT_REPLY_KEY: "compact"})[
+        b"warning"
+    ]

@@ -9,7 +9,8 @@ call, and the numbers parsed by `int` in C), and gives the relay's media address
 `local address`. The reply carries the field list, so a relay of another version is noticed
 instead of misread. Both sides are here so that the layout is defined
 once: `compact_leg` for the built-in relay, `parse_compact_stats` for the client. rtpengine has
-no such command; the client falls back to `query` there.
+no such command; the client falls back to `query` there. A `delete` asks for the same layout
+with `COMPACT_REPLY_KEY`, so ending a call costs the API node no full reply either.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ _ADDRESSING = 4
 _MAX_LEG_TEXT = 400
 MAX_COMPACT_CALLS = 100
 """Calls per `lwork stats` request: the reply (~200 bytes a call) must fit one datagram."""
+COMPACT_REPLY_KEY = "lwork reply"
+"""A `delete` carrying this key with the value ``compact`` is answered in the layout of
+`lwork stats` (the one call it ended) by the built-in relay; rtpengine ignores the key."""
 
 
 def compact_leg(leg: Leg) -> str:

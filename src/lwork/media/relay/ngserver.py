@@ -23,7 +23,12 @@ from dataclasses import dataclass, field
 
 from lwork.media.ng import bencode
 from lwork.media.ng.auth import SourcePolicy, request_digest, verify_cookie
-from lwork.media.ng.compact import COMPACT_LEG_FIELDS, MAX_COMPACT_CALLS, compact_leg
+from lwork.media.ng.compact import (
+    COMPACT_LEG_FIELDS,
+    COMPACT_REPLY_KEY,
+    MAX_COMPACT_CALLS,
+    compact_leg,
+)
 from lwork.media.relay.calls import Call, CallError, CallTable
 from lwork.media.relay.dtmf import ScheduledPacket, digit_code
 from lwork.media.relay.ports import PortsExhausted
@@ -163,6 +168,8 @@ class NgServer:
                 if "fatal" in request.flags():
                     raise CallError("Call-ID not found or tags didn't match")
                 return {"result": "ok", "warning": "Call-ID not found or tags didn't match"}
+            if request.get(COMPACT_REPLY_KEY) == b"compact":
+                return self._compact_reply({call.call_id: call})
             return {"result": "ok", **call_to_query(call, self.table.config.sdp_address, now, wall)}
         if command == "query":
             call = self._call(request)
@@ -208,16 +215,19 @@ class NgServer:
         call_ids = request.strings("call-ids")
         if len(call_ids) > MAX_COMPACT_CALLS:
             raise ValueError(f"at most {MAX_COMPACT_CALLS} call-ids per request")
-        calls: dict[str, bencode.Encodable] = {}
-        for call_id in call_ids:
-            call = self.table.calls.get(call_id)
-            if call is not None:  # unknown calls are left out, as `query` would refuse them
-                calls[call_id] = {leg.tag: compact_leg(leg) for leg in call.legs()}
+        known = {call_id: self.table.calls.get(call_id) for call_id in call_ids}
+        # unknown calls are left out, as `query` would refuse them
+        return self._compact_reply({key: call for key, call in known.items() if call is not None})
+
+    def _compact_reply(self, calls: dict[str, Call]) -> dict[str, bencode.Encodable]:
         return {
             "result": "ok",
             "fields": list(COMPACT_LEG_FIELDS),
             "local address": self.table.config.sdp_address,
-            "calls": calls,
+            "calls": {
+                call_id: {leg.tag: compact_leg(leg) for leg in call.legs()}
+                for call_id, call in calls.items()
+            },
         }
 
     def _statistics(self, now: float, wall: float) -> dict[str, bencode.Encodable]:
