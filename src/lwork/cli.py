@@ -21,13 +21,38 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from lwork.app import build_app
 
+    host = args.host or settings.http.host
+    port = args.port if args.port is not None else settings.http.port
+    if settings.http.workers > 1 and args.worker is None:
+        from lwork.http.workers import supervise
+
+        return supervise(settings, args.config, host, port)
+    sockets, bus, worker = None, None, None
+    if args.worker is not None:  # one of http.workers, started by the supervisor
+        import os
+        import signal
+        import socket
+
+        from lwork.http.workers import parse_slot, watch_parent, worker_settings
+
+        slot = parse_slot(args.worker)
+        settings, worker = worker_settings(settings, slot), slot.index
+        sockets = [socket.socket(fileno=args.listen_fd)]
+        if args.bus_fd is not None:
+            from lwork.push.local_bus import LocalBus
+
+            bus = LocalBus(
+                socket.socket(fileno=args.bus_fd),
+                on_lost=lambda: os.kill(os.getpid(), signal.SIGTERM),
+            )
+        watch_parent()
     # What exists once the server has started lives as long as the process: keep it out of the
     # collector's full passes, which otherwise walk it while thousands of long polls wait.
-    app, _ = build_app(settings, on_ready=gc.freeze)
+    app, _ = build_app(settings, on_ready=gc.freeze, bus=bus, worker=worker)
     config = uvicorn.Config(
         app,
-        host=args.host or settings.http.host,
-        port=args.port if args.port is not None else settings.http.port,
+        host=host,
+        port=port,
         loop="uvloop",
         http="httptools",
         log_config=None,
@@ -38,7 +63,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         ssl_keyfile=settings.http.tls_key,
     )
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=sockets)
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it has already shut down on
         pass
     return 0
@@ -268,6 +293,10 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the server (migrates the database first)")
     serve.add_argument("--host", help="override http.host")
     serve.add_argument("--port", type=int, help="override http.port")
+    # Set by the supervisor of http.workers for each worker it starts: not for people.
+    serve.add_argument("--worker", help=argparse.SUPPRESS)
+    serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--bus-fd", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
