@@ -315,6 +315,11 @@ class LocalBus:
                     self._dispatch(payload)
         except (FrameError, ConnectionError, OSError) as exc:
             log.error("local bus: the hub's stream broke: %s", exc)
+        if self._writer is not None:
+            self._writer.close()  # what is sent from now on fails as BusUnavailable
+        for answer in self._asks.values():
+            if not answer.done():
+                answer.set_exception(BusUnavailable("the workers' hub is gone"))
         if not self._closing:
             log.error("local bus: the workers' hub is gone (the supervising parent died?)")
             self._on_lost()
