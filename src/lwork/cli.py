@@ -24,28 +24,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.http.host
     port = args.port if args.port is not None else settings.http.port
     if settings.http.workers > 1 and args.worker is None:
-        from lwork.http.workers import supervise
+        from lwork.http.workers import serve_command, supervise
 
-        return supervise(settings, args.config, host, port)
+        return supervise(settings, serve_command(args.config), host, port)
     sockets, bus, worker = None, None, None
     if args.worker is not None:  # one of http.workers, started by the supervisor
-        import os
-        import signal
-        import socket
+        from lwork.http.workers import worker_side
 
-        from lwork.http.workers import parse_slot, watch_parent, worker_settings
-
-        slot = parse_slot(args.worker)
-        settings, worker = worker_settings(settings, slot), slot.index
-        sockets = [socket.socket(fileno=args.listen_fd)]
-        if args.bus_fd is not None:
-            from lwork.push.local_bus import LocalBus
-
-            bus = LocalBus(
-                socket.socket(fileno=args.bus_fd),
-                on_lost=lambda: os.kill(os.getpid(), signal.SIGTERM),
-            )
-        watch_parent()
+        side = worker_side(settings, args)
+        settings, worker, sockets, bus = side.settings, side.index, side.sockets, side.bus
     # What exists once the server has started lives as long as the process: keep it out of the
     # collector's full passes, which otherwise walk it while thousands of long polls wait.
     app, _ = build_app(settings, on_ready=gc.freeze, bus=bus, worker=worker)
@@ -293,10 +280,9 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the server (migrates the database first)")
     serve.add_argument("--host", help="override http.host")
     serve.add_argument("--port", type=int, help="override http.port")
-    # Set by the supervisor of http.workers for each worker it starts: not for people.
-    serve.add_argument("--worker", help=argparse.SUPPRESS)
-    serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
-    serve.add_argument("--bus-fd", type=int, help=argparse.SUPPRESS)
+    from lwork.http.workers import add_worker_options
+
+    add_worker_options(serve)
     serve.set_defaults(run=_serve)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)

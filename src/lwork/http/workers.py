@@ -21,6 +21,7 @@ naming their slot and inherited sockets; they stop when the parent goes (``watch
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -33,6 +34,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from lwork.push.bus import Bus
 from lwork.settings import Settings
 
 log = logging.getLogger("lwork.workers")
@@ -163,9 +165,10 @@ def watch_parent() -> None:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, config: str | None, host: str, port: int) -> None:
+    def __init__(self, settings: Settings, command: list[str], host: str, port: int) -> None:
+        """``command`` runs one worker, given ``--worker i/n --listen-fd F [--bus-fd B]``."""
         self._settings = settings
-        self._config = config
+        self._command = command
         self._count = settings.http.workers
         self._sockets = listening_sockets(host, port, self._count)
         self.port = self._sockets[0].getsockname()[1]
@@ -226,10 +229,7 @@ class Supervisor:
 
     async def _spawn(self, index: int) -> asyncio.subprocess.Process:
         listen = self._sockets[index].fileno()
-        args = [sys.executable, "-m", "lwork"]
-        if self._config:
-            args += ["--config", self._config]
-        args += ["serve", "--worker", f"{index}/{self._count}", "--listen-fd", str(listen)]
+        args = [*self._command, "--worker", f"{index}/{self._count}", "--listen-fd", str(listen)]
         fds = [listen]
         ours = theirs = None
         if self._hub is not None:
@@ -257,8 +257,14 @@ async def _migrate(settings: Settings) -> None:
         await engine.dispose()
 
 
-def supervise(settings: Settings, config: str | None, host: str, port: int) -> int:
-    """The parent of ``http.workers`` workers; returns the exit code."""
+def serve_command(config: str | None) -> list[str]:
+    """``lwork serve`` as a worker runs it (the same settings file; the environment is
+    inherited)."""
+    return [sys.executable, "-m", "lwork", *(["--config", config] if config else []), "serve"]
+
+
+def supervise(settings: Settings, command: list[str], host: str, port: int) -> int:
+    """The parent of ``http.workers`` workers each run by ``command``; returns the exit code."""
     try:
         check(settings)
     except ValueError as exc:
@@ -267,6 +273,40 @@ def supervise(settings: Settings, config: str | None, host: str, port: int) -> i
     asyncio.run(_migrate(settings))
 
     async def run() -> int:
-        return await Supervisor(settings, config, host, port).run()
+        return await Supervisor(settings, command, host, port).run()
 
     return asyncio.run(run())
+
+
+@dataclass
+class WorkerSide:
+    """What a worker process serves with, from its hidden options."""
+
+    settings: Settings
+    index: int
+    sockets: list[socket.socket]
+    bus: Bus | None
+
+
+def add_worker_options(parser: argparse.ArgumentParser) -> None:
+    # Set by the supervisor for each worker it starts: not for people.
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--bus-fd", type=int, help=argparse.SUPPRESS)
+
+
+def worker_side(settings: Settings, args: argparse.Namespace) -> WorkerSide:
+    """In a worker: its settings, its inherited listening socket and bus; it stops with its
+    parent from now on."""
+    slot = parse_slot(args.worker)
+    bus: Bus | None = None
+    if args.bus_fd is not None:
+        from lwork.push.local_bus import LocalBus
+
+        bus = LocalBus(
+            socket.socket(fileno=args.bus_fd),
+            on_lost=lambda: os.kill(os.getpid(), signal.SIGTERM),
+        )
+    watch_parent()
+    listening = socket.socket(fileno=args.listen_fd)
+    return WorkerSide(worker_settings(settings, slot), slot.index, [listening], bus)
