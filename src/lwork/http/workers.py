@@ -214,13 +214,17 @@ class Supervisor:
         pause = RESTART_PAUSE_S[0]
         while not self._stopping.is_set():
             started = time.monotonic()
-            process = await self._spawn(index)
-            self._processes[index] = process
-            code = await process.wait()
-            if self._stopping.is_set():
-                return
-            log.error("worker %d (pid %d) exited with %s; restarting it", index, process.pid,
-                      code)  # fmt: skip
+            try:
+                process = await self._spawn(index)
+            except OSError as exc:  # out of processes or memory: try again after the pause
+                log.error("worker %d could not be started: %s", index, exc)
+            else:
+                self._processes[index] = process
+                code = await process.wait()
+                if self._stopping.is_set():
+                    return
+                log.error("worker %d (pid %d) exited with %s; restarting it", index,
+                          process.pid, code)  # fmt: skip
             if time.monotonic() - started > STEADY_S:
                 pause = RESTART_PAUSE_S[0]
             with contextlib.suppress(TimeoutError):
