@@ -54,6 +54,7 @@ def report_workers(
         {
             "figure": "held_poll_memory",
             "polls": polls,
+            "opened": lwork["opened"],
             "held": lwork["held"],
             "value": round(kib, 2),
             "unit": "KiB of RSS of all server processes per held poll",
@@ -62,8 +63,8 @@ def report_workers(
             "errors": errors_of(lwork),
             "rss_base_mib": round(lwork["rss_base_kib"] / 1024, 1),
             "rss_held_mib": round(lwork["rss_held_kib"] / 1024, 1),
-            "method": f"(RSS of the process tree with {polls} held - with {WARM_UP} held) "
-            f"/ {polls - WARM_UP}",
+            "method": "(RSS of the process tree with every opened poll held - with the "
+            f"{WARM_UP} warm-up polls held) / the difference in held polls",
             "ramp_s": round(lwork["ramp_s"], 1),
             "reference": "bare Starlette app, one asyncio.Event per held poll, one process",
             "reference_polls": event["held"],

@@ -155,6 +155,7 @@ def run_server(
     profile: Path | None = None,
     workers: int = 1,
     repoll_s: float = 0.0,
+    ramp_limit_s: float = RAMP_LIMIT_S,
 ) -> dict[str, Any]:
     """Warm up, hold every poll, then (except bare-sleep) latency and throughput. ``workers``
     > 1: lwork with ``http.workers``, its memory and CPU summed over all its processes, each
@@ -188,11 +189,13 @@ def run_server(
 
             get_json(port, GC_PATH)
             start = time.monotonic()
-            ramp_deadline = start + RAMP_LIMIT_S
+            ramp_deadline = start + ramp_limit_s
             opened = len(warm)
             offsets = [len(warm)] + [0] * (len(shares) - 1)
             per_client = max(1, RAMP_STEP // len(shares))
-            while opened < total:
+            # --workers: no more polls are opened after the ramp's limit (the run is bounded);
+            # the figures are of those opened, and say how many that was.
+            while opened < total and (workers == 1 or time.monotonic() < ramp_deadline):
                 commands = []
                 for n, share in enumerate(shares):
                     part = share[offsets[n] : offsets[n] + per_client]
@@ -203,13 +206,20 @@ def run_server(
                 at_least = opened - opened // 100 if repoll_s else opened
                 wait_held(port, at_least, max(1.0, ramp_deadline - time.monotonic()), workers)
             out["ramp_s"] = time.monotonic() - start
+            out["opened"] = opened
+            if opened < total:
+                shares = [share[: offsets[n]] for n, share in enumerate(shares)]
+                total = opened
+                expect = total - total // 100 if repoll_s else total
             out["ramp_gc"] = get_json(port, GC_PATH)
             out["held"] = wait_held(
                 port, expect, max(5.0, ramp_deadline - time.monotonic()), workers
             )
             time.sleep(2.0)
             out["rss_held_kib"] = rss(proc.pid)
-            out["kib_per_poll"] = (out["rss_held_kib"] - out["rss_base_kib"]) / (total - len(warm))
+            out["kib_per_poll"] = (out["rss_held_kib"] - out["rss_base_kib"]) / (
+                out["held"] - out["base_held"]
+            )
             out["after_hold"] = merge_checks(all_call(clients, [{"cmd": "check"}] * len(clients)))
             out["server_log_errors"] = log_errors(settings_file, mode)
             if mode == "bare-sleep":
@@ -301,6 +311,10 @@ def main() -> None:
     parser.add_argument(
         "--hold-s", type=float, default=60.0, help="push.hold_s with --workers: the re-poll period"
     )
+    parser.add_argument(
+        "--ramp-limit-s", type=float, default=RAMP_LIMIT_S,
+        help="with --workers: stop opening polls after this long (figures of those opened)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.workers > 1:
         workers_main(args)
@@ -389,6 +403,7 @@ def workers_main(args: argparse.Namespace) -> None:
                 runs[mode] = run_server(
                     mode, settings_file, mode_shares, args.seconds, latency_devices,
                     workers=workers, repoll_s=args.hold_s + 5 if workers > 1 else 0.0,
+                    ramp_limit_s=args.ramp_limit_s,
                 )  # fmt: skip
             except RunFailed as failed:
                 verdict.require(False, f"{mode} server", str(failed))
