@@ -134,8 +134,15 @@ def environment(sms_gateway: SmsGateway, **extra: str) -> dict[str, str]:
     }
 
 
-async def register(client: httpx.AsyncClient, gateway: SmsGateway, phone: str, device: str) -> None:
-    await client.post("/lwork/sms/auth_code", json={"uuid": phone, "type": "register"})
+async def register(
+    sender: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    gateway: SmsGateway,
+    phone: str,
+    device: str,
+) -> None:
+    """The code sent through ``sender``, the registration and login through ``client``."""
+    await sender.post("/lwork/sms/auth_code", json={"uuid": phone, "type": "register"})
     body = {"uuid": phone, "device_id": device, "auth_code": gateway.last_code(phone),
             "pwd": PWD, "group_id": "common"}  # fmt: skip
     assert (await client.post(M + "register", json=body)).json() == {"status": "ok"}
@@ -147,8 +154,9 @@ async def call_and_kick_across_workers(served: Served, gateway: SmsGateway) -> N
     """Bob's poll is held on worker 1; alice calls through worker 0 (the call lives there);
     bob answers through worker 1; a login on worker 0 kicks bob's poll on worker 1."""
     on_0, on_1 = await served.pinned(0), await served.pinned(1)
-    await register(served.anywhere(), gateway, ALICE, "alice-phone")
-    await register(served.anywhere(), gateway, BOB, "bob-phone")
+    # a code sent by one worker verifies on the other (one secret key, made before they start)
+    await register(on_0, on_1, gateway, ALICE, "alice-phone")
+    await register(on_1, on_0, gateway, BOB, "bob-phone")
     bob_poll = {"acc": BOB, "device_id": "bob-phone", "clidata": "c"}
     polled = await served.held_on(1, await served.pinned(1), bob_poll)
 

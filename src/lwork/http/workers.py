@@ -3,7 +3,8 @@
 One process holds as many long polls as it may open files (``ulimit -n``), and uses one core;
 N workers hold N times as many and use N cores. The parent:
 
-- migrates the database once, before any worker starts (never N workers racing);
+- migrates the database once, before any worker starts (never N workers racing), and creates
+  the generated secret key if there is none;
 - binds N listening sockets on the one port with ``SO_REUSEPORT`` and hands socket i to worker
   i. The kernel spreads new connections evenly over the sockets (by a hash of the addresses),
   so the workers fill up evenly — with one shared socket, whichever worker is idlest takes
@@ -251,8 +252,14 @@ class Supervisor:
         return process
 
 
-async def _migrate(settings: Settings) -> None:
+async def _prepare(settings: Settings) -> None:
+    """What must exist once before workers start: the schema, and the generated secret key
+    (workers creating it at once would each keep a different one, and an SMS code sent by one
+    would not verify on another)."""
+    from lwork.accounts.setup import server_secret
     from lwork.storage.engine import create_engine, migrate
+
+    server_secret(settings)
 
     engine = create_engine(settings.database_url, 1)
     try:
@@ -274,7 +281,7 @@ def supervise(settings: Settings, command: list[str], host: str, port: int) -> i
     except ValueError as exc:
         print(f"lwork: invalid settings: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(_migrate(settings))
+    asyncio.run(_prepare(settings))
 
     async def run() -> int:
         return await Supervisor(settings, command, host, port).run()
