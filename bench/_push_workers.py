@@ -44,8 +44,9 @@ def report_workers(
 ) -> None:
     polls, workers = args.polls, args.workers
     context = {
-        "server": f"lwork serve with http.workers={workers} (uvloop, httptools, SQLite default "
-        "storage, local bus hub), unpinned on 2 cores shared with the clients",
+        "server": f"lwork serve with http.workers={workers} (uvloop, httptools, "
+        f"{'PostgreSQL' if args.database_url else 'SQLite default'} storage, local bus hub), "
+        "unpinned on 2 cores shared with the clients",
         "clients": f"{args.clients} processes of raw asyncio sockets, each from its own 127.0.0.x",
         "machine": "2 cores shared with other jobs: wall-clock figures are indicative",
     }
@@ -91,11 +92,13 @@ def report_workers(
             "reference_p50_ms": ms(ref, 50),
             "reference_p99_ms": ms(ref, 99),
             "errors": errors_of(lwork),
+            "server_log_errors": lwork["server_log_errors"],
             **context,
         }
     )
     repoll = lwork["after_repoll"]
-    repolls = repoll["repolls"]
+    # The clients' counts run from their start: the phase's own are the difference.
+    repolls = repoll["repolls"] - lwork["after_hold"]["repolls"]
     emit(
         {
             "figure": "repolls_sustained",
@@ -107,6 +110,7 @@ def report_workers(
             "per_s": round(repolls / lwork["repoll_s"], 1),
             "errors": repoll["errors"] + repoll["closed"],
             "error_samples": repoll["error_samples"],
+            "server_log_errors": lwork["server_log_errors"],
             "held_after": lwork["held_after_repoll"],
             "server_cpu_s_per_1000_repolls": round(
                 lwork["repoll_cpu_s"] * 1000 / max(repolls, 1), 3

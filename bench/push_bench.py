@@ -312,6 +312,10 @@ def main() -> None:
         "--hold-s", type=float, default=60.0, help="push.hold_s with --workers: the re-poll period"
     )
     parser.add_argument(
+        "--database-url", default="",
+        help="with --workers: database.url (an empty database) instead of SQLite",
+    )  # fmt: skip
+    parser.add_argument(
         "--ramp-limit-s", type=float, default=RAMP_LIMIT_S,
         help="with --workers: stop opening polls after this long (figures of those opened)",
     )  # fmt: skip
@@ -391,6 +395,8 @@ def workers_main(args: argparse.Namespace) -> None:
         overrides = settings_overrides(Path(tmp))
         overrides["push"] = {"hold_s": args.hold_s}
         overrides["http"]["workers"] = args.workers
+        if args.database_url:
+            overrides["database"] = {"url": args.database_url}
         settings_file = Path(tmp) / "settings.json"
         settings_file.write_text(json.dumps(overrides))
         asyncio.run(populate(overrides, devices))
