@@ -266,3 +266,19 @@ async def test_two_workers_share_redis_when_the_bus_is_redis(
     async with serve(tmp_path, environment(sms_gateway, LWORK_BUS__URL=redis_url)) as served:
         assert "bus redis" in served.log.read_text()
         await call_and_kick_across_workers(served, sms_gateway)
+
+
+async def test_workers_stop_when_their_parent_is_killed(
+    sms_gateway: SmsGateway, tmp_path: Path
+) -> None:
+    async with serve(tmp_path, environment(sms_gateway)) as served:
+        workers = served.workers()
+        served.process.send_signal(signal.SIGKILL)
+        served.process.wait(10)
+        deadline = time.monotonic() + 20
+        while any(Path(f"/proc/{pid}").exists() and not _zombie(pid) for pid in workers):
+            assert time.monotonic() < deadline, "orphaned workers kept running"
+            await asyncio.sleep(0.1)
+        with contextlib.suppress(httpx.TransportError):  # nobody serves the port any more
+            await served.anywhere().get("/healthz", timeout=2)
+            raise AssertionError("an orphan still answers")
