@@ -1,6 +1,10 @@
 """The client side of ``bench.push_bench``: many idle long polls from one process, on raw sockets.
 
-    python -m bench._push_clients PORT
+    python -m bench._push_clients PORT [SOURCE_ADDRESS [SERVER_WORKERS]]
+
+Its connections come from SOURCE_ADDRESS (127.0.0.2, ...: one loopback address has ~28,000
+ephemeral ports toward one server port). With SERVER_WORKERS > 1 (``http.workers``) the held
+count is the sum of every worker's, read over fresh connections until each has answered.
 
 Driven by ``bench.push_bench`` through stdin/stdout, one JSON object per line each way:
 
@@ -127,8 +131,11 @@ def poll_request(uuid: str, device_id: str) -> bytes:
 
 
 class Clients:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, source: str | None = None, workers: int = 1) -> None:
         self.port = port
+        self.source = source
+        self.workers = workers
+        self.repolls = 0
         self.stats = Stats()
         self.polls: dict[str, HttpConnection] = {}
         self._seq = itertools.count(1 + 10**9 * (port % 7))
@@ -139,7 +146,10 @@ class Clients:
     async def _connect(self, request: bytes = b"") -> HttpConnection:
         loop = asyncio.get_running_loop()
         _, conn = await loop.create_connection(
-            lambda: HttpConnection(self.stats, request), HOST, self.port
+            lambda: HttpConnection(self.stats, request),
+            HOST,
+            self.port,
+            local_addr=(self.source, 0) if self.source else None,
         )
         return conn
 
@@ -167,9 +177,22 @@ class Clients:
         return status, body
 
     async def held(self) -> int:
-        status, body = await self._call(build_request("GET", "/metrics"))
-        held: int = json.loads(body)["held_polls"]
-        return held
+        if self.workers == 1:
+            status, body = await self._call(build_request("GET", "/metrics"))
+            held: int = json.loads(body)["held_polls"]
+            return held
+        by_worker: dict[int, int] = {}
+        for _ in range(50 * self.workers):
+            conn = await self._connect()
+            conn.send(build_request("GET", "/metrics"))
+            _, _, body = await conn.answer()
+            assert conn.transport is not None
+            conn.transport.close()
+            metrics = json.loads(body)
+            by_worker[metrics["worker"]] = metrics["held_polls"]
+            if len(by_worker) == self.workers:
+                break
+        return sum(by_worker.values())
 
     async def wait_held(self, expect: int, timeout: float = 10.0) -> int:
         deadline = time.monotonic() + timeout
@@ -279,6 +302,8 @@ class Clients:
                 events = data.get("data") if data.get("status") == "ok" else None
                 if events and all("seq" in event for event in events):
                     self.duplicates += 1
+                elif events == [{"event": "shake_hand"}]:
+                    self.repolls += 1  # the hold ended without events: the app polls again
                 else:
                     self.stats.error(f"unexpected answer {status}: {body!r}")
         return {
@@ -287,6 +312,7 @@ class Clients:
             "closed": sum(conn.closed for conn in self.polls.values()),
             "duplicates": self.duplicates,
             "shake_hands": self.shake_hands,
+            "repolls": self.repolls,
         }
 
     async def run(self, command: dict[str, Any]) -> dict[str, Any]:
@@ -302,8 +328,8 @@ class Clients:
         raise ValueError(f"unknown command {cmd!r}")
 
 
-async def serve(port: int) -> None:
-    clients = Clients(port)
+async def serve(port: int, source: str | None, workers: int) -> None:
+    clients = Clients(port, source, workers)
     loop = asyncio.get_running_loop()
     while line := await loop.run_in_executor(None, sys.stdin.readline):
         reply = await clients.run(json.loads(line))
@@ -314,18 +340,22 @@ async def serve(port: int) -> None:
             conn.transport.abort()
 
 
-def main(port: int) -> None:
+def main(port: int, source: str | None, workers: int) -> None:
     raise_fd_limit()
     try:
         import uvloop
 
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(port))
+            runner.run(serve(port, source, workers))
     except ImportError:
-        asyncio.run(serve(port))
+        asyncio.run(serve(port, source, workers))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m bench._push_clients PORT")
-    main(int(sys.argv[1]))
+    if not 2 <= len(sys.argv) <= 4:
+        sys.exit("usage: python -m bench._push_clients PORT [SOURCE_ADDRESS [SERVER_WORKERS]]")
+    main(
+        int(sys.argv[1]),
+        sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] != "-" else None,
+        int(sys.argv[3]) if len(sys.argv) > 3 else 1,
+    )

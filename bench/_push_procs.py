@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -46,16 +46,56 @@ def get_json(port: int, path: str) -> Any:
         conn.close()
 
 
-def held(port: int) -> int:
-    count: int = get_json(port, "/metrics")["held_polls"]
-    return count
+def held(port: int, workers: int = 1) -> int:
+    """Polls the server holds; with ``workers`` > 1 the sum of each worker's count, read over
+    fresh connections (each lands on any worker) until every worker has answered."""
+    if workers == 1:
+        count: int = get_json(port, "/metrics")["held_polls"]
+        return count
+    by_worker: dict[int, int] = {}
+    for _ in range(50 * workers):
+        try:
+            metrics = get_json(port, "/metrics")
+        except OSError:  # a worker too busy to answer in time: ask again (another, perhaps)
+            continue
+        by_worker[metrics["worker"]] = metrics["held_polls"]
+        if len(by_worker) == workers:
+            break
+    return sum(by_worker.values())
 
 
-def wait_held(port: int, expect: int, timeout: float) -> int:
+def wait_held(port: int, expect: int, timeout: float, workers: int = 1) -> int:
     deadline = time.monotonic() + timeout
-    while (count := held(port)) < expect and time.monotonic() < deadline:
+    while (count := held(port, workers)) < expect and time.monotonic() < deadline:
         time.sleep(0.05)
     return count
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (a supervisor, its workers and their relay children)."""
+    pids, at = [pid], 0
+    while at < len(pids):
+        path = Path(f"/proc/{pids[at]}/task/{pids[at]}/children")
+        with suppress(OSError):
+            pids += [int(child) for child in path.read_text().split()]
+        at += 1
+    return pids
+
+
+def tree_rss_kib(pid: int) -> int:
+    total = 0
+    for member in tree(pid):
+        with suppress(OSError, RuntimeError):
+            total += rss_kib(member)
+    return total
+
+
+def tree_cpu_s(pid: int) -> float:
+    total = 0.0
+    for member in tree(pid):
+        with suppress(OSError):
+            total += cpu_s(member)
+    return total
 
 
 def rss_kib(pid: int) -> int:
@@ -71,8 +111,13 @@ def cpu_s(pid: int) -> float:
 
 
 @contextmanager
-def server(mode: str, settings_file: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    cmd = [*pinned(0), sys.executable, "-m", "bench._push_server", mode, str(settings_file)]
+def server(
+    mode: str, settings_file: Path, port: int, workers: int = 1
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The server of ``mode``; with ``workers`` > 1 (``http.workers``) unpinned: its workers
+    share both cores."""
+    cmd = [*(pinned(0) if workers == 1 else []), sys.executable, "-m", "bench._push_server",
+           mode, str(settings_file)]  # fmt: skip
     # Its log goes to a file: the forced end of 19,000 held requests is long and expected.
     log = settings_file.with_name(f"server-{mode}.log")
     with log.open("wb") as sink:
@@ -81,7 +126,7 @@ def server(mode: str, settings_file: Path, port: int) -> Iterator[subprocess.Pop
         deadline = time.monotonic() + 60
         while True:
             try:
-                held(port)
+                held(port, workers)
                 break
             except OSError:
                 pass
@@ -96,8 +141,9 @@ def server(mode: str, settings_file: Path, port: int) -> Iterator[subprocess.Pop
 class ClientProcess:
     """One ``bench._push_clients`` process, driven one command at a time."""
 
-    def __init__(self, port: int) -> None:
-        cmd = [*pinned(1), sys.executable, "-m", "bench._push_clients", str(port)]
+    def __init__(self, port: int, source: str | None = None, workers: int = 1) -> None:
+        cmd = [*(pinned(1) if workers == 1 else []), sys.executable, "-m", "bench._push_clients",
+               str(port), source or "-", str(workers)]  # fmt: skip
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )

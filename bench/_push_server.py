@@ -37,6 +37,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 NOTIFY_PATH = "/_bench/notify"
 GC_PATH = "/_bench/gc"
 MODES = ("lwork", "bare-event", "bare-sleep")
+WORKERS_MODE = "lwork-workers"
+"""lwork with ``http.workers`` > 1 (``push_bench --workers``): a supervisor whose workers are
+this module's ``lwork-worker`` mode (lwork's worker plus the bench routes)."""
 
 Notify = Callable[[str, dict[str, Any]], Awaitable[object]]
 
@@ -206,6 +209,44 @@ def build(mode: str, overrides: dict[str, Any]) -> ASGIApp:
     return with_notify(bare.app(sleep=mode == "bare-sleep"), bare.notify)
 
 
+def main_workers(settings_file: str, port: int) -> None:
+    """The supervisor of ``http.workers`` bench workers on ``port`` (it has migrated)."""
+    from lwork.http.workers import supervise
+    from lwork.settings import Settings
+
+    raise_fd_limit()
+    settings = Settings(**json.loads(Path(settings_file).read_text()))
+    command = [sys.executable, "-m", "bench._push_server", "lwork-worker", settings_file]
+    sys.exit(supervise(settings, command, "127.0.0.1", port))
+
+
+def main_worker(settings_file: str, argv: list[str]) -> None:
+    """One worker, as ``lwork serve`` runs it for its supervisor, with the bench routes."""
+    import argparse
+
+    from lwork.app import build_app
+    from lwork.http.workers import add_worker_options, worker_side
+    from lwork.settings import Settings
+
+    raise_fd_limit()
+    parser = argparse.ArgumentParser()
+    add_worker_options(parser)
+    side = worker_side(
+        Settings(**json.loads(Path(settings_file).read_text())), parser.parse_args(argv)
+    )
+    lwork, services = build_app(side.settings, on_ready=gc.freeze, bus=side.bus, worker=side.index)
+    config = uvicorn.Config(
+        with_notify(lwork, services.push.notify),
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        lifespan="auto",
+        timeout_graceful_shutdown=2,
+    )
+    uvicorn.Server(config).run(sockets=side.sockets)
+
+
 def main(mode: str, settings_file: str, port: int) -> None:
     raise_fd_limit()
     app = build(mode, json.loads(Path(settings_file).read_text()))
@@ -226,6 +267,11 @@ def main(mode: str, settings_file: str, port: int) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["lwork-worker"]:
+        main_worker(sys.argv[2], sys.argv[3:])
+        sys.exit(0)
+    if sys.argv[1:2] == [WORKERS_MODE] and len(sys.argv) == 4:
+        main_workers(sys.argv[2], int(sys.argv[3]))
     if len(sys.argv) != 4 or sys.argv[1] not in MODES:
         sys.exit(f"usage: python -m bench._push_server {{{','.join(MODES)}}} SETTINGS_JSON PORT")
     main(sys.argv[1], sys.argv[2], int(sys.argv[3]))

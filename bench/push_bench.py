@@ -1,6 +1,9 @@
 """Benchmarks of the long-poll push channel (issue 3). Run by hand from the repository root:
 
     .venv/bin/python -m bench.push_bench [--polls 19000] [--clients 2] [--seconds 10] [--smoke]
+    .venv/bin/python -m bench.push_bench --workers 6 --polls 100000 --clients 6 [--hold-s 60]
+
+(the second: lwork with ``http.workers``, see ``bench._push_workers``).
 
 Prints one JSON line per figure, each with a reference measured in the same run:
 
@@ -56,6 +59,8 @@ from bench._push_procs import (
     profiled,
     rss_kib,
     server,
+    tree_cpu_s,
+    tree_rss_kib,
     wait_held,
 )
 from bench._push_report import (
@@ -71,11 +76,13 @@ from bench._push_report import (
     report,
     verdict,
 )
-from bench._push_server import GC_PATH, MODES, raise_fd_limit
+from bench._push_server import GC_PATH, MODES, WORKERS_MODE, raise_fd_limit
+from bench._push_workers import report_workers, source_addresses
 
 HOLD_S = 600.0
 RAMP_STEP = 1000
 RAMP_LIMIT_S = 240.0
+REFERENCE_POLLS = 10_000
 
 Device = tuple[str, str]
 
@@ -146,17 +153,27 @@ def run_server(
     seconds: float,
     latency_devices: int,
     profile: Path | None = None,
+    workers: int = 1,
+    repoll_s: float = 0.0,
+    ramp_limit_s: float = RAMP_LIMIT_S,
 ) -> dict[str, Any]:
-    """Warm up, hold every poll, then (except bare-sleep) latency and throughput."""
+    """Warm up, hold every poll, then (except bare-sleep) latency and throughput. ``workers``
+    > 1: lwork with ``http.workers``, its memory and CPU summed over all its processes, each
+    client process on a source address of its own; ``repoll_s``: that long with every poll
+    held (and re-polling as its hold ends) before the deliveries."""
     total = sum(len(share) for share in shares)
     port = free_port()
     out: dict[str, Any] = {"mode": mode}
-    with server(mode, settings_file, port) as proc:
-        clients = [ClientProcess(port) for _ in shares]
+    sources = source_addresses(len(shares)) if workers > 1 else [None] * len(shares)
+    rss = tree_rss_kib if workers > 1 else rss_kib
+    # With re-polls in flight a few devices are between two polls at any moment.
+    expect = total - total // 100 if repoll_s else total
+    with server(mode, settings_file, port, workers) as proc:
+        clients = [ClientProcess(port, source, workers) for source in sources]
         try:
             warm = shares[0][:WARM_UP]
             clients[0].call({"cmd": "open", "devices": warm})
-            if (warm_held := wait_held(port, len(warm), 30)) < len(warm):
+            if (warm_held := wait_held(port, len(warm), 30, workers)) < len(warm):
                 # nothing below would measure anything: fail now, not after the ramp's limit
                 check = clients[0].call({"cmd": "check"})
                 raise RunFailed(
@@ -167,16 +184,18 @@ def run_server(
                 batches = [[uuid for uuid, _ in warm[i : i + 10]] for i in range(0, len(warm), 10)]
                 clients[0].call({"cmd": "latency", "batches": batches, "expect_held": len(warm)})
             time.sleep(1.0)
-            out["rss_base_kib"] = rss_kib(proc.pid)
-            out["base_held"] = held(port)
+            out["rss_base_kib"] = rss(proc.pid)
+            out["base_held"] = held(port, workers)
 
             get_json(port, GC_PATH)
             start = time.monotonic()
-            ramp_deadline = start + RAMP_LIMIT_S
+            ramp_deadline = start + ramp_limit_s
             opened = len(warm)
             offsets = [len(warm)] + [0] * (len(shares) - 1)
             per_client = max(1, RAMP_STEP // len(shares))
-            while opened < total:
+            # --workers: no more polls are opened after the ramp's limit (the run is bounded);
+            # the figures are of those opened, and say how many that was.
+            while opened < total and (workers == 1 or time.monotonic() < ramp_deadline):
                 commands = []
                 for n, share in enumerate(shares):
                     part = share[offsets[n] : offsets[n] + per_client]
@@ -184,23 +203,44 @@ def run_server(
                     opened += len(part)
                     commands.append({"cmd": "open", "devices": part})
                 all_call(clients, commands)
-                wait_held(port, opened, max(1.0, ramp_deadline - time.monotonic()))
+                at_least = opened - opened // 100 if repoll_s else opened
+                wait_held(port, at_least, max(1.0, ramp_deadline - time.monotonic()), workers)
             out["ramp_s"] = time.monotonic() - start
+            out["opened"] = opened
+            if opened < total:
+                shares = [share[: offsets[n]] for n, share in enumerate(shares)]
+                total = opened
+                expect = total - total // 100 if repoll_s else total
             out["ramp_gc"] = get_json(port, GC_PATH)
-            out["held"] = wait_held(port, total, max(5.0, ramp_deadline - time.monotonic()))
+            out["held"] = wait_held(
+                port, expect, max(5.0, ramp_deadline - time.monotonic()), workers
+            )
             time.sleep(2.0)
-            out["rss_held_kib"] = rss_kib(proc.pid)
-            out["kib_per_poll"] = (out["rss_held_kib"] - out["rss_base_kib"]) / (total - len(warm))
+            out["rss_held_kib"] = rss(proc.pid)
+            out["kib_per_poll"] = (out["rss_held_kib"] - out["rss_base_kib"]) / (
+                out["held"] - out["base_held"]
+            )
             out["after_hold"] = merge_checks(all_call(clients, [{"cmd": "check"}] * len(clients)))
             out["server_log_errors"] = log_errors(settings_file, mode)
             if mode == "bare-sleep":
                 return out
+            if repoll_s:
+                cpu_before = tree_cpu_s(proc.pid)
+                time.sleep(repoll_s)
+                out["repoll_cpu_s"] = tree_cpu_s(proc.pid) - cpu_before
+                out["repoll_s"] = repoll_s
+                out["after_repoll"] = merge_checks(
+                    all_call(clients, [{"cmd": "check"}] * len(clients))
+                )
+                out["held_after_repoll"] = held(port, workers)
 
             with profiled(proc.pid, profile):
                 out.update(
-                    deliveries(port, proc.pid, clients, shares, total, seconds, latency_devices)
+                    deliveries(
+                        port, proc.pid, clients, shares, expect, seconds, latency_devices, workers
+                    )  # fmt: skip
                 )
-            out["held_after"] = wait_held(port, total, 30)
+            out["held_after"] = wait_held(port, total, 30, workers)
             out["after_all"] = merge_checks(all_call(clients, [{"cmd": "check"}] * len(clients)))
             out["server_log_errors"] = log_errors(settings_file, mode)
             return out
@@ -217,8 +257,10 @@ def deliveries(
     total: int,
     seconds: float,
     latency_devices: int,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Latency of notify with every poll held, then a sustained delivery run."""
+    cpu = tree_cpu_s if workers > 1 else cpu_s
     out: dict[str, Any] = {}
     get_json(port, GC_PATH)  # a fresh window
     rng = random.Random(3)
@@ -233,7 +275,7 @@ def deliveries(
     result = clients[0].call({"cmd": "latency", "batches": singles, "expect_held": total})
     out["single_latency_ms"] = [lat * 1e3 for lat in result["latencies"]]
 
-    cpu_before = cpu_s(pid)
+    cpu_before = cpu(pid)
     command = {
         "cmd": "throughput",
         "seconds": seconds,
@@ -241,7 +283,7 @@ def deliveries(
         "batch": THROUGHPUT_BATCH,
     }
     results = all_call(clients, [command] * len(clients))
-    out["throughput_cpu_s"] = cpu_s(pid) - cpu_before
+    out["throughput_cpu_s"] = cpu(pid) - cpu_before
     out["delivered"] = sum(r["delivered"] for r in results)
     out["elapsed"] = max(r["elapsed"] for r in results)
     out["load_latency_ms"] = [lat * 1e3 for r in results for lat in r["latencies"]]
@@ -262,7 +304,25 @@ def main() -> None:
         "--modes", default=",".join(MODES), help="servers to run (all three for the figures)"
     )
     parser.add_argument("--smoke", action="store_true", help="a few seconds, tiny load (CI)")
+    parser.add_argument(
+        "--workers", type=int, default=1,
+        help="lwork with http.workers = N (each client on its own 127.0.0.x; see _push_workers)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--hold-s", type=float, default=60.0, help="push.hold_s with --workers: the re-poll period"
+    )
+    parser.add_argument(
+        "--database-url", default="",
+        help="with --workers: database.url (an empty database) instead of SQLite",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ramp-limit-s", type=float, default=RAMP_LIMIT_S,
+        help="with --workers: stop opening polls after this long (figures of those opened)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.workers > 1:
+        workers_main(args)
+        return
     latency_devices = LATENCY_DEVICES
     if args.smoke:
         args.polls, args.clients, args.seconds = 600, 1, 1.0
@@ -312,6 +372,58 @@ def main() -> None:
     if not partial:
         report(runs, args.polls, args.clients, latency_devices)
     verdict.conclude([] if partial else ["held_poll_memory", "notify_latency", "events_per_s"])
+
+
+def workers_main(args: argparse.Namespace) -> None:
+    """``--workers N``: lwork with ``http.workers`` holding ``--polls`` polls that re-poll
+    every ``--hold-s``; the reference, the bare-event app in one process, holds as many as one
+    process can (its share of the polls, at most ``REFERENCE_POLLS``)."""
+    if args.smoke:
+        args.polls, args.clients, args.seconds, args.hold_s = 1200, 2, 1.0, 2.0
+    latency_devices = SMOKE_LATENCY_DEVICES if args.smoke else LATENCY_DEVICES
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("push_bench: terminated"))
+    limit = raise_fd_limit()
+    if args.polls // args.workers + 1000 > limit:
+        sys.exit(f"--polls {args.polls} needs more workers for the open-files limit {limit}")
+    if args.polls // args.clients + 100 > limit:
+        sys.exit("too few client processes for the open-files limit")
+    devices = [device(i) for i in range(args.polls)]
+    shares = [devices[n :: args.clients] for n in range(args.clients)]
+    reference_polls = min(REFERENCE_POLLS, args.polls // args.workers)
+    reference_shares = [share[: reference_polls // args.clients] for share in shares]
+    with tempfile.TemporaryDirectory(prefix="lwork-push-bench-") as tmp:
+        overrides = settings_overrides(Path(tmp))
+        overrides["push"] = {"hold_s": args.hold_s}
+        overrides["http"]["workers"] = args.workers
+        if args.database_url:
+            overrides["database"] = {"url": args.database_url}
+        settings_file = Path(tmp) / "settings.json"
+        settings_file.write_text(json.dumps(overrides))
+        asyncio.run(populate(overrides, devices))
+        runs: dict[str, dict[str, Any]] = {}
+        for mode, mode_shares, workers in (
+            (WORKERS_MODE, shares, args.workers),
+            ("bare-event", reference_shares, 1),
+        ):
+            try:
+                runs[mode] = run_server(
+                    mode, settings_file, mode_shares, args.seconds, latency_devices,
+                    workers=workers, repoll_s=args.hold_s + 5 if workers > 1 else 0.0,
+                    ramp_limit_s=args.ramp_limit_s,
+                )  # fmt: skip
+            except RunFailed as failed:
+                verdict.require(False, f"{mode} server", str(failed))
+                verdict.conclude()
+            run = runs[mode]
+            verdict.none_failed(f"{mode} server", "polls or events", errors_of(run))
+            if args.verbose:
+                summary = {
+                    k: [ms(v, 50), ms(v, 99)] if k.endswith("latency_ms") else v
+                    for k, v in run.items()
+                }
+                print(json.dumps({"bench": "push-run", **summary}), file=sys.stderr, flush=True)
+    report_workers(runs[WORKERS_MODE], runs["bare-event"], args, latency_devices)
+    verdict.conclude(["held_poll_memory", "notify_latency", "repolls_sustained"])
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ from lwork.payments.notify import notify_endpoints
 from lwork.payments.service import PaymentService
 from lwork.payments.setup import build_payments
 from lwork.push.api import PushChannelApi
-from lwork.push.bus import BusMessage, Resync, SessionsChanged
+from lwork.push.bus import Bus, BusMessage, Resync, SessionsChanged
 from lwork.push.channel import PollRegistry
 from lwork.push.mailbox import Mailbox, open_mailbox
 from lwork.push.service import PushPolicy, PushService
@@ -151,9 +151,13 @@ def build_app(
     clock: Clock | None = None,
     sms: SmsProvider | None = None,
     on_ready: Callable[[], None] | None = None,
+    bus: Bus | None = None,
+    worker: int | None = None,
 ) -> tuple[Starlette, Services]:
     """The whole server. ``sms`` replaces the configured SMS provider (the simulator's demo);
-    ``on_ready`` runs once everything has started."""
+    ``on_ready`` runs once everything has started. ``bus`` replaces the one ``bus.url`` names
+    (the local hub's, linking ``http.workers``); ``worker`` is this process's index among them
+    (its supervisor migrated the database already)."""
     clock = clock or SystemClock()
     telemetry = Telemetry()
     engine = create_engine(settings.database_url, settings.database.pool_size)
@@ -190,7 +194,8 @@ def build_app(
     units = Units(engine, hot_path)
     store = AccountStore(engine, units)
     presence = SessionPresence(store, settings.presence.window_s, clock.wall)
-    bus = build_bus(settings.bus)
+    shared_bus = bus is not None or bool(settings.bus.url)
+    bus = bus or build_bus(settings.bus)
     live = LiveSessions(store, auth.session_ttl_s, clock.monotonic, clock.wall)
     touches = PollTouches(
         SqlitePollWrites(hot_path) if hot_path is not None else store, settings.presence.window_s
@@ -318,7 +323,7 @@ def build_app(
     )  # fmt: skip
     # Several nodes share a bus: requests for a call go to the node holding it.
     router = CallRouter(
-        settings.node, bus if settings.bus.url else None, settings.calls.forward_timeout_s
+        settings.node, bus if shared_bus else None, settings.calls.forward_timeout_s
     )
     caller_id_from_did = settings.sip.caller_id == "did_else_uuid"
     sip_config = trunk_config(settings.sip) if settings.sip.enabled else None  # bad: fails now
@@ -386,6 +391,7 @@ def build_app(
                 "relay_restarts": relay.restarts,
                 "cdr_outbox_depth": webhook.depth if webhook else 0,
                 "cdr_outbox_oldest_s": webhook.oldest_s if webhook else 0.0,
+                "worker": worker or 0,
                 **quality(),
             },
             telemetry,
@@ -425,7 +431,8 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, HttpEdge]]:
-        await migrate(engine)
+        if worker is None:
+            await migrate(engine)
         await bus.start()
         upkeep.start()
         async with media_control(settings.media) as relay:

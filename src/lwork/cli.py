@@ -21,13 +21,25 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from lwork.app import build_app
 
+    host = args.host or settings.http.host
+    port = args.port if args.port is not None else settings.http.port
+    if settings.http.workers > 1 and args.worker is None:
+        from lwork.http.workers import serve_command, supervise
+
+        return supervise(settings, serve_command(args.config), host, port)
+    sockets, bus, worker = None, None, None
+    if args.worker is not None:  # one of http.workers, started by the supervisor
+        from lwork.http.workers import worker_side
+
+        side = worker_side(settings, args)
+        settings, worker, sockets, bus = side.settings, side.index, side.sockets, side.bus
     # What exists once the server has started lives as long as the process: keep it out of the
     # collector's full passes, which otherwise walk it while thousands of long polls wait.
-    app, _ = build_app(settings, on_ready=gc.freeze)
+    app, _ = build_app(settings, on_ready=gc.freeze, bus=bus, worker=worker)
     config = uvicorn.Config(
         app,
-        host=args.host or settings.http.host,
-        port=args.port if args.port is not None else settings.http.port,
+        host=host,
+        port=port,
         loop="uvloop",
         http="httptools",
         log_config=None,
@@ -38,7 +50,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         ssl_keyfile=settings.http.tls_key,
     )
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=sockets)
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it has already shut down on
         pass
     return 0
@@ -268,6 +280,9 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the server (migrates the database first)")
     serve.add_argument("--host", help="override http.host")
     serve.add_argument("--port", type=int, help="override http.port")
+    from lwork.http.workers import add_worker_options
+
+    add_worker_options(serve)
     serve.set_defaults(run=_serve)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)

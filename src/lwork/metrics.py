@@ -32,6 +32,7 @@ METRICS: dict[str, tuple[Kind, str]] = {
     "relay_jitter_ms": ("gauge", "Mean jitter (ms) of the live call legs the relay measures."),
     "cdr_outbox_depth": ("gauge", "Closed call records waiting for the BOSS's webhook."),
     "cdr_outbox_oldest_s": ("gauge", "Seconds the oldest of them has waited."),
+    "worker": ("gauge", "Index of the API worker process that answered (http.workers)."),
 }
 
 

@@ -36,6 +36,13 @@ class HttpSettings(Section):
     gc_release_every_s: float = Field(3600.0, ge=0)
     """How often the exempt objects are handed back to the collector for one complete pass,
     so any garbage among them is reclaimed (0: never)."""
+    workers: int = Field(1, ge=1, le=64)
+    """API worker processes serving the one port (1: this process serves, as always). Each
+    holds as many long polls as ``ulimit -n`` allows and uses a core; a supervising parent
+    migrates once, restarts a worker that dies and stops them all on SIGTERM. Each worker is a
+    node named ``<node>-w<i>`` with its own slice of ``media.port_min..port_max`` and SIP port
+    ``sip.listen_port + i``; without ``bus.url`` the parent hosts a local bus for them (README,
+    "Several API workers on one machine")."""
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -186,8 +193,9 @@ class SmsSettings(Section):
 
 class BusSettings(Section):
     url: str = ""
-    """Empty: in-process (one node). ``redis://host:6379/0``: several API nodes share events,
-    kicks and held-poll presence through Redis."""
+    """Empty: in-process (one node; with ``http.workers`` > 1, a hub in the supervising parent
+    links the workers, no server needed). ``redis://host:6379/0``: several API nodes (and
+    their workers) share events, kicks and held-poll presence through Redis."""
 
 
 class CallSettings(Section):
