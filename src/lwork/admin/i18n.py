@@ -31,6 +31,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "callee": ("被叫", "Callee"),
     "account": ("账号", "Account"),
     "kind": ("类型", "Kind"),
+    "nodes_unreached": (
+        "无法读取其他节点的通话（Redis 不可用），仅显示本节点",
+        "Other nodes' calls cannot be read (Redis unavailable): this node's only",
+    ),
     "state": ("状态", "State"),
     "duration": ("时长", "Duration"),
     "loss": ("丢包率", "Loss"),

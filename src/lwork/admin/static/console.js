@@ -41,6 +41,7 @@ function showCalls(table, calls) {
   for (const call of calls) {
     const row = document.createElement("tr");
     row.dataset.sid = call.sid;
+    cell(row, call.node);
     cell(row, call.kind);
     cell(row, call.state);
     cell(row, call.caller);
@@ -58,7 +59,7 @@ function showCalls(table, calls) {
   if (!calls.length) {
     const row = document.createElement("tr");
     row.className = "none";
-    cell(row, table.dataset.none).colSpan = 11;
+    cell(row, table.dataset.none).colSpan = 12;
     body.appendChild(row);
   }
   table.replaceChild(body, table.tBodies[0]);
@@ -72,6 +73,8 @@ function watchCalls(table) {
     const snapshot = JSON.parse(event.data);
     showCalls(table, snapshot.calls);
     document.getElementById("total").textContent = String(snapshot.total);
+    // Redis failed: only this node's calls are listed until it answers again.
+    document.getElementById("partial").hidden = !snapshot.partial;
     // The server's clock in billing.timezone, as the page first showed it (not the browser's).
     updated.textContent = snapshot.updated;
     state.textContent = "";
