@@ -47,7 +47,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "hung_up": ("通话已挂断", "The call was hung up"),
     "call_gone": ("该通话已结束", "That call has already ended"),
     "updated": ("更新于", "Updated"),
-    "calls_now": ("本节点通话数", "Calls on this node"),
+    "calls_now": ("进行中的通话（所有节点）", "Calls in progress (all nodes)"),
     "live_paused": ("实时更新已中断，正在重连…", "Live updates interrupted; reconnecting…"),
     "number": ("号码", "Number"),
     "from_date": ("开始日期", "From"),

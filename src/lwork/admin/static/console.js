@@ -41,7 +41,6 @@ function showCalls(table, calls) {
   for (const call of calls) {
     const row = document.createElement("tr");
     row.dataset.sid = call.sid;
-    cell(row, call.node);
     cell(row, call.kind);
     cell(row, call.state);
     cell(row, call.caller);
@@ -52,6 +51,7 @@ function showCalls(table, calls) {
     cell(row, call.jitter_ms, true);
     cell(row, call.rtt_ms, true);
     cell(row, call.mos, true);
+    cell(row, call.node).className = "node";
     const actions = cell(row, "");
     if (table.dataset.mayChange === "yes") actions.appendChild(hangUpForm(table, call.sid));
     body.appendChild(row);
