@@ -40,8 +40,6 @@ MAX_SID = 200
 SNAPSHOT_S = 1.0
 RECHECK_SESSION_S = 30.0
 """How often a held event stream checks that its session still exists (signed out, expired)."""
-MAX_STREAMS = 32
-"""Event streams held at once on this node: each costs a task and a send a second."""
 MAX_ROWS = 500
 """Calls a snapshot lists (the longest first); it counts them all. A thousand rows cost about
 20 ms to build and 260 KB to send."""
@@ -194,7 +192,7 @@ class LiveCalls:
         headers = {**SECURITY_HEADERS, "x-accel-buffering": "no"}  # nginx: pass each event on
         if request.method == "HEAD":  # a stream that nobody reads would run until shutdown
             return Response(b"", media_type="text/event-stream", headers=headers)
-        if self.streams >= MAX_STREAMS:
+        if self.streams >= gate.settings.live_streams:
             return error_page(gate.lang(request), 429, "too_many", {"retry-after": "5"})
 
         async def stream() -> AsyncIterator[bytes]:

@@ -1,0 +1,380 @@
+"""The console's benchmark (issue 16). Run by hand from the repository root:
+
+    .venv/bin/python -m bench.console_bench [--calls 1000] [--seconds 10] [--viewers 1,10,50]
+        [--rounds 3] [--smoke]
+
+Prints one JSON line per figure, each with the reference measured in the same run:
+
+* ``console_viewer_cpu``: server CPU seconds per viewer per second of the live-calls event
+  stream (``/admin/calls/events``, a snapshot a second) with ``--calls`` answered app-to-app
+  calls in the engine's live table (created through the API as ``bench.calls_bench`` makes them,
+  one RTP packet each way through the built-in relay), for each number of viewers, each viewer
+  a raw keep-alive socket reading the stream. Reference: the same server and calls with no
+  viewer, same run. Process CPU time from ``/proc`` (wall-clock is meaningless on a shared
+  machine); the relay child's CPU is reported apart (the snapshot asks it for the calls'
+  figures).
+* ``console_first_paint``: the live-calls page in Debian's chromium (Playwright,
+  ``executable_path``), ``first-paint`` and ``first-contentful-paint`` from the browser's
+  performance paint timing, and the HTML's size; with ``--calls`` live calls, and as the
+  reference the same page of the same server before the calls were made. Median of ``--rounds``
+  fresh loads.
+* ``status_polls_metrics_cost``: status-poll throughput (``bench.calls_bench``'s status mode:
+  wrk cycling over the calls' session ids) of two servers alike but for the metrics of the hot
+  path: one as shipped, one with the edge's per-answer observation replaced by a no-op
+  (``bench.http_server``'s ``LWORK_BENCH_NO_HTTP_METRICS``; no setting turns metrics off, and
+  that observation is the status path's only metrics work). Runs interleaved on/off, the ratio
+  off/on is the cost.
+
+Exits 1, saying why on stderr, when a call was not made, a viewer got no snapshot or a
+snapshot did not count the calls, the page did not list them, wrk saw errors, or a figure is
+missing. ``--smoke``: 20 calls, viewers 1 and 3, one-second windows, for CI.
+
+Placement as ``bench.calls_bench``: each server on core 0, its relay child on core 1, the
+viewers, wrk and the browser on core 1. Only 127.0.0.1 is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench._calls_common import (
+    base_overrides,
+    callee_phone,
+    caller_phone,
+    children,
+    context,
+    cpu_seconds,
+    populate,
+    server,
+    write_settings,
+)
+from bench._calls_status import create_calls, cycling_script, sweep, wrk
+from bench._verdict import Verdict
+from bench.http_bench import can_pin, free_port, pinned, run_async
+from bench.http_server import NO_HTTP_METRICS
+from lwork.app import build_app
+from lwork.settings import Settings
+
+CHROMIUM = "/usr/bin/chromium"
+OPERATOR, PASSWORD = "bench", "bench operator password"
+CALLS = "/lwork/mobile/voip/calls"
+_CSRF = re.compile(r'name="csrf" value="([^"]*)"')
+verdict = Verdict("console")
+emit = verdict.emit
+
+
+async def add_operator(settings: Settings) -> None:
+    app, services = build_app(settings)
+    async with app.router.lifespan_context(app):
+        await services.operators.add(OPERATOR, "admin", PASSWORD, time.time())
+
+
+def sign_in(port: int) -> tuple[str, str]:
+    """The console's session cookie (name, value) of the benchmark's operator."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        form = client.get("/admin/sign-in")
+        found = _CSRF.search(form.text)
+        assert found is not None, form.text
+        r = client.post("/admin/sign-in", data={"csrf": found.group(1), "name": OPERATOR,
+                                                "password": PASSWORD})  # fmt: skip
+        verdict.require(r.status_code == 303, "console", f"sign-in answered {r.status_code}")
+        name = Settings().admin.cookie_name
+        value = client.cookies.get(name)
+        assert value is not None, dict(client.cookies)
+        return name, value
+
+
+class Viewer:
+    """One open live-calls page's event stream on a raw socket: counts events and bytes."""
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.bytes = 0
+        self.status = 0
+        self.first: bytes = b""
+
+    async def watch(self, port: int, cookie: tuple[str, str], until: float) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(
+                (f"GET /admin/calls/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 f"Cookie: {cookie[0]}={cookie[1]}\r\nAccept: text/event-stream\r\n\r\n").encode()
+            )  # fmt: skip
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.status = int(head.split(b" ", 2)[1])
+            tail = b""
+            while (left := until - time.monotonic()) > 0:
+                try:
+                    chunk = await asyncio.wait_for(reader.read(1 << 16), left)
+                except TimeoutError:
+                    break
+                if not chunk:
+                    break
+                self.bytes += len(chunk)
+                seen = tail + chunk
+                self.events += seen.count(b"event: calls")
+                if len(self.first) < 4096:
+                    self.first += chunk[: 4096 - len(self.first)]
+                tail = seen[-11:]  # an event name cut between two reads is counted once
+        finally:
+            writer.close()
+
+
+def viewer_figures(
+    port: int, pid: int, cookie: tuple[str, str], args: argparse.Namespace, calls: int,
+    extra: dict[str, Any],
+) -> None:  # fmt: skip
+    relays = children(pid)
+
+    def window(count: int) -> tuple[float, float, list[Viewer]]:
+        viewers = [Viewer() for _ in range(count)]
+        until = time.monotonic() + args.seconds
+
+        async def run() -> None:
+            await asyncio.gather(*(v.watch(port, cookie, until) for v in viewers))
+
+        server_before = cpu_seconds(pid)
+        relay_before = sum(cpu_seconds(r) for r in relays)
+        began = time.perf_counter()
+        if viewers:
+            run_async(run())
+        else:
+            time.sleep(args.seconds)
+        wall = time.perf_counter() - began
+        server = (cpu_seconds(pid) - server_before) / wall
+        relay = (sum(cpu_seconds(r) for r in relays) - relay_before) / wall
+        return server, relay, viewers
+
+    window(1)  # warm-up: the first snapshot's relay queries, the template
+    reference, relay_reference, _ = window(0)
+    for count in args.viewers:
+        share, relay, viewers = window(count)
+        events = [v.events for v in viewers]
+        sent = sum(v.bytes for v in viewers)
+        snapshot = viewers[0].first.decode(errors="replace")
+        counted = f'"total": {calls}' in snapshot
+        emit(
+            {
+                "figure": "console_viewer_cpu",
+                "viewers": count,
+                "live_calls": calls,
+                "value": round((share - reference) / count, 5),
+                "unit": "server CPU seconds per viewer per second",
+                "server_cpu_share": round(share, 3),
+                "reference": "same server and calls, no viewer, same run",
+                "reference_server_cpu_share": round(reference, 3),
+                "relay_cpu_share": round(relay, 3),
+                "reference_relay_cpu_share": round(relay_reference, 3),
+                "events_per_viewer_min": min(events),
+                "kib_per_viewer_per_s": round(sent / count / args.seconds / 1024, 1),
+                "seconds": args.seconds,
+                **extra,
+            }
+        )
+        verdict.require(all(v.status == 200 for v in viewers), "console_viewer_cpu",
+                        f"stream statuses {sorted({v.status for v in viewers})}")  # fmt: skip
+        verdict.require(min(events) >= max(1, int(args.seconds) - 1), "console_viewer_cpu",
+                        f"{count} viewers: a viewer got {min(events)} snapshots")  # fmt: skip
+        verdict.require(counted, "console_viewer_cpu", f"a snapshot not counting {calls} calls")
+
+
+async def paint_times(port: int, cookie: tuple[str, str], rounds: int) -> list[dict[str, Any]]:
+    """``rounds`` fresh loads of the live-calls page: paint timings and the HTML's size."""
+    from playwright.async_api import async_playwright
+
+    base = f"http://127.0.0.1:{port}"
+    found = []
+    async with async_playwright() as driver:
+        chromium = await driver.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        try:
+            for round_ in range(rounds + 1):  # the first, a fresh browser's, is not counted
+                context_ = await chromium.new_context(viewport={"width": 1280, "height": 800})
+                await context_.add_cookies([{"name": cookie[0], "value": cookie[1], "url": base}])
+                page = await context_.new_page()
+                await page.goto(base + "/admin/calls", wait_until="load")
+                # The paint entries arrive once the browser has painted, maybe after "load".
+                await page.wait_for_function(
+                    """() => performance.getEntriesByType("paint").some(
+                        (e) => e.name === "first-contentful-paint")""",
+                    timeout=15000,
+                )
+                timing = await page.evaluate(
+                    """() => {
+                        const paint = Object.fromEntries(performance.getEntriesByType("paint")
+                            .map((e) => [e.name, e.startTime]));
+                        const nav = performance.getEntriesByType("navigation")[0];
+                        return {fp: paint["first-paint"], fcp: paint["first-contentful-paint"],
+                                response_end: nav.responseEnd, html_bytes: nav.transferSize,
+                                rows: document.querySelectorAll("#calls tr[data-sid]").length};
+                    }"""
+                )
+                if round_ > 0:
+                    found.append(timing)
+                await context_.close()
+        finally:
+            await chromium.close()
+    return found
+
+
+def paint_figure(without: list[dict[str, Any]], with_calls: list[dict[str, Any]], calls: int,
+                 extra: dict[str, Any]) -> None:  # fmt: skip
+    def median(rows: list[dict[str, Any]], key: str) -> float:
+        return round(statistics.median(float(r[key] or 0) for r in rows), 1)
+
+    emit(
+        {
+            "figure": "console_first_paint",
+            "page": "/admin/calls",
+            "live_calls": calls,
+            "rows_listed": with_calls[0]["rows"],
+            "value": median(with_calls, "fcp"),
+            "unit": "ms to first-contentful-paint (median of fresh loads)",
+            "first_paint_ms": median(with_calls, "fp"),
+            "response_end_ms": median(with_calls, "response_end"),
+            "html_kib": round(with_calls[0]["html_bytes"] / 1024, 1),
+            "reference": "same page, same server, no call, same run",
+            "reference_value": median(without, "fcp"),
+            "reference_first_paint_ms": median(without, "fp"),
+            "reference_response_end_ms": median(without, "response_end"),
+            "reference_html_kib": round(without[0]["html_bytes"] / 1024, 1),
+            "loads": len(with_calls),
+            "browser": "Debian chromium, headless, Playwright",
+            **extra,
+        }
+    )
+    verdict.require(all(r["fcp"] for r in with_calls + without), "console_first_paint",
+                    "a load reported no first-contentful-paint")  # fmt: skip
+    verdict.require(with_calls[0]["rows"] == min(calls, 500), "console_first_paint",
+                    f"the page listed {with_calls[0]['rows']} of {calls} calls")  # fmt: skip
+
+
+def metrics_figure(ports: dict[str, int], pids: dict[str, int], sids: dict[str, list[str]],
+                   args: argparse.Namespace, tmp: Path, extra: dict[str, Any]) -> None:  # fmt: skip
+    runs: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
+    cpu_us: dict[str, list[float]] = {"on": [], "off": []}
+    scripts = {k: cycling_script(sids[k], tmp, f"metrics_{k}") for k in ports}
+    for key in ports:  # warm-up
+        wrk(ports[key], scripts[key], f"{CALLS}?session_id={sids[key][0]}", 1.0)
+    for round_ in range(args.rounds):
+        for key in ("on", "off") if round_ % 2 == 0 else ("off", "on"):
+            path = f"{CALLS}?session_id={sids[key][0]}"
+            before = cpu_seconds(pids[key])
+            run = wrk(ports[key], scripts[key], path, args.seconds)
+            served = run["rps"] * args.seconds
+            cpu_us[key].append((cpu_seconds(pids[key]) - before) / max(served, 1) * 1e6)
+            runs[key].append(run)
+    ratios = [off["rps"] / on["rps"] for on, off in zip(runs["on"], runs["off"], strict=True)]
+    emit(
+        {
+            "figure": "status_polls_metrics_cost",
+            "path": f"GET {CALLS}?session_id=… (cycling over {len(sids['on'])} live calls)",
+            "value": round(statistics.median(r["rps"] for r in runs["on"])),
+            "unit": "requests/s with metrics (as shipped)",
+            "reference": "same server without the hot path's metrics observation, runs "
+            "interleaved, same run",
+            "reference_value": round(statistics.median(r["rps"] for r in runs["off"])),
+            "ratio_off_to_on": round(statistics.median(ratios), 3),
+            "round_ratios": [round(r, 3) for r in ratios],
+            "server_cpu_us_per_request": round(statistics.median(cpu_us["on"]), 1),
+            "reference_server_cpu_us_per_request": round(statistics.median(cpu_us["off"]), 1),
+            "cpu_ratio_on_to_off": round(
+                statistics.median(cpu_us["on"]) / statistics.median(cpu_us["off"]), 3
+            ),
+            "p50_ms": round(statistics.median(r["p50_ms"] for r in runs["on"]), 2),
+            "reference_p50_ms": round(statistics.median(r["p50_ms"] for r in runs["off"]), 2),
+            "errors": sum(r["errors"] for k in runs for r in runs[k]),
+            "seconds_per_run": args.seconds,
+            **extra,
+        }
+    )
+    for key in runs:
+        verdict.none_failed("status_polls_metrics_cost", f"requests ({key})",
+                            sum(r["errors"] for r in runs[key]))  # fmt: skip
+        verdict.some("status_polls_metrics_cost", f"requests ({key})",
+                     min(r["rps"] for r in runs[key]))  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=1000, help="live calls in the engine")
+    parser.add_argument("--seconds", type=float, default=10.0, help="each measuring window")
+    parser.add_argument("--viewers", default="1,10,50", help="viewer counts, comma-separated")
+    parser.add_argument("--rounds", type=int, default=3, help="page loads; status-poll rounds")
+    parser.add_argument("--smoke", action="store_true", help="a few seconds, tiny load (CI)")
+    args = parser.parse_args()
+    args.viewers = [int(v) for v in args.viewers.split(",")]
+    if args.smoke:
+        args.calls, args.seconds, args.viewers, args.rounds = 20, 2.0, [1, 3], 1
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk not installed: apt-get install wrk")
+    if not shutil.which(CHROMIUM):
+        raise SystemExit("chromium not installed: apt-get install chromium")
+    if can_pin():
+        os.sched_setaffinity(0, {1})
+    extra = context(
+        {
+            "db": "sqlite",
+            "server": "bench.http_server: 1 uvicorn worker, uvloop, httptools"
+            + (", core 0" if pinned(0) else ", unpinned"),
+            "relay": "built-in, child process" + (", core 1" if can_pin() else ""),
+            "caveat": "a 2-core machine shared with other work: compare a figure with its "
+            "reference of the same run, not across runs",
+            "smoke": args.smoke,
+        }
+    )
+    n = args.calls
+    with tempfile.TemporaryDirectory(prefix="lwork-console-bench-") as name:
+        tmp = Path(name)
+        overrides: dict[str, dict[str, Any]] = {}
+        for key in ("on", "off"):
+            (tmp / key).mkdir()
+            overrides[key] = base_overrides(tmp / key)
+            overrides[key]["admin"] = {"live_streams": max(args.viewers) + 8}
+        phones = [caller_phone(i) for i in range(n)] + [callee_phone(i) for i in range(n)]
+        t0 = time.monotonic()
+        for key in ("on", "off"):
+            asyncio.run(populate(Settings(**overrides[key]), phones, set(phones[n:])))
+        asyncio.run(add_operator(Settings(**overrides["on"])))
+        extra["populate_s"] = round(time.monotonic() - t0, 1)
+        ports = {"on": free_port(), "off": free_port()}
+        with server(write_settings(tmp / "on", overrides["on"]), ports["on"]) as on:
+            cookie = sign_in(ports["on"])
+            without = run_async(paint_times(ports["on"], cookie, args.rounds))
+            t0 = time.monotonic()
+            sids = {"on": run_async(create_calls(ports["on"], n))[0]}
+            extra["calls_created_in_s"] = round(time.monotonic() - t0, 1)
+            # Metrics first, while both servers have had the same life (calls made, polled).
+            os.environ[NO_HTTP_METRICS] = "1"
+            try:
+                with server(write_settings(tmp / "off", overrides["off"]), ports["off"]) as off:
+                    os.environ.pop(NO_HTTP_METRICS)
+                    sids["off"] = run_async(create_calls(ports["off"], n))[0]
+                    pids = {"on": on.pid, "off": off.pid}
+                    metrics_figure(ports, pids, sids, args, tmp, extra)
+                    hung_up = run_async(sweep(ports["off"], sids["off"], "DELETE"))
+                    verdict.require(hung_up == {"ok": n}, "console", f"hang-ups: {hung_up}")
+            finally:
+                os.environ.pop(NO_HTTP_METRICS, None)
+            viewer_figures(ports["on"], on.pid, cookie, args, n, extra)
+            with_calls = run_async(paint_times(ports["on"], cookie, args.rounds))
+            paint_figure(without, with_calls, n, extra)
+            hung_up = run_async(sweep(ports["on"], sids["on"], "DELETE"))
+            verdict.require(hung_up == {"ok": n}, "console", f"hang-ups: {hung_up}")
+    verdict.conclude(["console_viewer_cpu", "console_first_paint", "status_polls_metrics_cost"])
+
+
+if __name__ == "__main__":
+    main()
