@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -205,10 +206,13 @@ async def paint_times(port: int, cookie: tuple[str, str], rounds: int) -> list[d
                 await context_.add_cookies([{"name": cookie[0], "value": cookie[1], "url": base}])
                 page = await context_.new_page()
                 await page.goto(base + "/admin/calls", wait_until="load")
-                # The paint entries arrive once the browser has painted, maybe after "load".
+                # The paint entries arrive once the browser has painted, maybe after "load";
+                # polled by interval: with 500 rows redrawn a second, animation-frame polling
+                # missed them.
                 await page.wait_for_function(
                     """() => performance.getEntriesByType("paint").some(
                         (e) => e.name === "first-contentful-paint")""",
+                    polling=100,
                     timeout=15000,
                 )
                 timing = await page.evaluate(
@@ -261,6 +265,19 @@ def paint_figure(without: list[dict[str, Any]], with_calls: list[dict[str, Any]]
                     f"the page listed {with_calls[0]['rows']} of {calls} calls")  # fmt: skip
 
 
+def observation_cpu_us(count: int = 200_000) -> float:
+    """CPU microseconds of one ``Telemetry.http_answered`` (what the status path does for
+    metrics), timed alone in this process: a floor the interleaved runs cannot resolve when the
+    machine is busy."""
+    from lwork.telemetry import Telemetry
+
+    telemetry = Telemetry()
+    began = time.process_time()
+    for n in range(count):
+        telemetry.http_answered("GET /lwork/mobile/voip/calls", 200, 0.001 * (n % 50))
+    return (time.process_time() - began) / count * 1e6
+
+
 def metrics_figure(ports: dict[str, int], pids: dict[str, int], sids: dict[str, list[str]],
                    args: argparse.Namespace, tmp: Path, extra: dict[str, Any]) -> None:  # fmt: skip
     runs: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
@@ -277,6 +294,8 @@ def metrics_figure(ports: dict[str, int], pids: dict[str, int], sids: dict[str, 
             cpu_us[key].append((cpu_seconds(pids[key]) - before) / max(served, 1) * 1e6)
             runs[key].append(run)
     ratios = [off["rps"] / on["rps"] for on, off in zip(runs["on"], runs["off"], strict=True)]
+    observation = observation_cpu_us()
+    cpu_on = statistics.median(cpu_us["on"])
     emit(
         {
             "figure": "status_polls_metrics_cost",
@@ -290,6 +309,8 @@ def metrics_figure(ports: dict[str, int], pids: dict[str, int], sids: dict[str, 
             "round_ratios": [round(r, 3) for r in ratios],
             "server_cpu_us_per_request": round(statistics.median(cpu_us["on"]), 1),
             "reference_server_cpu_us_per_request": round(statistics.median(cpu_us["off"]), 1),
+            "observation_cpu_us": round(observation, 3),
+            "observation_share_of_request_cpu": round(observation / cpu_on, 4),
             "cpu_ratio_on_to_off": round(
                 statistics.median(cpu_us["on"]) / statistics.median(cpu_us["off"]), 3
             ),
@@ -307,12 +328,60 @@ def metrics_figure(ports: dict[str, int], pids: dict[str, int], sids: dict[str, 
                      min(r["rps"] for r in runs[key]))  # fmt: skip
 
 
+def console_figures(
+    tmp: Path, overrides: dict[str, Any], args: argparse.Namespace, extra: dict[str, Any]
+) -> None:
+    """The live-calls page's viewers and first paint, on a server of its own."""
+    port, n = free_port(), args.calls
+    with server(write_settings(tmp, overrides), port) as proc:
+        cookie = sign_in(port)
+        without = run_async(paint_times(port, cookie, args.rounds))
+        t0 = time.monotonic()
+        sids = run_async(create_calls(port, n))[0]
+        extra = {**extra, "calls_created_in_s": round(time.monotonic() - t0, 1)}
+        viewer_figures(port, proc.pid, cookie, args, n, extra)
+        with_calls = run_async(paint_times(port, cookie, args.rounds))
+        paint_figure(without, with_calls, n, extra)
+        hung_up = run_async(sweep(port, sids, "DELETE"))
+        verdict.require(hung_up == {"ok": n}, "console", f"hang-ups: {hung_up}")
+
+
+def metrics_figures(
+    tmp: Path, overrides: dict[str, dict[str, Any]], args: argparse.Namespace,
+    extra: dict[str, Any],
+) -> None:  # fmt: skip
+    """Two servers alike but for the hot path's metrics, started and given their calls one
+    after the other (``--swap``: the one without metrics first, to see that order does not
+    matter), then measured interleaved."""
+    ports = {"on": free_port(), "off": free_port()}
+    order = ("off", "on") if args.swap else ("on", "off")
+    with contextlib.ExitStack() as stack:
+        pids = {}
+        for key in order:
+            if key == "off":
+                os.environ[NO_HTTP_METRICS] = "1"
+            try:
+                proc = stack.enter_context(
+                    server(write_settings(tmp / key, overrides[key]), ports[key])
+                )
+            finally:
+                os.environ.pop(NO_HTTP_METRICS, None)
+            pids[key] = proc.pid
+        sids = {key: run_async(create_calls(ports[key], args.calls))[0] for key in order}
+        metrics_figure(ports, pids, sids, args, tmp, {**extra, "started_first": order[0]})
+        for key in order:
+            hung_up = run_async(sweep(ports[key], sids[key], "DELETE"))
+            verdict.require(hung_up == {"ok": args.calls}, "console", f"hang-ups: {hung_up}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=1000, help="live calls in the engine")
     parser.add_argument("--seconds", type=float, default=10.0, help="each measuring window")
     parser.add_argument("--viewers", default="1,10,50", help="viewer counts, comma-separated")
     parser.add_argument("--rounds", type=int, default=3, help="page loads; status-poll rounds")
+    parser.add_argument("--only", choices=["console", "metrics"], help="one part only")
+    parser.add_argument("--swap", action="store_true", help="start the metrics-off server first")
     parser.add_argument("--smoke", action="store_true", help="a few seconds, tiny load (CI)")
     args = parser.parse_args()
     args.viewers = [int(v) for v in args.viewers.split(",")]
@@ -339,41 +408,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lwork-console-bench-") as name:
         tmp = Path(name)
         overrides: dict[str, dict[str, Any]] = {}
-        for key in ("on", "off"):
-            (tmp / key).mkdir()
+        for key in ("console", "on", "off"):
             overrides[key] = base_overrides(tmp / key)
             overrides[key]["admin"] = {"live_streams": max(args.viewers) + 8}
         phones = [caller_phone(i) for i in range(n)] + [callee_phone(i) for i in range(n)]
         t0 = time.monotonic()
-        for key in ("on", "off"):
-            asyncio.run(populate(Settings(**overrides[key]), phones, set(phones[n:])))
-        asyncio.run(add_operator(Settings(**overrides["on"])))
+        (tmp / "console").mkdir()
+        asyncio.run(populate(Settings(**overrides["console"]), phones, set(phones[n:])))
+        asyncio.run(add_operator(Settings(**overrides["console"])))
+        for key in ("on", "off"):  # the same database, copied: the servers differ in nothing else
+            shutil.copytree(tmp / "console", tmp / key)
         extra["populate_s"] = round(time.monotonic() - t0, 1)
-        ports = {"on": free_port(), "off": free_port()}
-        with server(write_settings(tmp / "on", overrides["on"]), ports["on"]) as on:
-            cookie = sign_in(ports["on"])
-            without = run_async(paint_times(ports["on"], cookie, args.rounds))
-            t0 = time.monotonic()
-            sids = {"on": run_async(create_calls(ports["on"], n))[0]}
-            extra["calls_created_in_s"] = round(time.monotonic() - t0, 1)
-            # Metrics first, while both servers have had the same life (calls made, polled).
-            os.environ[NO_HTTP_METRICS] = "1"
-            try:
-                with server(write_settings(tmp / "off", overrides["off"]), ports["off"]) as off:
-                    os.environ.pop(NO_HTTP_METRICS)
-                    sids["off"] = run_async(create_calls(ports["off"], n))[0]
-                    pids = {"on": on.pid, "off": off.pid}
-                    metrics_figure(ports, pids, sids, args, tmp, extra)
-                    hung_up = run_async(sweep(ports["off"], sids["off"], "DELETE"))
-                    verdict.require(hung_up == {"ok": n}, "console", f"hang-ups: {hung_up}")
-            finally:
-                os.environ.pop(NO_HTTP_METRICS, None)
-            viewer_figures(ports["on"], on.pid, cookie, args, n, extra)
-            with_calls = run_async(paint_times(ports["on"], cookie, args.rounds))
-            paint_figure(without, with_calls, n, extra)
-            hung_up = run_async(sweep(ports["on"], sids["on"], "DELETE"))
-            verdict.require(hung_up == {"ok": n}, "console", f"hang-ups: {hung_up}")
-    verdict.conclude(["console_viewer_cpu", "console_first_paint", "status_polls_metrics_cost"])
+        expected = []
+        if args.only != "metrics":
+            expected += ["console_viewer_cpu", "console_first_paint"]
+            console_figures(tmp / "console", overrides["console"], args, extra)
+        if args.only != "console":
+            expected.append("status_polls_metrics_cost")
+            metrics_figures(tmp, overrides, args, extra)
+    verdict.conclude(expected)
 
 
 if __name__ == "__main__":
