@@ -29,6 +29,7 @@ from lwork.accounts.setup import server_secret, sms_provider
 from lwork.accounts.sms import SmsProvider
 from lwork.accounts.sms_caps import SendCaps
 from lwork.accounts.store import AccountStore
+from lwork.admin.cluster_live import ClusterBoard
 from lwork.admin.operators import OperatorStore
 from lwork.admin.setup import console_mount
 from lwork.appversions import VersionApi, VersionStore
@@ -429,6 +430,8 @@ def build_app(
         else None
     )
 
+    console_boards: list[ClusterBoard] = []  # the console's live calls for other nodes
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, HttpEdge]]:
         if worker is None:
@@ -470,6 +473,8 @@ def build_app(
                 on_ready()
             if freezer is not None:
                 freezer.start()
+            for board in console_boards:
+                board.start()
             log.info(
                 "lwork ready: database %s, relay ng %s:%d, %s",
                 engine.url.render_as_string(),
@@ -479,6 +484,8 @@ def build_app(
             try:
                 yield {EDGE: edge}
             finally:
+                for board in console_boards:
+                    await board.close()
                 if freezer is not None:
                     await freezer.close()
                 if nmsi is not None:
@@ -530,10 +537,12 @@ def build_app(
     ]
     if settings.admin.enabled:
         # Served by Starlette like the BOSS's door: the edge's fast path never sees /admin.
-        app.router.routes[:0] = console_mount(
+        console = console_mount(
             settings, engine, operators,
             lambda: services.call_side.calls if services.call_side else None, billing, accounts,
             clock, provisioning=provisioning, payments=payments, versions=versions,
-            fraud=fraud.store, server_secret=server_secret(settings),
+            fraud=fraud.store, server_secret=server_secret(settings), router=router,
         )  # fmt: skip
+        app.router.routes[:0] = console.routes
+        console_boards.extend([console.board] if console.board else [])
     return app, services

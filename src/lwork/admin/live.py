@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from lwork.admin.cluster_live import PUBLISH_EVERY_S, ClusterBoard, merge
 from lwork.admin.gate import Refused, read_form
 from lwork.admin.pages import SECURITY_HEADERS, error_page, render
 from lwork.admin.web import Console
@@ -26,17 +27,19 @@ from lwork.calls.bridge import CALLEE, CALLER, LOCAL, PHONE, REMOTE
 from lwork.calls.engine import CallEngine
 from lwork.calls.live import RELAY_TAGS, LiveCall
 from lwork.calls.quality import party_stats
+from lwork.calls.router import CallRouter
 from lwork.observability import mask_numbers
 
 log = logging.getLogger("lwork.admin")
 
 HANGUP_REASON = "admin_hangup"
 """The end reason of a call an administrator hung up, as its records and metrics show it."""
+HANGUP_OPERATION = "admin_hangup"
+"""The call operation (``CallRouter``) a console runs on the node holding the call."""
+MAX_SID = 200
 SNAPSHOT_S = 1.0
 RECHECK_SESSION_S = 30.0
 """How often a held event stream checks that its session still exists (signed out, expired)."""
-MAX_STREAMS = 32
-"""Event streams held at once on this node: each costs a task and a send a second."""
 MAX_ROWS = 500
 """Calls a snapshot lists (the longest first); it counts them all. A thousand rows cost about
 20 ms to build and 260 KB to send."""
@@ -99,29 +102,62 @@ def clock_time(at: float, zone: ZoneInfo) -> str:
 
 class LiveCalls:
     def __init__(
-        self, console: Console, engine: Callable[[], CallEngine | None], zone: ZoneInfo
+        self,
+        console: Console,
+        engine: Callable[[], CallEngine | None],
+        zone: ZoneInfo,
+        *,
+        node: str,
+        router: CallRouter | None = None,
+        board: ClusterBoard | None = None,
     ) -> None:
-        """``engine()``: the call engine while the server runs (None before start-up)."""
+        """``engine()``: the call engine while the server runs (None before start-up);
+        ``router``: runs a hang-up on the node holding the call; ``board``: the other nodes'
+        calls (None: one node, or nodes without a shared Redis)."""
         self.console = console
         self.engine = engine
         self.zone = zone
+        self.node = node
+        self.router = router
+        self.board = board
         self.mask = not console.gate.settings.full_numbers
         self.streams = 0
         self._event = b""
         self._event_at = -1e9
+        self._building = asyncio.Lock()
+        if router is not None:
+            router.register(HANGUP_OPERATION, self._end_here)
 
-    def event(self) -> bytes:
+    def own(self) -> tuple[int, list[dict[str, Any]]]:
+        """This node's snapshot (what it publishes for the other nodes' consoles)."""
+        return snapshot(self.engine(), self.mask)
+
+    async def view(self) -> tuple[int, list[dict[str, Any]], bool, bool]:
+        """Every node's calls: (total, the ``MAX_ROWS`` longest, whether every node could be
+        asked, whether this is the first look in a while: the other nodes publish now)."""
+        own = self.own()
+        if self.board is None:
+            return (*merge(self.node, own, [], MAX_ROWS), True, False)
+        others = await self.board.others()
+        total, rows = merge(self.node, own, others.snapshots, MAX_ROWS)
+        return total, rows, others.reached, others.first_viewer
+
+    async def event(self) -> bytes:
         """The latest snapshot as one server-sent event, made at most once a second whatever
         the number of streams that send it."""
-        now = self.console.monotonic()
-        if now - self._event_at >= SNAPSHOT_S * 0.9:
-            total, rows = snapshot(self.engine(), self.mask)
-            at = self.console.gate.wall()
-            body = json.dumps(
-                {"at": at, "updated": clock_time(at, self.zone), "total": total, "calls": rows},
-                ensure_ascii=False,
-            )
-            self._event, self._event_at = f"event: calls\ndata: {body}\n\n".encode(), now
+        if self.console.monotonic() - self._event_at < SNAPSHOT_S * 0.9:
+            return self._event
+        async with self._building:  # one stream builds it, the others wait and share it
+            now = self.console.monotonic()
+            if now - self._event_at >= SNAPSHOT_S * 0.9:
+                total, rows, reached, _ = await self.view()
+                at = self.console.gate.wall()
+                body = json.dumps(
+                    {"at": at, "updated": clock_time(at, self.zone), "total": total,
+                     "partial": not reached, "calls": rows},
+                    ensure_ascii=False,
+                )  # fmt: skip
+                self._event, self._event_at = f"event: calls\ndata: {body}\n\n".encode(), now
         return self._event
 
     def routes(self) -> list[Route]:
@@ -135,13 +171,17 @@ class LiveCalls:
     async def page(self, request: Request) -> Response:
         visitor = await self.console.gate.reader(request)
         notice = request.query_params.get("done", "")
-        total, rows = snapshot(self.engine(), self.mask)
+        total, rows, reached, first = await self.view()
+        if first:  # the other nodes were idle: they publish within a second of being asked
+            await asyncio.sleep(PUBLISH_EVERY_S * 1.2)
+            total, rows, reached, _ = await self.view()
         # The page shows the time of the snapshot it was built from until the stream's first.
         updated = clock_time(self.console.gate.wall(), self.zone)
         return render(
             "calls.html", self.console.gate.lang(request), who=visitor.operator,
             csrf=visitor.csrf, here="/admin/calls", section="calls", rows=rows, total=total,
             notice=notice if notice in ("hung_up", "call_gone") else "", updated=updated,
+            partial=not reached,
         )  # fmt: skip
 
     async def events(self, request: Request) -> Response:
@@ -152,7 +192,7 @@ class LiveCalls:
         headers = {**SECURITY_HEADERS, "x-accel-buffering": "no"}  # nginx: pass each event on
         if request.method == "HEAD":  # a stream that nobody reads would run until shutdown
             return Response(b"", media_type="text/event-stream", headers=headers)
-        if self.streams >= MAX_STREAMS:
+        if self.streams >= gate.settings.live_streams:
             return error_page(gate.lang(request), 429, "too_many", {"retry-after": "5"})
 
         async def stream() -> AsyncIterator[bytes]:
@@ -160,7 +200,7 @@ class LiveCalls:
             try:
                 checked = asyncio.get_running_loop().time()
                 while True:
-                    yield self.event()
+                    yield await self.event()
                     await asyncio.sleep(SNAPSHOT_S)
                     now = asyncio.get_running_loop().time()
                     if now - checked >= RECHECK_SESSION_S:
@@ -177,6 +217,22 @@ class LiveCalls:
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
+    async def _end_here(self, sid: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Hang up call ``sid`` if this node holds it (run here, or asked over the bus by the
+        console of another node)."""
+        engine = self.engine()
+        live = engine.calls.get(sid) if engine is not None else None
+        if live is None or engine is None:
+            return {"ended": False}
+        await engine.end(live, HANGUP_REASON)
+        self._event_at = -1e9  # the next snapshot is made afresh, without the call
+        if self.board is not None:
+            try:  # at once, so no console shows the ended call for a second more
+                await self.board.publish()
+            except Exception as exc:
+                log.warning("console: cannot publish live calls after a hang-up: %s", exc)
+        return {"ended": True, "account": live.account}
+
     async def hang_up(self, request: Request) -> Response:
         form = await read_form(request)
         gate = self.console.gate
@@ -185,17 +241,20 @@ class LiveCalls:
         except Refused:
             # A refused change is on the trail too: who tried to end which call.
             who = await gate.visitor(request)
-            await self.console.record(who, "hangup", {"call": form.get("sid", "")[:200]},
+            await self.console.record(who, "hangup", {"call": form.get("sid", "")[:MAX_SID]},
                                       "forbidden")  # fmt: skip
             raise
-        sid = form.get("sid", "")
-        engine = self.engine()
-        live = engine.calls.get(sid) if engine is not None else None
-        if live is None:
-            await self.console.record(visitor, "hangup", {"call": sid[:200]}, "no_such_call")
+        sid = form.get("sid", "")[:MAX_SID]
+        # The node named by the session id holds the call; if it does not answer (gone with
+        # its calls) or nothing links the nodes, the call is looked for here.
+        if self.router is not None and sid:
+            answer = await self.router.run(sid, HANGUP_OPERATION)
+        else:
+            answer = await self._end_here(sid, {})
+        self._event_at = -1e9
+        if not isinstance(answer, dict) or not answer.get("ended"):
+            await self.console.record(visitor, "hangup", {"call": sid}, "no_such_call")
             return RedirectResponse("/admin/calls?done=call_gone", 303, SECURITY_HEADERS)
-        assert engine is not None
-        await engine.end(live, HANGUP_REASON)
-        self._event_at = -1e9  # the next snapshot is made afresh, without the call
-        await self.console.record(visitor, "hangup", {"call": sid, "account": live.account}, "ok")
+        account = answer.get("account")
+        await self.console.record(visitor, "hangup", {"call": sid, "account": account}, "ok")
         return RedirectResponse("/admin/calls?done=hung_up", 303, SECURITY_HEADERS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute
@@ -12,6 +13,7 @@ from lwork.accounts.service import AccountService
 from lwork.admin.account_actions import AccountActions
 from lwork.admin.accounts import AccountPage
 from lwork.admin.audit_page import AuditPage
+from lwork.admin.cluster_live import ClusterBoard
 from lwork.admin.fraud_page import FraudPage
 from lwork.admin.gate import Gate
 from lwork.admin.live import LiveCalls
@@ -28,11 +30,20 @@ from lwork.appversions import VersionStore
 from lwork.billing.service import BillingService
 from lwork.boss.audit import AuditTrail
 from lwork.calls.engine import CallEngine
+from lwork.calls.router import CallRouter
 from lwork.clock import Clock
 from lwork.fraud.store import FraudStore
 from lwork.http.client_address import ClientAddress
 from lwork.payments.service import PaymentService
 from lwork.settings import Settings
+
+
+@dataclass
+class ConsoleMount:
+    routes: list[BaseRoute]
+    board: ClusterBoard | None
+    """Publishes this node's live calls for the consoles of the other nodes (several nodes
+    sharing ``bus.url``): started and closed with the node."""
 
 
 def console_mount(
@@ -49,9 +60,11 @@ def console_mount(
     versions: VersionStore,
     fraud: FraudStore,
     server_secret: bytes,
-) -> list[BaseRoute]:
+    router: CallRouter | None = None,
+) -> ConsoleMount:
     """``/admin`` and everything under it; ``calls()``: the running call engine, if any;
-    ``server_secret``: the key the second factor's sign-in tokens are signed with."""
+    ``server_secret``: the key the second factor's sign-in tokens are signed with;
+    ``router``: reaches the node holding a call (hang-up from any node's console)."""
     # Secure cookies when lwork speaks TLS itself, and always in production, where TLS may end
     # at a proxy in front (README, "Running in production"): a browser then never sends the
     # session over plain HTTP.
@@ -61,7 +74,10 @@ def console_mount(
         gate, AuditTrail(engine), ClientAddress(settings.http.trusted_proxies), clock.monotonic,
         PendingSignIns(server_secret),
     )  # fmt: skip
-    console.add_pages(LiveCalls(console, calls, billing.zone).routes())
+    live = LiveCalls(console, calls, billing.zone, node=settings.node, router=router)
+    if settings.bus.url:  # several nodes: each shows all nodes' calls
+        live.board = ClusterBoard(settings.bus.url, settings.node, live.own, clock.wall)
+    console.add_pages(live.routes())
     # Records by dates of the billing time zone, as the BOSS reads them.
     records = CdrPages(console, engine, billing.zone, billing.day_start)
     console.add_pages(records.routes())
@@ -80,4 +96,4 @@ def console_mount(
     console.add_pages(
         OnlinePage(console, engine, settings.presence.window_s, billing.zone).routes()
     )
-    return console.mount()
+    return ConsoleMount(console.mount(), live.board)

@@ -27,6 +27,10 @@ class AdminSettings(Section):
     sign_in_per_minute: int = Field(10, ge=1)
     """Sign-in attempts one client address may make a minute; more get 429 (password guessing
     by address). Failures per user name are limited the same way."""
+    live_streams: int = Field(32, ge=1, le=10_000)
+    """Live-call event streams (``/admin/calls/events``, one per open live-calls page) a node
+    holds at once; more get 429. Each costs a task and a send of the snapshot a second (about
+    260 KB with 500 rows: see ``bench.console_bench``)."""
     full_numbers: bool = False
     """Show phone numbers whole in the console; false cuts them to their last four digits as
     the logs do (``log_full_numbers``)."""

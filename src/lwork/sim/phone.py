@@ -225,9 +225,13 @@ def describe(status: dict[str, Any]) -> str:
     stats = status.get("stats") or {}
     line = f"{status['peer_status']:<12}"
     if stats:
+        # Behind rtpengine a status carries only the figures rtpengine reports ("?": absent).
+        def get(key: str) -> object:
+            return stats.get(key, "?")
+
         line += (
-            f" pr={stats['pr']} pl={stats['pl']} jitter={stats['jitter']}ms"
-            f" rtt={stats['rttms']}ms loss={stats['lostrate']} mos={stats['mos']}"
-            f" {stats['total_eval']}"
+            f" pr={get('pr')} pl={get('pl')} jitter={get('jitter')}ms"
+            f" rtt={get('rttms')}ms loss={get('lostrate')} mos={get('mos')}"
+            f" {get('total_eval')}"
         )
     return line

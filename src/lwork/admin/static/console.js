@@ -51,6 +51,7 @@ function showCalls(table, calls) {
     cell(row, call.jitter_ms, true);
     cell(row, call.rtt_ms, true);
     cell(row, call.mos, true);
+    cell(row, call.node).className = "node";
     const actions = cell(row, "");
     if (table.dataset.mayChange === "yes") actions.appendChild(hangUpForm(table, call.sid));
     body.appendChild(row);
@@ -58,7 +59,7 @@ function showCalls(table, calls) {
   if (!calls.length) {
     const row = document.createElement("tr");
     row.className = "none";
-    cell(row, table.dataset.none).colSpan = 11;
+    cell(row, table.dataset.none).colSpan = 12;
     body.appendChild(row);
   }
   table.replaceChild(body, table.tBodies[0]);
@@ -72,6 +73,8 @@ function watchCalls(table) {
     const snapshot = JSON.parse(event.data);
     showCalls(table, snapshot.calls);
     document.getElementById("total").textContent = String(snapshot.total);
+    // Redis failed: only this node's calls are listed until it answers again.
+    document.getElementById("partial").hidden = !snapshot.partial;
     // The server's clock in billing.timezone, as the page first showed it (not the browser's).
     updated.textContent = snapshot.updated;
     state.textContent = "";
