@@ -21,7 +21,9 @@ given the core it needs (`worker_core_share`), latency and loss say so, and its 
 Before the loads, the reference (`"reference": "ffmpeg"`, one line): the ffmpeg command line
 transcoding the calls' own AMR stream to PCMA (and back when its build has an AMR-NB encoder;
 Debian's has not), CPU per 20 ms frame without its start-up, beside lwork's codecs alone on the
-same frames in this process, to set against the worker's `worker_us_per_packet`.
+same frames in this process, to set against the worker's `worker_us_per_packet`. Then the
+worker alone (`"figure": "worker_in_process"`): its CPU per packet measured in this process
+with the packets queued for it (`in_process`), a figure the machine's load moves far less.
 
 First, the listening quality (`speech_quality`): PESQ (ITU-T P.862 narrow-band) of speech
 synthesised by espeak-ng, coded in AMR 12.2 as an app would, sent through the relay to a
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -174,6 +177,92 @@ def reference(frames_wanted: int) -> dict[str, object]:
     result["lwork_codecs_amr_to_pcma_us_per_frame"] = round(1e6 * there / count, 2)
     result["lwork_codecs_pcma_to_amr_us_per_frame"] = round(1e6 * back / count, 2)
     return result
+
+
+IN_PROCESS_CALLS = 20
+IN_PROCESS_BLOCK = 10
+"""Rounds (one packet each way per call) queued before the worker runs over them."""
+
+
+def in_process(rounds: int) -> dict[str, object]:
+    """The worker's CPU per packet without the scheduler: a `transcode_worker.Worker` in this
+    process, its calls handed over as the relay does (real sockets), IN_PROCESS_BLOCK rounds of
+    packets queued on them, then the worker's own handler over what is ready (its loop without
+    the timers), process time of that alone, best of three. Nothing waits to be woken (each
+    sendto costs what it costs toward a busy peer), and no other process takes the core
+    mid-packet, so this figure moves little with the machine's load, unlike the loads'."""
+    from lwork.media.relay.transcode_plan import LegCodec, Plan
+    from lwork.media.relay.transcode_wire import plan_to_json
+    from lwork.media.relay.transcode_worker import Worker
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    worker = Worker(ours, rtcp_interval_s=5.0, max_leg_pps=0)
+    calls: list[tuple[socket.socket, socket.socket, int, int]] = []
+    for n in range(IN_PROCESS_CALLS):
+        relay_side = [_socket() for _ in range(4)]
+        app, carrier = _socket(), _socket()
+        ports = [sock.getsockname()[1] for sock in relay_side]
+        plan = Plan(ports[0], ports[2], LegCodec("AMR", 102), LegCodec("PCMA", 8))
+        legs = [
+            {"tag": tag, "port": port, "clock_rate": 8000, "advertised": list(peer.getsockname()),
+             "strict": False, "expected_host": None, "rtp_peer": None, "rtcp_peer": None,
+             "events": []}
+            for tag, port, peer in (("app", ports[0], app), ("carrier", ports[2], carrier))
+        ]  # fmt: skip
+        message = {"op": "add", "call": f"in-{n}", "plan": plan_to_json(plan), "legs": legs}
+        worker.add(message, [sock.detach() for sock in relay_side])
+        calls.append((app, carrier, ports[0], ports[2]))
+    amr, pcma = _payloads()
+    sent = 0
+
+    def block() -> tuple[float, int]:
+        nonlocal sent
+        for _ in range(IN_PROCESS_BLOCK):
+            for index, (app, carrier, app_port, carrier_port) in enumerate(calls):
+                header = (sent & 0xFFFF, 160 * sent)
+                app.sendto(_HEADER.pack(0x80, 102, *header, 0xA000 + index)
+                           + amr[sent % len(amr)], (HOST, app_port))  # fmt: skip
+                carrier.sendto(_HEADER.pack(0x80, 8, *header, 0xC000 + index) + pcma,
+                               (HOST, carrier_port))  # fmt: skip
+            sent += 1
+        started = time.process_time()
+        while events := worker.epoll.poll(0):
+            for fd, _mask in events:
+                call, side, _is_rtcp = worker.readers[fd]
+                worker.on_rtp(call, side)
+        cpu = time.process_time() - started
+        made = 0
+        for app, carrier, _, _ in calls:
+            for sock in (app, carrier):
+                with contextlib.suppress(BlockingIOError):
+                    while sock.recv(2048):
+                        made += 1
+        return cpu, made
+
+    try:
+        block()  # the codecs' start-up
+        best, made = float("inf"), 0
+        for _ in range(3):
+            cpu = got = 0
+            for _ in range(max(1, rounds // IN_PROCESS_BLOCK)):
+                spent, out = block()
+                cpu, got = cpu + spent, got + out
+            best, made = min(best, 1e6 * cpu / max(1, got)), made + got
+    finally:
+        for call_id in list(worker.calls):
+            worker.delete(call_id)
+        for app, carrier, _, _ in calls:
+            app.close()
+            carrier.close()
+        worker.epoll.close()
+        ours.close()
+        theirs.close()
+    expected = 3 * 2 * IN_PROCESS_CALLS * IN_PROCESS_BLOCK * max(1, rounds // IN_PROCESS_BLOCK)
+    return {
+        "figure": "worker_in_process", "calls": IN_PROCESS_CALLS, "packets": made,
+        "packets_expected": expected, "worker_us_per_packet": round(best, 1),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+    }  # fmt: skip
 
 
 def _relay(ng_port: int) -> subprocess.Popen[bytes]:
@@ -375,6 +464,11 @@ def main() -> None:
         args.calls, args.seconds = [10], 2.0
     failed = False
     print(json.dumps(reference(REFERENCE_FRAMES)), flush=True)
+    worker_alone = in_process(50 if args.smoke else 300)
+    print(json.dumps(worker_alone), flush=True)
+    if worker_alone["packets"] != worker_alone["packets_expected"]:
+        print(f"worker_in_process: {worker_alone['packets']} packets out", file=sys.stderr)
+        failed = True
     if not args.no_pesq:
         # Real time in a full run; four times faster in a smoke run (the relay does not pace).
         quality = pesq(0.005 if args.smoke else 0.02)
