@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import random
 import secrets
 import select
@@ -348,6 +349,25 @@ def side_report(side: Side, wall: float, now: float) -> bytes:
                       side.sent_packets, side.sent_octets)  # fmt: skip
 
 
+def below_the_relay() -> str | None:
+    """Run one real-time priority below the relay that started us, if it runs real-time
+    (`media.relay_realtime_priority`: SCHED_FIFO, which a child inherits). At the relay's own
+    priority a worker busy with the codecs (50 us a packet, most of a core at 100 calls) would
+    hold a shared core until it had nothing left to do, and the forwarded packets queued behind
+    it; one below, the relay takes the core whenever a packet waits, and the worker still goes
+    before ordinary work. At priority 1 there is nothing below: ordinary scheduling. Lowering
+    one's own priority needs no privilege. Returns what changed, for the log."""
+    policy = os.sched_getscheduler(0)
+    if policy not in (os.SCHED_FIFO, os.SCHED_RR):
+        return None
+    priority = os.sched_getparam(0).sched_priority
+    if priority > 1:
+        os.sched_setscheduler(0, policy, os.sched_param(priority - 1))
+        return f"real-time priority {priority - 1}, one below the relay's"
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return "ordinary scheduling, below the relay's real-time priority 1"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m lwork.media.relay.transcode_worker")
     parser.add_argument("fd", type=int, help="the control socket (SOCK_SEQPACKET)")
@@ -357,6 +377,9 @@ def main() -> None:
     from lwork.observability import setup_logging
 
     setup_logging("info")
+    lowered = below_the_relay()
+    if lowered is not None:
+        log.info("transcoding worker: %s", lowered)
     control = socket.socket(fileno=args.fd)
     Worker(control, args.rtcp_interval, args.max_leg_pps).run()
 

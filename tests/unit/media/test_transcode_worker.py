@@ -1,10 +1,14 @@
 """A transcoding worker reports each call's figures to the relay once per STATS_S, a slice of
-its calls at a time (never all in one burst that every packet would wait behind)."""
+its calls at a time (never all in one burst that every packet would wait behind), and runs
+below a real-time relay that started it, never beside it."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 
@@ -79,3 +83,41 @@ def test_each_call_is_reported_once_a_round_a_slice_at_a_time(
         made.send_stats()
         again += reported(relay)
     assert sorted(again) == sorted([*made.calls])
+
+
+def _realtime_allowed() -> bool:
+    probe = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _realtime_allowed(), reason="no root, CAP_SYS_NICE or RLIMIT_RTPRIO here")
+@pytest.mark.parametrize(("relay", "expected"), [
+    (3, (os.SCHED_FIFO, 2)), (1, (os.SCHED_OTHER, 0)), (0, (os.SCHED_OTHER, 0)),
+])  # fmt: skip
+def test_a_worker_runs_below_its_real_time_relay(relay: int, expected: tuple[int, int]) -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+    def as_the_relay() -> None:  # what a relay with media.relay_realtime_priority runs at
+        if relay:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(relay))
+
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "lwork.media.relay.transcode_worker", str(theirs.fileno())],
+        pass_fds=(theirs.fileno(),), preexec_fn=as_the_relay, stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    theirs.close()
+    try:
+        # Running: it answers a bad message by logging it (after it set its scheduling).
+        ours.send(b"{}")
+        assert worker.stderr is not None
+        lines = [worker.stderr.readline()]
+        while b"bad control message" not in lines[-1] and len(lines) < 5:
+            lines.append(worker.stderr.readline())
+        assert b"bad control message" in lines[-1]
+        assert (b"below the relay" in lines[0]) is (relay > 0)  # and says so when it does
+        found = (os.sched_getscheduler(worker.pid), os.sched_getparam(worker.pid).sched_priority)
+        assert found == expected
+    finally:
+        ours.close()  # the worker exits when the relay's end closes
+        worker.wait(10)
