@@ -11,6 +11,7 @@ generator's own delay included). The worker's CPU over the window (/proc) gives 
 a core and the calls one core would carry at that load.
 
     python -m bench.transcode_bench [--calls 50 100 150] [--seconds 10] [--smoke] [--no-pesq]
+                                    [--realtime PRIORITY]
 
 Prints one JSON line per load. Exits 1 when a load lost more than 1 % of its packets.
 Keep runs short on a shared machine: the generator needs a core of its own as well. Each line
@@ -49,6 +50,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench import speech_quality
@@ -269,13 +271,32 @@ def in_process(rounds: int) -> dict[str, object]:
     }  # fmt: skip
 
 
+_REALTIME = [0]
+"""--realtime: the relay's SCHED_FIFO priority (its worker runs one below, the generator two
+below, at least 1), as a deployment with media.relay_realtime_priority runs them."""
+
+
 def _relay(ng_port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "lwork.media.relay", "--ng", f"{HOST}:{ng_port}",
          "--ports", "36000-39999", "--transcode", "--transcode-workers", "1",
-         "--max-leg-pps", "0"],
+         "--max-leg-pps", "0", "--realtime-priority", str(_REALTIME[0])],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _generator_scheduling() -> Iterator[None]:
+    """The generator real-time too under --realtime (else it measures its own waits for a
+    core), for the load's seconds only."""
+    if not _REALTIME[0]:
+        yield
+        return
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(max(1, _REALTIME[0] - 2)))
+    try:
+        yield
+    finally:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
 
 def pesq(interval_s: float) -> dict[str, object]:
@@ -331,7 +352,9 @@ def run(calls: int, seconds: float) -> dict[str, object]:
         legs = asyncio.run(_setup(ng_port, calls))
         workers = _children(relay.pid)
         assert len(workers) == 1, workers
-        return _load(legs, seconds, workers[0], relay.pid) | {"calls": calls}
+        with _generator_scheduling():
+            result = _load(legs, seconds, workers[0], relay.pid)
+        return result | {"calls": calls, "realtime_priority": _REALTIME[0]}
     finally:
         relay.terminate()
         relay.wait(10)
@@ -463,7 +486,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--smoke", action="store_true", help="10 calls, 2 s (CI)")
     parser.add_argument("--no-pesq", action="store_true", help="no listening-quality figure")
+    parser.add_argument(
+        "--realtime", type=int, default=0, metavar="PRIORITY",
+        help="the relay SCHED_FIFO at this priority (needs root or CAP_SYS_NICE): its worker "
+        "one below, the generator two below, during the loads",
+    )  # fmt: skip
     args = parser.parse_args()
+    _REALTIME[0] = args.realtime
     if args.smoke:
         args.calls, args.seconds = [10], 2.0
     failed = False
