@@ -28,11 +28,51 @@ def _frame_bits(frame_type: int) -> int:
     raise ValueError(f"AMR: reserved frame type {frame_type}")
 
 
+def _one_frame_layout(frame_type: int) -> tuple[int, int, int, int] | None:
+    """(payload bytes, speech bits, storage speech bytes, left shift) of a bandwidth-efficient
+    payload of one frame of this type; None for a reserved type."""
+    if frame_type != NO_DATA and frame_type >= len(SPEECH_BITS):
+        return None
+    bits = _frame_bits(frame_type)
+    size = (bits + 7) // 8
+    return (10 + bits + 7) // 8, bits, size, 8 * size - bits
+
+
+_ONE_FRAME: Final = tuple(_one_frame_layout(frame_type) for frame_type in range(16))
+"""Per frame type: what `one_frame` and `build` need for the one-frame payload of a 20 ms
+packet, worked out once instead of per packet."""
+
+
 def parse(payload: bytes, octet_aligned: bool) -> tuple[int, list[bytes]]:
     """(CMR, storage frames) of an RTP payload; ValueError when it is malformed."""
     if octet_aligned:
         return _parse_octet(payload)
     return _parse_efficient(payload)
+
+
+def one_frame(payload: bytes, octet_aligned: bool) -> bytes | None:
+    """The storage frame of a payload that is exactly one frame, nothing missing or left over
+    (a 20 ms packet, nearly every packet); None for anything else, which `parse` then reads.
+    The same frame `parse` gives, without its general walk (a property test compares them)."""
+    if len(payload) < 2:
+        return None
+    first, second = payload[0], payload[1]
+    if octet_aligned:
+        layout = _ONE_FRAME[(second >> 3) & 0x0F]
+        if second & 0x80 or layout is None or len(payload) != 2 + layout[2]:
+            return None
+        return bytes((second & 0x7C,)) + payload[2:]
+    # CMR(4) F(1) FT(4) Q(1), then the speech bits and padding to the byte.
+    frame_type = ((first & 0x07) << 1) | (second >> 7)
+    layout = _ONE_FRAME[frame_type]
+    if first & 0x08 or layout is None or len(payload) != layout[0]:
+        return None
+    total, bits, size, shift = layout
+    toc = (frame_type << 3) | ((second >> 4) & 0x04)
+    if not bits:
+        return bytes((toc,))
+    speech = (int.from_bytes(payload, "big") >> (8 * total - 10 - bits)) & ((1 << bits) - 1)
+    return bytes((toc,)) + (speech << shift).to_bytes(size, "big")
 
 
 def _parse_octet(payload: bytes) -> tuple[int, list[bytes]]:
@@ -99,13 +139,34 @@ def build(frames: list[bytes], octet_aligned: bool, cmr: int = NO_CMR) -> bytes:
     """An RTP payload of storage frames (each ToC + speech bytes); ValueError for a bad one."""
     if not frames:
         raise ValueError("AMR: no frames")
+    if len(frames) == 1:
+        return _build_one(frames[0], octet_aligned, cmr)
+    return _build_many(frames, octet_aligned, cmr)
+
+
+def _build_one(frame: bytes, octet_aligned: bool, cmr: int) -> bytes:
+    """`_build_many` of one frame (a property test compares them), with the layout of its
+    frame type looked up instead of worked out."""
+    layout = _ONE_FRAME[(frame[0] >> 3) & 0x0F] if frame else None
+    if layout is None or len(frame) != 1 + layout[2]:
+        raise ValueError("AMR: storage frame of the wrong size")
     if octet_aligned:
+        return bytes((cmr << 4, frame[0] & 0x7C)) + frame[1:]
+    total, bits, _size, shift = layout
+    value = (cmr << 6) | ((frame[0] >> 2) & 0x1F)  # F = 0: the last (only) frame
+    if bits:
+        value = (value << bits) | (int.from_bytes(frame[1:], "big") >> shift)
+    return (value << (8 * total - 10 - bits)).to_bytes(total, "big")
+
+
+def _build_many(frames: list[bytes], octet_aligned: bool, cmr: int) -> bytes:
+    if octet_aligned:
+        for frame in frames:  # first: an empty frame has no ToC to read
+            _check(frame)
         tocs = bytes(
             (frame[0] & 0x7C) | (0x80 if i < len(frames) - 1 else 0)
             for i, frame in enumerate(frames)
         )
-        for frame in frames:
-            _check(frame)
         return bytes([cmr << 4]) + tocs + b"".join(frame[1:] for frame in frames)
     value, count = cmr, 4
     for i, frame in enumerate(frames):

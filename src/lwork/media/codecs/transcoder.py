@@ -86,6 +86,8 @@ def _parse(packet: bytes) -> tuple[bool, int, int, int, bytes] | None:
     if len(packet) < 12:
         return None
     first, second, sequence, timestamp, _ssrc = _HEADER.unpack_from(packet)
+    if first == 0x80:  # version 2 and nothing else: nearly every packet, decided in one compare
+        return bool(second & 0x80), second & 0x7F, sequence, timestamp, packet[12:]
     if first >> 6 != 2:
         return None
     at = 12 + 4 * (first & 0x0F)
@@ -165,6 +167,10 @@ class AppToCarrier(_Direction):
                 pcm = self.decoder.decode(None)
                 counters.concealed += 1
                 out.append(self._send(timestamp - back * SAMPLES, pcm, False))
+        frame = amr_payload.one_frame(payload, self.octet_aligned)
+        if frame is not None:  # a 20 ms packet in the format the app uses: nearly all of them
+            out.append(self._send(timestamp, self.decoder.decode(frame), marker))
+            return out
         try:
             frames = self._frames(payload)
         except ValueError:
@@ -240,8 +246,11 @@ class CarrierToApp(_Direction):
         self.pending += self.decode(payload)
         out = []
         while len(self.pending) >= amrnb.PCM_BYTES:
-            frame = self.encoder.encode(self.pending[: amrnb.PCM_BYTES])
-            self.pending = self.pending[amrnb.PCM_BYTES :]
+            if len(self.pending) == amrnb.PCM_BYTES:  # a 20 ms packet: no copies
+                frame, self.pending = self.encoder.encode(self.pending), b""
+            else:
+                frame = self.encoder.encode(self.pending[: amrnb.PCM_BYTES])
+                self.pending = self.pending[amrnb.PCM_BYTES :]
             body = amr_payload.build([frame], self.octet_aligned)
             ts = self.out.timestamp(self.pending_ts)
             out.append(self.out.packet(self.amr_pt, ts, body, marker))
