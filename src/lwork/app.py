@@ -59,6 +59,7 @@ from lwork.http.operational import MetricsAccess, operational_routes
 from lwork.http.request import ApiRequest
 from lwork.http.routing import Reply, Route, RouteTable
 from lwork.http.server import EDGE, HttpEdge, build_starlette_composed
+from lwork.http.worker_metrics import machine_scrape
 from lwork.media.control import RelayConnection, media_control
 from lwork.media.ng.client import NgClient
 from lwork.metrics import NodeMetrics
@@ -397,6 +398,11 @@ def build_app(
             },
             telemetry,
         )
+        machine = None
+        if worker is not None:  # one of http.workers: a scrape shows every worker
+            machine = machine_scrape(
+                router, node_metrics, settings.node, worker, settings.http.workers
+            )
         table = RouteTable(
             [
                 *AccountApi(accounts, presence).routes(),
@@ -406,7 +412,7 @@ def build_app(
                 *VersionApi(versions).routes(),
                 *BillingApi(billing, accounts).routes(),
                 *PaymentApi(payments, accounts).routes(),
-                *operational_routes(engine, node_metrics, metrics_access),
+                *operational_routes(engine, node_metrics, metrics_access, machine),
             ]
         )
         document = openapi_document(table)

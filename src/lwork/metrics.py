@@ -7,8 +7,10 @@ so several app instances in one process (the tests) never mix their figures.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Literal
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Any, Literal
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -59,7 +61,74 @@ class NodeMetrics(Collector):
 
     def exposition(self, accept: str) -> tuple[bytes, str] | None:
         """The scrape body and its content type, if ``accept`` names a Prometheus format."""
-        if "text/plain" not in accept and "openmetrics" not in accept:
-            return None
-        encoder, content_type = choose_encoder(accept)
-        return encoder(self), content_type
+        return exposition(self, accept)
+
+
+def exposition(collector: Collector, accept: str) -> tuple[bytes, str] | None:
+    """``collector``'s scrape body and its content type, if ``accept`` names a Prometheus
+    format."""
+    if not prometheus_format(accept):
+        return None
+    encoder, content_type = choose_encoder(accept)
+    return encoder(collector), content_type
+
+
+def prometheus_format(accept: str) -> bool:
+    return "text/plain" in accept or "openmetrics" in accept
+
+
+Family = dict[str, Any]
+"""A metric family as plain data, to cross the bus: name, help, type, unit, samples."""
+
+
+def families_of(collector: Collector) -> list[Family]:
+    return [
+        {
+            "name": metric.name,
+            "help": metric.documentation,
+            "type": metric.type,
+            "unit": metric.unit,
+            # NaN has no JSON spelling (the Redis bus): None stands for it
+            "samples": [
+                [sample.name, sample.labels, None if math.isnan(sample.value) else sample.value]
+                for sample in metric.samples
+            ],
+        }
+        for metric in collector.collect()
+    ]
+
+
+class WorkersMetrics(Collector):
+    """The families of every API worker of one machine (``http.workers``) as one scrape, each
+    sample labelled with its ``worker``: a scrape through the shared port reaches one worker
+    at random, and a scraper must see them all."""
+
+    def __init__(self, parts: Sequence[tuple[int, list[Family]]]) -> None:
+        self._parts = parts
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for worker, families in self._parts:
+            for family in families:
+                metric = merged.get(family["name"])
+                if metric is None:
+                    metric = merged[family["name"]] = Metric(
+                        family["name"], family["help"], family["type"], family["unit"]
+                    )
+                for name, labels, value in family["samples"]:
+                    value = math.nan if value is None else value
+                    metric.add_sample(name, {**labels, "worker": str(worker)}, value)
+        yield from merged.values()
+
+
+async def gather_workers(
+    own: tuple[int, Collector],
+    others: Sequence[int],
+    ask: Callable[[int], Awaitable[list[Family] | None]],
+) -> WorkersMetrics:
+    """This worker's families and those of ``others`` that answered ``ask`` (None: a worker
+    that is restarting; its series are absent from this scrape, as from a failed scrape)."""
+    answers = await asyncio.gather(*(ask(worker) for worker in others))
+    parts = [(own[0], families_of(own[1]))]
+    parts += [(worker, found) for worker, found in zip(others, answers, strict=True) if found]
+    return WorkersMetrics(parts)

@@ -200,6 +200,12 @@ async def test_two_workers_serve_one_port_as_one_service(
         assert len(served.workers()) == 2
         answering = {(await served.anywhere().get("/metrics")).json()["worker"] for _ in range(40)}
         assert answering == {0, 1}
+        # a Prometheus scrape, whichever worker takes it, carries both workers' series once
+        for _ in range(8):
+            scrape = await served.anywhere().get("/metrics", headers={"accept": "text/plain"})
+            assert 'lwork_worker{worker="0"} 0.0' in scrape.text
+            assert 'lwork_worker{worker="1"} 1.0' in scrape.text
+            assert scrape.text.count("# TYPE lwork_held_polls gauge") == 1
 
         await call_and_kick_across_workers(served, sms_gateway)
 

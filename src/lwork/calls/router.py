@@ -21,7 +21,7 @@ import msgspec
 from lwork.errors import Failed
 from lwork.http.routing import AfterSend, RawReply, Reply
 from lwork.ids import random_hex
-from lwork.push.bus import Bus, BusMessage, CallReply, CallRequest
+from lwork.push.bus import Bus, BusMessage, BusUnavailable, CallReply, CallRequest
 
 log = logging.getLogger("lwork.calls")
 Operation = Callable[[str, dict[str, Any]], Awaitable[Reply]]
@@ -55,11 +55,28 @@ class CallRouter:
         node = node_of(sid)
         if node == self.node or self._bus is None:
             return await self._operations[name](sid, args)
+        self.forwarded += 1
         answer = await self._ask(node, sid, name, args)
         if answer is None:
+            self.unanswered += 1
             return await self._operations[name](sid, args)  # the call is gone with its node
         if answer.failed is not None:
             raise Failed(answer.failed, **answer.extra)
+        return answer.reply
+
+    async def ask_node(
+        self, node: str, name: str, args: dict[str, Any] | None = None
+    ) -> Reply | None:
+        """Run operation ``name`` on ``node`` itself, for no call (a scrape of its metrics).
+        None if no bus links the nodes, the bus is down, or ``node`` did not answer in time."""
+        if self._bus is None:
+            return None
+        try:
+            answer = await self._ask(node, f"{node}@@", name, args or {})
+        except BusUnavailable:
+            return None
+        if answer is None or answer.failed is not None:
+            return None
         return answer.reply
 
     async def _ask(self, node: str, sid: str, name: str, args: dict[str, Any]) -> CallReply | None:
@@ -67,13 +84,11 @@ class CallRouter:
         request_id = random_hex(12)
         future: asyncio.Future[CallReply] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
-        self.forwarded += 1
         try:
             await self._bus.publish(CallRequest(node, request_id, self.node, name, sid, args))
             return await asyncio.wait_for(future, self._timeout_s)
         except TimeoutError:
-            self.unanswered += 1
-            log.warning("node %s did not answer %s for call %s", node, name, sid)
+            log.warning("node %s did not answer %s (%s)", node, name, sid)
             return None
         finally:
             self._waiting.pop(request_id, None)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
+from prometheus_client.registry import Collector
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lwork.errors import HttpError
 from lwork.http.request import ApiRequest
 from lwork.http.routing import RawReply, Reply, Route
-from lwork.metrics import NodeMetrics
+from lwork.metrics import NodeMetrics, exposition, prometheus_format
 
 
 class Forbidden(HttpError):
@@ -52,8 +53,14 @@ class MetricsAccess:
 
 
 def operational_routes(
-    engine: AsyncEngine, node_metrics: NodeMetrics, access: MetricsAccess
+    engine: AsyncEngine,
+    node_metrics: NodeMetrics,
+    access: MetricsAccess,
+    machine: Callable[[], Awaitable[Collector]] | None = None,
 ) -> list[Route]:
+    """``machine``: the Prometheus scrape of every API worker of this machine
+    (``http.workers``); the JSON view stays the answering worker's own."""
+
     async def healthz(req: ApiRequest) -> Reply:
         return {"status": "ok"}
 
@@ -68,7 +75,11 @@ def operational_routes(
     async def metrics(req: ApiRequest) -> Reply:
         if not access.allows(req.client_ip, req.bearer):
             raise Forbidden("metrics are not open to this client")
-        scrape = node_metrics.exposition(req.headers.get("accept", ""))
+        accept = req.headers.get("accept", "")
+        collector: Collector = node_metrics
+        if machine is not None and prometheus_format(accept):
+            collector = await machine()
+        scrape = exposition(collector, accept)
         if scrape is not None:
             return RawReply(*scrape)
         return {"status": "ok", **node_metrics.values()}
