@@ -172,21 +172,8 @@ class AccountStore(ProvisioningRecords, PushRegistrations):
         return Session(row.token_hash, row.uuid, row.device_id, row.os_type, row.last_seen)
 
     async def session_by_token(self, token_hash: str, not_seen_before: float) -> Session | None:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(sessions).where(
-                        and_(
-                            sessions.c.token_hash == token_hash,
-                            sessions.c.ended_at.is_(None),
-                            sessions.c.last_seen > not_seen_before,
-                        )
-                    )
-                )
-            ).first()
-        if row is None:
-            return None
-        return Session(row.token_hash, row.uuid, row.device_id, row.os_type, row.last_seen)
+        """Read by every request that carries a token: one hop (``storage.units``)."""
+        return await self._units.run(_session_by_token, token_hash, not_seen_before)
 
     async def device_session(
         self, uuid: str, device_id: str, not_seen_before: float
@@ -288,18 +275,9 @@ class AccountStore(ProvisioningRecords, PushRegistrations):
 
     async def poll_seen(self, token_hash: str) -> PollSeen:
         """When and from where the session last long-polled (as recorded: at most a flush of
-        ``PollTouches`` behind, and never behind a change of network)."""
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(sessions.c.last_poll, sessions.c.poll_ip).where(
-                        sessions.c.token_hash == token_hash
-                    )
-                )
-            ).first()
-        if row is None:
-            return PollSeen(None, None)
-        return PollSeen(row.last_poll, row.poll_ip)
+        ``PollTouches`` behind, and never behind a change of network). Read by requests that
+        spend or read private data: one hop (``storage.units``)."""
+        return await self._units.run(_poll_seen, token_hash)
 
     async def touch_session(self, token_hash: str, now: float) -> None:
         async with self._engine.begin() as conn:
@@ -356,3 +334,23 @@ def _owner_and_polling(
 ) -> tuple[str | None, bool]:
     owner = _owner_of(conn, number)
     return owner, owner is not None and bool(_polling(conn, [owner], not_polled_before))
+
+
+def _poll_seen(conn: Connection, token_hash: str) -> PollSeen:
+    row = conn.execute(
+        select(sessions.c.last_poll, sessions.c.poll_ip).where(sessions.c.token_hash == token_hash)
+    ).first()
+    return PollSeen(None, None) if row is None else PollSeen(row.last_poll, row.poll_ip)
+
+
+def _session_by_token(conn: Connection, token_hash: str, not_seen_before: float) -> Session | None:
+    row = conn.execute(
+        select(sessions).where(
+            sessions.c.token_hash == token_hash,
+            sessions.c.ended_at.is_(None),
+            sessions.c.last_seen > not_seen_before,
+        )
+    ).first()
+    if row is None:
+        return None
+    return Session(row.token_hash, row.uuid, row.device_id, row.os_type, row.last_seen)
