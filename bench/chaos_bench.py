@@ -11,9 +11,10 @@ caller reads the status every second, and every app holds a long poll. Then:
 
 * ``kill``: ``kill -9`` of node 1 (and its relay). Figures: the survivor's calls that went on
   (RTP still relayed both ways, every status read answered ``p2p_hookoff``: must be all), the
-  time from the kill to the first successful new call through the survivor, the dead node's apps'
-  time to reconnect to the survivor (their poll fails, they re-poll at the other node), events
-  raised for every app after the kill (all must arrive), and the dead node's open records:
+  time from the kill to the first successful new call through the survivor, the time until the
+  survivor holds every app's long poll (the dead node's apps' polls fail, they poll again at the
+  other node) and each moved app's first answer there, events raised for every app right after
+  the kill (all must arrive), and the dead node's open records:
   closed once by the survivor after ``calls.cdr_lease_s``, never charged twice, none lost; the
   survivor's own records stay open.
 * ``redis`` / ``postgres``: the server is killed under both nodes and started again after
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import shutil
 import statistics
 import tempfile
@@ -41,8 +43,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench._calls_common import callee_phone, caller_phone, context
+from bench._calls_common import Conn, callee_phone, caller_phone, context
 from bench._chaos_cluster import (
+    TRANSPORT_ERRORS,
     App,
     Call,
     Errors,
@@ -142,6 +145,23 @@ class Cluster:
         return {call.sid: call.received() for call in calls}
 
 
+async def all_held(port: int, count: int, limit: float) -> float | None:
+    """Seconds until ``port``'s node holds ``count`` long polls at once (None: not within
+    ``limit``): every app of both nodes is connected to it."""
+    began = time.monotonic()
+    conn = Conn(port)
+    try:
+        while time.monotonic() - began < limit:
+            with contextlib.suppress(*TRANSPORT_ERRORS):
+                _, metrics = await conn.request("GET", "/metrics")
+                if metrics.get("held_polls", 0) >= count:
+                    return round(time.monotonic() - began, 3)
+            await asyncio.sleep(0.05)
+        return None
+    finally:
+        conn.close()
+
+
 async def raise_events(push: Any, apps: list[App], seq: int) -> int:
     refused = await asyncio.gather(*(raise_event(push, app.phone, seq) for app in apps))
     return sum(refused)
@@ -220,14 +240,18 @@ async def node_kill(verdict: Verdict, tmp: Path, db_url: str, bus_url: str, call
             cluster.nodes[0].kill9()
             for call in doomed:
                 call.alive = False
-            probe = asyncio.create_task(first_new_call(
+            held = asyncio.create_task(all_held(cluster.nodes[1].port, len(cluster.apps), 30))
+            first, failed = await first_new_call(
                 [cluster.nodes[1].port], cluster.probes(PROBE_PAIRS // 2), cluster.errors,
-                killed, 30))  # fmt: skip
+                killed, 30)  # fmt: skip
+            # raised while the dead node's apps are (or may still be) away: their mailboxes
+            # keep the events until the apps poll again, at the survivor
             await raise_events(push, cluster.apps, 1)
+            raised = time.monotonic() - killed
             await asyncio.sleep(observe_s)
             went_on = cluster.went_on(survivors, killed, time.monotonic(), before)
-            first, failed = await probe
             events = await wait_events(cluster.apps, {1}, 30)
+            held_s = await held
         reconnects = [a.reconnected_at - killed for a in moved if a.reconnected_at is not None]
         found, waited = await settled(db_url, [c.sid for c in doomed], killed, lease_s + 30)
         kept = await records_of(db_url, [c.sid for c in survivors])
@@ -237,7 +261,9 @@ async def node_kill(verdict: Verdict, tmp: Path, db_url: str, bus_url: str, call
             "new_calls_failed_before": failed,
             "apps_to_reconnect": len(moved),
             "apps_reconnected": len(reconnects),
-            "reconnect": spread(reconnects),
+            "all_apps_held_at_survivor_s": held_s,
+            "first_answer_at_survivor": spread(reconnects),
+            "events_raised_within_s_of_kill": round(raised, 3),
             "apps_on_survivor_that_failed_over": sum(a.failed_over_at is not None for a in stayed),
             "events": events,
             "dead_node_records": {
@@ -263,6 +289,8 @@ def check_kill(verdict: Verdict, f: dict[str, Any], errors: Errors) -> None:
     verdict.require(f["first_new_call_s"] is not None, name, "no new call worked on the survivor")
     verdict.require(f["apps_reconnected"] == f["apps_to_reconnect"], name,
                     "apps of the dead node did not reconnect")  # fmt: skip
+    verdict.require(f["all_apps_held_at_survivor_s"] is not None, name,
+                    "the survivor never held every app's poll")  # fmt: skip
     verdict.none_failed(name, "events (lost)", f["events"]["events_lost"])
     records = f["dead_node_records"]
     verdict.require(records["records"] > 0, name, f"the dead node left no records: {records}")
