@@ -27,6 +27,7 @@ from bench._calls_common import (
     populate,
     start_body,
 )
+from bench._sip_drive import top_up
 from bench._throwaway import free_port
 from lwork.app import build_app
 from lwork.settings import Settings
@@ -37,7 +38,7 @@ TRANSPORT_ERRORS = (OSError, asyncio.IncompleteReadError, ValueError, asyncio.Li
 
 
 def common_settings(
-    db_url: str, bus_url: str, lease_s: float, heartbeat_s: float
+    db_url: str, bus_url: str, lease_s: float, heartbeat_s: float, carrier_port: int = 0
 ) -> dict[str, Any]:
     """Every node's settings but its name, data dir and relay ports: short record heartbeats
     and lease (a dead node's records are settled within seconds), timers that would otherwise
@@ -59,7 +60,11 @@ def common_settings(
             "cdr_lease_s": lease_s,
         },  # fmt: skip
         "media": {"media_timeout_s": 3600},
-    }
+        # phone calls through a SIP trunk to a sipp carrier on ``carrier_port`` (0: none)
+        "sip": {"enabled": carrier_port > 0, "proxy_port": carrier_port or 5060,
+                "listen_port": 0, "options_interval_s": 0, "trusted_sources": ["127.0.0.1"],
+                "number_rules": [["00", "+"], ["0", "+44"]], "default_country_code": "44"},
+    }  # fmt: skip
 
 
 def as_env(settings: dict[str, Any], prefix: str = "LWORK_") -> dict[str, str]:
@@ -84,8 +89,8 @@ class NodeProcess:
         self.port = free_port()
         self.log_path = tmp / f"{name}.log"
         (tmp / name).mkdir(exist_ok=True)
-        low = 30000 + 4000 * index  # each node's relay its own ports
-        media = {**settings["media"], "port_min": low, "port_max": low + 3998}
+        low = 10000 + 5000 * index  # its own relay ports, below the ephemeral ones (32768-)
+        media = {**settings["media"], "port_min": low, "port_max": low + 4998}
         env = as_env({**settings, "node": name, "data_dir": str(tmp / name), "media": media})
         self.process = subprocess.Popen(
             [sys.executable, "-m", "lwork", "serve", "--port", str(self.port)],
@@ -194,6 +199,7 @@ class Call:
         """(when, peer_status or the failure reason) of every status read."""
         self.seq = 0
         self.alive = True
+        self.failure = ""
 
     async def establish(self, errors: Errors, timeout: float = 5.0) -> bool:
         """Start and answer the call and see one RTP packet relayed each way."""
@@ -205,12 +211,14 @@ class Call:
             )
             errors.check(status, "call start")
             if started.get("status") != "ok":
+                self.failure = f"start: {started}"
                 return False
             self.sid = started["session_id"]
             status, answered = await conn.request("POST", "/lwork/mobile/p2p_answer",
                 answer_body(self.sid, self.caller, self.callee, self.callee_rtp.port))  # fmt: skip
             errors.check(status, "answer")
             if answered.get("status") != "ok":
+                self.failure = f"answer: {answered}"
                 return False
             self.to_caller_leg = (started["ip"], started["port"])
             self.to_callee_leg = (answered["ip"], answered["port"])
@@ -218,7 +226,8 @@ class Call:
             self.send_rtp()
             await asyncio.wait_for(heard, timeout)
             return True
-        except (*TRANSPORT_ERRORS, TimeoutError):
+        except (*TRANSPORT_ERRORS, TimeoutError) as exc:
+            self.failure = f"{type(exc).__name__}: {exc}"
             return False
         finally:
             conn.close()
@@ -314,7 +323,7 @@ async def notifier(settings: dict[str, Any], tmp: Path) -> AsyncIterator[Any]:
     apps' mailboxes, as a node would. Its lease is so long it never settles anyone's records:
     the survivor alone must do that."""
     calls = {**settings["calls"], "cdr_lease_s": 10**6}
-    media = {**settings["media"], "relay_mode": "inline", "port_min": 42000, "port_max": 42998}
+    media = {**settings["media"], "relay_mode": "inline", "port_min": 20000, "port_max": 20998}
     # its own database and bus errors during the outages are expected: not logged
     config = Settings(**{**settings, "node": "chaos-notifier", "data_dir": str(tmp / "notifier"),
                          "calls": calls, "media": media, "log_level": "CRITICAL"})  # fmt: skip
@@ -339,8 +348,37 @@ async def raise_event(push: Any, phone: str, seq: int, give_up_s: float = 30.0) 
             await asyncio.sleep(0.2)
 
 
-async def make_accounts(settings: dict[str, Any], tmp: Path, phones: list[str]) -> None:
-    media = {**settings["media"], "relay_mode": "inline", "port_min": 43000, "port_max": 43998}
+async def make_accounts(
+    settings: dict[str, Any], tmp: Path, phones: list[str], paying: list[str]
+) -> None:
+    """Accounts with a live session, all reachable; ``paying`` ones with coins for phone calls."""
+    media = {**settings["media"], "relay_mode": "inline", "port_min": 21000, "port_max": 21998}
     config = Settings(**{**settings, "node": "chaos-setup", "data_dir": str(tmp / "setup"),
-                         "media": media})  # fmt: skip
-    await populate(config, phones, set(phones))
+                         "media": media, "log_level": "CRITICAL"})  # fmt: skip
+    await populate(config, phones + paying, set(phones + paying))
+    if paying:
+        await top_up(config, paying, 100_000.0)
+
+
+async def phone_call(port: int, caller: str, n: int, errors: Errors) -> str | None:
+    """A call from ``caller``'s app to a phone number through the trunk, once the carrier
+    answered it (its session id; None: it did not come up)."""
+    conn = Conn(port)
+    try:
+        status, started = await conn.request(
+            "POST", CALLS, start_body(caller, f"020794{n:05d}", 4000, "pstn"))  # fmt: skip
+        errors.check(status, "phone call start")
+        if started.get("status") != "ok":
+            return None
+        sid: str = started["session_id"]
+        for _ in range(200):
+            status, answer = await conn.request("GET", f"{CALLS}?session_id={sid}")
+            errors.check(status, "phone call status")
+            if answer.get("peer_status") == "hookoff":
+                return sid
+            await asyncio.sleep(0.05)
+        return None
+    except TRANSPORT_ERRORS:
+        return None
+    finally:
+        conn.close()

@@ -43,6 +43,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bench import _calls_sipp as sipp
 from bench._calls_common import Conn, callee_phone, caller_phone, context
 from bench._chaos_cluster import (
     TRANSPORT_ERRORS,
@@ -54,9 +55,11 @@ from bench._chaos_cluster import (
     first_new_call,
     make_accounts,
     notifier,
+    phone_call,
     raise_event,
     rtp_clock,
 )
+from bench._sip_drive import free_udp_port
 from bench._throwaway import ThrowawayPostgres, ThrowawayRedis, postgres_bin
 from bench._verdict import Verdict
 from lwork.storage.engine import create_engine
@@ -69,11 +72,18 @@ def probe_pair(n: int) -> tuple[str, str]:
     return f"1370{n:07d}", f"1360{n:07d}"
 
 
+def phone_caller(n: int) -> str:
+    return f"1350{n:07d}"
+
+
 class Cluster:
     """Two nodes, their apps and calls, for one fault."""
 
-    def __init__(self, tmp: Path, settings: dict[str, Any], calls: int) -> None:
+    def __init__(
+        self, tmp: Path, settings: dict[str, Any], calls: int, phone_calls: int = 0
+    ) -> None:
         self.tmp, self.settings, self.n_calls = tmp, settings, calls
+        self.n_phone_calls = phone_calls
         self.nodes: list[NodeProcess] = []
         self.apps: list[App] = []
         self.calls: list[Call] = []
@@ -90,7 +100,8 @@ class Cluster:
     async def start(self) -> None:
         phones = [p for i in range(self.n_calls) for p in (caller_phone(i), callee_phone(i))]
         phones += [p for n in range(PROBE_PAIRS) for p in probe_pair(n)]
-        await make_accounts(self.settings, self.tmp, phones)
+        paying = [phone_caller(n) for n in range(self.n_phone_calls)]
+        await make_accounts(self.settings, self.tmp, phones, paying)
         self.nodes = [NodeProcess(f"n{k + 1}", k, self.tmp, self.settings) for k in range(2)]
         await asyncio.gather(*(node.ready() for node in self.nodes))
         ports = [node.port for node in self.nodes]
@@ -103,7 +114,8 @@ class Cluster:
         await asyncio.sleep(0.3)  # the polls are held
         up = await asyncio.gather(*(call.establish(self.errors) for call in self.calls))
         if not all(up):
-            raise RuntimeError(f"{up.count(False)} of {len(up)} calls did not come up")
+            failures = {c.failure for c in self.calls if c.failure}
+            raise RuntimeError(f"{up.count(False)} of {len(up)} calls did not come up: {failures}")
         self.tasks.append(asyncio.create_task(rtp_clock(self.calls, self.stop)))
         self.tasks += [
             asyncio.create_task(call.read_status(self.stop, self.errors)) for call in self.calls
@@ -207,6 +219,7 @@ async def records_of(db_url: str, sids: list[str]) -> dict[str, Any]:
         "closed_node_lost": sum(r.end_reason == "node_lost" for r in closed),
         "open": len(rows) - len(closed),
         "missing": len(sids) - len(rows),
+        "charged_once": sum(count == 1 for _, count in charges),
         "charged_twice": sum(count > 1 for _, count in charges),
     }
 
@@ -223,13 +236,27 @@ async def settled(
         await asyncio.sleep(0.25)
 
 
-async def node_kill(verdict: Verdict, tmp: Path, db_url: str, bus_url: str, calls: int,
-                    observe_s: float, lease_s: float) -> dict[str, Any]:  # fmt: skip
-    """The kill -9 case; its figures (also emitted)."""
-    settings = common_settings(db_url, bus_url, lease_s, heartbeat_s=lease_s / 4)
-    cluster = Cluster(tmp, settings, calls)
+async def node_kill(
+    verdict: Verdict, tmp: Path, db_url: str, bus_url: str, calls: int, observe_s: float,
+    lease_s: float, phone_calls: int,
+) -> dict[str, Any]:  # fmt: skip
+    """The kill -9 case; its figures (also emitted). ``phone_calls`` calls to phone numbers
+    (paid) are up on the node killed, to a sipp carrier: the survivor must charge each once
+    and end its carrier leg (sipp exits 0 once it got every BYE)."""
+    carrier_port = free_udp_port()
+    settings = common_settings(db_url, bus_url, lease_s, lease_s / 4, carrier_port)
+    cluster = Cluster(tmp, settings, calls, phone_calls)
+    carrier = sipp.start(sipp.UAS, ["-p", str(carrier_port), "-m", str(phone_calls)], tmp,
+                         "carrier", 120) if phone_calls else None  # fmt: skip
     try:
         await cluster.start()
+        paid = await asyncio.gather(*(
+            phone_call(cluster.nodes[0].port, phone_caller(n), n, cluster.errors)
+            for n in range(phone_calls)))  # fmt: skip
+        paid_sids = [sid for sid in paid if sid is not None]
+        verdict.require(len(paid_sids) == phone_calls, "kill9_one_of_two_nodes",
+                        f"{phone_calls - len(paid_sids)} phone calls did not come up")  # fmt: skip
+        await asyncio.sleep(lease_s / 2)  # their records opened and beaten
         survivors = [c for c in cluster.calls if c.node == 1]
         doomed = [c for c in cluster.calls if c.node == 0]
         moved = [a for a in cluster.apps if a.node == 0]
@@ -254,7 +281,9 @@ async def node_kill(verdict: Verdict, tmp: Path, db_url: str, bus_url: str, call
             held_s = await held
         reconnects = [a.reconnected_at - killed for a in moved if a.reconnected_at is not None]
         found, waited = await settled(db_url, [c.sid for c in doomed], killed, lease_s + 30)
+        charged, _ = await settled(db_url, paid_sids, killed, lease_s + 30)
         kept = await records_of(db_url, [c.sid for c in survivors])
+        carrier_rc = sipp.finish(carrier, 30) if carrier is not None else 0
         figures = {
             "survivor_calls": went_on,
             "first_new_call_s": None if first is None else round(first, 3),
@@ -271,11 +300,15 @@ async def node_kill(verdict: Verdict, tmp: Path, db_url: str, bus_url: str, call
                 "settled_s_after_kill": round(waited, 2),
                 "lease_s": lease_s,
             },  # fmt: skip
+            "dead_node_phone_calls": {**charged, "carrier_legs_ended": carrier_rc == 0},
             "survivor_records_closed_wrongly": kept["closed"],
             "server_errors": len(cluster.errors.server_errors),
         }
     finally:
         await cluster.close()
+        if carrier is not None and carrier.poll() is None:
+            carrier.kill()
+            carrier.wait()
     verdict.emit({"figure": "kill9_one_of_two_nodes", "calls": calls, **figures, **context()})
     check_kill(verdict, figures, cluster.errors)
     return figures
@@ -296,6 +329,10 @@ def check_kill(verdict: Verdict, f: dict[str, Any], errors: Errors) -> None:
     verdict.require(records["records"] > 0, name, f"the dead node left no records: {records}")
     verdict.none_failed(name, "records (left open)", records["open"] + records["missing"])
     verdict.none_failed(name, "records (charged twice)", records["charged_twice"])
+    paid = f["dead_node_phone_calls"]
+    verdict.require(paid["charged_once"] == paid["records"] and paid["open"] == 0, name,
+                    f"phone calls not charged exactly once: {paid}")  # fmt: skip
+    verdict.require(paid["carrier_legs_ended"], name, "the carrier's legs were not all ended")
     verdict.none_failed(name, "survivor records (closed by mistake)",
                         f["survivor_records_closed_wrongly"])  # fmt: skip
     verdict.require(not errors.server_errors, name, f"server errors: {errors.server_errors[:5]}")
@@ -381,7 +418,7 @@ async def run(args: argparse.Namespace, verdict: Verdict) -> None:
                 if fault == "kill":
                     db_url = pg.create_database("chaos_" + uuid.uuid4().hex[:10])
                     await node_kill(verdict, where, db_url, redis.url, args.calls,
-                                    args.observe, args.lease)  # fmt: skip
+                                    args.observe, args.lease, args.phone_calls)  # fmt: skip
                 else:
                     await restart(verdict, fault, where, pg, redis, args.calls, args.down)
         finally:
@@ -396,10 +433,12 @@ def main() -> None:
     parser.add_argument("--observe", type=float, default=5.0, help="seconds watched after a kill")
     parser.add_argument("--down", type=float, default=5.0, help="seconds Redis/PostgreSQL is down")
     parser.add_argument("--lease", type=float, default=3.0, help="calls.cdr_lease_s of the run")
+    parser.add_argument("--phone-calls", type=int, default=10,
+                        help="paid calls to a sipp carrier on the node killed")  # fmt: skip
     parser.add_argument("--smoke", action="store_true", help="10 calls, short windows (CI)")
     args = parser.parse_args()
     if args.smoke:
-        args.calls, args.observe, args.down, args.lease = 10, 2.0, 2.0, 2.0
+        args.calls, args.observe, args.down, args.lease, args.phone_calls = 10, 2.0, 2.0, 2.0, 2
     verdict = Verdict("chaos_bench")
     asyncio.run(run(args, verdict))
     expected = {"kill": "kill9_one_of_two_nodes", "redis": "redis_restart",
