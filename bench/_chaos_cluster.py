@@ -200,11 +200,14 @@ class Call:
         self.seq = 0
         self.alive = True
         self.failure = ""
+        self.steps_ms: dict[str, int] = {}
+        """Milliseconds from the start request to its answer, to the answer's, to RTP heard."""
 
     async def establish(self, errors: Errors, timeout: float = 5.0) -> bool:
         """Start and answer the call and see one RTP packet relayed each way."""
         conn = Conn(self.port)
         self.caller_rtp, self.callee_rtp = await RtpSocket.open(), await RtpSocket.open()
+        began = time.monotonic()
         try:
             status, started = await conn.request(
                 "POST", CALLS, start_body(self.caller, self.callee, self.caller_rtp.port, "p2p")
@@ -214,17 +217,20 @@ class Call:
                 self.failure = f"start: {started}"
                 return False
             self.sid = started["session_id"]
+            self.steps_ms["start"] = round((time.monotonic() - began) * 1e3)
             status, answered = await conn.request("POST", "/lwork/mobile/p2p_answer",
                 answer_body(self.sid, self.caller, self.callee, self.callee_rtp.port))  # fmt: skip
             errors.check(status, "answer")
             if answered.get("status") != "ok":
                 self.failure = f"answer: {answered}"
                 return False
+            self.steps_ms["answer"] = round((time.monotonic() - began) * 1e3)
             self.to_caller_leg = (started["ip"], started["port"])
             self.to_callee_leg = (answered["ip"], answered["port"])
             heard = asyncio.gather(self.caller_rtp.next_packet(), self.callee_rtp.next_packet())
             self.send_rtp()
             await asyncio.wait_for(heard, timeout)
+            self.steps_ms["media_both_ways"] = round((time.monotonic() - began) * 1e3)
             return True
         except (*TRANSPORT_ERRORS, TimeoutError) as exc:
             self.failure = f"{type(exc).__name__}: {exc}"
@@ -287,8 +293,11 @@ async def rtp_clock(calls: list[Call], stop: asyncio.Event, interval: float = 0.
         await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
 
 
-async def new_call_works(port: int, caller: str, callee: str, errors: Errors) -> bool:
-    """A new app-to-app call through ``port``: started, answered, RTP relayed both ways, hung up."""
+async def new_call_works(
+    port: int, caller: str, callee: str, errors: Errors
+) -> dict[str, int] | None:
+    """A new app-to-app call through ``port``: started, answered, RTP relayed both ways, hung
+    up; its steps' times (None: it failed)."""
     call = Call(0, port, caller, callee)
     try:
         ok = await asyncio.wait_for(call.establish(errors, timeout=2.0), 8)
@@ -298,23 +307,25 @@ async def new_call_works(port: int, caller: str, callee: str, errors: Errors) ->
         call.close()
     if call.sid:
         await call.hang_up()
-    return ok
+    return call.steps_ms if ok else None
 
 
 async def first_new_call(
     ports: list[int], pairs: list[tuple[str, str]], errors: Errors, since: float, limit: float
-) -> tuple[float | None, int]:
+) -> tuple[float | None, int, dict[str, int]]:
     """Seconds from ``since`` to the first new call that worked (None: none within ``limit``),
-    trying the given nodes in turn every 0.1 s; and how many attempts failed before it."""
+    trying the given nodes in turn every 0.1 s; how many attempts failed before it, and its
+    steps' times."""
     failed = 0
     for n, (caller, callee) in enumerate(pairs):
         if time.monotonic() - since > limit:
             break
-        if await new_call_works(ports[n % len(ports)], caller, callee, errors):
-            return time.monotonic() - since, failed
+        steps = await new_call_works(ports[n % len(ports)], caller, callee, errors)
+        if steps is not None:
+            return time.monotonic() - since, failed, steps
         failed += 1
         await asyncio.sleep(0.1)
-    return None, failed
+    return None, failed, {}
 
 
 @contextlib.asynccontextmanager

@@ -268,7 +268,10 @@ async def node_kill(
             for call in doomed:
                 call.alive = False
             held = asyncio.create_task(all_held(cluster.nodes[1].port, len(cluster.apps), 30))
-            first, failed = await first_new_call(
+            settling = asyncio.create_task(
+                settled(db_url, [c.sid for c in doomed], killed, lease_s + 30))  # fmt: skip
+            charging = asyncio.create_task(settled(db_url, paid_sids, killed, lease_s + 30))
+            first, failed, steps = await first_new_call(
                 [cluster.nodes[1].port], cluster.probes(PROBE_PAIRS // 2), cluster.errors,
                 killed, 30)  # fmt: skip
             # raised while the dead node's apps are (or may still be) away: their mailboxes
@@ -280,13 +283,14 @@ async def node_kill(
             events = await wait_events(cluster.apps, {1}, 30)
             held_s = await held
         reconnects = [a.reconnected_at - killed for a in moved if a.reconnected_at is not None]
-        found, waited = await settled(db_url, [c.sid for c in doomed], killed, lease_s + 30)
-        charged, _ = await settled(db_url, paid_sids, killed, lease_s + 30)
+        found, waited = await settling
+        charged, charged_s = await charging
         kept = await records_of(db_url, [c.sid for c in survivors])
         carrier_rc = sipp.finish(carrier, 30) if carrier is not None else 0
         figures = {
             "survivor_calls": went_on,
             "first_new_call_s": None if first is None else round(first, 3),
+            "first_new_call_steps_ms": steps,
             "new_calls_failed_before": failed,
             "apps_to_reconnect": len(moved),
             "apps_reconnected": len(reconnects),
@@ -300,7 +304,11 @@ async def node_kill(
                 "settled_s_after_kill": round(waited, 2),
                 "lease_s": lease_s,
             },  # fmt: skip
-            "dead_node_phone_calls": {**charged, "carrier_legs_ended": carrier_rc == 0},
+            "dead_node_phone_calls": {
+                **charged,
+                "settled_s_after_kill": round(charged_s, 2),
+                "carrier_legs_ended": carrier_rc == 0,
+            },  # fmt: skip
             "survivor_records_closed_wrongly": kept["closed"],
             "server_errors": len(cluster.errors.server_errors),
         }
@@ -358,12 +366,17 @@ async def restart(verdict: Verdict, fault: str, tmp: Path, pg: ThrowawayPostgres
             raising = asyncio.create_task(raise_events(push, cluster.apps, 2))
             await asyncio.sleep(down_s)
             during = cluster.went_on(cluster.calls, faulted, time.monotonic(), before)
-            (redis.start if fault == "redis" else pg.start)()
-            restarted = time.monotonic()
+            await asyncio.to_thread(redis.start if fault == "redis" else pg.start)
+            restarted = time.monotonic()  # up and taking connections
             refused = await raising
-            first, failed = await probe
-            probe_after = await first_new_call(ports, cluster.probes(PROBE_PAIRS // 2 - 1),
-                                               cluster.errors, restarted, 60)  # fmt: skip
+            first, failed, steps = await probe
+            if first is not None and faulted + first >= restarted:
+                after_restart: float | None = faulted + first - restarted
+            else:  # a new call worked during the outage: is there one after it too?
+                pairs = cluster.probes(PROBE_PAIRS // 2 - 1)
+                after_restart, _, _ = await first_new_call(
+                    ports, pairs, cluster.errors, restarted, 60
+                )
             events = await wait_events(cluster.apps, {2}, 30)
             after_snapshot = cluster.snapshot(cluster.calls)
             await asyncio.sleep(2.5)
@@ -378,10 +391,11 @@ async def restart(verdict: Verdict, fault: str, tmp: Path, pg: ThrowawayPostgres
             "calls_during_outage": during,
             "calls_after_restart": after,
             "first_new_call_s_after_fault": None if first is None else round(first, 3),
+            "first_new_call_steps_ms": steps,
             "new_calls_failed_before": failed,
             "first_new_call_s_after_restart": None
-            if probe_after[0] is None
-            else round(probe_after[0], 3),
+            if after_restart is None
+            else round(after_restart, 3),
             "event_raises_refused_meanwhile": refused,
             "events": events,
             "polls_refused": polls_refused,
@@ -391,7 +405,7 @@ async def restart(verdict: Verdict, fault: str, tmp: Path, pg: ThrowawayPostgres
         await cluster.close()
     verdict.emit({"figure": name, "calls": calls, **figures, **context()})
     verdict.require(after["went_on"] == after["calls"], name, f"calls did not go on: {after}")
-    verdict.require(first is not None and probe_after[0] is not None, name,
+    verdict.require(first is not None and after_restart is not None, name,
                     "no new call worked after the restart")  # fmt: skip
     verdict.none_failed(name, "events (lost)", events["events_lost"])
     verdict.require(not cluster.errors.server_errors, name,

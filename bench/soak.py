@@ -246,6 +246,8 @@ def overrides_for(args: argparse.Namespace, tmp: Path, carrier_port: int) -> dic
     overrides = trunk_overrides(tmp, carrier_port, int(args.sip_cps * args.sip_hold * 2) + 50)
     seconds = args.minutes * 60
     overrides["push"] = {"hold_s": seconds + 300}  # idle polls stay held: no overtime answers
+    # relay ports below the ephemeral range (32768-), which the load's connections take
+    overrides["media"] = {**overrides["media"], "port_min": 16000, "port_max": 32000}
     overrides["sms"] = {"provider": "log", "resend_interval_s": 0, "per_number_per_day": 10**6,
                         "per_ip_per_hour": 10**7, "per_prefix_per_hour": 10**7,
                         "global_per_hour": 10**7}  # fmt: skip
