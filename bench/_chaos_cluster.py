@@ -214,7 +214,7 @@ class Call:
             )
             errors.check(status, "call start")
             if started.get("status") != "ok":
-                self.failure = f"start: {started}"
+                self.failure = f"start: {started.get('reason')}"
                 return False
             self.sid = started["session_id"]
             self.steps_ms["start"] = round((time.monotonic() - began) * 1e3)
@@ -222,7 +222,7 @@ class Call:
                 answer_body(self.sid, self.caller, self.callee, self.callee_rtp.port))  # fmt: skip
             errors.check(status, "answer")
             if answered.get("status") != "ok":
-                self.failure = f"answer: {answered}"
+                self.failure = f"answer: {answered.get('reason')}"
                 return False
             self.steps_ms["answer"] = round((time.monotonic() - began) * 1e3)
             self.to_caller_leg = (started["ip"], started["port"])
@@ -233,7 +233,7 @@ class Call:
             self.steps_ms["media_both_ways"] = round((time.monotonic() - began) * 1e3)
             return True
         except (*TRANSPORT_ERRORS, TimeoutError) as exc:
-            self.failure = f"{type(exc).__name__}: {exc}"
+            self.failure = type(exc).__name__
             return False
         finally:
             conn.close()
@@ -294,10 +294,10 @@ async def rtp_clock(calls: list[Call], stop: asyncio.Event, interval: float = 0.
 
 
 async def new_call_works(
-    port: int, caller: str, callee: str, errors: Errors
+    port: int, caller: str, callee: str, errors: Errors, refusals: dict[str, int]
 ) -> dict[str, int] | None:
     """A new app-to-app call through ``port``: started, answered, RTP relayed both ways, hung
-    up; its steps' times (None: it failed)."""
+    up; its steps' times (None: it failed, and why is counted in ``refusals``)."""
     call = Call(0, port, caller, callee)
     try:
         ok = await asyncio.wait_for(call.establish(errors, timeout=2.0), 8)
@@ -307,25 +307,27 @@ async def new_call_works(
         call.close()
     if call.sid:
         await call.hang_up()
+    if not ok:
+        why = call.failure or "timeout"
+        refusals[why] = refusals.get(why, 0) + 1
     return call.steps_ms if ok else None
 
 
 async def first_new_call(
     ports: list[int], pairs: list[tuple[str, str]], errors: Errors, since: float, limit: float
-) -> tuple[float | None, int, dict[str, int]]:
+) -> tuple[float | None, dict[str, int], dict[str, int]]:
     """Seconds from ``since`` to the first new call that worked (None: none within ``limit``),
-    trying the given nodes in turn every 0.1 s; how many attempts failed before it, and its
-    steps' times."""
-    failed = 0
+    trying the given nodes in turn every 0.1 s; the attempts that failed before it, counted by
+    what they failed on, and its steps' times."""
+    refusals: dict[str, int] = {}
     for n, (caller, callee) in enumerate(pairs):
         if time.monotonic() - since > limit:
             break
-        steps = await new_call_works(ports[n % len(ports)], caller, callee, errors)
+        steps = await new_call_works(ports[n % len(ports)], caller, callee, errors, refusals)
         if steps is not None:
-            return time.monotonic() - since, failed, steps
-        failed += 1
+            return time.monotonic() - since, refusals, steps
         await asyncio.sleep(0.1)
-    return None, failed, {}
+    return None, refusals, {}
 
 
 @contextlib.asynccontextmanager
