@@ -24,7 +24,8 @@ the Redis on 127.0.0.1:6379 (``--postgres --redis``). Load, all at once:
 One JSON line per window (``soak_window``): per kind of request its count, errors (a failed
 answer, a transport error or a 5xx) and p99 latency, event delivery p99, and RSS and open files
 of the server and of its relay; then ``soak_summary``: totals, error rate, and the fitted slope
-of RSS (MiB/min) and open files (per min) per process over the windows after the first. Exits 1
+of RSS (MiB/min) and open files (per min) per process, fitted to samples every 5 s after the
+first window and over the second half (a cache filling up flattens out in the second). Exits 1
 on any server error (an HTTP 5xx, a traceback in the server's log, the server or relay gone), a
 missing figure, or calls that stopped. ``--smoke``: about 20 s at small numbers, windows of 10 s.
 The machine is shared: latencies include whatever else runs on it.
@@ -325,14 +326,21 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
                 samples: dict[str, list[tuple[float, float, float]]] = {}
                 windows = max(1, round(seconds / args.window))
                 start = time.monotonic()
+
+                async def sampler() -> None:
+                    """RSS and open files every 5 s: the points the slopes are fitted to."""
+                    while not soak.stop.is_set():
+                        minute = (time.monotonic() - start) / 60
+                        for name, values in process_sample(server.pid).items():
+                            samples.setdefault(name, []).append(
+                                (minute, values["rss_mib"], values["open_files"])
+                            )
+                        await asyncio.sleep(5)
+
+                tasks.append(asyncio.create_task(sampler()))
                 for w in range(windows):
                     await asyncio.sleep(max(0.0, start + (w + 1) * args.window - time.monotonic()))
                     procs = process_sample(server.pid)
-                    minute = (time.monotonic() - start) / 60
-                    for name, values in procs.items():
-                        samples.setdefault(name, []).append(
-                            (minute, values["rss_mib"], values["open_files"])
-                        )
                     verdict.emit({"figure": "soak_window", "window": w + 1,
                                   "at_s": round(time.monotonic() - start, 1),
                                   **{k: v.window() for k, v in soak.kinds.items()},
@@ -350,6 +358,7 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
                     all_call, clients, [{"cmd": "check"}] * len(clients)
                 )
                 alive = server.poll() is None
+                relay_alive = any(name.startswith("relay") for name in process_sample(server.pid))
             finally:
                 for client in clients:
                     client.close()
@@ -362,10 +371,14 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
         kinds = {k: {"count": v.total, "errors": v.total_errors} for k, v in soak.kinds.items()}
         total = sum(v["count"] for v in kinds.values())
         failed = sum(v["errors"] for v in kinds.values())
+        first = args.window / 60
         slopes = {
-            name: {"rss_mib_per_min": _round(slope([(m, r) for m, r, _ in pts[1:]])),
-                   "open_files_per_min": _round(slope([(m, f) for m, _, f in pts[1:]]))}
+            f"{name}_{part}": {"rss_mib_per_min": _round(slope([(m, r) for m, r, _ in kept])),
+                               "open_files_per_min": _round(slope([(m, f) for m, _, f in kept])),
+                               "points": len(kept)}
             for name, pts in samples.items()
+            for part, kept in (("after_first_window", [p for p in pts if p[0] >= first]),
+                               ("second_half", [p for p in pts if p[0] >= seconds / 120]))
         }  # fmt: skip
         client_errors = sum(c["errors"] for c in checks)
         verdict.emit({
@@ -376,9 +389,10 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
             "error_rate": round(failed / total, 5) if total else None,
             "http_5xx": len(errors.server_errors), "server_tracebacks": tracebacks,
             "poll_client_errors": client_errors, "calls_media_stopped": media_stopped,
-            "slopes_after_first_window": slopes, "server_alive_at_end": alive,
+            "slopes": slopes, "server_alive_at_end": alive, "relay_alive_at_end": relay_alive,
         })  # fmt: skip
         verdict.require(alive, "soak_summary", "the server died")
+        verdict.require(relay_alive, "soak_summary", "the relay child is gone")
         verdict.require(not errors.server_errors, "soak_summary",
                         f"HTTP 5xx: {errors.server_errors[:5]}")  # fmt: skip
         verdict.none_failed("soak_summary", "server log tracebacks", tracebacks)
