@@ -178,6 +178,8 @@ class Soak:
     async def events(self, clients: list[ClientProcess], devices: list[list[str]]) -> None:
         """Each second, ``--events-per-s`` devices (spread over the client processes) get an
         event; each process times its devices' from the trigger to the poll's answer."""
+        if self.args.events_per_s <= 0:
+            return
         per_client = max(1, self.args.events_per_s // len(clients))
         cursor = [0] * len(clients)
         while not self.stop.is_set():
