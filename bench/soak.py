@@ -276,7 +276,9 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
     with database(args, tmp) as db:
         overrides = {**overrides_for(args, tmp, carrier_port), **db}
         settings = Settings(**overrides)
-        args.sip_callers = callers_for(args.sip_cps * args.sip_hold * 2, settings)
+        # enough callers that calls slowed down by a stall (up to 10 s longer each) stay within
+        # billing.max_concurrent_paid_calls, which would otherwise refuse them
+        args.sip_callers = callers_for(args.sip_cps * (args.sip_hold + 10), settings)
         devices = [device_phone(n) for n in range(args.devices)]
         p2p = [p for i in range(args.calls)
                for p in (caller_phone(P2P_BASE + i), callee_phone(P2P_BASE + i))]  # fmt: skip
