@@ -12,78 +12,33 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from bench._throwaway import (
+    ThrowawayPostgres,
+    ThrowawayRedis,
+    postgres_bin,
+    why_no_throwaway_postgres,
+)
 
 from lwork.app import build_app
 
 from conftest import make_settings
 from fakes.nodes import PWD, Node, held_poll, register_and_login, start_node, wait_ready
-from fakes.servers import free_port
 from fakes.sms_gateway import SmsGateway
 
 PHONE = "13800138000"
 FAST_ARGON2 = {"LWORK_AUTH__ARGON2_MEMORY_KIB": "8192", "LWORK_AUTH__ARGON2_TIME_COST": "1"}
 
 
-def _postgres_bin() -> Path | None:
-    for version in sorted(Path("/usr/lib/postgresql").glob("*"), reverse=True):
-        if (version / "bin" / "initdb").exists():
-            return version / "bin"
-    return None
-
-
-class ThrowawayPostgres:
-    """A PostgreSQL cluster of the test's own, in a temporary directory owned by ``postgres``
-    (initdb refuses to run as root)."""
-
-    def __init__(self, binaries: Path) -> None:
-        self._bin = binaries
-        self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="lwork-pg-"))
-        shutil.chown(self.dir, "postgres", "postgres")
-        self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _as_postgres(self, *args: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-
-    def init(self) -> None:
-        self._as_postgres(str(self._bin / "initdb"), "-D", str(self.dir / "data"), "-A",
-                          "trust", "-U", "postgres", "--no-sync")  # fmt: skip
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._as_postgres(str(self._bin / "pg_ctl"), "-D", str(self.dir / "data"), "-o",
-                          options, "-l", str(self.dir / "log"), "-w", "start")  # fmt: skip
-
-    def kill(self) -> None:
-        """The server stops at once, as in a crash (no shutdown checkpoint)."""
-        self._as_postgres(str(self._bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m",
-                          "immediate", "-w", "stop")  # fmt: skip
-
-    def remove(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            self.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture
 def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
-    binaries = _postgres_bin()
-    reason = None
-    if binaries is None:
-        reason = "PostgreSQL's server binaries are not installed (apt-get install postgresql)"
-    elif os.geteuid() != 0 or shutil.which("runuser") is None:
-        reason = "a throwaway PostgreSQL cluster is started as root through runuser"
+    reason = why_no_throwaway_postgres()
+    binaries = postgres_bin()
     if reason is not None:
         if os.environ.get("CI"):
             pytest.fail(reason)
@@ -98,34 +53,6 @@ def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
         server.remove()
 
 
-class ThrowawayRedis:
-    def __init__(self, binary: str, directory: Path) -> None:
-        self._binary = binary
-        self._dir = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self._binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self._dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                with socket.create_connection(("127.0.0.1", self.port), 0.2):
-                    return
-            time.sleep(0.02)
-        raise AssertionError("redis-server did not start")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-
 @pytest.fixture
 def throwaway_redis(tmp_path: Path) -> Iterator[ThrowawayRedis]:
     binary = shutil.which("redis-server")
@@ -138,8 +65,7 @@ def throwaway_redis(tmp_path: Path) -> Iterator[ThrowawayRedis]:
     try:
         yield server
     finally:
-        if server.process is not None and server.process.poll() is None:
-            server.kill()
+        server.remove()
 
 
 @contextlib.asynccontextmanager
