@@ -378,3 +378,42 @@ async def test_sip_answer_without_sdp_learns_the_apps_media_from_its_rtp(  # typ
             phone.close()
             if carrier.returncode is None:
                 carrier.kill()
+
+
+async def test_ended_phone_calls_leave_nothing_behind(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Every ended phone call is let go at once. A soak saw the server's memory grow with each
+    SIP call: the INVITE's client transaction kept its leg for Timer M (32 s after the 2xx),
+    and the leg kept the whole call through its listener."""
+    import gc
+
+    from lwork.calls.live import LiveCall
+    from lwork.sip.trunk.legs import SipLeg
+
+    phone_media = await RtpPeer.open()
+    port = free_udp_port()
+    calls = 4
+    carrier = await sipp(tmp_path, "uas_pstn_media.xml", "-p", str(port), "-set", "rtpport",
+                         str(phone_media.port), calls=calls)  # fmt: skip
+    try:
+        async with server_factory(**trunk_settings(port, ended_memory_s=0)) as server:
+            alice = await make_app(server, ALICE, "alice-phone")
+            for _ in range(calls):
+                sid = (await alice.call(PHONE_NUMBER, type_="pstn"))["session_id"]
+                await statuses_until(alice, sid, "hookoff", [])
+                assert await alice.hangup(sid) == {"status": "ok"}
+            await finished(carrier)  # sipp saw every BYE and answered it
+            alice.rtp.close()
+
+            def alive() -> tuple[int, list[SipLeg]]:
+                gc.collect()
+                objects = gc.get_objects()
+                legs = [o for o in objects if isinstance(o, SipLeg)]
+                return sum(isinstance(o, LiveCall) for o in objects), legs
+
+            assert await eventually(lambda: alive()[0] == 0, 5), alive()[0]
+            # what the transactions still hold for Timer M holds nothing of the call
+            assert all(leg.listener is None for leg in alive()[1])
+    finally:
+        phone_media.close()
+        if carrier.returncode is None:
+            carrier.kill()

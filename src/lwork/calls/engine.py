@@ -368,13 +368,17 @@ class CallEngine:
         due for many seconds."""
         while True:
             await asyncio.sleep(TICK_S)
-            now = self.now()
-            self.ended.prune(now)
-            for live in [c for c in self.calls.values() if c.next_check <= now]:
-                try:
-                    await self.tick(live, now)
-                except Exception:  # one broken call must not stop the timers of the others
-                    log.exception("timer of call %s", live.sid)
+            await self._tick_due(self.now())
+
+    async def _tick_due(self, now: float) -> None:
+        # A function of its own: the loop's last call would otherwise stay referenced by the
+        # ticker's frame until the next call is due, however long ago it ended.
+        self.ended.prune(now)
+        for live in [c for c in self.calls.values() if c.next_check <= now]:
+            try:
+                await self.tick(live, now)
+            except Exception:  # one broken call must not stop the timers of the others
+                log.exception("timer of call %s", live.sid)
 
     async def tick(self, live: LiveCall, now: float) -> None:
         async with live.lock:

@@ -221,6 +221,10 @@ class SipLeg:
             self._refresh_ack.acked()
             self._refresh_ack = None
         self._cancel_timers()
+        # The INVITE's client transaction keeps this leg for Timer M (32 s after the 2xx, RFC
+        # 6026) to acknowledge a retransmitted 2xx; without its listener it no longer keeps
+        # the whole call (engine state, records, statistics) alive that long.
+        self.listener = None
         if not self._closed:
             self._closed = True
             self.host.leg_closed(self)
