@@ -17,6 +17,21 @@ from fakes.sms_gateway import SmsGateway
 PWD = "e10adc3949ba59abbe56e057f20f883e"
 
 
+def app_env(sms_gateway: SmsGateway, **extra: str) -> dict[str, str]:
+    """What a test's `lwork serve` needs to register and log in apps quickly: codes through the
+    loopback SMS gateway, no resend wait, a cheap password hash, 30 s polls; ``extra``
+    (``LWORK_…`` variables) adds or overrides."""
+    return {
+        "LWORK_SMS__PROVIDER": "http",
+        "LWORK_SMS__GATEWAY_URL": sms_gateway.url,
+        "LWORK_SMS__RESEND_INTERVAL_S": "0",
+        "LWORK_AUTH__ARGON2_MEMORY_KIB": "8192",
+        "LWORK_AUTH__ARGON2_TIME_COST": "1",
+        "LWORK_PUSH__HOLD_S": "30",
+        **extra,
+    }
+
+
 class Node:
     def __init__(self, url: str, process: subprocess.Popen[bytes]) -> None:
         self.url = url

@@ -30,7 +30,7 @@ from test_trunk_calls import SIPP, finished, sipp
 from lwork.boss.audit import AuditTrail
 from lwork.storage.tables import cdrs
 
-from fakes.nodes import held_poll, register_and_login, start_node, wait_ready
+from fakes.nodes import app_env, held_poll, register_and_login, start_node, wait_ready
 from fakes.operator_browser import PASSWORD, csrf_of, sign_in
 from fakes.rtp_peer import RtpPeer
 from fakes.sms_gateway import SmsGateway
@@ -41,27 +41,22 @@ ALICE, BOB = "13800000001", "13900000002"
 
 @pytest.fixture
 def env(postgres_url: str, redis_url: str, sms_gateway: SmsGateway) -> Iterator[dict[str, str]]:
-    yield {
-        "LWORK_DATABASE__URL": postgres_url,
-        "LWORK_BUS__URL": redis_url,
-        "LWORK_SECRET_KEY": "shared-secret-of-both-nodes",
-        "LWORK_SMS__PROVIDER": "http",
-        "LWORK_SMS__GATEWAY_URL": sms_gateway.url,
-        "LWORK_SMS__RESEND_INTERVAL_S": "0",
-        "LWORK_AUTH__ARGON2_MEMORY_KIB": "8192",
-        "LWORK_AUTH__ARGON2_TIME_COST": "1",
-        "LWORK_PUSH__HOLD_S": "30",
-        "LWORK_CALLS__P2P_FALLBACK_S": "0.5",
-        "LWORK_SIP__ENABLED": "true",
-        "LWORK_SIP__LISTEN_PORT": "0",
-        "LWORK_SIP__OPTIONS_INTERVAL_S": "0",
-        "LWORK_SIP__TRUSTED_SOURCES": '["127.0.0.1"]',
-        "LWORK_SIP__NUMBER_RULES": '[["00", "+"], ["0", "+44"]]',
-        "LWORK_SIP__DEFAULT_COUNTRY_CODE": "44",
-        "LWORK_BILLING__SIGNUP_GIFT_COINS": "300",
-        "LWORK_BILLING__SIGNUP_GIFT_MINUTES": "100",
-        "LWORK_LOG_LEVEL": "INFO",
-    }
+    yield app_env(
+        sms_gateway,
+        LWORK_DATABASE__URL=postgres_url,
+        LWORK_BUS__URL=redis_url,
+        LWORK_SECRET_KEY="shared-secret-of-both-nodes",
+        LWORK_CALLS__P2P_FALLBACK_S="0.5",
+        LWORK_SIP__ENABLED="true",
+        LWORK_SIP__LISTEN_PORT="0",
+        LWORK_SIP__OPTIONS_INTERVAL_S="0",
+        LWORK_SIP__TRUSTED_SOURCES='["127.0.0.1"]',
+        LWORK_SIP__NUMBER_RULES='[["00", "+"], ["0", "+44"]]',
+        LWORK_SIP__DEFAULT_COUNTRY_CODE="44",
+        LWORK_BILLING__SIGNUP_GIFT_COINS="300",
+        LWORK_BILLING__SIGNUP_GIFT_MINUTES="100",
+        LWORK_LOG_LEVEL="INFO",
+    )
 
 
 def add_operator(env: dict[str, str], tmp: Path, name: str, role: str) -> None:

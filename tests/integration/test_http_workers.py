@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from fakes.nodes import PWD
+from fakes.nodes import PWD, app_env
 from fakes.servers import free_port
 from fakes.sms_gateway import SmsGateway
 
@@ -117,21 +117,16 @@ async def ready(served: Served, workers: set[int]) -> None:
 
 
 def environment(sms_gateway: SmsGateway, **extra: str) -> dict[str, str]:
-    return {
-        "LWORK_HTTP__WORKERS": "2",
-        "LWORK_NODE": "n1",
-        "LWORK_SMS__PROVIDER": "http",
-        "LWORK_SMS__GATEWAY_URL": sms_gateway.url,
-        "LWORK_SMS__RESEND_INTERVAL_S": "0",
-        "LWORK_AUTH__ARGON2_MEMORY_KIB": "8192",
-        "LWORK_AUTH__ARGON2_TIME_COST": "1",
-        "LWORK_PUSH__HOLD_S": "30",
-        "LWORK_MEDIA__TRANSCODING": "false",
-        "LWORK_MEDIA__PORT_MIN": "41000",
-        "LWORK_MEDIA__PORT_MAX": "41999",
-        "LWORK_LOG_LEVEL": "INFO",
+    return app_env(
+        sms_gateway,
+        LWORK_HTTP__WORKERS="2",
+        LWORK_NODE="n1",
+        LWORK_MEDIA__TRANSCODING="false",
+        LWORK_MEDIA__PORT_MIN="41000",
+        LWORK_MEDIA__PORT_MAX="41999",
+        LWORK_LOG_LEVEL="INFO",
         **extra,
-    }
+    )
 
 
 async def register(

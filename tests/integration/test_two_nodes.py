@@ -12,7 +12,7 @@ import pytest
 from lwork.app import build_app
 
 from conftest import make_settings
-from fakes.nodes import PWD, Node, held_poll, register_and_login, start_node, wait_ready
+from fakes.nodes import PWD, Node, app_env, held_poll, register_and_login, start_node, wait_ready
 from fakes.sms_gateway import SmsGateway
 
 PHONE = "13800138000"
@@ -20,18 +20,13 @@ PHONE = "13800138000"
 
 @pytest.fixture
 def env(postgres_url: str, redis_url: str, sms_gateway: SmsGateway) -> Iterator[dict[str, str]]:
-    yield {
-        "LWORK_DATABASE__URL": postgres_url,
-        "LWORK_BUS__URL": redis_url,
-        "LWORK_SECRET_KEY": "shared-secret-of-both-nodes",
-        "LWORK_SMS__PROVIDER": "http",
-        "LWORK_SMS__GATEWAY_URL": sms_gateway.url,
-        "LWORK_SMS__RESEND_INTERVAL_S": "0",
-        "LWORK_AUTH__ARGON2_MEMORY_KIB": "8192",
-        "LWORK_AUTH__ARGON2_TIME_COST": "1",
-        "LWORK_PUSH__HOLD_S": "30",
-        "LWORK_LOG_LEVEL": "WARNING",
-    }
+    yield app_env(
+        sms_gateway,
+        LWORK_DATABASE__URL=postgres_url,
+        LWORK_BUS__URL=redis_url,
+        LWORK_SECRET_KEY="shared-secret-of-both-nodes",
+        LWORK_LOG_LEVEL="WARNING",
+    )
 
 
 async def test_events_kicks_and_presence_cross_nodes(
