@@ -110,6 +110,18 @@ async def test_an_operator_uses_the_console(server_factory: Factory, tmp_path: P
                 # the snapshot's time, never "-"
                 assert re.fullmatch(r"\d\d:\d\d:\d\d", await page.inner_text("#updated"))
                 assert float(cells[9]) > 4 and cells[6].endswith("%")
+                # the call's MOS over time: a chart that grows a point with every report
+                chart = f"{row} svg.mos-chart polyline"
+                await page.wait_for_function(
+                    """(chart) => {
+                        const line = document.querySelector(chart);
+                        return line && line.getAttribute("points").split(" ").length >= 3;
+                    }""",
+                    arg=chart,
+                    timeout=30000,
+                )
+                points = (await page.get_attribute(chart, "points") or "").split(" ")
+                assert all(0 <= float(point.split(",")[1]) <= 20 for point in points)
                 await shot("live-call")
 
                 await page.click("header a.lang")

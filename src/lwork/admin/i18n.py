@@ -41,6 +41,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "jitter": ("抖动 (ms)", "Jitter (ms)"),
     "rtt": ("往返时延 (ms)", "RTT (ms)"),
     "mos": ("MOS", "MOS"),
+    "mos_chart": ("MOS 走势", "MOS over time"),
     "actions": ("操作", "Actions"),
     "hang_up": ("挂断", "Hang up"),
     "hang_up_confirm": ("确定挂断这通电话？", "Hang up this call?"),

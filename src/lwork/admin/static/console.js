@@ -36,8 +36,50 @@ function hangUpForm(table, sid) {
   return form;
 }
 
+// Each live call's MOS as the stream reported it, newest last: drawn as a small chart per row.
+const MOS_POINTS = 60;
+const mosHistory = new Map();
+
+function rememberMos(calls) {
+  const live = new Set();
+  for (const call of calls) {
+    live.add(call.sid);
+    const points = mosHistory.get(call.sid) || [];
+    if (call.mos !== null && call.mos !== undefined) points.push(call.mos);
+    if (points.length > MOS_POINTS) points.shift();
+    mosHistory.set(call.sid, points);
+  }
+  for (const sid of mosHistory.keys()) if (!live.has(sid)) mosHistory.delete(sid);
+}
+
+function mosChart(points) {
+  // MOS 1 (bottom) to 4.5 (top), one point a second, in a 60 x 20 box
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("class", "mos-chart");
+  svg.setAttribute("viewBox", `0 0 ${MOS_POINTS} 20`);
+  svg.setAttribute("width", "80");
+  svg.setAttribute("height", "20");
+  const frame = document.createElementNS(ns, "rect");
+  frame.setAttribute("width", String(MOS_POINTS));
+  frame.setAttribute("height", "20");
+  frame.setAttribute("fill", "#e8edf3");
+  svg.appendChild(frame);
+  // the newest point at the right edge, older ones to its left
+  const x = (i) => MOS_POINTS - points.length + i;
+  const y = (mos) => (20 - ((Math.min(Math.max(mos, 1), 4.5) - 1) / 3.5) * 20).toFixed(1);
+  const line = document.createElementNS(ns, "polyline");
+  line.setAttribute("points", points.map((mos, i) => `${x(i)},${y(mos)}`).join(" "));
+  line.setAttribute("fill", "none");
+  line.setAttribute("stroke", "#1f6feb");
+  line.setAttribute("stroke-width", "1.5");
+  svg.appendChild(line);
+  return svg;
+}
+
 function showCalls(table, calls) {
   const body = document.createElement("tbody");
+  rememberMos(calls);
   for (const call of calls) {
     const row = document.createElement("tr");
     row.dataset.sid = call.sid;
@@ -52,6 +94,7 @@ function showCalls(table, calls) {
     cell(row, call.rtt_ms, true);
     cell(row, call.mos, true);
     cell(row, call.node).className = "node";
+    cell(row, "").appendChild(mosChart(mosHistory.get(call.sid)));
     const actions = cell(row, "");
     if (table.dataset.mayChange === "yes") actions.appendChild(hangUpForm(table, call.sid));
     body.appendChild(row);
@@ -59,7 +102,7 @@ function showCalls(table, calls) {
   if (!calls.length) {
     const row = document.createElement("tr");
     row.className = "none";
-    cell(row, table.dataset.none).colSpan = 12;
+    cell(row, table.dataset.none).colSpan = 13;
     body.appendChild(row);
   }
   table.replaceChild(body, table.tBodies[0]);
