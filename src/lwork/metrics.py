@@ -59,10 +59,6 @@ class NodeMetrics(Collector):
         if self._telemetry is not None:
             yield from self._telemetry.families()
 
-    def exposition(self, accept: str) -> tuple[bytes, str] | None:
-        """The scrape body and its content type, if ``accept`` names a Prometheus format."""
-        return exposition(self, accept)
-
 
 def exposition(collector: Collector, accept: str) -> tuple[bytes, str] | None:
     """``collector``'s scrape body and its content type, if ``accept`` names a Prometheus
