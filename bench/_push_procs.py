@@ -60,13 +60,19 @@ def held(port: int, workers: int = 1) -> int:
             continue
         by_worker[metrics["worker"]] = metrics["held_polls"]
         if len(by_worker) == workers:
-            break
-    return sum(by_worker.values())
+            return sum(by_worker.values())
+    # Not a count of zero: a server whose workers do not all listen yet (refused at once, so
+    # the attempts above pass in a moment) is not ready.
+    raise OSError(f"{workers - len(by_worker)} of {workers} workers did not answer /metrics")
 
 
 def wait_held(port: int, expect: int, timeout: float, workers: int = 1) -> int:
     deadline = time.monotonic() + timeout
-    while (count := held(port, workers)) < expect and time.monotonic() < deadline:
+    count = 0
+    while time.monotonic() < deadline:
+        with suppress(OSError):  # a worker too busy to answer: ask again
+            if (count := held(port, workers)) >= expect:
+                break
         time.sleep(0.05)
     return count
 
