@@ -251,7 +251,7 @@ def build_app(
         BillingPolicy.of(settings.billing), clock.wall,
     )  # fmt: skip
     fraud = FraudService(
-        FraudStore(engine), billing, fraud_policy(settings),
+        FraudStore(engine, units), billing, fraud_policy(settings),
         group_of=lambda uuid: accounts.group(uuid), did_of=lambda uuid: accounts.did(uuid),
         wall=clock.wall,
     )  # fmt: skip

@@ -261,12 +261,7 @@ class AccountService:
     async def group(self, uuid: str) -> str | None:
         """The account's stored group, what its calls are billed by: a provisioned number has
         one before its user registers (BOSS may top it up). None: no such account."""
-        number = normalise_phone(uuid)
-        account = await self._store.get(number)
-        if account is not None:
-            return account.group_id
-        provisioned = await self._store.provisioned(number)
-        return provisioned.group_id if provisioned is not None else None
+        return await self._store.group_of(normalise_phone(uuid))
 
     async def owner(self, number: str) -> str | None:
         """The account a number (its uuid or a DID bound to it) belongs to."""

@@ -60,6 +60,12 @@ class AccountStore(ProvisioningRecords, PushRegistrations):
             row = (await conn.execute(select(accounts).where(accounts.c.uuid == uuid))).first()
         return _account(row) if row else None
 
+    async def group_of(self, number: str) -> str | None:
+        """The group an account's calls are billed by, else its provisioned number's (BOSS may
+        top a number up before its user registers); None: neither. Read by every paid call's
+        start, twice (the fraud limits and the tariff): one hop (``storage.units``)."""
+        return await self._units.run(_group_of, number)
+
     async def get_by_uuid_or_name(self, uuid: str, name: str) -> Account | None:
         async with self._engine.connect() as conn:
             rows = (
@@ -309,6 +315,15 @@ class AccountStore(ProvisioningRecords, PushRegistrations):
                     .values(ended_at=now, end_reason=reason)
                 )
         return [Session(r.token_hash, r.uuid, r.device_id, r.os_type, r.last_seen) for r in rows]
+
+
+def _group_of(conn: Connection, number: str) -> str | None:
+    group = conn.scalar(select(accounts.c.group_id).where(accounts.c.uuid == number))
+    if group is None:
+        group = conn.scalar(
+            select(provisioning.c.group_id).where(provisioning.c.account == number)
+        )
+    return str(group) if group is not None else None
 
 
 def _owner_of(conn: Connection, number: str) -> str | None:

@@ -7,12 +7,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Connection, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lwork.fraud.limits import Override, Spend
 from lwork.storage.tables import cdrs, fraud_alarms, fraud_overrides
+from lwork.storage.units import Units
 
 ACCOUNT = "account"
 PREFIX = "prefix"
@@ -32,23 +33,15 @@ class Alarm:
 
 
 class FraudStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, units: Units | None = None) -> None:
+        """``units``: how the reads of every call's check run in one hop (``storage.units``)."""
         self._engine = engine
+        self._units = units or Units(engine, None)
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._insert = insert
 
     async def override(self, uuid: str) -> Override | None:
-        query = select(fraud_overrides).where(fraud_overrides.c.uuid == uuid)
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).first()
-        if row is None:
-            return None
-        return Override(
-            daily_cap=row.daily_cap,
-            allow_prefixes=tuple(json.loads(row.allow_prefixes)),
-            deny_prefixes=tuple(json.loads(row.deny_prefixes)),
-            callback_local=tuple(json.loads(row.callback_local)),
-        )
+        return await self._units.run(_override, uuid)
 
     async def set_override(self, uuid: str, override: Override, now: float) -> None:
         values: dict[str, Any] = {
@@ -79,11 +72,7 @@ class FraudStore:
 
     async def blocked(self, subjects: list[str], now: float) -> set[str]:
         """Which of ``subjects`` (accounts, ranges) an alarm blocks at ``now``."""
-        query = select(fraud_alarms.c.subject).where(
-            fraud_alarms.c.subject.in_(subjects), fraud_alarms.c.blocked_until > now
-        )
-        async with self._engine.connect() as conn:
-            return {row.subject for row in await conn.execute(query)}
+        return await self._units.run(_blocked, subjects, now)
 
     async def alarms(self, since: float, now: float, active_only: bool) -> list[Alarm]:
         """Alarms raised since ``since`` (and, unless ``active_only``, still blocking or not),
@@ -124,3 +113,22 @@ class FraudStore:
         )
         async with self._engine.connect() as conn:
             return [Spend(r.cost, r.answered_at, r.ended_at) for r in await conn.execute(query)]
+
+
+def _override(conn: Connection, uuid: str) -> Override | None:
+    row = conn.execute(select(fraud_overrides).where(fraud_overrides.c.uuid == uuid)).first()
+    if row is None:
+        return None
+    return Override(
+        daily_cap=row.daily_cap,
+        allow_prefixes=tuple(json.loads(row.allow_prefixes)),
+        deny_prefixes=tuple(json.loads(row.deny_prefixes)),
+        callback_local=tuple(json.loads(row.callback_local)),
+    )
+
+
+def _blocked(conn: Connection, subjects: list[str], now: float) -> set[str]:
+    query = select(fraud_alarms.c.subject).where(
+        fraud_alarms.c.subject.in_(subjects), fraud_alarms.c.blocked_until > now
+    )
+    return {row.subject for row in conn.execute(query)}
