@@ -320,9 +320,7 @@ class AccountStore(ProvisioningRecords, PushRegistrations):
 def _group_of(conn: Connection, number: str) -> str | None:
     group = conn.scalar(select(accounts.c.group_id).where(accounts.c.uuid == number))
     if group is None:
-        group = conn.scalar(
-            select(provisioning.c.group_id).where(provisioning.c.account == number)
-        )
+        group = conn.scalar(select(provisioning.c.group_id).where(provisioning.c.account == number))
     return str(group) if group is not None else None
 
 

@@ -9,28 +9,39 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lwork.billing.buckets import Bucket, Grant, consume
 from lwork.storage.tables import minute_buckets
 
+# Read by every paid call's reservation and charge: built once (see ``storage.units``).
+_WITH_MINUTES = select(
+    minute_buckets.c.id,
+    minute_buckets.c.minutes_left,
+    minute_buckets.c.valid_from,
+    minute_buckets.c.expires_at,
+).where(minute_buckets.c.uuid == bindparam("b_uuid"), minute_buckets.c.minutes_left > 0)
+# Years of expired leftovers are never read again.
+_USABLE = _WITH_MINUTES.where(
+    or_(minute_buckets.c.expires_at.is_(None), minute_buckets.c.expires_at > bindparam("b_at"))
+)
+_TAKE = (
+    update(minute_buckets)
+    .where(minute_buckets.c.id == bindparam("b_id"))
+    .values(minutes_left=minute_buckets.c.minutes_left - bindparam("b_amount"))
+)
+
 
 def buckets_of(conn: Connection, uuid: str, at: float | None = None) -> list[Bucket]:
     """The account's buckets that still hold minutes: those not expired at ``at``, or (None)
     all of them."""
-    query = select(
-        minute_buckets.c.id, minute_buckets.c.minutes_left, minute_buckets.c.valid_from,
-        minute_buckets.c.expires_at,
-    ).where(minute_buckets.c.uuid == uuid, minute_buckets.c.minutes_left > 0)  # fmt: skip
-    if at is not None:  # years of expired leftovers are never read again
-        query = query.where(
-            or_(minute_buckets.c.expires_at.is_(None), minute_buckets.c.expires_at > at)
-        )
-    return [
-        Bucket(row.id, row.minutes_left, row.valid_from, row.expires_at)
-        for row in conn.execute(query)
-    ]
+    rows = (
+        conn.execute(_WITH_MINUTES, {"b_uuid": uuid})
+        if at is None
+        else conn.execute(_USABLE, {"b_uuid": uuid, "b_at": at})
+    )
+    return [Bucket(row.id, row.minutes_left, row.valid_from, row.expires_at) for row in rows]
 
 
 def grant(conn: Connection, grants: Sequence[tuple[str, str, Grant]]) -> None:
@@ -50,11 +61,7 @@ def take(conn: Connection, uuid: str, minutes: int, at: float) -> int:
     were taken."""
     taken = consume(buckets_of(conn, uuid, at), minutes, at)
     for bucket_id, amount in taken:
-        conn.execute(
-            update(minute_buckets)
-            .where(minute_buckets.c.id == bucket_id)
-            .values(minutes_left=minute_buckets.c.minutes_left - amount)
-        )
+        conn.execute(_TAKE, {"b_id": bucket_id, "b_amount": amount})
     return sum(amount for _, amount in taken)
 
 
@@ -75,10 +82,6 @@ async def take_back(conn: AsyncConnection, uuid: str, ref: str, up_to: int | Non
         amount = row.minutes_left if up_to is None else min(row.minutes_left, up_to - taken)
         if amount <= 0:
             break
-        await conn.execute(
-            update(minute_buckets)
-            .where(minute_buckets.c.id == row.id)
-            .values(minutes_left=minute_buckets.c.minutes_left - amount)
-        )
+        await conn.execute(_TAKE, {"b_id": row.id, "b_amount": amount})
         taken += amount
     return taken

@@ -45,6 +45,12 @@ class Credit:
     """Its minutes as dated buckets adding up to them; None: one bucket that never expires."""
 
 
+# The statements of every paid call's transactions are built once: building one per call (its
+# values, its cache key) cost several times what running it does (see ``storage.units``).
+_LOCKED_BALANCE = select(balances).where(balances.c.uuid == bindparam("b_uuid")).with_for_update()
+_LEDGER_ROW = ledger.insert()
+_SET_COINS = update(balances).where(balances.c.uuid == bindparam("b_uuid"))
+"""Sets the columns its parameters name."""
 _ADD_COINS = (
     update(balances)
     .where(balances.c.uuid == bindparam("b_uuid"))
@@ -142,7 +148,7 @@ def add_credits(conn: Connection, credits: Sequence[Credit]) -> None:
         if granted(dated) != minutes:
             raise ValueError(f"buckets of {granted(dated)} minutes for {minutes}")
         buckets += [(credit.uuid, credit.ref, item) for item in dated]
-    conn.execute(ledger.insert(), [
+    conn.execute(_LEDGER_ROW, [
         {"uuid": c.uuid, "ref": c.ref, "kind": "credit", "forgiven": 0, "note": c.note,
          "created_at": c.at, "minutes": c.balance.minutes, "coins": c.balance.coins,
          "gift_coins": c.balance.gift_coins}
@@ -167,9 +173,11 @@ def lock_balance(conn: Connection, uuid: str, now: float, at: float | None = Non
     """The balance, locked until the transaction ends (every change of one account queues
     here: charges, credits and reservations), with the package minutes usable at ``at``
     (default ``now``)."""
-    conn.execute(_ENSURE_BALANCE[conn.dialect.name].values(
-        uuid=uuid, coins=0, gift_coins=0, minutes=0, updated_at=now))  # fmt: skip
-    row = conn.execute(select(balances).where(balances.c.uuid == uuid).with_for_update()).first()
+    conn.execute(
+        _ENSURE_BALANCE[conn.dialect.name],
+        {"uuid": uuid, "coins": 0, "gift_coins": 0, "minutes": 0, "updated_at": now},
+    )
+    row = conn.execute(_LOCKED_BALANCE, {"b_uuid": uuid}).first()
     instant = now if at is None else at
     return _balance(row, total(bucket_store.buckets_of(conn, uuid, instant), instant))
 
@@ -188,15 +196,15 @@ def charge(
     transaction (a call record's close); IntegrityError if ``ref`` was charged before. Its
     minutes come from the buckets usable at ``at`` (the call's answer; default now), expiring
     first."""
-    conn.execute(ledger.insert().values(
-        uuid=uuid, ref=ref, kind="charge", coins=-amount.coins, gift_coins=-amount.gift_coins,
-        minutes=-amount.minutes, forgiven=amount.forgiven_cents + amount.forgiven_minutes,
-        note=note[:200], created_at=now))  # fmt: skip
-    conn.execute(
-        update(balances).where(balances.c.uuid == uuid).values(
-            coins=before.coins - amount.coins,
-            gift_coins=before.gift_coins - amount.gift_coins, updated_at=now)
-    )  # fmt: skip
+    conn.execute(_LEDGER_ROW, {
+        "uuid": uuid, "ref": ref, "kind": "charge", "coins": -amount.coins,
+        "gift_coins": -amount.gift_coins, "minutes": -amount.minutes,
+        "forgiven": amount.forgiven_cents + amount.forgiven_minutes, "note": note[:200],
+        "created_at": now,
+    })  # fmt: skip
+    conn.execute(_SET_COINS, {"b_uuid": uuid, "coins": before.coins - amount.coins,
+                              "gift_coins": before.gift_coins - amount.gift_coins,
+                              "updated_at": now})  # fmt: skip
     if amount.minutes:
         bucket_store.take(conn, uuid, amount.minutes, now if at is None else at)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lwork.billing.ledger import LedgerStore, lock_balance
@@ -105,9 +105,7 @@ def _hold(
     if tariff.affordable_minutes(spendable(balance, others)) < legs:
         return Refusal.POOR
     first = reserve(tariff, legs)
-    conn.execute(reservations.insert().values(
-        id=id_, uuid=uuid, cents=first.cents, minutes=first.minutes, owner=owner,
-        heartbeat_at=now))  # fmt: skip
+    conn.execute(_RESERVE, _row(id_, uuid, first, owner, now))
     return None
 
 
@@ -128,22 +126,33 @@ def _cap(
     minutes = affordable if up_to is None else min(affordable, up_to)
     mine = reserve(tariff, minutes * legs)
     if id_ in held:
-        conn.execute(update(reservations).where(reservations.c.id == id_).values(
-            cents=mine.cents, minutes=mine.minutes, heartbeat_at=now))  # fmt: skip
+        conn.execute(_RESIZE, {"r_id": id_, "cents": mine.cents, "minutes": mine.minutes,
+                               "heartbeat_at": now})  # fmt: skip
     else:  # taken away meanwhile (a sweep after a long database outage): hold again
-        conn.execute(reservations.insert().values(
-            id=id_, uuid=uuid, cents=mine.cents, minutes=mine.minutes, owner=owner,
-            heartbeat_at=now))  # fmt: skip
+        conn.execute(_RESERVE, _row(id_, uuid, mine, owner, now))
     return TalkGrant(minutes, final=minutes >= affordable)
 
 
 def release_in(conn: Connection, id_: str) -> None:
     """Drop the reservation ``id_`` in the caller's transaction."""
-    conn.execute(delete(reservations).where(reservations.c.id == id_))
+    conn.execute(_RELEASE, {"r_id": id_})
+
+
+def _row(id_: str, uuid: str, reserved: Reserved, owner: str, now: float) -> dict[str, object]:
+    return {"id": id_, "uuid": uuid, "cents": reserved.cents, "minutes": reserved.minutes,
+            "owner": owner, "heartbeat_at": now}  # fmt: skip
 
 
 def _held(conn: Connection, uuid: str) -> dict[str, Reserved]:
-    query = select(reservations.c.id, reservations.c.cents, reservations.c.minutes).where(
-        reservations.c.uuid == uuid
-    )
-    return {row.id: Reserved(row.cents, row.minutes) for row in conn.execute(query)}
+    rows = conn.execute(_HELD, {"r_uuid": uuid})
+    return {row.id: Reserved(row.cents, row.minutes) for row in rows}
+
+
+# Every paid call runs these: built once (see ``storage.units``).
+_HELD = select(reservations.c.id, reservations.c.cents, reservations.c.minutes).where(
+    reservations.c.uuid == bindparam("r_uuid")
+)
+_RESERVE = reservations.insert()
+_RESIZE = update(reservations).where(reservations.c.id == bindparam("r_id"))
+"""Sets the columns its parameters name."""
+_RELEASE = delete(reservations).where(reservations.c.id == bindparam("r_id"))

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -102,10 +102,26 @@ class RecordStore:
             return [dict(row._mapping) for row in await conn.execute(query)]
 
 
+# Every answered leg opens a record and every call closes its records: built once (see
+# ``storage.units``). An insert or update without values writes the columns its parameters name.
+_RECORD_ROW = cdrs.insert()
+_CLOSE_OPEN_RECORD = update(cdrs).where(cdrs.c.id == bindparam("r_id"), cdrs.c.ended_at.is_(None))
+_QUEUE_FOR_BOSS = cdr_outbox.insert()
+
+
 def _open(conn: Connection, record: CallRecord, owner: str, now: float) -> None:
-    conn.execute(cdrs.insert().values(
-        **_identity(record), minutes=0, cost=0, end_reason="", owner=owner, heartbeat_at=now,
-        dialog=record.dialog))  # fmt: skip
+    conn.execute(
+        _RECORD_ROW,
+        {
+            **_identity(record),
+            "minutes": 0,
+            "cost": 0,
+            "end_reason": "",
+            "owner": owner,
+            "heartbeat_at": now,
+            "dialog": record.dialog,
+        },
+    )
 
 
 def _close(
@@ -141,12 +157,9 @@ def _close(
     }  # fmt: skip
     claimed = 0
     if record.answered_at is not None:
-        result = conn.execute(
-            update(cdrs).where(cdrs.c.id == record.id, cdrs.c.ended_at.is_(None)).values(**closing)
-        )
-        claimed = result.rowcount
+        claimed = conn.execute(_CLOSE_OPEN_RECORD, {**closing, "r_id": record.id}).rowcount
     if not claimed:  # never opened (unanswered, or the open failed): IntegrityError if closed
-        conn.execute(cdrs.insert().values(**_identity(record), **closing))
+        conn.execute(_RECORD_ROW, {**_identity(record), **closing})
     if paid:  # if it was closed already, this raises too
         ledger_charge(conn, record.account, "cdr:" + record.id, before, charge,
                       f"{minutes} min to {record.callee}", now, at=record.answered_at)  # fmt: skip
@@ -154,7 +167,7 @@ def _close(
         release_in(conn, release)
     if outbox:
         queued = {"cdr_id": record.id, "uuid": record.account, "created_at": now}
-        conn.execute(cdr_outbox.insert().values(**queued, attempts=0, next_at=now))
+        conn.execute(_QUEUE_FOR_BOSS, {**queued, "attempts": 0, "next_at": now})
     return charge
 
 

@@ -19,6 +19,13 @@ So the hot transactions are written once, as functions of a ``Connection``, and 
 
 The transaction discipline is the driver's, unchanged: on SQLite the first write begins the
 transaction (pysqlite), which is why writers take their lock with a write first.
+
+The statements of the hot units are built once, as module constants with bound parameters
+(``bindparam``; an insert, or an update without ``values``, writes the columns its parameters
+name), not per call: SQLAlchemy's building of a statement (coercing each value, computing its
+cache key) cost more than running it. Measured here on one SQLite file: a 12-column update of a
+call record, 184 us of CPU built per call and 17 us built once; a balance's ``SELECT ... FOR
+UPDATE``, 64 us and 14 us.
 """
 
 from __future__ import annotations
