@@ -317,28 +317,45 @@ class AccountStore(ProvisioningRecords, PushRegistrations):
         return [Session(r.token_hash, r.uuid, r.device_id, r.os_type, r.last_seen) for r in rows]
 
 
+# Every call's start and every request with a token read these: built once (see
+# ``storage.units``).
+_GROUP = select(accounts.c.group_id).where(accounts.c.uuid == bindparam("a_number"))
+_PROVISIONED_GROUP = select(provisioning.c.group_id).where(
+    provisioning.c.account == bindparam("a_number")
+)
+_ACCOUNT_UUID = select(accounts.c.uuid).where(accounts.c.uuid == bindparam("a_number"))
+_DID_OWNER = select(provisioning.c.account).where(provisioning.c.did == bindparam("a_number"))
+_POLLING = select(sessions.c.uuid).where(
+    sessions.c.uuid.in_(bindparam("a_uuids", expanding=True)),
+    sessions.c.ended_at.is_(None),
+    sessions.c.last_poll > bindparam("a_since"),
+)
+_POLL_SEEN = select(sessions.c.last_poll, sessions.c.poll_ip).where(
+    sessions.c.token_hash == bindparam("a_token")
+)
+_LIVE_SESSION = select(sessions).where(
+    sessions.c.token_hash == bindparam("a_token"),
+    sessions.c.ended_at.is_(None),
+    sessions.c.last_seen > bindparam("a_since"),
+)
+
+
 def _group_of(conn: Connection, number: str) -> str | None:
-    group = conn.scalar(select(accounts.c.group_id).where(accounts.c.uuid == number))
+    group = conn.scalar(_GROUP, {"a_number": number})
     if group is None:
-        group = conn.scalar(select(provisioning.c.group_id).where(provisioning.c.account == number))
+        group = conn.scalar(_PROVISIONED_GROUP, {"a_number": number})
     return str(group) if group is not None else None
 
 
 def _owner_of(conn: Connection, number: str) -> str | None:
-    found = conn.scalar(select(accounts.c.uuid).where(accounts.c.uuid == number))
+    found = conn.scalar(_ACCOUNT_UUID, {"a_number": number})
     if found is None:
-        found = conn.scalar(select(provisioning.c.account).where(provisioning.c.did == number))
+        found = conn.scalar(_DID_OWNER, {"a_number": number})
     return str(found) if found is not None else None
 
 
 def _polling(conn: Connection, uuids: list[str], not_polled_before: float) -> set[str]:
-    rows = conn.execute(
-        select(sessions.c.uuid).where(
-            sessions.c.uuid.in_(uuids),
-            sessions.c.ended_at.is_(None),
-            sessions.c.last_poll > not_polled_before,
-        )
-    )
+    rows = conn.execute(_POLLING, {"a_uuids": uuids, "a_since": not_polled_before})
     return {row.uuid for row in rows}
 
 
@@ -350,20 +367,12 @@ def _owner_and_polling(
 
 
 def _poll_seen(conn: Connection, token_hash: str) -> PollSeen:
-    row = conn.execute(
-        select(sessions.c.last_poll, sessions.c.poll_ip).where(sessions.c.token_hash == token_hash)
-    ).first()
+    row = conn.execute(_POLL_SEEN, {"a_token": token_hash}).first()
     return PollSeen(None, None) if row is None else PollSeen(row.last_poll, row.poll_ip)
 
 
 def _session_by_token(conn: Connection, token_hash: str, not_seen_before: float) -> Session | None:
-    row = conn.execute(
-        select(sessions).where(
-            sessions.c.token_hash == token_hash,
-            sessions.c.ended_at.is_(None),
-            sessions.c.last_seen > not_seen_before,
-        )
-    ).first()
+    row = conn.execute(_LIVE_SESSION, {"a_token": token_hash, "a_since": not_seen_before}).first()
     if row is None:
         return None
     return Session(row.token_hash, row.uuid, row.device_id, row.os_type, row.last_seen)

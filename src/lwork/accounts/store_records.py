@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Delete, and_, delete, select, update
+from sqlalchemy import Connection, Delete, and_, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -104,8 +104,12 @@ def _delete_registration(uuid: str, device_id: str, provider: str) -> Delete:
     )
 
 
+# Read by every call's start: built once (see ``storage.units``).
+_PROVISIONED = select(provisioning).where(provisioning.c.account == bindparam("p_account"))
+
+
 def _provisioned(conn: Connection, account: str) -> Provisioned | None:
-    row = conn.execute(select(provisioning).where(provisioning.c.account == account)).first()
+    row = conn.execute(_PROVISIONED, {"p_account": account}).first()
     if row is None:
         return None
     return Provisioned(row.account, row.group_id, row.pwd_hash, row.active, row.did)

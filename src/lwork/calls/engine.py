@@ -258,13 +258,15 @@ class CallEngine:
         log.info("call %s released: %s", live.sid, reason)
         answered = "yes" if live.answered_wall else "no"
         self.telemetry.calls_ended.inc(live.shape.value, reason, answered)
+        # First, before the relay's round trip: an invitation (or a warning) waiting in a
+        # mailbox must not reach an app that polls just after the end.
+        if live.invited:
+            await self.push.cancel_call(live.sid)
         with contextlib.suppress(NgError):
             if not live.answered_wall:
                 await self.media.forget(live.sid)  # the final statistics are shown to nobody
             elif (final := await self.media.delete(live.sid)) is not None:
                 live.set_stats(final, self.now())  # the record keeps the quality at the end
-        if live.invited:  # an invitation or a warning may wait in a mailbox
-            await self.push.cancel_call(live.sid)
         await self.charging.settle(live)
 
     def relay_restarted(self) -> None:

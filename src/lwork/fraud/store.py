@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -115,8 +115,16 @@ class FraudStore:
             return [Spend(r.cost, r.answered_at, r.ended_at) for r in await conn.execute(query)]
 
 
+# Every paid call's check reads these: built once (see ``storage.units``).
+_OVERRIDE = select(fraud_overrides).where(fraud_overrides.c.uuid == bindparam("f_uuid"))
+_BLOCKED = select(fraud_alarms.c.subject).where(
+    fraud_alarms.c.subject.in_(bindparam("f_subjects", expanding=True)),
+    fraud_alarms.c.blocked_until > bindparam("f_now"),
+)
+
+
 def _override(conn: Connection, uuid: str) -> Override | None:
-    row = conn.execute(select(fraud_overrides).where(fraud_overrides.c.uuid == uuid)).first()
+    row = conn.execute(_OVERRIDE, {"f_uuid": uuid}).first()
     if row is None:
         return None
     return Override(
@@ -128,7 +136,4 @@ def _override(conn: Connection, uuid: str) -> Override | None:
 
 
 def _blocked(conn: Connection, subjects: list[str], now: float) -> set[str]:
-    query = select(fraud_alarms.c.subject).where(
-        fraud_alarms.c.subject.in_(subjects), fraud_alarms.c.blocked_until > now
-    )
-    return {row.subject for row in conn.execute(query)}
+    return {row.subject for row in conn.execute(_BLOCKED, {"f_subjects": subjects, "f_now": now})}
