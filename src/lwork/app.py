@@ -29,7 +29,7 @@ from lwork.accounts.setup import server_secret, sms_provider
 from lwork.accounts.sms import SmsProvider
 from lwork.accounts.sms_caps import SendCaps
 from lwork.accounts.store import AccountStore
-from lwork.admin.cluster_live import ClusterBoard
+from lwork.admin.cluster_live import Board
 from lwork.admin.operators import OperatorStore
 from lwork.admin.setup import console_mount
 from lwork.appversions import VersionApi, VersionStore
@@ -443,7 +443,7 @@ def build_app(
         else None
     )
 
-    console_boards: list[ClusterBoard] = []  # the console's live calls for other nodes
+    console_boards: list[Board] = []  # the console's live calls of other nodes or workers
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, HttpEdge]]:
@@ -556,6 +556,7 @@ def build_app(
             lambda: services.call_side.calls if services.call_side else None, billing, accounts,
             clock, provisioning=provisioning, payments=payments, versions=versions,
             fraud=fraud.store, server_secret=server_secret(settings), router=router,
+            worker=worker,
         )  # fmt: skip
         app.router.routes[:0] = console.routes
         console_boards.extend([console.board] if console.board else [])
