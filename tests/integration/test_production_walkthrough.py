@@ -154,7 +154,7 @@ async def test_the_running_in_production_walkthrough(
                     sim = subprocess.Popen(
                         [sys.executable, "-m", "lwork", "sim", "call", "--server", api1.url,
                          "--caller", ALICE, "--caller-pwd", APP_PWD, "--callee", BOB,
-                         "--callee-pwd", APP_PWD, "--seconds", "12"],
+                         "--callee-pwd", APP_PWD, "--seconds", "15"],
                         env={**os.environ, **env}, stdout=sim_log.open("wb"),
                         stderr=subprocess.STDOUT,
                     )  # fmt: skip
@@ -168,6 +168,15 @@ async def test_the_running_in_production_walkthrough(
                         }""",
                         arg=[row, first],
                     )  # watched live: the duration moves on
+                    # rtpengine's figures from the simulated phones' RTCP reports
+                    await page.wait_for_function(
+                        """(row) => {
+                            const cells = document.querySelectorAll(row + " td");
+                            return cells.length && [6, 7, 9].every(
+                                (i) => cells[i].textContent.trim() !== "");
+                        }""",
+                        arg=row,
+                    )
                     cells = await page.locator(f"{row} td").all_inner_texts()
                     assert cells[0] == "p2p" and cells[10] == "api1", cells
                     assert "*******0001" in cells and "*******0002" in cells, cells
