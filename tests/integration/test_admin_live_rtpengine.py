@@ -9,9 +9,11 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from test_admin_live_calls import snapshots
 from test_p2p_calls import ALICE, BOB, FAST, App, rtpengine, two_apps
 
@@ -21,6 +23,14 @@ from lwork.media.relay import rtcp
 from fakes.operator_browser import PASSWORD, browser, sign_in
 
 Factory = Callable[..., Any]
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """Once, on SQLite: the board's figures come from rtpengine, not from the database."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'lwork.db'}"
+
+
 REFRESH_S = 2.0  # calls.stats_refresh_s
 
 
