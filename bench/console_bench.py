@@ -19,11 +19,11 @@ Prints one JSON line per figure, each with the reference measured in the same ru
   reference the same page of the same server before the calls were made. Median of ``--rounds``
   fresh loads.
 * ``status_polls_metrics_cost``: status-poll throughput (``bench.calls_bench``'s status mode:
-  wrk cycling over the calls' session ids) of two servers alike but for the metrics of the hot
-  path: one as shipped, one with the edge's per-answer observation replaced by a no-op
-  (``bench.http_server``'s ``LWORK_BENCH_NO_HTTP_METRICS``; no setting turns metrics off, and
-  that observation is the status path's only metrics work). Runs interleaved on/off, the ratio
-  off/on is the cost.
+  wrk cycling over the calls' session ids) of two servers alike but for ``metrics.enabled``:
+  one as shipped (on), one with it off (the hot paths observe nothing). Runs interleaved
+  on/off, the ratio off/on is the cost; server CPU per request of each, and one observation's
+  CPU timed alone in this process (a floor the interleaved runs cannot resolve on a busy
+  machine).
 
 Exits 1, saying why on stderr, when a call was not made, a viewer got no snapshot or a
 snapshot did not count the calls, the page did not list them, wrk saw errors, or a figure is
@@ -63,7 +63,6 @@ from bench._calls_common import (
 from bench._calls_status import create_calls, cycling_script, sweep, wrk
 from bench._verdict import Verdict
 from bench.http_bench import can_pin, free_port, pinned, run_async
-from bench.http_server import NO_HTTP_METRICS
 from lwork.app import build_app
 from lwork.settings import Settings
 
@@ -307,8 +306,7 @@ def metrics_figure(ports: dict[str, int], pids: dict[str, int], sids: dict[str, 
             "path": f"GET {CALLS}?session_id=… (cycling over {len(sids['on'])} live calls)",
             "value": round(statistics.median(r["rps"] for r in runs["on"])),
             "unit": "requests/s with metrics (as shipped)",
-            "reference": "same server without the hot path's metrics observation, runs "
-            "interleaved, same run",
+            "reference": "same server with metrics.enabled = false, runs interleaved, same run",
             "reference_value": round(statistics.median(r["rps"] for r in runs["off"])),
             "ratio_off_to_on": round(statistics.median(ratios), 3),
             "round_ratios": [round(r, 3) for r in ratios],
@@ -359,7 +357,7 @@ def metrics_figures(
     tmp: Path, overrides: dict[str, dict[str, Any]], args: argparse.Namespace,
     extra: dict[str, Any],
 ) -> None:  # fmt: skip
-    """Two servers alike but for the hot path's metrics, started and given their calls one
+    """Two servers alike but for ``metrics.enabled``, started and given their calls one
     after the other (``--swap``: the one without metrics first, to see that order does not
     matter), then measured interleaved."""
     ports = {"on": free_port(), "off": free_port()}
@@ -367,14 +365,9 @@ def metrics_figures(
     with contextlib.ExitStack() as stack:
         pids = {}
         for key in order:
-            if key == "off":
-                os.environ[NO_HTTP_METRICS] = "1"
-            try:
-                proc = stack.enter_context(
-                    server(write_settings(tmp / key, overrides[key]), ports[key])
-                )
-            finally:
-                os.environ.pop(NO_HTTP_METRICS, None)
+            proc = stack.enter_context(
+                server(write_settings(tmp / key, overrides[key]), ports[key])
+            )
             pids[key] = proc.pid
         # Both at once: each set of calls has its own RTP sockets, and neither server's relay
         # sends its RTCP reports to a port the other set's sockets reuse after the first closed.
@@ -423,6 +416,7 @@ def main() -> None:
         for key in ("console", "on", "off"):
             overrides[key] = base_overrides(tmp / key)
             overrides[key]["admin"] = {"live_streams": max(args.viewers) + 8}
+        overrides["off"]["metrics"] = {"enabled": False}
         phones = [caller_phone(i) for i in range(n)] + [callee_phone(i) for i in range(n)]
         t0 = time.monotonic()
         (tmp / "console").mkdir()

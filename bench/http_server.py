@@ -10,7 +10,6 @@ httptools, no access log.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,17 +46,8 @@ def dispatcher(lwork: ASGIApp, bare: ASGIApp) -> ASGIApp:
     return app
 
 
-NO_HTTP_METRICS = "LWORK_BENCH_NO_HTTP_METRICS"
-"""Set (to anything): the edge's per-answer observation (``Telemetry.http_answered``, the only
-metrics work on the status-poll path) does nothing, so a benchmark can measure its cost."""
-
-
 def main(settings_file: str, port: int) -> None:
     overrides: dict[str, Any] = json.loads(Path(settings_file).read_text())
-    if os.environ.get(NO_HTTP_METRICS):
-        from lwork.telemetry import Telemetry
-
-        Telemetry.http_answered = lambda self, route, status, seconds: None  # type: ignore[method-assign]
     lwork, _ = build_app(Settings(**overrides))
     uvicorn.run(
         dispatcher(lwork, bare_app()),

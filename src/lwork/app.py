@@ -29,7 +29,7 @@ from lwork.accounts.setup import server_secret, sms_provider
 from lwork.accounts.sms import SmsProvider
 from lwork.accounts.sms_caps import SendCaps
 from lwork.accounts.store import AccountStore
-from lwork.admin.cluster_live import ClusterBoard
+from lwork.admin.cluster_live import Board
 from lwork.admin.operators import OperatorStore
 from lwork.admin.setup import console_mount
 from lwork.appversions import VersionApi, VersionStore
@@ -81,7 +81,7 @@ from lwork.sip.trunk.user_agent import Trunk
 from lwork.sip.trunk.wiring import TrunkLegs, trunk_config
 from lwork.storage.engine import create_engine, migrate, sqlite_hot_path
 from lwork.storage.units import Units
-from lwork.telemetry import Telemetry
+from lwork.telemetry import Telemetry, telemetry_for
 
 log = logging.getLogger("lwork")
 
@@ -124,6 +124,8 @@ class Services:
     """Orders, refunds and reconciliation (the CLI's and the BOSS interface's)."""
     operators: OperatorStore
     """The console's operator users and sign-in sessions."""
+    telemetry: Telemetry
+    """The labelled series the node keeps (none with ``metrics.enabled = false``)."""
     nmsi_address: tuple[str, int] | None = None
     """Where the NMSI server listens, once started (``boss.nmsi_enabled``)."""
     call_side: CallSide | None = None
@@ -161,7 +163,7 @@ def build_app(
     (the local hub's, linking ``http.workers``); ``worker`` is this process's index among them
     (its supervisor migrated the database already)."""
     clock = clock or SystemClock()
-    telemetry = Telemetry()
+    telemetry = telemetry_for(settings.metrics.enabled)
     engine = create_engine(settings.database_url, settings.database.pool_size)
     http_client = httpx.AsyncClient(verify=outbound_tls(settings.outbound_ca_file))
     auth = settings.auth
@@ -399,7 +401,7 @@ def build_app(
             telemetry,
         )
         machine = None
-        if worker is not None:  # one of http.workers: a scrape shows every worker
+        if worker is not None and settings.metrics.enabled:  # a scrape shows every worker
             machine = machine_scrape(
                 router, node_metrics, settings.node, worker, settings.http.workers
             )
@@ -412,7 +414,12 @@ def build_app(
                 *VersionApi(versions).routes(),
                 *BillingApi(billing, accounts).routes(),
                 *PaymentApi(payments, accounts).routes(),
-                *operational_routes(engine, node_metrics, metrics_access, machine),
+                *operational_routes(
+                    engine,
+                    node_metrics if settings.metrics.enabled else None,
+                    metrics_access,
+                    machine,
+                ),
             ]
         )
         document = openapi_document(table)
@@ -436,7 +443,7 @@ def build_app(
         else None
     )
 
-    console_boards: list[ClusterBoard] = []  # the console's live calls for other nodes
+    console_boards: list[Board] = []  # the console's live calls of other nodes or workers
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, HttpEdge]]:
@@ -533,6 +540,7 @@ def build_app(
         provisioning=provisioning,
         payments=payments,
         operators=operators,
+        telemetry=telemetry,
     )
     app = build_starlette_composed(lifespan)
     # Beside the mobile API's edge: provider notifications need their raw bytes and answer in
@@ -548,6 +556,7 @@ def build_app(
             lambda: services.call_side.calls if services.call_side else None, billing, accounts,
             clock, provisioning=provisioning, payments=payments, versions=versions,
             fraud=fraud.store, server_secret=server_secret(settings), router=router,
+            worker=worker,
         )  # fmt: skip
         app.router.routes[:0] = console.routes
         console_boards.extend([console.board] if console.board else [])

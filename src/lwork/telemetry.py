@@ -6,6 +6,9 @@ costs a dictionary lookup and a bisection, with no lock, on the status-poll path
 thousands of times a second; ``prometheus_client`` is used only to write the exposition. Label
 values are always from closed sets (route templates, call kinds, end reasons, SIP codes,
 provider names), never from what a client sends, so the series stay bounded.
+
+With ``metrics.enabled = false`` the node keeps a ``SilentTelemetry``: the same series, whose
+observations return at once and keep nothing, so the hot paths pay one no-op call each.
 """
 
 from __future__ import annotations
@@ -92,54 +95,77 @@ class Histogram:
         return family
 
 
+class SilentCounter(Counter):
+    """A counter that keeps nothing (``metrics.enabled = false``)."""
+
+    def cell(self, labels: tuple[str, ...]) -> list[float]:
+        return [0.0]  # a hot path that keeps it adds to a list nobody reads
+
+    def inc(self, *labels: str, amount: float = 1.0) -> None:
+        return None
+
+
+class SilentHistogram(Histogram):
+    """A histogram that keeps nothing (``metrics.enabled = false``)."""
+
+    def series_of(self, labels: tuple[str, ...]) -> list[float]:
+        return [0.0] * (len(self.buckets) + 2)
+
+    def observe(self, value: float, *labels: str) -> None:
+        return None
+
+
 class Telemetry:
     """Every labelled series of a node. One instance per app (the tests run several in one
     process), handed by the composition root to the parts that count."""
 
+    counter: type[Counter] = Counter
+    histogram: type[Histogram] = Histogram
+
     def __init__(self) -> None:
-        self.http_seconds = Histogram(
+        self.http_seconds = self.histogram(
             "lwork_http_request_duration_seconds",
             "Time to answer an HTTP request, by route (held long polls included).",
             ("route",), HTTP_BUCKETS,
         )  # fmt: skip
-        self.http_responses = Counter(
+        self.http_responses = self.counter(
             "lwork_http_responses", "HTTP answers by route and status code.", ("route", "code")
         )
-        self.call_setup_seconds = Histogram(
+        self.call_setup_seconds = self.histogram(
             "lwork_call_setup_seconds",
             "From a call's start to the other side ringing (post-dial delay), by call kind.",
             ("kind",), SETUP_BUCKETS,
         )  # fmt: skip
-        self.push_delivery_seconds = Histogram(
+        self.push_delivery_seconds = self.histogram(
             "lwork_push_delivery_seconds",
             "From an event queued for a device to a long poll answering with it: 'held' (a "
             "poll waiting on a node took it), 'next_poll' (read when the app polled again).",
             ("path",), DELIVERY_BUCKETS,
         )  # fmt: skip
-        self.calls_ended = Counter(
+        self.calls_ended = self.counter(
             "lwork_calls_ended",
             "Calls released, by kind, end reason and whether any leg was answered.",
             ("kind", "reason", "answered"),
         )
-        self.p2p_fallbacks = Counter(
+        self.p2p_fallbacks = self.counter(
             "lwork_p2p_fallbacks", "App calls that went on to the callee's phone.", ()
         )
-        self.sip_outcomes = Counter(
+        self.sip_outcomes = self.counter(
             "lwork_sip_invite_outcomes", "Final answers to the trunk INVITEs we sent, by code.",
             ("code",),
         )  # fmt: skip
-        self.pushes = Counter(
+        self.pushes = self.counter(
             "lwork_pushes", "Pushes sent to providers, by provider and outcome.",
             ("provider", "outcome"),
         )  # fmt: skip
-        self.sms = Counter(
+        self.sms = self.counter(
             "lwork_sms", "SMS codes handed to the provider, by outcome.", ("outcome",)
         )
-        self.charged = Counter(
+        self.charged = self.counter(
             "lwork_charged", "What calls were charged: cents of coins, or package minutes.",
             ("unit",),
         )  # fmt: skip
-        self.orders = Counter(
+        self.orders = self.counter(
             "lwork_orders",
             "Orders entering a state (created, paid, closed, flagged, refunded), by provider.",
             ("provider", "state"),
@@ -165,3 +191,18 @@ class Telemetry:
         for series in vars(self).values():
             if isinstance(series, Counter | Histogram):
                 yield series.family()
+
+
+class SilentTelemetry(Telemetry):
+    """``metrics.enabled = false``: every series is there for the code that counts, and
+    nothing is kept."""
+
+    counter = SilentCounter
+    histogram = SilentHistogram
+
+    def http_answered(self, route: str, status: int, seconds: float) -> None:
+        return None
+
+
+def telemetry_for(enabled: bool) -> Telemetry:
+    return Telemetry() if enabled else SilentTelemetry()

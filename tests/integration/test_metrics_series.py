@@ -136,3 +136,48 @@ async def test_event_delivery_times_to_a_held_poll_and_to_the_next_poll(
     assert value(series, name + "_count", path="next_poll") == 1
     assert 0.3 <= value(series, name + "_sum", path="next_poll") < 5
     assert value(series, name + "_bucket", path="next_poll", le="0.25") == 0
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["on", "off"])
+async def test_metrics_off_keeps_nothing_and_refuses_the_scrape(
+    server_factory: Factory, enabled: bool
+) -> None:
+    """``metrics.enabled = false``: the instrumented paths (an app call set up, polled for its
+    status and ended; an event delivered to a held poll; SMS codes) all run, the node keeps no
+    sample of any labelled series, and ``/metrics`` answers 404 ``metrics_disabled`` in every
+    format. The same run with metrics on shows the read would see what they count."""
+    async with server_factory(**FAST, metrics={"enabled": enabled}) as server:
+        async with two_apps(server) as (alice, bob):
+            held = asyncio.create_task(bob.poll())
+            for _ in range(200):
+                if server.services.polls.held:
+                    break
+                await asyncio.sleep(0.01)
+            await server.services.push.notify(BOB, {"event": "while held"})
+            assert (await held)["data"] == [{"event": "while held"}]
+            sid = (await alice.call(BOB))["session_id"]
+            opdata = (await bob.poll())["data"][0]["opdata"]
+            await bob.post("p2p_ringing", {"opdata": opdata})
+            sdp = {"ip": [], "port": bob.rtp.port}
+            assert (await bob.post("p2p_answer", {"opdata": opdata, "sdp": sdp}))["status"] == "ok"
+            for _ in range(5):
+                assert (await alice.status(sid))["peer_status"] == "p2p_hookoff"
+            await alice.hangup(sid)
+            await closed_records(server, ALICE, 1)
+        kept = {family.name: len(family.samples) for family in server.services.telemetry.families()}
+        answers = [
+            await server.get("/metrics", headers=accept)
+            for accept in ({}, PROMETHEUS, {"Accept": "application/openmetrics-text"})
+        ]
+    assert "lwork_http_request_duration_seconds" in kept and len(kept) == 11
+    if enabled:
+        for name in ("lwork_http_request_duration_seconds", "lwork_http_responses",
+                     "lwork_call_setup_seconds", "lwork_push_delivery_seconds",
+                     "lwork_calls_ended", "lwork_sms"):  # fmt: skip
+            assert kept[name] > 0, name
+        assert [r.status_code for r in answers] == [200, 200, 200]
+    else:
+        assert kept == dict.fromkeys(kept, 0)
+        for r in answers:
+            assert r.status_code == 404
+            assert r.json() == {"status": "failed", "reason": "metrics_disabled"}

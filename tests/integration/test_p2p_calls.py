@@ -474,7 +474,9 @@ async def test_200_simultaneous_calls_leave_nothing_behind(server_factory) -> No
 
 @contextlib.asynccontextmanager
 async def rtpengine() -> AsyncIterator[str]:
-    """rtpengine in userspace on loopback; its ng address as ``media.ng_url``."""
+    """rtpengine in userspace on loopback; its ng address as ``media.ng_url``. Without Debian's
+    /etc/rtpengine/rtpengine.conf: its fixed CLI and HTTP ports (2224, 2225) make a second
+    daemon on the machine (another test worker's) exit at start."""
     binary = shutil.which("rtpengine")
     if binary is None:
         pytest.skip("rtpengine-daemon not installed: apt-get install rtpengine-daemon")
@@ -482,8 +484,9 @@ async def rtpengine() -> AsyncIterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = await asyncio.create_subprocess_exec(
-        binary, "--foreground", "--log-stderr", "--table=-1", "--interface=127.0.0.1",
-        f"--listen-ng=127.0.0.1:{port}", "--port-min=25000", "--port-max=25999",
+        binary, "--config-file=none", "--foreground", "--log-stderr", "--table=-1",
+        "--interface=127.0.0.1", f"--listen-ng=127.0.0.1:{port}", "--port-min=25000",
+        "--port-max=25999",
         "--delete-delay=0", "--log-level=3",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip

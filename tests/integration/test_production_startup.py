@@ -66,8 +66,9 @@ def test_serve_refuses_unsafe_production_settings(
         {},
         {"LWORK_METRICS__TOKEN": None, "LWORK_METRICS__ALLOW_FROM": '["10.0.0.0/8"]'},
         {"LWORK_METRICS__TOKEN": None, "LWORK_METRICS__PUBLIC": "true"},
+        {"LWORK_METRICS__TOKEN": None, "LWORK_METRICS__ENABLED": "false"},
     ],
-    ids=["token", "allow-list", "public"],
+    ids=["token", "allow-list", "public", "metrics-off"],
 )
 def test_serve_starts_with_safe_production_settings(
     tmp_path: Path, changes: dict[str, str | None]
@@ -91,7 +92,11 @@ def test_serve_starts_with_safe_production_settings(
                 break
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
-        assert httpx.get(f"http://127.0.0.1:{port}/metrics").json()["status"] == "ok"
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics")
+        if "LWORK_METRICS__ENABLED" in changes:  # nothing kept, nothing to guard
+            assert (metrics.status_code, metrics.json()["reason"]) == (404, "metrics_disabled")
+        else:
+            assert metrics.json()["status"] == "ok"
     finally:
         process.terminate()
         process.wait(30)

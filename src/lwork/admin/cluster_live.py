@@ -1,4 +1,5 @@
-"""The live calls of every node, for a console on any node (several nodes sharing ``bus.url``).
+"""The live calls of every node, for a console on any node (several nodes sharing ``bus.url``;
+the API workers of one machine without it: ``workers_live``).
 
 Each node keeps its own calls; while an operator watches on any node, every node publishes its
 snapshot (the one the page already builds once a second) to Redis under a key of its own that
@@ -19,7 +20,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger("lwork.admin")
 
@@ -53,6 +54,19 @@ class OtherNodes:
     """Nobody was watching before this read: the other nodes publish within a second."""
 
 
+class Board(Protocol):
+    """The other nodes' (or workers') live calls for this node's console."""
+
+    def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def publish(self) -> None:
+        """This node's calls changed (a hang-up here): no console may show the old ones."""
+
+    async def others(self) -> OtherNodes: ...
+
+
 def parse_snapshot(raw: bytes | str | None) -> dict[str, Any] | None:
     """One node's published snapshot, or None if it is not one (garbage in Redis, a node of
     another version): a bad key costs its node's rows, never the page."""
@@ -62,6 +76,11 @@ def parse_snapshot(raw: bytes | str | None) -> dict[str, Any] | None:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return None
+    return snapshot_of(body)
+
+
+def snapshot_of(body: object) -> dict[str, Any] | None:
+    """A node's snapshot as this node's console lists it, from what it sent, or None."""
     if not isinstance(body, dict):
         return None
     node, total, calls = body.get("node"), body.get("total"), body.get("calls")

@@ -32,8 +32,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "account": ("账号", "Account"),
     "kind": ("类型", "Kind"),
     "nodes_unreached": (
-        "无法读取其他节点的通话（Redis 不可用），仅显示本节点",
-        "Other nodes' calls cannot be read (Redis unavailable): this node's only",
+        "部分节点的通话无法读取（Redis 不可用，或有工作进程未应答），列表不完整",
+        "Some nodes' calls cannot be read (Redis unavailable, or a worker did not answer): "
+        "the list is incomplete",
     ),
     "state": ("状态", "State"),
     "duration": ("时长", "Duration"),

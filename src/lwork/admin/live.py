@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from lwork.admin.cluster_live import PUBLISH_EVERY_S, ClusterBoard, merge
+from lwork.admin.cluster_live import PUBLISH_EVERY_S, Board, merge
 from lwork.admin.gate import Refused, read_form
 from lwork.admin.pages import SECURITY_HEADERS, error_page, render
 from lwork.admin.web import Console
@@ -109,11 +109,11 @@ class LiveCalls:
         *,
         node: str,
         router: CallRouter | None = None,
-        board: ClusterBoard | None = None,
+        board: Board | None = None,
     ) -> None:
         """``engine()``: the call engine while the server runs (None before start-up);
         ``router``: runs a hang-up on the node holding the call; ``board``: the other nodes'
-        calls (None: one node, or nodes without a shared Redis)."""
+        (or workers') calls (None: one node, or nodes without a shared Redis)."""
         self.console = console
         self.engine = engine
         self.zone = zone

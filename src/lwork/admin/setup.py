@@ -13,7 +13,7 @@ from lwork.accounts.service import AccountService
 from lwork.admin.account_actions import AccountActions
 from lwork.admin.accounts import AccountPage
 from lwork.admin.audit_page import AuditPage
-from lwork.admin.cluster_live import ClusterBoard
+from lwork.admin.cluster_live import Board, ClusterBoard
 from lwork.admin.fraud_page import FraudPage
 from lwork.admin.gate import Gate
 from lwork.admin.live import LiveCalls
@@ -26,6 +26,7 @@ from lwork.admin.second_factor import PendingSignIns
 from lwork.admin.settings_page import SettingsPage
 from lwork.admin.versions_page import VersionsPage
 from lwork.admin.web import Console
+from lwork.admin.workers_live import WorkersBoard
 from lwork.appversions import VersionStore
 from lwork.billing.service import BillingService
 from lwork.boss.audit import AuditTrail
@@ -41,9 +42,10 @@ from lwork.settings import Settings
 @dataclass
 class ConsoleMount:
     routes: list[BaseRoute]
-    board: ClusterBoard | None
-    """Publishes this node's live calls for the consoles of the other nodes (several nodes
-    sharing ``bus.url``): started and closed with the node."""
+    board: Board | None
+    """This node's live calls for the consoles of the other nodes (several nodes sharing
+    ``bus.url``, or the workers of ``http.workers``), theirs for this one's: started and
+    closed with the node."""
 
 
 def console_mount(
@@ -61,10 +63,12 @@ def console_mount(
     fraud: FraudStore,
     server_secret: bytes,
     router: CallRouter | None = None,
+    worker: int | None = None,
 ) -> ConsoleMount:
     """``/admin`` and everything under it; ``calls()``: the running call engine, if any;
     ``server_secret``: the key the second factor's sign-in tokens are signed with;
-    ``router``: reaches the node holding a call (hang-up from any node's console)."""
+    ``router``: reaches the node holding a call (hang-up from any node's console);
+    ``worker``: this process's index among ``http.workers`` (None: the only one)."""
     # Secure cookies when lwork speaks TLS itself, and always in production, where TLS may end
     # at a proxy in front (README, "Running in production"): a browser then never sends the
     # session over plain HTTP.
@@ -77,6 +81,10 @@ def console_mount(
     live = LiveCalls(console, calls, billing.zone, node=settings.node, router=router)
     if settings.bus.url:  # several nodes: each shows all nodes' calls
         live.board = ClusterBoard(settings.bus.url, settings.node, live.own, clock.wall)
+    elif worker is not None and router is not None and settings.http.workers > 1:
+        # the workers of one machine on the local hub: each shows all workers' calls
+        live.board = WorkersBoard(router, settings.node, worker, settings.http.workers,
+                                  live.own, clock.monotonic)  # fmt: skip
     console.add_pages(live.routes())
     # Records by dates of the billing time zone, as the BOSS reads them.
     records = CdrPages(console, engine, billing.zone, billing.day_start)

@@ -21,6 +21,13 @@ class Forbidden(HttpError):
     reason = "forbidden"
 
 
+class MetricsOff(HttpError):
+    """``metrics.enabled = false``: nothing is kept, so nothing is served."""
+
+    status_code = 404
+    reason = "metrics_disabled"
+
+
 class NotReady(HttpError):
     """The database does not answer: a load balancer takes the node out until it does."""
 
@@ -54,12 +61,13 @@ class MetricsAccess:
 
 def operational_routes(
     engine: AsyncEngine,
-    node_metrics: NodeMetrics,
+    node_metrics: NodeMetrics | None,
     access: MetricsAccess,
     machine: Callable[[], Awaitable[Collector]] | None = None,
 ) -> list[Route]:
-    """``machine``: the Prometheus scrape of every API worker of this machine
-    (``http.workers``); the JSON view stays the answering worker's own."""
+    """``node_metrics`` None: metrics are off (``/metrics`` refuses). ``machine``: the
+    Prometheus scrape of every API worker of this machine (``http.workers``); the JSON view
+    stays the answering worker's own."""
 
     async def healthz(req: ApiRequest) -> Reply:
         return {"status": "ok"}
@@ -73,6 +81,8 @@ def operational_routes(
         return {"status": "ok"}
 
     async def metrics(req: ApiRequest) -> Reply:
+        if node_metrics is None:
+            raise MetricsOff("metrics.enabled is false")
         if not access.allows(req.client_ip, req.bearer):
             raise Forbidden("metrics are not open to this client")
         accept = req.headers.get("accept", "")

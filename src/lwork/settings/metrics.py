@@ -1,4 +1,5 @@
-"""Who may read ``/metrics`` (its figures tell a stranger how busy and how big the service is)."""
+"""Whether the node keeps metrics, and who may read ``/metrics`` (its figures tell a stranger how
+busy and how big the service is)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from lwork.settings.sections import Section
 
 
 class MetricsSettings(Section):
+    enabled: bool = True
+    """Keep metrics: per-route HTTP latency and answers, call set-up and event-delivery times,
+    the labelled counters. ``false``: the hot paths observe nothing (``bench.console_bench``
+    measures what that saves on status polls) and ``/metrics`` answers 404
+    ``metrics_disabled``; ``/healthz`` and ``/readyz`` stay."""
     token: SecretStr = SecretStr("")
     """Bearer token a scraper may send (``Authorization: Bearer …``) to read ``/metrics`` from
     anywhere. Empty: no token is accepted."""

@@ -31,7 +31,9 @@ def production_problems(settings: Settings) -> list[str]:
     if settings.sms.provider == "log":
         problems.append("sms.provider = 'log' is for development only; configure sms.provider")
     metrics = settings.metrics
-    if not (metrics.token.get_secret_value() or metrics.allow_from or metrics.public):
+    if metrics.enabled and not (
+        metrics.token.get_secret_value() or metrics.allow_from or metrics.public
+    ):
         problems.append(
             "/metrics would be open to the world: set metrics.token or metrics.allow_from "
             "(or metrics.public = true to allow it on purpose)"

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import secrets
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -17,9 +18,13 @@ from typing import Any, cast
 import httpx
 
 from lwork.media.relay import rtcp
+from lwork.media.relay.stats import StreamReceiver
 from lwork.sim.amr import SAMPLES_PER_FRAME, demo_clip, rtp_payload
 
 AMR_PAYLOAD_TYPE = 102
+CLOCK_RATE = 8000  # AMR-NB
+REPORT_EVERY = 100
+"""RTP packets between the phone's own RTCP reports (2 s at 20 ms a packet)."""
 
 
 class SimError(Exception):
@@ -30,19 +35,31 @@ class SimError(Exception):
 class _Media(asyncio.DatagramProtocol):
     received: int = 0
     sources: set[tuple[str, int]] = field(default_factory=set)
+    stream: StreamReceiver | None = None
+    """What the phone measures of the stream it receives (RFC 3550), for its own reports."""
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.received += 1
         self.sources.add(addr)
+        if len(data) < 12:
+            return
+        sequence, timestamp, ssrc = struct.unpack_from("!HII", data, 2)
+        now = time.monotonic()
+        if self.stream is None or self.stream.ssrc != ssrc:
+            self.stream = StreamReceiver(ssrc, CLOCK_RATE, sequence, now)
+        self.stream.on_packet(sequence, timestamp, len(data) - 12, now)
 
 
 class _Rtcp(asyncio.DatagramProtocol):
     """Answers each RTCP sender report at once with a receiver report (LSR/DLSR), as phones do,
-    so the relay can measure the round-trip time."""
+    so the relay can measure the round-trip time; remembers the last one for the phone's own
+    reports."""
 
     def __init__(self, ssrc: int) -> None:
         self.ssrc = ssrc
         self.transport: asyncio.DatagramTransport | None = None
+        self.last_sr: tuple[int, float] | None = None
+        """The middle 32 bits of the last sender report's NTP time, and when it came."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -54,10 +71,30 @@ class _Rtcp(asyncio.DatagramProtocol):
             return
         for packet in packets:
             if isinstance(packet, rtcp.SenderReport) and self.transport is not None:
-                block = rtcp.ReportBlock(
-                    packet.ssrc, 0, 0, 0, 0, rtcp.ntp_middle32(packet.ntp_timestamp), 0
-                )
+                lsr = rtcp.ntp_middle32(packet.ntp_timestamp)
+                self.last_sr = (lsr, time.monotonic())
+                block = rtcp.ReportBlock(packet.ssrc, 0, 0, 0, 0, lsr, 0)
                 self.transport.sendto(bytes(rtcp.ReceiverReport(self.ssrc, (block,))), addr)
+
+    def report(self, media: _Media, sent: tuple[int, int], rtp_timestamp: int,
+               relay: tuple[str, int]) -> None:  # fmt: skip
+        """The phone's own compound report to the relay's RTCP port, as phones send one every
+        few seconds: a sender report with a reception report of the stream it receives, and
+        its CNAME. A relay that measures nothing itself (rtpengine) shows these figures.
+        ``sent``: the packets and payload octets sent so far."""
+        if self.transport is None:
+            return
+        blocks: tuple[rtcp.ReportBlock, ...] = ()
+        if media.stream is not None:
+            lsr, dlsr = 0, 0
+            if self.last_sr is not None:  # DLSR in 1/65536 s since that report came
+                lsr = self.last_sr[0]
+                dlsr = int((time.monotonic() - self.last_sr[1]) * 65536) & 0xFFFFFFFF
+            blocks = (media.stream.report_block(lsr, dlsr),)
+        sr = rtcp.SenderReport(self.ssrc, rtcp.ntp_from_unix(time.time()),
+                               rtp_timestamp & 0xFFFFFFFF, *sent, blocks)  # fmt: skip
+        cname = rtcp.SourceDescription(((self.ssrc, ((1, b"lwork-sim"),)),))
+        self.transport.sendto(bytes(sr) + bytes(cname), (relay[0], relay[1] + 1))
 
 
 class SimPhone:
@@ -75,6 +112,7 @@ class SimPhone:
         self.ssrc = secrets.randbits(32)
         self._transport: asyncio.DatagramTransport | None = None
         self._rtcp: asyncio.DatagramTransport | None = None
+        self._reporter = _Rtcp(self.ssrc)
         self._sender: asyncio.Task[None] | None = None
         self.sent = 0
 
@@ -89,7 +127,7 @@ class SimPhone:
             if port % 2 == 0:
                 try:
                     self._rtcp, _ = await loop.create_datagram_endpoint(
-                        lambda: _Rtcp(self.ssrc), local_addr=("127.0.0.1", port + 1)
+                        lambda: self._reporter, local_addr=("127.0.0.1", port + 1)
                     )
                 except OSError:
                     pass
@@ -210,13 +248,19 @@ class SimPhone:
         ssrc = self.ssrc
         loop = asyncio.get_running_loop()
         start = loop.time()
+        octets = 0
         for n in range(10**9):
             header = struct.pack(
                 "!BBHII", 0x80, AMR_PAYLOAD_TYPE, n & 0xFFFF, (n * SAMPLES_PER_FRAME) & 0xFFFFFFFF,
                 ssrc,
             )  # fmt: skip
-            self._transport.sendto(header + rtp_payload(frames[n % len(frames)]), relay)
+            payload = rtp_payload(frames[n % len(frames)])
+            self._transport.sendto(header + payload, relay)
             self.sent += 1
+            octets += len(payload)
+            if n % REPORT_EVERY == REPORT_EVERY - 1:
+                sent = (self.sent, octets)
+                self._reporter.report(self.media, sent, n * SAMPLES_PER_FRAME, relay)
             await asyncio.sleep(max(0.0, start + (n + 1) * 0.02 - loop.time()))
 
 
