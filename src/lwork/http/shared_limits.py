@@ -81,10 +81,13 @@ class LimitExchange:
         self._task = asyncio.create_task(self._exchange_forever(), name="shared-limits")
 
     async def close(self) -> None:
+        """Stop reporting and close the link (when it is the bus too, closing again is a
+        no-op)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._link.close()
 
     async def _exchange_forever(self) -> None:
         while True:
