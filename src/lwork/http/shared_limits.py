@@ -5,8 +5,8 @@ pays a dictionary look-up, no message. Every ``EXCHANGE_S`` the worker sends wha
 admitted since the last time to the parent's hub, which passes it on to the other workers; each
 adds the others' counts to its own. A key refused on one worker is then refused on all within
 about one period, and within a period each worker admits at most its share of what remained
-(``SharedRateLimiter``), so an attacker spreading connections over the workers gets the limit,
-plus at most ``workers - 1``, not ``workers`` times the limit.
+(``SharedRateLimiter``), so an attacker spreading connections over the workers gets the limit
+give or take a little (figures in ``SharedRateLimiter``), not ``workers`` times the limit.
 
 One worker (the default) builds plain ``RateLimiter``s: no exchange, nothing changes.
 
