@@ -75,13 +75,13 @@ async def test_login_guesses_per_address_hold_over_all_workers(
         passed = sum(r.status_code != 429 for r in answers)
         assert limit // 2 <= passed <= most(limit), passed
 
-        # a client one worker serves gets the whole limit (paced past the exchange period, so
-        # each attempt is judged with the other worker's counts known)
+        # a client one worker serves gets the whole limit (paced well past the exchange
+        # period, so each attempt comes in a period of its own)
         pinned = await served.pinned(0)
         statuses = []
         for n in range(limit + 2):
             statuses.append((await guess(pinned, "198.51.100.9", n)).status_code)
-            await asyncio.sleep(0.15)
+            await asyncio.sleep(0.25)
         assert statuses.count(429) == 2 and statuses[-2:] == [429, 429], statuses
 
 
@@ -127,7 +127,7 @@ async def test_with_redis_as_the_bus_the_hub_still_shares_the_limits(
         assert "bus redis" in served.log.read_text()
         client = served.anywhere()
         passed = 0
-        for _ in range(4):
+        for _ in range(8):  # bursts, which get shares of what remains
             answers = await asyncio.gather(
                 *(client.get(M + "version_no", headers=from_("198.51.100.10")) for _ in range(20))
             )
