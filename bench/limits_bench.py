@@ -8,8 +8,9 @@ Two ``lwork serve`` with ``http.workers`` side by side, the same but for ``http.
 each in turn, ``--rounds`` times, so both see the same machine. Two loads: every request from
 one client address, and every request from another one (``X-Forwarded-For``), which makes
 every request a new key for the workers to exchange. The limit is set out of reach: this
-measures the counting, not refusals. Prints one JSON line per load with the requests/s of both
-and their ratio. Only 127.0.0.1; each wrk run lasts ``--seconds``.
+measures the counting, not refusals. Prints one JSON line per load with the requests/s of both,
+the CPU time of each server's processes per 1,000 requests (steadier than requests/s when other
+work shares the machine), and the ratios. Only 127.0.0.1; each wrk run lasts ``--seconds``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench._load import stop_process
+from bench._push_procs import tree_cpu_s
 from bench.http_bench import WRK_SCRIPT, free_port, get, run_async, run_wrk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +39,8 @@ CONNECTIONS = 32
 
 
 @contextlib.contextmanager
-def serve(data_dir: Path, port: int, workers: int, shared: bool, ports: int) -> Iterator[None]:
+def serve(data_dir: Path, port: int, workers: int, shared: bool, ports: int) -> Iterator[int]:
+    """``lwork serve`` with every worker answering; yields the supervisor's pid."""
     env = {
         **os.environ,
         "LWORK_DATA_DIR": str(data_dir),
@@ -65,17 +68,22 @@ def serve(data_dir: Path, port: int, workers: int, shared: bool, ports: int) -> 
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("lwork serve did not start: " + str(data_dir / "serve.log"))
             time.sleep(0.05)
-        yield
+        yield proc.pid
     finally:
         stop_process(proc, 20)
 
 
-def measure(port: int, script: Path, seconds: float) -> dict[str, float]:
+def measure(port: int, pid: int, script: Path, seconds: float) -> tuple[float, float]:
+    """Requests/s, and CPU-ms of the server's processes per 1,000 requests (steadier than
+    requests/s on a machine that other work shares)."""
     env = {**os.environ, "WRK_REPORT": str(WRK_SCRIPT)}
+    cpu = tree_cpu_s(pid)
     result = run_wrk(port, PATH, script, CONNECTIONS, seconds, env)
+    cpu = tree_cpu_s(pid) - cpu
     if result["errors"]:
         raise RuntimeError(f"{result['errors']} requests failed")
-    return result
+    rps = float(result["rps"])
+    return rps, cpu * 1e3 / (rps * seconds / 1e3)
 
 
 def main() -> None:
@@ -93,26 +101,31 @@ def main() -> None:
         for path in dirs.values():
             path.mkdir()
         with contextlib.ExitStack() as stack:
+            pids = {}
             for n, shared in enumerate(ports):
-                stack.enter_context(
+                pids[shared] = stack.enter_context(
                     serve(dirs[shared], ports[shared], args.workers, shared, 42000 + 1000 * n)
                 )
             for shared in ports:  # warm-up
-                measure(ports[shared], WRK_SCRIPT, 1.0)
-            runs: dict[tuple[str, bool], list[float]] = {}
-            for _ in range(args.rounds):
+                measure(ports[shared], pids[shared], WRK_SCRIPT, 1.0)
+            runs: dict[tuple[str, bool], list[tuple[float, float]]] = {}
+            for n in range(args.rounds):
                 for load, script in loads.items():
-                    for shared in ports:
-                        rps = measure(ports[shared], script, args.seconds)["rps"]
-                        runs.setdefault((load, shared), []).append(rps)
+                    for shared in (True, False) if n % 2 else (False, True):  # either first
+                        run = measure(ports[shared], pids[shared], script, args.seconds)
+                        runs.setdefault((load, shared), []).append(run)
     for load in loads:
-        shared, alone = runs[(load, True)], runs[(load, False)]
+        rps = {s: statistics.median(r for r, _ in runs[(load, s)]) for s in (True, False)}
+        cpu = {s: statistics.median(c for _, c in runs[(load, s)]) for s in (True, False)}
         print(json.dumps({
             "figure": f"limits_{load}", "workers": args.workers,
-            "rps_shared": round(statistics.median(shared)),
-            "rps_alone": round(statistics.median(alone)),
-            "ratio_shared_to_alone": round(statistics.median(shared) / statistics.median(alone), 3),
-            "runs_shared": [round(x) for x in shared], "runs_alone": [round(x) for x in alone],
+            "rps_shared": round(rps[True]), "rps_alone": round(rps[False]),
+            "ratio_rps_shared_to_alone": round(rps[True] / rps[False], 3),
+            "cpu_ms_per_1000_shared": round(cpu[True], 1),
+            "cpu_ms_per_1000_alone": round(cpu[False], 1),
+            "ratio_cpu_shared_to_alone": round(cpu[True] / cpu[False], 3),
+            "runs_rps_shared": [round(r) for r, _ in runs[(load, True)]],
+            "runs_rps_alone": [round(r) for r, _ in runs[(load, False)]],
             "loadavg": [round(x, 2) for x in os.getloadavg()],
         }))  # fmt: skip
 
