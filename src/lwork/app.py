@@ -59,6 +59,7 @@ from lwork.http.operational import MetricsAccess, operational_routes
 from lwork.http.request import ApiRequest
 from lwork.http.routing import Reply, Route, RouteTable
 from lwork.http.server import EDGE, HttpEdge, build_starlette_composed
+from lwork.http.shared_limits import LimitExchange, limiter_factory, machine_limiter
 from lwork.http.worker_metrics import machine_scrape
 from lwork.media.control import RelayConnection, media_control
 from lwork.media.ng.client import NgClient
@@ -75,7 +76,6 @@ from lwork.push.mailbox import Mailbox, open_mailbox
 from lwork.push.service import PushPolicy, PushService
 from lwork.push.setup import build_bus, build_providers
 from lwork.push.upkeep import Upkeep
-from lwork.ratelimit import RateLimiter
 from lwork.settings import Settings
 from lwork.sip.trunk.user_agent import Trunk
 from lwork.sip.trunk.wiring import TrunkLegs, trunk_config
@@ -157,11 +157,13 @@ def build_app(
     on_ready: Callable[[], None] | None = None,
     bus: Bus | None = None,
     worker: int | None = None,
+    limits: LimitExchange | None = None,
 ) -> tuple[Starlette, Services]:
     """The whole server. ``sms`` replaces the configured SMS provider (the simulator's demo);
     ``on_ready`` runs once everything has started. ``bus`` replaces the one ``bus.url`` names
     (the local hub's, linking ``http.workers``); ``worker`` is this process's index among them
-    (its supervisor migrated the database already)."""
+    (its supervisor migrated the database already); ``limits`` makes its rate limits hold for
+    the whole machine."""
     clock = clock or SystemClock()
     telemetry = telemetry_for(settings.metrics.enabled)
     engine = create_engine(settings.database_url, settings.database.pool_size)
@@ -344,8 +346,9 @@ def build_app(
         settings.metrics.allow_from,
         settings.metrics.public,
     )
-    ip_limiter = RateLimiter(settings.http.ip_rate_per_minute, 60.0)
-    login_limiter = RateLimiter(auth.login_per_minute_per_ip, 60.0)
+    with limiter_factory(limits):
+        ip_limiter = machine_limiter("http.ip", settings.http.ip_rate_per_minute, 60.0)
+        login_limiter = machine_limiter("auth.login", auth.login_per_minute_per_ip, 60.0)
 
     def call_engine(ng: NgClient, sip_legs: PhoneDialer, transcoding: bool) -> CallEngine:
         """The call engine over a running relay and trunk (``NoTrunk`` when SIP is off)."""
@@ -450,6 +453,8 @@ def build_app(
         if worker is None:
             await migrate(engine)
         await bus.start()
+        if limits is not None:
+            await limits.start()
         upkeep.start()
         async with media_control(settings.media) as relay:
             # The call engine dials through the trunk and answers its INVITEs: the trunk is
@@ -518,6 +523,8 @@ def build_app(
                 await units.close()
                 if hot_path is not None:
                     await hot_path.close()
+                if limits is not None:
+                    await limits.close()
                 await bus.close()
                 await http2_client.aclose()
                 await http_client.aclose()
@@ -551,13 +558,14 @@ def build_app(
     ]
     if settings.admin.enabled:
         # Served by Starlette like the BOSS's door: the edge's fast path never sees /admin.
-        console = console_mount(
-            settings, engine, operators,
-            lambda: services.call_side.calls if services.call_side else None, billing, accounts,
-            clock, provisioning=provisioning, payments=payments, versions=versions,
-            fraud=fraud.store, server_secret=server_secret(settings), router=router,
-            worker=worker,
-        )  # fmt: skip
+        with limiter_factory(limits):  # its sign-in limits, for the whole machine
+            console = console_mount(
+                settings, engine, operators,
+                lambda: services.call_side.calls if services.call_side else None, billing,
+                accounts, clock, provisioning=provisioning, payments=payments,
+                versions=versions, fraud=fraud.store, server_secret=server_secret(settings),
+                router=router, worker=worker,
+            )  # fmt: skip
         app.router.routes[:0] = console.routes
         console_boards.extend([console.board] if console.board else [])
     return app, services

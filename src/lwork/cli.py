@@ -27,15 +27,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         from lwork.http.workers import serve_command, supervise
 
         return supervise(settings, serve_command(args.config), host, port)
-    sockets, bus, worker = None, None, None
+    sockets, bus, worker, limits = None, None, None, None
     if args.worker is not None:  # one of http.workers, started by the supervisor
         from lwork.http.workers import worker_side
 
         side = worker_side(settings, args)
         settings, worker, sockets, bus = side.settings, side.index, side.sockets, side.bus
+        limits = side.limits
     # What exists once the server has started lives as long as the process: keep it out of the
     # collector's full passes, which otherwise walk it while thousands of long polls wait.
-    app, _ = build_app(settings, on_ready=gc.freeze, bus=bus, worker=worker)
+    app, _ = build_app(settings, on_ready=gc.freeze, bus=bus, worker=worker, limits=limits)
     config = uvicorn.Config(
         app,
         host=host,

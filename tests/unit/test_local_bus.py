@@ -16,6 +16,7 @@ from lwork.push.bus import BusMessage, BusUnavailable, Kick, SessionsChanged, Wa
 from lwork.push.local_bus import (
     HEADER,
     MAX_FRAME,
+    Counts,
     FrameError,
     FrameReader,
     Hub,
@@ -23,6 +24,7 @@ from lwork.push.local_bus import (
     LocalBus,
     Mark,
     Publish,
+    To,
     encode_frame,
     frame,
 )
@@ -67,6 +69,35 @@ def test_the_hub_state_takes_any_payload_without_raising(payload: bytes) -> None
     state = HubState()
     reply = state.handle(0, payload, now=0.0)
     assert reply is None or isinstance(reply[1], bytes)
+
+
+any_int = st.integers(min_value=-(2**63), max_value=2**64 - 1)  # what msgpack can carry
+counts_like = st.tuples(
+    st.just("c"),
+    st.one_of(st.text(max_size=20), any_int, st.none()),
+    st.one_of(any_int, st.text(max_size=5)),
+    st.dictionaries(
+        st.one_of(st.text(max_size=10), any_int),
+        st.one_of(any_int, st.floats(), st.text()),
+        max_size=5,
+    ),
+)
+
+
+@given(counts_like)
+def test_the_hub_passes_on_counts_only_when_they_are_whole(fields: tuple[object, ...]) -> None:
+    """Anything shaped like a ``Counts`` frame: passed on to the other workers as it came if it
+    decodes as one (every count a positive integer), else counted and dropped."""
+    state = HubState()
+    payload = msgspec.msgpack.encode(list(fields))
+    reply = state.handle(0, payload, now=0.0)
+    try:
+        counts = msgspec.msgpack.decode(payload, type=Counts)
+    except msgspec.ValidationError:
+        assert reply is None and state.bad_frames == 1
+    else:
+        assert reply == (To.OTHERS, frame(payload))
+        assert all(1 <= n <= 2**31 for n in counts.counts.values())
 
 
 def test_marks_expire_are_unmarked_only_by_their_poll_and_go_with_their_worker() -> None:
@@ -173,6 +204,35 @@ async def test_malformed_frames_are_dropped_and_a_corrupt_stream_is_cut(hub: Hub
     await one.bus.publish(Kick("e"))
     await until(lambda: len(one.got) == 2)
     await one.bus.close()
+
+
+async def test_counts_reach_the_other_workers_only_and_bad_ones_are_dropped(hub: Hub) -> None:
+    one, two, three = Worker(hub), Worker(hub), Worker(hub)
+    got: dict[str, list[Counts]] = {"one": [], "two": [], "three": []}
+    for name, worker in (("one", one), ("two", two), ("three", three)):
+        worker.bus.on_counts = got[name].append
+        await worker.bus.start()
+    sent = Counts("http.ip", 100, {"198.51.100.7": 3})
+    one.bus.send_counts(sent)
+    await until(lambda: got["two"] and got["three"])
+    await asyncio.sleep(0.05)
+    assert got == {"one": [], "two": [sent], "three": [sent]}
+    # a negative count, and a subscriber that raises: dropped, the streams go on
+    loop = asyncio.get_running_loop()
+    await loop.sock_sendall(three.theirs, frame(msgspec.msgpack.encode(["c", "x", 1, {"k": -5}])))
+
+    def broken(counts: Counts) -> None:
+        raise RuntimeError("a bug")
+
+    two.bus.on_counts = broken
+    one.bus.send_counts(sent)
+    await until(lambda: len(got["three"]) == 2)
+    assert hub.state.bad_frames == 1 and hub.attached == 3
+    await one.bus.publish(Kick("d"))
+    await until(lambda: two.got == [Kick("d")])
+    for worker in (one, two, three):
+        await worker.bus.close()
+    assert not two.lost.is_set()
 
 
 async def test_a_worker_whose_hub_is_gone_is_told_and_its_bus_refuses(hub: Hub) -> None:

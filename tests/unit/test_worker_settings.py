@@ -27,7 +27,7 @@ def test_relay_port_slices_are_disjoint_even_and_cover_no_more_than_the_range(
         assert s_high - s_low + 1 >= 4
 
 
-def test_each_worker_is_a_node_with_its_own_ports_and_a_share_of_the_limits() -> None:
+def test_each_worker_is_a_node_with_its_own_ports_and_a_share_of_the_trunk() -> None:
     settings = load_settings(
         None,
         node="edge",
@@ -44,7 +44,12 @@ def test_each_worker_is_a_node_with_its_own_ports_and_a_share_of_the_limits() ->
     assert (first.sip.listen_port, last.sip.listen_port) == (5070, 5072)
     assert (first.sip.registrar, last.sip.registrar) == ("sbc:5060", "")
     assert last.sip.max_concurrent_calls == 33 and last.sip.calls_per_second == 3.0
-    assert last.auth.login_per_minute_per_ip == 4  # 3 workers x 4 = 12 at most, not 30
+    # the rate limits are shared among the workers: each holds the whole machine's limit...
+    assert last.auth.login_per_minute_per_ip == 10
+    # ...unless sharing is off: then each counts a third, 3 workers x 4 = 12 at most, not 30
+    alone = settings.model_copy(update={"http": settings.http.model_copy(
+        update={"shared_limits": False})})  # fmt: skip
+    assert worker_settings(alone, Slot(2, 3)).auth.login_per_minute_per_ip == 4
     shared = load_settings(None, http={"workers": 2}, media={"ng_url": "udp://10.0.0.9:2223"})
     assert worker_settings(shared, Slot(1, 2)).media == shared.media
 

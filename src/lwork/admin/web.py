@@ -24,7 +24,7 @@ from lwork.admin.totp import parse_code
 from lwork.boss.audit import AuditTrail
 from lwork.errors import TooManyRequests
 from lwork.http.client_address import ClientAddress
-from lwork.ratelimit import RateLimiter
+from lwork.http.shared_limits import machine_limiter
 
 log = logging.getLogger("lwork.admin")
 
@@ -55,8 +55,9 @@ class Console:
         self.monotonic = monotonic
         self.pending = pending
         per_minute = gate.settings.sign_in_per_minute
-        self._by_address = RateLimiter(per_minute, 60.0)
-        self._by_name = RateLimiter(per_minute, 60.0)
+        # For the whole machine under http.workers (see lwork.http.shared_limits).
+        self._by_address = machine_limiter("admin.sign_in.address", per_minute, 60.0)
+        self._by_name = machine_limiter("admin.sign_in.name", per_minute, 60.0)
         self._pages: list[BaseRoute] = []
 
     def add_pages(self, routes: list[Route]) -> None:

@@ -11,7 +11,8 @@ N workers hold N times as many and use N cores. The parent:
   every connection of a burst. The parent keeps every socket open: while a dead worker is
   restarted its socket keeps taking connections, which wait in its queue instead of being
   refused or reset;
-- hosts the local bus's hub (``lwork.push.local_bus``) when ``bus.url`` is empty;
+- hosts the local bus's hub (``lwork.push.local_bus``): the workers' bus when ``bus.url`` is
+  empty, and always the link of their machine-wide rate limits (``lwork.http.shared_limits``);
 - restarts a worker that dies (logged, with a growing pause if it keeps dying), and on SIGTERM
   or SIGINT stops every worker (SIGTERM, then SIGKILL after ``STOP_WAIT_S``) and exits 0.
 
@@ -35,7 +36,9 @@ import threading
 import time
 from dataclasses import dataclass
 
+from lwork.http.shared_limits import LimitExchange
 from lwork.push.bus import Bus
+from lwork.push.local_bus import Hub, LocalBus
 from lwork.settings import Settings
 
 log = logging.getLogger("lwork.workers")
@@ -79,9 +82,10 @@ def worker_settings(settings: Settings, slot: Slot) -> Settings:
       (0 stays 0: any free port). The trunk's limits (``max_concurrent_calls``,
       ``calls_per_second``) are divided among the workers so the carrier sees at most them;
     - the NMSI server (one port) runs on worker 0 only;
-    - ``auth.login_per_minute_per_ip`` is divided among the workers (rounded up): that
-      per-process counter may then let through at most N x ceil(limit / N) attempts a minute
-      from one address, never N x the limit.
+    - the rate limits are shared among the workers (``http.shared_limits``); if not,
+      ``auth.login_per_minute_per_ip`` is divided among them (rounded up): that per-process
+      counter may then let through at most N x ceil(limit / N) attempts a minute from one
+      address, never N x the limit.
     """
     n, i = slot.count, slot.index
     updates: dict[str, object] = {"node": node_name(settings.node, i)}
@@ -100,10 +104,11 @@ def worker_settings(settings: Settings, slot: Slot) -> Settings:
     )
     if i != 0:
         updates["boss"] = settings.boss.model_copy(update={"nmsi_enabled": False})
-    auth = settings.auth
-    updates["auth"] = auth.model_copy(
-        update={"login_per_minute_per_ip": math.ceil(auth.login_per_minute_per_ip / n)}
-    )
+    if not settings.http.shared_limits:
+        auth = settings.auth
+        updates["auth"] = auth.model_copy(
+            update={"login_per_minute_per_ip": math.ceil(auth.login_per_minute_per_ip / n)}
+        )
     return settings.model_copy(update=updates)
 
 
@@ -176,11 +181,7 @@ class Supervisor:
         self._host = host
         self._stopping = asyncio.Event()
         self._processes: dict[int, asyncio.subprocess.Process] = {}
-        self._hub = None
-        if not settings.bus.url:
-            from lwork.push.local_bus import Hub
-
-            self._hub = Hub()
+        self._hub = Hub()
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -188,7 +189,7 @@ class Supervisor:
             loop.add_signal_handler(signum, self._stopping.set)
         log.info(
             "lwork: %d API workers on %s:%d, bus %s",
-            self._count, self._host, self.port, "redis" if self._hub is None else "local hub",
+            self._count, self._host, self.port, "redis" if self._settings.bus.url else "local hub",
         )  # fmt: skip
         keepers = [asyncio.create_task(self._keep(i)) for i in range(self._count)]
         await self._stopping.wait()
@@ -204,8 +205,7 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
         await asyncio.gather(*keepers, return_exceptions=True)
-        if self._hub is not None:
-            await self._hub.close()
+        await self._hub.close()
         for sock in self._sockets:
             sock.close()
         return 0
@@ -235,19 +235,18 @@ class Supervisor:
     async def _spawn(self, index: int) -> asyncio.subprocess.Process:
         listen = self._sockets[index].fileno()
         args = [*self._command, "--worker", f"{index}/{self._count}", "--listen-fd", str(listen)]
-        fds = [listen]
-        ours = theirs = None
-        if self._hub is not None:
-            ours, theirs = socket.socketpair()
-            args += ["--bus-fd", str(theirs.fileno())]
-            fds.append(theirs.fileno())
+        ours, theirs = socket.socketpair()
+        args += ["--bus-fd", str(theirs.fileno())]
         try:
-            process = await asyncio.create_subprocess_exec(*args, pass_fds=fds)
+            process = await asyncio.create_subprocess_exec(
+                *args, pass_fds=[listen, theirs.fileno()]
+            )
+        except OSError:
+            ours.close()
+            raise
         finally:
-            if theirs is not None:
-                theirs.close()
-        if self._hub is not None and ours is not None:
-            self._hub.attach(ours)
+            theirs.close()
+        self._hub.attach(ours)
         log.info("worker %d started (pid %d)", index, process.pid)
         return process
 
@@ -297,6 +296,8 @@ class WorkerSide:
     index: int
     sockets: list[socket.socket]
     bus: Bus | None
+    limits: LimitExchange | None
+    """The machine-wide rate limits (``http.shared_limits``)."""
 
 
 def add_worker_options(parser: argparse.ArgumentParser) -> None:
@@ -307,17 +308,17 @@ def add_worker_options(parser: argparse.ArgumentParser) -> None:
 
 
 def worker_side(settings: Settings, args: argparse.Namespace) -> WorkerSide:
-    """In a worker: its settings, its inherited listening socket and bus; it stops with its
-    parent from now on."""
+    """In a worker: its settings, its inherited listening socket, its link to the parent's hub
+    (the bus unless ``bus.url`` names Redis; the shared limits); it stops with its parent from
+    now on."""
     slot = parse_slot(args.worker)
-    bus: Bus | None = None
-    if args.bus_fd is not None:
-        from lwork.push.local_bus import LocalBus
-
-        bus = LocalBus(
-            socket.socket(fileno=args.bus_fd),
-            on_lost=lambda: os.kill(os.getpid(), signal.SIGTERM),
-        )
+    link = LocalBus(
+        socket.socket(fileno=args.bus_fd), on_lost=lambda: os.kill(os.getpid(), signal.SIGTERM)
+    )
+    limits = None
+    if settings.http.shared_limits:
+        limits = LimitExchange(link, slot.count, time.monotonic)
     watch_parent()
     listening = socket.socket(fileno=args.listen_fd)
-    return WorkerSide(worker_settings(settings, slot), slot.index, [listening], bus)
+    bus = None if settings.bus.url else link
+    return WorkerSide(worker_settings(settings, slot), slot.index, [listening], bus, limits)

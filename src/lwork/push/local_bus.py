@@ -9,7 +9,10 @@ On the socket each frame is a 4-byte big-endian length and a msgpack ``HubFrame`
 every ``Publish`` out to every worker, the publisher included (as Redis pub/sub does, so a
 worker's own messages arrive the same way as the others'), passing the message bytes through
 without decoding them. It also keeps the held-poll marks that ``RedisBus`` keeps in short-lived
-keys, and forgets a worker's marks when that worker goes (its polls went with it).
+keys, and forgets a worker's marks when that worker goes (its polls went with it). It passes a
+worker's ``Counts`` (what its shared rate limits admitted, ``lwork.http.shared_limits``) on to
+the other workers. The hub serves the workers whatever ``bus.url`` says: with Redis as the bus,
+the socket carries the counts only.
 
 A worker whose hub goes away (the parent died) is told through ``on_lost``: it stops, rather
 than serve on without the events of its siblings.
@@ -26,6 +29,8 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import Annotated
 
 import msgspec
 
@@ -118,7 +123,28 @@ class Answer(_Frame, frozen=True, tag="h"):
     held: bool
 
 
-HubFrame = Publish | Mark | Unmark | Ask | Answer
+Count = Annotated[int, msgspec.Meta(ge=1, le=1 << 31)]
+
+
+class Counts(_Frame, frozen=True, tag="c"):
+    """Worker to hub, hub to the other workers: events the shared limit ``limiter`` admitted
+    for each key in its window number ``window``, since the worker's last report."""
+
+    limiter: str
+    window: int
+    counts: dict[str, Count]
+
+
+HubFrame = Publish | Mark | Unmark | Ask | Answer | Counts
+
+
+class To(Enum):
+    """Whom the hub sends a reply to."""
+
+    ALL = 1
+    SENDER = 2
+    OTHERS = 3
+
 
 _frame_decoder = msgspec.msgpack.Decoder(HubFrame)
 _frame_encoder = msgspec.msgpack.Encoder()
@@ -142,8 +168,8 @@ class HubState:
     marks: dict[str, _Mark] = field(default_factory=dict)
     bad_frames: int = 0
 
-    def handle(self, owner: int, payload: bytes, now: float) -> tuple[bool, bytes] | None:
-        """The reply to one frame from worker ``owner``: (to everyone?, framed bytes), or None.
+    def handle(self, owner: int, payload: bytes, now: float) -> tuple[To, bytes] | None:
+        """The reply to one frame from worker ``owner``: (to whom, framed bytes), or None.
         A frame that does not decode is counted and dropped; the stream goes on."""
         try:
             message = _frame_decoder.decode(payload)
@@ -153,7 +179,9 @@ class HubState:
             return None
         match message:
             case Publish():
-                return True, frame(payload)
+                return To.ALL, frame(payload)
+            case Counts():
+                return To.OTHERS, frame(payload)
             case Mark(device=device, poll_id=poll_id, ttl_s=ttl_s):
                 self.marks[device] = _Mark(poll_id, now + ttl_s, owner)
             case Unmark(device=device, poll_id=poll_id):
@@ -161,7 +189,7 @@ class HubState:
                 if mark is not None and mark.poll_id == poll_id:
                     del self.marks[device]
             case Ask(request_id=request_id, device=device):
-                return False, encode_frame(Answer(request_id, self.is_held(device, now)))
+                return To.SENDER, encode_frame(Answer(request_id, self.is_held(device, now)))
             case Answer():
                 self.bad_frames += 1  # only the hub answers
         return None
@@ -225,7 +253,7 @@ class Hub:
                 for payload in frames.feed(data):
                     reply = self.state.handle(owner, payload, self._monotonic())
                     if reply is not None:
-                        self._send(reply[1], None if reply[0] else owner)
+                        self._send(reply[1], reply[0], owner)
         except FrameError as exc:  # a corrupt stream: cut it; the worker stops and restarts
             log.error(
                 "hub: worker connection %d sent a corrupt stream (%s); closing it", owner, exc
@@ -237,9 +265,12 @@ class Hub:
             self.state.forget(owner)
             writer.close()
 
-    def _send(self, data: bytes, only: int | None) -> None:
-        targets = self._writers.items() if only is None else [(only, self._writers[only])]
-        for owner, writer in list(targets):
+    def _send(self, data: bytes, to: To, sender: int) -> None:
+        if to is To.SENDER:
+            targets = [(sender, self._writers[sender])]
+        else:
+            targets = [(o, w) for o, w in self._writers.items() if to is To.ALL or o != sender]
+        for owner, writer in targets:
             if writer.transport.get_write_buffer_size() > MAX_BACKLOG:
                 log.error("hub: worker connection %d reads nothing; cutting it off", owner)
                 writer.transport.abort()
@@ -263,6 +294,8 @@ class LocalBus:
         self._encoder = msgspec.msgpack.Encoder()
         self._closing = False
         self.bad_messages = 0
+        self.on_counts: Callable[[Counts], None] | None = None
+        """Given the other workers' ``Counts`` (the shared rate limits)."""
 
     def subscribe(self, handler: Handler) -> None:
         self._handlers.append(handler)
@@ -275,6 +308,9 @@ class LocalBus:
 
     async def publish(self, message: BusMessage) -> None:
         self._send(Publish(self._encoder.encode(message)))
+
+    def send_counts(self, counts: Counts) -> None:
+        self._send(counts)
 
     async def mark_held(self, device: str, poll_id: str, ttl_s: float) -> None:
         self._send(Mark(device, poll_id, ttl_s))
@@ -295,6 +331,9 @@ class LocalBus:
             self._asks.pop(request_id, None)
 
     async def start(self) -> None:
+        """Connect (once: as the bus and as the shared limits' link, it is started twice)."""
+        if self._writer is not None:
+            return
         reader, self._writer = await asyncio.open_connection(sock=self._sock)
         self._reader = asyncio.create_task(self._read_forever(reader), name="local-bus")
 
@@ -332,6 +371,9 @@ class LocalBus:
                 if answer is not None and not answer.done():
                     answer.set_result(message.held)
                 return
+            if isinstance(message, Counts):
+                self._counted(message)
+                return
             if not isinstance(message, Publish):
                 raise msgspec.DecodeError(f"unexpected {type(message).__name__} from the hub")
             delivered = self._decoder.decode(message.message)
@@ -344,3 +386,11 @@ class LocalBus:
                 handler(delivered)
             except Exception:  # one subscriber's bug must not cost the others their messages
                 log.exception("bus subscriber failed on %r", delivered)
+
+    def _counted(self, counts: Counts) -> None:
+        if self.on_counts is None:
+            return
+        try:
+            self.on_counts(counts)
+        except Exception:  # the reader must keep serving the bus
+            log.exception("shared limits failed on %r", counts)

@@ -43,6 +43,13 @@ class HttpSettings(Section):
     node named ``<node>-w<i>`` with its own slice of ``media.port_min..port_max`` and SIP port
     ``sip.listen_port + i``; without ``bus.url`` the parent hosts a local bus for them (README,
     "Several API workers on one machine")."""
+    shared_limits: bool = True
+    """With ``workers`` > 1: the workers' in-process rate limits (``ip_rate_per_minute``,
+    ``auth.login_per_minute_per_ip``, ``admin.sign_in_per_minute``) hold for the whole machine
+    — each worker reports its counts to the others every 0.1 s, so one address gets the limit,
+    give or take a little (with 2 workers at most the limit + 2 when reports are prompt;
+    README, "Several API workers on one machine"). False: each worker counts alone (the limits
+    hold per worker, the login limit divided among them): for measuring what sharing costs."""
 
     @field_validator("trusted_proxies")
     @classmethod
