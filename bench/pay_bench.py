@@ -12,6 +12,10 @@ different order: the full path, not the duplicate shortcut). Figures, one JSON l
 * ``bare_healthz``: requests/s and p99 of ``GET /healthz``;
 * ``notify_test``, ``notify_alipay``: notifications/s answered ``success`` and p99, with the
   ratio to ``bare_healthz`` (target ≥ 0.3), and the orders found credited afterwards;
+* in each of those, ``cpu_us``: the server process's CPU (all its threads) per answer, and for
+  the notifications ``cpu_ratio``, bare's ``cpu_us`` over theirs: what the ratio would be with
+  the server alone on its cores. The machine is shared, so rates swing from run to run; CPU per
+  answer much less.
 * ``verify_cost``: microseconds of CPU to verify one notification (HMAC-SHA256; RSA2 with a
   2048-bit key; an App Store Server Notification V2, two ES256 JWS with their x5c chains,
   with the verified chains remembered and without), measured in this process, apart from HTTP
@@ -83,6 +87,12 @@ async def credited(url: str, pay_type: str) -> int:
         )
     await engine.dispose()
     return int(count or 0)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU of process ``pid`` so far, all its threads (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def request(path: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -254,20 +264,24 @@ async def run(
                                   env=env)  # fmt: skip
         try:
             await ready(port)
+            cpu_before = cpu_seconds(server.pid)
             bare = await closed_loop(port, [request_get("/healthz")] * SENDERS, seconds)
+            bare_cpu_us = (cpu_seconds(server.pid) - cpu_before) / max(bare.count, 1) * 1e6
             verdict.none_failed("bare_healthz", "requests", bare.errors)
             bare_ok = bare.statuses[200]
             verdict.require(bare_ok == bare.count, "bare_healthz", f"{bare.statuses}")
             bare_fig = {"figure": "bare_healthz", "db": db, "per_s": round(bare.rate),
                         "p99_ms": round(percentile(bare.latencies, 99) * 1000, 1),
-                        "senders": SENDERS}  # fmt: skip
+                        "senders": SENDERS, "cpu_us": round(bare_cpu_us, 1)}  # fmt: skip
             verdict.emit(bare_fig)
             for name, pay_type, requests in (
                 ("notify_test", "test", test_requests),
                 ("notify_alipay", "alipay", alipay_requests),
             ):
+                cpu_before = cpu_seconds(server.pid)
                 result = await send_all_profiled(server.pid, port, requests, seconds, profile,
                                                  f"{name}_profile", verdict)  # fmt: skip
+                cpu_us = (cpu_seconds(server.pid) - cpu_before) / max(result.count, 1) * 1e6
                 verdict.none_failed(name, "connections", result.errors)
                 verdict.require(
                     result.ok_bodies == result.count,
@@ -283,7 +297,8 @@ async def run(
                 )
                 verdict.require(result.count < len(requests), name,
                                 "ran out of orders: raise --orders")  # fmt: skip
-                verdict.emit({**figure(name, result, bare.rate), "db": db, "credited": paid})
+                cpu = {"cpu_us": round(cpu_us, 1), "cpu_ratio": round(bare_cpu_us / cpu_us, 3)}
+                verdict.emit({**figure(name, result, bare.rate), "db": db, "credited": paid, **cpu})
         finally:
             stop_process(server)
 
