@@ -15,13 +15,14 @@ import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal
-from urllib.parse import parse_qsl, quote_plus
+from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from lwork.payments.alipay_form import form_fields
 from lwork.payments.alipay_gateway import Gateway, canonical
 from lwork.payments.products import FEN
 from lwork.payments.provider import (
@@ -117,8 +118,7 @@ class AlipayProvider:
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice | RefundNotice:
         try:
-            params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True,
-                                    strict_parsing=True))  # fmt: skip
+            params = form_fields(body)
         except (UnicodeDecodeError, ValueError) as exc:
             raise NotVerified("not a UTF-8 form") from exc
         if params.get("sign_type", "RSA2") != "RSA2":

@@ -4,12 +4,13 @@ NotVerified, never another error; a refund notice never claims more than the pay
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lwork.payments.alipay import AlipayProvider
+from lwork.payments.alipay_form import form_fields
 from lwork.payments.provider import Notice, NotVerified, RefundNotice
 from lwork.settings.payments import AlipaySettings
 
@@ -83,3 +84,32 @@ def test_any_bytes_are_not_verified(body: bytes) -> None:
     except NotVerified:
         return
     raise AssertionError("believed")
+
+
+FORM_TEXT = st.lists(st.tuples(st.text(max_size=12), st.text(max_size=40)), max_size=8).map(
+    urlencode
+)
+FORM_BYTES = st.one_of(
+    FORM_TEXT.map(str.encode),
+    st.lists(st.sampled_from(["a", "=", "&", "+", "%", "%2", "%41", "%e4%b8%ad", "%ff", "中", " "]),
+             max_size=12).map(lambda parts: "".join(parts).encode()),
+    st.binary(max_size=40),
+)  # fmt: skip
+
+
+@settings(max_examples=400)
+@given(FORM_BYTES)
+def test_the_form_reads_as_parse_qsl_reads_it_strictly(body: bytes) -> None:
+    """``form_fields`` is a faster parse_qsl(strict_parsing, keep_blank_values): the same
+    fields, or an error where it errs."""
+    try:
+        expected: dict[str, str] | type[Exception] = dict(
+            parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        expected = type(exc)
+    try:
+        got: dict[str, str] | type[Exception] = form_fields(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        got = type(exc)
+    assert got == expected
