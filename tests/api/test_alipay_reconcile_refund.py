@@ -433,3 +433,77 @@ async def test_a_closed_trade_without_a_refund_still_closes_an_unpaid_order(worl
                                      refund_fee="31.00")  # fmt: skip
     r = await w.alipay.post(w.server.url + "/lwork/pay/notify/alipay", too_much)
     assert r.status_code == 400
+
+
+async def refund_rows(w: World, payid: str) -> list[tuple[int, str, int, int]]:
+    """The order's refunds as (fen, state, coin cents taken, coin cents short), oldest first."""
+    query = select(refunds).where(refunds.c.payid == payid)
+    async with w.server.services.engine.connect() as conn:
+        rows = await conn.execute(query.order_by(refunds.c.created_at, refunds.c.refund_no))
+    return [(r.money, r.state, r.coins_taken, r.coins_short) for r in rows]
+
+
+async def refund_debits(w: World) -> list[tuple[int, int]]:
+    """The ledger's refund rows as (coin cents, forgiven), oldest first."""
+    async with w.server.services.engine.connect() as conn:
+        query = select(ledger.c.coins, ledger.c.forgiven).where(ledger.c.kind == "refund")
+        return [(r.coins, r.forgiven) for r in (await conn.execute(query.order_by(ledger.c.id)))]
+
+
+async def test_partial_refunds_in_alipays_console_without_a_number_each_take_their_share(
+    world: World,
+) -> None:
+    """Refunds made in Alipay's console may come without out_biz_no: every notice of the trade
+    then looks alike but for refund_fee, all refunded so far. Each refund takes back what it
+    adds to that, once, however often and in whatever order the notices come; the last one,
+    which closes the trade, never below zero."""
+    w = world
+    payid = await paid_order(w)
+    first = w.gateway.console_refund(payid, "10.00")
+    assert await w.notify(first) == "success"
+    assert await coins(w.server, w.auth) == 200  # a third of the price: a third of the coins
+    assert (await state(w.server, payid))[0] == "refunded"
+    assert await w.notify(first) == "success"  # Alipay sends it again
+    assert await coins(w.server, w.auth) == 200
+    assert await refund_rows(w, payid) == [(1000, "done", 10000, 0)]
+
+    second = w.gateway.console_refund(payid, "5.00")
+    assert second["refund_fee"] == "15.00" and second["trade_status"] == "TRADE_SUCCESS"
+    assert await w.notify(second) == "success"
+    assert await coins(w.server, w.auth) == 150  # 5.00 more: 50 coins more
+    for again in (second, first):  # repeated, the older one last: nothing more
+        assert await w.notify(again) == "success"
+    assert await coins(w.server, w.auth) == 150
+    assert await refund_rows(w, payid) == [(1000, "done", 10000, 0), (500, "done", 5000, 0)]
+    assert await refund_debits(w) == [(-10000, 0), (-5000, 0)]
+
+    async with w.server.services.engine.begin() as conn:  # 100 of the 150 coins are spent
+        await conn.execute(update(balances).where(balances.c.uuid == PHONE).values(coins=5000))
+    rest = w.gateway.console_refund(payid, "15.00")
+    assert rest["trade_status"] == "TRADE_CLOSED"
+    assert await w.notify(rest) == "success"
+    assert await w.notify(rest) == "success"
+    assert await coins(w.server, w.auth) == 0  # 150 due, 50 left: 100 short
+    assert await refund_rows(w, payid) == [
+        (1000, "done", 10000, 0), (500, "done", 5000, 0), (1500, "done", 5000, 10000),
+    ]  # fmt: skip
+    assert await refund_debits(w) == [(-10000, 0), (-5000, 0), (-5000, 10000)]
+    assert (await state(w.server, payid))[0] == "refunded"
+    assert w.gateway.refunded_fen(payid) == 3000
+    assert "alipay.trade.refund" not in w.gateway.calls
+
+
+async def test_a_console_refund_after_ours_takes_only_its_own_share(world: World) -> None:
+    """Our refund of 10.00 through the API, its notice (out_biz_no: our number), then 5.00
+    refunded in the console without a number: 50 coins more, not 150 nor none."""
+    w = world
+    payid = await paid_order(w)
+    ours = (await w.refund(payid, money=10.0)).json()
+    assert ours["coins_taken"] == 100 and await coins(w.server, w.auth) == 200
+    assert await w.notify(w.gateway.refund_notification(payid, ours["refund_no"])) == "success"
+    assert await coins(w.server, w.auth) == 200  # the notice of ours: nothing more
+    console = w.gateway.console_refund(payid, "5.00")
+    assert await w.notify(console) == "success"
+    assert await w.notify(console) == "success"
+    assert await coins(w.server, w.auth) == 150
+    assert [row[:2] for row in await refund_rows(w, payid)] == [(1000, "done"), (500, "done")]

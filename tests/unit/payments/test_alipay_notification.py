@@ -39,6 +39,13 @@ def test_genuine_payment_and_refund_notices_are_read_exactly() -> None:
     second = FAKE.notification("P1", "30.00", trade_no="T1", refund_fee="15.00",
                                out_biz_no="console-b")  # fmt: skip
     assert verify(second) == RefundNotice("P1", "T1", ("console-b",), 1500, cumulative=True)
+    # Without out_biz_no (a console refund may carry none), named by the trade and refund_fee:
+    # each further refund of the trade has a name of its own, each repeat the same.
+    for refunded, name in (("10.00", "T1/1000"), ("15.00", "T1/1500"), ("15.00", "T1/1500")):
+        unnumbered = FAKE.notification("P1", "30.00", trade_no="T1", refund_fee=refunded)
+        assert verify(unnumbered) == RefundNotice(
+            "P1", "T1", (name,), int(float(refunded) * 100), cumulative=True
+        )
 
 
 AMOUNTS = st.one_of(
