@@ -507,3 +507,17 @@ async def test_a_console_refund_after_ours_takes_only_its_own_share(world: World
     assert await w.notify(console) == "success"
     assert await coins(w.server, w.auth) == 150
     assert [row[:2] for row in await refund_rows(w, payid)] == [(1000, "done"), (500, "done")]
+
+
+async def test_racing_repeats_of_console_refunds_take_back_once(world: World) -> None:
+    """Alipay's retries of two unnumbered partial refunds' notices, all at once: 10.00 and
+    5.00 taken back, once each."""
+    w = world
+    payid = await paid_order(w)
+    first = w.gateway.console_refund(payid, "10.00")
+    second = w.gateway.console_refund(payid, "5.00")
+    answers = await asyncio.gather(*(w.notify(n) for n in [first, second] * 10))
+    assert answers == ["success"] * 20
+    assert await coins(w.server, w.auth) == 150
+    assert sum(row[0] for row in await refund_rows(w, payid)) == 1500
+    assert sum(coins for coins, _ in await refund_debits(w)) == -15000
