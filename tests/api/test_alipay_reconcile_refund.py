@@ -521,3 +521,32 @@ async def test_racing_repeats_of_console_refunds_take_back_once(world: World) ->
     assert await coins(w.server, w.auth) == 150
     assert sum(row[0] for row in await refund_rows(w, payid)) == 1500
     assert sum(coins for coins, _ in await refund_debits(w)) == -15000
+
+
+async def test_a_console_refund_told_while_ours_is_unanswered_waits_for_ours(
+    world: World,
+) -> None:
+    """Our refund of 10.00 reaches Alipay but its answer is lost; then 5.00 is refunded in the
+    console, whose notice says 15.00 refunded in all. Whether ours is in that sum cannot be
+    told yet: the notice is refused (Alipay sends it again) and nothing is taken back; once
+    the operator's retry has ours answered, the notice's next try takes back the 5.00 alone."""
+    w = world
+    payid = await paid_order(w)
+    w.gateway.http_status = 503
+    assert (await w.refund(payid, money=10.0)).status_code != 200
+    w.gateway.refunds[f"{payid}R1"] = 1000  # ... Alipay had refunded it
+    w.gateway.http_status = 200
+    console = w.gateway.console_refund(payid, "5.00")
+    r = await w.alipay.post(w.server.url + "/lwork/pay/notify/alipay", console)
+    assert (r.status_code, r.text) == (409, "failure")
+    assert await coins(w.server, w.auth) == 300
+    retried = await w.refund(payid, money=10.0, later=1)
+    assert (retried.status_code, retried.json()["coins_taken"]) == (200, 100)
+    assert await w.notify(console) == "success"  # Alipay's next try
+    assert await coins(w.server, w.auth) == 150  # 15.00 of 30.00 refunded: half the coins
+    ours = w.gateway.refund_notification(payid, f"{payid}R1")  # ours, told late: nothing more
+    assert await w.notify(ours) == "success"
+    assert await coins(w.server, w.auth) == 150
+    assert [row[:3] for row in await refund_rows(w, payid)] == [
+        (1000, "done", 10000), (500, "done", 5000),
+    ]  # fmt: skip
