@@ -550,3 +550,14 @@ async def test_a_console_refund_told_while_ours_is_unanswered_waits_for_ours(
     assert [row[:3] for row in await refund_rows(w, payid)] == [
         (1000, "done", 10000), (500, "done", 5000),
     ]  # fmt: skip
+
+
+async def test_a_payment_notification_with_a_zero_refund_fee_credits(world: World) -> None:
+    """refund_fee=0.00 on a payment's notification refunds nothing: credited, not refused."""
+    w = world
+    payid = await open_order(w.server, w.auth, w.alipay)
+    trade = w.gateway.pay(payid, "30.00")
+    notice = w.alipay.notification(payid, "30.00", trade_no=trade["trade_no"], refund_fee="0.00")
+    assert await w.notify(notice) == "success"
+    assert await coins(w.server, w.auth) == 300
+    assert (await state(w.server, payid))[0] == "paid"

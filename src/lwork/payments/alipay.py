@@ -83,6 +83,19 @@ def _fen(params: Mapping[str, str], field: str) -> Decimal:
     return fen
 
 
+def _refunds_anything(params: Mapping[str, str]) -> bool:
+    """The notification carries a refund_fee that is not zero: a payment's own notification
+    may carry ``refund_fee=0.00`` (nothing refunded), which refused as "not a positive amount"
+    would have Alipay send it, and our refusal, until it gives up."""
+    text = params.get("refund_fee", "")
+    if not text:
+        return False
+    try:
+        return bool(Decimal(text) != 0)
+    except ArithmeticError:  # not a number: _fen refuses it with its reason
+        return True
+
+
 def _refund_name(params: Mapping[str, str], trade_no: str, refunded: Decimal) -> str:
     """The refund's out_biz_no; without one (a console refund may carry none), the trade and
     what it had refunded in all with this refund (``<trade_no>/<fen>``): the same for every
@@ -152,7 +165,7 @@ class AlipayProvider:
         elif self._settings.seller_id and params.get("seller_id") != self._settings.seller_id:
             mismatch = f"seller_id {params.get('seller_id')!r} is not ours"
         status = params.get("trade_status", "")
-        if params.get("refund_fee") and status in PAID | {"TRADE_CLOSED"} and mismatch is None:
+        if _refunds_anything(params) and status in PAID | {"TRADE_CLOSED"} and mismatch is None:
             # A refund, ours or one made in Alipay's merchant console, is announced on the
             # payment's notify_url: the trade stays TRADE_SUCCESS after a partial refund and
             # becomes TRADE_CLOSED after a full one; refund_fee is all refunded so far (so a

@@ -39,6 +39,9 @@ def test_genuine_payment_and_refund_notices_are_read_exactly() -> None:
     second = FAKE.notification("P1", "30.00", trade_no="T1", refund_fee="15.00",
                                out_biz_no="console-b")  # fmt: skip
     assert verify(second) == RefundNotice("P1", "T1", ("console-b",), 1500, cumulative=True)
+    # refund_fee 0.00 refunds nothing: the payment's notification, not a refusal
+    zero = FAKE.notification("P1", "30.00", trade_no="T1", refund_fee="0.00")
+    assert verify(zero) == Notice("P1", "T1", 3000, "paid")
     # Without out_biz_no (a console refund may carry none), named by the trade and refund_fee:
     # each further refund of the trade has a name of its own, each repeat the same.
     for refunded, name in (("10.00", "T1/1000"), ("15.00", "T1/1500"), ("15.00", "T1/1500")):
