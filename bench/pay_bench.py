@@ -1,5 +1,6 @@
 """Payment notifications (CONTRACT §8): verified notifications/s and p99 latency at 200
-concurrent senders, for the ``test`` provider (HMAC) and Alipay (RSA2), against the same server
+concurrent senders, for the ``test`` provider (HMAC), Alipay (RSA2) and WeChat Pay (RSA
+platform signature, AES-256-GCM resource), against the same server
 answering ``GET /healthz`` with the same senders in the same run.
 
     python -m bench.pay_bench              # 5 s per figure
@@ -10,10 +11,16 @@ answering ``GET /healthz`` with the same senders in the same run.
 different order: the full path, not the duplicate shortcut). Figures, one JSON line each:
 
 * ``bare_healthz``: requests/s and p99 of ``GET /healthz``;
-* ``notify_test``, ``notify_alipay``: notifications/s answered ``success`` and p99, with the
-  ratio to ``bare_healthz`` (target ≥ 0.3), and the orders found credited afterwards;
+* ``notify_test``, ``notify_alipay``, ``notify_wechat``: notifications/s answered ``success``
+  (WeChat Pay: 204) and p99, with the ratio to ``bare_healthz`` (target ≥ 0.3), and the
+  orders found credited afterwards;
+* in each of those, ``cpu_us``: the server process's CPU (all its threads) per answer, and for
+  the notifications ``cpu_ratio``, bare's ``cpu_us`` over theirs: what the ratio would be with
+  the server alone on its cores. The machine is shared, so rates swing from run to run; CPU per
+  answer much less.
 * ``verify_cost``: microseconds of CPU to verify one notification (HMAC-SHA256; RSA2 with a
-  2048-bit key; an App Store Server Notification V2, two ES256 JWS with their x5c chains,
+  2048-bit key, the form read and checked; WeChat's, its signature, resource and transaction;
+  an App Store Server Notification V2, two ES256 JWS with their x5c chains,
   with the verified chains remembered and without), measured in this process, apart from HTTP
   and the database.
 """
@@ -37,8 +44,6 @@ from urllib.parse import urlencode
 import msgspec
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
-from tests.fakes.alipay import FakeAlipay, bare_public, new_key, private_pem
-from tests.fakes.appstore import BUNDLE_ID, FakeAppStore
 
 from bench._calls_profile import find_pyspy, record, summarise
 from bench._load import HOST, LoadResult, closed_loop, percentile, read_response, stop_process
@@ -49,9 +54,18 @@ from lwork.payments.apple import AppleProvider
 from lwork.payments.apple_jws import Chains, load_roots, verified_payload
 from lwork.payments.products import Catalogue
 from lwork.payments.testpay import SIGNATURE_HEADER, TestPayProvider, sign
-from lwork.settings.payments import AlipaySettings, AppleSettings, default_products
+from lwork.payments.wechat import WechatProvider
+from lwork.settings.payments import AlipaySettings, AppleSettings, WechatSettings, default_products
 from lwork.storage.engine import create_engine, migrate
 from lwork.storage.tables import orders
+
+# The fakes import each other as ``fakes.…``, as the tests do.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from fakes.alipay import FakeAlipay, bare_public, new_key, private_pem
+from fakes.appstore import BUNDLE_ID, FakeAppStore
+from fakes.wechatpay import APP_ID as WECHAT_APP_ID
+from fakes.wechatpay import MCH_ID, MERCHANT_SERIAL, PLATFORM_SERIAL, FakeWechatPay, public_pem
 
 SENDERS = 200
 SECRET = "bench-test-secret-0123456789"
@@ -85,6 +99,12 @@ async def credited(url: str, pay_type: str) -> int:
     return int(count or 0)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU of process ``pid`` so far, all its threads (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def request(path: str, body: bytes, headers: dict[str, str]) -> bytes:
     lines = [f"POST {path} HTTP/1.1", f"Host: {HOST}", f"Content-Length: {len(body)}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
@@ -113,6 +133,51 @@ def alipay_notifications(fake: FakeAlipay, payids: list[str]) -> list[bytes]:
     ]
 
 
+def wechat_transaction(payid: str) -> dict[str, object]:
+    """A paid App transaction of 30.00 yuan, as WeChat Pay's notification carries it."""
+    return {
+        "appid": WECHAT_APP_ID, "mchid": MCH_ID, "out_trade_no": payid,
+        "transaction_id": "4200" + secrets.token_hex(12), "trade_type": "APP",
+        "trade_state": "SUCCESS", "trade_state_desc": "支付成功", "bank_type": "OTHERS",
+        "success_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+        "payer": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"},
+        "amount": {"total": 3000, "payer_total": 3000, "currency": "CNY",
+                   "payer_currency": "CNY"},
+    }  # fmt: skip
+
+
+def wechat_notifications(fake: FakeWechatPay, payids: list[str]) -> list[bytes]:
+    built = []
+    for payid in payids:
+        body = fake.notification(wechat_transaction(payid))
+        headers = {**fake.signed_headers(body), "Content-Type": "application/json"}
+        built.append(request("/lwork/pay/notify/wechat", body, headers))
+    return built
+
+
+def wechat_settings(fake: FakeWechatPay, merchant: rsa.RSAPrivateKey) -> dict[str, object]:
+    return {
+        "enabled": True, "app_id": WECHAT_APP_ID, "mch_id": MCH_ID,
+        "merchant_serial_no": MERCHANT_SERIAL, "merchant_private_key": private_pem(merchant),
+        "api_v3_key": fake.api_v3_key.decode(),
+        "platform_keys": {PLATFORM_SERIAL: public_pem(fake.key)},
+        "notify_url": "https://pay.example.com/lwork/pay/notify/wechat",
+    }  # fmt: skip
+
+
+async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """``read_response``, and a 204 (WeChat Pay's acknowledgement) that has no body to count."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    if status == 204:
+        return status, b""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return status, await reader.readexactly(int(value.strip()))
+    raise ValueError("response without Content-Length")
+
+
 async def send_all(port: int, requests: list[bytes], seconds: float) -> LoadResult:
     """SENDERS connections, each sending the next unsent notification once answered."""
     result = LoadResult()
@@ -128,9 +193,9 @@ async def send_all(port: int, requests: list[bytes], seconds: float) -> LoadResu
                     break
                 start = time.perf_counter()
                 writer.write(raw)
-                status, body = await read_response(reader)
+                status, body = await read_answer(reader)
                 result.record(time.perf_counter() - start, status, body)
-                result.ok_bodies += body == b"success"
+                result.ok_bodies += body == b"success" or (status == 204 and body == b"")
         except (OSError, asyncio.IncompleteReadError, ValueError):
             result.errors += 1
         finally:
@@ -141,7 +206,9 @@ async def send_all(port: int, requests: list[bytes], seconds: float) -> LoadResu
     return result
 
 
-def verify_cost(fake: FakeAlipay, app_key: rsa.RSAPrivateKey, rounds: int) -> dict[str, float]:
+def verify_cost(
+    fake: FakeAlipay, app_key: rsa.RSAPrivateKey, wechat: FakeWechatPay, rounds: int
+) -> dict[str, float]:
     """CPU microseconds per verification, apart from HTTP and the database."""
     settings = AlipaySettings(
         enabled=True,
@@ -152,12 +219,20 @@ def verify_cost(fake: FakeAlipay, app_key: rsa.RSAPrivateKey, rounds: int) -> di
         notify_url="https://x/",
     )
     alipay, test = AlipayProvider(settings), TestPayProvider(SECRET.encode())
+    wechat_provider = WechatProvider(
+        WechatSettings.model_validate(wechat_settings(wechat, app_key)), time.time
+    )
+    wechat_body = wechat.notification(wechat_transaction("P" * 22))
+    # as Starlette hands them over: names in lower case
+    wechat_headers = {k.lower(): v for k, v in wechat.signed_headers(wechat_body).items()}
     form = urlencode(fake.notification("P" * 22, "30.00")).encode()
     body = msgspec.json.encode({"payid": "P" * 22, "money": "30.00", "trade_no": "T"})
     headers = {SIGNATURE_HEADER: sign(SECRET.encode(), body)}
     costs = {}
     for name, check in (("hmac_us", lambda: test.verify(body, headers)),
-                        ("rsa2_us", lambda: alipay.verify(form, {}))):  # fmt: skip
+                        ("rsa2_us", lambda: alipay.verify(form, {})),
+                        ("wechat_us", lambda: wechat_provider.verify(wechat_body,
+                                                                     wechat_headers))):  # fmt: skip
         began = time.process_time()
         for _ in range(rounds):
             check()
@@ -193,7 +268,9 @@ def apple_verify_cost(rounds: int) -> dict[str, float]:
 
 
 def figure(name: str, result: LoadResult, bare: float | None) -> dict[str, object]:
-    ok = [lat for lat, st in zip(result.latencies, result.status_of, strict=True) if st == 200]
+    ok = [
+        lat for lat, st in zip(result.latencies, result.status_of, strict=True) if st in (200, 204)
+    ]
     out: dict[str, object] = {"figure": name, "per_s": round(result.ok_bodies / result.elapsed),
                               "p99_ms": round(percentile(ok, 99) * 1000, 1),
                               "senders": SENDERS, "sent": result.count}  # fmt: skip
@@ -228,18 +305,22 @@ async def run(
 ) -> None:
     app_key = new_key()
     fake = FakeAlipay(APP_ID, SELLER, app_key.public_key())
-    cost = verify_cost(fake, app_key, 50 if per_provider < 5000 else 500)
+    wechat = FakeWechatPay(app_key.public_key(), secrets.token_hex(16).encode())
+    cost = verify_cost(fake, app_key, wechat, 50 if per_provider < 5000 else 500)
     verdict.emit({"figure": "verify_cost", **cost})
     test_ids = [f"T{n:021d}" for n in range(per_provider)]
     alipay_ids = [f"A{n:021d}" for n in range(per_provider)]
+    wechat_ids = [f"W{n:021d}" for n in range(per_provider)]
     began = time.perf_counter()
     test_requests = test_notifications(test_ids)
     alipay_requests = alipay_notifications(fake, alipay_ids)
-    print(f"{2 * per_provider} notifications signed in {time.perf_counter() - began:.1f} s",
+    wechat_requests = wechat_notifications(wechat, wechat_ids)
+    print(f"{3 * per_provider} notifications signed in {time.perf_counter() - began:.1f} s",
           file=sys.stderr)  # fmt: skip
     db = "postgresql" if postgres else "sqlite"
     async with database(postgres) as (tmp, url):
-        await fill(url, [(p, "test") for p in test_ids] + [(p, "alipay") for p in alipay_ids])
+        await fill(url, [(p, "test") for p in test_ids] + [(p, "alipay") for p in alipay_ids]
+                   + [(p, "wechat") for p in wechat_ids])  # fmt: skip
         port = free_port()
         env = {**os.environ, "LWORK_DATA_DIR": tmp, "LWORK_DATABASE__URL": url if postgres else "",
                "LWORK_LOG_LEVEL": "WARNING", "LWORK_MEDIA__RELAY_MODE": "inline",
@@ -250,24 +331,32 @@ async def run(
                "LWORK_PAYMENTS__ALIPAY__ALIPAY_PUBLIC_KEY": bare_public(fake.key),
                "LWORK_PAYMENTS__ALIPAY__NOTIFY_URL": "https://pay.example.com/n",
                "LWORK_PAYMENTS__RECONCILE_EVERY_S": "3600"}  # fmt: skip
+        for field, value in wechat_settings(wechat, app_key).items():
+            text = value if isinstance(value, str) else msgspec.json.encode(value).decode()
+            env[f"LWORK_PAYMENTS__WECHAT__{field.upper()}"] = text
         server = subprocess.Popen([sys.executable, "-m", "lwork", "serve", "--port", str(port)],
                                   env=env)  # fmt: skip
         try:
             await ready(port)
+            cpu_before = cpu_seconds(server.pid)
             bare = await closed_loop(port, [request_get("/healthz")] * SENDERS, seconds)
+            bare_cpu_us = (cpu_seconds(server.pid) - cpu_before) / max(bare.count, 1) * 1e6
             verdict.none_failed("bare_healthz", "requests", bare.errors)
             bare_ok = bare.statuses[200]
             verdict.require(bare_ok == bare.count, "bare_healthz", f"{bare.statuses}")
             bare_fig = {"figure": "bare_healthz", "db": db, "per_s": round(bare.rate),
                         "p99_ms": round(percentile(bare.latencies, 99) * 1000, 1),
-                        "senders": SENDERS}  # fmt: skip
+                        "senders": SENDERS, "cpu_us": round(bare_cpu_us, 1)}  # fmt: skip
             verdict.emit(bare_fig)
             for name, pay_type, requests in (
                 ("notify_test", "test", test_requests),
                 ("notify_alipay", "alipay", alipay_requests),
+                ("notify_wechat", "wechat", wechat_requests),
             ):
+                cpu_before = cpu_seconds(server.pid)
                 result = await send_all_profiled(server.pid, port, requests, seconds, profile,
                                                  f"{name}_profile", verdict)  # fmt: skip
+                cpu_us = (cpu_seconds(server.pid) - cpu_before) / max(result.count, 1) * 1e6
                 verdict.none_failed(name, "connections", result.errors)
                 verdict.require(
                     result.ok_bodies == result.count,
@@ -283,7 +372,8 @@ async def run(
                 )
                 verdict.require(result.count < len(requests), name,
                                 "ran out of orders: raise --orders")  # fmt: skip
-                verdict.emit({**figure(name, result, bare.rate), "db": db, "credited": paid})
+                cpu = {"cpu_us": round(cpu_us, 1), "cpu_ratio": round(bare_cpu_us / cpu_us, 3)}
+                verdict.emit({**figure(name, result, bare.rate), "db": db, "credited": paid, **cpu})
         finally:
             stop_process(server)
 
@@ -342,7 +432,9 @@ def main() -> None:
     seconds, per_provider = (1.0, 15000) if args.smoke else (args.seconds, args.orders)
     verdict = Verdict("pay_bench")
     asyncio.run(run(seconds, per_provider, args.postgres, verdict, args.profile))
-    verdict.conclude(["verify_cost", "bare_healthz", "notify_test", "notify_alipay"])
+    verdict.conclude(
+        ["verify_cost", "bare_healthz", "notify_test", "notify_alipay", "notify_wechat"]
+    )
 
 
 if __name__ == "__main__":

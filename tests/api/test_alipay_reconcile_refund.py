@@ -433,3 +433,131 @@ async def test_a_closed_trade_without_a_refund_still_closes_an_unpaid_order(worl
                                      refund_fee="31.00")  # fmt: skip
     r = await w.alipay.post(w.server.url + "/lwork/pay/notify/alipay", too_much)
     assert r.status_code == 400
+
+
+async def refund_rows(w: World, payid: str) -> list[tuple[int, str, int, int]]:
+    """The order's refunds as (fen, state, coin cents taken, coin cents short), oldest first."""
+    query = select(refunds).where(refunds.c.payid == payid)
+    async with w.server.services.engine.connect() as conn:
+        rows = await conn.execute(query.order_by(refunds.c.created_at, refunds.c.refund_no))
+    return [(r.money, r.state, r.coins_taken, r.coins_short) for r in rows]
+
+
+async def refund_debits(w: World) -> list[tuple[int, int]]:
+    """The ledger's refund rows as (coin cents, forgiven), oldest first."""
+    async with w.server.services.engine.connect() as conn:
+        query = select(ledger.c.coins, ledger.c.forgiven).where(ledger.c.kind == "refund")
+        return [(r.coins, r.forgiven) for r in (await conn.execute(query.order_by(ledger.c.id)))]
+
+
+async def test_partial_refunds_in_alipays_console_without_a_number_each_take_their_share(
+    world: World,
+) -> None:
+    """Refunds made in Alipay's console may come without out_biz_no: every notice of the trade
+    then looks alike but for refund_fee, all refunded so far. Each refund takes back what it
+    adds to that, once, however often and in whatever order the notices come; the last one,
+    which closes the trade, never below zero."""
+    w = world
+    payid = await paid_order(w)
+    first = w.gateway.console_refund(payid, "10.00")
+    assert await w.notify(first) == "success"
+    assert await coins(w.server, w.auth) == 200  # a third of the price: a third of the coins
+    assert (await state(w.server, payid))[0] == "refunded"
+    assert await w.notify(first) == "success"  # Alipay sends it again
+    assert await coins(w.server, w.auth) == 200
+    assert await refund_rows(w, payid) == [(1000, "done", 10000, 0)]
+
+    second = w.gateway.console_refund(payid, "5.00")
+    assert second["refund_fee"] == "15.00" and second["trade_status"] == "TRADE_SUCCESS"
+    assert await w.notify(second) == "success"
+    assert await coins(w.server, w.auth) == 150  # 5.00 more: 50 coins more
+    for again in (second, first):  # repeated, the older one last: nothing more
+        assert await w.notify(again) == "success"
+    assert await coins(w.server, w.auth) == 150
+    assert await refund_rows(w, payid) == [(1000, "done", 10000, 0), (500, "done", 5000, 0)]
+    assert await refund_debits(w) == [(-10000, 0), (-5000, 0)]
+
+    async with w.server.services.engine.begin() as conn:  # 100 of the 150 coins are spent
+        await conn.execute(update(balances).where(balances.c.uuid == PHONE).values(coins=5000))
+    rest = w.gateway.console_refund(payid, "15.00")
+    assert rest["trade_status"] == "TRADE_CLOSED"
+    assert await w.notify(rest) == "success"
+    assert await w.notify(rest) == "success"
+    assert await coins(w.server, w.auth) == 0  # 150 due, 50 left: 100 short
+    assert await refund_rows(w, payid) == [
+        (1000, "done", 10000, 0), (500, "done", 5000, 0), (1500, "done", 5000, 10000),
+    ]  # fmt: skip
+    assert await refund_debits(w) == [(-10000, 0), (-5000, 0), (-5000, 10000)]
+    assert (await state(w.server, payid))[0] == "refunded"
+    assert w.gateway.refunded_fen(payid) == 3000
+    assert "alipay.trade.refund" not in w.gateway.calls
+
+
+async def test_a_console_refund_after_ours_takes_only_its_own_share(world: World) -> None:
+    """Our refund of 10.00 through the API, its notice (out_biz_no: our number), then 5.00
+    refunded in the console without a number: 50 coins more, not 150 nor none."""
+    w = world
+    payid = await paid_order(w)
+    ours = (await w.refund(payid, money=10.0)).json()
+    assert ours["coins_taken"] == 100 and await coins(w.server, w.auth) == 200
+    assert await w.notify(w.gateway.refund_notification(payid, ours["refund_no"])) == "success"
+    assert await coins(w.server, w.auth) == 200  # the notice of ours: nothing more
+    console = w.gateway.console_refund(payid, "5.00")
+    assert await w.notify(console) == "success"
+    assert await w.notify(console) == "success"
+    assert await coins(w.server, w.auth) == 150
+    assert [row[:2] for row in await refund_rows(w, payid)] == [(1000, "done"), (500, "done")]
+
+
+async def test_racing_repeats_of_console_refunds_take_back_once(world: World) -> None:
+    """Alipay's retries of two unnumbered partial refunds' notices, all at once: 10.00 and
+    5.00 taken back, once each."""
+    w = world
+    payid = await paid_order(w)
+    first = w.gateway.console_refund(payid, "10.00")
+    second = w.gateway.console_refund(payid, "5.00")
+    answers = await asyncio.gather(*(w.notify(n) for n in [first, second] * 10))
+    assert answers == ["success"] * 20
+    assert await coins(w.server, w.auth) == 150
+    assert sum(row[0] for row in await refund_rows(w, payid)) == 1500
+    assert sum(coins for coins, _ in await refund_debits(w)) == -15000
+
+
+async def test_a_console_refund_told_while_ours_is_unanswered_waits_for_ours(
+    world: World,
+) -> None:
+    """Our refund of 10.00 reaches Alipay but its answer is lost; then 5.00 is refunded in the
+    console, whose notice says 15.00 refunded in all. Whether ours is in that sum cannot be
+    told yet: the notice is refused (Alipay sends it again) and nothing is taken back; once
+    the operator's retry has ours answered, the notice's next try takes back the 5.00 alone."""
+    w = world
+    payid = await paid_order(w)
+    w.gateway.http_status = 503
+    assert (await w.refund(payid, money=10.0)).status_code != 200
+    w.gateway.refunds[f"{payid}R1"] = 1000  # ... Alipay had refunded it
+    w.gateway.http_status = 200
+    console = w.gateway.console_refund(payid, "5.00")
+    r = await w.alipay.post(w.server.url + "/lwork/pay/notify/alipay", console)
+    assert (r.status_code, r.text) == (409, "failure")
+    assert await coins(w.server, w.auth) == 300
+    retried = await w.refund(payid, money=10.0, later=1)
+    assert (retried.status_code, retried.json()["coins_taken"]) == (200, 100)
+    assert await w.notify(console) == "success"  # Alipay's next try
+    assert await coins(w.server, w.auth) == 150  # 15.00 of 30.00 refunded: half the coins
+    ours = w.gateway.refund_notification(payid, f"{payid}R1")  # ours, told late: nothing more
+    assert await w.notify(ours) == "success"
+    assert await coins(w.server, w.auth) == 150
+    assert [row[:3] for row in await refund_rows(w, payid)] == [
+        (1000, "done", 10000), (500, "done", 5000),
+    ]  # fmt: skip
+
+
+async def test_a_payment_notification_with_a_zero_refund_fee_credits(world: World) -> None:
+    """refund_fee=0.00 on a payment's notification refunds nothing: credited, not refused."""
+    w = world
+    payid = await open_order(w.server, w.auth, w.alipay)
+    trade = w.gateway.pay(payid, "30.00")
+    notice = w.alipay.notification(payid, "30.00", trade_no=trade["trade_no"], refund_fee="0.00")
+    assert await w.notify(notice) == "success"
+    assert await coins(w.server, w.auth) == 300
+    assert (await state(w.server, payid))[0] == "paid"

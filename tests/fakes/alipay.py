@@ -9,6 +9,7 @@ import base64
 import json
 import secrets
 import time
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode
 
@@ -125,6 +126,35 @@ class FakeAlipayGateway:
 
     def refunded_fen(self, payid: str) -> int:
         return sum(fen for no, fen in self.refunds.items() if no.startswith(payid))
+
+    def console_refund(self, payid: str, amount: str, out_biz_no: str = "") -> dict[str, str]:
+        """The merchant gives ``amount`` of a paid trade back in Alipay's own console, not
+        through the API; answers the notification Alipay then posts on the payment's
+        notify_url (see ``refund_notification``)."""
+        trade = self.trades[payid]
+        fen = int(Decimal(amount) * 100)
+        assert self.refunded_fen(payid) + fen <= int(Decimal(trade["total_amount"]) * 100)
+        self.refunds[f"{payid}:console:{len(self.refunds)}"] = fen
+        return self.refund_notification(payid, out_biz_no)
+
+    def refund_notification(self, payid: str, out_biz_no: str = "") -> dict[str, str]:
+        """Alipay's asynchronous notification of the trade's latest refund: ``refund_fee`` is
+        everything refunded so far (not this refund's own amount), ``gmt_refund`` the refund's
+        time, ``trade_status`` stays TRADE_SUCCESS after a partial refund and becomes
+        TRADE_CLOSED once all is refunded; ``out_biz_no``, the refund's number, is optional
+        (the API's out_request_no; a console refund may carry none)."""
+        trade = self.trades[payid]
+        refunded = self.refunded_fen(payid)
+        paid = int(Decimal(trade["total_amount"]) * 100)
+        refund = {
+            "refund_fee": f"{Decimal(refunded) / 100:.2f}",
+            "gmt_refund": time.strftime("%Y-%m-%d %H:%M:%S") + f".{time.time_ns() // 10**6 % 1000}",
+            "trade_status": "TRADE_CLOSED" if refunded == paid else "TRADE_SUCCESS",
+        }  # fmt: skip
+        if out_biz_no:
+            refund["out_biz_no"] = out_biz_no
+        return self.alipay.notification(payid, trade["total_amount"], trade_no=trade["trade_no"],
+                                        **refund)  # fmt: skip
 
     def app(self) -> Any:
         from starlette.applications import Starlette

@@ -15,13 +15,14 @@ import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal
-from urllib.parse import parse_qsl, quote_plus
+from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from lwork.payments.alipay_form import form_fields
 from lwork.payments.alipay_gateway import Gateway, canonical
 from lwork.payments.products import FEN
 from lwork.payments.provider import (
@@ -82,6 +83,29 @@ def _fen(params: Mapping[str, str], field: str) -> Decimal:
     return fen
 
 
+def _refunds_anything(params: Mapping[str, str]) -> bool:
+    """The notification carries a refund_fee that is not zero: a payment's own notification
+    may carry ``refund_fee=0.00`` (nothing refunded), which refused as "not a positive amount"
+    would have Alipay send it, and our refusal, until it gives up."""
+    text = params.get("refund_fee", "")
+    if not text:
+        return False
+    try:
+        return bool(Decimal(text) != 0)
+    except ArithmeticError:  # not a number: _fen refuses it with its reason
+        return True
+
+
+def _refund_name(params: Mapping[str, str], trade_no: str, refunded: Decimal) -> str:
+    """The refund's out_biz_no; without one (a console refund may carry none), the trade and
+    what it had refunded in all with this refund (``<trade_no>/<fen>``): the same for every
+    repeat of its notice, another for each further refund of the trade. Never the bare trade
+    number, which names the payment and every one of its refunds alike: a second partial
+    refund named so was taken for a repeat of the first and nothing was taken back."""
+    biz_no = params.get("out_biz_no", "")
+    return biz_no[:64] if biz_no else f"{trade_no[:48]}/{int(refunded)}"
+
+
 class AlipayProvider:
     name = "alipay"
 
@@ -117,8 +141,7 @@ class AlipayProvider:
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> Notice | RefundNotice:
         try:
-            params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True,
-                                    strict_parsing=True))  # fmt: skip
+            params = form_fields(body)
         except (UnicodeDecodeError, ValueError) as exc:
             raise NotVerified("not a UTF-8 form") from exc
         if params.get("sign_type", "RSA2") != "RSA2":
@@ -142,18 +165,17 @@ class AlipayProvider:
         elif self._settings.seller_id and params.get("seller_id") != self._settings.seller_id:
             mismatch = f"seller_id {params.get('seller_id')!r} is not ours"
         status = params.get("trade_status", "")
-        if params.get("refund_fee") and status in PAID | {"TRADE_CLOSED"} and mismatch is None:
+        if _refunds_anything(params) and status in PAID | {"TRADE_CLOSED"} and mismatch is None:
             # A refund, ours or one made in Alipay's merchant console, is announced on the
             # payment's notify_url: the trade stays TRADE_SUCCESS after a partial refund and
             # becomes TRADE_CLOSED after a full one; refund_fee is all refunded so far (so a
-            # second partial refund's share is what it adds) and out_biz_no names the refund
-            # (our out_request_no, or the console's own number).
+            # second partial refund's share is what it adds) and out_biz_no, when there is one,
+            # names the refund (our out_request_no, or the console's own number).
             refunded = _fen(params, "refund_fee")
             if refunded > fen:
                 raise NotVerified("refund_fee is more than total_amount")
-            refund_no = params.get("out_biz_no") or trade_no
-            return RefundNotice(payid, trade_no, (refund_no[:64],), int(refunded),
-                                cumulative=True)  # fmt: skip
+            return RefundNotice(payid, trade_no, (_refund_name(params, trade_no, refunded),),
+                                int(refunded), cumulative=True)  # fmt: skip
         event: Literal["paid", "closed", "pending"]
         if status in PAID:
             event = "paid"
@@ -189,8 +211,9 @@ class AlipayProvider:
         }
         answer = await self._gateway.call("alipay.trade.refund", biz)
         if answer.get("code") == SUCCESS:
-            return RefundResult(request.refund_no, str(answer.get("trade_no", "")),
-                                request.money_fen, "done")  # fmt: skip
+            # Alipay numbers no refund of its own: the answer's trade_no is the payment's,
+            # shared by all its refunds, so the refund is known by our out_request_no alone.
+            return RefundResult(request.refund_no, "", request.money_fen, "done")
         if answer.get("sub_code") in RETRY_LATER:
             raise ProviderUnavailable(_error(answer))
         return RefundResult(request.refund_no, "", request.money_fen, "failed", _error(answer))

@@ -54,6 +54,13 @@ class RefundRefused(ValueError):
         self.detail = detail
 
 
+class RefundUndecided(Exception):
+    """A provider's notice of all it refunded so far (Alipay's ``refund_fee``) that tells of
+    more than the refunds taken back while a refund of ours on the order has no answer yet:
+    whether that one is in the sum cannot be told, so nothing is taken back now and the notice
+    is to be refused (the provider sends it again; by then ours is answered)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Refunded:
     payid: str
@@ -206,6 +213,14 @@ class Refunds:
                 log.info("order %s: refunds up to %d fen were taken back already",
                          order.payid, before)  # fmt: skip
                 return None
+            unanswered = [r.refund_no for r in rows if r.state in ("asked", "pending")]
+            if unanswered:
+                # Taking back all that exceeds the refunds done would take ours again once it
+                # is answered (if the sum holds it); leaving it out would lose this one (if not).
+                raise RefundUndecided(
+                    f"order {order.payid}: {notice.money_fen} fen refunded in all, "
+                    f"{before} taken back, refund {', '.join(unanswered)} not answered yet"
+                )
         if not 0 < before + money <= order.money:
             raise RefundRefused(
                 "invalid_amount", f"{before} + {money} fen is more than the order's {order.money}"

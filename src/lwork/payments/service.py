@@ -28,7 +28,7 @@ from lwork.payments.provider import (
     RefundNotice,
 )
 from lwork.payments.reconcile import Reconciler
-from lwork.payments.refunds import Refunded, RefundRefused, Refunds
+from lwork.payments.refunds import Refunded, RefundRefused, Refunds, RefundUndecided
 from lwork.payments.settlement import Settled
 
 log = logging.getLogger("lwork.payments")
@@ -130,7 +130,11 @@ class PaymentService:
             log.warning("%s notification refused: %s", pay_type, exc.reason)
             return provider.refused(400)
         if isinstance(notice, RefundNotice):
-            await self._refunded_by(pay_type, notice)
+            try:
+                await self._refunded_by(pay_type, notice)
+            except RefundUndecided as exc:
+                log.warning("%s refund notice refused for now: %s", pay_type, exc)
+                return provider.refused(409)
             return provider.accepted()
         if notice.event == "pending" and not notice.payid:
             return provider.accepted()  # news of no order of ours
@@ -162,7 +166,9 @@ class PaymentService:
     async def _refunded_by(self, pay_type: str, notice: RefundNotice) -> None:
         """A refund the provider tells of (made at the provider, or one of ours it accepted
         earlier, which succeeded or failed): the credit taken back once, or kept. Acknowledged
-        whatever comes of it, since the provider cannot change our answer by sending it again."""
+        whatever comes of it, since the provider cannot change our answer by sending it again,
+        but for RefundUndecided (a cumulative notice while a refund of ours is unanswered),
+        which sending it again, once ours is answered, does settle."""
         payid = notice.payid or await self._orders.payid_of_trade(pay_type, notice.trade_no)
         if payid is None:
             log.warning("%s refunded trade %s, which paid no order here", pay_type,

@@ -44,6 +44,13 @@ _WRITE_ORDER = (
     .values({name: bindparam(f"b_{name}") for name in _ORDER_COLUMNS})
 )
 
+_TAKE_SQLITE_WRITE_LOCK = (
+    update(orders).where(orders.c.payid == "").values(updated_at=orders.c.updated_at)
+)
+"""A write that changes no row (no payid is empty) but, being a write, begins the transaction
+holding SQLite's one write lock: touching the batch's own rows for it cost an IN list compiled
+anew for every batch and a row write each."""
+
 PackageGrants = Callable[[str, int, float], "list[Grant] | None"]
 """(product id, minutes, paid at) → a paid package's dated periods (None: never expiring)."""
 
@@ -247,11 +254,13 @@ def _locked_orders(conn: Connection, batch: list[Pending]) -> dict[str, dict[str
     writer changes them between this read and the batch's writes."""
     payids = sorted({item.notice.payid for item in batch})
     if conn.dialect.name == "sqlite":
-        conn.execute(
-            update(orders).where(orders.c.payid.in_(payids)).values(updated_at=orders.c.updated_at)
-        )
+        conn.execute(_TAKE_SQLITE_WRITE_LOCK)
     query = select(orders).where(orders.c.payid.in_(payids)).order_by(orders.c.payid)
-    return {row.payid: dict(row._mapping) for row in conn.execute(query.with_for_update())}
+    result = conn.execute(query.with_for_update())
+    names = tuple(result.keys())
+    # Built from the names once: dict(row._mapping) per row was a tenth of a batch's CPU.
+    found = (dict(zip(names, row, strict=True)) for row in result)
+    return {order["payid"]: order for order in found}
 
 
 def _credited(conn: Connection, refs: set[str]) -> set[str]:

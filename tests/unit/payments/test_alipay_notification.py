@@ -4,12 +4,13 @@ NotVerified, never another error; a refund notice never claims more than the pay
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lwork.payments.alipay import AlipayProvider
+from lwork.payments.alipay_form import form_fields
 from lwork.payments.provider import Notice, NotVerified, RefundNotice
 from lwork.settings.payments import AlipaySettings
 
@@ -38,6 +39,16 @@ def test_genuine_payment_and_refund_notices_are_read_exactly() -> None:
     second = FAKE.notification("P1", "30.00", trade_no="T1", refund_fee="15.00",
                                out_biz_no="console-b")  # fmt: skip
     assert verify(second) == RefundNotice("P1", "T1", ("console-b",), 1500, cumulative=True)
+    # refund_fee 0.00 refunds nothing: the payment's notification, not a refusal
+    zero = FAKE.notification("P1", "30.00", trade_no="T1", refund_fee="0.00")
+    assert verify(zero) == Notice("P1", "T1", 3000, "paid")
+    # Without out_biz_no (a console refund may carry none), named by the trade and refund_fee:
+    # each further refund of the trade has a name of its own, each repeat the same.
+    for refunded, name in (("10.00", "T1/1000"), ("15.00", "T1/1500"), ("15.00", "T1/1500")):
+        unnumbered = FAKE.notification("P1", "30.00", trade_no="T1", refund_fee=refunded)
+        assert verify(unnumbered) == RefundNotice(
+            "P1", "T1", (name,), int(float(refunded) * 100), cumulative=True
+        )
 
 
 AMOUNTS = st.one_of(
@@ -83,3 +94,32 @@ def test_any_bytes_are_not_verified(body: bytes) -> None:
     except NotVerified:
         return
     raise AssertionError("believed")
+
+
+FORM_TEXT = st.lists(st.tuples(st.text(max_size=12), st.text(max_size=40)), max_size=8).map(
+    urlencode
+)
+FORM_BYTES = st.one_of(
+    FORM_TEXT.map(str.encode),
+    st.lists(st.sampled_from(["a", "=", "&", "+", "%", "%2", "%41", "%e4%b8%ad", "%ff", "中", " "]),
+             max_size=12).map(lambda parts: "".join(parts).encode()),
+    st.binary(max_size=40),
+)  # fmt: skip
+
+
+@settings(max_examples=400)
+@given(FORM_BYTES)
+def test_the_form_reads_as_parse_qsl_reads_it_strictly(body: bytes) -> None:
+    """``form_fields`` is a faster parse_qsl(strict_parsing, keep_blank_values): the same
+    fields, or an error where it errs."""
+    try:
+        expected: dict[str, str] | type[Exception] = dict(
+            parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        expected = type(exc)
+    try:
+        got: dict[str, str] | type[Exception] = form_fields(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        got = type(exc)
+    assert got == expected

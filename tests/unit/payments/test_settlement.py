@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lwork.billing.ledger import LedgerStore
 from lwork.payments.orders import OrderStore
 from lwork.payments.provider import Notice
-from lwork.payments.settlement import Pending, Settled, decide, ref_of
-from lwork.storage.tables import balances, ledger, orders
+from lwork.payments.settlement import Pending, Settled, _locked_orders, decide, ref_of
+from lwork.storage.tables import balances, ledger, metadata, orders
 
 _runs = itertools.count()
 
@@ -139,3 +140,30 @@ async def test_settling_together_ends_as_settling_one_at_a_time(
         for payid, state, trade, note in await _orders_of(engine, together)
     ]
     assert await _coins_of(engine, f"u{run}a") == await _coins_of(engine, f"u{run}t")
+
+
+async def test_a_batch_on_sqlite_holds_the_write_lock_from_its_read_of_the_orders(
+    tmp_path: Any,
+) -> None:
+    """Between reading its orders and writing them, a batch on SQLite keeps every other writer
+    out (a refund, another node's batch): another connection cannot begin writing."""
+    path = tmp_path / "lock.db"
+    engine = create_engine(f"sqlite:///{path}")
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(orders.insert(), [{**row("A"), "uuid_raw": "x", "created_at": 0.0,
+                                        "expires_at": 9e9}])  # fmt: skip
+    other = sqlite3.connect(path, timeout=0)
+    with engine.begin() as conn:
+        found = _locked_orders(conn, [pending("A", "t1")])
+        assert found["A"]["state"] == "created" and found["A"]["money"] == 3000
+        try:
+            other.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            assert "locked" in str(exc)
+        else:
+            raise AssertionError("another writer began while the batch held its orders")
+    other.execute("BEGIN IMMEDIATE")  # the batch's transaction over: free again
+    other.rollback()
+    other.close()
+    engine.dispose()
