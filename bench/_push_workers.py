@@ -7,7 +7,8 @@ server port). Figures, one JSON line each:
 
 1. ``held_poll_memory``: RSS of every server process (the supervisor, its workers and their
    relay children) with all polls held, less the same with the warm-up polls held, per poll;
-2. ``notify_latency``: trigger -> answer for 1,000 devices in batches of 10 with the rest held
+2. ``notify_latency``: trigger -> answer for 1,000 devices in batches of 10 (notified at once,
+   as independent events are) with the rest held
    (the trigger lands on one worker, most polls on others: the wake crosses the local hub);
 3. ``repolls_sustained``: every poll's hold ends and it polls again (``push.hold_s``), for
    ``hold_s + 5`` seconds with everything held: re-polls answered, errors (must be 0) and the
