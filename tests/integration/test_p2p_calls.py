@@ -577,6 +577,15 @@ async def test_status_through_rtpengine_maps_what_its_query_reports(server_facto
             assert set(stats.get("missing", [])) <= {"down_jitter", "down_lostrate"}
 
             assert await alice.hangup(sid) == {"status": "ok"}
+            # the record keeps the quality as the phones reported it (rtpengine measures none)
+            for _ in range(100):
+                rows = await server.services.records.rows(ALICE, 0, time.time() + 1)
+                if rows and rows[0]["end_reason"]:
+                    break
+                await asyncio.sleep(0.05)
+            [row] = rows
+            assert (row["loss"], row["jitter_ms"]) == (0.19, 40)
+            assert 1 <= row["mos"] <= 2 and row["rtt_ms"] > 0
 
 
 async def answered(alice: App, bob: App) -> tuple[str, tuple[str, int], tuple[str, int]]:

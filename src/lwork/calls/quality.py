@@ -88,6 +88,20 @@ def reported_stats(stats: CallStats, leg: LegInfo) -> dict[str, Any]:
     return {**found, "missing": missing} if missing else found
 
 
+def reported_quality(stats: CallStats | None, tag: str) -> RtcpFigures:
+    """The averages of what the phones reported in RTCP about party ``tag``'s stream, from a
+    relay that measures none itself (rtpengine): loss, jitter and MOS as its peer received
+    it, the round trip from its own reports else its peer's. All None: nobody reported."""
+    leg = stats.legs.get(tag) if stats is not None else None
+    if stats is None or leg is None:
+        return _NONE
+    peer = stats.legs.get(leg.in_dialogue_with)
+    _, up = _figures(_ssrc(stats, peer) if peer is not None else None)
+    _, down = _figures(_ssrc(stats, leg))
+    return RtcpFigures(mos=up.mos, rtt_ms=_first(down.rtt_ms, up.rtt_ms),
+                       jitter_ms=up.jitter_ms, loss=up.loss)  # fmt: skip
+
+
 _NONE = RtcpFigures(mos=None, rtt_ms=None, jitter_ms=None, loss=None)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from lwork.billing.rating import coins_value
+from lwork.calls.quality import reported_quality
 from lwork.media.ng.results import CallStats
 
 KINDS = ("out", "in", "p2p", "callback_local", "callback_remote")
@@ -88,8 +89,17 @@ def sip_status(end_reason: str, answered: bool) -> int | None:
 
 
 def leg_quality(stats: CallStats | None, tag: str) -> Quality:
-    """What the relay measured of the media it received on ``tag``'s leg (None if nothing)."""
+    """What the relay measured of the media it received on ``tag``'s leg, or (rtpengine,
+    which measures nothing itself) what the phones reported of it in RTCP; None if nothing."""
     leg = stats.legs.get(tag) if stats is not None else None
+    if leg is not None and leg.quality is None:
+        reported = reported_quality(stats, tag)
+        return Quality(
+            mos=_rounded(reported.mos),
+            loss=_rounded(reported.loss, 4),
+            jitter_ms=_rounded(reported.jitter_ms),
+            rtt_ms=_rounded(reported.rtt_ms),
+        )
     quality = leg.quality if leg is not None else None
     if quality is None or quality.packets_received == 0:
         return Quality()
@@ -100,6 +110,10 @@ def leg_quality(stats: CallStats | None, tag: str) -> Quality:
         jitter_ms=round(quality.average_jitter_ms, 2),
         rtt_ms=None if quality.average_rtt_ms is None else round(quality.average_rtt_ms, 2),
     )
+
+
+def _rounded(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def iso(wall: float | None, zone: ZoneInfo) -> str | None:
