@@ -39,6 +39,7 @@ async def _rtpengine() -> AsyncIterator[tuple[str, int]]:
     low, high = RANGES["rtpengine"]
     process = await asyncio.create_subprocess_exec(
         binary,
+        "--config-file=none",  # Debian's config fixes CLI/HTTP ports a second daemon would clash on
         "--foreground",
         "--log-stderr",
         "--table=-1",
