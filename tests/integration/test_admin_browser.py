@@ -25,6 +25,7 @@ from test_admin_live_calls import ALICE, LIVE, live_call
 from lwork.admin.totp import totp
 
 from fakes.operator_browser import PASSWORD
+from fakes.screenshots import Screenshots
 
 CHROMIUM = "/usr/bin/chromium"
 Factory = Callable[..., Any]
@@ -55,9 +56,7 @@ def playwright_or_skip() -> Any:
 
 async def test_an_operator_uses_the_console(server_factory: Factory, tmp_path: Path) -> None:
     async_playwright = playwright_or_skip()
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    saved: list[Path] = []
+    shots = Screenshots(tmp_path / "screenshots")
     async with server_factory(**LIVE) as server, async_playwright() as driver:
         await server.services.operators.add("alice", "admin", PASSWORD, time.time())
         chromium = await driver.chromium.launch(executable_path=CHROMIUM, headless=True,
@@ -75,10 +74,7 @@ async def test_an_operator_uses_the_console(server_factory: Factory, tmp_path: P
             page.on("console", lambda m: errors.append(m.text) if m.type == "error"
                     and not m.text.startswith("Failed to load resource") else None)  # fmt: skip
 
-            async def shot(name: str) -> None:
-                path = shots / f"{len(saved) + 1:02d}-{name}.png"
-                await page.screenshot(path=str(path), full_page=True)
-                saved.append(path)
+            shot = shots.of(page)
 
             await page.goto(server.url + "/admin/")
             assert page.url.endswith("/admin/sign-in")
@@ -160,8 +156,7 @@ async def test_an_operator_uses_the_console(server_factory: Factory, tmp_path: P
             assert errors == [], errors  # no script error, no CSP violation
         finally:
             await chromium.close()
-    for path in saved:
-        print(f"screenshot: {path}")
+    shots.print_paths()
 
 
 APP_PASSWORD = "e10adc3949ba59abbe56e057f20f883e"
@@ -197,9 +192,7 @@ async def test_an_administrator_with_a_second_factor_changes_things(
     """Sign in with a TOTP code, refund an order, credit an account, set the app versions,
     read the settings; a form posted without its CSRF token is refused."""
     async_playwright = playwright_or_skip()
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    saved: list[Path] = []
+    shots = Screenshots(tmp_path / "screenshots")
     async with server_factory(**PAYING) as server, async_playwright() as driver:
         payid = await paid_order(server)
         await server.services.operators.add("root", "admin", PASSWORD, time.time())
@@ -216,10 +209,7 @@ async def test_an_administrator_with_a_second_factor_changes_things(
                     and not m.text.startswith("Failed to load resource") else None)  # fmt: skip
             page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
 
-            async def shot(name: str) -> None:
-                path = shots / f"{len(saved) + 1:02d}-{name}.png"
-                await page.screenshot(path=str(path), full_page=True)
-                saved.append(path)
+            shot = shots.of(page)
 
             await page.goto(server.url + "/admin/lang/en?next=/admin/sign-in")
             await page.fill("input[name=name]", "root")
@@ -279,5 +269,4 @@ async def test_an_administrator_with_a_second_factor_changes_things(
             assert errors == [], errors
         finally:
             await chromium.close()
-    for path in saved:
-        print(f"screenshot: {path}")
+    shots.print_paths()

@@ -33,6 +33,7 @@ from lwork.storage.tables import cdrs
 from fakes.nodes import app_env, held_poll, register_and_login, start_node, wait_ready
 from fakes.operator_browser import PASSWORD, csrf_of, sign_in
 from fakes.rtp_peer import RtpPeer
+from fakes.screenshots import Screenshots
 from fakes.sms_gateway import SmsGateway
 
 pytestmark = pytest.mark.skipif(SIPP is None, reason="sipp not installed: apt-get install sipp")
@@ -118,9 +119,7 @@ async def test_either_nodes_console_shows_and_hangs_up_a_call_of_the_other(
 ) -> None:
     async_playwright = playwright_or_skip()
     sip_port = free_udp_port()
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    saved: list[Path] = []
+    shots = Screenshots(tmp_path / "screenshots")
     async with rtpengine() as ng_url:
         env = {**env, "LWORK_MEDIA__NG_URL": ng_url, "LWORK_SIP__PROXY_PORT": str(sip_port)}
         nodes = [start_node(name, tmp_path, env) for name in ("n1", "n2")]
@@ -206,10 +205,7 @@ async def test_either_nodes_console_shows_and_hangs_up_a_call_of_the_other(
                             errors: list[str] = []
                             page_.on("pageerror", lambda exc: errors.append(str(exc)))
 
-                            async def shot(name: str) -> None:
-                                path = shots / f"{len(saved) + 1:02d}-{name}.png"
-                                await page_.screenshot(path=str(path), full_page=True)
-                                saved.append(path)
+                            shot = shots.of(page_)
 
                             await page_.goto(two.url + "/admin/sign-in")
                             await page_.fill("input[name=name]", "alice")
@@ -271,5 +267,4 @@ async def test_either_nodes_console_shows_and_hangs_up_a_call_of_the_other(
         ("console:alice", "no_such_call", None),
         ("console:alice", "ok", ALICE),
     ]
-    for path in saved:
-        print(f"screenshot: {path}")
+    shots.print_paths()

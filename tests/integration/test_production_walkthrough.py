@@ -31,6 +31,7 @@ from lwork.admin.totp import totp
 
 from fakes.nodes import Node, start_node
 from fakes.operator_browser import PASSWORD
+from fakes.screenshots import Screenshots
 from fakes.sms_gateway import SmsGateway
 from fakes.tls import lwork_ca
 
@@ -86,9 +87,7 @@ async def test_the_running_in_production_walkthrough(
     postgres_url: str, redis_url: str, sms_gateway: SmsGateway, tmp_path: Path
 ) -> None:
     async_playwright = playwright_or_skip()
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    saved: list[Path] = []
+    shots = Screenshots(tmp_path / "screenshots")
     ca = lwork_ca()
     async with rtpengine() as ng_url:  # step 2
         config = cluster_settings(tmp_path, postgres_url, redis_url, ng_url, sms_gateway.url)
@@ -124,10 +123,7 @@ async def test_the_running_in_production_walkthrough(
                     errors: list[str] = []
                     page.on("pageerror", lambda exc: errors.append(str(exc)))
 
-                    async def shot(name: str) -> None:
-                        path = shots / f"{len(saved) + 1:02d}-{name}.png"
-                        await page.screenshot(path=str(path), full_page=True)
-                        saved.append(path)
+                    shot = shots.of(page)
 
                     # step 6: sign in over HTTPS, the password, then the authenticator's code
                     # (in English: a chromium without CJK fonts shows Chinese as boxes)
@@ -206,5 +202,4 @@ async def test_the_running_in_production_walkthrough(
                 if node.process.poll() is None:
                     node.process.terminate()
                     node.process.wait(20)
-    for path in saved:
-        print(f"screenshot: {path}")
+    shots.print_paths()
