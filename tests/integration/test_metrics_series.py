@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from test_call_records import closed_records
-from test_p2p_calls import ALICE, BOB, FAST, make_app, two_apps
+from test_p2p_calls import ALICE, BOB, FAST, App, make_app, two_apps
 from test_sip_trunk import free_udp_port
 from test_trunk_calls import PHONE_NUMBER, SIPP, finished, sipp, trunk_settings
 
@@ -41,6 +41,17 @@ async def scrape(server: LiveServer) -> dict[tuple[str, frozenset[tuple[str, str
 def value(series: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
           **labels: str) -> float:  # fmt: skip
     return series.get((name, frozenset(labels.items())), 0.0)
+
+
+async def delivered_while_held(server: LiveServer, bob: App) -> None:
+    """An event for Bob while his poll is held: the held poll answers it."""
+    held = asyncio.create_task(bob.poll())
+    for _ in range(200):
+        if server.services.polls.held:
+            break
+        await asyncio.sleep(0.01)
+    await server.services.push.notify(BOB, {"event": "while held"})
+    assert (await held)["data"] == [{"event": "while held"}]
 
 
 async def test_a_call_its_requests_and_its_end_are_counted(server_factory: Factory) -> None:
@@ -118,13 +129,7 @@ async def test_event_delivery_times_to_a_held_poll_and_to_the_next_poll(
     time it waited."""
     async with server_factory(push={"hold_s": 5}) as server:
         bob = await make_app(server, BOB, "bob-phone")
-        held = asyncio.create_task(bob.poll())
-        for _ in range(200):
-            if server.services.polls.held:
-                break
-            await asyncio.sleep(0.01)
-        await server.services.push.notify(BOB, {"event": "while held"})
-        assert (await held)["data"] == [{"event": "while held"}]
+        await delivered_while_held(server, bob)
         await server.services.push.notify(BOB, {"event": "while away"})
         await asyncio.sleep(0.3)
         assert (await bob.poll())["data"] == [{"event": "while away"}]
@@ -148,13 +153,7 @@ async def test_metrics_off_keeps_nothing_and_refuses_the_scrape(
     format. The same run with metrics on shows the read would see what they count."""
     async with server_factory(**FAST, metrics={"enabled": enabled}) as server:
         async with two_apps(server) as (alice, bob):
-            held = asyncio.create_task(bob.poll())
-            for _ in range(200):
-                if server.services.polls.held:
-                    break
-                await asyncio.sleep(0.01)
-            await server.services.push.notify(BOB, {"event": "while held"})
-            assert (await held)["data"] == [{"event": "while held"}]
+            await delivered_while_held(server, bob)
             sid = (await alice.call(BOB))["session_id"]
             opdata = (await bob.poll())["data"][0]["opdata"]
             await bob.post("p2p_ringing", {"opdata": opdata})
