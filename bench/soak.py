@@ -4,12 +4,15 @@ sip-tester):
 
     .venv/bin/python -m bench.soak [--minutes 10] [--devices 20000] [--calls 1000]
         [--sip-cps 20] [--logins-per-s 2] [--sms-per-s 2] [--events-per-s 100]
-        [--postgres --redis] [--smoke]
+        [--postgres --redis] [--workers N] [--smoke]
 
 The server is lwork's app as ``lwork serve`` builds it, in one uvicorn worker with its relay
 child (``bench._push_server lwork``: the app plus the bench-only ``POST /_bench/notify`` that
 raises events), on SQLite (default) or a fresh database of the PostgreSQL on 127.0.0.1:5432 and
-the Redis on 127.0.0.1:6379 (``--postgres --redis``). Load, all at once:
+the Redis on 127.0.0.1:6379 (``--postgres --redis``). With ``--workers N``: ``http.workers = N``,
+a supervisor whose workers each have their relay (more than ~19,000 devices need a second
+process here: the open-files limit), each client process from its own 127.0.0.x. Load, all at
+once:
 
 * ``--devices`` devices hold long polls (``bench._push_clients`` processes, one connection
   each); ``--events-per-s`` of them get an event each second, timed from the trigger to the
@@ -62,7 +65,8 @@ from bench._chaos_cluster import TRANSPORT_ERRORS, Call, Errors, rtp_clock
 from bench._load import percentile
 from bench._push_procs import ClientProcess, all_call, free_port, rss_kib
 from bench._push_procs import server as push_server
-from bench._push_server import raise_fd_limit
+from bench._push_server import WORKERS_MODE, raise_fd_limit
+from bench._push_workers import source_addresses
 from bench._sip_drive import callers_for, free_udp_port, top_up, trunk_overrides
 from bench._verdict import Verdict
 from lwork.settings import Settings
@@ -260,12 +264,21 @@ def overrides_for(args: argparse.Namespace, tmp: Path, carrier_port: int) -> dic
         "login_per_minute_per_ip": 10**6, "login_per_hour_per_account": 10**6,
     }  # fmt: skip
     overrides["log_level"] = "WARNING"
+    overrides.setdefault("http", {})["workers"] = args.workers
     return overrides
 
 
-def process_sample(pid: int) -> dict[str, dict[str, float]]:
+def process_sample(pid: int, workers: int) -> dict[str, dict[str, float]]:
+    """RSS and open files of the server's processes: the server (with ``--workers``, the
+    supervisor) and its relay, or each worker and that worker's relay."""
+    named = [("server", pid)]
+    if workers > 1:
+        for k, worker in enumerate(children(pid)):
+            named += [(f"worker_{k}", worker), *((f"relay_{k}", c) for c in children(worker))]
+    else:
+        named += [(f"relay_{n}", c) for n, c in enumerate(children(pid))]
     found: dict[str, dict[str, float]] = {}
-    for name, p in [("server", pid), *((f"relay_{n}", c) for n, c in enumerate(children(pid)))]:
+    for name, p in named:
         with contextlib.suppress(OSError, RuntimeError):
             found[name] = {"rss_mib": round(rss_kib(p) / 1024, 1), "open_files": open_files(p)}
     return found
@@ -297,8 +310,11 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
         carrier = sipp.start(sipp.UAS, ["-p", str(carrier_port), "-m", str(sip_calls)], tmp,
                              "carrier", seconds + 300)  # fmt: skip
         errors = Errors()
-        with push_server("lwork", settings_file, port) as server:
-            clients = [ClientProcess(port) for _ in range(args.clients)]
+        mode = WORKERS_MODE if args.workers > 1 else "lwork"
+        # with workers, each client from its own loopback address (as push_bench --workers)
+        sources = source_addresses(args.clients) if args.workers > 1 else [None] * args.clients
+        with push_server(mode, settings_file, port, args.workers) as server:
+            clients = [ClientProcess(port, source, args.workers) for source in sources]
             mine = [devices[k :: args.clients] for k in range(args.clients)]
             soak = Soak(args, port, errors)
             calls: list[Call] = []
@@ -335,7 +351,7 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
                     """RSS and open files every 5 s: the points the slopes are fitted to."""
                     while not soak.stop.is_set():
                         minute = (time.monotonic() - start) / 60
-                        for name, values in process_sample(server.pid).items():
+                        for name, values in process_sample(server.pid, args.workers).items():
                             samples.setdefault(name, []).append(
                                 (minute, values["rss_mib"], values["open_files"])
                             )
@@ -344,7 +360,7 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
                 tasks.append(asyncio.create_task(sampler()))
                 for w in range(windows):
                     await asyncio.sleep(max(0.0, start + (w + 1) * args.window - time.monotonic()))
-                    procs = process_sample(server.pid)
+                    procs = process_sample(server.pid, args.workers)
                     verdict.emit({"figure": "soak_window", "window": w + 1,
                                   "at_s": round(time.monotonic() - start, 1),
                                   **{k: v.window() for k, v in soak.kinds.items()},
@@ -362,7 +378,8 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
                     all_call, clients, [{"cmd": "check"}] * len(clients)
                 )
                 alive = server.poll() is None
-                relay_alive = any(name.startswith("relay") for name in process_sample(server.pid))
+                processes = process_sample(server.pid, args.workers)
+                relay_alive = any(name.startswith("relay") for name in processes)
             finally:
                 for client in clients:
                     client.close()
@@ -370,7 +387,7 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
                     call.close()
                 soak.pool.close()
         sipp.finish(carrier, 10)
-        log = (tmp / "server-lwork.log").read_text(errors="replace")
+        log = (tmp / f"server-{mode}.log").read_text(errors="replace")
         tracebacks = log.count("Traceback")
         kinds = {k: {"count": v.total, "errors": v.total_errors} for k, v in soak.kinds.items()}
         total = sum(v["count"] for v in kinds.values())
@@ -426,6 +443,10 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="a fresh PostgreSQL database")
     parser.add_argument("--redis", action="store_true", help="the bus on Redis (127.0.0.1:6379)")
     parser.add_argument("--smoke", action="store_true", help="about 20 s at small numbers (CI)")
+    parser.add_argument(
+        "--workers", type=int, default=1,
+        help="lwork with http.workers = N (one process holds at most ~19,000 polls here)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.smoke:
         args.minutes, args.window, args.devices, args.clients = 1 / 3, 10, 300, 2

@@ -29,7 +29,7 @@ from test_p2p_calls import rtpengine
 
 from lwork.admin.totp import totp
 
-from fakes.nodes import Node, start_node
+from fakes.nodes import Node, start_node, wait_ready
 from fakes.operator_browser import PASSWORD
 from fakes.screenshots import Screenshots
 from fakes.sms_gateway import SmsGateway
@@ -70,17 +70,9 @@ def lwork(env: dict[str, str], *args: str, stdin: str = "") -> str:
     return done.stdout
 
 
-async def ready(node: Node, log: Path, verify: ssl.SSLContext | bool = True) -> None:
+async def ready(node: Node, tmp: Path, name: str, verify: ssl.SSLContext | bool = True) -> None:
     async with httpx.AsyncClient(timeout=5, verify=verify) as client:
-        for _ in range(400):
-            assert node.process.poll() is None, log.read_text()
-            try:
-                if (await client.get(node.url + "/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("node did not become ready: " + log.read_text())
+        await wait_ready(client, node, tmp, name)
 
 
 async def test_the_running_in_production_walkthrough(
@@ -100,8 +92,8 @@ async def test_the_running_in_production_walkthrough(
         api2.url = api2.url.replace("http://", "https://")
         sim: subprocess.Popen[bytes] | None = None
         try:
-            await ready(api1, tmp_path / "api1.log")
-            await ready(api2, tmp_path / "api2.log", ca.client_context())
+            await ready(api1, tmp_path, "api1")
+            await ready(api2, tmp_path, "api2", ca.client_context())
             # step 5: the first operator, and her second factor
             lwork(env, "admin", "user", "add", "alice", "--role", "admin",
                   stdin=f"{PASSWORD}\n{PASSWORD}\n")  # fmt: skip
