@@ -24,8 +24,8 @@ from test_admin_live_calls import ALICE, LIVE, live_call
 
 from lwork.admin.totp import totp
 
+from fakes.chromium_pages import Screenshots, open_page
 from fakes.operator_browser import PASSWORD
-from fakes.screenshots import Screenshots
 
 CHROMIUM = "/usr/bin/chromium"
 Factory = Callable[..., Any]
@@ -62,15 +62,11 @@ async def test_an_operator_uses_the_console(server_factory: Factory, tmp_path: P
         chromium = await driver.chromium.launch(executable_path=CHROMIUM, headless=True,
                                                 args=["--no-sandbox"])  # fmt: skip
         try:
-            context = await chromium.new_context(
-                accept_downloads=True, viewport={"width": 1280, "height": 720}
+            page, errors = await open_page(
+                chromium, accept_downloads=True, viewport={"width": 1280, "height": 720}
             )
-            context.set_default_timeout(30000)  # a loaded CI machine runs four test workers
-            page = await context.new_page()
-            errors: list[str] = []
             # Script errors and CSP violations; not the 401 of the wrong password on purpose
             # nor the favicon the browser asks the mobile API for (404).
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.on("console", lambda m: errors.append(m.text) if m.type == "error"
                     and not m.text.startswith("Failed to load resource") else None)  # fmt: skip
 
@@ -200,11 +196,7 @@ async def test_an_administrator_with_a_second_factor_changes_things(
         chromium = await driver.chromium.launch(executable_path=CHROMIUM, headless=True,
                                                 args=["--no-sandbox"])  # fmt: skip
         try:
-            context = await chromium.new_context(viewport={"width": 1280, "height": 800})
-            context.set_default_timeout(30000)
-            page = await context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page, errors = await open_page(chromium, viewport={"width": 1280, "height": 800})
             page.on("console", lambda m: errors.append(m.text) if m.type == "error"
                     and not m.text.startswith("Failed to load resource") else None)  # fmt: skip
             page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))

@@ -30,10 +30,10 @@ from test_trunk_calls import SIPP, finished, sipp
 from lwork.boss.audit import AuditTrail
 from lwork.storage.tables import cdrs
 
+from fakes.chromium_pages import Screenshots, open_page
 from fakes.nodes import app_env, held_poll, register_and_login, start_node, wait_ready
 from fakes.operator_browser import PASSWORD, csrf_of, sign_in
 from fakes.rtp_peer import RtpPeer
-from fakes.screenshots import Screenshots
 from fakes.sms_gateway import SmsGateway
 
 pytestmark = pytest.mark.skipif(SIPP is None, reason="sipp not installed: apt-get install sipp")
@@ -197,13 +197,9 @@ async def test_either_nodes_console_shows_and_hangs_up_a_call_of_the_other(
                             executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
                         )
                         try:
-                            context = await chromium.new_context(
-                                viewport={"width": 1280, "height": 600}
+                            page_, errors = await open_page(
+                                chromium, viewport={"width": 1280, "height": 600}
                             )
-                            context.set_default_timeout(30000)
-                            page_ = await context.new_page()
-                            errors: list[str] = []
-                            page_.on("pageerror", lambda exc: errors.append(str(exc)))
 
                             shot = shots.of(page_)
 

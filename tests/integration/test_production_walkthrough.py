@@ -29,9 +29,9 @@ from test_p2p_calls import rtpengine
 
 from lwork.admin.totp import totp
 
+from fakes.chromium_pages import Screenshots, open_page
 from fakes.nodes import Node, start_node, wait_ready
 from fakes.operator_browser import PASSWORD
-from fakes.screenshots import Screenshots
 from fakes.sms_gateway import SmsGateway
 from fakes.tls import lwork_ca
 
@@ -107,13 +107,9 @@ async def test_the_running_in_production_walkthrough(
                 chromium = await driver.chromium.launch(executable_path=CHROMIUM, headless=True,
                                                         args=["--no-sandbox"])  # fmt: skip
                 try:
-                    context = await chromium.new_context(
-                        ignore_https_errors=True, viewport={"width": 1280, "height": 720}
+                    page, errors = await open_page(
+                        chromium, ignore_https_errors=True, viewport={"width": 1280, "height": 720}
                     )
-                    context.set_default_timeout(30000)
-                    page = await context.new_page()
-                    errors: list[str] = []
-                    page.on("pageerror", lambda exc: errors.append(str(exc)))
 
                     shot = shots.of(page)
 

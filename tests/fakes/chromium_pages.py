@@ -1,5 +1,6 @@
-"""Numbered full-page screenshots of the console's browser tests, kept under the test's tmp
-folder and printed at its end (``pytest -s`` shows where to look)."""
+"""The console's browser tests: a page that collects its script errors, and numbered
+full-page screenshots kept under the test's tmp folder and printed at its end (``pytest -s``
+shows where to look)."""
 
 from __future__ import annotations
 
@@ -27,3 +28,14 @@ class Screenshots:
     def print_paths(self) -> None:
         for path in self.saved:
             print(f"screenshot: {path}")
+
+
+async def open_page(chromium: Any, **context_options: Any) -> tuple[Any, list[str]]:
+    """A page of a new browser context, and the script errors it raises (a list that fills
+    as they happen). 30 s for each step: a loaded CI machine runs four test workers."""
+    context = await chromium.new_context(**context_options)
+    context.set_default_timeout(30000)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return page, errors
