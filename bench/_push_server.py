@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import resource
 import sys
 import time
@@ -85,16 +86,30 @@ def notify_endpoint(notify: Notify) -> ASGIApp:
 
 class GcPauses:
     """Garbage-collector pauses of this process: with 19,000 held requests the heap is large,
-    and a full (generation 2) collection stops the event loop for all of them."""
+    and a full (generation 2) collection stops the event loop for all of them. Beside them, the
+    event loop's longest stall (a 10 ms timer's lateness), whatever its cause, so that a
+    latency spike can be told a collection, another stall of the loop, or neither (the machine).
+    Each answer names the process (``pid``): with ``http.workers`` each worker keeps its own."""
+
+    STALL_TICK_S = 0.01
 
     def __init__(self) -> None:
         self._started = 0.0
         self.window: dict[str, float] = {}
+        self._ticker: asyncio.Task[None] | None = None
         self.reset()
         gc.callbacks.append(self._on_gc)
 
     def reset(self) -> None:
-        self.window = {"collections": 0, "total_ms": 0.0, "max_ms": 0.0, "full": 0}
+        self.window = {"pid": os.getpid(), "collections": 0, "total_ms": 0.0, "max_ms": 0.0,
+                       "full": 0, "loop_stall_max_ms": 0.0}  # fmt: skip
+
+    async def _watch_loop(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(self.STALL_TICK_S)
+            late_ms = (time.perf_counter() - before - self.STALL_TICK_S) * 1e3
+            self.window["loop_stall_max_ms"] = max(self.window["loop_stall_max_ms"], late_ms)
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -110,7 +125,9 @@ class GcPauses:
         """``GET /_bench/gc``: the pauses since the previous call."""
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            await respond(send, self.window)
+            if self._ticker is None:  # the first call opens the first window
+                self._ticker = asyncio.create_task(self._watch_loop(), name="bench-loop-stall")
+            await respond(send, {k: round(v, 2) for k, v in self.window.items()})
             self.reset()
 
         return app

@@ -25,13 +25,15 @@ once:
   at a steady rate.
 
 One JSON line per window (``soak_window``): per kind of request its count, errors (a failed
-answer, a transport error or a 5xx) and p99 latency, event delivery p99, and RSS and open files
-of the server and of its relay; then ``soak_summary``: totals, error rate, and the fitted slope
-of RSS (MiB/min) and open files (per min) per process, fitted to samples every 5 s after the
-first window and over the second half (a cache filling up flattens out in the second). Exits 1
-on any server error (an HTTP 5xx, a traceback in the server's log, the server or relay gone), a
-missing figure, or calls that stopped. ``--smoke``: about 20 s at small numbers, windows of 10 s.
-The machine is shared: latencies include whatever else runs on it.
+answer, a transport error or a 5xx) and p99 latency, event delivery p99, RSS and open files
+of the server and of its relay, and each serving process's garbage-collector pauses and longest
+event-loop stall (``pauses``: a latency spike in every kind at once is one of them, or the
+machine, whose load average is beside them); then ``soak_summary``: totals, error rate, and
+the fitted slope of RSS (MiB/min) and open files (per min) per process, fitted to samples every
+5 s after the first window and over the second half (a cache filling up flattens out in the
+second). Exits 1 on any server error (an HTTP 5xx, a traceback in the server's log, the server
+or relay gone), a missing figure, or calls that stopped. ``--smoke``: about 20 s at small
+numbers, windows of 10 s. The machine is shared: latencies include whatever else runs on it.
 """
 
 from __future__ import annotations
@@ -63,9 +65,9 @@ from bench._calls_common import (
 )
 from bench._chaos_cluster import TRANSPORT_ERRORS, Call, Errors, rtp_clock
 from bench._load import percentile
-from bench._push_procs import ClientProcess, all_call, free_port, rss_kib
+from bench._push_procs import ClientProcess, all_call, free_port, get_json, rss_kib
 from bench._push_procs import server as push_server
-from bench._push_server import WORKERS_MODE, raise_fd_limit
+from bench._push_server import GC_PATH, WORKERS_MODE, raise_fd_limit
 from bench._push_workers import source_addresses
 from bench._sip_drive import callers_for, free_udp_port, top_up, trunk_overrides
 from bench._verdict import Verdict
@@ -284,6 +286,35 @@ def process_sample(pid: int, workers: int) -> dict[str, dict[str, float]]:
     return found
 
 
+def server_names(pid: int, workers: int) -> dict[int, str]:
+    """The serving processes by pid, named as ``process_sample`` names them."""
+    if workers == 1:
+        return {pid: "server"}
+    return {worker: f"worker_{k}" for k, worker in enumerate(children(pid))}
+
+
+def pauses(port: int, names: dict[int, str]) -> dict[str, dict[str, float]]:
+    """Each serving process's garbage-collector pauses and longest event-loop stall since the
+    previous call (``GET /_bench/gc``), asked over fresh connections, each landing on any worker,
+    until every one has answered (at most 50 tries a worker: a busy one may not be reached)."""
+    found: dict[str, dict[str, float]] = {}
+    for _ in range(50 * len(names)):
+        with contextlib.suppress(OSError):
+            window = get_json(port, GC_PATH)
+            name = names.get(window.pop("pid"), "unknown")
+            if name in found:  # a second window of the same worker: the pauses since the first
+                seen = found[name]
+                for key in ("collections", "total_ms", "full"):
+                    seen[key] = round(seen[key] + window[key], 2)
+                for key in ("max_ms", "loop_stall_max_ms"):
+                    seen[key] = max(seen[key], window[key])
+            else:
+                found[name] = window
+        if len(found) >= len(names):
+            break
+    return found
+
+
 async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
     carrier_port = free_udp_port()
     with database(args, tmp) as db:
@@ -358,6 +389,8 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
                         await asyncio.sleep(5)
 
                 tasks.append(asyncio.create_task(sampler()))
+                names = server_names(server.pid, args.workers)
+                await asyncio.to_thread(pauses, port, names)  # the first window starts now
                 for w in range(windows):
                     await asyncio.sleep(max(0.0, start + (w + 1) * args.window - time.monotonic()))
                     procs = process_sample(server.pid, args.workers)
@@ -365,6 +398,8 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
                                   "at_s": round(time.monotonic() - start, 1),
                                   **{k: v.window() for k, v in soak.kinds.items()},
                                   "processes": procs,
+                                  "pauses": await asyncio.to_thread(pauses, port, names),
+                                  "machine_load_1min": round(os.getloadavg()[0], 2),
                                   "server_alive": server.poll() is None})  # fmt: skip
                     if server.poll() is not None:
                         break
