@@ -23,6 +23,7 @@ import os
 import resource
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 NOTIFY_PATH = "/_bench/notify"
 GC_PATH = "/_bench/gc"
+CENSUS_PATH = "/_bench/census"
 MODES = ("lwork", "bare-event", "bare-sleep")
 WORKERS_MODE = "lwork-workers"
 """lwork with ``http.workers`` > 1 (``push_bench --workers``): a supervisor whose workers are
@@ -140,9 +142,21 @@ async def respond(send: Send, body: Any) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
+async def census(scope: Scope, receive: Receive, send: Send) -> None:
+    """``GET /_bench/census``: this process's objects that the collector tracks (containers and
+    instances), counted by type: two censuses apart in time name what grows. The collector does
+    not list frozen objects, so they are unfrozen for the count (and frozen again, as its next
+    collection would): it stalls the loop for a second or more with many polls held."""
+    gc.unfreeze()
+    counts = Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
+    gc.freeze()
+    await respond(send, {"pid": os.getpid(), "types": dict(counts)})
+
+
 def with_notify(app: ASGIApp, notify: Notify) -> ASGIApp:
-    """The bench routes (trigger, GC pauses); lifespan and every other path to ``app``."""
-    bench = {NOTIFY_PATH: notify_endpoint(notify), GC_PATH: GcPauses().endpoint()}
+    """The bench routes (trigger, GC pauses, census); lifespan and every other path to ``app``."""
+    bench = {NOTIFY_PATH: notify_endpoint(notify), GC_PATH: GcPauses().endpoint(),
+             CENSUS_PATH: census}  # fmt: skip
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
         route = bench.get(scope["path"]) if scope["type"] == "http" else None

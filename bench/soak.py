@@ -4,7 +4,7 @@ sip-tester):
 
     .venv/bin/python -m bench.soak [--minutes 10] [--devices 20000] [--calls 1000]
         [--sip-cps 20] [--logins-per-s 2] [--sms-per-s 2] [--events-per-s 100]
-        [--postgres --redis] [--workers N] [--smoke]
+        [--postgres --redis] [--workers N] [--census] [--smoke]
 
 The server is lwork's app as ``lwork serve`` builds it, in one uvicorn worker with its relay
 child (``bench._push_server lwork``: the app plus the bench-only ``POST /_bench/notify`` that
@@ -25,15 +25,18 @@ once:
   at a steady rate.
 
 One JSON line per window (``soak_window``): per kind of request its count, errors (a failed
-answer, a transport error or a 5xx) and p99 latency, event delivery p99, RSS and open files
-of the server and of its relay, and each serving process's garbage-collector pauses and longest
+answer, a transport error or a 5xx) and p99 latency, event delivery p99, RSS and open files of
+the server and of its relay, and each serving process's garbage-collector pauses and longest
 event-loop stall (``pauses``: a latency spike in every kind at once is one of them, or the
-machine, whose load average is beside them); then ``soak_summary``: totals, error rate, and
-the fitted slope of RSS (MiB/min) and open files (per min) per process, fitted to samples every
-5 s after the first window and over the second half (a cache filling up flattens out in the
-second). Exits 1 on any server error (an HTTP 5xx, a traceback in the server's log, the server
-or relay gone), a missing figure, or calls that stopped. ``--smoke``: about 20 s at small
-numbers, windows of 10 s. The machine is shared: latencies include whatever else runs on it.
+machine, whose load average is beside them); then ``soak_summary``: totals, error rate, and the
+fitted slope of RSS (MiB/min) and open files (per min) per process, fitted to samples every 5 s
+after the first window and over the second half (a cache filling up flattens out in the
+second). With ``--census`` (and in ``--smoke``), ``soak_census``: the types of objects that
+grew in each serving process from before the first window to after the last, as the garbage
+collector counts them, per minute: what the RSS slope is made of. Exits 1 on any server error
+(an HTTP 5xx, a traceback in the server's log, the server or relay gone), a missing figure, or
+calls that stopped. ``--smoke``: about 20 s at small numbers, windows of 10 s. The machine is
+shared: latencies include whatever else runs on it.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +70,7 @@ from bench._chaos_cluster import TRANSPORT_ERRORS, Call, Errors, rtp_clock
 from bench._load import percentile
 from bench._push_procs import ClientProcess, all_call, free_port, get_json, rss_kib
 from bench._push_procs import server as push_server
-from bench._push_server import GC_PATH, WORKERS_MODE, raise_fd_limit
+from bench._push_server import CENSUS_PATH, GC_PATH, WORKERS_MODE, raise_fd_limit
 from bench._push_workers import source_addresses
 from bench._sip_drive import callers_for, free_udp_port, top_up, trunk_overrides
 from bench._verdict import Verdict
@@ -293,26 +296,51 @@ def server_names(pid: int, workers: int) -> dict[int, str]:
     return {worker: f"worker_{k}" for k, worker in enumerate(children(pid))}
 
 
-def pauses(port: int, names: dict[int, str]) -> dict[str, dict[str, float]]:
-    """Each serving process's garbage-collector pauses and longest event-loop stall since the
-    previous call (``GET /_bench/gc``), asked over fresh connections, each landing on any worker,
-    until every one has answered (at most 50 tries a worker: a busy one may not be reached)."""
-    found: dict[str, dict[str, float]] = {}
+def each_worker(
+    port: int, path: str, names: dict[int, str], merge: Callable[[Any, Any], Any] | None = None
+) -> dict[str, Any]:
+    """``GET path`` of every serving process, asked over fresh connections, each landing on any
+    worker, until every one has answered (at most 50 tries a worker: a busy one may not be
+    reached). An answer names its process (``pid``); a second answer of the same process is
+    folded into the first with ``merge``, or dropped without one."""
+    found: dict[str, Any] = {}
     for _ in range(50 * len(names)):
         with contextlib.suppress(OSError):
-            window = get_json(port, GC_PATH)
-            name = names.get(window.pop("pid"), "unknown")
-            if name in found:  # a second window of the same worker: the pauses since the first
-                seen = found[name]
-                for key in ("collections", "total_ms", "full"):
-                    seen[key] = round(seen[key] + window[key], 2)
-                for key in ("max_ms", "loop_stall_max_ms"):
-                    seen[key] = max(seen[key], window[key])
-            else:
-                found[name] = window
+            answer = get_json(port, path)
+            name = names.get(answer.pop("pid"), "unknown")
+            if name not in found:
+                found[name] = answer
+            elif merge is not None:
+                found[name] = merge(found[name], answer)
         if len(found) >= len(names):
             break
     return found
+
+
+def pauses(port: int, names: dict[int, str]) -> dict[str, dict[str, float]]:
+    """Each serving process's garbage-collector pauses and longest event-loop stall since the
+    previous call; two windows of one process (asked twice) are the pauses since the first."""
+
+    def merge(seen: dict[str, float], later: dict[str, float]) -> dict[str, float]:
+        summed = {k: round(seen[k] + later[k], 2) for k in ("collections", "total_ms", "full")}
+        return {**summed, **{k: max(seen[k], later[k]) for k in ("max_ms", "loop_stall_max_ms")}}
+
+    return each_worker(port, GC_PATH, names, merge)
+
+
+def census_growth(
+    first: dict[str, Any], last: dict[str, Any], minutes: float, top: int = 15
+) -> dict[str, Any]:
+    """Per process, the types whose tracked objects grew most between two censuses, per
+    minute: a cache filling up or a leak is named here."""
+    growth: dict[str, Any] = {}
+    for name, answer in last.items():
+        before = first.get(name, {}).get("types", {})
+        grown = sorted(((n - before.get(t, 0), t) for t, n in answer["types"].items()),
+                       reverse=True)[:top]  # fmt: skip
+        growth[name] = {t: {"grew": d, "per_min": round(d / minutes, 1), "now": answer["types"][t]}
+                        for d, t in grown if d > 0}  # fmt: skip
+    return growth
 
 
 async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
@@ -390,6 +418,10 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
 
                 tasks.append(asyncio.create_task(sampler()))
                 names = server_names(server.pid, args.workers)
+                first_census = (
+                    await asyncio.to_thread(each_worker, port, CENSUS_PATH, names)
+                    if args.census else {}
+                )  # fmt: skip
                 await asyncio.to_thread(pauses, port, names)  # the first window starts now
                 for w in range(windows):
                     await asyncio.sleep(max(0.0, start + (w + 1) * args.window - time.monotonic()))
@@ -403,6 +435,11 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
                                   "server_alive": server.poll() is None})  # fmt: skip
                     if server.poll() is not None:
                         break
+                if args.census and server.poll() is None:
+                    verdict.emit({"figure": "soak_census", "growth": census_growth(
+                        first_census, await asyncio.to_thread(each_worker, port, CENSUS_PATH,
+                                                              names),
+                        (time.monotonic() - start) / 60)})  # fmt: skip
                 soak.stop.set()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 media_stopped = sum(
@@ -479,6 +516,11 @@ def main() -> None:
     parser.add_argument("--redis", action="store_true", help="the bus on Redis (127.0.0.1:6379)")
     parser.add_argument("--smoke", action="store_true", help="about 20 s at small numbers (CI)")
     parser.add_argument(
+        "--census", action="store_true",
+        help="count each process's objects by type before the first window and after the last, "
+        "and report what grew (each count stalls the server for a second or more)",
+    )  # fmt: skip
+    parser.add_argument(
         "--workers", type=int, default=1,
         help="lwork with http.workers = N (one process holds at most ~19,000 polls here)",
     )  # fmt: skip
@@ -486,11 +528,14 @@ def main() -> None:
     if args.smoke:
         args.minutes, args.window, args.devices, args.clients = 1 / 3, 10, 300, 2
         args.events_per_s, args.calls, args.sip_cps, args.login_accounts = 20, 20, 5, 20
+        args.census = True
     raise_fd_limit()
     verdict = Verdict("soak")
     with tempfile.TemporaryDirectory(prefix="lwork-soak-") as name:
         asyncio.run(run(args, verdict, Path(name)))
-    verdict.conclude(["soak_setup", "soak_window", "soak_summary"])
+    verdict.conclude(
+        ["soak_setup", "soak_window", "soak_summary", *(["soak_census"] if args.census else [])]
+    )
 
 
 if __name__ == "__main__":
