@@ -50,8 +50,9 @@ async def holds(w: World) -> int:
         return len((await conn.execute(select(refund_holds))).all())
 
 
+@pytest.mark.parametrize("trouble", ["system_error", "http_500", "forged_reply"])
 async def test_a_refund_whose_answer_was_lost_is_taken_back_once_by_reconciliation(
-    world: World,
+    world: World, trouble: str
 ) -> None:
     w = world
     payid = await paid_order(w)
@@ -60,10 +61,14 @@ async def test_a_refund_whose_answer_was_lost_is_taken_back_once_by_reconciliati
     assert await w.reconcile() == {}  # too young: its answer may still be on its way
     assert QUERY not in w.gateway.calls
     await age_refunds(w, payid)
-    w.gateway.system_error = True  # Alipay busy: asked again next round, nothing decided
+    # Alipay busy, or a reply that does not verify: asked again next round, nothing decided
+    w.gateway.system_error = trouble == "system_error"
+    w.gateway.http_status = 500 if trouble == "http_500" else 200
+    w.gateway.forge_replies = trouble == "forged_reply"
     assert await w.reconcile() == {"refund_unavailable": 1}
     assert await refund_rows(w, payid) == [(3000, "asked", 0, 0)]
-    w.gateway.system_error = False
+    assert await coins(w.server, w.auth) == 300
+    w.gateway.system_error, w.gateway.http_status, w.gateway.forge_replies = False, 200, False
     assert await w.reconcile() == {"refund_done": 1}
     assert await coins(w.server, w.auth) == 0
     assert (await state(w.server, payid))[0] == "refunded"
@@ -157,3 +162,29 @@ async def test_a_console_refund_held_while_ours_never_reached_alipay_takes_its_s
     assert await w.notify(console) == "success"
     assert await coins(w.server, w.auth) == 250
     assert await holds(w) == 0
+
+
+async def test_migration_0017_adds_and_drops_only_the_holds(db_url: str) -> None:
+    from sqlalchemy import inspect
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from lwork.storage.engine import migrate, to_revision
+
+    def tables(conn: Any) -> set[str]:
+        return set(inspect(conn).get_table_names())
+
+    engine = create_async_engine(db_url)
+    try:
+        await migrate(engine)
+        async with engine.connect() as conn:
+            assert {"refund_holds", "refunds"} <= await conn.run_sync(tables)
+        async with engine.begin() as conn:
+            await conn.run_sync(to_revision("0016", down=True))
+        async with engine.connect() as conn:
+            left = await conn.run_sync(tables)
+        assert "refund_holds" not in left and "refunds" in left
+        await migrate(engine)
+        async with engine.connect() as conn:
+            assert "refund_holds" in await conn.run_sync(tables)
+    finally:
+        await engine.dispose()
