@@ -100,12 +100,14 @@ class FakeAlipay:
 
 
 class FakeAlipayGateway:
-    """Alipay's open-platform gateway as documented for ``alipay.trade.query`` and
-    ``alipay.trade.refund``: it checks the application's RSA2 signature on the request form,
-    answers ``{"<method>_response": {...}, "sign": ...}`` signed with Alipay's key over the
-    exact response text, keeps refunds by ``out_request_no`` (a repeat refunds nothing more),
-    and plays the documented errors: ``ACQ.TRADE_NOT_EXIST``, ``ACQ.SYSTEM_ERROR``,
-    ``ACQ.REFUND_AMT_NOT_EQUAL_TOTAL`` (more than was paid), an HTTP 5xx, a forged reply."""
+    """Alipay's open-platform gateway as documented for ``alipay.trade.query``,
+    ``alipay.trade.refund`` and ``alipay.trade.fastpay.refund.query``: it checks the
+    application's RSA2 signature on the request form, answers ``{"<method>_response": {...},
+    "sign": ...}`` signed with Alipay's key over the exact response text, keeps refunds by
+    ``out_request_no`` (a repeat refunds nothing more), and plays the documented errors:
+    ``ACQ.TRADE_NOT_EXIST``, ``ACQ.SYSTEM_ERROR``, ``ACQ.REFUND_AMT_NOT_EQUAL_TOTAL`` (more
+    than was paid), an HTTP 5xx, a forged reply; ``lose_refund_answers``: a refund is made and
+    its answer lost on the way back (a 504 in its place)."""
 
     def __init__(self, alipay: FakeAlipay) -> None:
         self.alipay = alipay
@@ -115,6 +117,7 @@ class FakeAlipayGateway:
         self.system_error = False
         self.http_status = 200
         self.forge_replies = False
+        self.lose_refund_answers = False
         self.calls: list[str] = []
 
     def pay(self, payid: str, amount: str, status: str = "TRADE_SUCCESS") -> dict[str, Any]:
@@ -179,6 +182,10 @@ class FakeAlipayGateway:
                 answer = self._query(biz)
             elif method == "alipay.trade.refund":
                 answer = self._refund(biz)
+                if self.lose_refund_answers:
+                    return Response(b"gateway timeout", 504)
+            elif method == "alipay.trade.fastpay.refund.query":
+                answer = self._refund_query(biz)
             else:
                 answer = _error("40004", "isv.invalid-method", "no such method")
             return Response(self._reply(method, answer), media_type="text/plain;charset=utf-8")
@@ -205,6 +212,22 @@ class FakeAlipayGateway:
         return {"code": "10000", "msg": "Success", "trade_no": trade["trade_no"],
                 "out_trade_no": biz["out_trade_no"], "fund_change": "Y",
                 "refund_fee": biz["refund_amount"]}  # fmt: skip
+
+    def _refund_query(self, biz: dict[str, str]) -> dict[str, Any]:
+        """10000 means only that the query worked: a refund made is named with its amount and
+        ``refund_status`` REFUND_SUCCESS; one never received (or refused) has no such fields."""
+        trade = self.trades.get(biz["out_trade_no"])
+        if trade is None:
+            return _error("40004", "ACQ.TRADE_NOT_EXIST", "trade does not exist")
+        answer = {"code": "10000", "msg": "Success", "trade_no": trade["trade_no"],
+                  "out_trade_no": biz["out_trade_no"]}  # fmt: skip
+        fen = self.refunds.get(biz["out_request_no"])
+        if fen is None:
+            return answer
+        return answer | {"out_request_no": biz["out_request_no"],
+                         "total_amount": trade["total_amount"],
+                         "refund_amount": f"{Decimal(fen) / 100:.2f}",
+                         "refund_status": "REFUND_SUCCESS"}  # fmt: skip
 
     def _reply(self, method: str, answer: dict[str, Any]) -> bytes:
         # Spaced and escaped as Alipay sends it: the signature covers these exact bytes.

@@ -29,7 +29,6 @@ from lwork.payments.provider import (
     Ack,
     NewOrder,
     Notice,
-    NotSupported,
     NotVerified,
     ProviderUnavailable,
     RefundNotice,
@@ -218,8 +217,33 @@ class AlipayProvider:
             raise ProviderUnavailable(_error(answer))
         return RefundResult(request.refund_no, "", request.money_fen, "failed", _error(answer))
 
-    async def refund_state(self, refund_no: str) -> RefundResult | None:
-        raise NotSupported("refunds here are done or refused when asked, never left pending")
+    async def refund_state(self, payid: str, refund_no: str) -> RefundResult | None:
+        """``alipay.trade.fastpay.refund.query``: its 10000 says only that the query worked;
+        the refund happened when the answer names it with ``refund_status`` REFUND_SUCCESS,
+        and did not (never received, or refused) when the status is missing. Asked only
+        ``payments.reconcile_after_s`` after the refund, well past the seconds Alipay says a
+        refund it received may take to show here."""
+        biz = {"out_trade_no": payid, "out_request_no": refund_no}
+        answer = await self._gateway.call("alipay.trade.fastpay.refund.query", biz)
+        if answer.get("code") != SUCCESS:
+            if answer.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
+                return None  # no such payment: none of its refunds happened either
+            # Retry-later errors, and any other we cannot read as "no refund": asked again
+            # next round rather than taken for a refund that never happened.
+            raise ProviderUnavailable(_error(answer))
+        status = answer.get("refund_status")
+        if status is None:
+            return None
+        named = answer.get("out_request_no"), answer.get("out_trade_no")
+        if named[0] not in (None, refund_no) or named[1] not in (None, payid):
+            raise ProviderUnavailable(f"refund query for {refund_no} answered {named}")
+        if status != "REFUND_SUCCESS":  # none other is documented: ask again later
+            return RefundResult(refund_no, "", 0, "pending")
+        try:
+            money = _fen({"refund_amount": str(answer.get("refund_amount", ""))}, "refund_amount")
+        except NotVerified as exc:
+            raise ProviderUnavailable(f"refund query answered {exc.reason}") from exc
+        return RefundResult(refund_no, "", int(money), "done")
 
     def accepted(self) -> Ack:
         return Ack(200, b"success")

@@ -129,7 +129,7 @@ class AppleProvider:
     async def refund(self, request: RefundRequest) -> RefundResult:
         raise NotSupported("App Store refunds are the buyer's, through Apple")
 
-    async def refund_state(self, refund_no: str) -> RefundResult | None:
+    async def refund_state(self, payid: str, refund_no: str) -> RefundResult | None:
         raise NotSupported("refunds here are done or refused when asked, never left pending")
 
     def accepted(self) -> Ack:

@@ -132,10 +132,11 @@ class Provider(Protocol):
         """Ask the provider to give money back; NotSupported, or ProviderUnavailable."""
         ...
 
-    async def refund_state(self, refund_no: str) -> RefundResult | None:
-        """What the provider says now of a refund it accepted and had not finished (WeChat's
-        PROCESSING), for when its notice is lost; ``None`` when it knows no such refund.
-        NotSupported where refunds are never left pending; ProviderUnavailable."""
+    async def refund_state(self, payid: str, refund_no: str) -> RefundResult | None:
+        """What the provider says now of refund ``refund_no`` of order ``payid``: one it
+        accepted and had not finished (WeChat's PROCESSING), for when its notice is lost, or one
+        whose answer never came back (Alipay); ``None`` when it knows no such refund.
+        NotSupported where a refund cannot be asked about; ProviderUnavailable."""
         ...
 
     def accepted(self) -> Ack: ...

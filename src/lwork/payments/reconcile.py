@@ -6,9 +6,10 @@ Paid → settled; closed → closed; unknown or unpaid past the order's expiry �
 ``expired``; provider unavailable → left for the next round. One order's or one provider's
 failure never stops the round, and the periodic task never dies of one.
 
-Refunds the provider accepted without finishing (WeChat's PROCESSING) wait for its notice; one
-still pending that long is asked about too, and finished from the answer, so a lost notice
-never leaves a refunded buyer with the credit.
+Refunds the provider accepted without finishing (WeChat's PROCESSING) wait for its notice, and
+refunds whose answer never came (Alipay's, cut by a timeout or a crash) stay ``asked``; one
+still undecided that long is asked about too, and finished from the answer, so a lost answer or
+notice never leaves a refunded buyer with the credit (nor takes it for a refund not made).
 """
 
 from __future__ import annotations

@@ -17,6 +17,11 @@ accepted it and moves the money later: WeChat's PROCESSING; nothing taken back y
 
 Idempotent end to end: a retry after a crash or an unavailable provider asks again with the same
 refund number (the provider's idempotency key), and the ledger row's ref is that number.
+
+Nothing is lost when answers are: a refund still ``asked`` or ``pending`` some time later is
+asked about (reconciliation) and decided from the provider's answer; a provider's notice of all
+it refunded (Alipay's ``refund_fee``) that comes while one of ours is undecided is held in
+``refund_holds`` and what it adds is taken back, once, in the transaction that decides ours.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lwork.billing import bucket_store
@@ -40,7 +45,7 @@ from lwork.payments.provider import (
     RefundRequest,
 )
 from lwork.payments.settlement import OrderCounter
-from lwork.storage.tables import balances, ledger, orders, refunds
+from lwork.storage.tables import balances, ledger, orders, refund_holds, refunds
 
 log = logging.getLogger("lwork.payments")
 
@@ -57,8 +62,9 @@ class RefundRefused(ValueError):
 class RefundUndecided(Exception):
     """A provider's notice of all it refunded so far (Alipay's ``refund_fee``) that tells of
     more than the refunds taken back while a refund of ours on the order has no answer yet:
-    whether that one is in the sum cannot be told, so nothing is taken back now and the notice
-    is to be refused (the provider sends it again; by then ours is answered)."""
+    whether that one is in the sum cannot be told, so nothing is taken back now. The notice is
+    held (``refund_holds``) and decided with ours; it is refused all the same, since the
+    provider's next try may find ours answered, and changes nothing if it does not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +125,14 @@ class Refunds:
         return await self._completed(payid, ask.refund_no, result.provider_refund_no, now)
 
     async def pending(self, updated_before: float, limit: int) -> list[tuple[str, str, str]]:
-        """Refunds accepted and not finished since ``updated_before``: (payid, refund number,
-        pay type), oldest first."""
+        """Refunds undecided since ``updated_before``: accepted and not finished (``pending``),
+        or asked with no answer heard (``asked``: the answer was lost, or the server stopped
+        before it came); (payid, refund number, pay type), oldest first."""
         query = (
             select(refunds.c.payid, refunds.c.refund_no, orders.c.pay_type)
             .join(orders, orders.c.payid == refunds.c.payid)
-            .where(refunds.c.state == "pending", refunds.c.updated_at < updated_before)
+            .where(refunds.c.state.in_(("asked", "pending")))
+            .where(refunds.c.updated_at < updated_before)
             .order_by(refunds.c.updated_at)
             .limit(limit)
         )
@@ -132,18 +140,28 @@ class Refunds:
             return [(r.payid, r.refund_no, r.pay_type) for r in (await conn.execute(query)).all()]
 
     async def settle_pending(self, payid: str, refund_no: str, now: float) -> str:
-        """Ask the provider how a pending refund stands (its notice may have been lost) and
-        finish it from the answer: ``done``, ``failed``, or still ``pending``."""
+        """Ask the provider how an undecided refund stands (its answer or notice may have been
+        lost) and finish it from the answer: ``done``, ``failed``, or still ``pending``.
+
+        An ``asked`` refund the provider knows nothing of never reached it (it is asked about
+        only ``payments.reconcile_after_s`` after it was sent): failed, the credit stays. It is
+        not sent again from here: the operator was told it did not go through, and money is
+        given back only when an operator asks (a new request has a new number). A late
+        success of it after all would still be taken back by its notice."""
         order = await self._order(payid)
         provider = self._providers.get(order.pay_type)
         if provider is None:
             return "pending"
         try:
-            result = await provider.refund_state(refund_no)
+            result = await provider.refund_state(payid, refund_no)
         except NotSupported:
+            await self._touch(refund_no, now)  # not the oldest of the next round's batch
             return "pending"
+        if result is None and await self._state(refund_no) == "asked":
+            await self._failed(refund_no, f"{order.pay_type} knows no such refund", now)
+            return "failed"
         if result is None or result.state == "pending":
-            if result is None:
+            if result is None:  # accepted once, so it should know it: asked again later
                 log.warning("refund %s of %s: %s knows no such refund", refund_no, payid,
                             order.pay_type)  # fmt: skip
             await self._touch(refund_no, now)  # asked again a round later, not at once
@@ -158,13 +176,20 @@ class Refunds:
         async with self._engine.connect() as conn:
             return (await conn.execute(select(orders).where(orders.c.payid == payid))).one()
 
+    async def _state(self, refund_no: str) -> str | None:
+        async with self._engine.connect() as conn:
+            query = select(refunds.c.state).where(refunds.c.refund_no == refund_no)
+            state = await conn.scalar(query)
+        return None if state is None else str(state)
+
     async def _touch(self, refund_no: str, now: float) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(
                 update(refunds)
-                .where(refunds.c.refund_no == refund_no, refunds.c.state == "pending")
+                .where(refunds.c.refund_no == refund_no,
+                       refunds.c.state.in_(("asked", "pending")))
                 .values(updated_at=now)
-            )
+            )  # fmt: skip
 
     async def announced(self, pay_type: str, notice: RefundNotice, payid: str, reason: str,
                         now: float) -> Refunded | None:  # fmt: skip
@@ -172,6 +197,9 @@ class Refunds:
         failed), or one made at the provider (recorded, and its share taken back). Once
         however often it is told; None when nothing was taken back."""
         names = {name for name in notice.refund_nos if name}
+        done: Refunded | None = None
+        released: list[Refunded] = []
+        undecided: RefundUndecided | None = None
         async with self._engine.begin() as conn:
             order = await _locked_order(conn, payid)
             if order.pay_type != pay_type:  # a provider speaks only of the orders it took
@@ -183,19 +211,28 @@ class Refunds:
                     if row.state in ("asked", "pending"):
                         await _mark_failed(conn, row.refund_no, reason, now)
                         log.warning("refund %s of %s failed: %s", row.refund_no, payid, reason)
-                return None
-            if known:
+                released = await self._release(conn, order, now)
+            elif known:
                 row = known[0]
                 if row.state == "done":
                     return _refunded(row)  # told again
                 provider_no = notice.refund_nos[-1]
                 done = await self._take_back(conn, order, row, provider_no, now)
+                released = await self._release(conn, order, now)
             else:
-                row = await self._new_refund(conn, order, rows, notice, reason, now)
-                if row is None:
-                    return None
-                done = await self._take_back(conn, order, row, row.provider_refund_no, now)
-        self._after(order, done)
+                try:
+                    new = await self._new_refund(conn, order, rows, notice, reason, now)
+                except RefundUndecided as exc:
+                    # Kept in this transaction, which must commit: raising through it would
+                    # lose the notice if the provider never sent it again.
+                    await _hold(conn, order, notice, reason, now)
+                    undecided = exc
+                    new = None
+                if new is not None:
+                    done = await self._take_back(conn, order, new, new.provider_refund_no, now)
+        if undecided is not None:
+            raise undecided
+        self._after(order, [d for d in (done, *released) if d is not None])
         return done
 
     async def _new_refund(
@@ -225,13 +262,34 @@ class Refunds:
             raise RefundRefused(
                 "invalid_amount", f"{before} + {money} fen is more than the order's {order.money}"
             )
-        refund_no = f"{order.payid}R{len(rows) + 1}"
-        await conn.execute(refunds.insert().values(
-            refund_no=refund_no, payid=order.payid, money=money, reason=reason[:200],
-            state="asked", provider_refund_no=notice.refund_nos[-1][:128], coins_taken=0,
-            minutes_taken=0, coins_short=0, minutes_short=0, created_at=now,
-            updated_at=now))  # fmt: skip
-        return await _refund_row(conn, refund_no)
+        return await _provider_refund(conn, order, rows, money, notice.refund_nos[-1], reason,
+                                      now)  # fmt: skip
+
+    async def _release(self, conn: AsyncConnection, order: Any, now: float) -> list[Refunded]:
+        """In the transaction that decided a refund of ours (holding the order's lock): once
+        none of ours is undecided, the notice held meanwhile takes back what it adds to the
+        refunds done (nothing if ours was all of it), and is forgotten."""
+        hold = (await conn.execute(
+            select(refund_holds).where(refund_holds.c.payid == order.payid)
+        )).one_or_none()  # fmt: skip
+        if hold is None:
+            return []
+        rows = await _refunds_of(conn, order.payid)
+        if any(r.state in ("asked", "pending") for r in rows):
+            return []  # another of ours is still undecided: whether it is in the sum neither
+        await conn.execute(delete(refund_holds).where(refund_holds.c.payid == order.payid))
+        before = sum(r.money for r in rows if r.state == "done")
+        money = min(int(hold.refunded), order.money) - before
+        named = {r.refund_no for r in rows} | {r.provider_refund_no for r in rows}
+        if money <= 0 or hold.provider_refund_no in named:
+            log.info("order %s: the %d fen refunded in all that %s told of were taken back",
+                     order.payid, hold.refunded, order.pay_type)  # fmt: skip
+            return []
+        row = await _provider_refund(conn, order, rows, money, hold.provider_refund_no,
+                                     hold.reason, now)  # fmt: skip
+        log.info("order %s: refund %s held while ours was undecided, taken back now",
+                 order.payid, hold.provider_refund_no)  # fmt: skip
+        return [await self._take_back(conn, order, row, row.provider_refund_no, now)]
 
     async def _ask(
         self, payid: str, money_fen: int | None, reason: str, now: float
@@ -244,6 +302,9 @@ class Refunds:
             waiting = [r for r in rows if r.state in ("asked", "pending")]
             if waiting:
                 row = waiting[0]
+                # Not asked about by reconciliation while this request is on its way.
+                await conn.execute(update(refunds).where(refunds.c.refund_no == row.refund_no)
+                                   .values(updated_at=now))  # fmt: skip
                 return _request(order, row.refund_no, row.money, row.reason), order
             done = [r for r in rows if r.state == "done"]
             if order.state == "refunded" and done:
@@ -265,7 +326,12 @@ class Refunds:
     async def _failed(self, refund_no: str, why: str, now: float) -> None:
         log.warning("refund %s refused by the provider: %s", refund_no, why)
         async with self._engine.begin() as conn:
+            payid = await conn.scalar(select(refunds.c.payid)
+                                      .where(refunds.c.refund_no == refund_no))  # fmt: skip
+            order = await _locked_order(conn, str(payid))
             await _mark_failed(conn, refund_no, why, now)
+            released = await self._release(conn, order, now)
+        self._after(order, released)
 
     async def _pending(self, refund_no: str, provider_refund_no: str, now: float) -> Refunded:
         """Accepted, the money moves later: nothing is taken back until the provider's notice
@@ -290,7 +356,8 @@ class Refunds:
             if row.state == "done":
                 return _refunded(row)  # a racing retry, or the provider's notice, did it
             done = await self._take_back(conn, order, row, provider_refund_no, now)
-        self._after(order, done)
+            released = await self._release(conn, order, now)
+        self._after(order, [done, *released])
         return done
 
     async def _take_back(
@@ -334,14 +401,16 @@ class Refunds:
         )
         return Refunded(order.payid, row.refund_no, row.money, "done", coins, minutes, *short)
 
-    def _after(self, order: Any, done: Refunded) -> None:
-        """Count and log a refund taken back (its transaction committed)."""
-        if order.state == "paid":
+    def _after(self, order: Any, taken: list[Refunded]) -> None:
+        """Count and log the refunds one transaction took back (committed); ``order`` as it
+        was before it."""
+        if taken and order.state == "paid":
             self._counted(order.pay_type, "refunded")
-        if done.coins_short or done.minutes_short:
-            log.warning("refund %s of %s: %s had spent %d coin cents and %d minutes of it",
-                        done.refund_no, order.payid, order.uuid, done.coins_short,
-                        done.minutes_short)  # fmt: skip
+        for done in taken:
+            if done.coins_short or done.minutes_short:
+                log.warning("refund %s of %s: %s had spent %d coin cents and %d minutes of it",
+                            done.refund_no, order.payid, order.uuid, done.coins_short,
+                            done.minutes_short)  # fmt: skip
 
     async def of(self, payids: list[str]) -> dict[str, Refunded]:
         """Each order's latest refund that was taken back or is on its way."""
@@ -375,6 +444,38 @@ async def _refunds_of(conn: AsyncConnection, payid: str) -> list[Any]:
         .order_by(refunds.c.created_at, refunds.c.refund_no)
     )
     return list((await conn.execute(query)).all())
+
+
+async def _provider_refund(
+    conn: AsyncConnection, order: Any, rows: list[Any], money: int, name: str, reason: str,
+    now: float,
+) -> Any:  # fmt: skip
+    """The row of a refund made at the provider (state ``asked``, taken back next)."""
+    refund_no = f"{order.payid}R{len(rows) + 1}"
+    await conn.execute(refunds.insert().values(
+        refund_no=refund_no, payid=order.payid, money=money, reason=reason[:200],
+        state="asked", provider_refund_no=name[:128], coins_taken=0, minutes_taken=0,
+        coins_short=0, minutes_short=0, created_at=now, updated_at=now))  # fmt: skip
+    return await _refund_row(conn, refund_no)
+
+
+async def _hold(
+    conn: AsyncConnection, order: Any, notice: RefundNotice, reason: str, now: float
+) -> None:
+    """Keep a cumulative notice undecided for now (the caller holds the order's lock): the
+    most refunded in all that the provider told of, and that notice's name."""
+    refunded = notice.money_fen or order.money
+    name = notice.refund_nos[-1][:128]
+    query = select(refund_holds.c.refunded).where(refund_holds.c.payid == order.payid)
+    held = await conn.scalar(query)
+    if held is None:
+        await conn.execute(refund_holds.insert().values(
+            payid=order.payid, refunded=refunded, provider_refund_no=name, reason=reason[:200],
+            created_at=now, updated_at=now))  # fmt: skip
+    elif refunded > held:
+        await conn.execute(update(refund_holds).where(refund_holds.c.payid == order.payid)
+                           .values(refunded=refunded, provider_refund_no=name,
+                                   updated_at=now))  # fmt: skip
 
 
 async def _refund_row(conn: AsyncConnection, refund_no: str) -> Any:

@@ -70,7 +70,7 @@ class TestPayProvider:
         # No money moved, so none moves back: the refund is done as soon as it is asked.
         return RefundResult(request.refund_no, request.refund_no, request.money_fen, "done")
 
-    async def refund_state(self, refund_no: str) -> RefundResult | None:
+    async def refund_state(self, payid: str, refund_no: str) -> RefundResult | None:
         raise NotSupported("refunds here are done or refused when asked, never left pending")
 
     def accepted(self) -> Ack:

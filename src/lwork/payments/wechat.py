@@ -167,7 +167,7 @@ class WechatProvider:
         reason = f"{reply.body.get('code')} {reply.body.get('message', '')}".strip()[:200]
         return RefundResult(request.refund_no, "", request.money_fen, "failed", reason)
 
-    async def refund_state(self, refund_no: str) -> RefundResult | None:
+    async def refund_state(self, payid: str, refund_no: str) -> RefundResult | None:
         reply = await self._gateway.call("GET", f"/v3/refund/domestic/refunds/{refund_no}")
         if reply.status == 404:
             return None

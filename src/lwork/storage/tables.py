@@ -327,6 +327,20 @@ refunds = Table(
     Index("ix_refunds_payid", "payid"),
 )
 
+refund_holds = Table(
+    "refund_holds",
+    metadata,
+    Column("payid", String(32), primary_key=True),
+    Column("refunded", BigInteger, nullable=False, doc="fen it told it refunded in all, at most"),
+    Column("provider_refund_no", String(128), nullable=False, doc="the notice's refund name"),
+    Column("reason", String(200), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+"""A cumulative refund notice (Alipay's ``refund_fee``) that came while a refund of ours on the
+order had no answer: kept until ours is decided, when what it adds is taken back (then the row
+goes), so a notice the provider stops sending is not lost."""
+
 boss_signatures = Table(
     "boss_signatures",
     metadata,
