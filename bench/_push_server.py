@@ -142,15 +142,27 @@ async def respond(send: Send, body: Any) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
+def _by_type(objects: list[Any]) -> Counter[str]:
+    return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in objects)
+
+
 async def census(scope: Scope, receive: Receive, send: Send) -> None:
     """``GET /_bench/census``: this process's objects that the collector tracks (containers and
-    instances), counted by type: two censuses apart in time name what grows. The collector does
-    not list frozen objects, so they are unfrozen for the count (and frozen again, as its next
-    collection would): it stalls the loop for a second or more with many polls held."""
+    instances), counted by type, live and garbage apart: two censuses apart in time name what
+    grows. Frozen objects (``lwork.gcpolicy``) are unlisted and never searched for cycles until
+    the policy's hourly release, so they are unfrozen for the count, and a complete collection
+    then tells garbage (cycles frozen while still in use, kept since) from what lives; the
+    survivors are frozen again, as the policy's own collections do. It stalls the loop for a
+    second or more with many polls held."""
     gc.unfreeze()
-    counts = Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
+    before = _by_type(gc.get_objects())
+    found = gc.collect()
+    gc.unfreeze()  # the policy froze the survivors as the collection ended
+    live = _by_type(gc.get_objects())
     gc.freeze()
-    await respond(send, {"pid": os.getpid(), "types": dict(counts)})
+    garbage = {t: n - live.get(t, 0) for t, n in before.items() if n > live.get(t, 0)}
+    await respond(send, {"pid": os.getpid(), "types": dict(live), "garbage": found,
+                         "garbage_types": garbage})  # fmt: skip
 
 
 def with_notify(app: ASGIApp, notify: Notify) -> ASGIApp:

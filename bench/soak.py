@@ -33,7 +33,8 @@ fitted slope of RSS (MiB/min) and open files (per min) per process, fitted to sa
 after the first window and over the second half (a cache filling up flattens out in the
 second). With ``--census`` (and in ``--smoke``), ``soak_census``: the types of objects that
 grew in each serving process from before the first window to after the last, as the garbage
-collector counts them, per minute: what the RSS slope is made of. Exits 1 on any server error
+collector counts them, per minute, and the garbage (reference cycles) kept meanwhile: what the
+RSS slope is made of. Exits 1 on any server error
 (an HTTP 5xx, a traceback in the server's log, the server or relay gone), a missing figure, or
 calls that stopped. ``--smoke``: about 20 s at small numbers, windows of 10 s. The machine is
 shared: latencies include whatever else runs on it.
@@ -331,15 +332,25 @@ def pauses(port: int, names: dict[int, str]) -> dict[str, dict[str, float]]:
 def census_growth(
     first: dict[str, Any], last: dict[str, Any], minutes: float, top: int = 15
 ) -> dict[str, Any]:
-    """Per process, the types whose tracked objects grew most between two censuses, per
-    minute: a cache filling up or a leak is named here."""
+    """Per process, the types whose live objects grew most between two censuses, per minute
+    (a cache filling up or a leak), and the garbage the last census collected: reference cycles
+    kept since they were frozen, which only the garbage-collector policy's periodic release
+    frees (what they cost until then), by type."""
+
+    def most(counts: dict[str, int]) -> list[tuple[int, str]]:
+        return sorted(((n, t) for t, n in counts.items()), reverse=True)[:top]
+
     growth: dict[str, Any] = {}
     for name, answer in last.items():
         before = first.get(name, {}).get("types", {})
-        grown = sorted(((n - before.get(t, 0), t) for t, n in answer["types"].items()),
-                       reverse=True)[:top]  # fmt: skip
-        growth[name] = {t: {"grew": d, "per_min": round(d / minutes, 1), "now": answer["types"][t]}
-                        for d, t in grown if d > 0}  # fmt: skip
+        grew = {t: n - before.get(t, 0) for t, n in answer["types"].items()}
+        growth[name] = {
+            "live": {t: {"grew": d, "per_min": round(d / minutes, 1), "now": answer["types"][t]}
+                     for d, t in most(grew) if d > 0},
+            "garbage_collected": answer["garbage"],
+            "garbage_per_min": round(answer["garbage"] / minutes, 1),
+            "garbage_types": dict((t, n) for n, t in most(answer["garbage_types"])),
+        }  # fmt: skip
     return growth
 
 
