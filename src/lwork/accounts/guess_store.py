@@ -10,8 +10,9 @@ The password itself is checked outside the transaction (it is slow), between ``a
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -20,12 +21,44 @@ from lwork.accounts.guess_throttle import Budget, GuessPolicy, Pair
 from lwork.storage.tables import guess_budgets, guess_pairs
 
 
+def _lock_budget_statement(insert: Any) -> Any:
+    # An upsert that changes nothing but locks the row (PostgreSQL) and, as the first
+    # statement, takes SQLite's write lock for the whole transaction.
+    upsert = insert(guess_budgets)
+    return upsert.on_conflict_do_update(
+        index_elements=[guess_budgets.c.account], set_={"account": upsert.excluded.account}
+    ).returning(guess_budgets.c.tokens, guess_budgets.c.updated)
+
+
+# Built once (see storage.units): an upsert's ``excluded`` is an alias whose columns and
+# collections refer to each other, so one built per login left a reference cycle for the
+# collector each time (``bench.soak --census``).
+_LOCK_BUDGET = {
+    "postgresql": _lock_budget_statement(postgresql.insert),
+    "sqlite": _lock_budget_statement(sqlite.insert),
+}
+# The rows' keys bound under names of their own: an UPDATE without ``values`` sets the columns
+# its parameters name, and a column's own name is reserved for that.
+_THIS_PAIR = and_(
+    guess_pairs.c.account == bindparam("of_account"),
+    guess_pairs.c.address == bindparam("of_address"),
+)
+_PAIR = select(
+    guess_pairs.c.failures, guess_pairs.c.blocked_until, guess_pairs.c.seen, guess_pairs.c.known
+).where(_THIS_PAIR)
+_SAVE_BUDGET = update(guess_budgets).where(guess_budgets.c.account == bindparam("of_account"))
+_UPDATE_PAIR = update(guess_pairs).where(_THIS_PAIR)
+_INSERT_PAIR = guess_pairs.insert()
+
+
 class GuessStore:
     def __init__(self, engine: AsyncEngine, policy: GuessPolicy, wall: Callable[[], float]) -> None:
         self._engine = engine
         self._policy = policy
         self._wall = wall
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._lock_budget_statement = _LOCK_BUDGET[
+            "postgresql" if engine.dialect.name == "postgresql" else "sqlite"
+        ]
 
     async def attempt(self, account: str, address: str) -> float:
         """0: go ahead (counted as a failure until ``succeeded``); else seconds to wait."""
@@ -92,40 +125,17 @@ class GuessStore:
         """The account's budget, locked, and the time once the lock is held: an attempt that
         waited for it must not be judged at a moment before the one it waited for."""
         full = rules.full_budget(self._policy, self._wall())
-        # An upsert that changes nothing but locks the row (PostgreSQL) and, as the first
-        # statement, takes SQLite's write lock for the whole transaction.
-        insert = self._insert(guess_budgets).values(
-            account=account, tokens=full.tokens, updated=full.updated
-        )
-        row = (
-            await conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=[guess_budgets.c.account],
-                    set_={"account": insert.excluded.account},
-                ).returning(guess_budgets.c.tokens, guess_budgets.c.updated)
-            )
-        ).one()
+        values = {"account": account, "tokens": full.tokens, "updated": full.updated}
+        row = (await conn.execute(self._lock_budget_statement, values)).one()
         return Budget(row.tokens, row.updated), self._wall()
 
     async def _pair(self, conn: AsyncConnection, account: str, address: str) -> Pair | None:
-        row = (
-            await conn.execute(
-                select(
-                    guess_pairs.c.failures,
-                    guess_pairs.c.blocked_until,
-                    guess_pairs.c.seen,
-                    guess_pairs.c.known,
-                ).where(and_(guess_pairs.c.account == account, guess_pairs.c.address == address))
-            )
-        ).first()
+        row = (await conn.execute(_PAIR, {"of_account": account, "of_address": address})).first()
         return Pair(row.failures, row.blocked_until, row.seen, row.known) if row else None
 
     async def _save_budget(self, conn: AsyncConnection, account: str, budget: Budget) -> None:
-        await conn.execute(
-            update(guess_budgets)
-            .where(guess_budgets.c.account == account)
-            .values(tokens=budget.tokens, updated=budget.updated)
-        )
+        values = {"of_account": account, "tokens": budget.tokens, "updated": budget.updated}
+        await conn.execute(_SAVE_BUDGET, values)
 
     async def _save_pair(
         self, conn: AsyncConnection, account: str, address: str, pair: Pair, *, exists: bool
@@ -137,12 +147,7 @@ class GuessStore:
             "known": pair.known,
         }
         if exists:
-            await conn.execute(
-                update(guess_pairs)
-                .where(and_(guess_pairs.c.account == account, guess_pairs.c.address == address))
-                .values(**values)
-            )
+            await conn.execute(_UPDATE_PAIR, {"of_account": account, "of_address": address,
+                                              **values})  # fmt: skip
         else:
-            await conn.execute(
-                guess_pairs.insert().values(account=account, address=address, **values)
-            )
+            await conn.execute(_INSERT_PAIR, {"account": account, "address": address, **values})
