@@ -167,8 +167,9 @@ class PaymentService:
         """A refund the provider tells of (made at the provider, or one of ours it accepted
         earlier, which succeeded or failed): the credit taken back once, or kept. Acknowledged
         whatever comes of it, since the provider cannot change our answer by sending it again,
-        but for RefundUndecided (a cumulative notice while a refund of ours is unanswered),
-        which sending it again, once ours is answered, does settle."""
+        but for RefundUndecided (a cumulative notice while a refund of ours is unanswered): it
+        is held, and decided with ours (``Refunds``), and refused all the same, since the
+        provider's next try may find ours decided."""
         payid = notice.payid or await self._orders.payid_of_trade(pay_type, notice.trade_no)
         if payid is None:
             log.warning("%s refunded trade %s, which paid no order here", pay_type,
