@@ -10,7 +10,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from lwork.storage.many_rows import ManyRows
+from lwork.storage.many_rows import ManyRows, ReadByKeys
 from lwork.storage.tables import balances, ledger
 
 _COLUMNS = ("uuid", "ref", "kind", "forgiven", "note", "created_at", "minutes", "coins",
@@ -94,3 +94,31 @@ async def test_a_statement_needing_python_defaults_or_an_in_list_is_refused(
             await conn.run_sync(run, defaults, {"uuid": "a", "ref": "r", "kind": "credit"})
         with pytest.raises(ValueError, match="parameters into"):
             await conn.run_sync(run, expanding, {"b_uuids": ["a"]})
+
+
+_REFS = ReadByKeys(lambda keys: select(ledger.c.ref, ledger.c.coins).where(ledger.c.ref.in_(keys))
+                   .order_by(ledger.c.ref).with_for_update())  # fmt: skip
+
+
+async def test_a_read_by_keys_finds_the_rows_of_each_number_of_keys(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(_CREDIT.execute, [credit(f"r{n}", n) for n in range(5)])
+
+    def read(conn: Connection, keys: list[str]) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in _REFS.execute(conn, keys)]
+
+    async with engine.begin() as conn:
+        assert await conn.run_sync(read, ["r3"]) == [("r3", 3)]
+        assert await conn.run_sync(read, ["r4", "r1", "x"]) == [("r1", 1), ("r4", 4)]
+        # the same number of keys again: its compiled form, with these keys
+        assert await conn.run_sync(read, ["r0", "r2", "r3"]) == [("r0", 0), ("r2", 2), ("r3", 3)]
+        assert await conn.run_sync(read, ["y"]) == []
+
+
+async def test_a_read_taking_other_parameters_is_refused(engine: AsyncEngine) -> None:
+    other = ReadByKeys(
+        lambda keys: select(ledger.c.ref).where(ledger.c.ref.in_(keys), ledger.c.coins > 5)
+    )
+    async with engine.begin() as conn:
+        with pytest.raises(ValueError, match="other than its keys"):
+            await conn.run_sync(lambda c: other.execute(c, ["r1"]))
