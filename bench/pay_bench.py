@@ -18,6 +18,8 @@ different order: the full path, not the duplicate shortcut). Figures, one JSON l
   the notifications ``cpu_ratio``, bare's ``cpu_us`` over theirs: what the ratio would be with
   the server alone on its cores. The machine is shared, so rates swing from run to run; CPU per
   answer much less.
+* and ``loop_cpu_us``/``other_cpu_us``: that CPU split between the event loop's thread and
+  the others (SQLite's hot path, which writes the settlements);
 * ``verify_cost``: microseconds of CPU to verify one notification (HMAC-SHA256; RSA2 with a
   2048-bit key, the form read and checked; WeChat's, its signature, resource and transaction;
   an App Store Server Notification V2, two ES256 JWS with their x5c chains,
@@ -101,8 +103,19 @@ async def credited(url: str, pay_type: str) -> int:
 
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU of process ``pid`` so far, all its threads (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _ticks(Path(f"/proc/{pid}/stat")) / os.sysconf("SC_CLK_TCK")
+
+
+def loop_cpu_seconds(pid: int) -> float:
+    """The CPU of process ``pid``'s main thread (the event loop's) so far: what ``cpu_seconds``
+    has beyond it is the other threads' (SQLite's hot path, where a batch of settlements is
+    written)."""
+    return _ticks(Path(f"/proc/{pid}/task/{pid}/stat")) / os.sysconf("SC_CLK_TCK")
+
+
+def _ticks(stat: Path) -> int:
+    fields = stat.read_text().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])
 
 
 def request(path: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -353,10 +366,11 @@ async def run(
                 ("notify_alipay", "alipay", alipay_requests),
                 ("notify_wechat", "wechat", wechat_requests),
             ):
-                cpu_before = cpu_seconds(server.pid)
+                cpu_before, loop_before = cpu_seconds(server.pid), loop_cpu_seconds(server.pid)
                 result = await send_all_profiled(server.pid, port, requests, seconds, profile,
                                                  f"{name}_profile", verdict)  # fmt: skip
                 cpu_us = (cpu_seconds(server.pid) - cpu_before) / max(result.count, 1) * 1e6
+                loop_us = (loop_cpu_seconds(server.pid) - loop_before) / max(result.count, 1) * 1e6
                 verdict.none_failed(name, "connections", result.errors)
                 verdict.require(
                     result.ok_bodies == result.count,
@@ -372,7 +386,12 @@ async def run(
                 )
                 verdict.require(result.count < len(requests), name,
                                 "ran out of orders: raise --orders")  # fmt: skip
-                cpu = {"cpu_us": round(cpu_us, 1), "cpu_ratio": round(bare_cpu_us / cpu_us, 3)}
+                cpu = {
+                    "cpu_us": round(cpu_us, 1),
+                    "cpu_ratio": round(bare_cpu_us / cpu_us, 3),
+                    "loop_cpu_us": round(loop_us, 1),
+                    "other_cpu_us": round(cpu_us - loop_us, 1),
+                }
                 verdict.emit({**figure(name, result, bare.rate), "db": db, "credited": paid, **cpu})
         finally:
             stop_process(server)

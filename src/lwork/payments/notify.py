@@ -10,6 +10,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from lwork.http.server import Endpoint
+from lwork.payments.provider import Ack
 from lwork.payments.service import PaymentService
 
 log = logging.getLogger("lwork.payments")
@@ -17,6 +18,10 @@ log = logging.getLogger("lwork.payments")
 
 class _TooLarge(Exception):
     pass
+
+
+_ANSWERS_KEPT = 16
+"""Distinct acknowledgements an endpoint keeps built (a provider has two or three)."""
 
 
 def notify_endpoints(payments: PaymentService, body_limit: int) -> dict[str, Endpoint]:
@@ -35,11 +40,22 @@ def notify_endpoints(payments: PaymentService, body_limit: int) -> dict[str, End
 def _endpoint(payments: PaymentService, pay_type: str, body_limit: int) -> Endpoint:
     provider = payments.providers[pay_type]
 
+    # The answers are the provider's few fixed acknowledgements: each is built once and sent
+    # as it is (a Response only sends what it holds), not built again for every notification.
+    answers: dict[Ack, Response] = {}
+
+    def answer(ack: Ack) -> Response:
+        response = answers.get(ack)
+        if response is None:
+            response = Response(ack.body, ack.status, media_type=ack.media_type)
+            if len(answers) < _ANSWERS_KEPT:
+                answers[ack] = response
+        return response
+
     def refused(status: int) -> Response:
         # In the provider's own form (WeChat: {"code":"FAIL",...}), which it reads as "not
         # accepted, send it again".
-        ack = provider.refused(status)
-        return Response(ack.body, status, media_type=ack.media_type)
+        return answer(provider.refused(status))
 
     async def notified(request: Request) -> Response:
         if request.method != "POST":
@@ -57,17 +73,25 @@ def _endpoint(payments: PaymentService, pay_type: str, body_limit: int) -> Endpo
             # The provider retries a notification it did not see acknowledged: nothing lost.
             log.exception("%s notification failed", pay_type)
             return refused(503)
-        return Response(ack.body, ack.status, media_type=ack.media_type)
+        return answer(ack)
 
     return notified
 
 
 async def _read(request: Request, limit: int) -> bytes:
+    """The body, from the server's messages as they come: a notification's is one message,
+    which Starlette's ``stream()`` (an async generator, and an empty chunk after the last)
+    passed on at several times the cost."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise _TooLarge
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)

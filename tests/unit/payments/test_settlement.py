@@ -167,3 +167,24 @@ async def test_a_batch_on_sqlite_holds_the_write_lock_from_its_read_of_the_order
     other.rollback()
     other.close()
     engine.dispose()
+
+
+async def test_a_caller_cancelled_while_waiting_leaves_its_notification_and_the_others_settled(
+    engine: AsyncEngine,
+) -> None:
+    """A request that goes away while its batch is written (the provider hung up) cancels
+    only its own wait: its notification is credited all the same, once, and the others in the
+    batch get their answers."""
+    store = OrderStore(engine, LedgerStore(engine))
+    await _open(engine, "c-", "u-cancel")
+    loop = asyncio.get_running_loop()
+    waits = [loop.create_task(store.settle("test", Notice(f"c-{n}", f"ct{n}", 3000, "paid"), 10.0))
+             for n in range(4)]  # fmt: skip
+    await asyncio.sleep(0)  # all four queued, their batch on its way to the database
+    waits[1].cancel()
+    answers = await asyncio.gather(*waits, return_exceptions=True)
+    assert isinstance(answers[1], asyncio.CancelledError)
+    assert [answers[n] for n in (0, 2, 3)] == [Settled.CREDITED] * 3
+    # the cancelled one was credited with its batch: a repeat changes nothing
+    assert await store.settle("test", Notice("c-1", "ct1", 3000, "paid"), 11.0) is Settled.UNCHANGED
+    assert await _coins_of(engine, "u-cancel") == (4 * 30000, 4)
