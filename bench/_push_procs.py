@@ -6,11 +6,13 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -144,8 +146,15 @@ def server(
         stop_process(proc)
 
 
+class ClientTimeout(RuntimeError):
+    """A client process gave no answer to a command in the time its phase may take."""
+
+
 class ClientProcess:
-    """One ``bench._push_clients`` process, driven one command at a time."""
+    """One ``bench._push_clients`` process, driven one command at a time.
+
+    Its answers are read by a thread of their own, so waiting for one can end: a phase that
+    does not finish fails (``ClientTimeout``) instead of hanging the run."""
 
     def __init__(self, port: int, source: str | None = None, workers: int = 1) -> None:
         cmd = [*(pinned(1) if workers == 1 else []), sys.executable, "-m", "bench._push_clients",
@@ -153,6 +162,14 @@ class ClientProcess:
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
+        self._answers: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._answers.put(line)
+        self._answers.put("")  # the process ended
 
     def send(self, command: dict[str, Any]) -> None:
         stdin: IO[str] | None = self.proc.stdin
@@ -160,32 +177,51 @@ class ClientProcess:
         stdin.write(json.dumps(command) + "\n")
         stdin.flush()
 
-    def reply(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
+    def reply(self, timeout: float | None = None, what: str = "its command") -> dict[str, Any]:
+        try:
+            line = self._answers.get(timeout=timeout)
+        except queue.Empty:
+            raise ClientTimeout(
+                f"a client process gave no answer to {what} within {timeout:.0f} s"
+            ) from None
         if not line:
             raise RuntimeError("a client process died")
         answer: dict[str, Any] = json.loads(line)
         return answer
 
-    def call(self, command: dict[str, Any]) -> dict[str, Any]:
+    def call(self, command: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         self.send(command)
-        return self.reply()
+        return self.reply(timeout, repr(command["cmd"]))
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 30.0) -> None:
+        """End of input: the process closes its connections and exits (killed after
+        ``wait_s``: a process stuck in a command never reads that end)."""
         if self.proc.stdin is not None:
-            self.proc.stdin.close()
+            with suppress(OSError):  # it may have died
+                self.proc.stdin.close()
         try:
-            self.proc.wait(30)
+            self.proc.wait(wait_s)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
 
 
-def all_call(clients: list[ClientProcess], commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def all_call(
+    clients: list[ClientProcess],
+    commands: list[dict[str, Any]],
+    timeout: float | None = None,
+) -> list[dict[str, Any]]:
+    """Each client's command, all at once; ``timeout``: for all the answers together."""
     for client, command in zip(clients, commands, strict=True):
         client.send(command)
-    return [client.reply() for client in clients]
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    return [
+        client.reply(
+            max(0.0, deadline - time.monotonic()) if deadline is not None else None,
+            repr(command["cmd"]),
+        )
+        for client, command in zip(clients, commands, strict=True)
+    ]
 
 
 @contextmanager

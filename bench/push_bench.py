@@ -30,7 +30,10 @@ about 3-4 minutes with the defaults.
 
 Exits 1, saying why on stderr, when any server's run had errors (a poll answered with an error or
 closed, an event that never arrived), held fewer polls than asked, measured fewer latencies than
-devices, delivered nothing, or a figure is missing. ``--smoke``: 600 polls, one client, 100
+devices, delivered nothing, or a figure is missing; and at once, naming the phase and the polls
+held, when a phase does not finish in its time (``OPEN_LIMIT_S`` ... ``LATENCY_LIMIT_S``): the run
+never hangs. A poll whose connection closed is opened again before each latency batch (as the
+app would), and counted as an error of the run. ``--smoke``: 600 polls, one client, 100
 latency devices and a one-second delivery run on the same code path, for CI.
 """
 
@@ -49,6 +52,7 @@ from typing import Any
 
 from bench._push_procs import (
     ClientProcess,
+    ClientTimeout,
     all_call,
     cpu_s,
     free_port,
@@ -83,6 +87,14 @@ HOLD_S = 600.0
 RAMP_STEP = 1000
 RAMP_LIMIT_S = 240.0
 REFERENCE_POLLS = 10_000
+# What each phase may take before the run fails, saying which phase and why (a stuck phase used
+# to hang the run: the reference at 100,000 polls was killed after 10 idle minutes).
+OPEN_LIMIT_S = 120.0
+CHECK_LIMIT_S = 60.0
+LATENCY_LIMIT_S = 240.0
+"""The latency phase's clients begin no batch after this long, and answer within a minute more
+(a batch waits at most ``HELD_WAIT_S`` for its polls, ``ANSWER_TIMEOUT_S`` for its events)."""
+ANSWER_LIMIT_S = 60.0
 
 Device = tuple[str, str]
 
@@ -168,21 +180,22 @@ def run_server(
     rss = tree_rss_kib if workers > 1 else rss_kib
     # With re-polls in flight a few devices are between two polls at any moment.
     expect = total - total // 100 if repoll_s else total
+    clients_stuck = False
     with server(mode, settings_file, port, workers) as proc:
         clients = [ClientProcess(port, source, workers) for source in sources]
         try:
             warm = shares[0][:WARM_UP]
-            clients[0].call({"cmd": "open", "devices": warm})
+            clients[0].call({"cmd": "open", "devices": warm}, OPEN_LIMIT_S)
             if (warm_held := wait_held(port, len(warm), 30, workers)) < len(warm):
                 # nothing below would measure anything: fail now, not after the ramp's limit
-                check = clients[0].call({"cmd": "check"})
+                check = clients[0].call({"cmd": "check"}, CHECK_LIMIT_S)
                 raise RunFailed(
                     f"{mode} server held {warm_held} of {len(warm)} warm-up polls; "
                     f"client errors: {check['errors']} {check['error_samples']}"
                 )
             if mode != "bare-sleep":  # the wake path once per device; they poll again
                 batches = [[uuid for uuid, _ in warm[i : i + 10]] for i in range(0, len(warm), 10)]
-                clients[0].call({"cmd": "latency", "batches": batches, "expect_held": len(warm)})
+                latency(clients[0], batches, len(warm))
             time.sleep(1.0)
             out["rss_base_kib"] = rss(proc.pid)
             out["base_held"] = held(port, workers)
@@ -202,7 +215,7 @@ def run_server(
                     offsets[n] += len(part)
                     opened += len(part)
                     commands.append({"cmd": "open", "devices": part})
-                all_call(clients, commands)
+                all_call(clients, commands, OPEN_LIMIT_S)
                 at_least = opened - opened // 100 if repoll_s else opened
                 wait_held(port, at_least, max(1.0, ramp_deadline - time.monotonic()), workers)
             out["ramp_s"] = time.monotonic() - start
@@ -220,7 +233,9 @@ def run_server(
             out["kib_per_poll"] = (out["rss_held_kib"] - out["rss_base_kib"]) / (
                 out["held"] - out["base_held"]
             )
-            out["after_hold"] = merge_checks(all_call(clients, [{"cmd": "check"}] * len(clients)))
+            out["after_hold"] = merge_checks(
+                all_call(clients, [{"cmd": "check"}] * len(clients), CHECK_LIMIT_S)
+            )
             out["server_log_errors"] = log_errors(settings_file, mode)
             if mode == "bare-sleep":
                 return out
@@ -230,7 +245,7 @@ def run_server(
                 out["repoll_cpu_s"] = tree_cpu_s(proc.pid) - cpu_before
                 out["repoll_s"] = repoll_s
                 out["after_repoll"] = merge_checks(
-                    all_call(clients, [{"cmd": "check"}] * len(clients))
+                    all_call(clients, [{"cmd": "check"}] * len(clients), CHECK_LIMIT_S)
                 )
                 out["held_after_repoll"] = held(port, workers)
 
@@ -241,12 +256,21 @@ def run_server(
                     )  # fmt: skip
                 )
             out["held_after"] = wait_held(port, total, 30, workers)
-            out["after_all"] = merge_checks(all_call(clients, [{"cmd": "check"}] * len(clients)))
+            out["after_all"] = merge_checks(
+                all_call(clients, [{"cmd": "check"}] * len(clients), CHECK_LIMIT_S)
+            )
             out["server_log_errors"] = log_errors(settings_file, mode)
             return out
+        except ClientTimeout as stuck:
+            # Said now, with what the server holds, rather than after the remaining phases.
+            clients_stuck = True
+            raise RunFailed(
+                f"{mode} server: {stuck}; it holds {held_now(port, workers)} polls "
+                f"(of {expect} expected)"
+            ) from None
         finally:
             for client in clients:
-                client.close()
+                client.close(wait_s=1.0 if clients_stuck else 30.0)
 
 
 def deliveries(
@@ -266,14 +290,16 @@ def deliveries(
     rng = random.Random(3)
     sample = [uuid for uuid, _ in rng.sample(shares[0], latency_devices)]
     batches = [sample[i : i + LATENCY_BATCH] for i in range(0, len(sample), LATENCY_BATCH)]
-    result = clients[0].call({"cmd": "latency", "batches": batches, "expect_held": total})
+    result = latency(clients[0], batches, total)
     out["latency_ms"] = [lat * 1e3 for lat in result["latencies"]]
     out["batches_short_of_held"] = result["batches_short_of_held"]
+    out["batches_not_measured"] = result["batches_not_measured"]
     out["latency_gc"] = get_json(port, GC_PATH)
     # One event per trigger: the path itself, without queueing behind the rest of a batch.
     singles = [[uuid] for uuid, _ in rng.sample(shares[0], SINGLE_DEVICES)]
-    result = clients[0].call({"cmd": "latency", "batches": singles, "expect_held": total})
+    result = latency(clients[0], singles, total)
     out["single_latency_ms"] = [lat * 1e3 for lat in result["latencies"]]
+    out["batches_not_measured"] += result["batches_not_measured"]
 
     cpu_before = cpu(pid)
     command = {
@@ -282,13 +308,33 @@ def deliveries(
         "workers": THROUGHPUT_WORKERS,
         "batch": THROUGHPUT_BATCH,
     }
-    results = all_call(clients, [command] * len(clients))
+    # Each loop ends by itself after ``seconds`` and at most one batch more.
+    limit = seconds + ANSWER_LIMIT_S + CHECK_LIMIT_S
+    results = all_call(clients, [command] * len(clients), limit)
     out["throughput_cpu_s"] = cpu(pid) - cpu_before
     out["delivered"] = sum(r["delivered"] for r in results)
     out["elapsed"] = max(r["elapsed"] for r in results)
     out["load_latency_ms"] = [lat * 1e3 for r in results for lat in r["latencies"]]
     out["throughput_gc"] = get_json(port, GC_PATH)
     return out
+
+
+def latency(client: ClientProcess, batches: list[list[str]], expect_held: int) -> dict[str, Any]:
+    """The latency phase of one client process, bounded by ``LATENCY_LIMIT_S``."""
+    command = {
+        "cmd": "latency",
+        "batches": batches,
+        "expect_held": expect_held,
+        "limit_s": LATENCY_LIMIT_S,
+    }
+    return client.call(command, LATENCY_LIMIT_S + ANSWER_LIMIT_S)
+
+
+def held_now(port: int, workers: int) -> int | str:
+    try:
+        return held(port, workers)
+    except OSError as exc:
+        return f"unknown ({exc})"
 
 
 def main() -> None:
@@ -399,15 +445,19 @@ def workers_main(args: argparse.Namespace) -> None:
             overrides["database"] = {"url": args.database_url}
         settings_file = Path(tmp) / "settings.json"
         settings_file.write_text(json.dumps(overrides))
+        # The reference holds its polls through its whole run: with lwork's --hold-s every
+        # hold that ended mid-phase took a poll out of the count each latency batch waits for.
+        reference_file = Path(tmp) / "settings-reference.json"
+        reference_file.write_text(json.dumps({**overrides, "push": {"hold_s": HOLD_S}}))
         asyncio.run(populate(overrides, devices))
         runs: dict[str, dict[str, Any]] = {}
-        for mode, mode_shares, workers in (
-            (WORKERS_MODE, shares, args.workers),
-            ("bare-event", reference_shares, 1),
+        for mode, mode_settings, mode_shares, workers in (
+            (WORKERS_MODE, settings_file, shares, args.workers),
+            ("bare-event", reference_file, reference_shares, 1),
         ):
             try:
                 runs[mode] = run_server(
-                    mode, settings_file, mode_shares, args.seconds, latency_devices,
+                    mode, mode_settings, mode_shares, args.seconds, latency_devices,
                     workers=workers, repoll_s=args.hold_s + 5 if workers > 1 else 0.0,
                     ramp_limit_s=args.ramp_limit_s,
                 )  # fmt: skip

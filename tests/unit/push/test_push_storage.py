@@ -183,3 +183,32 @@ async def test_the_sqlite_mailbox_checkpoints_only_when_asked(tmp_path: Path) ->
     finally:
         await box.close()
         await hot_path.close()
+
+
+async def test_the_postgresql_mailbox_outlives_its_connections(postgres_url: str) -> None:
+    """Its statements run without a pre-ping (one round trip each), so a connection the server
+    dropped (a restart) shows only when used: the operation is sent again on a new one."""
+    import asyncpg
+
+    engine = create_engine(postgres_url, 2)
+    await migrate(engine)
+    box = open_mailbox(engine, 10, None)
+    try:
+        first = await box.put("u/A", {"n": 1}, now=100.0, ttl_s=60)
+        assert [p.event_id for p in await box.pending("u/A", 101.0)] == [first]
+        admin = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            ended = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        assert ended >= 1  # the mailbox's connection among them
+        second = await box.put("u/A", {"n": 2}, now=100.0, ttl_s=60)
+        assert [p.body["n"] for p in await box.pending("u/A", 101.0)] == [1, 2]
+        await box.remove([first, second])
+        assert await box.pending("u/A", 101.0) == []
+    finally:
+        await box.close()
+        await engine.dispose()
