@@ -16,6 +16,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.utils import CryptographyDeprecationWarning
 
 LEAF_MARKER = x509.ObjectIdentifier("1.2.840.113635.100.6.11.1")
 """Apple's marker on the certificate that signs App Store data."""
@@ -131,7 +133,22 @@ def _der_chain(x5c: object) -> list[bytes]:
 
 # What cryptography raises for a certificate it cannot read, whether at load or later when a
 # field (extensions, key, signature algorithm) is first asked for.
-_UNREADABLE = (ValueError, TypeError, UnsupportedAlgorithm, InvalidSignature)
+_UNREADABLE = (
+    ValueError,
+    TypeError,
+    UnsupportedAlgorithm,
+    InvalidSignature,
+    CryptographyDeprecationWarning,
+)
+
+
+def _load(der: bytes) -> x509.Certificate:
+    # What cryptography still reads but only warns about (a negative serial number, which RFC
+    # 5280 forbids and its next releases refuse) is no certificate of Apple's: refused now,
+    # rather than whatever the warnings filter of the moment makes of it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CryptographyDeprecationWarning)
+        return x509.load_der_x509_certificate(der)
 
 
 def walk(chain: Sequence[bytes], roots: Sequence[x509.Certificate], now: dt.datetime) -> Walked:
@@ -150,7 +167,7 @@ def walk(chain: Sequence[bytes], roots: Sequence[x509.Certificate], now: dt.date
     below_root = list(reversed(chain[:-1]))
     for depth, der in enumerate(below_root, 1):
         try:
-            cert = x509.load_der_x509_certificate(der)
+            cert = _load(der)
             _is_ca(parent)
             cert.verify_directly_issued_by(parent)
         except Unverified:

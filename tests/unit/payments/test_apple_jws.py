@@ -97,6 +97,21 @@ def test_a_chain_with_a_certificate_damaged_is_unverified_never_an_error(
     assert payload == {"productId": "coins_300", "n": 1}
 
 
+@pytest.mark.parametrize("index", [0, 1])
+def test_a_certificate_with_a_negative_serial_number_is_unverified(index: int) -> None:
+    # What a random damage once drew: cryptography reads such a certificate with a warning
+    # only (RFC 5280 forbids it), which must not decide what the verification answers.
+    cert = (CHAIN.leaf, CHAIN.intermediate)[index]
+    serial = cert.serial_number.to_bytes((cert.serial_number.bit_length() + 8) // 8, "big")
+    der = bytearray(DERS[index])
+    at = bytes(der).index(b"\x02" + bytes([len(serial)]) + serial) + 2  # the INTEGER's content
+    der[at] |= 0x80
+    entries = list(DERS)
+    entries[index] = bytes(der)
+    with pytest.raises(Unverified):
+        verified_payload(signed_with_x5c(entries), ROOTS, NOW)
+
+
 def test_the_untouched_chain_signed_here_verifies() -> None:
     assert verified_payload(signed_with_x5c(DERS), ROOTS, NOW) == {"productId": "coins_300", "n": 1}
 
