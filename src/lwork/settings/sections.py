@@ -75,7 +75,11 @@ class DatabaseSettings(Section):
     """SQLAlchemy async URL. Empty: SQLite file ``lwork.db`` in the data directory.
     PostgreSQL: ``postgresql+asyncpg://user@host/db``."""
     pool_size: int = Field(10, ge=1)
-    """Connections kept open to PostgreSQL (ignored for SQLite)."""
+    """Connections kept open to PostgreSQL by each serving process (ignored for SQLite). A
+    process opens up to ``2 × pool_size + 10``: the shared pool (``pool_size``, and 10 more at
+    busy moments) and the push mailboxes' pool of its own (``pool_size``, one autocommit
+    statement per event). Keep nodes × ``http.workers`` × that under PostgreSQL's
+    ``max_connections`` (100 by default), or put PgBouncer in front."""
 
 
 class AuthSettings(Section):
