@@ -6,12 +6,16 @@ logout or password reset anywhere clears the entry at once on every node (the co
 relays ``forget`` over the bus, and clears everything after a bus outage), so the age bound only
 matters for what nothing announces: a session expiring after ``auth.session_ttl_s`` (days) of
 silence.
-Concurrent misses for one account share one read.
+Concurrent misses for one account share one read. An entry past its age is read again before
+it is used, so it is dropped as soon as it is that old: the cache holds the accounts seen in the
+last ``max_age_s``, not every account seen since start (which a node's RSS would show as a slow
+climb for hours), and never more than ``max_entries``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 
 from lwork.accounts.store import AccountStore, Session
@@ -36,6 +40,8 @@ class LiveSessions:
         self._cache: dict[str, tuple[float, Session | None]] = {}
         self._inflight: dict[str, asyncio.Future[Session | None]] = {}
         self._generation: dict[str, int] = {}
+        self._read_order: deque[tuple[float, str]] = deque()
+        """(read at, account) of every entry stored, oldest first: what to drop when."""
 
     async def of(self, uuid: str) -> Session | None:
         """The account's live session, or None when it has none."""
@@ -59,8 +65,23 @@ class LiveSessions:
         if self._generation.get(uuid, 0) == generation:
             if len(self._cache) >= self._max_entries:
                 self._cache.clear()
+                self._read_order.clear()
             self._cache[uuid] = (read_at, session)
+            self._read_order.append((read_at, uuid))
+            self._drop_older_than(self._monotonic() - self._max_age_s)
         return session
+
+    def _drop_older_than(self, stale: float) -> None:
+        order, cache = self._read_order, self._cache
+        while order and order[0][0] <= stale:
+            read_at, uuid = order.popleft()
+            entry = cache.get(uuid)
+            if entry is not None and entry[0] == read_at:  # not read again since
+                del cache[uuid]
+
+    def __len__(self) -> int:
+        """Accounts cached."""
+        return len(self._cache)
 
     def forget(self, uuid: str) -> None:
         self._cache.pop(uuid, None)

@@ -147,6 +147,24 @@ async def test_live_sessions_are_cached_until_forgotten(engine: AsyncEngine) -> 
     assert found is not None and found.device_id == "B"
 
 
+async def test_live_sessions_hold_only_the_accounts_seen_lately(engine: AsyncEngine) -> None:
+    store = AccountStore(engine)
+    clock = [0.0]
+    live = LiveSessions(store, 3600.0, lambda: clock[0], lambda: 1000.0, max_age_s=60.0)
+    for n in range(5):
+        await live.of(f"8613900000{n:03d}")
+    clock[0] = 30.0
+    await live.of(UUID)
+    await live.of("8613900000000")  # cached: not read again, its entry stays from t=0
+    assert len(live) == 6
+    clock[0] = 61.0  # the first five are past their age: dropped once anything is read
+    await live.of("8613700000000")
+    assert len(live) == 2
+    clock[0] = 95.0
+    await live.of("8613700000001")
+    assert len(live) == 2  # UUID's entry (t=30) went too
+
+
 async def test_events_leave_by_id_and_with_their_call(mailboxes: Callable[[int], Mailbox]) -> None:
     box = mailboxes(10)
     first = await box.put("u/A", {"n": 1}, now=100.0, ttl_s=60)
