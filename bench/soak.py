@@ -32,12 +32,12 @@ machine, whose load average is beside them); then ``soak_summary``: totals, erro
 fitted slope of RSS (MiB/min) and open files (per min) per process, fitted to samples every 5 s
 after the first window and over the second half (a cache filling up flattens out in the
 second). With ``--census`` (and in ``--smoke``), ``soak_census``: the types of objects that
-grew in each serving process from before the first window to after the last, as the garbage
-collector counts them, per minute, and the garbage (reference cycles) kept meanwhile: what the
-RSS slope is made of. Exits 1 on any server error
-(an HTTP 5xx, a traceback in the server's log, the server or relay gone), a missing figure, or
-calls that stopped. ``--smoke``: about 20 s at small numbers, windows of 10 s. The machine is
-shared: latencies include whatever else runs on it.
+grew in each serving process from before the load to after it (a count stalls the server for
+seconds, so both are taken while the load is off), as the garbage collector counts them, per
+minute, and the garbage (reference cycles) kept meanwhile: what the RSS slope is made of.
+Exits 1 on any server error (an HTTP 5xx, a traceback in the server's log, the server or relay
+gone), a missing figure, or calls that stopped. ``--smoke``: about 20 s at small numbers,
+windows of 10 s. The machine is shared: latencies include whatever else runs on it.
 """
 
 from __future__ import annotations
@@ -404,6 +404,14 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
                 verdict.emit({"figure": "soak_setup", "devices_polling": held, "calls_up": up,
                               "sip_callers": args.sip_callers, "setup_s": round(setup_s, 1),
                               **context()})  # fmt: skip
+                names = server_names(server.pid, args.workers)
+                # Counted while the load is off: a census stalls each worker for seconds, which
+                # would hold up (and time out) the requests of the moment.
+                first_census = (
+                    await asyncio.to_thread(each_worker, port, CENSUS_PATH, names)
+                    if args.census else {}
+                )  # fmt: skip
+                census_from = time.monotonic()
                 before = {c.sid: c.received() for c in calls}
                 tasks = [
                     asyncio.create_task(rtp_clock(calls, soak.stop, 1 / args.rtp_pps)),
@@ -428,11 +436,6 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
                         await asyncio.sleep(5)
 
                 tasks.append(asyncio.create_task(sampler()))
-                names = server_names(server.pid, args.workers)
-                first_census = (
-                    await asyncio.to_thread(each_worker, port, CENSUS_PATH, names)
-                    if args.census else {}
-                )  # fmt: skip
                 await asyncio.to_thread(pauses, port, names)  # the first window starts now
                 for w in range(windows):
                     await asyncio.sleep(max(0.0, start + (w + 1) * args.window - time.monotonic()))
@@ -446,13 +449,13 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
                                   "server_alive": server.poll() is None})  # fmt: skip
                     if server.poll() is not None:
                         break
-                if args.census and server.poll() is None:
-                    verdict.emit({"figure": "soak_census", "growth": census_growth(
-                        first_census, await asyncio.to_thread(each_worker, port, CENSUS_PATH,
-                                                              names),
-                        (time.monotonic() - start) / 60)})  # fmt: skip
                 soak.stop.set()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                if args.census and server.poll() is None:  # the load is off again
+                    last_census = await asyncio.to_thread(each_worker, port, CENSUS_PATH, names)
+                    minutes = (time.monotonic() - census_from) / 60
+                    growth = census_growth(first_census, last_census, minutes)
+                    verdict.emit({"figure": "soak_census", "growth": growth})
                 media_stopped = sum(
                     not (c.received()[0] > before[c.sid][0] and c.received()[1] > before[c.sid][1])
                     for c in calls
