@@ -46,6 +46,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import sys
 import tempfile
 import time
 import uuid
@@ -475,6 +476,9 @@ async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
         sipp.finish(carrier, 10)
         log = (tmp / f"server-{mode}.log").read_text(errors="replace")
         tracebacks = log.count("Traceback")
+        if tracebacks:  # the log goes with the temporary directory: its first one, kept here
+            at = log.index("Traceback")
+            print(log[max(0, log.rfind("\n", 0, at - 400)) : at + 3000], file=sys.stderr)
         kinds = {k: {"count": v.total, "errors": v.total_errors} for k, v in soak.kinds.items()}
         total = sum(v["count"] for v in kinds.values())
         failed = sum(v["errors"] for v in kinds.values())
