@@ -101,6 +101,11 @@ def test_a_poll_closed_by_the_server_is_opened_again_and_counted() -> None:
         while client.call({"cmd": "check"}, timeout=30)["closed"] < 1:
             assert time.monotonic() < deadline, "the server's close never reached the client"
             time.sleep(0.05)
+        # the other poll's request reaches the server on its own connection and thread: it may
+        # arrive after the first one's close reached the client
+        while len(server.held) < 1:
+            assert time.monotonic() < deadline, "the second poll never reached the server"
+            time.sleep(0.05)
         assert len(server.held) == 1
         # no batches: only the re-opening before the (empty) phase's end and the held count
         result = client.call(
