@@ -4,6 +4,7 @@ deferred long-poll writes, the live-session cache."""
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -163,6 +164,34 @@ async def test_live_sessions_hold_only_the_accounts_seen_lately(engine: AsyncEng
     clock[0] = 95.0
     await live.of("8613700000001")
     assert len(live) == 2  # UUID's entry (t=30) went too
+
+
+async def test_accounts_read_together_are_not_all_read_again_together(
+    engine: AsyncEngine,
+) -> None:
+    """Accounts first read in the same second are read again spread over the last quarter of
+    the age bound, not all at once every ``max_age_s`` (a p99 wave every ten minutes)."""
+    store = AccountStore(engine)
+    clock = [0.0]
+    draws = random.Random(7)
+    live = LiveSessions(
+        store, 3600.0, lambda: clock[0], lambda: 1000.0, max_age_s=60.0, draw=draws.random
+    )
+    accounts = [f"86139{n:08d}" for n in range(40)]
+    for uuid in accounts:
+        assert await live.of(uuid) is None  # cached: no session yet
+    for uuid in accounts:  # logins nobody announces to this cache
+        await store.create(Account(uuid, uuid, None, "x", "common", None), 1000.0)
+        await store.start_session(Session(f"tok-{uuid}", uuid, "A", "android", 1000.0), 1000.0)
+
+    async def read_again_at(now: float) -> int:
+        """How many accounts' answers, asked at ``now``, were read again (show the login)."""
+        clock[0] = now
+        return sum(found is not None for found in [await live.of(uuid) for uuid in accounts])
+
+    assert await read_again_at(44.0) == 0  # before the earliest age bound: all still cached
+    assert 5 < await read_again_at(52.5) < 35  # the middle of the spread: some, not all
+    assert await read_again_at(60.0) == len(accounts)  # the age bound: all
 
 
 async def test_events_leave_by_id_and_with_their_call(mailboxes: Callable[[int], Mailbox]) -> None:
