@@ -146,23 +146,41 @@ def _by_type(objects: list[Any]) -> Counter[str]:
     return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in objects)
 
 
+def _statements_of(garbage: list[Any]) -> Counter[str]:
+    """The bound parameters' names among ``garbage``, joined per statement: names a statement
+    built anew per call (which SQLAlchemy's clause objects make into cycles)."""
+    named: Counter[str] = Counter()
+    for obj in garbage:
+        if type(obj).__name__ == "BindParameter":
+            named[str(getattr(obj, "key", "?"))] += 1
+    return named
+
+
 async def census(scope: Scope, receive: Receive, send: Send) -> None:
     """``GET /_bench/census``: this process's objects that the collector tracks (containers and
     instances), counted by type, live and garbage apart: two censuses apart in time name what
     grows. Frozen objects (``lwork.gcpolicy``) are unlisted and never searched for cycles until
     the policy's hourly release, so they are unfrozen for the count, and a complete collection
-    then tells garbage (cycles frozen while still in use, kept since) from what lives; the
-    survivors are frozen again, as the policy's own collections do. It stalls the loop for a
-    second or more with many polls held."""
+    then finds the garbage (cycles frozen while still in use, kept since), kept aside for the
+    count (``DEBUG_SAVEALL``) and then let go; the survivors are frozen again, as the policy's
+    own collections do. It stalls the loop for a second or more with many polls held."""
     gc.unfreeze()
-    before = _by_type(gc.get_objects())
-    found = gc.collect()
-    gc.unfreeze()  # the policy froze the survivors as the collection ended
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        found = gc.collect()
+        garbage, gc.garbage[:] = list(gc.garbage), []
+    finally:
+        gc.set_debug(0)
+    garbage_types, binds = _by_type(garbage), _statements_of(garbage)
+    del garbage
+    gc.unfreeze()  # the policy froze the survivors (and what was kept aside) as it ended
+    gc.collect()  # what was kept aside is freed now, as it would have been
+    gc.unfreeze()
     live = _by_type(gc.get_objects())
     gc.freeze()
-    garbage = {t: n - live.get(t, 0) for t, n in before.items() if n > live.get(t, 0)}
     await respond(send, {"pid": os.getpid(), "types": dict(live), "garbage": found,
-                         "garbage_types": garbage})  # fmt: skip
+                         "garbage_types": dict(garbage_types),
+                         "garbage_binds": dict(binds.most_common(20))})  # fmt: skip
 
 
 def with_notify(app: ASGIApp, notify: Notify) -> ASGIApp:

@@ -351,6 +351,7 @@ def census_growth(
             "garbage_collected": answer["garbage"],
             "garbage_per_min": round(answer["garbage"] / minutes, 1),
             "garbage_types": dict((t, n) for n, t in most(answer["garbage_types"])),
+            "garbage_binds": answer.get("garbage_binds", {}),
         }  # fmt: skip
     return growth
 

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lwork.billing.buckets import Grant
@@ -25,6 +25,14 @@ from lwork.storage.tables import orders
 
 log = logging.getLogger("lwork.payments")
 
+# Asked by the reconciler every round on every worker: built once, as one built per call
+# left a reference cycle each time (``bench.soak --census``).
+_WAITING = (
+    select(orders.c.payid, orders.c.pay_type, orders.c.expires_at)
+    .where(orders.c.state == "created", orders.c.created_at < bindparam("created_before"))
+    .order_by(orders.c.created_at)
+    .limit(bindparam("limit"))
+)
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 PAYID_LENGTH = 22
 """22 characters of 62: 130 random bits, within every provider's 32-character order number."""
@@ -162,14 +170,9 @@ class OrderStore:
 
     async def waiting(self, created_before: float, limit: int) -> list[Waiting]:
         """Orders still ``created`` that were opened before ``created_before``, oldest first."""
-        query = (
-            select(orders.c.payid, orders.c.pay_type, orders.c.expires_at)
-            .where(orders.c.state == "created", orders.c.created_at < created_before)
-            .order_by(orders.c.created_at)
-            .limit(limit)
-        )
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+            params = {"created_before": created_before, "limit": limit}
+            rows = (await conn.execute(_WAITING, params)).all()
         return [Waiting(r.payid, r.pay_type, r.expires_at) for r in rows]
 
     async def expire(self, payid: str, now: float) -> bool:

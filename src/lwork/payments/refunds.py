@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lwork.billing import bucket_store
@@ -48,6 +48,17 @@ from lwork.payments.settlement import OrderCounter
 from lwork.storage.tables import balances, ledger, orders, refund_holds, refunds
 
 log = logging.getLogger("lwork.payments")
+
+# Asked by the reconciler every round on every worker: built once, as one built per call
+# left a reference cycle each time (``bench.soak --census``).
+_UNDECIDED = (
+    select(refunds.c.payid, refunds.c.refund_no, orders.c.pay_type)
+    .join(orders, orders.c.payid == refunds.c.payid)
+    .where(refunds.c.state.in_(("asked", "pending")))
+    .where(refunds.c.updated_at < bindparam("updated_before"))
+    .order_by(refunds.c.updated_at)
+    .limit(bindparam("limit"))
+)
 
 
 class RefundRefused(ValueError):
@@ -128,16 +139,10 @@ class Refunds:
         """Refunds undecided since ``updated_before``: accepted and not finished (``pending``),
         or asked with no answer heard (``asked``: the answer was lost, or the server stopped
         before it came); (payid, refund number, pay type), oldest first."""
-        query = (
-            select(refunds.c.payid, refunds.c.refund_no, orders.c.pay_type)
-            .join(orders, orders.c.payid == refunds.c.payid)
-            .where(refunds.c.state.in_(("asked", "pending")))
-            .where(refunds.c.updated_at < updated_before)
-            .order_by(refunds.c.updated_at)
-            .limit(limit)
-        )
+        params = {"updated_before": updated_before, "limit": limit}
         async with self._engine.connect() as conn:
-            return [(r.payid, r.refund_no, r.pay_type) for r in (await conn.execute(query)).all()]
+            rows = (await conn.execute(_UNDECIDED, params)).all()
+        return [(r.payid, r.refund_no, r.pay_type) for r in rows]
 
     async def settle_pending(self, payid: str, refund_no: str, now: float) -> str:
         """Ask the provider how an undecided refund stands (its answer or notice may have been
