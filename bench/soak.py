@@ -50,7 +50,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -228,8 +228,8 @@ def slope(points: list[tuple[float, float]]) -> float | None:
     return None if den == 0 else sum((x - mx) * (y - my) for x, y in points) / den
 
 
-@contextlib.contextmanager
-def database(args: argparse.Namespace, tmp: Path) -> Iterator[dict[str, Any]]:
+@contextlib.asynccontextmanager
+async def database(args: argparse.Namespace, tmp: Path) -> AsyncIterator[dict[str, Any]]:
     """The settings of the database and bus: SQLite in ``tmp``, or a fresh PostgreSQL database
     (dropped afterwards) and the machine's Redis."""
     extra: dict[str, Any] = {}
@@ -249,11 +249,11 @@ def database(args: argparse.Namespace, tmp: Path) -> Iterator[dict[str, Any]]:
         finally:
             await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    await admin(f'CREATE DATABASE "{name}"')
     try:
         yield {**extra, "database": {"url": f"postgresql+asyncpg://postgres@127.0.0.1/{name}"}}
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def overrides_for(args: argparse.Namespace, tmp: Path, carrier_port: int) -> dict[str, Any]:
@@ -358,7 +358,7 @@ def census_growth(
 
 async def run(args: argparse.Namespace, verdict: Verdict, tmp: Path) -> None:
     carrier_port = free_udp_port()
-    with database(args, tmp) as db:
+    async with database(args, tmp) as db:
         overrides = {**overrides_for(args, tmp, carrier_port), **db}
         settings = Settings(**overrides)
         # enough callers that calls slowed down by a stall (up to 10 s longer each) stay within
