@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lwork.billing.buckets import Grant
@@ -56,6 +56,23 @@ def token_of_payid(payid: str) -> uuid.UUID | None:
     if len(payid) != PAYID_LENGTH or number >> 128:
         return None
     return uuid.UUID(int=number)
+
+
+_STILL_CREATED = orders.c.state == literal_column("'created'")
+"""Written into the SQL, not bound: only then may a database plan the query on the index of
+``created`` orders alone (``ix_orders_waiting``; PostgreSQL's generic plan of a bound state
+could not)."""
+
+
+def waiting_query(created_before: float, limit: int) -> Select[tuple[str, str, float]]:
+    """Orders still ``created`` opened before ``created_before``, oldest first (what
+    reconciliation asks about), read on ``ix_orders_waiting``."""
+    return (
+        select(orders.c.payid, orders.c.pay_type, orders.c.expires_at)
+        .where(_STILL_CREATED, orders.c.created_at < created_before)
+        .order_by(orders.c.created_at)
+        .limit(limit)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,14 +179,8 @@ class OrderStore:
 
     async def waiting(self, created_before: float, limit: int) -> list[Waiting]:
         """Orders still ``created`` that were opened before ``created_before``, oldest first."""
-        query = (
-            select(orders.c.payid, orders.c.pay_type, orders.c.expires_at)
-            .where(orders.c.state == "created", orders.c.created_at < created_before)
-            .order_by(orders.c.created_at)
-            .limit(limit)
-        )
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+            rows = (await conn.execute(waiting_query(created_before, limit))).all()
         return [Waiting(r.payid, r.pay_type, r.expires_at) for r in rows]
 
     async def expire(self, payid: str, now: float) -> bool:
