@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Integer, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lwork.billing import bucket_store
@@ -57,7 +57,7 @@ _UNDECIDED = (
     .where(refunds.c.state.in_(("asked", "pending")))
     .where(refunds.c.updated_at < bindparam("updated_before"))
     .order_by(refunds.c.updated_at)
-    .limit(bindparam("limit"))
+    .limit(bindparam("limit", type_=Integer))
 )
 
 

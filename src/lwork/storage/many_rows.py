@@ -17,12 +17,14 @@ when first compiled. Inserts name their columns (``.values({name: bindparam(name
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import BindParameter, Connection, CursorResult, Select, bindparam
 from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 
@@ -63,7 +65,19 @@ class ManyRows:
             for index, process in processors:
                 values[index] = process(values[index])
             params.append(tuple(values))
-        conn.exec_driver_sql(compiled.sql, params)
+        driver = conn.connection.driver_connection
+        if not isinstance(driver, sqlite3.Connection):
+            conn.exec_driver_sql(compiled.sql, params)
+            return
+        # SQLite's own driver (the hot path's thread) is handed the rows itself: through
+        # ``exec_driver_sql`` each statement cost an execution context and cursor wrapping, more
+        # than the executemany of a batch's handful of rows. Same connection, same transaction
+        # (the driver begins it at the first write, as under SQLAlchemy); its errors are raised
+        # as SQLAlchemy's (IntegrityError...), which the callers catch.
+        try:
+            driver.executemany(compiled.sql, params)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(compiled.sql, params, exc, sqlite3.Error) from exc
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self._statement.compile(dialect=dialect)

@@ -30,6 +30,16 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_result(result)
 
 
+def hot_path_pragmas(connection: sqlite3.Connection) -> None:
+    """What every connection used on the hot path's thread gets (its own, and the units of
+    work's engine there: ``storage.units``)."""
+    connection.execute("PRAGMA synchronous=NORMAL")
+    # A checkpoint fsyncs the database: on this thread it would hold up every event behind
+    # it, so no connection here ever starts one (SQLite's default starts one in the commit
+    # that takes the log past 1,000 pages) and ``checkpoint()`` runs them beside it.
+    connection.execute("PRAGMA wal_autocheckpoint=0")
+
+
 def checkpoint(path: str) -> None:
     """Move the write-ahead log into the database (``PASSIVE``: blocks no reader or writer)."""
     connection = sqlite3.connect(path, timeout=5.0)
@@ -62,10 +72,7 @@ class SqliteThread:
 
     def _serve(self) -> None:
         connection = sqlite3.connect(self._path, isolation_level=None, timeout=5.0)
-        connection.execute("PRAGMA synchronous=NORMAL")
-        # A checkpoint fsyncs the database: on this thread it would hold up every event behind
-        # it, so this connection never starts one and ``checkpoint()`` runs them beside it.
-        connection.execute("PRAGMA wal_autocheckpoint=0")
+        hot_path_pragmas(connection)
         self.connection = connection
         try:
             while (job := self._jobs.get()) is not None:

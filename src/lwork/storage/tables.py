@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -287,10 +288,23 @@ orders = Table(
     Column("expires_at", Float, nullable=False),
     Column("paid_at", Float, nullable=True),
     Column("updated_at", Float, nullable=False),
-    Index("ix_orders_uuid", "uuid", "state", "paid_at"),
-    Index("ix_orders_open", "state", "expires_at"),
+    # Settling an order changes its state, trade_no and paid_at: no index but the two partial
+    # ones holds them, and those only lose or gain the order (migration 0018).
+    Index("ix_orders_account", "uuid", "created_at"),
+    Index(
+        "ix_orders_waiting",
+        "created_at",
+        sqlite_where=text("state = 'created'"),
+        postgresql_where=text("state = 'created'"),
+    ),
     Index("ix_orders_created", "created_at"),
-    Index("ix_orders_trade", "pay_type", "trade_no"),
+    Index(
+        "ix_orders_trade",
+        "pay_type",
+        "trade_no",
+        sqlite_where=text("trade_no IS NOT NULL"),
+        postgresql_where=text("trade_no IS NOT NULL"),
+    ),
 )
 
 cdr_outbox = Table(

@@ -31,17 +31,28 @@ UPDATE``, 64 us and 14 us.
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, pool
+from sqlalchemy import Connection, Engine, create_engine, event, pool
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from lwork.storage.engine import sqlite_pragmas
-from lwork.storage.sqlite_thread import SqliteThread
+from lwork.storage.sqlite_thread import SqliteThread, hot_path_pragmas
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+def _on_the_hot_path(dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:
+    # Its commits are the hot path's too: without the thread's pragmas a settlement's commit
+    # would, every 1,000 pages of log, checkpoint (and fsync) on the thread, every event
+    # queued behind it.
+    assert isinstance(dbapi_connection, sqlite3.Connection)
+    hot_path_pragmas(dbapi_connection)
 
 
 class Units:
@@ -57,6 +68,7 @@ class Units:
                 f"sqlite:///{thread.path}", poolclass=pool.SingletonThreadPool
             )
             sqlite_pragmas(self._sync)
+            event.listen(self._sync, "connect", _on_the_hot_path)
 
     async def run(
         self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sqlite3
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, func, select
@@ -16,8 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from lwork.billing.ledger import LedgerStore
 from lwork.payments.orders import OrderStore
 from lwork.payments.provider import Notice
-from lwork.payments.settlement import Pending, Settled, _locked_orders, decide, ref_of
+from lwork.payments.settlement import (
+    Pending,
+    Settled,
+    _locked_orders,
+    _settle_batch,
+    _SqliteBatch,
+    decide,
+    ref_of,
+)
+from lwork.storage.engine import sqlite_hot_path
 from lwork.storage.tables import balances, ledger, metadata, orders
+from lwork.storage.units import Units
 
 _runs = itertools.count()
 
@@ -104,17 +116,31 @@ async def _open(engine: AsyncEngine, prefix: str, uuid: str) -> None:
         ])  # fmt: skip
 
 
+@pytest.fixture(params=["async_engine", "hot_path"])
+async def stores(request: pytest.FixtureRequest, engine: AsyncEngine) -> AsyncIterator[OrderStore]:
+    """Settling through the async engine (as on PostgreSQL), and as lwork runs it on a SQLite
+    file: on the hot path's thread, the batch's own statements on the driver."""
+    thread = sqlite_hot_path(engine) if request.param == "hot_path" else None
+    if request.param == "hot_path" and thread is None:
+        pytest.skip("only SQLite files have a hot-path thread")
+    units = Units(engine, thread)
+    yield OrderStore(engine, LedgerStore(engine, units))
+    await units.close()
+    if thread is not None:
+        await thread.close()
+
+
 @settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(notices=NOTICES)
 async def test_settling_together_ends_as_settling_one_at_a_time(
-    engine: AsyncEngine, notices: list[tuple[int, int, str, int]]
+    engine: AsyncEngine, stores: OrderStore, notices: list[tuple[int, int, str, int]]
 ) -> None:
     """Any notifications (repeats, reused trades, closes, wrong amounts), sent at once and so
     settled in batches, leave the orders, the ledger and the balance exactly as the same
     notifications settled one after another do, and get the same answers."""
     run = next(_runs)
-    store = OrderStore(engine, LedgerStore(engine))
+    store = stores
     outcomes: dict[str, list[Settled]] = {}
     for mode in ("alone", "together"):
         prefix, uuid = f"r{run}{mode[0]}-", f"u{run}{mode[0]}"
@@ -155,7 +181,7 @@ async def test_a_batch_on_sqlite_holds_the_write_lock_from_its_read_of_the_order
                                         "expires_at": 9e9}])  # fmt: skip
     other = sqlite3.connect(path, timeout=0)
     with engine.begin() as conn:
-        found = _locked_orders(conn, [pending("A", "t1")])
+        found = _locked_orders(conn, ["A"])
         assert found["A"]["state"] == "created" and found["A"]["money"] == 3000
         try:
             other.execute("BEGIN IMMEDIATE")
@@ -167,6 +193,51 @@ async def test_a_batch_on_sqlite_holds_the_write_lock_from_its_read_of_the_order
     other.rollback()
     other.close()
     engine.dispose()
+
+
+async def test_a_batch_on_sqlites_driver_holds_the_write_lock_and_reads_what_sqlalchemy_reads(
+    tmp_path: Any,
+) -> None:
+    """The hot path's plain statements (on the driver under the unit's transaction): the same
+    rows as SQLAlchemy's read, another writer kept out from the read to the commit, and the
+    orders' writes and the credits committed together."""
+    path = tmp_path / "driver.db"
+    engine = create_engine(f"sqlite:///{path}")
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(orders.insert(), [{**row(p), "uuid_raw": "x", "created_at": 0.0,
+                                        "expires_at": 9e9} for p in ("A", "B")])  # fmt: skip
+    other = sqlite3.connect(path, timeout=0)
+    with engine.begin() as conn:
+        expected = _locked_orders(conn, ["A", "B"])
+    with engine.begin() as conn:
+        db = _SqliteBatch.driver(conn)
+        assert db is not None
+        assert _SqliteBatch.locked_orders(db, ["A", "B", "X"]) == expected
+        try:
+            other.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            assert "locked" in str(exc)
+        else:
+            raise AssertionError("another writer began while the batch held its orders")
+    with engine.begin() as conn:
+        outcome = _settle_batch(conn, [pending("A", "t1"), pending("B", "t1")], no_packages)
+    assert outcome.settled == [Settled.CREDITED, Settled.FLAGGED]
+    with engine.connect() as conn:
+        states = dict(conn.execute(select(orders.c.payid, orders.c.state)).all())
+        refs = list(conn.execute(select(ledger.c.ref)).scalars())
+        assert _SqliteBatch.credited(_driver_of(conn), [ref_of("test", "t1"), "x"]) == {
+            ref_of("test", "t1")
+        }
+    assert states == {"A": "paid", "B": "flagged"} and refs == [ref_of("test", "t1")]
+    other.close()
+    engine.dispose()
+
+
+def _driver_of(conn: Any) -> sqlite3.Connection:
+    db = _SqliteBatch.driver(conn)
+    assert db is not None
+    return db
 
 
 async def test_a_caller_cancelled_while_waiting_leaves_its_notification_and_the_others_settled(

@@ -3,15 +3,16 @@ in the caller's transaction, with the driver's errors as SQLAlchemy raises them.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, create_engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lwork.storage.many_rows import ManyRows, ReadByKeys
-from lwork.storage.tables import balances, ledger
+from lwork.storage.tables import balances, ledger, metadata
 
 _COLUMNS = ("uuid", "ref", "kind", "forgiven", "note", "created_at", "minutes", "coins",
             "gift_coins")  # fmt: skip
@@ -122,3 +123,27 @@ async def test_a_read_taking_other_parameters_is_refused(engine: AsyncEngine) ->
     async with engine.begin() as conn:
         with pytest.raises(ValueError, match="other than its keys"):
             await conn.run_sync(lambda c: other.execute(c, ["r1"]))
+
+
+def test_on_sqlites_own_driver_rows_are_written_and_a_duplicate_is_sqlalchemys_error(
+    tmp_path: Path,
+) -> None:
+    """As on the SQLite hot path's thread (pysqlite, where the rows go to the driver itself):
+    the same rows, and a duplicate raises SQLAlchemy's IntegrityError (what the callers
+    catch), its transaction rolled back."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'rows.db'}")
+    metadata.create_all(engine)
+    try:
+        with engine.begin() as conn:
+            _CREDIT.execute(conn, [credit("r1", 100), credit("r2", 200, "b")])
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            _CREDIT.execute(conn, [credit("r3", 300)])
+            _CREDIT.execute(conn, [credit("r4", 400), credit("r1", 100)])
+        with engine.connect() as conn:
+            rows = conn.execute(select(ledger).order_by(ledger.c.ref)).mappings().all()
+        assert [{k: r[k] for k in _COLUMNS} for r in rows] == [
+            credit("r1", 100),
+            credit("r2", 200, "b"),
+        ]
+    finally:
+        engine.dispose()

@@ -74,3 +74,26 @@ async def test_parallel_holds_on_one_balance_through_units_never_overdraw(
     assert answers.count(None) == 10
     assert answers.count(Refusal.POOR) == 30
     assert len(await store.held("u1")) == 10
+
+
+def _pragmas(conn: Connection) -> tuple[int, int]:
+    autocheckpoint = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
+    synchronous = conn.exec_driver_sql("PRAGMA synchronous").scalar_one()
+    return int(autocheckpoint), int(synchronous)
+
+
+async def test_units_on_the_hot_path_never_checkpoint_in_their_commits(
+    engine: AsyncEngine,
+) -> None:
+    """The connection a unit really runs on, on SQLite's hot-path thread, has that thread's
+    pragmas: no checkpoint (and its fsync) in a commit there, the log left to the checkpoints
+    run beside it; synchronous NORMAL (1)."""
+    thread = sqlite_hot_path(engine)
+    if thread is None:
+        pytest.skip("only SQLite files have a hot-path thread")
+    units = Units(engine, thread)
+    try:
+        assert await units.run(_pragmas) == (0, 1)
+    finally:
+        await units.close()
+        await thread.close()
