@@ -168,6 +168,16 @@ async def test_settling_together_ends_as_settling_one_at_a_time(
     assert await _coins_of(engine, f"u{run}a") == await _coins_of(engine, f"u{run}t")
 
 
+def assert_no_other_writer(other: sqlite3.Connection) -> None:
+    """``other`` cannot begin writing: the batch holds SQLite's write lock."""
+    try:
+        other.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        assert "locked" in str(exc)
+    else:
+        raise AssertionError("another writer began while the batch held its orders")
+
+
 async def test_a_batch_on_sqlite_holds_the_write_lock_from_its_read_of_the_orders(
     tmp_path: Any,
 ) -> None:
@@ -183,12 +193,7 @@ async def test_a_batch_on_sqlite_holds_the_write_lock_from_its_read_of_the_order
     with engine.begin() as conn:
         found = _locked_orders(conn, ["A"])
         assert found["A"]["state"] == "created" and found["A"]["money"] == 3000
-        try:
-            other.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            assert "locked" in str(exc)
-        else:
-            raise AssertionError("another writer began while the batch held its orders")
+        assert_no_other_writer(other)
     other.execute("BEGIN IMMEDIATE")  # the batch's transaction over: free again
     other.rollback()
     other.close()
@@ -214,12 +219,7 @@ async def test_a_batch_on_sqlites_driver_holds_the_write_lock_and_reads_what_sql
         db = _SqliteBatch.driver(conn)
         assert db is not None
         assert _SqliteBatch.locked_orders(db, ["A", "B", "X"]) == expected
-        try:
-            other.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            assert "locked" in str(exc)
-        else:
-            raise AssertionError("another writer began while the batch held its orders")
+        assert_no_other_writer(other)
     with engine.begin() as conn:
         outcome = _settle_batch(conn, [pending("A", "t1"), pending("B", "t1")], no_packages)
     assert outcome.settled == [Settled.CREDITED, Settled.FLAGGED]
