@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -158,24 +158,9 @@ class AccountStore(ProvisioningRecords, PushRegistrations):
         return ended
 
     async def live_session(self, uuid: str, not_seen_before: float) -> Session | None:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(sessions)
-                    .where(
-                        and_(
-                            sessions.c.uuid == uuid,
-                            sessions.c.ended_at.is_(None),
-                            sessions.c.last_seen > not_seen_before,
-                        )
-                    )
-                    .order_by(sessions.c.created_at.desc())
-                    .limit(1)
-                )
-            ).first()
-        if row is None:
-            return None
-        return Session(row.token_hash, row.uuid, row.device_id, row.os_type, row.last_seen)
+        """Read for every device a node first sees (its poll, an event to it, a call to it;
+        ``LiveSessions`` caches it then): one hop (``storage.units``)."""
+        return await self._units.run(_live_session_of, uuid, not_seen_before)
 
     async def session_by_token(self, token_hash: str, not_seen_before: float) -> Session | None:
         """Read by every request that carries a token: one hop (``storage.units``)."""
@@ -334,10 +319,20 @@ _POLLING = select(sessions.c.uuid).where(
 _POLL_SEEN = select(sessions.c.last_poll, sessions.c.poll_ip).where(
     sessions.c.token_hash == bindparam("a_token")
 )
-_LIVE_SESSION = select(sessions).where(
+_SESSION_BY_TOKEN = select(sessions).where(
     sessions.c.token_hash == bindparam("a_token"),
     sessions.c.ended_at.is_(None),
     sessions.c.last_seen > bindparam("a_since"),
+)
+_LIVE_SESSION_OF = (
+    select(sessions)
+    .where(
+        sessions.c.uuid == bindparam("a_uuid"),
+        sessions.c.ended_at.is_(None),
+        sessions.c.last_seen > bindparam("a_since"),
+    )
+    .order_by(sessions.c.created_at.desc())
+    .limit(1)
 )
 
 
@@ -373,7 +368,18 @@ def _poll_seen(conn: Connection, token_hash: str) -> PollSeen:
 
 
 def _session_by_token(conn: Connection, token_hash: str, not_seen_before: float) -> Session | None:
-    row = conn.execute(_LIVE_SESSION, {"a_token": token_hash, "a_since": not_seen_before}).first()
+    row = conn.execute(
+        _SESSION_BY_TOKEN, {"a_token": token_hash, "a_since": not_seen_before}
+    ).first()
+    return _session_of_row(row)
+
+
+def _live_session_of(conn: Connection, uuid: str, not_seen_before: float) -> Session | None:
+    row = conn.execute(_LIVE_SESSION_OF, {"a_uuid": uuid, "a_since": not_seen_before}).first()
+    return _session_of_row(row)
+
+
+def _session_of_row(row: Row[Any] | None) -> Session | None:
     if row is None:
         return None
     return Session(row.token_hash, row.uuid, row.device_id, row.os_type, row.last_seen)
