@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -52,12 +52,6 @@ _LOCKED_BALANCE = select(balances).where(balances.c.uuid == bindparam("b_uuid"))
 _LEDGER_ROW = ledger.insert()
 _SET_COINS = update(balances).where(balances.c.uuid == bindparam("b_uuid"))
 """Sets the columns its parameters name."""
-_ADD_COINS = (
-    update(balances)
-    .where(balances.c.uuid == bindparam("b_uuid"))
-    .values(coins=balances.c.coins + bindparam("b_coins"),
-            gift_coins=balances.c.gift_coins + bindparam("b_gift"), updated_at=bindparam("b_at"))
-)  # fmt: skip
 # Creates the balance row if missing, else writes nothing: on SQLite this first write takes the
 # write lock.
 _ENSURE_BALANCE = {
@@ -70,13 +64,27 @@ _ENSURE_BALANCE = {
 # CPU beside SQLite's own.
 _CREDIT_COLUMNS = ("uuid", "ref", "kind", "forgiven", "note", "created_at", "minutes", "coins",
                    "gift_coins")  # fmt: skip
-_BALANCE_COLUMNS = ("uuid", "coins", "gift_coins", "minutes", "updated_at")
-_CREDIT_ROWS = ManyRows(ledger.insert().values({c: bindparam(c) for c in _CREDIT_COLUMNS}))
-_ENSURE_BALANCES = {
-    dialect: ManyRows(insert.values({c: bindparam(c) for c in _BALANCE_COLUMNS}))
-    for dialect, insert in _ENSURE_BALANCE.items()
+_CREDIT_ROWS = ManyRows(ledger.insert().values({c: bindparam(c) for c in _CREDIT_COLUMNS}),
+                        _CREDIT_COLUMNS)  # fmt: skip
+
+
+def _adding_upsert(insert: Any) -> ManyRows:
+    """One statement per account for a batch's credits: the balance row created holding them,
+    or theirs added to it. An insert that did nothing and then an update of the same row cost
+    two lookups of the account and two statements' executions (about 7 us a credit on SQLite)."""
+    columns = ("uuid", "coins", "gift_coins", "updated_at")
+    added = insert.values({**{c: bindparam(c) for c in columns}, "minutes": literal_column("0")})
+    return ManyRows(added.on_conflict_do_update(index_elements=["uuid"], set_={
+        "coins": balances.c.coins + added.excluded.coins,
+        "gift_coins": balances.c.gift_coins + added.excluded.gift_coins,
+        "updated_at": added.excluded.updated_at,
+    }), columns)  # fmt: skip
+
+
+_ADD_TO_BALANCES = {
+    "postgresql": _adding_upsert(postgresql.insert(balances)),
+    "sqlite": _adding_upsert(sqlite.insert(balances)),
 }
-_ADD_COINS_ROWS = ManyRows(_ADD_COINS)
 
 
 class LedgerStore:
@@ -162,24 +170,22 @@ def add_credits(conn: Connection, credits: Sequence[Credit]) -> None:
         if granted(dated) != minutes:
             raise ValueError(f"buckets of {granted(dated)} minutes for {minutes}")
         buckets += [(credit.uuid, credit.ref, item) for item in dated]
-    _CREDIT_ROWS.execute(conn, [
-        {"uuid": c.uuid, "ref": c.ref, "kind": "credit", "forgiven": 0, "note": c.note,
-         "created_at": c.at, "minutes": c.balance.minutes, "coins": c.balance.coins,
-         "gift_coins": c.balance.gift_coins}
+    _CREDIT_ROWS.execute_values(conn, [
+        (c.uuid, c.ref, "credit", 0, c.note, c.at, c.balance.minutes, c.balance.coins,
+         c.balance.gift_coins)
         for c in credits
     ])  # fmt: skip
-    # Accounts in one order, so two transactions crediting the same accounts cannot each hold
-    # a lock the other waits for (PostgreSQL).
-    by_account = sorted(credits, key=lambda c: c.uuid)
-    _ENSURE_BALANCES[conn.dialect.name].execute(conn, [
-        {"uuid": uuid, "coins": 0, "gift_coins": 0, "minutes": 0, "updated_at": at}
-        for uuid, at in {c.uuid: c.at for c in by_account}.items()
-    ])  # fmt: skip
-    _ADD_COINS_ROWS.execute(conn, [
-        {"b_uuid": c.uuid, "b_coins": c.balance.coins, "b_gift": c.balance.gift_coins,
-         "b_at": c.at}
-        for c in by_account
-    ])  # fmt: skip
+    # One row per account, the accounts in one order, so two transactions crediting the same
+    # accounts cannot each hold a lock the other waits for (PostgreSQL); its time is its last
+    # credit's, as when each credit updated it in turn.
+    added: dict[str, tuple[str, int, int, float]] = {}
+    for c in credits:
+        before = added.get(c.uuid)
+        coins, gift = c.balance.coins, c.balance.gift_coins
+        if before is not None:
+            coins, gift = coins + before[1], gift + before[2]
+        added[c.uuid] = (c.uuid, coins, gift, c.at)
+    _ADD_TO_BALANCES[conn.dialect.name].execute_values(conn, [added[u] for u in sorted(added)])
     bucket_store.grant(conn, buckets)
 
 
