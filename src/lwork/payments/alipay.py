@@ -45,6 +45,8 @@ RETRY_LATER = frozenset({"ACQ.SYSTEM_ERROR", "aop.ACQ.SYSTEM_ERROR", "isp.unknow
 """Errors Alipay documents as "ask again with the same numbers"."""
 _PKCS1, _SHA256 = padding.PKCS1v15(), hashes.SHA256()
 """Built once: each notification's check is made with them."""
+_ACCEPTED = Ack(200, b"success")
+"""Every settled notification's answer, built once (a frozen dataclass costs ~1 us to build)."""
 
 
 def load_public_key(text: str) -> rsa.RSAPublicKey:
@@ -250,7 +252,7 @@ class AlipayProvider:
         return RefundResult(refund_no, "", int(money), "done")
 
     def accepted(self) -> Ack:
-        return Ack(200, b"success")
+        return _ACCEPTED
 
     def refused(self, status: int) -> Ack:
         return Ack(status, b"failure")

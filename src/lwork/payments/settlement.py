@@ -111,7 +111,7 @@ class _SqliteBatch:
 
     @classmethod
     def credited(cls, db: sqlite3.Connection, refs: list[str]) -> set[str]:
-        return {str(ref) for (ref,) in db.execute(cls.CREDITED, (json.dumps(refs),))}
+        return {ref for (ref,) in db.execute(cls.CREDITED, (json.dumps(refs),))}
 
 
 PackageGrants = Callable[[str, int, float], "list[Grant] | None"]
