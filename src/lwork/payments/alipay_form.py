@@ -2,8 +2,9 @@
 field ``name=value``, ``+`` a space, ``%XX`` escapes as UTF-8 with undecodable bytes replaced)
 in about a quarter of its time: most of a notification's fields need no unescaping, and
 parse_qsl's per-field work is most of what it costs on those; the ones that do (the signature,
-the times) are unescaped by the C codec rather than ``unquote``'s loop over each escape (~25 us
-a notification with parse_qsl, 14 with ``unquote`` per field, 6-7 so)."""
+the times) are unescaped by the C codec rather than ``unquote``'s loop over each escape (on a
+shared machine, a notification's form: ~27 us with parse_qsl, 14-15 with ``unquote`` per field,
+6-7 so)."""
 
 from __future__ import annotations
 

@@ -50,8 +50,8 @@ _WRITE_ORDERS = ManyRows(
     columns=[*(f"b_{name}" for name in _ORDER_COLUMNS), "b_payid"],
 )
 _CHANGED_VALUES = itemgetter(*_ORDER_COLUMNS)
-"""An order's changed columns as a tuple, in ``_WRITE_ORDERS``' order (in C: a generator of
-them was a tenth of the SQLite thread's Python per notification)."""
+"""An order's changed columns as a tuple, in ``_WRITE_ORDERS``' order (in C: no generator,
+and its frame, per order)."""
 
 _LOCK_ORDERS = ReadByKeys(
     lambda payids: (
