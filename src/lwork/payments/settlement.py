@@ -8,7 +8,8 @@ written with a fixed number of statements whatever its size: the orders are read
 together, each notification is decided in turn in memory, and the changes are written with one
 ``executemany`` per table. A notification is acknowledged only after its batch has committed.
 A batch's transaction is one unit of work (``storage.units``): on SQLite, one hop to the hot
-path's thread, where the batch's own statements go straight to the driver (``_SqliteBatch``).
+path's thread, where the batch's own statements go straight to the driver (its reads:
+``_SqliteBatch``; its writes: ``storage.many_rows``).
 
 Should a batch fail (another transaction credited one of its trades in between, on PostgreSQL),
 each of its notifications is settled again alone, so one bad notification never refuses the
@@ -24,6 +25,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
@@ -44,8 +46,12 @@ _ORDER_COLUMNS = ("state", "trade_no", "note", "paid_at", "updated_at")
 _WRITE_ORDERS = ManyRows(
     update(orders)
     .where(orders.c.payid == bindparam("b_payid"))
-    .values({name: bindparam(f"b_{name}") for name in _ORDER_COLUMNS})
+    .values({name: bindparam(f"b_{name}") for name in _ORDER_COLUMNS}),
+    columns=[*(f"b_{name}" for name in _ORDER_COLUMNS), "b_payid"],
 )
+_CHANGED_VALUES = itemgetter(*_ORDER_COLUMNS)
+"""An order's changed columns as a tuple, in ``_WRITE_ORDERS``' order (in C: no generator,
+and its frame, per order)."""
 
 _LOCK_ORDERS = ReadByKeys(
     lambda payids: (
@@ -66,9 +72,10 @@ anew for every batch and a row write each."""
 
 
 class _SqliteBatch:
-    """A batch's reads and its orders' writes on SQLite, as plain SQL on the driver's own
-    connection under the unit's transaction (the connection and transaction SQLAlchemy holds:
-    the credits written through it after them commit or roll back together).
+    """A batch's reads on SQLite, as plain SQL on the driver's own connection under the unit's
+    transaction (the connection and transaction SQLAlchemy holds: the orders and credits
+    written through it after them commit or roll back together). Its writes go the same way
+    through ``ManyRows``, the one path of every hot ``executemany``.
 
     Through SQLAlchemy each statement costs an execution context, and each row read a result
     row and then a dict, a fixed cost per batch that weighs on small ones. Measured on the hot
@@ -87,10 +94,6 @@ class _SqliteBatch:
         " WHERE payid IN (SELECT value FROM json_each(?))"
     )
     CREDITED = f"SELECT ref FROM {ledger.name} WHERE ref IN (SELECT value FROM json_each(?))"
-    WRITE_ORDERS = (
-        f"UPDATE {orders.name} SET {', '.join(f'{name} = ?' for name in _ORDER_COLUMNS)}"
-        " WHERE payid = ?"
-    )
 
     @staticmethod
     def driver(conn: Connection) -> sqlite3.Connection | None:
@@ -108,14 +111,7 @@ class _SqliteBatch:
 
     @classmethod
     def credited(cls, db: sqlite3.Connection, refs: list[str]) -> set[str]:
-        return {str(ref) for (ref,) in db.execute(cls.CREDITED, (json.dumps(refs),))}
-
-    @classmethod
-    def write_orders(cls, db: sqlite3.Connection, changed: dict[str, dict[str, Any]]) -> None:
-        db.executemany(cls.WRITE_ORDERS, [
-            (*(row[name] for name in _ORDER_COLUMNS), payid)
-            for payid, row in sorted(changed.items())
-        ])  # fmt: skip
+        return {ref for (ref,) in db.execute(cls.CREDITED, (json.dumps(refs),))}
 
 
 PackageGrants = Callable[[str, int, float], "list[Grant] | None"]
@@ -317,13 +313,9 @@ def _settle_batch(conn: Connection, batch: list[Pending], grants: PackageGrants)
         rows = _locked_orders(conn, payids)
         credited = _credited(conn, refs)
     outcome = decide(batch, rows, credited, grants)
-    if outcome.orders and db is not None:
-        _SqliteBatch.write_orders(db, outcome.orders)
-    elif outcome.orders:
-        _WRITE_ORDERS.execute(conn, [
-            {"b_payid": payid, **{f"b_{name}": row[name] for name in _ORDER_COLUMNS}}
-            for payid, row in sorted(outcome.orders.items())
-        ])  # fmt: skip
+    _WRITE_ORDERS.execute_values(conn, [
+        (*_CHANGED_VALUES(row), payid) for payid, row in sorted(outcome.orders.items())
+    ])  # fmt: skip
     add_credits(conn, outcome.credits)
     return outcome
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import BindParameter, Connection, CursorResult, Select, bindparam
@@ -36,14 +37,19 @@ class _Compiled:
     """The parameters in the order the SQL takes them."""
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]
     """(index in ``names``, the type's conversion for the driver), for the types that have one."""
+    arrange: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None
+    """A row of ``ManyRows.columns``' values → in the SQL's order (None: it is already)."""
 
 
 class ManyRows:
     """``statement`` (an insert or update of bound parameters only) for many rows in the
-    caller's transaction."""
+    caller's transaction: each row its parameters by name (``execute``) or, when ``columns``
+    names them, its values in that order (``execute_values``: no mapping built per row only to
+    be read back in the SQL's order, for the hottest writes)."""
 
-    def __init__(self, statement: UpdateBase) -> None:
+    def __init__(self, statement: UpdateBase, columns: Sequence[str] = ()) -> None:
         self._statement = statement
+        self.columns = tuple(columns)
         self._compiled: dict[str, _Compiled] = {}
 
     def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -52,12 +58,10 @@ class ManyRows:
         SQLAlchemy's errors (IntegrityError...) as ``Connection.execute`` raises them."""
         if not rows:
             return
-        compiled = self._compiled.get(conn.dialect.name)
+        compiled = self._compiled_for(conn)
         if compiled is None:
-            if not conn.dialect.positional:
-                conn.execute(self._statement, list(rows))
-                return
-            compiled = self._compiled[conn.dialect.name] = self._compile(conn.dialect)
+            conn.execute(self._statement, list(rows))
+            return
         names, processors = compiled.names, compiled.processors
         params: list[tuple[Any, ...]] = []
         for row in rows:
@@ -65,19 +69,39 @@ class ManyRows:
             for index, process in processors:
                 values[index] = process(values[index])
             params.append(tuple(values))
-        driver = conn.connection.driver_connection
-        if not isinstance(driver, sqlite3.Connection):
-            conn.exec_driver_sql(compiled.sql, params)
+        _run(conn, compiled.sql, params)
+
+    def execute_values(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """``execute``, each row a tuple of the values of ``columns`` in their order."""
+        if not self.columns:
+            raise ValueError("rows of values need the columns they are the values of")
+        if not rows:
             return
-        # SQLite's own driver (the hot path's thread) is handed the rows itself: through
-        # ``exec_driver_sql`` each statement cost an execution context and cursor wrapping, more
-        # than the executemany of a batch's handful of rows. Same connection, same transaction
-        # (the driver begins it at the first write, as under SQLAlchemy); its errors are raised
-        # as SQLAlchemy's (IntegrityError...), which the callers catch.
-        try:
-            driver.executemany(compiled.sql, params)
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(compiled.sql, params, exc, sqlite3.Error) from exc
+        compiled = self._compiled_for(conn)
+        if compiled is None:
+            named = [dict(zip(self.columns, row, strict=True)) for row in rows]
+            conn.execute(self._statement, named)
+            return
+        arrange, processors = compiled.arrange, compiled.processors
+        if arrange is not None:
+            rows = [arrange(row) for row in rows]
+        if processors:
+            params: list[tuple[Any, ...]] = []
+            for row in rows:
+                values = list(row)
+                for index, process in processors:
+                    values[index] = process(values[index])
+                params.append(tuple(values))
+            rows = params
+        _run(conn, compiled.sql, rows)
+
+    def _compiled_for(self, conn: Connection) -> _Compiled | None:
+        """The statement for ``conn``'s dialect (None: a driver with named parameters, which
+        gets ``Connection.execute``)."""
+        compiled = self._compiled.get(conn.dialect.name)
+        if compiled is None and conn.dialect.positional:
+            compiled = self._compiled[conn.dialect.name] = self._compile(conn.dialect)
+        return compiled
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self._statement.compile(dialect=dialect)
@@ -94,7 +118,29 @@ class ManyRows:
             process = kind.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 processors.append((index, process))
-        return _Compiled(compiled.string, names, tuple(processors))
+        arrange = None
+        if self.columns and self.columns != names:
+            if sorted(self.columns) != sorted(names):
+                raise ValueError(f"the statement takes {names}, not the columns {self.columns}")
+            # names differ in order, so there are two or more: itemgetter gives a tuple
+            arrange = itemgetter(*(self.columns.index(name) for name in names))
+        return _Compiled(compiled.string, names, tuple(processors), arrange)
+
+
+def _run(conn: Connection, sql: str, params: Sequence[tuple[Any, ...]]) -> None:
+    driver = conn.connection.driver_connection
+    if not isinstance(driver, sqlite3.Connection):
+        conn.exec_driver_sql(sql, list(params))
+        return
+    # SQLite's own driver (the hot path's thread) is handed the rows itself: through
+    # ``exec_driver_sql`` each statement cost an execution context and cursor wrapping, more
+    # than the executemany of a batch's handful of rows. Same connection, same transaction
+    # (the driver begins it at the first write, as under SQLAlchemy); its errors are raised
+    # as SQLAlchemy's (IntegrityError...), which the callers catch.
+    try:
+        driver.executemany(sql, params)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
 
 
 _READS_KEPT = 1024

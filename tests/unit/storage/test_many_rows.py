@@ -17,11 +17,12 @@ from lwork.storage.tables import balances, ledger, metadata
 _COLUMNS = ("uuid", "ref", "kind", "forgiven", "note", "created_at", "minutes", "coins",
             "gift_coins")  # fmt: skip
 _CREDIT = ManyRows(insert(ledger).values({c: bindparam(c) for c in _COLUMNS}))
-_ADD = ManyRows(
+_ADD_STATEMENT = (
     update(balances)
     .where(balances.c.uuid == bindparam("b_uuid"))
     .values(coins=balances.c.coins + bindparam("b_coins"))
 )
+_ADD = ManyRows(_ADD_STATEMENT)
 
 
 def credit(ref: str, coins: int, uuid: str = "13800138000") -> dict[str, Any]:
@@ -97,6 +98,46 @@ async def test_a_statement_needing_python_defaults_or_an_in_list_is_refused(
             await conn.run_sync(run, expanding, {"b_uuids": ["a"]})
 
 
+async def test_rows_of_values_write_what_rows_by_name_write_in_any_order_of_columns(
+    engine: AsyncEngine,
+) -> None:
+    """``execute_values``: each row its values in the order of the columns named, which need
+    not be the SQL's (here reversed, and the SQL's own), with the types' conversions."""
+    reversed_columns = ManyRows(insert(ledger).values({c: bindparam(c) for c in _COLUMNS}),
+                                _COLUMNS[::-1])  # fmt: skip
+    add = ManyRows(_ADD_STATEMENT, ("b_uuid", "b_coins"))
+    async with engine.begin() as conn:
+        await conn.execute(insert(balances), {"uuid": "a", "coins": 10, "gift_coins": 0,
+                                              "minutes": 0, "updated_at": 0.0})  # fmt: skip
+        await conn.run_sync(reversed_columns.execute_values, [
+            tuple(credit(ref, coins).values())[::-1] for ref, coins in (("r1", 100), ("r2", 200))
+        ])  # fmt: skip
+        await conn.run_sync(add.execute_values, [("a", 5), ("a", 7)])
+        await conn.run_sync(add.execute_values, [])  # nothing to do
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(ledger).order_by(ledger.c.ref))).mappings().all()
+        coins = (await conn.execute(select(balances.c.coins))).scalar_one()
+    assert [{k: r[k] for k in _COLUMNS} for r in rows] == [credit("r1", 100), credit("r2", 200)]
+    assert coins == 22
+
+
+async def test_rows_of_values_need_the_statements_own_columns(engine: AsyncEngine) -> None:
+    missing = ManyRows(_ADD_STATEMENT, ("b_uuid",))
+    other = ManyRows(_ADD_STATEMENT, ("b_uuid", "coins"))
+    unnamed = ManyRows(_ADD_STATEMENT)
+
+    def run(conn: Connection, rows: ManyRows, values: tuple[Any, ...]) -> None:
+        rows.execute_values(conn, [values])
+
+    async with engine.begin() as conn:
+        with pytest.raises(ValueError, match="not the columns"):
+            await conn.run_sync(run, missing, ("a",))
+        with pytest.raises(ValueError, match="not the columns"):
+            await conn.run_sync(run, other, ("a", 1))
+        with pytest.raises(ValueError, match="need the columns"):
+            await conn.run_sync(run, unnamed, ("a", 1))
+
+
 _REFS = ReadByKeys(lambda keys: select(ledger.c.ref, ledger.c.coins).where(ledger.c.ref.in_(keys))
                    .order_by(ledger.c.ref).with_for_update())  # fmt: skip
 
@@ -134,10 +175,14 @@ def test_on_sqlites_own_driver_rows_are_written_and_a_duplicate_is_sqlalchemys_e
     engine = create_engine(f"sqlite:///{tmp_path / 'rows.db'}")
     metadata.create_all(engine)
     try:
+        by_values = ManyRows(insert(ledger).values({c: bindparam(c) for c in _COLUMNS}),
+                             _COLUMNS)  # fmt: skip
         with engine.begin() as conn:
-            _CREDIT.execute(conn, [credit("r1", 100), credit("r2", 200, "b")])
+            _CREDIT.execute(conn, [credit("r1", 100)])
+            by_values.execute_values(conn, [tuple(credit("r2", 200, "b").values())])
         with pytest.raises(IntegrityError), engine.begin() as conn:
             _CREDIT.execute(conn, [credit("r3", 300)])
+            by_values.execute_values(conn, [tuple(credit("r4", 400).values())])
             _CREDIT.execute(conn, [credit("r4", 400), credit("r1", 100)])
         with engine.connect() as conn:
             rows = conn.execute(select(ledger).order_by(ledger.c.ref)).mappings().all()
