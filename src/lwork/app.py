@@ -249,6 +249,7 @@ def build_app(
         wall=clock.wall,
         presence_changed=presence.forget,
         telemetry=telemetry,
+        hold_spread=settings.push.hold_spread,
     )
     billing = BillingService(
         LedgerStore(engine, units), lambda uuid: accounts.group(uuid),

@@ -230,3 +230,33 @@ async def test_held_polls_reread_their_mailbox_after_a_bus_outage(
         # answered long before the 30 s hold: nothing was waiting, so a handshake
         answer = await asyncio.wait_for(held, 5)
         assert answer["data"] == [{"event": "shake_hand"}]
+
+
+async def _hold_times(server: LiveServer, phones: list[str]) -> list[float]:
+    """Seconds each phone's first poll was held, all polled at once."""
+    loop = asyncio.get_running_loop()
+
+    async def held_for(phone: str) -> float:
+        start = loop.time()
+        assert (await poll(server, phone=phone))["data"] == [{"event": "shake_hand"}]
+        return loop.time() - start
+
+    return list(await asyncio.gather(*(held_for(phone) for phone in phones)))
+
+
+async def test_polls_sent_together_end_spread_over_the_hold(server_factory) -> None:  # type: ignore[no-untyped-def]
+    # Phones that reconnect together (a node's restart) must not stay in step: without the
+    # spread every hold ends at once, and they re-poll as one burst every hold_s.
+    phones = [f"1380013810{n}" for n in range(6)]
+    async with server_factory(push={"hold_s": 1.0, "hold_spread": 0.5}) as server:
+        for phone in phones:
+            await account(server, phone=phone)
+        held = await _hold_times(server, phones)
+    assert all(0.45 <= s <= 1.5 for s in held), held
+    assert max(held) - min(held) > 0.1, held
+    phones = [f"1380013820{n}" for n in range(6)]  # the database outlives the first server
+    async with server_factory(push={"hold_s": 1.0, "hold_spread": 0.0}) as server:
+        for phone in phones:
+            await account(server, phone=phone)
+        held = await _hold_times(server, phones)
+    assert all(s >= 0.95 for s in held), held

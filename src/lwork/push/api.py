@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -55,7 +56,10 @@ class PushChannelApi:
         wall: Callable[[], float],
         presence_changed: Callable[[str], None] = lambda uuid: None,
         telemetry: Telemetry | None = None,
+        hold_spread: float = 0.0,
+        draw: Callable[[], float] = random.random,
     ) -> None:
+        """Each poll is held ``hold_s * (1 - hold_spread * draw())`` (see ``push.hold_spread``)."""
         self._delivery = (telemetry or Telemetry()).push_delivery_seconds
         self._store = store
         self._sessions = sessions
@@ -65,6 +69,8 @@ class PushChannelApi:
         self._mailbox = mailbox
         self._registry = registry
         self._hold_s = hold_s
+        self._hold_spread = hold_spread
+        self._draw = draw
         self._session_ttl_s = session_ttl_s
         self._require_token = require_token
         self._wall = wall
@@ -109,7 +115,8 @@ class PushChannelApi:
             events = await self._mailbox.pending(key, now)
             if not events:
                 path = "held"
-                outcome = await poll.wait(self._hold_s, req.gone)
+                hold_s = self._hold_s * (1.0 - self._hold_spread * self._draw())
+                outcome = await poll.wait(hold_s, req.gone)
                 if outcome is Outcome.REPLACED:
                     raise Failed("overtime", clidata=clidata)
                 if outcome is Outcome.KICKED:

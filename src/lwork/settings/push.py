@@ -206,7 +206,12 @@ class JPushSettings(VendorPushSettings):
 
 class PushSettings(Section):
     hold_s: float = Field(60.0, gt=0)
-    """How long a long poll is held before answering shake_hand (seconds)."""
+    """How long a long poll is held before answering shake_hand (seconds): at most this."""
+    hold_spread: float = Field(0.1, ge=0, lt=1)
+    """Each poll is held for a time drawn between ``(1 - hold_spread) * hold_s`` and ``hold_s``.
+    Phones that polled together (every phone of a node, after its restart) would otherwise
+    re-poll together every ``hold_s`` for as long as they stay connected, one burst of
+    requests each time; 0 holds every poll exactly ``hold_s``."""
     invite_ttl_s: float = Field(90.0, gt=0)
     """A call invitation left undelivered expires after this long (seconds)."""
     mailbox_size: int = Field(100, ge=1)
