@@ -32,6 +32,7 @@ from fakes.nodes import PWD, Node, held_poll, register_and_login, start_node, wa
 from fakes.sms_gateway import SmsGateway
 
 PHONE = "13800138000"
+OUTAGE_REQUESTS = 50
 FAST_ARGON2 = {"LWORK_AUTH__ARGON2_MEMORY_KIB": "8192", "LWORK_AUTH__ARGON2_TIME_COST": "1"}
 
 
@@ -91,6 +92,7 @@ async def test_a_postgresql_crash_answers_service_not_available_then_recovers_by
         "LWORK_SMS__PROVIDER": "http",
         "LWORK_SMS__GATEWAY_URL": sms_gateway.url,
         "LWORK_LOG_LEVEL": "WARNING",
+        "LWORK_AUTH__LOGIN_PER_MINUTE_PER_IP": "1000",  # the outage's retries, not the limit
         **FAST_ARGON2,
     }
     login = {"acc": PHONE, "pwd": PWD, "device_id": "A"}
@@ -104,6 +106,14 @@ async def test_a_postgresql_crash_answers_service_not_available_then_recovers_by
         assert answer.status_code == 200
         assert answer.json() == {"status": "failed", "reason": "service_not_available"}
         assert (await client.get(node.url + "/readyz")).status_code != 200
+        # Every app retries while the database is away: the log says so once, not per request.
+        for _ in range(OUTAGE_REQUESTS):
+            answer = await client.post(node.url + "/lwork/mobile/login", json=login)
+            assert answer.json() == {"status": "failed", "reason": "service_not_available"}
+        during = (tmp_path / "n1.log").read_text()
+        assert "Traceback" not in during, during[-3000:]
+        outage_lines = [line for line in during.splitlines() if "storage unavailable" in line]
+        assert 1 <= len(outage_lines) <= 2, during[-3000:]
 
         throwaway_postgres.start()
         restarted = time.monotonic()

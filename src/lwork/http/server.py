@@ -38,6 +38,7 @@ from lwork.http.routing import AfterSend, Match, RawReply, RouteTable
 from lwork.ids import new_request_id
 from lwork.observability import request_id_var
 from lwork.ratelimit import RateLimiter
+from lwork.storage.outage import OutageLog, outage_of
 from lwork.telemetry import Telemetry
 
 log = logging.getLogger("lwork.http")
@@ -154,6 +155,7 @@ class HttpEdge:
         self._login_limiter = login_limiter
         self._addresses = ClientAddress(trusted_proxies)
         self._monotonic = monotonic
+        self._outages = OutageLog()
 
     def client_ip(self, request: Request) -> str:
         client = request.scope.get("client")
@@ -188,8 +190,8 @@ class HttpEdge:
             answer = self._http_error(exc)
         except ClientDisconnect:
             answer = EdgeAnswer(499, b"", [])
-        except Exception:
-            log.exception("unhandled error on %s %s", request.method, request.scope["path"])
+        except Exception as exc:
+            self._log_failure(request, exc)
             answer = _json(200, {"status": "failed", "reason": "service_not_available"})
         finally:
             request_id_var.reset(token)
@@ -204,6 +206,13 @@ class HttpEdge:
         label = _UNROUTED if match is None or match.route is None else match.route.label
         self._telemetry.http_answered(label, answer.status, time.perf_counter() - began)
         return answer
+
+    def _log_failure(self, request: Request, exc: Exception) -> None:
+        outage = outage_of(exc)
+        if outage is None:
+            log.exception("unhandled error on %s %s", request.method, request.scope["path"])
+        elif (line := self._outages.failed(outage, self._monotonic())) is not None:
+            log.error("%s (last on %s %s)", line, request.method, request.scope["path"])
 
     async def _dispatch(self, request: Request, match: Match | None, request_id: str) -> EdgeAnswer:
         if match is None:
