@@ -46,9 +46,14 @@ def report_workers(
     lwork: dict[str, Any], event: dict[str, Any], args: argparse.Namespace, latency_devices: int
 ) -> None:
     polls, workers = args.polls, args.workers
+    storage = (
+        f"PostgreSQL with database.pool_size {args.pool_size}"
+        if args.database_url
+        else "SQLite default"
+    )
     context = {
         "server": f"lwork serve with http.workers={workers} (uvloop, httptools, "
-        f"{'PostgreSQL' if args.database_url else 'SQLite default'} storage, local bus hub), "
+        f"{storage} storage, local bus hub), "
         "unpinned on 2 cores shared with the clients",
         "clients": f"{args.clients} processes of raw asyncio sockets, each from its own 127.0.0.x",
         "machine": "2 cores shared with other jobs: wall-clock figures are indicative",

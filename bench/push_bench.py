@@ -116,6 +116,19 @@ def settings_overrides(data_dir: Path) -> dict[str, Any]:
     }
 
 
+async def fitting_pool(url: str, workers: int) -> int:
+    """The default ``database.pool_size`` (10), or less where the server allows fewer."""
+    from lwork.storage.connection_budget import fitting_pool_size, server_limits
+    from lwork.storage.engine import create_engine
+
+    engine = create_engine(url, 1)
+    try:
+        maximum, reserved = await server_limits(engine)
+    finally:
+        await engine.dispose()
+    return min(10, fitting_pool_size(maximum - reserved, workers))
+
+
 async def populate(overrides: dict[str, Any], devices: list[Device]) -> None:
     """Migrate, then one account and one live session per device, as rows."""
     from lwork.app import build_app
@@ -358,6 +371,10 @@ def main() -> None:
         "--hold-s", type=float, default=60.0, help="push.hold_s with --workers: the re-poll period"
     )
     parser.add_argument(
+        "--hold-spread", type=float, default=None,
+        help="push.hold_spread with --workers (default: lwork's own); 0 holds every poll hold_s",
+    )  # fmt: skip
+    parser.add_argument(
         "--database-url", default="",
         help="with --workers: database.url (an empty database) instead of SQLite",
     )  # fmt: skip
@@ -440,9 +457,16 @@ def workers_main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="lwork-push-bench-") as tmp:
         overrides = settings_overrides(Path(tmp))
         overrides["push"] = {"hold_s": args.hold_s}
+        if args.hold_spread is not None:
+            overrides["push"]["hold_spread"] = args.hold_spread
         overrides["http"]["workers"] = args.workers
         if args.database_url:
-            overrides["database"] = {"url": args.database_url}
+            # The default pools of 6 workers want 180 connections: past a stock server's 100.
+            pool_size = asyncio.run(fitting_pool(args.database_url, args.workers))
+            if pool_size < 1:
+                sys.exit(f"PostgreSQL's max_connections cannot serve {args.workers} workers")
+            overrides["database"] = {"url": args.database_url, "pool_size": pool_size}
+            args.pool_size = pool_size  # for the report
         settings_file = Path(tmp) / "settings.json"
         settings_file.write_text(json.dumps(overrides))
         # The reference holds its polls through its whole run: with lwork's --hold-s every

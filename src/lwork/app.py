@@ -79,6 +79,7 @@ from lwork.push.upkeep import Upkeep
 from lwork.settings import Settings
 from lwork.sip.trunk.user_agent import Trunk
 from lwork.sip.trunk.wiring import TrunkLegs, trunk_config
+from lwork.storage.connection_budget import check_connection_budget
 from lwork.storage.engine import create_engine, migrate, sqlite_hot_path
 from lwork.storage.units import Units
 from lwork.telemetry import Telemetry, telemetry_for
@@ -453,6 +454,7 @@ def build_app(
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, HttpEdge]]:
         if worker is None:
             await migrate(engine)
+            await check_connection_budget(engine, 1, settings.database.pool_size)
         await bus.start()
         if limits is not None:
             await limits.start()

@@ -256,6 +256,7 @@ async def _prepare(settings: Settings) -> None:
     (workers creating it at once would each keep a different one, and an SMS code sent by one
     would not verify on another)."""
     from lwork.accounts.setup import server_secret
+    from lwork.storage.connection_budget import check_connection_budget
     from lwork.storage.engine import create_engine, migrate
 
     server_secret(settings)
@@ -263,6 +264,7 @@ async def _prepare(settings: Settings) -> None:
     engine = create_engine(settings.database_url, 1)
     try:
         await migrate(engine)
+        await check_connection_budget(engine, settings.http.workers, settings.database.pool_size)
     finally:
         await engine.dispose()
 

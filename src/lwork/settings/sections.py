@@ -79,7 +79,8 @@ class DatabaseSettings(Section):
     process opens up to ``2 × pool_size + 10``: the shared pool (``pool_size``, and 10 more at
     busy moments) and the push mailboxes' pool of its own (``pool_size``, one autocommit
     statement per event). Keep nodes × ``http.workers`` × that under PostgreSQL's
-    ``max_connections`` (100 by default), or put PgBouncer in front."""
+    ``max_connections`` (100 by default), or put PgBouncer in front: ``lwork serve`` logs an
+    error at start, with the largest ``pool_size`` that fits, when its own processes do not."""
 
 
 class AuthSettings(Section):

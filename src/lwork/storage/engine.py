@@ -17,6 +17,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from lwork.storage.sqlite_thread import SqliteThread
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+POOL_OVERFLOW = 10
+"""Connections a PostgreSQL process's shared pool opens past ``pool_size`` at busy moments."""
 
 
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
@@ -29,7 +31,9 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
         sqlite_pragmas(engine.sync_engine)
         return engine
-    return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=POOL_OVERFLOW, pool_pre_ping=True
+    )
 
 
 def sqlite_pragmas(engine: Engine) -> None:
